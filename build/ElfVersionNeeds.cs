@@ -256,7 +256,7 @@ namespace FlowOod.Build
                     for (int j = 0; j < count; j++)
                     {
                         Require(elf, aux, 16, "Elf64_Vernaux");
-                        entries.Add((file, ReadString(elf, strings, U32(elf, aux + 8)), aux + 6));
+                        entries.Add((file, ReadString(elf, strings, U32(elf, aux + 8)), aux + 4));
                         uint auxNext = U32(elf, aux + 12);
                         if (auxNext == 0)
                         {

@@ -1,0 +1,61 @@
+using System;
+using static TorchSharp.torch;
+
+namespace FlowOod.Bijectors;
+
+/// <summary>
+/// RealNVP's logit preprocessing: squash [0, 1] into [α, 1 − α], then take the logit, y = logit(α + (1 − 2α)·x).
+/// </summary>
+/// <remarks>
+/// <para>With p = α + (1 − 2α)·x, Forward gives y = log p − log(1 − p) and, per entry,
+/// log|dy/dx| = log(1 − 2α) − log p − log(1 − p) = log(1 − 2α) + softplus(y) + softplus(−y); LogDet sums it over the
+/// event. Inverse: x = (sigmoid(y) − α) / (1 − 2α), LogDet = −(the same sum). α = 0.05 in Dinh et al. (2017) and
+/// Kirichenko et al. (2020). Inputs are expected in [0, 1] (e.g. the output of <see cref="UniformDequantization"/>).</para>
+/// </remarks>
+public sealed class Logit : Bijector
+{
+    private readonly double alpha;
+
+    /// <summary>Creates the layer.</summary>
+    /// <param name="alpha">α ∈ (0, ½); default 0.05.</param>
+    /// <exception cref="ArgumentOutOfRangeException">α is not in (0, ½).</exception>
+    public Logit(double alpha = 0.05)
+        : base(nameof(Logit))
+    {
+        if (!(alpha > 0 && alpha < 0.5))
+        {
+            throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "alpha must lie in (0, 0.5).");
+        }
+
+        this.alpha = alpha;
+        RegisterComponents();
+    }
+
+    /// <summary>α, the margin kept from 0 and 1.</summary>
+    public double Alpha => alpha;
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
+    {
+        var p = input.mul(1 - (2 * alpha)).add_(alpha);
+        var output = p.log().sub_(p.neg().log1p_());
+        return (output, LogDetOf(output));
+    }
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
+    {
+        var output = input.sigmoid().sub_(alpha).div_(1 - (2 * alpha));
+        return (output, LogDetOf(input).neg_());
+    }
+
+    /// <summary>Σ [log(1 − 2α) + softplus(y) + softplus(−y)] per example, y the logit-space value.</summary>
+    private Tensor LogDetOf(Tensor logits)
+    {
+        var perEntry = nn.functional.softplus(logits).add_(nn.functional.softplus(logits.neg())).add_(Math.Log(1 - (2 * alpha)));
+        return SumPerExample(perEntry);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Logit(alpha={alpha})";
+}

@@ -1,0 +1,170 @@
+using System;
+using System.Collections.Generic;
+using FlowOod.Bijectors;
+using FlowOod.Distributions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod;
+
+/// <summary>
+/// A normalizing flow: a bijector from data to latent (<see cref="Transform"/>) and a base distribution on the latent.
+/// </summary>
+/// <remarks>
+/// <para>log p(x) = log p_Z(f(x)) + log|det ∂f/∂x|, with f = <see cref="Transform"/>.Forward (data → latent) including
+/// any preprocessing layers (dequantization, logit) so their log-determinants are part of the density. Inputs are
+/// <c>[N, eventShape...]</c>; <see cref="LogProb"/> and <see cref="BitsPerDim"/> return <c>[N]</c>.</para>
+/// <para>Inputs are validated before any work: shape, floating dtype, finiteness and, when
+/// <see cref="InputRange"/> is set, the value range. Bad input throws an <see cref="ArgumentException"/> that names
+/// the problem; it never produces a NaN density.</para>
+/// </remarks>
+public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
+{
+    private readonly Bijector transform;
+    private readonly long[] eventShape;
+
+    /// <summary>Creates a flow.</summary>
+    /// <param name="transform">The data → latent bijector; must preserve the event shape.</param>
+    /// <param name="eventShape">Shape of one example, e.g. <c>[1, 28, 28]</c>.</param>
+    /// <param name="baseDistribution">The latent distribution (default <see cref="StandardNormal"/>).</param>
+    /// <param name="inputRange">The valid range of input values (e.g. [0, 1] for images), or null for any finite value.</param>
+    /// <param name="discretizationLevels">Levels per entry of the raw data (256 for 8-bit images), or null for continuous data.</param>
+    public NormalizingFlow(
+        Bijector transform,
+        long[] eventShape,
+        IBaseDistribution? baseDistribution = null,
+        (double Min, double Max)? inputRange = null,
+        int? discretizationLevels = null)
+        : base(nameof(NormalizingFlow))
+    {
+        ArgumentNullException.ThrowIfNull(transform);
+        this.eventShape = Shapes.CheckEventShape(eventShape, nameof(eventShape));
+        if (inputRange is { } range && !(range.Min < range.Max))
+        {
+            throw new ArgumentException($"Input range [{range.Min}, {range.Max}] is empty.", nameof(inputRange));
+        }
+
+        if (discretizationLevels is < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(discretizationLevels), discretizationLevels, "Discretization needs at least 2 levels.");
+        }
+
+        this.transform = transform;
+        BaseDistribution = baseDistribution ?? StandardNormal.Instance;
+        InputRange = inputRange;
+        DiscretizationLevels = discretizationLevels;
+        Dimensions = Shapes.Product(this.eventShape);
+        RegisterComponents();
+    }
+
+    /// <summary>The data → latent bijector.</summary>
+    public Bijector Transform => transform;
+
+    /// <summary>The latent distribution.</summary>
+    public IBaseDistribution BaseDistribution { get; }
+
+    /// <summary>Shape of one example.</summary>
+    public IReadOnlyList<long> EventShape => eventShape;
+
+    /// <summary>D, entries per example.</summary>
+    public long Dimensions { get; }
+
+    /// <summary>The valid input range, or null when any finite value is accepted.</summary>
+    public (double Min, double Max)? InputRange { get; }
+
+    /// <summary>Levels per entry of the raw data (256 for 8-bit images), used by <see cref="BitsPerDim"/>; null for continuous data.</summary>
+    public int? DiscretizationLevels { get; }
+
+    /// <summary>log p(x) in nats per example.</summary>
+    /// <param name="input">x, shape <c>[N, eventShape...]</c>, float32 or float64.</param>
+    /// <returns>A new tensor <c>[N]</c>.</returns>
+    /// <exception cref="ArgumentException">Wrong shape or dtype, NaN/Inf, or values outside <see cref="InputRange"/>.</exception>
+    public Tensor LogProb(Tensor input)
+    {
+        ValidateInput(input);
+        return LogProbUnchecked(input);
+    }
+
+    /// <summary>log p(x) without input validation, for callers that validated the whole data set already.</summary>
+    internal Tensor LogProbUnchecked(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var (latent, logDet) = transform.Forward(input);
+        return scope.MoveToOuter(BaseDistribution.LogProb(latent).add_(logDet));
+    }
+
+    /// <summary>
+    /// Bits per dimension, −(log p(x) − D·log k)/(D·ln 2) with k = <see cref="DiscretizationLevels"/>
+    /// (see <see cref="Discretization"/>); for continuous data (no levels) −log p(x)/(D·ln 2).
+    /// </summary>
+    /// <returns>A new tensor <c>[N]</c>.</returns>
+    public Tensor BitsPerDim(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var logProb = LogProb(input);
+        var bits = DiscretizationLevels is { } levels
+            ? Discretization.BitsPerDim(logProb, Dimensions, levels)
+            : logProb.div(-Dimensions * Math.Log(2));
+        return scope.MoveToOuter(bits);
+    }
+
+    /// <summary>Draws <paramref name="count"/> samples: z from the base distribution, then x = Transform.Inverse(z).</summary>
+    /// <returns>A new tensor <c>[count, eventShape...]</c> on the flow's device.</returns>
+    public Tensor Sample(long count, Generator? generator = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        using var scope = NewDisposeScope();
+        var (dtype, device) = ParameterDtypeAndDevice();
+        var latent = BaseDistribution.Sample(count, eventShape, dtype, device, generator);
+        var (output, _) = transform.Inverse(latent);
+        return scope.MoveToOuter(output);
+    }
+
+    /// <summary>TorchSharp's module entry point; the same as <see cref="LogProb"/>.</summary>
+    public override Tensor forward(Tensor input) => LogProb(input);
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the problem if <paramref name="input"/> is not a valid batch.</summary>
+    public void ValidateInput(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!Shapes.EventMatches(input.shape, eventShape))
+        {
+            throw new ArgumentException(
+                $"Expected a batch of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.", nameof(input));
+        }
+
+        if (input.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        {
+            throw new ArgumentException($"Expected float32 or float64 input, got {input.dtype}.", nameof(input));
+        }
+
+        if (input.shape[0] == 0)
+        {
+            throw new ArgumentException("The batch is empty.", nameof(input));
+        }
+
+        using var scope = NewDisposeScope();
+        var min = input.min().ToDouble();
+        var max = input.max().ToDouble();
+        if (double.IsNaN(min) || double.IsNaN(max) || double.IsInfinity(min) || double.IsInfinity(max))
+        {
+            throw new ArgumentException("The batch contains NaN or infinite values.", nameof(input));
+        }
+
+        if (InputRange is { } range && (min < range.Min || max > range.Max))
+        {
+            throw new ArgumentException(
+                $"Input values must lie in [{range.Min}, {range.Max}]; this batch spans [{min}, {max}].", nameof(input));
+        }
+    }
+
+    private (ScalarType Dtype, Device Device) ParameterDtypeAndDevice()
+    {
+        foreach (var parameter in parameters())
+        {
+            return (parameter.dtype, parameter.device);
+        }
+
+        return (ScalarType.Float32, CPU);
+    }
+}

@@ -1,0 +1,51 @@
+using System;
+
+namespace FlowOod.Training;
+
+/// <summary>Settings of <see cref="FlowTrainer"/>. Defaults suit the compact RealNVP on a CPU.</summary>
+public sealed record TrainingOptions
+{
+    /// <summary>Optimisation steps (mini-batches). Default 1000.</summary>
+    public int Steps { get; init; } = 1000;
+
+    /// <summary>Examples per mini-batch. Default 64.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Adam learning rate. Default 1e-3 (Kirichenko et al. use 5e-5 for long runs).</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Adam L2 weight decay on every parameter. Default 0.</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>Gradients are clipped to this global L2 norm. Default 100, as in Kirichenko et al.</summary>
+    public double MaxGradNorm { get; init; } = 100;
+
+    /// <summary>Seeds TorchSharp's global generator (dequantization noise) and the shuffling. Default 0.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Report progress every this many steps. Default 10.</summary>
+    public int ProgressInterval { get; init; } = 10;
+
+    /// <summary>Throws when a value is out of range.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(Steps, nameof(Steps));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BatchSize, nameof(BatchSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ProgressInterval, nameof(ProgressInterval));
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive and finite.");
+        }
+
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay))
+        {
+            throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must be non-negative and finite.");
+        }
+
+        if (!(MaxGradNorm > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxGradNorm), MaxGradNorm, "MaxGradNorm must be positive.");
+        }
+    }
+}

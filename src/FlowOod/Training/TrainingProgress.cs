@@ -1,0 +1,11 @@
+using System;
+
+namespace FlowOod.Training;
+
+/// <summary>A progress report from <see cref="FlowTrainer"/>.</summary>
+/// <param name="Step">Steps completed so far.</param>
+/// <param name="TotalSteps">Steps the run will take.</param>
+/// <param name="Loss">Mean training loss over the last reporting interval, in bits/dim (nats/dim for continuous data).</param>
+/// <param name="ExamplesPerSecond">Training throughput over the run so far.</param>
+/// <param name="Elapsed">Wall-clock time since training started.</param>
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double ExamplesPerSecond, TimeSpan Elapsed);

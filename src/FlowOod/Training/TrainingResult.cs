@@ -1,0 +1,10 @@
+using System;
+
+namespace FlowOod.Training;
+
+/// <summary>What a completed <see cref="FlowTrainer.Train"/> run did.</summary>
+/// <param name="Steps">Steps taken.</param>
+/// <param name="FinalLoss">Mean training loss over the last reporting interval, in bits/dim (nats/dim for continuous data).</param>
+/// <param name="ExamplesPerSecond">Training throughput.</param>
+/// <param name="Elapsed">Wall-clock training time.</param>
+public sealed record TrainingResult(int Steps, double FinalLoss, double ExamplesPerSecond, TimeSpan Elapsed);
