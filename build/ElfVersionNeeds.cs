@@ -188,8 +188,10 @@ namespace FlowOod.Build
                     foreach (var line in output.Split('\n'))
                     {
                         var arrow = line.IndexOf("=> ", StringComparison.Ordinal);
+#pragma warning disable CA2249 // string.Contains(string, StringComparison) is missing from netstandard2.0, which MSBuild's task compiler targets.
                         if (line.TrimStart().StartsWith("libstdc++.so.6 ", StringComparison.Ordinal) && arrow > 0
                             && line.IndexOf("x86-64", StringComparison.Ordinal) >= 0)
+#pragma warning restore CA2249
                         {
                             fromCache.Add(line.Substring(arrow + 3).Trim());
                         }

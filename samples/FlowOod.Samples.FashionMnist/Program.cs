@@ -1,0 +1,138 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using FlowOod;
+using FlowOod.Data;
+using FlowOod.Metrics;
+using FlowOod.Models;
+using FlowOod.Scoring;
+using FlowOod.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Samples.FashionMnist;
+
+/// <summary>
+/// The FlowOod demo: Kirichenko et al. (2020)'s headline result on a CPU budget. A RealNVP trained on Fashion-MNIST
+/// assigns MNIST digits a higher likelihood (fewer bits/dim) than its own test set, so likelihood fails as an OOD score.
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        if (args.Length > 0 && args[0] is "-h" or "--help")
+        {
+            Console.WriteLine(DemoOptions.Usage);
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "import-mnist-json")
+        {
+            if (args.Length != 3)
+            {
+                Console.Error.WriteLine(DemoOptions.Usage);
+                return 2;
+            }
+
+            return ImportMnistJson.Run(args[1], args[2]);
+        }
+
+        DemoOptions options;
+        try
+        {
+            options = DemoOptions.Parse(args.Length > 0 && args[0] == "demo" ? args.AsSpan(1) : args);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+        {
+            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(DemoOptions.Usage);
+            return 2;
+        }
+
+        try
+        {
+            return RunDemo(options);
+        }
+        catch (Exception e) when (e is FlowOodException or System.IO.FileNotFoundException or System.IO.DirectoryNotFoundException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int RunDemo(DemoOptions options)
+    {
+        var total = Stopwatch.StartNew();
+        FlowOodRuntime.EnsureAvailable();
+        if (options.Threads > 0)
+        {
+            set_num_threads(options.Threads);
+        }
+
+        var fashionTrain = FlowOodDatasets.FashionMnist(DatasetSplit.Train, options.DataDirectory);
+        var fashionTest = FlowOodDatasets.FashionMnist(DatasetSplit.Test, options.DataDirectory);
+        var mnist = FlowOodDatasets.Mnist(DatasetSplit.Test, options.DataDirectory);
+        Console.WriteLine($"Data: {fashionTrain.Count} Fashion-MNIST train, {fashionTest.Count} test, {mnist.Count} MNIST digits (from {FlowOodDatasets.DataDirectory}).");
+
+        random.manual_seed(options.Seed);
+        using var flow = RealNvp.Create(new long[] { 1, 28, 28 }, RealNvpOptions.Compact);
+        var parameterCount = flow.parameters().Sum(p => p.numel());
+        Console.WriteLine($"Model: compact RealNVP (2 scales, width 32, 2 residual blocks), {parameterCount:N0} parameters; {get_num_threads()} threads.");
+        Console.WriteLine($"Training: {options.Steps} steps × {options.BatchSize} images, Adam lr {options.LearningRate}, gradient clipping 100, seed {options.Seed}.");
+
+        using (var trainImages = fashionTrain.ToTensor(0, fashionTrain.Count))
+        {
+            var trainer = new FlowTrainer(flow, new TrainingOptions
+            {
+                Steps = options.Steps,
+                BatchSize = options.BatchSize,
+                LearningRate = options.LearningRate,
+                Seed = options.Seed,
+                ProgressInterval = 5,
+            });
+            var bar = new ProgressBar();
+            var result = trainer.Train(trainImages, new SyncProgress<TrainingProgress>(bar.Report));
+            bar.Finish();
+            Console.WriteLine($"Trained in {result.Elapsed.TotalSeconds:F0} s ({result.ExamplesPerSecond:F0} images/s); final training loss {result.FinalLoss:F3} bits/dim.");
+        }
+
+        var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
+        var clock = Stopwatch.StartNew();
+        var inScores = Score(scorer, fashionTest, options.EvaluationLimit);
+        var oodScores = Score(scorer, mnist, options.EvaluationLimit);
+        Console.WriteLine($"Scored {inScores.Length + oodScores.Length} images in {clock.Elapsed.TotalSeconds:F0} s ({(inScores.Length + oodScores.Length) / clock.Elapsed.TotalSeconds:F0} images/s).");
+
+        var auroc = OodMetrics.Auroc(inScores, oodScores);
+        Console.WriteLine();
+        Console.WriteLine("| Data set                        | Images | Mean bits/dim |");
+        Console.WriteLine("|---------------------------------|-------:|--------------:|");
+        Console.WriteLine($"| Fashion-MNIST test (in-dist.)   | {inScores.Length,6} | {inScores.Average(),13:F3} |");
+        Console.WriteLine($"| MNIST digits (OOD)              | {oodScores.Length,6} | {oodScores.Average(),13:F3} |");
+        Console.WriteLine();
+        Console.WriteLine($"Likelihood AUROC, Fashion-MNIST test vs MNIST (score = bits/dim, OOD = positive): {auroc:F3}");
+        var reproduced = oodScores.Average() < inScores.Average() && auroc < 0.3;
+        Console.WriteLine(reproduced
+            ? "Reproduced: the flow finds MNIST digits MORE likely than its own test set, so likelihood fails as an OOD score."
+            : "Not reproduced with this budget: MNIST is not clearly more likely than Fashion-MNIST test (try more --steps).");
+        Console.WriteLine($"Total time {total.Elapsed.TotalMinutes:F1} min.");
+        return 0;
+    }
+
+    private static double[] Score(IOodScorer scorer, ImageDataset data, int limit)
+    {
+        var count = Math.Min(limit, data.Count);
+        var scores = new double[count];
+        const int Chunk = 1000;
+        for (int start = 0; start < count; start += Chunk)
+        {
+            var length = Math.Min(Chunk, count - start);
+            using var images = data.ToTensor(start, length);
+            scorer.Score(images).CopyTo(scores, start);
+        }
+
+        return scores;
+    }
+}
