@@ -293,7 +293,7 @@ namespace FlowOod.Build
                 throw new InvalidDataException("Only 64-bit little-endian ELF files are supported.");
             }
 
-            long sectionHeaders = checked((long)U64(elf, 0x28));
+            long sectionHeaders = Position(U64(elf, 0x28));
             ushort entrySize = U16(elf, 0x3a);
             ushort count = U16(elf, 0x3c);
             if (entrySize < 64)
@@ -307,7 +307,7 @@ namespace FlowOod.Build
                 long at = checked(sectionHeaders + ((long)i * entrySize));
                 Require(elf, at, 64, "section header");
                 var section = new Section(
-                    U32(elf, at + 4), checked((long)U64(elf, at + 24)), checked((long)U64(elf, at + 32)), U32(elf, at + 40), U32(elf, at + 44));
+                    U32(elf, at + 4), Position(U64(elf, at + 24)), Position(U64(elf, at + 32)), U32(elf, at + 40), U32(elf, at + 44));
                 sections.Add(section);
             }
 
@@ -352,6 +352,11 @@ namespace FlowOod.Build
 
             return Encoding.ASCII.GetString(elf, (int)start, (int)(end - start));
         }
+
+        // An offset or size field read from the file, as a long. Values of 2^63 and more lie beyond any byte array; they
+        // saturate to long.MaxValue so that Require rejects them with InvalidDataException (a checked cast would throw
+        // OverflowException instead), and a section nobody reads (e.g. SHT_NOBITS) may still hold any value.
+        private static long Position(ulong value) => value > long.MaxValue ? long.MaxValue : (long)value;
 
         private static void Require(byte[] elf, long offset, long length, string what)
         {

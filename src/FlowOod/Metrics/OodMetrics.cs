@@ -1,5 +1,4 @@
 using System;
-using MathNet.Numerics.Statistics;
 
 namespace FlowOod.Metrics;
 
@@ -30,7 +29,11 @@ public static class OodMetrics
             throw new ArgumentException($"AUROC needs both sets non-empty; got {negatives} in-distribution and {positives} OOD scores.");
         }
 
+        // Sort the pooled scores, carrying a flag for OOD membership, then give every run of equal scores the average of
+        // the ranks it spans. Equality is tested with ==, so equal infinities (score −log p = +∞ for p = 0) tie; MathNet's
+        // Ranks(RankDefinition.Average) compares |a − b| <= 0, which is NaN for ∞ − ∞, and split such ties.
         var pooled = new double[negatives + positives];
+        var isOod = new bool[pooled.Length];
         inDistributionScores.CopyTo(pooled);
         outOfDistributionScores.CopyTo(pooled.AsSpan(negatives));
         foreach (var score in pooled)
@@ -41,11 +44,29 @@ public static class OodMetrics
             }
         }
 
-        var ranks = pooled.Ranks(RankDefinition.Average);
+        isOod.AsSpan(negatives).Fill(true);
+        Array.Sort(pooled, isOod);
+
         double positiveRankSum = 0;
-        for (int i = negatives; i < pooled.Length; i++)
+        for (int start = 0; start < pooled.Length;)
         {
-            positiveRankSum += ranks[i];
+            var end = start + 1;
+            while (end < pooled.Length && pooled[end] == pooled[start])
+            {
+                end++;
+            }
+
+            // Positions start..end−1 hold ranks start+1..end; their average is (start + 1 + end) / 2.
+            var averageRank = (start + 1 + end) / 2.0;
+            for (int i = start; i < end; i++)
+            {
+                if (isOod[i])
+                {
+                    positiveRankSum += averageRank;
+                }
+            }
+
+            start = end;
         }
 
         var u = positiveRankSum - (positives * (positives + 1.0) / 2.0);
