@@ -136,6 +136,7 @@ namespace FlowOod.Build
             if (result == WeakVersionPatchResult.Patched)
             {
                 var temporary = path + ".flowood-tmp";
+                File.Copy(path, temporary, overwrite: true); // carries the file mode (the library is executable)
                 File.WriteAllBytes(temporary, bytes);
                 File.Replace(temporary, path, destinationBackupFileName: null);
             }
