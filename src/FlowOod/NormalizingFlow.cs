@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Distributions;
 using TorchSharp;
@@ -14,7 +15,7 @@ namespace FlowOod;
 /// <para>log p(x) = log p_Z(f(x)) + log|det ∂f/∂x|, with f = <see cref="Transform"/>.Forward (data → latent) including
 /// any preprocessing layers (dequantization, logit) so their log-determinants are part of the density. Inputs are
 /// <c>[N, eventShape...]</c>; <see cref="LogProb"/> and <see cref="BitsPerDim"/> return <c>[N]</c>.</para>
-/// <para>Inputs are validated before any work: shape, floating dtype, finiteness and, when
+/// <para>Inputs are validated before any work: shape, floating dtype (the parameters' dtype, if any), finiteness and, when
 /// <see cref="InputRange"/> is set, the value range. Bad input throws an <see cref="ArgumentException"/> that names
 /// the problem; it never produces a NaN density.</para>
 /// </remarks>
@@ -136,6 +137,13 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         if (input.dtype is not (ScalarType.Float32 or ScalarType.Float64))
         {
             throw new ArgumentException($"Expected float32 or float64 input, got {input.dtype}.", nameof(input));
+        }
+
+        if (parameters().FirstOrDefault() is { } parameter && input.dtype != parameter.dtype)
+        {
+            throw new ArgumentException(
+                $"Expected {parameter.dtype} input to match the flow's parameters, got {input.dtype}; convert the batch or the flow with .to(...).",
+                nameof(input));
         }
 
         if (input.shape[0] == 0)

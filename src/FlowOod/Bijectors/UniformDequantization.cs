@@ -10,7 +10,8 @@ namespace FlowOod.Bijectors;
 /// <para>Input x = pixel / 255 (what image loaders produce); output y ∈ [0, 1) is a continuous variable whose bins of
 /// width 1/256 correspond to the 256 pixel values. For a fixed noise draw the map is affine with
 /// LogDet = D·log(255/256) per example (D = entries per example); the inverse quantizes,
-/// x = clamp(⌊256·y⌋, 0, 255) / 255, with LogDet = −D·log(255/256), so Inverse(Forward(x)) = x exactly for 8-bit x.</para>
+/// x = clamp(⌊256·y⌋, 0, 255) / 255, with LogDet = −D·log(255/256), so Inverse(Forward(x)) = x exactly for 8-bit x
+/// (u is capped one rounding step below 1 so that 255·x + u never rounds up into the next bin).</para>
 /// <para>With <c>addNoise: false</c> the noise is fixed at u = ½ (bin centres), which makes the layer deterministic.
 /// Kirichenko et al. (2020) draw fresh noise for training and evaluation alike; so does FlowOod by default.</para>
 /// <para>Bits per dimension then use the −D·log 256 discretization term (see <see cref="Discretization"/>); together
@@ -37,7 +38,9 @@ public sealed class UniformDequantization : Bijector
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
     {
-        var noise = addNoise ? rand_like(input) : full_like(input, 0.5);
+        // u is capped at 1 − 128·eps: 255·x + u is below 256, where the spacing of the dtype is at most 128·eps, so the
+        // sum cannot round up to the next level k + 1 (in float32 it did for u > 1 − 2⁻¹⁷ and k ≥ 128).
+        var noise = addNoise ? rand_like(input).clamp_max_(1.0 - (128 * finfo(input.dtype).eps)) : full_like(input, 0.5);
         var output = input.mul(255.0).add_(noise).div_(256.0);
         return (output, LogDet(input, LogScale));
     }

@@ -1,0 +1,87 @@
+using System.Linq;
+using FlowOod.Bijectors;
+using FlowOod.Conditioners;
+using FlowOod.Masks;
+using FluentAssertions;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Bijectors;
+
+// Coupling-specific checks, on the AffineCoupling cases of the registry (both mask types, both layer parities).
+// Entries that are neither conditioning nor transformed cannot occur with ChannelMask or CheckerboardMask, so the
+// pass-through of such entries is not checked here.
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class AffineCouplingTests
+{
+    private const long Batch = 4;
+
+    [Theory]
+    [MemberData(nameof(BijectorCases.CouplingNames), MemberType = typeof(BijectorCases))]
+    public void Forward_ConditioningEntries_CopiedBitForBit(string name) => AssertConditioningCopied(name, inverse: false);
+
+    [Theory]
+    [MemberData(nameof(BijectorCases.CouplingNames), MemberType = typeof(BijectorCases))]
+    public void Inverse_ConditioningEntries_CopiedBitForBit(string name) => AssertConditioningCopied(name, inverse: true);
+
+    [Theory]
+    [MemberData(nameof(BijectorCases.CouplingNames), MemberType = typeof(BijectorCases))]
+    public void Forward_TransformedEntries_AllChange(string name)
+    {
+        var testCase = BijectorCases.Get(name);
+        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var input = testCase.SampleInput(Batch);
+        var transform = MaskTensor(coupling.Mask.Transform.ToArray(), coupling.Mask.EventShape.ToArray(), Batch);
+
+        var (output, _) = coupling.Forward(input);
+
+        // Non-vacuity of the bit-for-bit check: the other half really is transformed.
+        output.masked_select(transform).ne(input.masked_select(transform)).all().ToBoolean()
+            .Should().BeTrue("every transformed entry moves once the st-network is perturbed");
+    }
+
+    [Fact]
+    public void To_Float64_KeepsBoolMasksAndInt64ChannelIndices()
+    {
+        using var checkerboard = new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 0, new ResNetConditionerFactory(8, 1));
+        using var channel = new AffineCoupling([4, 2, 2], ChannelMask.Instance, 0, new ResNetConditionerFactory(8, 1));
+
+        checkerboard.to(ScalarType.Float64);
+        channel.to(ScalarType.Float64);
+
+        foreach (var coupling in new[] { checkerboard, channel })
+        {
+            var buffers = coupling.named_buffers(recurse: false).ToDictionary(b => b.name, b => b.buffer);
+            buffers["condition_mask"].dtype.Should().Be(ScalarType.Bool);
+            buffers["transform_mask"].dtype.Should().Be(ScalarType.Bool);
+            buffers["condition_channels"].dtype.Should().Be(ScalarType.Int64);
+            buffers["transform_channels"].dtype.Should().Be(ScalarType.Int64);
+            coupling.parameters().Should().OnlyContain(p => p.dtype == ScalarType.Float64);
+        }
+
+        using var scope = NewDisposeScope();
+        var mask = channel.named_buffers(recurse: false).Single(b => b.name == "condition_mask").buffer;
+        mask.flatten().data<bool>().ToArray().Should().Equal(channel.Mask.Condition.ToArray());
+    }
+
+    private static void AssertConditioningCopied(string name, bool inverse)
+    {
+        var testCase = BijectorCases.Get(name);
+        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var input = inverse ? randn(TensorChecks.Batched(Batch, testCase.EventShape), dtype: ScalarType.Float64) : testCase.SampleInput(Batch);
+        var condition = MaskTensor(coupling.Mask.Condition.ToArray(), coupling.Mask.EventShape.ToArray(), Batch);
+
+        var (output, _) = inverse ? coupling.Inverse(input) : coupling.Forward(input);
+
+        output.masked_select(condition).ShouldEqualExactly(
+            input.masked_select(condition), $"conditioning entries of {(inverse ? "Inverse" : "Forward")}");
+    }
+
+    private static Tensor MaskTensor(bool[] mask, long[] eventShape, long batch) =>
+        tensor(mask, dtype: ScalarType.Bool).reshape(eventShape).unsqueeze(0).expand(TensorChecks.Batched(batch, eventShape));
+}

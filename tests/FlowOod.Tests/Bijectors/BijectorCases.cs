@@ -1,0 +1,144 @@
+using System.Collections.Generic;
+using System.Linq;
+using FlowOod.Bijectors;
+using FlowOod.Conditioners;
+using FlowOod.Masks;
+using FlowOod.Models;
+using Xunit;
+
+namespace FlowOod.Tests.Bijectors;
+
+// The registry of the conformance suite: every public bijector type, each with a factory and a tiny input shape.
+// BijectorRegistryTests fails, naming the type, when a public non-abstract Bijector subclass has no case here.
+public static class BijectorCases
+{
+    private static readonly ResNetConditionerFactory SmallResNet = new(width: 8, blocks: 1);
+
+    public static IReadOnlyList<BijectorCase> All { get; } =
+    [
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 0) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 0, SmallResNet),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 1) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 1, SmallResNet),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 0) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 0, SmallResNet),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 1) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 1, SmallResNet),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "Squeeze [1,4,4]",
+            Create = () => new Squeeze(),
+            EventShape = [1, 4, 4],
+            OutputEventShapeOverride = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "InverseOf(Squeeze) [4,2,2]",
+            Create = () => new InverseOf(new Squeeze()),
+            EventShape = [4, 2, 2],
+            OutputEventShapeOverride = [1, 4, 4],
+        },
+        new()
+        {
+            Name = "InverseOf(AffineCoupling(Checkerboard, layer 0)) [2,4,4]",
+            Create = () => new InverseOf(new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 0, SmallResNet)),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "FactorOut(1, Chain(AffineCoupling x2)) [2,4,4]",
+            Create = () => new FactorOut(1, new Chain(
+                new AffineCoupling([1, 4, 4], CheckerboardMask.Instance, 0, SmallResNet),
+                new AffineCoupling([1, 4, 4], CheckerboardMask.Instance, 1, SmallResNet))),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "Logit(0.05) [1,3,3]",
+            Create = () => new Logit(0.05),
+            EventShape = [1, 3, 3],
+            Input = InputKind.UnitInterval,
+        },
+        new()
+        {
+            Name = "UniformDequantization(noise off) [1,3,3]",
+            Create = () => new UniformDequantization(addNoise: false),
+            EventShape = [1, 3, 3],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.ForwardImageOfInputs,
+            InverseIsExact = true,
+            Note = "Inverse quantizes to the 8-bit grid, so Forward(Inverse(y)) = y only for bin centres (k + 1/2)/256, "
+                + "the images of grid inputs; Inverse(Forward(x)) = x holds exactly.",
+        },
+        new()
+        {
+            Name = "UniformDequantization(noise on) [1,3,3]",
+            Create = () => new UniformDequantization(addNoise: true),
+            EventShape = [1, 3, 3],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.NotApplicable,
+            InverseIsExact = true,
+            Deterministic = false,
+            Note = "Forward adds fresh U[0,1) noise per call and Inverse quantizes, so Forward(Inverse(y)) is a random "
+                + "point of y's bin, never y: only Inverse(Forward(x)) = x on 8-bit grid inputs is checked, exactly. "
+                + "The noise is additive, so the Jacobian is 255/256 I, as without noise.",
+        },
+        new()
+        {
+            Name = "Chain(Squeeze, AffineCoupling(Channel), InverseOf(Squeeze), AffineCoupling(Checkerboard)) [1,4,4]",
+            Create = () => new Chain(
+                new Squeeze(),
+                new AffineCoupling([4, 2, 2], ChannelMask.Instance, 0, SmallResNet),
+                new InverseOf(new Squeeze()),
+                new AffineCoupling([1, 4, 4], CheckerboardMask.Instance, 1, SmallResNet)),
+            EventShape = [1, 4, 4],
+        },
+        new()
+        {
+            Name = "RealNVP(1x8x8, scales 2, width 8, blocks 1, noise on)",
+            Create = () => RealNvp.Create([1, 8, 8], new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1 }).Transform,
+            EventShape = [1, 8, 8],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.NotApplicable,
+            InverseIsExact = true,
+            Deterministic = false,
+            Note = "Starts with noisy dequantization (RealNVP's default), so as for UniformDequantization(noise on) only "
+                + "Inverse(Forward(x)) = x on 8-bit inputs is checked, exactly: the round-trip error (~1e-14) is far "
+                + "below the distance of (k + u)/256 to its bin edges except with probability ~1e-13 per entry.",
+        },
+        new()
+        {
+            Name = "RealNVP(1x8x8, scales 2, width 8, blocks 1, noise off)",
+            Create = () => RealNvp.Create(
+                [1, 8, 8], new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1, DequantizationNoise = false }).Transform,
+            EventShape = [1, 8, 8],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.ForwardImageOfInputs,
+            InverseIsExact = true,
+            Note = "Ends (in the inverse direction) by quantizing, so Forward(Inverse(y)) = y only for y = Forward(x) of "
+                + "8-bit inputs x.",
+        },
+    ];
+
+    public static BijectorCase Get(string name) => All.Single(c => c.Name == name);
+
+    public static TheoryData<string> Names() => new(All.Select(c => c.Name));
+
+    public static TheoryData<string> CouplingNames() => new(All.Where(c => c.Name.StartsWith("AffineCoupling", System.StringComparison.Ordinal)).Select(c => c.Name));
+}

@@ -1,0 +1,80 @@
+using System;
+using System.Linq;
+using FlowOod.Bijectors;
+using FluentAssertions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Bijectors;
+
+internal static class TensorChecks
+{
+    public static void ShouldBeCloseTo(this Tensor actual, Tensor expected, double relative, double absolute, string what)
+    {
+        actual.shape.Should().Equal(expected.shape, $"{what}: shapes must match");
+        using var scope = NewDisposeScope();
+        if (!actual.allclose(expected, relative, absolute))
+        {
+            var maxDifference = actual.sub(expected).abs().max().ToDouble();
+            var maxExpected = expected.abs().max().ToDouble();
+            throw new Xunit.Sdk.XunitException(
+                $"{what}: max |actual - expected| = {maxDifference:E3} (max |expected| = {maxExpected:E3}) exceeds "
+                + $"{absolute:E1} + {relative:E1} * |expected|.");
+        }
+    }
+
+    public static void ShouldBeAllFinite(this Tensor tensor, string what)
+    {
+        using var scope = NewDisposeScope();
+        tensor.isfinite().all().ToBoolean().Should().BeTrue($"{what} must be finite");
+    }
+
+    public static void ShouldEqualExactly(this Tensor actual, Tensor expected, string what)
+    {
+        actual.shape.Should().Equal(expected.shape, $"{what}: shapes must match");
+        using var scope = NewDisposeScope();
+        actual.dtype.Should().Be(ScalarType.Float64, $"{what}: bit-for-bit comparison runs on float64");
+        expected.dtype.Should().Be(ScalarType.Float64, $"{what}: bit-for-bit comparison runs on float64");
+        var actualBits = Bits(actual);
+        var expectedBits = Bits(expected);
+        var differing = actualBits.Zip(expectedBits).Count(p => p.First != p.Second);
+        if (differing != 0 || !equal(actual, expected).all().ToBoolean())
+        {
+            throw new Xunit.Sdk.XunitException($"{what}: {differing} of {actual.numel()} entries differ; expected bit-for-bit equality.");
+        }
+    }
+
+    // The IEEE-754 bit patterns of a float64 tensor's entries, row-major.
+    public static long[] Bits(Tensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        using var contiguous = tensor.detach().cpu().contiguous();
+        return contiguous.data<double>().ToArray().Select(BitConverter.DoubleToInt64Bits).ToArray();
+    }
+
+    public static long[] Batched(long n, long[] eventShape) => new[] { n }.Concat(eventShape).ToArray();
+
+    // The Jacobian ∂y/∂x [D, D] of the flattened map of one example x ([1, event...]) together with the LogDet [1] of the
+    // same Forward call (a noisy bijector draws its noise once, so both describe the same map). Built row by row with
+    // torch.autograd.grad.
+    public static (Tensor Jacobian, Tensor LogDet) JacobianAndLogDet(Bijector bijector, Tensor example)
+    {
+        ArgumentNullException.ThrowIfNull(bijector);
+        ArgumentNullException.ThrowIfNull(example);
+        example.shape[0].Should().Be(1, "the Jacobian check runs on a single example");
+        using var scope = NewDisposeScope();
+        using var input = example.detach().requires_grad_(true);
+        var (output, logDet) = bijector.Forward(input);
+        var flat = output.flatten();
+        var count = flat.shape[0];
+        count.Should().Be(input.numel(), "a bijector keeps the element count");
+        var rows = new Tensor[count];
+        for (long i = 0; i < count; i++)
+        {
+            var gradient = autograd.grad([flat[i]], [input], retain_graph: i < count - 1)[0];
+            rows[i] = gradient.flatten();
+        }
+
+        return scope.MoveToOuter(stack(rows), logDet.detach());
+    }
+}
