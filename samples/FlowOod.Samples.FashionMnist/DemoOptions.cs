@@ -6,7 +6,7 @@ namespace FlowOod.Samples.FashionMnist;
 /// <summary>Command-line options of the demo, with their defaults.</summary>
 internal sealed record DemoOptions
 {
-    public int Steps { get; init; } = 400;
+    public int Steps { get; init; } = 300;
 
     public int BatchSize { get; init; } = 64;
 
@@ -27,7 +27,7 @@ internal sealed record DemoOptions
                FlowOod.Samples.FashionMnist import-mnist-json <mnist-package/src/digits> <output-folder>
 
         Options:
-          --steps N        training steps (default 400)
+          --steps N        training steps (default 300)
           --batch-size N   images per step (default 64)
           --lr X           Adam learning rate (default 0.001)
           --seed N         seed for initialisation, shuffling and dequantization noise (default 1)

@@ -110,15 +110,30 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Draws <paramref name="count"/> samples: z from the base distribution, then x = Transform.Inverse(z).</summary>
+    /// <remarks>Runs in evaluation mode (BatchNorm uses its running statistics) without gradients, and restores the
+    /// previous mode afterwards.</remarks>
     /// <returns>A new tensor <c>[count, eventShape...]</c> on the flow's device.</returns>
     public Tensor Sample(long count, Generator? generator = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        using var scope = NewDisposeScope();
-        var (dtype, device) = ParameterDtypeAndDevice();
-        var latent = BaseDistribution.Sample(count, eventShape, dtype, device, generator);
-        var (output, _) = transform.Inverse(latent);
-        return scope.MoveToOuter(output);
+        var wasTraining = training;
+        eval();
+        try
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var (dtype, device) = ParameterDtypeAndDevice();
+            var latent = BaseDistribution.Sample(count, eventShape, dtype, device, generator);
+            var (output, _) = transform.Inverse(latent);
+            return scope.MoveToOuter(output);
+        }
+        finally
+        {
+            if (wasTraining)
+            {
+                train();
+            }
+        }
     }
 
     /// <summary>TorchSharp's module entry point; the same as <see cref="LogProb"/>.</summary>

@@ -14,7 +14,8 @@ namespace FlowOod.Training;
 /// <see cref="TrainingOptions.Seed"/>), minimises the mean negative log-likelihood, clips the global gradient norm and
 /// takes an Adam step. A non-finite loss or gradient stops training with a <see cref="TrainingDivergedException"/>
 /// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU.
-/// Every step's tensors live in their own dispose scope.
+/// Every step's tensors live in their own dispose scope. When <see cref="Train"/> returns or throws, the flow is in
+/// evaluation mode.
 /// </remarks>
 public sealed class FlowTrainer
 {
