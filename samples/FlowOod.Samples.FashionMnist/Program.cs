@@ -29,6 +29,21 @@ internal static class Program
             return 0;
         }
 
+        if (args.Length > 0 && args[0] == "check-runtime")
+        {
+            try
+            {
+                FlowOodRuntime.EnsureAvailable();
+                Console.WriteLine($"TorchSharp runtime OK ({get_num_threads()} threads).");
+                return 0;
+            }
+            catch (FlowOodRuntimeException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        }
+
         if (args.Length > 0 && args[0] == "import-mnist-json")
         {
             if (args.Length != 3)
