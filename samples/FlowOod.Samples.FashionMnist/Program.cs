@@ -109,7 +109,7 @@ internal static class Program
                 ProgressInterval = 5,
             });
             var bar = new ProgressBar();
-            var result = trainer.Train(trainImages, new SyncProgress<TrainingProgress>(bar.Report));
+            var result = trainer.Train(trainImages, progress: new SyncProgress<TrainingProgress>(bar.Report));
             bar.Finish();
             Console.WriteLine($"Trained in {result.Elapsed.TotalSeconds:F0} s ({result.ExamplesPerSecond:F0} images/s); final training loss {result.FinalLoss:F3} bits/dim.");
         }

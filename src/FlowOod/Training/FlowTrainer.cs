@@ -14,11 +14,13 @@ namespace FlowOod.Training;
 /// <see cref="TrainingOptions.Seed"/>), minimises the mean negative log-likelihood, clips the global gradient norm and
 /// takes an Adam step. A non-finite loss or gradient stops training with a <see cref="TrainingDivergedException"/>
 /// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU.
+/// Losses are reported in bits/dim (<see cref="Bijectors.Discretization"/>; nats/dim ÷ ln 2 for continuous data).
 /// Every step's tensors live in their own dispose scope. When <see cref="Train"/> returns or throws, the flow is in
 /// evaluation mode.
 /// </remarks>
 public sealed class FlowTrainer
 {
+    private const int EvaluationChunk = 256;
     private readonly NormalizingFlow flow;
     private readonly TrainingOptions options;
 
@@ -34,37 +36,51 @@ public sealed class FlowTrainer
 
     /// <summary>Trains on <paramref name="data"/>, <c>[N, eventShape...]</c> on the flow's device.</summary>
     /// <param name="data">Training examples; for image flows, float values in [0, 1].</param>
+    /// <param name="evaluationData">Optional held-out examples whose mean loss is computed (in evaluation mode, without
+    /// gradients) every <see cref="TrainingOptions.EvaluationInterval"/> steps and after the last step.</param>
     /// <param name="progress">Receives a report every <see cref="TrainingOptions.ProgressInterval"/> steps and at the end.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
     /// <returns>What the run did.</returns>
     /// <exception cref="ArgumentException">The data has the wrong shape, dtype or values.</exception>
     /// <exception cref="TrainingDivergedException">The loss or gradient became non-finite.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; the model keeps the last completed step.</exception>
-    public TrainingResult Train(Tensor data, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    public TrainingResult Train(
+        Tensor data,
+        Tensor? evaluationData = null,
+        IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         flow.ValidateInput(data);
+        if (evaluationData is not null)
+        {
+            flow.ValidateInput(evaluationData);
+        }
+
         var count = data.shape[0];
         var batchSize = (int)Math.Min(options.BatchSize, count);
+        var totalSteps = options.Epochs is { } epochs
+            ? (int)Math.Min(int.MaxValue, ((epochs * count) + batchSize - 1) / batchSize)
+            : options.Steps;
         var parameters = flow.parameters().ToArray();
-        var bitsScale = 1.0 / (flow.Dimensions * Math.Log(2));
-        var discreteOffset = flow.DiscretizationLevels is { } levels ? Math.Log(levels) / Math.Log(2) : 0.0;
 
         random.manual_seed(options.Seed);
         using var shuffle = new Generator((ulong)options.Seed);
         using var optimizer = optim.Adam(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay);
         Tensor? order = null;
         long cursor = count;
-        var clock = Stopwatch.StartNew();
+        var clock = new Stopwatch();
         double intervalLoss = 0;
         int intervalSteps = 0;
         double lastLoss = double.NaN;
-        flow.train();
+        double? evaluationLoss = null;
         try
         {
-            for (int step = 1; step <= options.Steps; step++)
+            for (int step = 1; step <= totalSteps; step++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                clock.Start();
+                flow.train();
                 if (cursor + batchSize > count)
                 {
                     order?.Dispose();
@@ -72,37 +88,28 @@ public sealed class FlowTrainer
                     cursor = 0;
                 }
 
-                double loss;
-                using (var scope = NewDisposeScope())
+                intervalLoss += Step(data, order!.narrow(0, cursor, batchSize), optimizer, parameters, step);
+                cursor += batchSize;
+                intervalSteps++;
+                clock.Stop();
+
+                double? evaluated = null;
+                if (evaluationData is not null
+                    && ((options.EvaluationInterval > 0 && step % options.EvaluationInterval == 0) || step == totalSteps))
                 {
-                    var batch = data.index_select(0, order!.narrow(0, cursor, batchSize));
-                    cursor += batchSize;
-                    optimizer.zero_grad();
-                    var nll = flow.LogProbUnchecked(batch).mean().neg();
-                    loss = nll.ToDouble();
-                    if (!double.IsFinite(loss))
-                    {
-                        throw new TrainingDivergedException(step, loss, double.NaN);
-                    }
-
-                    nll.backward();
-                    var gradientNorm = nn.utils.clip_grad_norm_(parameters, options.MaxGradNorm);
-                    if (!double.IsFinite(gradientNorm))
-                    {
-                        throw new TrainingDivergedException(step, loss, gradientNorm);
-                    }
-
-                    optimizer.step();
+                    evaluated = evaluationLoss = MeanLoss(evaluationData);
                 }
 
-                intervalLoss += (loss * bitsScale) + discreteOffset;
-                intervalSteps++;
-                if (step % options.ProgressInterval == 0 || step == options.Steps)
+                if (step % options.ProgressInterval == 0 || step == totalSteps || evaluated is not null)
                 {
-                    lastLoss = intervalLoss / intervalSteps;
+                    if (intervalSteps > 0)
+                    {
+                        lastLoss = intervalLoss / intervalSteps;
+                    }
+
                     intervalLoss = 0;
                     intervalSteps = 0;
-                    progress?.Report(new TrainingProgress(step, options.Steps, lastLoss, step * (double)batchSize / clock.Elapsed.TotalSeconds, clock.Elapsed));
+                    progress?.Report(new TrainingProgress(step, totalSteps, lastLoss, Rate(step, batchSize, clock), clock.Elapsed, evaluated));
                 }
             }
         }
@@ -112,7 +119,72 @@ public sealed class FlowTrainer
             flow.eval();
         }
 
-        clock.Stop();
-        return new TrainingResult(options.Steps, lastLoss, options.Steps * (double)batchSize / clock.Elapsed.TotalSeconds, clock.Elapsed);
+        return new TrainingResult(totalSteps, lastLoss, Rate(totalSteps, batchSize, clock), clock.Elapsed, evaluationLoss);
     }
+
+    /// <summary>The mean loss of <paramref name="data"/> in bits/dim, in evaluation mode without gradients.</summary>
+    /// <exception cref="ArgumentException">The data has the wrong shape, dtype or values.</exception>
+    public double MeanLoss(Tensor data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        flow.ValidateInput(data);
+        var wasTraining = flow.training;
+        flow.eval();
+        try
+        {
+            using var inference = inference_mode();
+            double sum = 0;
+            var count = data.shape[0];
+            for (long start = 0; start < count; start += EvaluationChunk)
+            {
+                using var scope = NewDisposeScope();
+                var chunk = data.narrow(0, start, Math.Min(EvaluationChunk, count - start));
+                sum += ToBitsPerDim(flow.LogProbUnchecked(chunk)).sum().ToDouble();
+            }
+
+            return sum / count;
+        }
+        finally
+        {
+            if (wasTraining)
+            {
+                flow.train();
+            }
+        }
+    }
+
+    private double Step(Tensor data, Tensor indices, OptimizerHelper optimizer, Parameter[] parameters, int step)
+    {
+        using var scope = NewDisposeScope();
+        var batch = data.index_select(0, indices);
+        optimizer.zero_grad();
+        var nll = flow.LogProbUnchecked(batch).mean().neg();
+        var loss = nll.ToDouble();
+        if (!double.IsFinite(loss))
+        {
+            throw new TrainingDivergedException(step, loss, double.NaN);
+        }
+
+        nll.backward();
+        var gradientNorm = nn.utils.clip_grad_norm_(parameters, options.MaxGradNorm);
+        if (!double.IsFinite(gradientNorm))
+        {
+            throw new TrainingDivergedException(step, loss, gradientNorm);
+        }
+
+        optimizer.step();
+        return ToBitsPerDim(-loss);
+    }
+
+    /// <summary>Per-example log-densities (nats) to the loss unit: bits/dim, or nats/dim ÷ ln 2 for continuous data.</summary>
+    private Tensor ToBitsPerDim(Tensor logProb) => flow.DiscretizationLevels is { } levels
+        ? Bijectors.Discretization.BitsPerDim(logProb, flow.Dimensions, levels)
+        : logProb.div(-flow.Dimensions * Math.Log(2));
+
+    private double ToBitsPerDim(double logProb) => flow.DiscretizationLevels is { } levels
+        ? Bijectors.Discretization.BitsPerDim(logProb, flow.Dimensions, levels)
+        : -logProb / (flow.Dimensions * Math.Log(2));
+
+    private static double Rate(int steps, int batchSize, Stopwatch clock) =>
+        clock.Elapsed.TotalSeconds > 0 ? steps * (double)batchSize / clock.Elapsed.TotalSeconds : 0;
 }

@@ -5,8 +5,20 @@ namespace FlowOod.Training;
 /// <summary>Settings of <see cref="FlowTrainer"/>. Defaults suit the compact RealNVP on a CPU.</summary>
 public sealed record TrainingOptions
 {
-    /// <summary>Optimisation steps (mini-batches). Default 1000.</summary>
+    /// <summary>Optimisation steps (mini-batches). Default 1000. Ignored when <see cref="Epochs"/> is set.</summary>
     public int Steps { get; init; } = 1000;
+
+    /// <summary>
+    /// When set, train for this many passes over the data instead of <see cref="Steps"/>:
+    /// steps = ⌈epochs · N / batch size⌉. Default null.
+    /// </summary>
+    public int? Epochs { get; init; }
+
+    /// <summary>
+    /// Evaluate the mean loss on the evaluation data every this many steps (and at the end) when evaluation data is
+    /// given to <see cref="FlowTrainer.Train"/>. Default 0: only at the end.
+    /// </summary>
+    public int EvaluationInterval { get; init; }
 
     /// <summary>Examples per mini-batch. Default 64.</summary>
     public int BatchSize { get; init; } = 64;
@@ -33,6 +45,11 @@ public sealed record TrainingOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(Steps, nameof(Steps));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BatchSize, nameof(BatchSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ProgressInterval, nameof(ProgressInterval));
+        ArgumentOutOfRangeException.ThrowIfNegative(EvaluationInterval, nameof(EvaluationInterval));
+        if (Epochs is { } epochs)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(epochs, nameof(Epochs));
+        }
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
         {
             throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive and finite.");

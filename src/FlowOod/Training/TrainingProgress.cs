@@ -8,4 +8,6 @@ namespace FlowOod.Training;
 /// <param name="Loss">Mean training loss over the last reporting interval, in bits/dim (nats/dim for continuous data).</param>
 /// <param name="ExamplesPerSecond">Training throughput over the run so far.</param>
 /// <param name="Elapsed">Wall-clock time since training started.</param>
-public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double ExamplesPerSecond, TimeSpan Elapsed);
+/// <param name="EvaluationLoss">Mean loss on the evaluation data (same unit as <paramref name="Loss"/>) when it was
+/// evaluated at this step, otherwise null.</param>
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double ExamplesPerSecond, TimeSpan Elapsed, double? EvaluationLoss = null);

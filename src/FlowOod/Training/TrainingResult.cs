@@ -6,5 +6,6 @@ namespace FlowOod.Training;
 /// <param name="Steps">Steps taken.</param>
 /// <param name="FinalLoss">Mean training loss over the last reporting interval, in bits/dim (nats/dim for continuous data).</param>
 /// <param name="ExamplesPerSecond">Training throughput.</param>
-/// <param name="Elapsed">Wall-clock training time.</param>
-public sealed record TrainingResult(int Steps, double FinalLoss, double ExamplesPerSecond, TimeSpan Elapsed);
+/// <param name="Elapsed">Wall-clock training time (excluding evaluations).</param>
+/// <param name="EvaluationLoss">Mean loss on the evaluation data after the last step, or null without evaluation data.</param>
+public sealed record TrainingResult(int Steps, double FinalLoss, double ExamplesPerSecond, TimeSpan Elapsed, double? EvaluationLoss = null);
