@@ -4,6 +4,7 @@ using FlowOod.Bijectors;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
 using FlowOod.Models;
+using FlowOod.Testing;
 using Xunit;
 
 namespace FlowOod.Tests.Bijectors;

@@ -1,5 +1,6 @@
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Testing;
 using FluentAssertions;
 using Xunit;
 

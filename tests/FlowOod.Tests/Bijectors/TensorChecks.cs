@@ -53,28 +53,4 @@ internal static class TensorChecks
     }
 
     public static long[] Batched(long n, long[] eventShape) => new[] { n }.Concat(eventShape).ToArray();
-
-    // The Jacobian ∂y/∂x [D, D] of the flattened map of one example x ([1, event...]) together with the LogDet [1] of the
-    // same Forward call (a noisy bijector draws its noise once, so both describe the same map). Built row by row with
-    // torch.autograd.grad.
-    public static (Tensor Jacobian, Tensor LogDet) JacobianAndLogDet(Bijector bijector, Tensor example)
-    {
-        ArgumentNullException.ThrowIfNull(bijector);
-        ArgumentNullException.ThrowIfNull(example);
-        example.shape[0].Should().Be(1, "the Jacobian check runs on a single example");
-        using var scope = NewDisposeScope();
-        using var input = example.detach().requires_grad_(true);
-        var (output, logDet) = bijector.Forward(input);
-        var flat = output.flatten();
-        var count = flat.shape[0];
-        count.Should().Be(input.numel(), "a bijector keeps the element count");
-        var rows = new Tensor[count];
-        for (long i = 0; i < count; i++)
-        {
-            var gradient = autograd.grad([flat[i]], [input], retain_graph: i < count - 1)[0];
-            rows[i] = gradient.flatten();
-        }
-
-        return scope.MoveToOuter(stack(rows), logDet.detach());
-    }
 }

@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Bijectors;
+using FlowOod.Testing;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
@@ -20,8 +21,8 @@ public sealed class UniformDequantizationTests
         var example = randint(0, 256, [1, 1, 3, 3], dtype: ScalarType.Float64).div_(255.0);
         var expected = eye(9, dtype: ScalarType.Float64).mul_(255.0 / 256.0);
 
-        var (noisyJacobian, noisyLogDet) = TensorChecks.JacobianAndLogDet(noisy, example);
-        var (plainJacobian, plainLogDet) = TensorChecks.JacobianAndLogDet(plain, example);
+        var (noisyJacobian, noisyLogDet) = BijectorConformance.JacobianAndLogDet(noisy, example);
+        var (plainJacobian, plainLogDet) = BijectorConformance.JacobianAndLogDet(plain, example);
 
         noisyJacobian.ShouldBeCloseTo(expected, 0, 1e-15, "Jacobian with noise");
         plainJacobian.ShouldBeCloseTo(expected, 0, 1e-15, "Jacobian without noise");

@@ -1,5 +1,6 @@
 using FlowOod.Models;
 using FlowOod.Tests.Bijectors;
+using FlowOod.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,9 +17,9 @@ internal static class ScoringFlows
         random.manual_seed(seed);
         var flow = RealNvp.Create(ImageShape, new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1, DequantizationNoise = noise });
         flow.to(dtype);
-        BijectorPreparation.Perturb(flow);
+        BijectorCase.Perturb(flow);
         flow.train();
-        for (int i = 0; i < BijectorPreparation.WarmUpForwards; i++)
+        for (int i = 0; i < BijectorCase.WarmUpForwards; i++)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();

@@ -4,64 +4,62 @@ using FlowOod.Bijectors;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace FlowOod.Tests.Bijectors;
+namespace FlowOod.Testing;
 
-// What the inputs x of a case look like.
-public enum InputKind
-{
-    // Standard normal entries: any real value is valid.
-    Gaussian,
-
-    // Uniform in [0.01, 0.99]: the open unit interval, away from the logit's singularities.
-    UnitInterval,
-
-    // 8-bit data k/255, k uniform in 0..255, as image loaders produce.
-    EightBit,
-}
-
-// Where the latent points y of the Forward(Inverse(y)) check come from.
-public enum LatentKind
-{
-    // Standard normal entries of the output shape: every latent is in the bijector's range.
-    Gaussian,
-
-    // y = Forward(x) for sampled inputs x: the inverse quantizes, so only images of grid points round-trip.
-    ForwardImageOfInputs,
-
-    // Forward(Inverse(y)) ≈ y does not hold for any useful y (see the case's Note).
-    NotApplicable,
-}
-
+/// <summary>
+/// One conformance case: how to create a bijector, the event shape to feed it and what its inputs and latents look like.
+/// </summary>
+/// <remarks>
+/// The kit runs every check in float64 on a <i>prepared</i> bijector (<see cref="CreatePrepared"/>): parameters
+/// perturbed by N(0, 0.1²) so zero-initialised st-networks are not the identity, and a few training-mode forwards so
+/// BatchNorm running statistics are not the trivial (0, 1). Without that, a fresh coupling layer passes every check
+/// vacuously.
+/// </remarks>
 public sealed class BijectorCase
 {
+    /// <summary>Standard deviation of the Gaussian perturbation added to every parameter by <see cref="CreatePrepared"/>.</summary>
+    public const double PerturbationStd = 0.1;
+
+    /// <summary>Training-mode forwards that move BatchNorm's running statistics (momentum 0.1) away from (0, 1).</summary>
+    public const int WarmUpForwards = 4;
+
+    /// <summary>A unique, readable name (shown in failure messages).</summary>
     public required string Name { get; init; }
 
+    /// <summary>Creates a fresh bijector (float32 is fine; the kit converts it to float64).</summary>
     public required Func<Bijector> Create { get; init; }
 
+    /// <summary>The per-example input shape, e.g. <c>[2, 4, 4]</c>.</summary>
     public required long[] EventShape { get; init; }
 
+    /// <summary>The per-example output shape when it differs from the input's (e.g. squeeze).</summary>
     public long[]? OutputEventShapeOverride { get; init; }
 
+    /// <summary>The per-example output shape.</summary>
     public long[] OutputEventShape => OutputEventShapeOverride ?? EventShape;
 
+    /// <summary>What the inputs look like. Default <see cref="InputKind.Gaussian"/>.</summary>
     public InputKind Input { get; init; } = InputKind.Gaussian;
 
+    /// <summary>Where Forward(Inverse(y)) latents come from. Default <see cref="LatentKind.Gaussian"/>.</summary>
     public LatentKind Latent { get; init; } = LatentKind.Gaussian;
 
-    // Inverse(Forward(x)) == x bit for bit (the last inverse step quantizes to the 8-bit grid).
+    /// <summary>Inverse(Forward(x)) == x bit for bit (the last inverse step quantizes to the 8-bit grid).</summary>
     public bool InverseIsExact { get; init; }
 
-    // Forward is a deterministic function of its input (false when it draws noise).
+    /// <summary>Forward is a deterministic function of its input (false when it draws noise). Default true.</summary>
     public bool Deterministic { get; init; } = true;
 
-    // Why a check is skipped or specialised for this case.
+    /// <summary>Why a check is skipped or specialised for this case.</summary>
     public string? Note { get; init; }
 
+    /// <summary>D, entries per example.</summary>
     public long Dimensions => EventShape.Aggregate(1L, (a, b) => a * b);
 
+    /// <inheritdoc/>
     public override string ToString() => Name;
 
-    // Inputs [n, EventShape...] in float64, drawn from torch's global generator (seed it first).
+    /// <summary>Inputs <c>[n, EventShape...]</c> in float64 from torch's global generator (seed it first).</summary>
     public Tensor SampleInput(long n)
     {
         var shape = new[] { n }.Concat(EventShape).ToArray();
@@ -74,7 +72,7 @@ public sealed class BijectorCase
         };
     }
 
-    // Latents [n, OutputEventShape...] in float64, or null when the case has none (LatentKind.NotApplicable).
+    /// <summary>Latents <c>[n, OutputEventShape...]</c> in float64, or null when the case has none.</summary>
     public Tensor? SampleLatent(Bijector bijector, long n)
     {
         ArgumentNullException.ThrowIfNull(bijector);
@@ -96,8 +94,10 @@ public sealed class BijectorCase
         }
     }
 
-    // A fresh bijector in float64 whose st-networks are not the identity, with non-trivial BatchNorm running statistics,
-    // left in eval() mode. Seeds torch's global generator, so callers belong to the TorchGlobalState collection.
+    /// <summary>
+    /// A fresh bijector in float64 whose parameters are perturbed and whose BatchNorm statistics are warmed up, left in
+    /// eval() mode. Seeds torch's global generator with <paramref name="seed"/>; the caller disposes the result.
+    /// </summary>
     public Bijector CreatePrepared(long seed = 20240611)
     {
         random.manual_seed(seed);
@@ -105,9 +105,9 @@ public sealed class BijectorCase
         bijector.to(ScalarType.Float64);
         if (bijector.parameters().Any())
         {
-            BijectorPreparation.Perturb(bijector);
+            Perturb(bijector);
             bijector.train();
-            for (int i = 0; i < BijectorPreparation.WarmUpForwards; i++)
+            for (int i = 0; i < WarmUpForwards; i++)
             {
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
@@ -118,19 +118,11 @@ public sealed class BijectorCase
         bijector.eval();
         return bijector;
     }
-}
 
-internal static class BijectorPreparation
-{
-    // Standard deviation of the Gaussian perturbation added to every parameter. The last conv of every st-network is
-    // zero-initialised, so without it every coupling is the identity and every check passes vacuously.
-    public const double PerturbationStd = 0.1;
-
-    // Training-mode forwards that move BatchNorm's running statistics (momentum 0.1) away from mean 0 / variance 1.
-    public const int WarmUpForwards = 4;
-
+    /// <summary>Adds N(0, <see cref="PerturbationStd"/>²) noise to every parameter of <paramref name="module"/>.</summary>
     public static void Perturb(nn.Module module)
     {
+        ArgumentNullException.ThrowIfNull(module);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var parameter in module.parameters())
