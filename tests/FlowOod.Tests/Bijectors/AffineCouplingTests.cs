@@ -10,9 +10,9 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Bijectors;
 
-// Coupling-specific checks, on the AffineCoupling cases of the registry (both mask types, both layer parities).
-// Entries that are neither conditioning nor transformed cannot occur with ChannelMask or CheckerboardMask, so the
-// pass-through of such entries is not checked here.
+// Coupling-specific checks, on the AffineCoupling cases of the registry (every mask type, both layer parities).
+// Entries that are neither conditioning nor transformed occur with CycleMask and custom masks; the checks on them are
+// vacuous for cases without such entries.
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class AffineCouplingTests
 {
@@ -42,6 +42,35 @@ public sealed class AffineCouplingTests
         // Non-vacuity of the bit-for-bit check: the other half really is transformed.
         output.masked_select(transform).ne(input.masked_select(transform)).all().ToBoolean()
             .Should().BeTrue("every transformed entry moves once the st-network is perturbed");
+    }
+
+    [Theory]
+    [MemberData(nameof(BijectorCases.CouplingNames), MemberType = typeof(BijectorCases))]
+    public void Forward_UntouchedEntries_CopiedBitForBit(string name) => AssertUntouchedCopied(name, inverse: false);
+
+    [Theory]
+    [MemberData(nameof(BijectorCases.CouplingNames), MemberType = typeof(BijectorCases))]
+    public void Inverse_UntouchedEntries_CopiedBitForBit(string name) => AssertUntouchedCopied(name, inverse: true);
+
+    [Theory]
+    [MemberData(nameof(BijectorCases.CouplingNames), MemberType = typeof(BijectorCases))]
+    public void Forward_UntouchedEntriesPerturbed_TransformedEntriesAndLogDetUnchanged(string name)
+    {
+        var testCase = BijectorCases.Get(name);
+        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var input = testCase.SampleInput(Batch);
+        var untouched = MaskTensor(Untouched(coupling.Mask), coupling.Mask.EventShape.ToArray(), Batch);
+        var transform = MaskTensor(coupling.Mask.Transform.ToArray(), coupling.Mask.EventShape.ToArray(), Batch);
+        var perturbed = where(untouched, input.add(randn_like(input)), input);
+
+        var (output, logDet) = coupling.Forward(input);
+        var (perturbedOutput, perturbedLogDet) = coupling.Forward(perturbed);
+
+        // The st-network must not see entries outside the conditioning set.
+        perturbedOutput.masked_select(transform).ShouldEqualExactly(output.masked_select(transform), "transformed entries");
+        perturbedLogDet.ShouldEqualExactly(logDet, "LogDet");
     }
 
     [Fact]
@@ -82,6 +111,25 @@ public sealed class AffineCouplingTests
         output.masked_select(condition).ShouldEqualExactly(
             input.masked_select(condition), $"conditioning entries of {(inverse ? "Inverse" : "Forward")}");
     }
+
+    private static void AssertUntouchedCopied(string name, bool inverse)
+    {
+        var testCase = BijectorCases.Get(name);
+        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var input = inverse ? randn(TensorChecks.Batched(Batch, testCase.EventShape), dtype: ScalarType.Float64) : testCase.SampleInput(Batch);
+        var untouched = MaskTensor(Untouched(coupling.Mask), coupling.Mask.EventShape.ToArray(), Batch);
+
+        var (output, _) = inverse ? coupling.Inverse(input) : coupling.Forward(input);
+
+        output.masked_select(untouched).ShouldEqualExactly(
+            input.masked_select(untouched), $"entries in neither set, {(inverse ? "Inverse" : "Forward")}");
+    }
+
+    // Entries that are neither conditioning nor transformed.
+    private static bool[] Untouched(CouplingMask mask) =>
+        mask.Condition.ToArray().Zip(mask.Transform.ToArray()).Select(p => !p.First && !p.Second).ToArray();
 
     private static Tensor MaskTensor(bool[] mask, long[] eventShape, long batch) =>
         tensor(mask, dtype: ScalarType.Bool).reshape(eventShape).unsqueeze(0).expand(TensorChecks.Batched(batch, eventShape));

@@ -15,6 +15,30 @@ public static class BijectorCases
 {
     private static readonly ResNetConditionerFactory SmallResNet = new(width: 8, blocks: 1);
 
+    // An irregular conditioning set over [2, 3, 3] (differs between the channels); its complement is transformed, and
+    // the two swap on odd layers.
+    private static readonly CustomMask IrregularConditioning = CustomMask.FromConditioning(
+        [2, 3, 3],
+        [
+            true, false, false, true, true, false, false, true, false,
+            false, true, true, false, false, true, true, false, true,
+        ],
+        alternate: true);
+
+    // Channel 0 conditions, channel 1 is transformed, channel 2 is in neither set: not channel-structured (the channels
+    // do not split into conditioning and transformed), so the st-network sees the whole event with channels 1 and 2
+    // zeroed and channel 2 must pass through untouched.
+    private static readonly CustomMask ThirdChannelUntouched = new((shape, _) => new CouplingMask(
+        shape,
+        [true, true, true, true, false, false, false, false, false, false, false, false],
+        [false, false, false, false, true, true, true, true, false, false, false, false]));
+
+    // Channels 0 and 2 condition, 1 and 3 are transformed: channel-structured with non-contiguous channel indices.
+    private static readonly CustomMask InterleavedChannels = new(new CouplingMask(
+        [4, 2, 2],
+        [true, true, true, true, false, false, false, false, true, true, true, true, false, false, false, false],
+        [false, false, false, false, true, true, true, true, false, false, false, false, true, true, true, true]));
+
     public static IReadOnlyList<BijectorCase> All { get; } =
     [
         new()
@@ -39,6 +63,60 @@ public static class BijectorCases
         {
             Name = "AffineCoupling(Channel, layer 1) [4,2,2]",
             Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 1, SmallResNet),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Half Horizontal, layer 0) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], HalfMask.Horizontal, 0, SmallResNet),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Half Horizontal, layer 1, odd H) [1,5,3]",
+            Create = () => new AffineCoupling([1, 5, 3], HalfMask.Horizontal, 1, SmallResNet),
+            EventShape = [1, 5, 3],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Half Vertical, layer 0) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], HalfMask.Vertical, 0, SmallResNet),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Half Vertical, layer 1, odd W) [1,3,5]",
+            Create = () => new AffineCoupling([1, 3, 5], HalfMask.Vertical, 1, SmallResNet),
+            EventShape = [1, 3, 5],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Cycle, layer 0) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CycleMask.Instance, 0, SmallResNet),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Cycle, layer 3) [1,6,4]",
+            Create = () => new AffineCoupling([1, 6, 4], CycleMask.Instance, 3, SmallResNet),
+            EventShape = [1, 6, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Custom FromConditioning alternating, layer 1) [2,3,3]",
+            Create = () => new AffineCoupling([2, 3, 3], IrregularConditioning, 1, SmallResNet),
+            EventShape = [2, 3, 3],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Custom function, channel 2 untouched) [3,2,2]",
+            Create = () => new AffineCoupling([3, 2, 2], ThirdChannelUntouched, 0, SmallResNet),
+            EventShape = [3, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Custom fixed, channels 0 and 2 condition) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], InterleavedChannels, 0, SmallResNet),
             EventShape = [4, 2, 2],
         },
         new()
@@ -129,6 +207,19 @@ public static class BijectorCases
             Create = () => RealNvp.Create(
                 [1, 8, 8], new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1, DequantizationNoise = false }).Transform,
             EventShape = [1, 8, 8],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.ForwardImageOfInputs,
+            InverseIsExact = true,
+            Note = "Ends (in the inverse direction) by quantizing, so Forward(Inverse(y)) = y only for y = Forward(x) of "
+                + "8-bit inputs x.",
+        },
+        new()
+        {
+            Name = "SingleScaleRealNVP(cycle mask, 1x4x4, 8 couplings, width 8, blocks 1, noise off)",
+            Create = () => SingleScaleRealNvp.Create(
+                [1, 4, 4],
+                SingleScaleRealNvpOptions.RealNvpCycleMask with { Conditioner = SmallResNet, DequantizationNoise = false }).Transform,
+            EventShape = [1, 4, 4],
             Input = InputKind.EightBit,
             Latent = LatentKind.ForwardImageOfInputs,
             InverseIsExact = true,
