@@ -2,6 +2,7 @@ using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
+using FlowOod.Testing;
 using FlowOod.Tests.Bijectors;
 using FluentAssertions;
 using TorchSharp;

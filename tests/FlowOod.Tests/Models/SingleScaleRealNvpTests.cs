@@ -7,6 +7,7 @@ using FlowOod.Masks;
 using FlowOod.Models;
 using FlowOod.Tests.Bijectors;
 using FlowOod.Training;
+using FlowOod.Testing;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
@@ -103,7 +104,7 @@ public sealed class SingleScaleRealNvpTests
 
         latent.shape.Should().Equal(2, 1, 8, 8);
         recovered.ShouldEqualExactly(images, "Inverse(Forward(x))");
-        logDet.add(inverseLogDet).abs().max().ToDouble().Should().BeLessThan(Tolerances.LogDetSumAbsolute);
+        logDet.add(inverseLogDet).abs().max().ToDouble().Should().BeLessThan(ConformanceTolerances.Default.LogDetSumAbsolute);
     }
 
     [Theory]
@@ -117,7 +118,7 @@ public sealed class SingleScaleRealNvpTests
         var losses = new RecordingProgress();
 
         var result = new FlowTrainer(flow, new TrainingOptions { Steps = 5, BatchSize = 16, LearningRate = 1e-3, Seed = 5, ProgressInterval = 1 })
-            .Train(data, losses, TestContext.Current.CancellationToken);
+            .Train(data, progress: losses, cancellationToken: TestContext.Current.CancellationToken);
 
         result.Steps.Should().Be(5);
         losses.Reports.Select(r => r.Loss).Should().HaveCount(5).And.OnlyContain(l => double.IsFinite(l));
@@ -198,9 +199,9 @@ public sealed class SingleScaleRealNvpTests
         random.manual_seed(11);
         var flow = SingleScaleRealNvp.Create(ImageShape, Presets[preset] with { Conditioner = TinyResNet, DequantizationNoise = noise });
         flow.to(ScalarType.Float64);
-        BijectorPreparation.Perturb(flow);
+        BijectorCase.Perturb(flow);
         flow.train();
-        for (int i = 0; i < BijectorPreparation.WarmUpForwards; i++)
+        for (int i = 0; i < BijectorCase.WarmUpForwards; i++)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
