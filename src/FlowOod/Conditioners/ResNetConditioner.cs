@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Bottlenecks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,6 +15,12 @@ namespace FlowOod.Conditioners;
 /// residual blocks (BN → ReLU → 3×3 conv → BN → ReLU → 3×3 conv, plus identity); a 1×1 "skip" conv taps the stem and
 /// every block and the taps are summed → BN → ReLU → 1×1 conv to <c>Cout</c>. The last conv starts at zero, so a fresh
 /// coupling layer is the identity.</para>
+/// <para>With a bottleneck (the reference code's <c>resnet_ae</c>, built by the constructor that takes an
+/// <see cref="IBottleneck"/> other than <see cref="NoBottleneck"/>): stem → ⌊blocks/2⌋ residual blocks →
+/// <c>bottleneck</c> on the <c>[width, H, W]</c> feature map (for <see cref="LinearBottleneck"/>: flatten width·H·W →
+/// Linear to l → Linear back, no nonlinearity, reshape) → the remaining blocks → BN → ReLU → 1×1 conv to <c>Cout</c>.
+/// There is no skip aggregation in this layout, as in the reference: the skips would carry full-resolution features
+/// around the bottleneck. The network is then tied to the H×W it was built for.</para>
 /// <para>Differences from the reference code: plain convolutions instead of weight-normalised ones, and no doubling of
 /// the normalised input for checkerboard masks.</para>
 /// </remarks>
@@ -21,18 +28,46 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly BatchNorm2d in_norm;
     private readonly Conv2d in_conv;
-    private readonly Conv2d in_skip;
+    private readonly Conv2d? in_skip;
     private readonly ModuleList<ResidualBlock> blocks;
-    private readonly ModuleList<Conv2d> skips;
+    private readonly ModuleList<Conv2d>? skips;
+    private readonly nn.Module<Tensor, Tensor>? bottleneck;
     private readonly BatchNorm2d out_norm;
     private readonly Conv2d out_conv;
+    private readonly long[]? inputShape;
 
     /// <summary>Creates the network.</summary>
     /// <param name="inputChannels">Cin.</param>
     /// <param name="outputChannels">Cout (twice the transformed channels of the coupling layer).</param>
     /// <param name="width">Feature maps inside the network.</param>
     /// <param name="blockCount">Residual blocks.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="blockCount"/> is negative.</exception>
     public ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount)
+        : this(inputChannels, outputChannels, width, blockCount, bottleneckShape: null, bottleneckStrategy: null)
+    {
+    }
+
+    /// <summary>Creates the network with a bottleneck after the first ⌊<paramref name="blockCount"/>/2⌋ residual blocks.</summary>
+    /// <param name="inputShape">The per-example input shape <c>[Cin, H, W]</c>; the bottleneck sees <c>[width, H, W]</c>.</param>
+    /// <param name="outputChannels">Cout (twice the transformed channels of the coupling layer).</param>
+    /// <param name="width">Feature maps inside the network.</param>
+    /// <param name="blockCount">Residual blocks.</param>
+    /// <param name="bottleneck">The bottleneck; <see cref="NoBottleneck"/> gives the plain layout (with skip aggregation),
+    /// which then accepts any H and W.</param>
+    /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="blockCount"/> is negative.</exception>
+    public ResNetConditioner(long[] inputShape, long outputChannels, long width, int blockCount, IBottleneck bottleneck)
+        : this(
+            ConditionerShapes.RequireImage(inputShape, outputChannels, "ResNet")[0],
+            outputChannels,
+            width,
+            blockCount,
+            bottleneck is NoBottleneck ? null : inputShape,
+            bottleneck ?? throw new ArgumentNullException(nameof(bottleneck)))
+    {
+    }
+
+    private ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, long[]? bottleneckShape, IBottleneck? bottleneckStrategy)
         : base(nameof(ResNetConditioner))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
@@ -41,17 +76,30 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegative(blockCount);
         in_norm = nn.BatchNorm2d(inputChannels);
         in_conv = nn.Conv2d(2 * inputChannels, width, 3, padding: 1);
-        in_skip = nn.Conv2d(width, width, 1);
         var blockList = new ResidualBlock[blockCount];
-        var skipList = new Conv2d[blockCount];
         for (int i = 0; i < blockCount; i++)
         {
             blockList[i] = new ResidualBlock(width);
-            skipList[i] = nn.Conv2d(width, width, 1);
         }
 
         blocks = new ModuleList<ResidualBlock>(blockList);
-        skips = new ModuleList<Conv2d>(skipList);
+        if (bottleneckShape is null || bottleneckStrategy is null)
+        {
+            in_skip = nn.Conv2d(width, width, 1);
+            var skipList = new Conv2d[blockCount];
+            for (int i = 0; i < blockCount; i++)
+            {
+                skipList[i] = nn.Conv2d(width, width, 1);
+            }
+
+            skips = new ModuleList<Conv2d>(skipList);
+        }
+        else
+        {
+            inputShape = (long[])bottleneckShape.Clone();
+            bottleneck = bottleneckStrategy.Create([width, bottleneckShape[1], bottleneckShape[2]]);
+        }
+
         out_norm = nn.BatchNorm2d(width);
         out_conv = nn.Conv2d(width, outputChannels, 1);
         using (no_grad())
@@ -63,9 +111,22 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Whether the network has a bottleneck (the <c>resnet_ae</c> layout, without skip aggregation).</summary>
+    public bool HasBottleneck => bottleneck is not null;
+
     /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The network has a bottleneck and <paramref name="input"/> is not
+    /// <c>[N, Cin, H, W]</c> of the construction shape.</exception>
     public override Tensor forward(Tensor input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        if (inputShape is not null && !Shapes.EventMatches(input.shape, inputShape))
+        {
+            throw new ArgumentException(
+                $"This ResNet st-network has a bottleneck built for [N, {string.Join(", ", inputShape)}], got {Shapes.Format(input.shape)}.",
+                nameof(input));
+        }
+
         using var scope = NewDisposeScope();
         Tensor x;
         using (var normalized = in_norm.call(input))
@@ -74,13 +135,18 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
             x = in_conv.call(both.relu_());
         }
 
-        var sum = in_skip.call(x);
+        if (bottleneck is not null)
+        {
+            return scope.MoveToOuter(ForwardWithBottleneck(x, bottleneck));
+        }
+
+        var sum = in_skip!.call(x);
         for (int i = 0; i < blocks.Count; i++)
         {
             var next = blocks[i].call(x);
             x.Dispose();
             x = next;
-            using var tap = skips[i].call(x);
+            using var tap = skips![i].call(x);
             sum = sum.add_(tap);
         }
 
@@ -88,6 +154,28 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         using var normalizedSum = out_norm.call(sum);
         sum.Dispose();
         return scope.MoveToOuter(out_conv.call(normalizedSum.relu_()));
+    }
+
+    /// <summary>Blocks, with the bottleneck after the first half, then the output head; no skip aggregation.</summary>
+    private Tensor ForwardWithBottleneck(Tensor stem, nn.Module<Tensor, Tensor> middle)
+    {
+        var x = stem;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            if (i == blocks.Count / 2)
+            {
+                x = middle.call(x);
+            }
+
+            x = blocks[i].call(x);
+        }
+
+        if (blocks.Count == 0)
+        {
+            x = middle.call(x);
+        }
+
+        return out_conv.call(out_norm.call(x).relu_());
     }
 
     /// <summary>BN → ReLU → 3×3 conv → BN → ReLU → 3×3 conv, plus identity.</summary>

@@ -1,21 +1,41 @@
 using System;
+using FlowOod.Bottlenecks;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
 /// <summary>Creates RealNVP's ResNet st-networks (<see cref="ResNetConditioner"/>) of a given width and depth.</summary>
+/// <remarks>
+/// Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>. Without a bottleneck (the default) the
+/// networks are RealNVP's; with one (e.g. <see cref="LinearBottleneck"/>) they are the reference code's
+/// <c>resnet_ae</c>: the <c>[width, H, W]</c> feature map after ⌊blocks/2⌋ residual blocks goes through the bottleneck
+/// and the skip aggregation is dropped (see <see cref="ResNetConditioner"/>).
+/// </remarks>
 public sealed class ResNetConditionerFactory : IConditionerFactory
 {
-    /// <summary>Creates the factory.</summary>
+    /// <summary>Creates the factory without a bottleneck.</summary>
     /// <param name="width">Feature maps inside the network (RealNVP: 64; FlowOod's compact preset: 32).</param>
     /// <param name="blocks">Residual blocks (RealNVP on Fashion-MNIST: 6; compact preset: 2).</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public ResNetConditionerFactory(int width, int blocks)
+        : this(width, blocks, NoBottleneck.Instance)
+    {
+    }
+
+    /// <summary>Creates the factory with a bottleneck after the first ⌊<paramref name="blocks"/>/2⌋ residual blocks.</summary>
+    /// <param name="width">Feature maps inside the network.</param>
+    /// <param name="blocks">Residual blocks.</param>
+    /// <param name="bottleneck">The bottleneck on the <c>[width, H, W]</c> feature map; <see cref="NoBottleneck"/> gives
+    /// the plain RealNVP network.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
+    public ResNetConditionerFactory(int width, int blocks, IBottleneck bottleneck)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(blocks);
+        ArgumentNullException.ThrowIfNull(bottleneck);
         Width = width;
         Blocks = blocks;
+        Bottleneck = bottleneck;
     }
 
     /// <summary>Feature maps inside the network.</summary>
@@ -24,18 +44,15 @@ public sealed class ResNetConditionerFactory : IConditionerFactory
     /// <summary>Residual blocks.</summary>
     public int Blocks { get; }
 
-    /// <inheritdoc/>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels)
-    {
-        ArgumentNullException.ThrowIfNull(inputShape);
-        if (inputShape.Length != 3)
-        {
-            throw new ArgumentException($"The ResNet st-network needs an image input [C, H, W], got {Shapes.Format(inputShape)}.", nameof(inputShape));
-        }
-
-        return new ResNetConditioner(inputShape[0], outputChannels, Width, Blocks);
-    }
+    /// <summary>The bottleneck after the first half of the blocks (<see cref="NoBottleneck"/> when there is none).</summary>
+    public IBottleneck Bottleneck { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"ResNet(width={Width}, blocks={Blocks})";
+    /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
+        new ResNetConditioner(inputShape, outputChannels, Width, Blocks, Bottleneck);
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        Bottleneck is NoBottleneck ? $"ResNet(width={Width}, blocks={Blocks})" : $"ResNet(width={Width}, blocks={Blocks}, {Bottleneck})";
 }

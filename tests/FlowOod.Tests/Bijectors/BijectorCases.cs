@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Bottlenecks;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
 using FlowOod.Models;
@@ -14,6 +15,11 @@ namespace FlowOod.Tests.Bijectors;
 public static class BijectorCases
 {
     private static readonly ResNetConditionerFactory SmallResNet = new(width: 8, blocks: 1);
+    private static readonly ResNetConditionerFactory SmallResNetBottleneck = new(width: 4, blocks: 2, new LinearBottleneck(3));
+    private static readonly HighwayConditionerFactory SmallHighway = new(width: 4, layers: 2);
+    private static readonly GlowConvConditionerFactory SmallGlowConv = new(width: 4);
+    private static readonly MlpConditionerFactory SmallMlp = new(hiddenWidth: 8, hiddenLayers: 2);
+    private static readonly AutoencoderConditionerFactory SmallAutoencoder = new(latentSize: 4);
 
     // An irregular conditioning set over [2, 3, 3] (differs between the channels); its complement is transformed, and
     // the two swap on odd layers.
@@ -118,6 +124,54 @@ public static class BijectorCases
             Name = "AffineCoupling(Custom fixed, channels 0 and 2 condition) [4,2,2]",
             Create = () => new AffineCoupling([4, 2, 2], InterleavedChannels, 0, SmallResNet),
             EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 0, ResNet + LinearBottleneck(3)) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 0, SmallResNetBottleneck),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 1, Highway) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 1, SmallHighway),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 0, Highway) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 0, SmallHighway),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 0, GlowConv) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 0, SmallGlowConv),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 1, GlowConv) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 1, SmallGlowConv),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 0, Mlp) [6]",
+            Create = () => new AffineCoupling([6], ChannelMask.Instance, 0, SmallMlp),
+            EventShape = [6],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 1, Mlp) [5]",
+            Create = () => new AffineCoupling([5], ChannelMask.Instance, 1, SmallMlp),
+            EventShape = [5],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 1, Autoencoder(l=4)) [1,14,14]",
+            Create = () => new AffineCoupling([1, 14, 14], CheckerboardMask.Instance, 1, SmallAutoencoder),
+            EventShape = [1, 14, 14],
         },
         new()
         {

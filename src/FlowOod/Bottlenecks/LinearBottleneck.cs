@@ -1,0 +1,36 @@
+using System;
+using TorchSharp;
+
+namespace FlowOod.Bottlenecks;
+
+/// <summary>
+/// The paper's l-bottleneck: flatten the features, a linear layer down to <see cref="LatentSize"/> numbers, a linear
+/// layer back, reshape (Kirichenko et al. 2020, Sec. 7; reference flag <c>--latent_dim</c>, default 100).
+/// </summary>
+/// <remarks>
+/// Creates a <see cref="LinearBottleneckLayer"/>: <c>[N, featureShape...]</c> → flatten <c>[N, F]</c> → Linear(F, l)
+/// <c>[N, l]</c> → Linear(l, F) <c>[N, F]</c> → <c>[N, featureShape...]</c>, with F = ∏ featureShape and no
+/// nonlinearity, so it has (F + 1)·l + (l + 1)·F parameters. It limits information only when l &lt; F. See
+/// <see cref="IBottleneck"/> for the feature shapes of the st-networks that use it.
+/// </remarks>
+public sealed class LinearBottleneck : IBottleneck
+{
+    /// <summary>Creates the strategy.</summary>
+    /// <param name="latentSize">l, the width of the code (reference default 100).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="latentSize"/> is not positive.</exception>
+    public LinearBottleneck(int latentSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(latentSize);
+        LatentSize = latentSize;
+    }
+
+    /// <summary>l, the width of the code.</summary>
+    public int LatentSize { get; }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The shape is empty or has a non-positive dimension.</exception>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape) => new LinearBottleneckLayer(featureShape, LatentSize);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"LinearBottleneck(l={LatentSize})";
+}

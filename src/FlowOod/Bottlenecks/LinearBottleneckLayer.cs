@@ -1,0 +1,73 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FlowOod.Bottlenecks;
+
+/// <summary>
+/// The module of <see cref="LinearBottleneck"/>: maps <c>[N, featureShape...]</c> through an l-dimensional linear code
+/// back to <c>[N, featureShape...]</c>.
+/// </summary>
+/// <remarks>
+/// Layout: flatten to <c>[N, F]</c> (F = ∏ featureShape) → <c>encode</c> = Linear(F, l) → <c>[N, l]</c> →
+/// <c>decode</c> = Linear(l, F) → reshape to <c>[N, featureShape...]</c>. No nonlinearity (as the reference code's
+/// <c>resnet_ae</c> and <c>autoencoder</c> st-networks). Both layers use PyTorch's default initialisation. Whatever
+/// follows can only depend on the input through the l numbers of the code, so the Jacobian of the output with respect
+/// to the input has rank at most l.
+/// </remarks>
+public sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear encode;
+    private readonly Linear decode;
+    private readonly long[] featureShape;
+
+    /// <summary>Creates the layer.</summary>
+    /// <param name="featureShape">The per-example feature shape, e.g. <c>[128, 4, 4]</c>.</param>
+    /// <param name="latentSize">l, the width of the code.</param>
+    /// <exception cref="ArgumentException">The shape is empty or has a non-positive dimension.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="latentSize"/> is not positive.</exception>
+    public LinearBottleneckLayer(long[] featureShape, long latentSize)
+        : base(nameof(LinearBottleneckLayer))
+    {
+        this.featureShape = Shapes.CheckEventShape(featureShape, nameof(featureShape));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(latentSize);
+        Features = Shapes.Product(this.featureShape);
+        LatentSize = latentSize;
+        encode = nn.Linear(Features, latentSize);
+        decode = nn.Linear(latentSize, Features);
+        RegisterComponents();
+    }
+
+    /// <summary>The per-example feature shape the layer was built for.</summary>
+    public IReadOnlyList<long> FeatureShape => featureShape;
+
+    /// <summary>F, the number of features squeezed into the code.</summary>
+    public long Features { get; }
+
+    /// <summary>l, the width of the code.</summary>
+    public long LatentSize { get; }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException"><paramref name="input"/> is not <c>[N, featureShape...]</c>.</exception>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!Shapes.EventMatches(input.shape, featureShape))
+        {
+            throw new ArgumentException(
+                $"The linear bottleneck was built for [N, {string.Join(", ", featureShape)}], got {Shapes.Format(input.shape)}.", nameof(input));
+        }
+
+        using var scope = NewDisposeScope();
+        using var flat = input.flatten(1);
+        using var code = encode.call(flat);
+        using var back = decode.call(code);
+        return scope.MoveToOuter(back.reshape(new[] { input.shape[0] }.Concat(featureShape).ToArray()));
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"LinearBottleneckLayer({Shapes.Format(featureShape)} -> {LatentSize})";
+}

@@ -1,0 +1,32 @@
+using System;
+using TorchSharp;
+
+namespace FlowOod.Conditioners;
+
+/// <summary>Creates the Glow paper's three-convolution st-networks (<see cref="GlowConvConditioner"/>) of a given width.</summary>
+/// <remarks>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</remarks>
+public sealed class GlowConvConditionerFactory : IConditionerFactory
+{
+    /// <summary>Creates the factory.</summary>
+    /// <param name="width">Feature maps inside the network (Glow paper: 512).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="width"/> is not positive.</exception>
+    public GlowConvConditionerFactory(int width)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        Width = width;
+    }
+
+    /// <summary>Feature maps inside the network.</summary>
+    public int Width { get; }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels)
+    {
+        var shape = ConditionerShapes.RequireImage(inputShape, outputChannels, "Glow convnet");
+        return new GlowConvConditioner(shape[0], outputChannels, Width);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"GlowConv(width={Width})";
+}

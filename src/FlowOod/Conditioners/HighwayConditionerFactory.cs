@@ -1,0 +1,38 @@
+using System;
+using TorchSharp;
+
+namespace FlowOod.Conditioners;
+
+/// <summary>Creates Glow's highway st-networks (<see cref="HighwayConditioner"/>) of a given width and depth.</summary>
+/// <remarks>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</remarks>
+public sealed class HighwayConditionerFactory : IConditionerFactory
+{
+    /// <summary>Creates the factory.</summary>
+    /// <param name="width">Feature maps inside the network (reference Glow: 200 on Fashion-MNIST, 400 on CelebA).</param>
+    /// <param name="layers">Highway layers (reference Glow: 3).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="width"/> is not positive or <paramref name="layers"/> is negative.</exception>
+    public HighwayConditionerFactory(int width, int layers)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegative(layers);
+        Width = width;
+        Layers = layers;
+    }
+
+    /// <summary>Feature maps inside the network.</summary>
+    public int Width { get; }
+
+    /// <summary>Highway layers.</summary>
+    public int Layers { get; }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels)
+    {
+        var shape = ConditionerShapes.RequireImage(inputShape, outputChannels, "highway");
+        return new HighwayConditioner(shape[0], outputChannels, Width, Layers);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Highway(width={Width}, layers={Layers})";
+}
