@@ -12,7 +12,9 @@ namespace FlowOod.Models;
 /// <para>Structure, as in Kirichenko et al. (2020)'s code: dequantization → logit(α) → scale 1 → … → scale L. Every
 /// scale but the last is: 3 checkerboard couplings → 2×2 squeeze → 3 channel-wise couplings (st-network width doubled)
 /// → factor out half the channels; the kept half goes to the next scale with the doubled width. The last scale is 4
-/// checkerboard couplings. Couplings alternate their masks (reversed on odd layers) and use the ResNet st-network.</para>
+/// checkerboard couplings. Couplings alternate their masks (reversed on odd layers) and use the ResNet st-network.
+/// <see cref="RealNvpOptions.SpatialMask"/> and <see cref="RealNvpOptions.Bottleneck"/> swap in another mask strategy
+/// for the checkerboard couplings and an l-bottleneck inside every st-network.</para>
 /// <para>FlowOod keeps the latent in the input's shape: after each factor-out the squeezed tensor is unsqueezed again,
 /// so the latent z has shape <c>[N, C, H, W]</c> (a fixed permutation of the reference code's flattened latent, which
 /// leaves every density unchanged) and latent coordinates sit at the pixel positions they came from.</para>
@@ -56,13 +58,13 @@ public static class RealNvp
 
     private static Chain Scale(long[] shape, int scaleIndex, int width, RealNvpOptions options)
     {
-        var conditioner = new ResNetConditionerFactory(width, options.Blocks);
+        var conditioner = new ResNetConditionerFactory(width, options.Blocks, options.Bottleneck);
         var steps = new List<Bijector>();
         var isLast = scaleIndex == options.Scales - 1;
         var checkerboardLayers = isLast ? 4 : 3;
         for (int i = 0; i < checkerboardLayers; i++)
         {
-            steps.Add(new AffineCoupling(shape, CheckerboardMask.Instance, i, conditioner));
+            steps.Add(new AffineCoupling(shape, options.SpatialMask, i, conditioner));
         }
 
         if (isLast)
@@ -72,7 +74,7 @@ public static class RealNvp
 
         long c = shape[0], h = shape[1], w = shape[2];
         var squeezed = new[] { 4 * c, h / 2, w / 2 };
-        var wideConditioner = new ResNetConditionerFactory(2 * width, options.Blocks);
+        var wideConditioner = new ResNetConditionerFactory(2 * width, options.Blocks, options.Bottleneck);
         steps.Add(new Squeeze());
         for (int i = 0; i < 3; i++)
         {

@@ -1,4 +1,6 @@
 using System;
+using FlowOod.Bottlenecks;
+using FlowOod.Masks;
 
 namespace FlowOod.Models;
 
@@ -21,6 +23,19 @@ public sealed record RealNvpOptions
     public bool DequantizationNoise { get; init; } = true;
 
     /// <summary>
+    /// The mask strategy of the spatial couplings (3 per scale, 4 at the last). Default <see cref="CheckerboardMask"/>;
+    /// e.g. <see cref="CycleMask"/> or <see cref="HalfMask"/> to change the flow's inductive bias (Kirichenko et al. 2020,
+    /// Sec. 7). The channel-wise couplings after each squeeze always use <see cref="ChannelMask"/>.
+    /// </summary>
+    public IMaskStrategy SpatialMask { get; init; } = CheckerboardMask.Instance;
+
+    /// <summary>
+    /// The bottleneck inside every ResNet st-network (after half its residual blocks). Default
+    /// <see cref="NoBottleneck"/>; <see cref="LinearBottleneck"/> is the paper's l-bottleneck.
+    /// </summary>
+    public IBottleneck Bottleneck { get; init; } = NoBottleneck.Instance;
+
+    /// <summary>
     /// The compact CPU preset: 2 scales, width 32, 2 residual blocks — about 1.1M parameters on 28×28×1, trains at a
     /// few hundred images per second on two CPU cores.
     /// </summary>
@@ -36,6 +51,8 @@ public sealed record RealNvpOptions
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
     public void Validate()
     {
+        ArgumentNullException.ThrowIfNull(SpatialMask, nameof(SpatialMask));
+        ArgumentNullException.ThrowIfNull(Bottleneck, nameof(Bottleneck));
         ArgumentOutOfRangeException.ThrowIfLessThan(Scales, 1, nameof(Scales));
         ArgumentOutOfRangeException.ThrowIfLessThan(Width, 1, nameof(Width));
         ArgumentOutOfRangeException.ThrowIfNegative(Blocks, nameof(Blocks));
