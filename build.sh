@@ -84,10 +84,15 @@ run_tests() {
   ensure_data
   local results="$ROOT/artifacts/test-results"
   rm -rf "$results"
-  local status=0
-  dotnet test "$ROOT/FlowOod.sln" -c "$CONFIGURATION" --nologo \
-    --logger "trx;LogFilePrefix=FlowOod" --logger "console;verbosity=minimal" \
-    --results-directory "$results" "$@" || status=$?
+  dotnet build "$ROOT/FlowOod.sln" -c "$CONFIGURATION" --nologo -v quiet
+  local status=0 project name
+  # Every project marked <IsTestProject>true</IsTestProject>, one at a time (each is torch-heavy; 2 cores).
+  for project in $(grep -l '<IsTestProject>true</IsTestProject>' "$ROOT"/tests/*/*.csproj "$ROOT"/samples/*/*.csproj); do
+    name="$(basename "$project" .csproj)"
+    dotnet test "$project" -c "$CONFIGURATION" --no-build --nologo \
+      --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal" \
+      --results-directory "$results" "$@" || status=$?
+  done
   print_test_summary "$results"
   return $status
 }
