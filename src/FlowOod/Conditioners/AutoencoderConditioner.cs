@@ -94,11 +94,7 @@ public sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
 
         decoder = new ModuleList<ConvTranspose2d>(deconvs[0], deconvs[1], deconvs[2]);
         out_conv = deconvs[3];
-        using (no_grad())
-        {
-            out_conv.weight!.zero_();
-            out_conv.bias!.zero_();
-        }
+        ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();
     }

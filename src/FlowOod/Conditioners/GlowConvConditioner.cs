@@ -36,11 +36,7 @@ public sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
         in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1);
         mid_conv = nn.Conv2d(width, width, 1);
         out_conv = nn.Conv2d(width, outputChannels, 3, padding: 1);
-        using (no_grad())
-        {
-            out_conv.weight!.zero_();
-            out_conv.bias!.zero_();
-        }
+        ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();
     }

@@ -47,11 +47,7 @@ public sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
 
         layers = new ModuleList<HighwayLayer>(list);
         out_conv = nn.Conv2d(width, outputChannels, 1);
-        using (no_grad())
-        {
-            out_conv.weight!.zero_();
-            out_conv.bias!.zero_();
-        }
+        ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();
     }

@@ -46,11 +46,7 @@ public sealed class MlpConditioner : nn.Module<Tensor, Tensor>
 
         hidden = new ModuleList<Linear>(list);
         out_linear = nn.Linear(hiddenLayers == 0 ? inputFeatures : hiddenWidth, outputFeatures);
-        using (no_grad())
-        {
-            out_linear.weight!.zero_();
-            out_linear.bias!.zero_();
-        }
+        ZeroInit.Zeroed(out_linear);
 
         RegisterComponents();
     }

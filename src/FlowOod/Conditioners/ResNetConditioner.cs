@@ -102,11 +102,7 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
 
         out_norm = nn.BatchNorm2d(width);
         out_conv = nn.Conv2d(width, outputChannels, 1);
-        using (no_grad())
-        {
-            out_conv.weight!.zero_();
-            out_conv.bias!.zero_();
-        }
+        ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();
     }

@@ -34,7 +34,7 @@ public sealed class BuilderTrainingTests
         var losses = new List<double>();
 
         new FlowTrainer(flow, new TrainingOptions { Steps = 24, BatchSize = 16, ProgressInterval = 1, Seed = 11 })
-            .Train(train.ToTensor(0, train.Count), progress: new Recorder(p => losses.Add(p.Loss)));
+            .Train(train.ToTensor(0, train.Count), progress: new SyncProgress<TrainingProgress>(p => losses.Add(p.Loss)));
 
         losses.Should().HaveCount(24).And.OnlyContain(l => double.IsFinite(l));
         losses.TakeLast(6).Average().Should().BeLessThan(losses.Take(6).Average() - 0.2, "24 Adam steps lower the loss clearly");
@@ -57,8 +57,4 @@ public sealed class BuilderTrainingTests
     private static NormalizingFlow SingleScale(SingleScaleRealNvpOptions preset) =>
         SingleScaleRealNvp.Create(Shape, preset.Conditioner is ResNetConditionerFactory ? preset with { Conditioner = new ResNetConditionerFactory(8, 1) } : preset);
 
-    private sealed class Recorder(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
 }

@@ -61,7 +61,7 @@ public sealed class FlowTrainerTests
         var snapshots = new List<float[]>();
         var trainer = new FlowTrainer(flow, new TrainingOptions { Steps = 10, BatchSize = 8, ProgressInterval = 1, LearningRate = 0.1 });
 
-        var act = () => trainer.Train(randn(16, 4), progress: new Recorder(_ => snapshots.Add(bijector.Shift)));
+        var act = () => trainer.Train(randn(16, 4), progress: new SyncProgress<TrainingProgress>(_ => snapshots.Add(bijector.Shift)));
 
         act.Should().Throw<TrainingDivergedException>().Where(e => e.Step == 3 && double.IsNaN(e.Loss))
             .WithMessage("*diverged at step 3*");
@@ -81,7 +81,7 @@ public sealed class FlowTrainerTests
         var steps = new List<int>();
         var trainer = new FlowTrainer(flow, new TrainingOptions { Steps = 50, BatchSize = 8, ProgressInterval = 1 });
 
-        var act = () => trainer.Train(Images(16, seed: 4), progress: new Recorder(p =>
+        var act = () => trainer.Train(Images(16, seed: 4), progress: new SyncProgress<TrainingProgress>(p =>
         {
             steps.Add(p.Step);
             if (p.Step == 2)
@@ -105,7 +105,7 @@ public sealed class FlowTrainerTests
 
         // 10 examples, batch 4, 2 epochs: ceil(20 / 4) = 5 steps.
         var result = new FlowTrainer(flow, new TrainingOptions { Epochs = 2, BatchSize = 4, ProgressInterval = 2 })
-            .Train(Images(10, seed: 5), progress: new Recorder(reports.Add));
+            .Train(Images(10, seed: 5), progress: new SyncProgress<TrainingProgress>(reports.Add));
 
         result.Steps.Should().Be(5);
         reports.Select(r => r.Step).Should().Equal(2, 4, 5);
@@ -122,7 +122,7 @@ public sealed class FlowTrainerTests
         var reports = new List<TrainingProgress>();
         var trainer = new FlowTrainer(flow, new TrainingOptions { Steps = 6, BatchSize = 8, ProgressInterval = 10, EvaluationInterval = 3 });
 
-        var result = trainer.Train(Images(32, seed: 6), evaluationData: heldOut, progress: new Recorder(reports.Add));
+        var result = trainer.Train(Images(32, seed: 6), evaluationData: heldOut, progress: new SyncProgress<TrainingProgress>(reports.Add));
 
         reports.Where(r => r.EvaluationLoss is not null).Select(r => r.Step).Should().Equal(3, 6);
         result.EvaluationLoss.Should().NotBeNull();
@@ -180,10 +180,6 @@ public sealed class FlowTrainerTests
         return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).div_(255.0);
     }
 
-    private sealed class Recorder(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
 
     // y = x + shift; LogDet is 0 for the first calls − 1 forward passes and NaN from then on.
     private sealed class NanAfter : Bijector
