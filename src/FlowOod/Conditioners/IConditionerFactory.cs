@@ -17,6 +17,7 @@ public interface IConditionerFactory
 {
     /// <summary>Creates a conditioner for inputs of event shape <paramref name="inputShape"/>.</summary>
     /// <param name="inputShape">The conditioner's input event shape, e.g. <c>[C, H, W]</c>.</param>
-    /// <param name="outputChannels">Channels (or features) of the output, twice the transformed channels.</param>
+    /// <param name="outputChannels">Channels (or features) of the output: twice the transformed channels for an affine
+    /// coupling (ŝ and t), the transformed channels for an additive one (t).</param>
     torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels);
 }

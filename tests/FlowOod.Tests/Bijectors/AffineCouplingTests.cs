@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Bijectors;
 
-// Coupling-specific checks, on the AffineCoupling cases of the registry (every mask type, both layer parities).
+// Coupling-specific checks, on the AffineCoupling and AdditiveCoupling cases of the registry (every mask type, both
+// layer parities, every scale activation).
 // Entries that are neither conditioning nor transformed occur with CycleMask and custom masks; the checks on them are
 // vacuous for cases without such entries.
 [Collection(TorchGlobalStateDefinition.Name)]
@@ -31,7 +32,7 @@ public sealed class AffineCouplingTests
     public void Forward_TransformedEntries_AllChange(string name)
     {
         var testCase = BijectorCases.Get(name);
-        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var coupling = (CouplingLayer)testCase.CreatePrepared();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var input = testCase.SampleInput(Batch);
@@ -57,7 +58,7 @@ public sealed class AffineCouplingTests
     public void Forward_UntouchedEntriesPerturbed_TransformedEntriesAndLogDetUnchanged(string name)
     {
         var testCase = BijectorCases.Get(name);
-        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var coupling = (CouplingLayer)testCase.CreatePrepared();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var input = testCase.SampleInput(Batch);
@@ -100,7 +101,7 @@ public sealed class AffineCouplingTests
     private static void AssertConditioningCopied(string name, bool inverse)
     {
         var testCase = BijectorCases.Get(name);
-        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var coupling = (CouplingLayer)testCase.CreatePrepared();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var input = inverse ? randn(TensorChecks.Batched(Batch, testCase.EventShape), dtype: ScalarType.Float64) : testCase.SampleInput(Batch);
@@ -115,7 +116,7 @@ public sealed class AffineCouplingTests
     private static void AssertUntouchedCopied(string name, bool inverse)
     {
         var testCase = BijectorCases.Get(name);
-        using var coupling = (AffineCoupling)testCase.CreatePrepared();
+        using var coupling = (CouplingLayer)testCase.CreatePrepared();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var input = inverse ? randn(TensorChecks.Batched(Batch, testCase.EventShape), dtype: ScalarType.Float64) : testCase.SampleInput(Batch);

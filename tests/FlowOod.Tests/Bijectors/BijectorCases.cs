@@ -7,6 +7,7 @@ using FlowOod.Masks;
 using FlowOod.Models;
 using FlowOod.Testing;
 using Xunit;
+using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Bijectors;
 
@@ -280,11 +281,134 @@ public static class BijectorCases
             Note = "Ends (in the inverse direction) by quantizing, so Forward(Inverse(y)) = y only for y = Forward(x) of "
                 + "8-bit inputs x.",
         },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 0, GlowSigmoid) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 0, SmallResNet, ScaleActivation.GlowSigmoid),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 1, SoftClamp(2)) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 1, SmallResNet, ScaleActivation.SoftClamp(2.0)),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Channel, layer 1, RealNvpTanh) [4,2,2]",
+            Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 1, SmallResNet, ScaleActivation.RealNvpTanh),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "AdditiveCoupling(Checkerboard, layer 0) [2,4,4]",
+            Create = () => new AdditiveCoupling([2, 4, 4], CheckerboardMask.Instance, 0, SmallResNet),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AdditiveCoupling(Channel, layer 1) [4,2,2]",
+            Create = () => new AdditiveCoupling([4, 2, 2], ChannelMask.Instance, 1, SmallResNet),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "ActNorm(initialised) [3,2,2]",
+            Create = () => InitializedActNorm(3, [3, 2, 2]),
+            EventShape = [3, 2, 2],
+        },
+        new()
+        {
+            Name = "ActNorm(initialised) vectors [5]",
+            Create = () => InitializedActNorm(5, [5]),
+            EventShape = [5],
+        },
+        new()
+        {
+            Name = "InvertibleConv1x1 [4,2,2]",
+            Create = () => new InvertibleConv1x1(4),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "InvertibleConv1x1 vectors [3]",
+            Create = () => new InvertibleConv1x1(3),
+            EventShape = [3],
+        },
+        new()
+        {
+            Name = "LuInvertibleConv1x1 [4,2,2]",
+            Create = () => new LuInvertibleConv1x1(4),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "LuInvertibleConv1x1 vectors [5]",
+            Create = () => new LuInvertibleConv1x1(5),
+            EventShape = [5],
+        },
+        new()
+        {
+            Name = "Permutation.Reverse [4,2,2]",
+            Create = () => Permutation.Reverse(4),
+            EventShape = [4, 2, 2],
+        },
+        new()
+        {
+            Name = "Permutation.Random(seed 3) vectors [5]",
+            Create = () => Permutation.Random(5, seed: 3),
+            EventShape = [5],
+        },
+        new()
+        {
+            Name = "Glow(1x8x8, scales 2, steps 2, width 8, blocks 1, LU, noise off, ActNorm initialised)",
+            Create = () => InitializedGlow(new GlowOptions { Scales = 2, StepsPerScale = 2, Width = 8, Blocks = 1, DequantizationNoise = false }),
+            EventShape = [1, 8, 8],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.ForwardImageOfInputs,
+            InverseIsExact = true,
+            Note = "Ends (in the inverse direction) by quantizing, so Forward(Inverse(y)) = y only for y = Forward(x) of "
+                + "8-bit inputs x.",
+        },
+        new()
+        {
+            Name = "Glow(1x8x8, scales 1, steps 2, width 8, blocks 1, plain 1x1 conv, noise off, ActNorm initialised)",
+            Create = () => InitializedGlow(
+                new GlowOptions { Scales = 1, StepsPerScale = 2, Width = 8, Blocks = 1, LuDecomposedConvolution = false, DequantizationNoise = false }),
+            EventShape = [1, 8, 8],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.ForwardImageOfInputs,
+            InverseIsExact = true,
+            Note = "Ends (in the inverse direction) by quantizing, so Forward(Inverse(y)) = y only for y = Forward(x) of "
+                + "8-bit inputs x.",
+        },
     ];
 
     public static BijectorCase Get(string name) => All.Single(c => c.Name == name);
 
     public static TheoryData<string> Names() => new(All.Select(c => c.Name));
 
-    public static TheoryData<string> CouplingNames() => new(All.Where(c => c.Name.StartsWith("AffineCoupling", System.StringComparison.Ordinal)).Select(c => c.Name));
+    public static TheoryData<string> CouplingNames() => new(All
+        .Where(c => c.Name.StartsWith("AffineCoupling", System.StringComparison.Ordinal)
+            || c.Name.StartsWith("AdditiveCoupling", System.StringComparison.Ordinal))
+        .Select(c => c.Name));
+
+    // An ActNorm initialised on a batch whose channels have mean 1 and standard deviation 2 (so log s ≈ −log 2 and
+    // b ≈ −1 are far from the identity), from torch's global generator.
+    private static ActNorm InitializedActNorm(long channels, long[] eventShape)
+    {
+        var actNorm = new ActNorm(channels);
+        using var batch = randn(TensorChecks.Batched(16, eventShape)).mul_(2.0).add_(1.0);
+        actNorm.InitializeFrom(batch);
+        return actNorm;
+    }
+
+    // The transform of a Glow flow on 1x8x8 images whose ActNorms are initialised on 16 random 8-bit images.
+    private static Bijector InitializedGlow(GlowOptions options)
+    {
+        var flow = Glow.Create([1, 8, 8], options);
+        using var batch = randint(0, 256, [16, 1, 8, 8], dtype: ScalarType.Float32).div_(255.0);
+        ActNorm.InitializeAll(flow, batch);
+        return flow.Transform;
+    }
 }

@@ -1,0 +1,56 @@
+using System;
+using static TorchSharp.torch;
+
+namespace FlowOod.Bijectors;
+
+/// <summary>Shared maths of the invertible 1×1 convolutions: y = W x at every position.</summary>
+internal static class ChannelMixing
+{
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> unless <paramref name="input"/> is <c>[N, C]</c> or
+    /// <c>[N, C, H, W]</c> with C = <paramref name="channels"/>.
+    /// </summary>
+    public static void Validate(Tensor input, long channels, string typeName, string direction)
+    {
+        if ((input.dim() != 2 && input.dim() != 4) || input.shape[1] != channels)
+        {
+            throw new ArgumentException(
+                $"{typeName}.{direction} expects vectors [N, {channels}] or images [N, {channels}, H, W], got {Shapes.Format(input.shape)}.",
+                nameof(input));
+        }
+    }
+
+    /// <summary>y[n, i, ...] = Σⱼ W[i, j]·x[n, j, ...]: a matrix product for vectors, a 1×1 convolution for images.</summary>
+    public static Tensor Apply(Tensor input, Tensor weight)
+    {
+        if (input.dim() == 2)
+        {
+            return input.matmul(weight.t());
+        }
+
+        var c = weight.shape[0];
+        return nn.functional.conv2d(input, weight.reshape(c, c, 1, 1));
+    }
+
+    /// <summary>P, the positions per channel: H·W for images, 1 for vectors.</summary>
+    public static long Positions(Tensor input) => Shapes.Product(input.shape.AsSpan(2));
+
+    /// <summary><paramref name="perPosition"/>·P repeated for each of the N examples: a new <c>[N]</c> tensor.</summary>
+    public static Tensor LogDet(Tensor perPosition, Tensor input) =>
+        perPosition.mul(Positions(input)).expand(input.shape[0]).contiguous();
+
+    /// <summary>
+    /// A random orthogonal <c>[n, n]</c> matrix, Haar-distributed: Q of the QR factorisation of a standard Gaussian
+    /// matrix, with its columns' signs fixed by the signs of R's diagonal. Computed in float64 from torch's global
+    /// generator; returned in the default dtype.
+    /// </summary>
+    public static Tensor RandomOrthogonal(long n)
+    {
+        using var scope = NewDisposeScope();
+        var gaussian = randn(n, n, dtype: ScalarType.Float64);
+        var (q, r) = linalg.qr(gaussian);
+        var signs = r.diagonal().sign();
+        signs = where(signs.eq(0), ones_like(signs), signs);
+        return scope.MoveToOuter(q.mul(signs.unsqueeze(0)).to(get_default_dtype()));
+    }
+}

@@ -1,0 +1,157 @@
+using System;
+using System.Linq;
+using FlowOod.Conditioners;
+using FlowOod.Masks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Bijectors;
+
+/// <summary>
+/// Base class of FlowOod's coupling layers (<see cref="AffineCoupling"/>, <see cref="AdditiveCoupling"/>): the mask
+/// and st-network plumbing they share.
+/// </summary>
+/// <remarks>
+/// <para>Let b be the conditioning mask of <see cref="Mask"/> (<c>true</c> = conditioning entry, passed through
+/// unchanged) and m its transform mask. The st-network sees only the conditioning entries and predicts the
+/// parameters of an element-wise bijection of the transformed entries; every other entry is copied bit for bit.</para>
+/// <list type="bullet">
+/// <item><description><b>Channel-structured masks</b> (<see cref="CouplingMask.IsChannelStructured"/>, e.g.
+/// <see cref="ChannelMask"/>): the st-network gets the conditioning channels, <c>[N, Cc, spatial...]</c>, and
+/// outputs <c>k·Ct</c> channels for the <c>Ct</c> transformed ones (k = 2 for (ŝ, t), 1 for t alone).</description></item>
+/// <item><description><b>Other masks</b> (e.g. <see cref="CheckerboardMask"/>): the st-network gets the whole event
+/// with non-conditioning entries zeroed, x ⊙ b, and outputs <c>k·C</c> channels; the bijection is applied where
+/// m is true and its log-determinant is summed over those entries only.</description></item>
+/// </list>
+/// <para>Shapes: input and output <c>[N, eventShape...]</c>, LogDet <c>[N]</c>. The state-dict keys are
+/// <c>st_net.*</c> and the buffers <c>condition_mask</c>, <c>transform_mask</c> (bool, event-shaped),
+/// <c>condition_channels</c> and <c>transform_channels</c> (int64 channel indices, empty unless channel-structured).</para>
+/// </remarks>
+public abstract class CouplingLayer : Bijector
+{
+    private readonly nn.Module<Tensor, Tensor> st_net;
+    private readonly Tensor condition_mask;
+    private readonly Tensor transform_mask;
+    private readonly Tensor condition_channels;
+    private readonly Tensor transform_channels;
+    private readonly long[] eventShape;
+    private readonly bool channelStructured;
+
+    /// <summary>Creates the mask buffers and the st-network, and registers them.</summary>
+    /// <param name="name">The module name.</param>
+    /// <param name="mask">The coupling mask.</param>
+    /// <param name="conditioner">Creates the st-network.</param>
+    /// <param name="mapsPerChannel">k: st-network output maps per transformed channel (2 for (ŝ, t), 1 for t).</param>
+    private protected CouplingLayer(string name, CouplingMask mask, IConditionerFactory conditioner, int mapsPerChannel)
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        ArgumentNullException.ThrowIfNull(conditioner);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mapsPerChannel);
+        Mask = mask;
+        eventShape = mask.EventShapeArray;
+        channelStructured = mask.IsChannelStructured;
+        long[] conditionerInput;
+        if (channelStructured)
+        {
+            TransformedChannels = mask.TransformChannels!.Count;
+            conditionerInput = new[] { (long)mask.ConditionChannels!.Count }.Concat(eventShape.Skip(1)).ToArray();
+        }
+        else
+        {
+            TransformedChannels = eventShape[0];
+            conditionerInput = eventShape;
+        }
+
+        st_net = conditioner.Create(conditionerInput, mapsPerChannel * TransformedChannels);
+        condition_mask = tensor(mask.ConditionArray, dtype: ScalarType.Bool).reshape(eventShape).DetachFromDisposeScope();
+        transform_mask = tensor(mask.TransformArray, dtype: ScalarType.Bool).reshape(eventShape).DetachFromDisposeScope();
+        condition_channels = tensor((mask.ConditionChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64).DetachFromDisposeScope();
+        transform_channels = tensor((mask.TransformChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64).DetachFromDisposeScope();
+        register_module(nameof(st_net), st_net);
+        register_buffer(nameof(condition_mask), condition_mask);
+        register_buffer(nameof(transform_mask), transform_mask);
+        register_buffer(nameof(condition_channels), condition_channels);
+        register_buffer(nameof(transform_channels), transform_channels);
+    }
+
+    /// <summary>The coupling mask (<c>true</c> in <see cref="CouplingMask.Condition"/> = conditioning entry).</summary>
+    public CouplingMask Mask { get; }
+
+    /// <summary>Whether the st-network sees only the conditioning channels (see <see cref="CouplingMask.IsChannelStructured"/>).</summary>
+    public bool IsChannelStructured => channelStructured;
+
+    /// <summary>
+    /// Ct: channels of the per-entry parameter maps the st-network predicts (the transformed channels for a
+    /// channel-structured mask, otherwise all channels of the event).
+    /// </summary>
+    private protected long TransformedChannels { get; }
+
+    /// <summary>The event shape, formatted for messages and <see cref="object.ToString"/>.</summary>
+    private protected string FormattedEventShape => Shapes.Format(eventShape);
+
+    /// <inheritdoc/>
+    protected override void ValidateInput(Tensor input, string direction)
+    {
+        base.ValidateInput(input, direction);
+        if (!Shapes.EventMatches(input.shape, eventShape))
+        {
+            throw new ArgumentException(
+                $"{GetType().Name}.{direction} expects [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.",
+                nameof(input));
+        }
+    }
+
+    /// <inheritdoc/>
+    protected sealed override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) => Apply(input, inverse: false);
+
+    /// <inheritdoc/>
+    protected sealed override (Tensor Output, Tensor LogDet) InverseCore(Tensor input) => Apply(input, inverse: true);
+
+    /// <summary>
+    /// Applies the element-wise bijection (or its inverse) to <paramref name="changing"/> given the st-network output.
+    /// </summary>
+    /// <param name="changing">The entries to transform: <c>[N, Ct, spatial...]</c> (channel-structured) or the whole
+    /// input (otherwise; only the entries under the transform mask are kept).</param>
+    /// <param name="conditionerOutput">The st-network output, <c>[N, k·Ct, spatial...]</c>.</param>
+    /// <param name="inverse">Whether to apply the inverse.</param>
+    /// <returns>The transformed entries (a new tensor shaped like <paramref name="changing"/>) and the per-entry
+    /// log-scale s of the <i>forward</i> map (the log-determinant is Σ s over the transformed entries), or null when
+    /// the map is volume-preserving.</returns>
+    private protected abstract (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse);
+
+    /// <summary>The mask <paramref name="maskStrategy"/> chooses for <paramref name="eventShape"/> and <paramref name="layerIndex"/>.</summary>
+    private protected static CouplingMask CreateMask(long[] eventShape, IMaskStrategy maskStrategy, int layerIndex)
+    {
+        ArgumentNullException.ThrowIfNull(maskStrategy);
+        return maskStrategy.Create(eventShape, layerIndex);
+    }
+
+    private (Tensor Output, Tensor LogDet) Apply(Tensor input, bool inverse)
+    {
+        Tensor output;
+        Tensor? logScale;
+        if (channelStructured)
+        {
+            var conditioning = input.index_select(1, condition_channels);
+            var changing = input.index_select(1, transform_channels);
+            var (changed, s) = Couple(changing, st_net.call(conditioning), inverse);
+            output = input.index_copy(1, transform_channels, changed);
+            logScale = s;
+        }
+        else
+        {
+            var (changed, s) = Couple(input, st_net.call(input.mul(condition_mask)), inverse);
+            output = where(transform_mask, changed, input);
+            logScale = s?.mul(transform_mask);
+        }
+
+        if (logScale is null)
+        {
+            return (output, ZeroLogDet(input));
+        }
+
+        var logDet = SumPerExample(logScale);
+        return (output, inverse ? logDet.neg_() : logDet);
+    }
+}

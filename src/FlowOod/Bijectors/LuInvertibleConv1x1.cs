@@ -1,0 +1,115 @@
+using System;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FlowOod.Bijectors;
+
+/// <summary>
+/// Glow's LU-decomposed invertible 1×1 convolution (Kingma &amp; Dhariwal 2018): channel mixing whose weight stays
+/// invertible and whose log-determinant is a sum.
+/// </summary>
+/// <remarks>
+/// <para>The weight is W = P·L·(U + diag(sign_s ⊙ exp(log_s))), where P is a fixed permutation matrix (buffer
+/// <c>permutation</c>), L is unit lower-triangular (parameter <c>lower</c>, of which only the entries strictly below
+/// the diagonal are used), U is strictly upper-triangular (parameter <c>upper</c>, only the entries strictly above the
+/// diagonal are used), sign_s is a fixed vector of ±1 (buffer <c>sign_scale</c>) and log_s a parameter
+/// (<c>log_scale</c>), all <c>[C, C]</c> or <c>[C]</c>. For input <c>[N, C, H, W]</c> (or vectors <c>[N, C]</c>, where
+/// H·W is replaced by 1):</para>
+/// <para>Forward: y[:, :, h, w] = W·x[:, :, h, w], LogDet = H·W·Σ_c log_s[c];</para>
+/// <para>Inverse: x = W⁻¹ y with W⁻¹ = (U + diag(sign_s ⊙ exp(log_s)))⁻¹·L⁻¹·Pᵀ from two triangular solves in
+/// float64 (cast back to the parameters' dtype), LogDet = −H·W·Σ_c log_s[c].</para>
+/// <para>det W = det P · Π_c sign_s[c]·exp(log_s[c]) is never zero, so W stays invertible whatever the parameters.
+/// The layer starts from the LU factorisation (with partial pivoting) of a random orthogonal matrix, drawn from
+/// torch's global generator, so initially W is orthogonal.</para>
+/// </remarks>
+public sealed class LuInvertibleConv1x1 : Bijector
+{
+    private readonly Tensor permutation;
+    private readonly Parameter lower;
+    private readonly Parameter upper;
+    private readonly Parameter log_scale;
+    private readonly Tensor sign_scale;
+    private readonly long channels;
+
+    /// <summary>Creates the layer from the LU factorisation of a random orthogonal matrix.</summary>
+    /// <param name="numChannels">C, the size of dimension 1 of the input.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numChannels"/> is not positive.</exception>
+    public LuInvertibleConv1x1(long numChannels)
+        : base(nameof(LuInvertibleConv1x1))
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
+        channels = numChannels;
+        var (p, l, u, logS, signS) = InitialFactors(numChannels);
+        permutation = p;
+        lower = new Parameter(l);
+        upper = new Parameter(u);
+        log_scale = new Parameter(logS);
+        sign_scale = signS;
+        RegisterComponents();
+    }
+
+    /// <summary>C, the number of channels (features).</summary>
+    public long NumChannels => channels;
+
+    /// <summary>Computes the weight W = P·L·(U + diag(sign_s ⊙ exp(log_s))), <c>[C, C]</c>.</summary>
+    /// <returns>A new tensor owned by the caller (it carries gradients back to the parameters).</returns>
+    public Tensor ComputeWeight()
+    {
+        using var scope = NewDisposeScope();
+        var (l, u) = Factors();
+        return scope.MoveToOuter(permutation.matmul(l.matmul(u)));
+    }
+
+    /// <inheritdoc/>
+    protected override void ValidateInput(Tensor input, string direction)
+    {
+        base.ValidateInput(input, direction);
+        ChannelMixing.Validate(input, channels, nameof(LuInvertibleConv1x1), direction);
+    }
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
+    {
+        var (l, u) = Factors();
+        var weight = permutation.matmul(l.matmul(u));
+        return (ChannelMixing.Apply(input, weight), ChannelMixing.LogDet(log_scale.sum(), input));
+    }
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
+    {
+        var (l, u) = Factors();
+        // L·Z = Pᵀ, then U'·W⁻¹ = Z.
+        var z = linalg.solve_triangular(l.to(ScalarType.Float64), permutation.t().to(ScalarType.Float64), upper: false, unitriangular: true);
+        var inverse = linalg.solve_triangular(u.to(ScalarType.Float64), z, upper: true).to(log_scale.dtype);
+        return (ChannelMixing.Apply(input, inverse), ChannelMixing.LogDet(log_scale.sum(), input).neg_());
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"LuInvertibleConv1x1(C={channels})";
+
+    /// <summary>
+    /// P, the strictly lower part of L, the strictly upper part of U, log|diag U| and sign(diag U) of the LU factorisation
+    /// of a random orthogonal <c>[C, C]</c> matrix, in the default dtype, outside any dispose scope.
+    /// </summary>
+    private static (Tensor P, Tensor Lower, Tensor Upper, Tensor LogScale, Tensor SignScale) InitialFactors(long channels)
+    {
+        using var scope = NewDisposeScope();
+        var dtype = get_default_dtype();
+        var orthogonal = ChannelMixing.RandomOrthogonal(channels).to(ScalarType.Float64);
+        var (p, l, u) = linalg.lu(orthogonal);
+        var diagonal = u.diagonal();
+        return (p.to(dtype).DetachFromDisposeScope(), l.tril(-1).to(dtype).DetachFromDisposeScope(), u.triu(1).to(dtype).DetachFromDisposeScope(),
+            diagonal.abs().log().to(dtype).DetachFromDisposeScope(), diagonal.sign().to(dtype).DetachFromDisposeScope());
+    }
+
+    /// <summary>L (unit lower-triangular) and U' = U + diag(sign_s ⊙ exp(log_s)) (upper-triangular).</summary>
+    private (Tensor L, Tensor U) Factors()
+    {
+        var identity = eye(channels, dtype: lower.dtype, device: lower.device);
+        var l = lower.tril(-1).add_(identity);
+        var u = upper.triu(1).add_(diag(sign_scale.mul(log_scale.exp())));
+        return (l, u);
+    }
+}
