@@ -51,6 +51,6 @@ internal static class ChannelMixing
         var (q, r) = linalg.qr(gaussian);
         var signs = r.diagonal().sign();
         signs = where(signs.eq(0), ones_like(signs), signs);
-        return scope.MoveToOuter(q.mul(signs.unsqueeze(0)).to(get_default_dtype()));
+        return scope.MoveToOuter(q.mul(signs.unsqueeze(0)).to(get_default_dtype()).contiguous());
     }
 }

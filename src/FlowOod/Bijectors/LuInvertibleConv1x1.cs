@@ -100,8 +100,10 @@ public sealed class LuInvertibleConv1x1 : Bijector
         var orthogonal = ChannelMixing.RandomOrthogonal(channels).to(ScalarType.Float64);
         var (p, l, u) = linalg.lu(orthogonal);
         var diagonal = u.diagonal();
-        return (p.to(dtype).DetachFromDisposeScope(), l.tril(-1).to(dtype).DetachFromDisposeScope(), u.triu(1).to(dtype).DetachFromDisposeScope(),
-            diagonal.abs().log().to(dtype).DetachFromDisposeScope(), diagonal.sign().to(dtype).DetachFromDisposeScope());
+        return (Keep(p), Keep(l.tril(-1)), Keep(u.triu(1)), Keep(diagonal.abs().log()), Keep(diagonal.sign()));
+
+        // In the default dtype, contiguous (state-dict serialisation needs it) and outside any dispose scope.
+        Tensor Keep(Tensor t) => t.to(dtype).contiguous().DetachFromDisposeScope();
     }
 
     /// <summary>L (unit lower-triangular) and U' = U + diag(sign_s ⊙ exp(log_s)) (upper-triangular).</summary>
