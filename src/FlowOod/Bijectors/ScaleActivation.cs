@@ -85,14 +85,14 @@ public abstract class ScaleActivation
         public override string ToString() => "RealNvpTanh";
     }
 
-    /// <summary>s = −softplus(−(ŝ + 2)).</summary>
+    /// <summary>s = log sigmoid(ŝ + 2) = −softplus(−(ŝ + 2)), by libtorch's log-sigmoid (accurate for every ŝ).</summary>
     private sealed class SigmoidScale : ScaleActivation
     {
         public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
         {
             ArgumentNullException.ThrowIfNull(raw);
-            using var shifted = raw.add(2.0).neg_();
-            return nn.functional.softplus(shifted).neg_();
+            using var shifted = raw.add(2.0);
+            return nn.functional.logsigmoid(shifted);
         }
 
         public override string ToString() => "GlowSigmoid";

@@ -53,9 +53,9 @@ public sealed record GlowOptions
 
     /// <summary>
     /// The size of Kirichenko et al. (2020)'s Glow for Fashion-MNIST/MNIST: 2 scales × 16 steps, width 200, 3 residual
-    /// blocks. They used a 3-layer highway st-network of width 200 (69.4M parameters); this preset's ResNet st-network
-    /// has two 3×3 convolutions per block like a highway layer, so the model is of similar size. Paper training:
-    /// RMSprop, lr 5e-5, batch 32.
+    /// blocks. They used a 3-layer highway st-network of width 200 (69.4M parameters on 1×28×28); this preset's ResNet
+    /// st-network has two 3×3 convolutions per block like a highway layer, so the model is of similar size (about 75M
+    /// parameters on 1×28×28). Paper training: RMSprop, lr 5e-5, batch 32.
     /// </summary>
     public static GlowOptions FashionMnistPaper { get; } = new() { Scales = 2, StepsPerScale = 16, Width = 200, Blocks = 3 };
 
