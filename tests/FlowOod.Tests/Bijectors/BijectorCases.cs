@@ -245,7 +245,7 @@ public static class BijectorCases
         },
         new()
         {
-            Name = "RealNVP(1x8x8, scales 2, width 8, blocks 1, noise on)",
+            Name = "RealNVP(1x8x8, scales 2, width 8, noise on)",
             Create = () => RealNvp.Create([1, 8, 8], new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1 }).Transform,
             EventShape = [1, 8, 8],
             Input = InputKind.EightBit,
@@ -258,9 +258,9 @@ public static class BijectorCases
         },
         new()
         {
-            Name = "RealNVP(1x8x8, scales 2, width 8, blocks 1, noise off)",
+            Name = "RealNVP(1x8x8, scales 2, width 8, noise off)",
             Create = () => RealNvp.Create(
-                [1, 8, 8], new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1, DequantizationNoise = false }).Transform,
+                [1, 8, 8], new RealNvpOptions { Scales = 2, Width = 8, DequantizationNoise = false }).Transform,
             EventShape = [1, 8, 8],
             Input = InputKind.EightBit,
             Latent = LatentKind.ForwardImageOfInputs,
@@ -270,7 +270,7 @@ public static class BijectorCases
         },
         new()
         {
-            Name = "SingleScaleRealNVP(cycle mask, 1x4x4, 8 couplings, width 8, blocks 1, noise off)",
+            Name = "SingleScaleRealNVP(cycle mask, 1x4x4, 8 couplings, width 8, noise off)",
             Create = () => SingleScaleRealNvp.Create(
                 [1, 4, 4],
                 SingleScaleRealNvpOptions.RealNvpCycleMask with { Conditioner = SmallResNet, DequantizationNoise = false }).Transform,
@@ -361,8 +361,8 @@ public static class BijectorCases
         },
         new()
         {
-            Name = "Glow(1x8x8, scales 2, steps 2, width 8, blocks 1, LU, noise off, ActNorm initialised)",
-            Create = () => InitializedGlow(new GlowOptions { Scales = 2, StepsPerScale = 2, Width = 8, Blocks = 1, DequantizationNoise = false }),
+            Name = "Glow(1x8x8, scales 2, steps 2, width 8, LU, noise off, ActNorm initialised)",
+            Create = () => InitializedGlow(new GlowOptions { Scales = 2, StepsPerScale = 2, Width = 8, DequantizationNoise = false }),
             EventShape = [1, 8, 8],
             Input = InputKind.EightBit,
             Latent = LatentKind.ForwardImageOfInputs,
@@ -372,9 +372,15 @@ public static class BijectorCases
         },
         new()
         {
-            Name = "Glow(1x8x8, scales 1, steps 2, width 8, blocks 1, plain 1x1 conv, noise off, ActNorm initialised)",
-            Create = () => InitializedGlow(
-                new GlowOptions { Scales = 1, StepsPerScale = 2, Width = 8, Blocks = 1, LuDecomposedConvolution = false, DequantizationNoise = false }),
+            Name = "Glow(1x8x8, scales 1, steps 2, highway width 8 x 1, plain 1x1 conv, noise off, ActNorm initialised)",
+            Create = () => InitializedGlow(new GlowOptions
+            {
+                Scales = 1,
+                StepsPerScale = 2,
+                Conditioner = new HighwayConditionerFactory(width: 8, layers: 1),
+                LuDecomposedConvolution = false,
+                DequantizationNoise = false,
+            }),
             EventShape = [1, 8, 8],
             Input = InputKind.EightBit,
             Latent = LatentKind.ForwardImageOfInputs,
