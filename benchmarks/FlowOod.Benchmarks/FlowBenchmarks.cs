@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Benchmarks;
 
-/// <summary>One training step and one scoring call of the compact RealNVP on [64, 1, 28, 28] 8-bit images.</summary>
+/// <summary>One training step and one scoring call of the compact RealNVP or a small Glow on [64, 1, 28, 28] 8-bit images.</summary>
 [MemoryDiagnoser]
 [JsonExporterAttribute.Full]
 public class FlowBenchmarks
@@ -16,15 +16,22 @@ public class FlowBenchmarks
     private NegativeLogLikelihoodScorer scorer = null!;
     private Tensor images = null!;
 
-    /// <summary>Builds the flow, a trainer taking one step per call, and a batch.</summary>
+    /// <summary>The model: "RealNvpCompact" (RealNvpOptions.Compact) or "GlowTiny" (GlowOptions.Tiny).</summary>
+    [Params("RealNvpCompact", "GlowTiny")]
+    public string Model { get; set; } = "RealNvpCompact";
+
+    /// <summary>Builds the flow (initialising Glow's ActNorms), a trainer taking one step per call, and a batch.</summary>
     [GlobalSetup]
     public void Setup()
     {
         random.manual_seed(0);
-        flow = RealNvp.Create(new long[] { 1, 28, 28 }, RealNvpOptions.Compact);
+        images = randint(0, 256, new long[] { 64, 1, 28, 28 }).to(ScalarType.Float32).div_(255);
+        flow = Model == "GlowTiny"
+            ? Glow.Create(new long[] { 1, 28, 28 }, GlowOptions.Tiny)
+            : RealNvp.Create(new long[] { 1, 28, 28 }, RealNvpOptions.Compact);
+        Bijectors.ActNorm.InitializeAll(flow, images);
         trainer = new FlowTrainer(flow, new TrainingOptions { Steps = 1, BatchSize = 64 });
         scorer = new NegativeLogLikelihoodScorer(flow, chunkSize: 64);
-        images = randint(0, 256, new long[] { 64, 1, 28, 28 }).to(ScalarType.Float32).div_(255);
     }
 
     /// <summary>Releases the flow and the batch.</summary>
