@@ -14,6 +14,7 @@ public class GlowLayerBenchmarks
 {
     private Bijector layer = null!;
     private Tensor input = null!;
+    private Tensor trainInput = null!;
 
     /// <summary>The layer family.</summary>
     [Params("ActNorm", "InvertibleConv1x1", "LuInvertibleConv1x1", "Permutation")]
@@ -40,12 +41,16 @@ public class GlowLayerBenchmarks
         {
             actNorm.InitializeFrom(input);
         }
+
+        // Inside a flow a layer's input carries gradients from earlier layers (and Permutation has no parameters).
+        trainInput = input.detach().requires_grad_(true);
     }
 
     /// <summary>Releases the layer and the batch.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
+        trainInput.Dispose();
         input.Dispose();
         layer.Dispose();
     }
@@ -73,8 +78,9 @@ public class GlowLayerBenchmarks
     public void ForwardBackward()
     {
         using var scope = NewDisposeScope();
-        var (output, logDet) = layer.Forward(input);
+        var (output, logDet) = layer.Forward(trainInput);
         output.square().sum().add(logDet.sum()).backward();
         layer.zero_grad();
+        trainInput.grad?.zero_();
     }
 }
