@@ -3,7 +3,7 @@
 #   ./build.sh test   prepare the datasets if missing, build, run every test, print "N passed, M failed"
 #   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (extra args go to the demo)
 #   ./build.sh data   only prepare the datasets
-#   ./build.sh pack   build FlowOod.<version>.nupkg and .snupkg into artifacts/packages and check their contents
+#   ./build.sh pack   build FlowOod and FlowOod.Testing .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
 set -euo pipefail
@@ -106,15 +106,18 @@ run_demo() {
 run_pack() {
   local out="$ROOT/artifacts/packages"
   rm -rf "$out"
-  dotnet pack "$ROOT/src/FlowOod/FlowOod.csproj" -c "$CONFIGURATION" --nologo -o "$out"
-  local nupkg; nupkg=$(ls "$out"/FlowOod.*.nupkg | grep -v '\.snupkg$' | head -n1)
-  [[ -n "$nupkg" && -e "${nupkg%.nupkg}.snupkg" ]] || die "pack did not produce FlowOod .nupkg and .snupkg"
-  local listing; listing=$(unzip -l "$nupkg")
-  for expected in lib/net10.0/FlowOod.dll lib/net10.0/FlowOod.xml README.md; do
-    grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
+  local id nupkg listing expected
+  for id in FlowOod FlowOod.Testing; do
+    dotnet pack "$ROOT/src/$id/$id.csproj" -c "$CONFIGURATION" --nologo -o "$out"
+    nupkg=$(ls "$out/$id".[0-9]*.nupkg 2>/dev/null | head -n1)
+    [[ -n "$nupkg" && -e "${nupkg%.nupkg}.snupkg" ]] || die "pack did not produce $id .nupkg and .snupkg"
+    listing=$(unzip -l "$nupkg")
+    for expected in "lib/net10.0/$id.dll" "lib/net10.0/$id.xml" README.md; do
+      grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
+    done
+    if grep -q 'runtimes/.*/native' <<<"$listing"; then die "$nupkg must not contain native libtorch files"; fi
+    log "Packed $(basename "$nupkg") and its .snupkg into $out"
   done
-  if grep -q 'runtimes/.*/native' <<<"$listing"; then die "$nupkg must not contain native libtorch files"; fi
-  log "Packed $(basename "$nupkg") and its .snupkg into $out"
 }
 
 verb="${1:-}"; [[ $# -gt 0 ]] && shift
