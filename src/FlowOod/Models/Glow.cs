@@ -54,32 +54,9 @@ public static class Glow
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var shape = Shapes.CheckEventShape(imageShape, nameof(imageShape));
-        if (shape.Length != 3)
-        {
-            throw new ArgumentException($"Glow needs an image shape [C, H, W], got {Shapes.Format(shape)}.", nameof(imageShape));
-        }
-
-        var factor = 1L << options.Scales;
-        if (shape[1] % factor != 0 || shape[2] % factor != 0)
-        {
-            throw new ArgumentException(
-                $"With {options.Scales} scales (a squeeze each), height and width must be divisible by {factor}; got {Shapes.Format(shape)}.",
-                nameof(imageShape));
-        }
-
+        var shape = ImageFlow.CheckShape(imageShape, "Glow", 1L << options.Scales, $"With {options.Scales} scales (a squeeze each)");
         var conditioner = options.Conditioner ?? new GlowConvConditionerFactory(options.Width);
-        var transform = new Chain(
-            new UniformDequantization(options.DequantizationNoise),
-            new Logit(options.LogitAlpha),
-            Scale(shape, 0, conditioner, options));
-        var flow = new NormalizingFlow(transform, shape, inputRange: (0.0, 1.0), discretizationLevels: 256);
-        if (device is not null)
-        {
-            flow.to(device);
-        }
-
-        return flow;
+        return ImageFlow.Create(shape, [Scale(shape, 0, conditioner, options)], options.LogitAlpha, options.DequantizationNoise, device);
     }
 
     private static Chain Scale(long[] shape, int scaleIndex, IConditionerFactory conditioner, GlowOptions options)

@@ -30,30 +30,8 @@ public static class RealNvp
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var shape = Shapes.CheckEventShape(imageShape, nameof(imageShape));
-        if (shape.Length != 3)
-        {
-            throw new ArgumentException($"RealNVP needs an image shape [C, H, W], got {Shapes.Format(shape)}.", nameof(imageShape));
-        }
-
-        var factor = 1L << (options.Scales - 1);
-        if (shape[1] % factor != 0 || shape[2] % factor != 0)
-        {
-            throw new ArgumentException(
-                $"With {options.Scales} scales, height and width must be divisible by {factor}; got {Shapes.Format(shape)}.", nameof(imageShape));
-        }
-
-        var transform = new Chain(
-            new UniformDequantization(options.DequantizationNoise),
-            new Logit(options.LogitAlpha),
-            Scale(shape, 0, options.Width, options));
-        var flow = new NormalizingFlow(transform, shape, inputRange: (0.0, 1.0), discretizationLevels: 256);
-        if (device is not null)
-        {
-            flow.to(device);
-        }
-
-        return flow;
+        var shape = ImageFlow.CheckShape(imageShape, "RealNVP", 1L << (options.Scales - 1), $"With {options.Scales} scales");
+        return ImageFlow.Create(shape, [Scale(shape, 0, options.Width, options)], options.LogitAlpha, options.DequantizationNoise, device);
     }
 
     private static Chain Scale(long[] shape, int scaleIndex, int width, RealNvpOptions options)

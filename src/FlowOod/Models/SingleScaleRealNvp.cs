@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using FlowOod.Bijectors;
 using TorchSharp;
 
@@ -36,28 +37,8 @@ public static class SingleScaleRealNvp
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var shape = Shapes.CheckEventShape(imageShape, nameof(imageShape));
-        if (shape.Length != 3)
-        {
-            throw new ArgumentException($"A single-scale RealNVP needs an image shape [C, H, W], got {Shapes.Format(shape)}.", nameof(imageShape));
-        }
-
-        var steps = new List<Bijector>
-        {
-            new UniformDequantization(options.DequantizationNoise),
-            new Logit(options.LogitAlpha),
-        };
-        for (int k = 0; k < options.Couplings; k++)
-        {
-            steps.Add(new AffineCoupling(shape, options.Mask, k, options.Conditioner));
-        }
-
-        var flow = new NormalizingFlow(new Chain(steps), shape, inputRange: (0.0, 1.0), discretizationLevels: 256);
-        if (device is not null)
-        {
-            flow.to(device);
-        }
-
-        return flow;
+        var shape = ImageFlow.CheckShape(imageShape, "A single-scale RealNVP");
+        var couplings = Enumerable.Range(0, options.Couplings).Select(k => (Bijector)new AffineCoupling(shape, options.Mask, k, options.Conditioner));
+        return ImageFlow.Create(shape, couplings, options.LogitAlpha, options.DequantizationNoise, device);
     }
 }
