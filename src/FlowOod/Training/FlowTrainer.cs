@@ -8,11 +8,11 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Training;
 
-/// <summary>Trains a <see cref="NormalizingFlow"/> by maximum likelihood with Adam and gradient-norm clipping.</summary>
+/// <summary>Trains a <see cref="NormalizingFlow"/> by maximum likelihood with Adam (or RMSprop) and gradient-norm clipping.</summary>
 /// <remarks>
 /// Each step draws a mini-batch without replacement (reshuffling every epoch with a generator seeded from
 /// <see cref="TrainingOptions.Seed"/>), minimises the mean negative log-likelihood, clips the global gradient norm and
-/// takes an Adam step. A non-finite loss or gradient stops training with a <see cref="TrainingDivergedException"/>
+/// takes an optimiser step (<see cref="TrainingOptions.Optimizer"/>). A non-finite loss or gradient stops training with a <see cref="TrainingDivergedException"/>
 /// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU.
 /// Losses are reported in bits/dim (<see cref="Bijectors.Discretization"/>; nats/dim ÷ ln 2 for continuous data).
 /// Every step's tensors live in their own dispose scope. When <see cref="Train"/> returns or throws, the flow is in
@@ -66,7 +66,9 @@ public sealed class FlowTrainer
 
         random.manual_seed(options.Seed);
         using var shuffle = new Generator((ulong)options.Seed);
-        using var optimizer = optim.Adam(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay);
+        using OptimizerHelper optimizer = options.Optimizer == OptimizerKind.RmsProp
+            ? optim.RMSProp(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay)
+            : optim.Adam(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay);
         Tensor? order = null;
         long cursor = count;
         var clock = new Stopwatch();

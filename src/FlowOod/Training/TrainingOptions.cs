@@ -23,10 +23,13 @@ public sealed record TrainingOptions
     /// <summary>Examples per mini-batch. Default 64.</summary>
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>Adam learning rate. Default 1e-3 (Kirichenko et al. use 5e-5 for long runs).</summary>
+    /// <summary>The optimiser. Default <see cref="OptimizerKind.Adam"/>.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+
+    /// <summary>Learning rate. Default 1e-3 (Kirichenko et al. use 5e-5 for long runs).</summary>
     public double LearningRate { get; init; } = 1e-3;
 
-    /// <summary>Adam L2 weight decay on every parameter. Default 0.</summary>
+    /// <summary>L2 weight decay on every parameter, applied by the optimiser. Default 0.</summary>
     public double WeightDecay { get; init; }
 
     /// <summary>Gradients are clipped to this global L2 norm. Default 100, as in Kirichenko et al.</summary>
@@ -46,6 +49,10 @@ public sealed record TrainingOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BatchSize, nameof(BatchSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ProgressInterval, nameof(ProgressInterval));
         ArgumentOutOfRangeException.ThrowIfNegative(EvaluationInterval, nameof(EvaluationInterval));
+        if (!System.Enum.IsDefined(Optimizer))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimiser.");
+        }
         if (Epochs is { } epochs)
         {
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(epochs, nameof(Epochs));
