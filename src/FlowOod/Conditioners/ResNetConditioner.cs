@@ -27,13 +27,13 @@ namespace FlowOod.Conditioners;
 public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly BatchNorm2d in_norm;
-    private readonly Conv2d in_conv;
-    private readonly Conv2d? in_skip;
+    private readonly nn.Module<Tensor, Tensor> in_conv;
+    private readonly nn.Module<Tensor, Tensor>? in_skip;
     private readonly ModuleList<ResidualBlock> blocks;
-    private readonly ModuleList<Conv2d>? skips;
+    private readonly ModuleList<nn.Module<Tensor, Tensor>>? skips;
     private readonly nn.Module<Tensor, Tensor>? bottleneck;
     private readonly BatchNorm2d out_norm;
-    private readonly Conv2d out_conv;
+    private readonly nn.Module<Tensor, Tensor> out_conv;
     private readonly long[]? inputShape;
 
     /// <summary>Creates the network.</summary>
@@ -41,9 +41,10 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
     /// <param name="outputChannels">Cout (twice the transformed channels of the coupling layer).</param>
     /// <param name="width">Feature maps inside the network.</param>
     /// <param name="blockCount">Residual blocks.</param>
+    /// <param name="weightNorm">Use weight-normalised convolutions (<see cref="WeightNormConv2d"/>), as the reference code does.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="blockCount"/> is negative.</exception>
-    public ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount)
-        : this(inputChannels, outputChannels, width, blockCount, bottleneckShape: null, bottleneckStrategy: null)
+    public ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, bool weightNorm = false)
+        : this(inputChannels, outputChannels, width, blockCount, bottleneckShape: null, bottleneckStrategy: null, weightNorm)
     {
     }
 
@@ -54,20 +55,22 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
     /// <param name="blockCount">Residual blocks.</param>
     /// <param name="bottleneck">The bottleneck; <see cref="NoBottleneck"/> gives the plain layout (with skip aggregation),
     /// which then accepts any H and W.</param>
+    /// <param name="weightNorm">Use weight-normalised convolutions (<see cref="WeightNormConv2d"/>), as the reference code does.</param>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="blockCount"/> is negative.</exception>
-    public ResNetConditioner(long[] inputShape, long outputChannels, long width, int blockCount, IBottleneck bottleneck)
+    public ResNetConditioner(long[] inputShape, long outputChannels, long width, int blockCount, IBottleneck bottleneck, bool weightNorm = false)
         : this(
             ConditionerShapes.RequireImage(inputShape, outputChannels, "ResNet")[0],
             outputChannels,
             width,
             blockCount,
             bottleneck is NoBottleneck ? null : inputShape,
-            bottleneck ?? throw new ArgumentNullException(nameof(bottleneck)))
+            bottleneck ?? throw new ArgumentNullException(nameof(bottleneck)),
+            weightNorm)
     {
     }
 
-    private ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, long[]? bottleneckShape, IBottleneck? bottleneckStrategy)
+    private ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, long[]? bottleneckShape, IBottleneck? bottleneckStrategy, bool weightNorm)
         : base(nameof(ResNetConditioner))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
@@ -75,24 +78,24 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(blockCount);
         in_norm = nn.BatchNorm2d(inputChannels);
-        in_conv = nn.Conv2d(2 * inputChannels, width, 3, padding: 1);
+        in_conv = Conv(2 * inputChannels, width, 3, weightNorm);
         var blockList = new ResidualBlock[blockCount];
         for (int i = 0; i < blockCount; i++)
         {
-            blockList[i] = new ResidualBlock(width);
+            blockList[i] = new ResidualBlock(width, weightNorm);
         }
 
         blocks = new ModuleList<ResidualBlock>(blockList);
         if (bottleneckShape is null || bottleneckStrategy is null)
         {
-            in_skip = nn.Conv2d(width, width, 1);
-            var skipList = new Conv2d[blockCount];
+            in_skip = Conv(width, width, 1, weightNorm);
+            var skipList = new nn.Module<Tensor, Tensor>[blockCount];
             for (int i = 0; i < blockCount; i++)
             {
-                skipList[i] = nn.Conv2d(width, width, 1);
+                skipList[i] = Conv(width, width, 1, weightNorm);
             }
 
-            skips = new ModuleList<Conv2d>(skipList);
+            skips = new ModuleList<nn.Module<Tensor, Tensor>>(skipList);
         }
         else
         {
@@ -101,8 +104,7 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         }
 
         out_norm = nn.BatchNorm2d(width);
-        out_conv = nn.Conv2d(width, outputChannels, 1);
-        ZeroInit.Zeroed(out_conv);
+        out_conv = ZeroInit.Zeroed(Conv(width, outputChannels, 1, weightNorm));
 
         RegisterComponents();
     }
@@ -175,20 +177,26 @@ public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>BN → ReLU → 3×3 conv → BN → ReLU → 3×3 conv, plus identity.</summary>
+    /// <summary>A k×k "same" convolution (k = 1 or 3), weight-normalised or plain.</summary>
+    private static nn.Module<Tensor, Tensor> Conv(long input, long output, long kernel, bool weightNorm, bool bias = true) =>
+        weightNorm
+            ? new WeightNormConv2d(input, output, kernel, padding: kernel / 2, hasBias: bias)
+            : nn.Conv2d(input, output, kernel, padding: kernel / 2, bias: bias);
+
     private sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2d in_norm;
-        private readonly Conv2d in_conv;
+        private readonly nn.Module<Tensor, Tensor> in_conv;
         private readonly BatchNorm2d out_norm;
-        private readonly Conv2d out_conv;
+        private readonly nn.Module<Tensor, Tensor> out_conv;
 
-        public ResidualBlock(long width)
+        public ResidualBlock(long width, bool weightNorm)
             : base(nameof(ResidualBlock))
         {
             in_norm = nn.BatchNorm2d(width);
-            in_conv = nn.Conv2d(width, width, 3, padding: 1, bias: false);
+            in_conv = Conv(width, width, 3, weightNorm, bias: false);
             out_norm = nn.BatchNorm2d(width);
-            out_conv = nn.Conv2d(width, width, 3, padding: 1);
+            out_conv = Conv(width, width, 3, weightNorm);
             RegisterComponents();
         }
 

@@ -28,7 +28,9 @@ public sealed class ResNetConditionerFactory : IConditionerFactory
     /// <param name="bottleneck">The bottleneck on the <c>[width, H, W]</c> feature map; <see cref="NoBottleneck"/> gives
     /// the plain RealNVP network.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    public ResNetConditionerFactory(int width, int blocks, IBottleneck bottleneck)
+    /// <param name="weightNorm">Use weight-normalised convolutions (<see cref="WeightNormConv2d"/>) as the reference
+    /// RealNVP code does; default false (plain convolutions, faster).</param>
+    public ResNetConditionerFactory(int width, int blocks, IBottleneck bottleneck, bool weightNorm = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(blocks);
@@ -36,6 +38,7 @@ public sealed class ResNetConditionerFactory : IConditionerFactory
         Width = width;
         Blocks = blocks;
         Bottleneck = bottleneck;
+        WeightNorm = weightNorm;
     }
 
     /// <summary>Feature maps inside the network.</summary>
@@ -44,13 +47,16 @@ public sealed class ResNetConditionerFactory : IConditionerFactory
     /// <summary>Residual blocks.</summary>
     public int Blocks { get; }
 
+    /// <summary>Whether the convolutions are weight-normalised.</summary>
+    public bool WeightNorm { get; }
+
     /// <summary>The bottleneck after the first half of the blocks (<see cref="NoBottleneck"/> when there is none).</summary>
     public IBottleneck Bottleneck { get; }
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
     public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
-        new ResNetConditioner(inputShape, outputChannels, Width, Blocks, Bottleneck);
+        new ResNetConditioner(inputShape, outputChannels, Width, Blocks, Bottleneck, WeightNorm);
 
     /// <inheritdoc/>
     public override string ToString() =>

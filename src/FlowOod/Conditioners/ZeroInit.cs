@@ -6,10 +6,19 @@ namespace FlowOod.Conditioners;
 /// <summary>Zero-initialises an st-network's last layer, so a fresh coupling layer is the identity (s = t = 0).</summary>
 internal static class ZeroInit
 {
-    /// <summary>Sets every parameter of <paramref name="module"/> (weight and bias) to zero and returns it.</summary>
+    /// <summary>
+    /// Makes <paramref name="module"/> output zeros and returns it: every parameter set to zero, except for a
+    /// <see cref="WeightNormConv2d"/>, whose gain and bias are zeroed (zeroing its direction V would divide 0 by 0).
+    /// </summary>
     public static T Zeroed<T>(T module)
         where T : nn.Module
     {
+        if (module is WeightNormConv2d weightNormed)
+        {
+            weightNormed.ZeroOutput();
+            return module;
+        }
+
         using var noGrad = no_grad();
         foreach (var parameter in module.parameters())
         {

@@ -36,7 +36,7 @@ public static class RealNvp
 
     private static Chain Scale(long[] shape, int scaleIndex, int width, RealNvpOptions options)
     {
-        var conditioner = new ResNetConditionerFactory(width, options.Blocks, options.Bottleneck);
+        var conditioner = new ResNetConditionerFactory(width, options.Blocks, options.Bottleneck, options.WeightNorm);
         var steps = new List<Bijector>();
         var isLast = scaleIndex == options.Scales - 1;
         var checkerboardLayers = isLast ? 4 : 3;
@@ -52,7 +52,7 @@ public static class RealNvp
 
         long c = shape[0], h = shape[1], w = shape[2];
         var squeezed = new[] { 4 * c, h / 2, w / 2 };
-        var wideConditioner = new ResNetConditionerFactory(2 * width, options.Blocks, options.Bottleneck);
+        var wideConditioner = new ResNetConditionerFactory(2 * width, options.Blocks, options.Bottleneck, options.WeightNorm);
         steps.Add(new Squeeze());
         for (int i = 0; i < 3; i++)
         {

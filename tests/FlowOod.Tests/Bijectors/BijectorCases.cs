@@ -16,6 +16,7 @@ namespace FlowOod.Tests.Bijectors;
 public static class BijectorCases
 {
     private static readonly ResNetConditionerFactory SmallResNet = new(width: 8, blocks: 1);
+    private static readonly ResNetConditionerFactory SmallWeightNormResNet = new(width: 4, blocks: 1, NoBottleneck.Instance, weightNorm: true);
     private static readonly ResNetConditionerFactory SmallResNetBottleneck = new(width: 4, blocks: 2, new LinearBottleneck(3));
     private static readonly HighwayConditionerFactory SmallHighway = new(width: 4, layers: 2);
     private static readonly GlowConvConditionerFactory SmallGlowConv = new(width: 4);
@@ -173,6 +174,12 @@ public static class BijectorCases
             Name = "AffineCoupling(Checkerboard, layer 1, Autoencoder(l=4)) [1,14,14]",
             Create = () => new AffineCoupling([1, 14, 14], CheckerboardMask.Instance, 1, SmallAutoencoder),
             EventShape = [1, 14, 14],
+        },
+        new()
+        {
+            Name = "AffineCoupling(Checkerboard, layer 0, weight-normed ResNet) [2,4,4]",
+            Create = () => new AffineCoupling([2, 4, 4], CheckerboardMask.Instance, 0, SmallWeightNormResNet),
+            EventShape = [2, 4, 4],
         },
         new()
         {

@@ -1,0 +1,70 @@
+using System;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FlowOod.Conditioners;
+
+/// <summary>
+/// A weight-normalised 2-D convolution (Salimans &amp; Kingma 2016), as in RealNVP's reference ResNet st-network:
+/// W = g ⊙ V / ‖V‖ with one gain g per output channel and ‖V‖ the L2 norm of each output channel's kernel.
+/// </summary>
+/// <remarks>
+/// Parameters (state-dict keys): <c>weight_v</c> <c>[Cout, Cin, k, k]</c>, <c>weight_g</c> <c>[Cout, 1, 1, 1]</c> and
+/// <c>bias</c> <c>[Cout]</c> (when present). Initialised so that W equals a default-initialised <c>Conv2d</c>'s weight
+/// (g = ‖V‖). Shapes: <c>[N, Cin, H, W]</c> → <c>[N, Cout, H', W']</c>, stride 1, zero padding on every side.
+/// </remarks>
+public sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight_v;
+    private readonly Parameter weight_g;
+    private readonly Parameter? bias;
+    private readonly long[] padding;
+
+    /// <summary>Creates the convolution.</summary>
+    /// <param name="inputChannels">Cin.</param>
+    /// <param name="outputChannels">Cout.</param>
+    /// <param name="kernelSize">k (square kernels).</param>
+    /// <param name="padding">Zero padding on every side.</param>
+    /// <param name="hasBias">Whether to add a bias.</param>
+    public WeightNormConv2d(long inputChannels, long outputChannels, long kernelSize, long padding = 0, bool hasBias = true)
+        : base(nameof(WeightNormConv2d))
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(padding);
+        using (var scope = NewDisposeScope())
+        using (var template = nn.Conv2d(inputChannels, outputChannels, kernelSize, padding: padding, bias: hasBias))
+        using (no_grad())
+        {
+            var v = template.weight!.detach().clone();
+            var g = Norms(v); // before wrapping: a Parameter takes over the tensor it is given
+            weight_v = new Parameter(v.DetachFromDisposeScope());
+            weight_g = new Parameter(g.DetachFromDisposeScope());
+            bias = hasBias ? new Parameter(template.bias!.detach().clone().DetachFromDisposeScope()) : null;
+        }
+
+        this.padding = [padding, padding];
+        RegisterComponents();
+    }
+
+    /// <summary>Sets g and the bias to zero, so the layer outputs zeros (V keeps its direction, so ‖V‖ stays non-zero).</summary>
+    public void ZeroOutput()
+    {
+        using var noGrad = no_grad();
+        weight_g.zero_();
+        bias?.zero_();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var weight = weight_v.mul(weight_g.div(Norms(weight_v)));
+        return scope.MoveToOuter(nn.functional.conv2d(input, weight, bias, padding: padding));
+    }
+
+    /// <summary>‖V‖ per output channel, shape <c>[Cout, 1, 1, 1]</c>.</summary>
+    private static Tensor Norms(Tensor v) => v.flatten(1).square().sum(1).sqrt().reshape(v.shape[0], 1, 1, 1);
+}
