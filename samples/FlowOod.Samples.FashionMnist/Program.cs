@@ -127,7 +127,10 @@ internal static class Program
         Console.WriteLine($"| Fashion-MNIST test (in-dist.)   | {inScores.Length,6} | {inScores.Average(),13:F3} |");
         Console.WriteLine($"| MNIST digits (OOD)              | {oodScores.Length,6} | {oodScores.Average(),13:F3} |");
         Console.WriteLine();
-        Console.WriteLine($"Likelihood AUROC, Fashion-MNIST test vs MNIST (score = bits/dim, OOD = positive): {auroc:F3}");
+        var (lower, upper) = OodMetrics.AurocConfidenceInterval(inScores, oodScores, resamples: 200, seed: 1);
+        Console.WriteLine($"Likelihood AUROC, Fashion-MNIST test vs MNIST (score = bits/dim, OOD = positive): {auroc:F3} (95% bootstrap CI {lower:F3}–{upper:F3})");
+        Console.WriteLine($"AUPR-Out {OodMetrics.AuprOut(inScores, oodScores):F3}, AUPR-In {OodMetrics.AuprIn(inScores, oodScores):F3}, "
+            + $"FPR at 95% TPR {OodMetrics.FprAtTpr(inScores, oodScores):F3}, detection error {OodMetrics.DetectionError(inScores, oodScores):F3}");
         var reproduced = oodScores.Average() < inScores.Average() && auroc < 0.3;
         Console.WriteLine(reproduced
             ? "Reproduced: the flow finds MNIST digits MORE likely than its own test set, so likelihood fails as an OOD score."
