@@ -102,12 +102,18 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     public Tensor BitsPerDim(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var logProb = LogProb(input);
-        var bits = DiscretizationLevels is { } levels
-            ? Discretization.BitsPerDim(logProb, Dimensions, levels)
-            : logProb.div(-Dimensions * Math.Log(2));
-        return scope.MoveToOuter(bits);
+        return scope.MoveToOuter(ToBitsPerDim(LogProb(input)));
     }
+
+    /// <summary>Per-example log-densities (nats, <c>[N]</c>) to bits/dim, the one conversion of <see cref="BitsPerDim"/>.</summary>
+    internal Tensor ToBitsPerDim(Tensor logProb) => DiscretizationLevels is { } levels
+        ? Discretization.BitsPerDim(logProb, Dimensions, levels)
+        : logProb.div(-Dimensions * Math.Log(2));
+
+    /// <summary>The same conversion for one log-density in nats.</summary>
+    internal double ToBitsPerDim(double logProb) => DiscretizationLevels is { } levels
+        ? Discretization.BitsPerDim(logProb, Dimensions, levels)
+        : -logProb / (Dimensions * Math.Log(2));
 
     /// <summary>Draws <paramref name="count"/> samples: z from the base distribution, then x = Transform.Inverse(z).</summary>
     /// <remarks>Runs in evaluation mode (BatchNorm uses its running statistics) without gradients, and restores the

@@ -56,9 +56,7 @@ public sealed class NegativeLogLikelihoodScorer : IOodScorer
             var logProb = flow.LogProbUnchecked(chunk);
             var score = Unit == LikelihoodUnit.Nats
                 ? logProb.neg()
-                : flow.DiscretizationLevels is { } levels
-                    ? Bijectors.Discretization.BitsPerDim(logProb, flow.Dimensions, levels)
-                    : logProb.div(-flow.Dimensions * Math.Log(2));
+                : flow.ToBitsPerDim(logProb);
             var values = score.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
             values.CopyTo(scores, (int)start);
         }

@@ -141,7 +141,7 @@ public sealed class FlowTrainer
             {
                 using var scope = NewDisposeScope();
                 var chunk = data.narrow(0, start, Math.Min(EvaluationChunk, count - start));
-                sum += ToBitsPerDim(flow.LogProbUnchecked(chunk)).sum().ToDouble();
+                sum += flow.ToBitsPerDim(flow.LogProbUnchecked(chunk)).sum().ToDouble();
             }
 
             return sum / count;
@@ -175,17 +175,8 @@ public sealed class FlowTrainer
         }
 
         optimizer.step();
-        return ToBitsPerDim(-loss);
+        return flow.ToBitsPerDim(-loss);
     }
-
-    /// <summary>Per-example log-densities (nats) to the loss unit: bits/dim, or nats/dim ÷ ln 2 for continuous data.</summary>
-    private Tensor ToBitsPerDim(Tensor logProb) => flow.DiscretizationLevels is { } levels
-        ? Bijectors.Discretization.BitsPerDim(logProb, flow.Dimensions, levels)
-        : logProb.div(-flow.Dimensions * Math.Log(2));
-
-    private double ToBitsPerDim(double logProb) => flow.DiscretizationLevels is { } levels
-        ? Bijectors.Discretization.BitsPerDim(logProb, flow.Dimensions, levels)
-        : -logProb / (flow.Dimensions * Math.Log(2));
 
     private static double Rate(int steps, int batchSize, Stopwatch clock) =>
         clock.Elapsed.TotalSeconds > 0 ? steps * (double)batchSize / clock.Elapsed.TotalSeconds : 0;
