@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Scoring;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -22,6 +23,8 @@ public sealed class UniformDequantization : Bijector
 {
     private static readonly double LogScale = Math.Log(255.0 / 256.0);
     private readonly bool addNoise;
+    private ScoringNoise? noiseOverride;
+    private Generator? seededGenerator;
 
     /// <summary>Creates the layer.</summary>
     /// <param name="addNoise">Draw u ~ U[0, 1) (default) or use u = ½.</param>
@@ -35,12 +38,28 @@ public sealed class UniformDequantization : Bijector
     /// <summary>Whether noise is drawn (otherwise u = ½).</summary>
     public bool AddsNoise => addNoise;
 
+    /// <summary>
+    /// Replaces the layer's own noise setting until the returned scope is disposed: bin centres, a generator seeded
+    /// with <see cref="ScoringNoise.Seed"/> (created on the input's device at first use), or fresh noise.
+    /// </summary>
+    internal IDisposable OverrideNoise(ScoringNoise noise)
+    {
+        var previous = (noiseOverride, seededGenerator);
+        noiseOverride = noise;
+        seededGenerator = null;
+        return new Restore(() =>
+        {
+            seededGenerator?.Dispose();
+            (noiseOverride, seededGenerator) = previous;
+        });
+    }
+
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
     {
         // u is capped at 1 − 128·eps: 255·x + u is below 256, where the spacing of the dtype is at most 128·eps, so the
         // sum cannot round up to the next level k + 1 (in float32 it did for u > 1 − 2⁻¹⁷ and k ≥ 128).
-        var noise = addNoise ? rand_like(input).clamp_max_(1.0 - (128 * finfo(input.dtype).eps)) : full_like(input, 0.5);
+        var noise = Noise(input);
         var output = input.mul(255.0).add_(noise).div_(256.0);
         return (output, LogDet(input, LogScale));
     }
@@ -52,6 +71,20 @@ public sealed class UniformDequantization : Bijector
         return (output, LogDet(input, -LogScale));
     }
 
+    private Tensor Noise(Tensor input)
+    {
+        var kind = noiseOverride?.Kind ?? (addNoise ? ScoringNoiseKind.Random : ScoringNoiseKind.BinCentres);
+        if (kind == ScoringNoiseKind.BinCentres)
+        {
+            return full_like(input, 0.5);
+        }
+
+        var uniform = kind == ScoringNoiseKind.Seeded
+            ? rand(input.shape, dtype: input.dtype, device: input.device, generator: seededGenerator ??= new Generator(noiseOverride!.Seed, input.device))
+            : rand_like(input);
+        return uniform.clamp_max_(1.0 - (128 * finfo(input.dtype).eps));
+    }
+
     private static Tensor LogDet(Tensor like, double perEntry)
     {
         var entries = like.numel() / like.shape[0];
@@ -60,4 +93,15 @@ public sealed class UniformDequantization : Bijector
 
     /// <inheritdoc/>
     public override string ToString() => $"UniformDequantization(noise={addNoise})";
+
+    private sealed class Restore(Action action) : IDisposable
+    {
+        private Action? pending = action;
+
+        public void Dispose()
+        {
+            pending?.Invoke();
+            pending = null;
+        }
+    }
 }
