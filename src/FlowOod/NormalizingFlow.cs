@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Distributions;
+using FlowOod.Persistence;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -75,6 +76,12 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
 
     /// <summary>Levels per entry of the raw data (256 for 8-bit images), used by <see cref="BitsPerDim"/>; null for continuous data.</summary>
     public int? DiscretizationLevels { get; }
+
+    /// <summary>
+    /// How a model file rebuilds this flow (see <see cref="ModelFile"/>): set by FlowOod's builders when every option
+    /// is a FlowOod component, null for a flow composed by hand until you set <see cref="FlowArchitecture.Custom"/>.
+    /// </summary>
+    public FlowArchitecture? Architecture { get; set; }
 
     /// <summary>log p(x) in nats per example.</summary>
     /// <param name="input">x, shape <c>[N, eventShape...]</c>, float32 or float64.</param>

@@ -50,7 +50,7 @@ internal static class ChannelMixing
         var gaussian = randn(n, n, dtype: ScalarType.Float64);
         var (q, r) = linalg.qr(gaussian);
         var signs = r.diagonal().sign();
-        signs = where(signs.eq(0), ones_like(signs), signs);
+        signs = signs.add(signs.eq(0).to(signs.dtype)); // a zero sign becomes +1 (no `where`: this also runs on the meta device)
         return scope.MoveToOuter(q.mul(signs.unsqueeze(0)).to(get_default_dtype()).contiguous());
     }
 }

@@ -100,7 +100,10 @@ public sealed class LuInvertibleConv1x1 : Bijector
         var orthogonal = ChannelMixing.RandomOrthogonal(channels).to(ScalarType.Float64);
         var (p, l, u) = linalg.lu(orthogonal);
         var diagonal = u.diagonal();
-        return (Keep(p), Keep(l.tril(-1)), Keep(u.triu(1)), Keep(diagonal.abs().log()), Keep(diagonal.sign()));
+        var sign = diagonal.sign();
+
+        // |d| as d·sign(d) (exact; libtorch has no meta-device kernel for abs, and model loading builds on the meta device first).
+        return (Keep(p), Keep(l.tril(-1)), Keep(u.triu(1)), Keep(diagonal.mul(sign).log()), Keep(sign));
 
         // In the default dtype, contiguous (state-dict serialisation needs it) and outside any dispose scope.
         Tensor Keep(Tensor t) => t.to(dtype).contiguous().DetachFromDisposeScope();

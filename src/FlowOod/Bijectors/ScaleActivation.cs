@@ -50,6 +50,9 @@ public abstract class ScaleActivation
     /// </summary>
     public virtual bool UsesLearnableScale => false;
 
+    /// <summary>c of a <see cref="SoftClamp"/> activation, null for every other; how model files describe it.</summary>
+    internal virtual double? SoftClampBound => null;
+
     /// <summary>The soft clamp s = c·(2/π)·atan(ŝ/c), bounding |s| below <paramref name="bound"/>.</summary>
     /// <param name="bound">c &gt; 0, the bound on |s| (FrEIA's default is 2).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="bound"/> is not a positive finite number.</exception>
@@ -107,6 +110,8 @@ public abstract class ScaleActivation
         {
             this.bound = bound;
         }
+
+        internal override double? SoftClampBound => bound;
 
         public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
         {

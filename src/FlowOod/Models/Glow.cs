@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using FlowOod.Bijectors;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
+using FlowOod.Persistence;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -56,7 +57,9 @@ public static class Glow
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "Glow", 1L << options.Scales, $"With {options.Scales} scales (a squeeze each)");
         var conditioner = options.Conditioner ?? new GlowConvConditionerFactory(options.Width);
-        return ImageFlow.Create(shape, [Scale(shape, 0, conditioner, options)], options.LogitAlpha, options.DequantizationNoise, device);
+        var flow = ImageFlow.Create(shape, [Scale(shape, 0, conditioner, options)], options.LogitAlpha, options.DequantizationNoise, device);
+        flow.Architecture = ArchitectureCodec.Describe(options);
+        return flow;
     }
 
     private static Chain Scale(long[] shape, int scaleIndex, IConditionerFactory conditioner, GlowOptions options)

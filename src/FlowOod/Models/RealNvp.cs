@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using FlowOod.Bijectors;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
+using FlowOod.Persistence;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -31,7 +32,9 @@ public static class RealNvp
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "RealNVP", 1L << (options.Scales - 1), $"With {options.Scales} scales");
-        return ImageFlow.Create(shape, [Scale(shape, 0, options.Width, options)], options.LogitAlpha, options.DequantizationNoise, device);
+        var flow = ImageFlow.Create(shape, [Scale(shape, 0, options.Width, options)], options.LogitAlpha, options.DequantizationNoise, device);
+        flow.Architecture = ArchitectureCodec.Describe(options);
+        return flow;
     }
 
     private static Chain Scale(long[] shape, int scaleIndex, int width, RealNvpOptions options)

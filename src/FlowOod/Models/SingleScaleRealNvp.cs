@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Persistence;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -39,6 +40,8 @@ public static class SingleScaleRealNvp
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "A single-scale RealNVP");
         var couplings = Enumerable.Range(0, options.Couplings).Select(k => (Bijector)new AffineCoupling(shape, options.Mask, k, options.Conditioner));
-        return ImageFlow.Create(shape, couplings, options.LogitAlpha, options.DequantizationNoise, device);
+        var flow = ImageFlow.Create(shape, couplings, options.LogitAlpha, options.DequantizationNoise, device);
+        flow.Architecture = ArchitectureCodec.Describe(options);
+        return flow;
     }
 }

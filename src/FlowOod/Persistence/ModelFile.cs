@@ -1,0 +1,122 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using FlowOod.Scoring;
+
+namespace FlowOod.Persistence;
+
+/// <summary>
+/// FlowOod's model file: flows, scorers and detectors in one safe, versioned, checksummed format (extension
+/// <see cref="Extension"/>).
+/// </summary>
+/// <remarks>
+/// <para>Layout: magic bytes, format version, a JSON header (kind, the architecture of every flow, scorer and detector
+/// settings, your metadata, the FlowOod version, and a table of tensors), the raw little-endian tensors, and a SHA-256
+/// over everything before it. See the design notes in <c>docs/model-format.md</c>.</para>
+/// <para>Saving is atomic: the file is written to a temporary file in the same folder, flushed to disk and renamed over
+/// the target, so a crash leaves either the old file or the new one, never half of one.</para>
+/// <para>Loading validates the magic, the version (files from a newer format are refused with a message), every declared
+/// size against the file's length, the checksum, the JSON header and the architecture (built on the meta device and
+/// compared with the stored tensor shapes) <i>before</i> it allocates parameters. Any problem is a
+/// <see cref="ModelFormatException"/> naming it. A reloaded flow is in evaluation mode and gives bit-identical
+/// log-densities (ActNorm state and BatchNorm statistics are buffers of the file); loading leaves torch's global random
+/// state as it was.</para>
+/// </remarks>
+public static class ModelFile
+{
+    /// <summary>The recommended file extension.</summary>
+    public const string Extension = ".flowood";
+
+    internal const string FormatName = "FlowOod model";
+
+    /// <summary>The version of FlowOod that writes files (stored in every header).</summary>
+    public static string LibraryVersion { get; } =
+        typeof(ModelFile).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
+    /// <summary>Saves a flow.</summary>
+    /// <param name="flow">A flow with an <see cref="NormalizingFlow.Architecture"/> (every FlowOod builder sets one).</param>
+    /// <param name="path">The file to write (replaced atomically if it exists).</param>
+    /// <param name="metadata">Your key/value notes (training data, steps, loss, ...), stored in the header.</param>
+    /// <exception cref="NotSupportedException">The flow has no architecture description.</exception>
+    public static void Save(NormalizingFlow flow, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var writer = new ModelFileWriter();
+        var index = writer.AddFlow(flow);
+        writer.Write(path, "flow", new JsonObject { ["flow"] = index }, metadata);
+    }
+
+    /// <summary>Saves a scorer with its flows and fitted state.</summary>
+    /// <exception cref="NotSupportedException">The scorer is not one of FlowOod's, or one of its flows has no architecture.</exception>
+    public static void Save(IOodScorer scorer, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(scorer);
+        var writer = new ModelFileWriter();
+        var content = ScorerCodec.Encode(scorer, writer, "scorer.");
+        writer.Write(path, "scorer", content, metadata);
+    }
+
+    /// <summary>Loads a flow saved by <see cref="Save(NormalizingFlow, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod flow file.</exception>
+    public static NormalizingFlow LoadFlow(string path, ModelLoadOptions? options = null) =>
+        Load(path, "flow", options, (reader, content, o) => reader.ReadFlow(content, "flow", "$.content", o));
+
+    /// <summary>Loads a scorer saved by <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod scorer file.</exception>
+    public static IOodScorer LoadScorer(string path, ModelLoadOptions? options = null) =>
+        Load(path, "scorer", options, (reader, content, o) => ScorerCodec.Decode(reader, content, "$.content", "scorer.", o));
+
+    /// <summary>Reads a file's header only (after the same validation as a load): kind, versions and metadata.</summary>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod model file.</exception>
+    public static ModelFileInfo ReadInfo(string path, ModelLoadOptions? options = null)
+    {
+        using var reader = ModelContainer.Open(path, (options ?? new ModelLoadOptions()).MaxFileBytes);
+        var header = reader.Header;
+        var metadata = Json.Object(header, "metadata", "$").ToDictionary(
+            p => p.Key,
+            p => p.Value is JsonValue v && v.TryGetValue(out string? s) ? s : throw ModelContainer.Error(path, $"metadata '{p.Key}' is not a string"));
+        return new ModelFileInfo(
+            Json.String(header, "kind", "$", 32),
+            ModelContainer.FormatVersion,
+            Json.String(header, "flowOodVersion", "$", 64),
+            metadata,
+            Json.Array(header, "flows", "$", 1024).Select((f, i) => f is JsonObject o ? Json.String(o, "builder", $"$.flows[{i}]", 64) : "?").ToArray());
+    }
+
+    internal static T Load<T>(string path, string kind, ModelLoadOptions? options, Func<ModelFileReader, JsonObject, ModelLoadOptions, T> read)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        options ??= new ModelLoadOptions();
+        using var reader = ModelContainer.Open(path, options.MaxFileBytes);
+        var header = reader.Header;
+        var format = Json.String(header, "format", "$", 64);
+        if (format != FormatName)
+        {
+            throw ModelContainer.Error(path, $"its header names the format \"{format}\", not \"{FormatName}\"");
+        }
+
+        var stored = Json.String(header, "kind", "$", 32);
+        if (stored != kind)
+        {
+            throw ModelContainer.Error(path, $"it holds a {stored}, not a {kind}; load it with the matching ModelFile method");
+        }
+
+        try
+        {
+            var result = read(reader, Json.Object(header, "content", "$"), options);
+            reader.CheckAllConsumed();
+            reader.KeepCreatedFlows();
+            return result;
+        }
+        catch (ArgumentException e)
+        {
+            throw ModelContainer.Error(path, $"its stored settings are inconsistent: {e.Message}");
+        }
+        catch (System.IO.EndOfStreamException e)
+        {
+            throw new ModelFormatException($"Model file '{path}' ended while its tensors were read (was it replaced while loading?).", e);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json.Nodes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Persistence;
+
+/// <summary>A validated model file: its header, and its tensors read on demand with their declared shapes checked first.</summary>
+internal sealed class ModelFileReader : IDisposable
+{
+    private const int MaxEventRank = 4;
+    private const long MaxEventEntries = 1L << 28;
+    private static readonly object MetaBuildLock = new();
+    private readonly FileStream file;
+    private readonly Dictionary<string, TensorEntry> tensors;
+    private readonly long dataStart;
+    private readonly HashSet<string> consumed = new(StringComparer.Ordinal);
+    private readonly List<NormalizingFlow> created = [];
+
+    public ModelFileReader(string path, FileStream file, (JsonObject Header, Dictionary<string, TensorEntry> Tensors, long DataStart) validated)
+    {
+        Path = path;
+        this.file = file;
+        (Header, tensors, dataStart) = validated;
+    }
+
+    public string Path { get; }
+
+    public JsonObject Header { get; }
+
+    /// <summary>Reads a float64 vector stored under <paramref name="name"/>, checking its declared shape first.</summary>
+    public double[] ReadDoubles(string name, long? expectedLength = null)
+    {
+        var entry = Entry(name);
+        if (entry.Dtype != ScalarType.Float64 || entry.Shape.Length != 1 || (expectedLength is { } n && entry.Shape[0] != n))
+        {
+            throw ModelContainer.Error(Path, $"tensor '{name}' must be a float64 vector{(expectedLength is { } m ? $" of {m} entries" : string.Empty)}, the file declares {TensorCodec.Name(entry.Dtype)} {Shapes.Format(entry.Shape)}");
+        }
+
+        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(ReadBytes(entry)).ToArray();
+        foreach (var value in values)
+        {
+            if (double.IsNaN(value))
+            {
+                throw ModelContainer.Error(Path, $"tensor '{name}' contains NaN");
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>Rebuilds the flow whose index in the header's <c>flows</c> array is <paramref name="content"/>.<paramref name="name"/>.</summary>
+    public NormalizingFlow ReadFlow(JsonObject content, string name, string contentPath, ModelLoadOptions options)
+    {
+        var index = Json.Int(content, name, contentPath, 0, 1023);
+        var flows = Json.Array(Header, "flows", "$", 1024);
+        var node = index < flows.Count && flows[index] is JsonObject flow
+            ? flow
+            : throw ModelContainer.Error(Path, $"{contentPath}.{name} refers to flow {index}, which the header does not describe");
+        return ReadFlow(node, $"$.flows[{index}]", options);
+    }
+
+    private NormalizingFlow ReadFlow(JsonObject node, string where, ModelLoadOptions options)
+    {
+        var builder = Json.String(node, "builder", where, 64);
+        if (!FlowArchitecture.IsValidName(builder))
+        {
+            throw ModelContainer.Error(Path, $"{where}.builder \"{builder}\" is not a valid architecture name");
+        }
+
+        var architecture = FlowArchitecture.Create(builder, (JsonObject)Json.Object(node, "options", where).DeepClone());
+        var eventShape = Json.LongArray(node, "eventShape", where, MaxEventRank, 1, MaxEventEntries);
+        if (eventShape.Length == 0 || eventShape.Aggregate(1.0, (p, d) => p * d) > MaxEventEntries)
+        {
+            throw ModelContainer.Error(Path, $"{where}.eventShape {Shapes.Format(eventShape)} is empty or has more than {MaxEventEntries} entries");
+        }
+
+        var dtypeName = Json.String(node, "dtype", where, 16);
+        if (!TensorCodec.TryParse(dtypeName, out var dtype, out _) || dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        {
+            throw ModelContainer.Error(Path, $"{where}.dtype \"{dtypeName}\" is not float32 or float64");
+        }
+
+        var prefix = Json.String(node, "tensorPrefix", where, 64);
+        var builtIn = ArchitectureCodec.IsBuiltIn(builder);
+        Func<NormalizingFlow> build;
+        if (builtIn)
+        {
+            build = () => ArchitectureCodec.Build(architecture, eventShape, where + ".options");
+            CheckAgainstFile(BuildOnMeta(build), prefix, dtype, where);
+        }
+        else if (options.FlowFactories.TryGetValue(builder, out var factory))
+        {
+            build = () => factory(architecture, eventShape) ?? throw new InvalidOperationException($"The factory for \"{builder}\" returned null.");
+        }
+        else
+        {
+            throw ModelContainer.Error(Path, $"its flow was built by the custom factory \"{builder}\"; register that factory in ModelLoadOptions.FlowFactories to load it");
+        }
+
+        var flow = BuildPreservingRandomState(build);
+        try
+        {
+            if (!flow.EventShape.SequenceEqual(eventShape))
+            {
+                throw ModelContainer.Error(Path, $"the factory \"{builder}\" built a flow for {Shapes.Format(flow.EventShape.ToArray())}, the file declares {Shapes.Format(eventShape)}");
+            }
+
+            flow.to(dtype);
+            var state = StateOf(flow);
+            if (!builtIn)
+            {
+                CheckAgainstFile(state.ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape)), prefix, dtype, where);
+            }
+
+            using (no_grad())
+            {
+                foreach (var (name, target) in state)
+                {
+                    var entry = Entry(prefix + name);
+                    using var loaded = TensorCodec.FromBytes(ReadBytes(entry), entry.Dtype, entry.Shape);
+                    target.copy_(loaded);
+                }
+            }
+
+            flow.Architecture = architecture;
+            if (options.Device is { } device)
+            {
+                flow.to(device);
+            }
+
+            flow.eval();
+            created.Add(flow);
+            return flow;
+        }
+        catch
+        {
+            flow.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws when a tensor of the file was never read: a file must hold exactly what its header describes.</summary>
+    public void CheckAllConsumed()
+    {
+        var unused = tensors.Keys.Where(name => !consumed.Contains(name)).ToList();
+        if (unused.Count > 0)
+        {
+            throw ModelContainer.Error(Path, $"it holds {unused.Count} tensor(s) its content does not use, e.g. '{unused[0]}'");
+        }
+    }
+
+    /// <summary>The load succeeded: the flows created so far belong to the caller now.</summary>
+    public void KeepCreatedFlows() => created.Clear();
+
+    /// <summary>Closes the file and disposes every flow created by a load that did not complete.</summary>
+    public void Dispose()
+    {
+        foreach (var flow in created)
+        {
+            flow.Dispose();
+        }
+
+        created.Clear();
+        file.Dispose();
+    }
+
+    private static Dictionary<string, (ScalarType Dtype, long[] Shape)> BuildOnMeta(Func<NormalizingFlow> build)
+    {
+        // The stored options decide how much memory the real build allocates. Building on libtorch's meta device first
+        // costs no tensor memory and yields the exact parameter shapes, which must match the file's table before the
+        // real build. TorchSharp's default device is process-wide, hence the lock and the restore.
+        lock (MetaBuildLock)
+        {
+            var previous = get_default_device();
+            set_default_device(new Device(DeviceType.META));
+            try
+            {
+                using var flow = build();
+                return StateOf(flow).ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape), StringComparer.Ordinal);
+            }
+            finally
+            {
+                set_default_device(previous);
+            }
+        }
+    }
+
+    private static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
+    {
+        // Building initialises weights from torch's global generator; loading must not change the caller's random stream.
+        using var state = random.get_rng_state();
+        try
+        {
+            return build();
+        }
+        finally
+        {
+            random.set_rng_state(state);
+        }
+    }
+
+    private static Dictionary<string, Tensor> StateOf(NormalizingFlow flow) =>
+        flow.state_dict().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+
+    private void CheckAgainstFile(Dictionary<string, (ScalarType Dtype, long[] Shape)> expected, string prefix, ScalarType flowDtype, string where)
+    {
+        var stored = tensors.Keys.Where(name => name.StartsWith(prefix, StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, (dtype, shape)) in expected)
+        {
+            var entry = tensors.GetValueOrDefault(prefix + name)
+                ?? throw ModelContainer.Error(Path, $"{where}: the architecture has the tensor '{name}' but the file does not store '{prefix + name}'");
+            var expectedDtype = dtype is ScalarType.Float32 or ScalarType.Float64 ? flowDtype : dtype;
+            if (entry.Dtype != expectedDtype || !entry.Shape.SequenceEqual(shape))
+            {
+                throw ModelContainer.Error(Path, $"{where}: tensor '{prefix + name}' is stored as {TensorCodec.Name(entry.Dtype)} {Shapes.Format(entry.Shape)} but the architecture needs {TensorCodec.Name(expectedDtype)} {Shapes.Format(shape)}");
+            }
+
+            stored.Remove(prefix + name);
+        }
+
+        if (stored.Count > 0)
+        {
+            throw ModelContainer.Error(Path, $"{where}: the file stores '{stored.First()}', which the architecture does not have");
+        }
+    }
+
+    private TensorEntry Entry(string name)
+    {
+        var entry = tensors.GetValueOrDefault(name) ?? throw ModelContainer.Error(Path, $"the tensor '{name}' is missing");
+        consumed.Add(name);
+        return entry;
+    }
+
+    private byte[] ReadBytes(TensorEntry entry)
+    {
+        var bytes = new byte[entry.Length];
+        file.Position = dataStart + entry.Offset;
+        file.ReadExactly(bytes);
+        return bytes;
+    }
+}

@@ -1,0 +1,94 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Reflection;
+using System.Text.Json.Nodes;
+
+namespace FlowOod.Persistence;
+
+/// <summary>Collects the flows, vectors and settings of one model file, then writes it atomically.</summary>
+internal sealed class ModelFileWriter
+{
+    private const int MaxMetadataEntries = 256;
+    private const int MaxMetadataText = 1 << 16;
+    private readonly List<(string Name, string Dtype, long[] Shape, byte[] Data)> tensors = [];
+    private readonly JsonArray flows = [];
+    private readonly List<NormalizingFlow> flowInstances = [];
+
+    /// <summary>Adds a flow (once per instance) and returns its index in the header's <c>flows</c> array.</summary>
+    public int AddFlow(NormalizingFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var existing = flowInstances.IndexOf(flow);
+        if (existing >= 0)
+        {
+            return existing;
+        }
+
+        var architecture = flow.Architecture ?? throw new NotSupportedException(
+            "This flow has no Architecture, so a model file cannot say how to rebuild it: it was composed by hand or a builder " +
+            "option holds a custom component (mask, st-network, scale activation). Set flow.Architecture = " +
+            "FlowArchitecture.Custom(name, optionsJson) and register a factory under that name in ModelLoadOptions.FlowFactories.");
+        var state = flow.state_dict();
+        var dtype = state.Values.Select(t => t.dtype).FirstOrDefault(d => d is TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.Float64, TorchSharp.torch.ScalarType.Float32);
+        var index = flowInstances.Count;
+        var prefix = $"flows.{index}.";
+        foreach (var (name, tensor) in state)
+        {
+            tensors.Add((prefix + name, TensorCodec.Name(tensor.dtype), tensor.shape, TensorCodec.ToBytes(tensor)));
+        }
+
+        flows.Add(new JsonObject
+        {
+            ["builder"] = architecture.Builder,
+            ["options"] = architecture.OptionsNode.DeepClone(),
+            ["eventShape"] = Json.ToArray(flow.EventShape),
+            ["dtype"] = TensorCodec.Name(dtype),
+            ["tensorPrefix"] = prefix,
+        });
+        flowInstances.Add(flow);
+        return index;
+    }
+
+    /// <summary>Adds a float64 vector under <paramref name="name"/>.</summary>
+    public void AddDoubles(string name, IReadOnlyList<double> values)
+    {
+        var array = values.ToArray();
+        tensors.Add((name, "float64", [array.LongLength], System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()).ToArray()));
+    }
+
+    /// <summary>Writes the file: kind, content, flows, metadata and tensors.</summary>
+    public void Write(string path, string kind, JsonObject content, IReadOnlyDictionary<string, string>? metadata)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var meta = new JsonObject();
+        if (metadata is not null)
+        {
+            if (metadata.Count > MaxMetadataEntries)
+            {
+                throw new ArgumentException($"Metadata has {metadata.Count} entries; at most {MaxMetadataEntries} are stored.", nameof(metadata));
+            }
+
+            foreach (var (key, value) in metadata)
+            {
+                if (key.Length is 0 or > 256 || value is null || value.Length > MaxMetadataText)
+                {
+                    throw new ArgumentException($"Metadata keys are 1-256 characters and values non-null and at most {MaxMetadataText}; '{key}' is not.", nameof(metadata));
+                }
+
+                meta[key] = value;
+            }
+        }
+
+        var header = new JsonObject
+        {
+            ["format"] = ModelFile.FormatName,
+            ["flowOodVersion"] = ModelFile.LibraryVersion,
+            ["kind"] = kind,
+            ["metadata"] = meta,
+            ["flows"] = flows.DeepClone(),
+            ["content"] = content,
+        };
+        ModelContainer.Write(path, header, tensors);
+    }
+}
