@@ -70,9 +70,12 @@ public static class ModelFile
 
     /// <summary>Reads a file's header only (after the same validation as a load): kind, versions and metadata.</summary>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod model file.</exception>
-    public static ModelFileInfo ReadInfo(string path, ModelLoadOptions? options = null)
+    public static ModelFileInfo ReadInfo(string path, ModelLoadOptions? options = null) =>
+        NamingTheFile(path, () => ReadInfoValidated(path, options ?? new ModelLoadOptions()));
+
+    private static ModelFileInfo ReadInfoValidated(string path, ModelLoadOptions options)
     {
-        using var reader = ModelContainer.Open(path, (options ?? new ModelLoadOptions()).MaxFileBytes);
+        using var reader = ModelContainer.Open(path, options.MaxFileBytes);
         var header = reader.Header;
         var metadata = Json.Object(header, "metadata", "$").ToDictionary(
             p => p.Key,
@@ -89,6 +92,24 @@ public static class ModelFile
     {
         ArgumentNullException.ThrowIfNull(path);
         options ??= new ModelLoadOptions();
+        return NamingTheFile(path, () => LoadValidated(path, kind, options, read));
+    }
+
+    // The header readers name the JSON path; the messages that leave ModelFile name the file too.
+    private static T NamingTheFile<T>(string path, Func<T> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (ModelFormatException e) when (e.Message.StartsWith("Header value", StringComparison.Ordinal))
+        {
+            throw new ModelFormatException($"Model file '{path}' is invalid: {e.Message}", e);
+        }
+    }
+
+    private static T LoadValidated<T>(string path, string kind, ModelLoadOptions options, Func<ModelFileReader, JsonObject, ModelLoadOptions, T> read)
+    {
         using var reader = ModelContainer.Open(path, options.MaxFileBytes);
         var header = reader.Header;
         var format = Json.String(header, "format", "$", 64);
