@@ -63,6 +63,19 @@ internal sealed class ModelFileReader : IDisposable
         return ReadFlow(node, $"$.flows[{index}]", options);
     }
 
+    /// <summary>Rebuilds the flows whose indices are the array <paramref name="content"/>.<paramref name="name"/>.</summary>
+    public NormalizingFlow[] ReadFlows(JsonObject content, string name, string contentPath, ModelLoadOptions options)
+    {
+        var indices = Json.LongArray(content, name, contentPath, 1024, 0, 1023);
+        var flows = new NormalizingFlow[indices.Length];
+        for (int i = 0; i < flows.Length; i++)
+        {
+            flows[i] = ReadFlow(new JsonObject { ["flow"] = indices[i] }, "flow", $"{contentPath}.{name}[{i}]", options);
+        }
+
+        return flows;
+    }
+
     private NormalizingFlow ReadFlow(JsonObject node, string where, ModelLoadOptions options)
     {
         var builder = Json.String(node, "builder", where, 64);

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Text.Json.Nodes;
 using FlowOod.Scoring;
 
@@ -17,6 +18,21 @@ internal static class ScorerCodec
             ["chunkSize"] = s.ChunkSize,
             ["noise"] = Noise(s.Noise),
         },
+        TypicalityScorer s => new JsonObject
+        {
+            ["type"] = "Typicality",
+            ["flow"] = writer.AddFlow(s.Flow),
+            ["entropy"] = s.Entropy,
+            ["chunkSize"] = s.ChunkSize,
+            ["noise"] = Noise(s.Noise),
+        },
+        WaicScorer s => new JsonObject
+        {
+            ["type"] = "Waic",
+            ["ensemble"] = Json.ToArray(s.Ensemble.Select(flow => (long)writer.AddFlow(flow))),
+            ["chunkSize"] = s.ChunkSize,
+            ["noise"] = Noise(s.Noise),
+        },
         _ => throw new NotSupportedException(
             $"Model files store FlowOod's own scorers; {scorer.GetType().Name} is not one of them (save its flows with ModelFile.Save(flow, ...)."),
     };
@@ -29,6 +45,15 @@ internal static class ScorerCodec
             "NegativeLogLikelihood" => new NegativeLogLikelihoodScorer(
                 reader.ReadFlow(content, "flow", where, options),
                 Json.Enum<LikelihoodUnit>(content, "unit", where),
+                ChunkSize(content, where),
+                Noise(content, where)),
+            "Typicality" => new TypicalityScorer(
+                reader.ReadFlow(content, "flow", where, options),
+                Json.Double(content, "entropy", where),
+                ChunkSize(content, where),
+                Noise(content, where)),
+            "Waic" => new WaicScorer(
+                reader.ReadFlows(content, "ensemble", where, options),
                 ChunkSize(content, where),
                 Noise(content, where)),
             _ => throw ModelContainer.Error(reader.Path, $"{where}.type \"{type}\" is not a scorer this FlowOod knows"),

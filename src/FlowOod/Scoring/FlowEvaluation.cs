@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace FlowOod.Scoring;
 
 /// <summary>
-/// The one way scorers evaluate a flow: validated input, evaluation mode, inference mode, fixed-size chunks, the
-/// scorer's dequantization noise, results copied to managed memory. The flow's training mode is restored afterwards.
+/// The one way scorers evaluate a flow: validated input, evaluation mode, inference mode, fixed-size chunks moved to the
+/// flow's device (so a CPU batch can be scored by a GPU flow without copying all of it at once), the scorer's
+/// dequantization noise, results copied to managed memory. The flow's training mode is restored afterwards.
 /// </summary>
 internal static class FlowEvaluation
 {
@@ -31,6 +32,7 @@ internal static class FlowEvaluation
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         var count = batch.shape[0];
         var result = new double[count];
+        var device = flow.parameters().Select(p => p.device).FirstOrDefault();
         var wasTraining = flow.training;
         flow.eval();
         var overrides = flow.modules().OfType<UniformDequantization>().Select(layer => layer.OverrideNoise(noise)).ToList();
@@ -41,7 +43,13 @@ internal static class FlowEvaluation
             {
                 using var scope = NewDisposeScope();
                 var length = Math.Min(chunkSize, count - start);
-                var logProb = flow.LogProbUnchecked(batch.narrow(0, start, length));
+                var chunk = batch.narrow(0, start, length);
+                if (device is not null && (chunk.device_type != device.type || chunk.device_index != device.index))
+                {
+                    chunk = chunk.to(device);
+                }
+
+                var logProb = flow.LogProbUnchecked(chunk);
                 logProb.to_type(ScalarType.Float64).cpu().data<double>().CopyTo(result, (int)start);
             }
         }

@@ -7,7 +7,9 @@ namespace FlowOod.Scoring;
 /// </summary>
 /// <remarks>
 /// Scorers validate their input (shape, dtype, NaN/Inf, value range) before computing anything, run in evaluation mode
-/// without gradients, and process large batches in bounded chunks.
+/// without gradients, and process large batches in bounded chunks. They compute on the device of their flows (put a flow
+/// on a GPU with <c>flow.to(device)</c>, or load it there with <see cref="Persistence.ModelLoadOptions.Device"/>); the
+/// batch may live anywhere, each chunk is moved to the flow's device, and scores come back as managed doubles.
 /// </remarks>
 public interface IOodScorer
 {
