@@ -58,6 +58,43 @@ public static class ModelFile
         writer.Write(path, "scorer", content, metadata);
     }
 
+    /// <summary>Saves a batch typicality test with its flow, entropy estimate and bootstrap statistics.</summary>
+    /// <exception cref="NotSupportedException">The test's flow has no architecture.</exception>
+    public static void Save(TypicalityTest test, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(test);
+        var writer = new ModelFileWriter();
+        writer.AddDoubles("typicality.bootstrap", test.BootstrapStatistics);
+        var content = new JsonObject
+        {
+            ["flow"] = writer.AddFlow(test.Flow),
+            ["entropy"] = test.Entropy,
+            ["batchSize"] = test.BatchSize,
+            ["alpha"] = test.Alpha,
+            ["bootstrapStatistics"] = "typicality.bootstrap",
+            ["chunkSize"] = test.ChunkSize,
+            ["noise"] = ScorerCodec.Noise(test.Noise),
+        };
+        writer.Write(path, "typicality-test", content, metadata);
+    }
+
+    /// <summary>Loads a test saved by <see cref="Save(TypicalityTest, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod typicality-test file.</exception>
+    public static TypicalityTest LoadTypicalityTest(string path, ModelLoadOptions? options = null) =>
+        Load(path, "typicality-test", options, (reader, content, o) =>
+        {
+            const string where = "$.content";
+            var flow = reader.ReadFlow(content, "flow", where, o);
+            return new TypicalityTest(
+                flow,
+                Json.Double(content, "entropy", where),
+                Json.Int(content, "batchSize", where, 1, int.MaxValue),
+                Json.Double(content, "alpha", where, 0, 1),
+                reader.ReadDoubles(Json.String(content, "bootstrapStatistics", where, 64)),
+                Json.Int(content, "chunkSize", where, 1, 1 << 24),
+                ScorerCodec.Noise(content, where));
+        });
+
     /// <summary>Loads a flow saved by <see cref="Save(NormalizingFlow, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod flow file.</exception>
     public static NormalizingFlow LoadFlow(string path, ModelLoadOptions? options = null) =>

@@ -62,9 +62,9 @@ internal static class ScorerCodec
 
     private static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, 1 << 24);
 
-    private static JsonObject Noise(ScoringNoise noise) => new() { ["kind"] = noise.Kind.ToString(), ["seed"] = noise.Seed };
+    public static JsonObject Noise(ScoringNoise noise) => new() { ["kind"] = noise.Kind.ToString(), ["seed"] = noise.Seed };
 
-    private static ScoringNoise Noise(JsonObject content, string where)
+    public static ScoringNoise Noise(JsonObject content, string where)
     {
         var node = Json.Object(content, "noise", where);
         return ScoringNoise.Of(Json.Enum<ScoringNoiseKind>(node, "kind", where + ".noise"), Json.ULong(node, "seed", where + ".noise"));

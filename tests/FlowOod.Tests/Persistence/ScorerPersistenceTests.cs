@@ -40,6 +40,26 @@ public sealed class ScorerPersistenceTests
         }
     }
 
+    [Fact]
+    public void SaveThenLoad_TypicalityTest_GivesIdenticalVerdictsAndState()
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var flow = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 23);
+        var test = TypicalityTest.Fit(flow, ScoringFlows.EightBitImages(40, ScalarType.Float32), batchSize: 4, alpha: 0.1, bootstrapSamples: 200, seed: 5);
+        var batches = ScoringFlows.EightBitImages(40, ScalarType.Float32);
+        var path = folder.Combine("typicality.flowood");
+
+        ModelFile.Save(test, path);
+        var loaded = ModelFile.LoadTypicalityTest(path);
+
+        loaded.BootstrapStatistics.Should().Equal(test.BootstrapStatistics);
+        (loaded.Entropy, loaded.BatchSize, loaded.Alpha, loaded.Threshold, loaded.ChunkSize, loaded.Noise)
+            .Should().Be((test.Entropy, test.BatchSize, test.Alpha, test.Threshold, test.ChunkSize, test.Noise));
+        loaded.TestBatches(batches).Should().Equal(test.TestBatches(batches));
+        loaded.Flow.Dispose();
+    }
+
     internal static IOodScorer Create(string name, Tensor heldOut)
     {
         var flow = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 21);
