@@ -23,7 +23,8 @@ namespace FlowOod.Scoring;
 /// Σⱼ log σⱼ, which would make it the density of the raw features; rankings are unaffected).</para>
 /// <para>Scoring runs the extractor and the flow under inference mode (no gradients) in chunks of
 /// <see cref="ChunkSize"/> inputs; an <see cref="nn.Module{T, TResult}"/> extractor is put in evaluation mode for the
-/// call and its previous mode restored. The extractor's output is validated for every chunk (rank 2, N rows, D columns,
+/// call and its previous mode restored; a delegate extractor is called as it is, so put any modules it uses in evaluation
+/// mode yourself. The extractor's output is validated for every chunk (rank 2, N rows, D columns,
 /// float32 or float64, finite) and converted to the flow's dtype and device. Flows with dequantization are evaluated
 /// at the bin centres (<see cref="ScoringNoise.BinCentres"/>).</para>
 /// <para>The extractor is arbitrary user code and cannot be saved: to reload a saved scorer, rebuild it from
@@ -285,8 +286,8 @@ public sealed class FeatureSpaceScorer : IOodScorer
         return (standardizer, scope.MoveToOuter(training));
     }
 
-    // Runs the extractor on one chunk and validates what it returns; exceptions other than argument errors and
-    // cancellations are reported as an argument error naming the extractor and the chunk.
+    // Runs the extractor on one chunk and validates what it returns; exceptions other than cancellation and
+    // out-of-memory are reported as an argument error naming the extractor and the chunk.
     private static Tensor Extract(Func<Tensor, Tensor> extractor, string extractorName, Tensor chunk, int? dimension, string parameterName)
     {
         Tensor? features;
@@ -294,11 +295,13 @@ public sealed class FeatureSpaceScorer : IOodScorer
         {
             features = extractor(chunk);
         }
-        catch (Exception e) when (e is not (ArgumentException or OperationCanceledException or OutOfMemoryException))
+        catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
         {
+            // LibTorch messages carry a native stack trace after the first line; the inner exception keeps all of it.
+            var reason = e.Message.Split('\n', 2)[0].TrimEnd();
             throw new ArgumentException(
                 $"The feature extractor '{extractorName}' failed on a chunk of shape {Shapes.Format(chunk.shape)} ({chunk.dtype}); "
-                + $"check that the batch has the shape and dtype it expects. {e.Message}",
+                + $"check that the batch has the shape and dtype it expects. {reason}",
                 parameterName,
                 e);
         }
@@ -364,8 +367,17 @@ public sealed class FeatureSpaceScorer : IOodScorer
     private static string DescribeDelegate(Func<Tensor, Tensor>? extractor) =>
         extractor is null ? "null" : $"{extractor.Method.DeclaringType?.Name}.{extractor.Method.Name}";
 
-    private static string DescribeModule(nn.Module<Tensor, Tensor>? module) =>
-        module is null ? "null" : string.IsNullOrEmpty(module.GetName()) ? module.GetType().Name : module.GetName();
+    // The module's name, or its type's name when it has none of its own (LibTorch modules report e.g. "torch::nn::SequentialImpl").
+    private static string DescribeModule(nn.Module<Tensor, Tensor>? module)
+    {
+        if (module is null)
+        {
+            return "null";
+        }
+
+        var name = module.GetName();
+        return string.IsNullOrEmpty(name) || name.Contains("::", StringComparison.Ordinal) ? module.GetType().Name : name;
+    }
 
     // Puts a module in evaluation mode for a scope and restores its previous mode.
     private readonly struct EvaluationMode : IDisposable
