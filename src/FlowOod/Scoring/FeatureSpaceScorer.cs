@@ -1,0 +1,403 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using FlowOod.Models;
+using FlowOod.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Scoring;
+
+/// <summary>
+/// Scores inputs by the likelihood of their feature vectors (e.g. a classifier's embedding) under a flow fitted to
+/// in-distribution features: score(x) = −log p_flow(standardise(φ(x))) in nats. Higher = less likely = more OOD.
+/// </summary>
+/// <remarks>
+/// <para>This is the route of Kirichenko et al. (2020), Sec. 8: flows on image pixels learn local pixel correlations and
+/// give OOD images high likelihood, but a flow on the embeddings of a classifier trained on the in-distribution data
+/// detects OOD inputs well, because the embedding keeps semantic content and drops those correlations.</para>
+/// <para>φ is the feature extractor, mapping a batch <c>[N, ...]</c> to features <c>[N, D]</c>; the standardiser maps
+/// each feature to (φⱼ(x) − μⱼ)/σⱼ; the flow is a density on <c>[D]</c> (e.g. <see cref="TabularRealNvp"/>). The score
+/// is −log p_flow(z), the negative log-density of the standardised features in nats (it omits the constant
+/// Σⱼ log σⱼ, which would make it the density of the raw features; rankings are unaffected).</para>
+/// <para>Scoring runs the extractor and the flow under inference mode (no gradients) in chunks of
+/// <see cref="ChunkSize"/> inputs; an <see cref="nn.Module{T, TResult}"/> extractor is put in evaluation mode for the
+/// call and its previous mode restored; a delegate extractor is called as it is, so put any modules it uses in evaluation
+/// mode yourself. The extractor's output is validated for every chunk (rank 2, N rows, D columns,
+/// float32 or float64, finite) and converted to the flow's dtype and device. Flows with dequantization are evaluated
+/// at the bin centres (<see cref="ScoringNoise.BinCentres"/>).</para>
+/// <para>The extractor is arbitrary user code and cannot be saved: to reload a saved scorer, rebuild it from
+/// <see cref="Flow"/>, <see cref="Standardizer"/> and <see cref="ChunkSize"/> with the same extractor passed again.</para>
+/// </remarks>
+public sealed class FeatureSpaceScorer : IOodScorer
+{
+    private readonly Func<Tensor, Tensor> extractor;
+    private readonly nn.Module<Tensor, Tensor>? extractorModule;
+
+    /// <summary>Creates the scorer with a delegate as the feature extractor.</summary>
+    /// <param name="featureExtractor">φ: a batch <c>[N, ...]</c> to features <c>[N, D]</c> (float32 or float64). It
+    /// should return a new tensor; the scorer disposes it.</param>
+    /// <param name="flow">A flow on events <c>[D]</c>, fitted to standardised in-distribution features.</param>
+    /// <param name="standardizer">The standardiser fitted on in-distribution features (D features).</param>
+    /// <param name="chunkSize">Inputs passed to the extractor and flow at once (bounds memory). Default 256.</param>
+    /// <param name="extractorName">A name for the extractor in error messages; by default the delegate's method name.</param>
+    /// <exception cref="ArgumentException">The flow's event shape is not <c>[D]</c> with D = the standardiser's D.</exception>
+    public FeatureSpaceScorer(
+        Func<Tensor, Tensor> featureExtractor,
+        NormalizingFlow flow,
+        FeatureStandardizer standardizer,
+        int chunkSize = 256,
+        string? extractorName = null)
+        : this(featureExtractor, null, flow, standardizer, chunkSize, extractorName ?? DescribeDelegate(featureExtractor))
+    {
+    }
+
+    /// <summary>Creates the scorer with a TorchSharp module (e.g. a classifier's embedding network) as the feature extractor.</summary>
+    /// <param name="featureExtractor">φ: a module mapping a batch <c>[N, ...]</c> to features <c>[N, D]</c> (float32 or
+    /// float64); run in evaluation mode under inference mode, its previous mode restored afterwards.</param>
+    /// <param name="flow">A flow on events <c>[D]</c>, fitted to standardised in-distribution features.</param>
+    /// <param name="standardizer">The standardiser fitted on in-distribution features (D features).</param>
+    /// <param name="chunkSize">Inputs passed to the extractor and flow at once (bounds memory). Default 256.</param>
+    /// <param name="extractorName">A name for the extractor in error messages; by default the module's name.</param>
+    /// <exception cref="ArgumentException">The flow's event shape is not <c>[D]</c> with D = the standardiser's D.</exception>
+    public FeatureSpaceScorer(
+        nn.Module<Tensor, Tensor> featureExtractor,
+        NormalizingFlow flow,
+        FeatureStandardizer standardizer,
+        int chunkSize = 256,
+        string? extractorName = null)
+        : this(
+            featureExtractor is null ? null! : featureExtractor.call,
+            featureExtractor,
+            flow,
+            standardizer,
+            chunkSize,
+            extractorName ?? DescribeModule(featureExtractor))
+    {
+    }
+
+    private FeatureSpaceScorer(
+        Func<Tensor, Tensor> extractor,
+        nn.Module<Tensor, Tensor>? extractorModule,
+        NormalizingFlow flow,
+        FeatureStandardizer standardizer,
+        int chunkSize,
+        string extractorName)
+    {
+        ArgumentNullException.ThrowIfNull(extractor, "featureExtractor");
+        ArgumentNullException.ThrowIfNull(flow);
+        ArgumentNullException.ThrowIfNull(standardizer);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
+        if (flow.EventShape.Count != 1 || flow.EventShape[0] != standardizer.FeatureDimension)
+        {
+            throw new ArgumentException(
+                $"The flow's event shape must be [{standardizer.FeatureDimension}] to match the standardiser's {standardizer.FeatureDimension} features, "
+                + $"got {Shapes.Format(flow.EventShape.ToArray())}.",
+                nameof(flow));
+        }
+
+        this.extractor = extractor;
+        this.extractorModule = extractorModule;
+        Flow = flow;
+        Standardizer = standardizer;
+        ChunkSize = chunkSize;
+        ExtractorName = extractorName;
+    }
+
+    /// <summary>The flow on standardised features <c>[D]</c>.</summary>
+    public NormalizingFlow Flow { get; }
+
+    /// <summary>The per-feature standardisation fitted on in-distribution features.</summary>
+    public FeatureStandardizer Standardizer { get; }
+
+    /// <summary>D, the number of features the extractor must produce per input.</summary>
+    public int FeatureDimension => Standardizer.FeatureDimension;
+
+    /// <summary>Inputs passed to the extractor and the flow at once.</summary>
+    public int ChunkSize { get; }
+
+    /// <summary>The extractor's name, used in error messages (informational; the extractor itself is not saved).</summary>
+    public string ExtractorName { get; }
+
+    /// <inheritdoc/>
+    public string Name => "Feature-space NLL (nats)";
+
+    /// <summary>
+    /// Extracts features from <paramref name="inDistributionTrain"/>, fits a <see cref="FeatureStandardizer"/>, trains a
+    /// <see cref="TabularRealNvp"/> flow (float32) on the standardised features, and returns the scorer.
+    /// </summary>
+    /// <param name="featureExtractor">φ: a batch <c>[N, ...]</c> to features <c>[N, D]</c>, D ≥ 2.</param>
+    /// <param name="inDistributionTrain">In-distribution training inputs <c>[N, ...]</c>, N ≥ 2, as the extractor expects.</param>
+    /// <param name="flowOptions">The flow's hyper-parameters (default <c>new TabularRealNvpOptions()</c>).</param>
+    /// <param name="trainingOptions">Training settings (default <c>new TrainingOptions()</c>).</param>
+    /// <param name="device">Where the flow lives and trains (default CPU); features are moved there.</param>
+    /// <param name="cancellationToken">Checked before every training step.</param>
+    /// <returns>The fitted scorer, with <see cref="ChunkSize"/> 256.</returns>
+    /// <exception cref="ArgumentException">Bad input or extractor output (see <see cref="Score"/>), D &lt; 2, or every feature constant.</exception>
+    /// <exception cref="TrainingDivergedException">The flow's training diverged.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static FeatureSpaceScorer Fit(
+        Func<Tensor, Tensor> featureExtractor,
+        Tensor inDistributionTrain,
+        TabularRealNvpOptions? flowOptions = null,
+        TrainingOptions? trainingOptions = null,
+        Device? device = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(featureExtractor);
+        return FitCore(featureExtractor, null, DescribeDelegate(featureExtractor), inDistributionTrain, flowOptions, trainingOptions, device, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="Fit(Func{Tensor, Tensor}, Tensor, TabularRealNvpOptions?, TrainingOptions?, Device?, CancellationToken)"/>
+    /// with a TorchSharp module as the extractor (run in evaluation mode under inference mode).
+    /// </summary>
+    /// <param name="featureExtractor">φ: a module mapping a batch <c>[N, ...]</c> to features <c>[N, D]</c>, D ≥ 2.</param>
+    /// <param name="inDistributionTrain">In-distribution training inputs <c>[N, ...]</c>, N ≥ 2, as the extractor expects.</param>
+    /// <param name="flowOptions">The flow's hyper-parameters (default <c>new TabularRealNvpOptions()</c>).</param>
+    /// <param name="trainingOptions">Training settings (default <c>new TrainingOptions()</c>).</param>
+    /// <param name="device">Where the flow lives and trains (default CPU); features are moved there.</param>
+    /// <param name="cancellationToken">Checked before every training step.</param>
+    /// <returns>The fitted scorer, with <see cref="ChunkSize"/> 256.</returns>
+    /// <exception cref="ArgumentException">Bad input or extractor output (see <see cref="Score"/>), D &lt; 2, or every feature constant.</exception>
+    /// <exception cref="TrainingDivergedException">The flow's training diverged.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static FeatureSpaceScorer Fit(
+        nn.Module<Tensor, Tensor> featureExtractor,
+        Tensor inDistributionTrain,
+        TabularRealNvpOptions? flowOptions = null,
+        TrainingOptions? trainingOptions = null,
+        Device? device = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(featureExtractor);
+        return FitCore(
+            featureExtractor.call, featureExtractor, DescribeModule(featureExtractor), inDistributionTrain, flowOptions, trainingOptions, device, cancellationToken);
+    }
+
+    /// <summary>
+    /// One score per input: −log p_flow((φ(x) − μ)/σ) in nats; higher = more out-of-distribution.
+    /// </summary>
+    /// <param name="batch"><c>[N, ...]</c> as the extractor expects, N ≥ 1; floating inputs must be finite.</param>
+    /// <returns>N finite scores (or +∞ for features the flow gives zero density), in batch order.</returns>
+    /// <exception cref="ArgumentException">The batch is empty, a scalar, or contains NaN/Inf; the extractor throws on
+    /// it; or the extractor returns the wrong shape, a non-float dtype, or NaN/Inf (the message names the extractor).</exception>
+    /// <exception cref="InvalidOperationException">The flow produced a NaN density.</exception>
+    public double[] Score(Tensor batch)
+    {
+        var count = ValidateBatch(batch, nameof(batch));
+        var scores = new double[count];
+        var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
+        var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
+        using var mode = new EvaluationMode(extractorModule);
+        using var inference = inference_mode();
+        for (long start = 0; start < count; start += ChunkSize)
+        {
+            using var scope = NewDisposeScope();
+            var chunk = batch.narrow(0, start, Math.Min(ChunkSize, count - start));
+            var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
+            var standardized = Standardizer.Apply(features).to(dtype, device);
+            var logProb = FlowEvaluation.LogProb(Flow, standardized, ChunkSize, ScoringNoise.BinCentres);
+            for (int i = 0; i < logProb.Length; i++)
+            {
+                scores[start + i] = -logProb[i];
+            }
+        }
+
+        return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    private static FeatureSpaceScorer FitCore(
+        Func<Tensor, Tensor> extractor,
+        nn.Module<Tensor, Tensor>? extractorModule,
+        string extractorName,
+        Tensor inDistributionTrain,
+        TabularRealNvpOptions? flowOptions,
+        TrainingOptions? trainingOptions,
+        Device? device,
+        CancellationToken cancellationToken)
+    {
+        const int chunkSize = 256;
+        var count = ValidateBatch(inDistributionTrain, nameof(inDistributionTrain));
+        flowOptions ??= new TabularRealNvpOptions();
+        trainingOptions ??= new TrainingOptions();
+        flowOptions.Validate();
+        trainingOptions.Validate();
+
+        var (standardizer, training) = ExtractAndStandardize(extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, device, cancellationToken);
+        using (training)
+        {
+            var flow = TabularRealNvp.Create(standardizer.FeatureDimension, flowOptions, device);
+            try
+            {
+                new FlowTrainer(flow, trainingOptions).Train(training, cancellationToken: cancellationToken);
+            }
+            catch
+            {
+                flow.Dispose();
+                throw;
+            }
+
+            return new FeatureSpaceScorer(extractor, extractorModule, flow, standardizer, chunkSize, extractorName);
+        }
+    }
+
+    // Features of the whole training set, chunk by chunk; the standardiser fitted on them; and the standardised features
+    // as a float32 tensor on the flow's device (owned by the caller).
+    private static (FeatureStandardizer Standardizer, Tensor Training) ExtractAndStandardize(
+        Func<Tensor, Tensor> extractor,
+        nn.Module<Tensor, Tensor>? extractorModule,
+        string extractorName,
+        Tensor inDistributionTrain,
+        long count,
+        int chunkSize,
+        Device? device,
+        CancellationToken cancellationToken)
+    {
+        using var scope = NewDisposeScope();
+        var chunks = new List<Tensor>();
+        using (var mode = new EvaluationMode(extractorModule))
+        using (var inference = inference_mode())
+        {
+            int? dimension = null;
+            for (long start = 0; start < count; start += chunkSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var chunkScope = NewDisposeScope();
+                var chunk = inDistributionTrain.narrow(0, start, Math.Min(chunkSize, count - start));
+                var features = Extract(extractor, extractorName, chunk, dimension, nameof(inDistributionTrain));
+                dimension ??= (int)features.shape[1];
+                chunks.Add(chunkScope.MoveToOuter(features.to(ScalarType.Float64, CPU)));
+            }
+        }
+
+        // Outside inference mode: the training data must be an ordinary tensor.
+        var all = cat(chunks, 0);
+        if (all.shape[1] < 2)
+        {
+            throw new ArgumentException(
+                $"The feature extractor '{extractorName}' returned {all.shape[1]} feature per input; a coupling flow needs at least 2.",
+                nameof(inDistributionTrain));
+        }
+
+        var standardizer = FeatureStandardizer.Fit(all);
+        var training = standardizer.Apply(all).to(ScalarType.Float32, device ?? CPU);
+        return (standardizer, scope.MoveToOuter(training));
+    }
+
+    // Runs the extractor on one chunk and validates what it returns; exceptions other than cancellation and
+    // out-of-memory are reported as an argument error naming the extractor and the chunk.
+    private static Tensor Extract(Func<Tensor, Tensor> extractor, string extractorName, Tensor chunk, int? dimension, string parameterName)
+    {
+        Tensor? features;
+        try
+        {
+            features = extractor(chunk);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
+        {
+            // LibTorch messages carry a native stack trace after the first line; the inner exception keeps all of it.
+            var reason = e.Message.Split('\n', 2)[0].TrimEnd();
+            throw new ArgumentException(
+                $"The feature extractor '{extractorName}' failed on a chunk of shape {Shapes.Format(chunk.shape)} ({chunk.dtype}); "
+                + $"check that the batch has the shape and dtype it expects. {reason}",
+                parameterName,
+                e);
+        }
+
+        var expected = $"[{chunk.shape[0]}, {(dimension is { } d ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "D")}]";
+        if (features is null)
+        {
+            throw new ArgumentException($"The feature extractor '{extractorName}' returned null; expected features of shape {expected}.", parameterName);
+        }
+
+        if (features.Dimensions != 2 || features.shape[0] != chunk.shape[0] || (dimension is { } dim && features.shape[1] != dim))
+        {
+            throw new ArgumentException(
+                $"The feature extractor '{extractorName}' returned shape {Shapes.Format(features.shape)} for a chunk of shape "
+                + $"{Shapes.Format(chunk.shape)}; expected features of shape {expected}.",
+                parameterName);
+        }
+
+        if (features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        {
+            throw new ArgumentException(
+                $"The feature extractor '{extractorName}' returned {features.dtype} features; expected float32 or float64.", parameterName);
+        }
+
+        using (var scope = NewDisposeScope())
+        {
+            if (!isfinite(features).all().item<bool>())
+            {
+                throw new ArgumentException(
+                    $"The feature extractor '{extractorName}' returned NaN or infinite features for a chunk of shape {Shapes.Format(chunk.shape)}.",
+                    parameterName);
+            }
+        }
+
+        return features;
+    }
+
+    private static long ValidateBatch(Tensor batch, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(batch, parameterName);
+        if (batch.Dimensions == 0)
+        {
+            throw new ArgumentException("Expected a batch [N, ...], got a scalar tensor.", parameterName);
+        }
+
+        if (batch.shape[0] == 0)
+        {
+            throw new ArgumentException("The batch is empty.", parameterName);
+        }
+
+        if (batch.is_floating_point())
+        {
+            using var scope = NewDisposeScope();
+            if (!isfinite(batch).all().item<bool>())
+            {
+                throw new ArgumentException("The batch contains NaN or infinite values.", parameterName);
+            }
+        }
+
+        return batch.shape[0];
+    }
+
+    private static string DescribeDelegate(Func<Tensor, Tensor>? extractor) =>
+        extractor is null ? "null" : $"{extractor.Method.DeclaringType?.Name}.{extractor.Method.Name}";
+
+    // The module's name, or its type's name when it has none of its own (LibTorch modules report e.g. "torch::nn::SequentialImpl").
+    private static string DescribeModule(nn.Module<Tensor, Tensor>? module)
+    {
+        if (module is null)
+        {
+            return "null";
+        }
+
+        var name = module.GetName();
+        return string.IsNullOrEmpty(name) || name.Contains("::", StringComparison.Ordinal) ? module.GetType().Name : name;
+    }
+
+    // Puts a module in evaluation mode for a scope and restores its previous mode.
+    private readonly struct EvaluationMode : IDisposable
+    {
+        private readonly nn.Module? module;
+        private readonly bool wasTraining;
+
+        public EvaluationMode(nn.Module? module)
+        {
+            this.module = module;
+            wasTraining = module?.training ?? false;
+            module?.eval();
+        }
+
+        public void Dispose()
+        {
+            if (module is not null && wasTraining)
+            {
+                module.train();
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using static TorchSharp.torch;
+
+namespace FlowOod.Scoring;
+
+/// <summary>
+/// Per-feature standardisation z = (x − μ) / σ of feature vectors <c>[N, D]</c>, with μ and σ fitted on
+/// in-distribution data (as the reference does for tabular data before fitting a flow).
+/// </summary>
+/// <remarks>
+/// <para><see cref="Fit"/> sets μⱼ to the mean of feature j and σⱼ = max(sⱼ, <see cref="RelativeFloor"/> · maxₖ sₖ), where
+/// sⱼ is the population standard deviation (divisor N) of feature j. The floor keeps near-constant features (for
+/// example a ReLU unit that never fires on the training data) from dividing by zero: such a feature standardises to
+/// 0 on data like the training data, and any departure from its constant value becomes a large standardised value, a
+/// strong out-of-distribution signal. Data in which every feature is constant is rejected.</para>
+/// <para>State is plain managed doubles (<see cref="Mean"/>, <see cref="StandardDeviation"/>), so a standardiser can be
+/// saved and recreated exactly with the constructor.</para>
+/// </remarks>
+public sealed class FeatureStandardizer
+{
+    /// <summary>The floor on σⱼ relative to the largest feature standard deviation: 1e-6.</summary>
+    public const double RelativeFloor = 1e-6;
+
+    private readonly double[] mean;
+    private readonly double[] standardDeviation;
+
+    /// <summary>Creates a standardiser from its state.</summary>
+    /// <param name="mean">μ, one finite value per feature (D ≥ 1). Copied.</param>
+    /// <param name="standardDeviation">σ, one finite positive value per feature. Copied.</param>
+    /// <exception cref="ArgumentException">The lengths differ or are 0, a mean is not finite, or a standard deviation is
+    /// not finite and positive.</exception>
+    public FeatureStandardizer(IReadOnlyList<double> mean, IReadOnlyList<double> standardDeviation)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(standardDeviation);
+        if (mean.Count == 0)
+        {
+            throw new ArgumentException("A standardiser needs at least one feature; the mean is empty.", nameof(mean));
+        }
+
+        if (mean.Count != standardDeviation.Count)
+        {
+            throw new ArgumentException(
+                $"The mean has {mean.Count} features but the standard deviation has {standardDeviation.Count}.", nameof(standardDeviation));
+        }
+
+        this.mean = new double[mean.Count];
+        this.standardDeviation = new double[mean.Count];
+        for (int j = 0; j < this.mean.Length; j++)
+        {
+            if (!double.IsFinite(mean[j]))
+            {
+                throw new ArgumentException($"The mean of feature {j} is {mean[j]}; it must be finite.", nameof(mean));
+            }
+
+            if (!(standardDeviation[j] > 0) || !double.IsFinite(standardDeviation[j]))
+            {
+                throw new ArgumentException(
+                    $"The standard deviation of feature {j} is {standardDeviation[j]}; it must be finite and positive.", nameof(standardDeviation));
+            }
+
+            this.mean[j] = mean[j];
+            this.standardDeviation[j] = standardDeviation[j];
+        }
+
+        Mean = Array.AsReadOnly(this.mean);
+        StandardDeviation = Array.AsReadOnly(this.standardDeviation);
+    }
+
+    /// <summary>μ, the per-feature mean (in the features' unit), length D.</summary>
+    public IReadOnlyList<double> Mean { get; }
+
+    /// <summary>σ, the per-feature scale (positive, in the features' unit), length D.</summary>
+    public IReadOnlyList<double> StandardDeviation { get; }
+
+    /// <summary>D, the number of features.</summary>
+    public int FeatureDimension => mean.Length;
+
+    /// <summary>Fits μ and σ on in-distribution features (see <see cref="FeatureStandardizer"/> for the floor on σ).</summary>
+    /// <param name="features"><c>[N, D]</c>, float32 or float64, finite, N ≥ 2. Statistics are computed in float64.</param>
+    /// <returns>The fitted standardiser.</returns>
+    /// <exception cref="ArgumentException">Wrong rank or dtype, fewer than 2 rows, NaN or infinite values, or every
+    /// feature constant.</exception>
+    public static FeatureStandardizer Fit(Tensor features)
+    {
+        Validate(features, expectedDimension: null, nameof(features));
+        if (features.shape[0] < 2)
+        {
+            throw new ArgumentException($"Fitting a standardiser needs at least 2 rows, got {features.shape[0]}.", nameof(features));
+        }
+
+        using var scope = NewDisposeScope();
+        var values = features.to_type(ScalarType.Float64).cpu();
+        var mean = values.mean([0L]).data<double>().ToArray();
+        var spread = values.std(0, unbiased: false).data<double>().ToArray();
+        double largest = 0;
+        foreach (var s in spread)
+        {
+            largest = Math.Max(largest, s);
+        }
+
+        if (!(largest > 0))
+        {
+            throw new ArgumentException(
+                $"Every one of the {spread.Length} features is constant over the {features.shape[0]} rows; there is nothing to standardise.",
+                nameof(features));
+        }
+
+        var floor = RelativeFloor * largest;
+        for (int j = 0; j < spread.Length; j++)
+        {
+            spread[j] = Math.Max(spread[j], floor);
+        }
+
+        return new FeatureStandardizer(mean, spread);
+    }
+
+    /// <summary>z = (x − μ) / σ per feature, dimensionless.</summary>
+    /// <param name="features"><c>[N, D]</c>, float32 or float64, finite; N may be 0.</param>
+    /// <returns>A new tensor <c>[N, D]</c> with the dtype and device of <paramref name="features"/> (computed in float64).</returns>
+    /// <exception cref="ArgumentException">Wrong rank, D or dtype, or NaN or infinite values.</exception>
+    public Tensor Apply(Tensor features)
+    {
+        Validate(features, FeatureDimension, nameof(features));
+        using var scope = NewDisposeScope();
+        var mu = tensor(mean, [1, mean.Length], ScalarType.Float64, features.device);
+        var sigma = tensor(standardDeviation, [1, standardDeviation.Length], ScalarType.Float64, features.device);
+        var result = features.to_type(ScalarType.Float64).sub(mu).div_(sigma).to_type(features.dtype);
+        return scope.MoveToOuter(result);
+    }
+
+    private static void Validate(Tensor features, int? expectedDimension, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(features, parameterName);
+        if (features.Dimensions != 2)
+        {
+            throw new ArgumentException(
+                $"Expected features of shape [N, D] (rank 2), got {Shapes.Format(features.shape)}.", parameterName);
+        }
+
+        if (expectedDimension is { } d && features.shape[1] != d)
+        {
+            throw new ArgumentException(
+                $"Expected {d} features per row, got shape {Shapes.Format(features.shape)}.", parameterName);
+        }
+
+        if (features.shape[1] == 0)
+        {
+            throw new ArgumentException("The features have no columns (D = 0).", parameterName);
+        }
+
+        if (features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        {
+            throw new ArgumentException($"Expected float32 or float64 features, got {features.dtype}.", parameterName);
+        }
+
+        using var scope = NewDisposeScope();
+        if (!isfinite(features).all().item<bool>())
+        {
+            throw new ArgumentException("The features contain NaN or infinite values.", parameterName);
+        }
+    }
+}
