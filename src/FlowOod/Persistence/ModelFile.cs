@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json.Nodes;
+using FlowOod.Detection;
 using FlowOod.Scoring;
 
 namespace FlowOod.Persistence;
@@ -57,6 +58,38 @@ public static class ModelFile
         var content = ScorerCodec.Encode(scorer, writer, "scorer.");
         writer.Write(path, "scorer", content, metadata);
     }
+
+    /// <summary>Saves a detector: its scorer (flows and fitted state), target false-positive rate and calibration scores.</summary>
+    /// <exception cref="NotSupportedException">The detector's scorer cannot be saved (see <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>).</exception>
+    public static void Save(OodDetector detector, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(detector);
+        var writer = new ModelFileWriter();
+        writer.AddDoubles("detector.calibration", detector.CalibrationScores);
+        var content = new JsonObject
+        {
+            ["scorer"] = ScorerCodec.Encode(detector.Scorer, writer, "scorer."),
+            ["targetFalsePositiveRate"] = detector.TargetFalsePositiveRate,
+            ["threshold"] = detector.Threshold,
+            ["calibrationScores"] = "detector.calibration",
+        };
+        writer.Write(path, "detector", content, metadata);
+    }
+
+    /// <summary>Loads a detector saved by <see cref="Save(OodDetector, string, IReadOnlyDictionary{string, string}?)"/>; it gives the same verdicts, scores and p-values.</summary>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod detector file, or its stored threshold disagrees with its calibration.</exception>
+    public static OodDetector LoadDetector(string path, ModelLoadOptions? options = null) =>
+        Load(path, "detector", options, (reader, content, o) =>
+        {
+            const string where = "$.content";
+            var calibration = reader.ReadDoubles(Json.String(content, "calibrationScores", where, 64));
+            var scorer = ScorerCodec.Decode(reader, Json.Object(content, "scorer", where), where + ".scorer", "scorer.", o);
+            var detector = new OodDetector(scorer, Json.Double(content, "targetFalsePositiveRate", where, 0, 1), calibration);
+            var stored = Json.Double(content, "threshold", where);
+            return detector.Threshold.Equals(stored)
+                ? detector
+                : throw ModelContainer.Error(reader.Path, $"its stored threshold {stored:R} differs from the {detector.Threshold:R} its calibration scores give");
+        });
 
     /// <summary>Saves a batch typicality test with its flow, entropy estimate and bootstrap statistics.</summary>
     /// <exception cref="NotSupportedException">The test's flow has no architecture.</exception>
@@ -168,7 +201,7 @@ public static class ModelFile
             reader.KeepCreatedFlows();
             return result;
         }
-        catch (ArgumentException e)
+        catch (ArgumentException e) when (e.ParamName != "options")
         {
             throw ModelContainer.Error(path, $"its stored settings are inconsistent: {e.Message}");
         }

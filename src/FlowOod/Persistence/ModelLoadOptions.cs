@@ -18,6 +18,15 @@ public sealed record ModelLoadOptions
     public IReadOnlyDictionary<string, Func<FlowArchitecture, long[], NormalizingFlow>> FlowFactories { get; init; } =
         new Dictionary<string, Func<FlowArchitecture, long[], NormalizingFlow>>();
 
+    /// <summary>
+    /// The feature extractor of a saved <see cref="Scoring.FeatureSpaceScorer"/> (code cannot be stored in a model file):
+    /// input batch <c>[N, ...]</c> → features <c>[N, D]</c>, D as stored. Give this or <see cref="FeatureExtractorModule"/>.
+    /// </summary>
+    public Func<torch.Tensor, torch.Tensor>? FeatureExtractor { get; init; }
+
+    /// <summary>A TorchSharp module as the feature extractor of a saved <see cref="Scoring.FeatureSpaceScorer"/> (run in evaluation mode).</summary>
+    public torch.nn.Module<torch.Tensor, torch.Tensor>? FeatureExtractorModule { get; init; }
+
     /// <summary>Files larger than this are refused before anything is read. Default 8 GiB.</summary>
     public long MaxFileBytes { get; init; } = 8L << 30;
 }

@@ -33,6 +33,7 @@ internal static class ScorerCodec
             ["chunkSize"] = s.ChunkSize,
             ["noise"] = Noise(s.Noise),
         },
+        FeatureSpaceScorer s => FeatureSpace(s, writer, tensorPrefix),
         _ => throw new NotSupportedException(
             $"Model files store FlowOod's own scorers; {scorer.GetType().Name} is not one of them (save its flows with ModelFile.Save(flow, ...)."),
     };
@@ -56,8 +57,47 @@ internal static class ScorerCodec
                 reader.ReadFlows(content, "ensemble", where, options),
                 ChunkSize(content, where),
                 Noise(content, where)),
+            "FeatureSpace" => FeatureSpace(reader, content, where, options),
             _ => throw ModelContainer.Error(reader.Path, $"{where}.type \"{type}\" is not a scorer this FlowOod knows"),
         };
+    }
+
+    private static JsonObject FeatureSpace(FeatureSpaceScorer s, ModelFileWriter writer, string tensorPrefix)
+    {
+        writer.AddDoubles(tensorPrefix + "mean", s.Standardizer.Mean);
+        writer.AddDoubles(tensorPrefix + "std", s.Standardizer.StandardDeviation);
+        return new JsonObject
+        {
+            ["type"] = "FeatureSpace",
+            ["flow"] = writer.AddFlow(s.Flow),
+            ["featureDimension"] = s.FeatureDimension,
+            ["mean"] = tensorPrefix + "mean",
+            ["std"] = tensorPrefix + "std",
+            ["chunkSize"] = s.ChunkSize,
+            ["extractorName"] = s.ExtractorName,
+        };
+    }
+
+    private static FeatureSpaceScorer FeatureSpace(ModelFileReader reader, JsonObject content, string where, ModelLoadOptions options)
+    {
+        var dimension = Json.Int(content, "featureDimension", where, 1, 1 << 24);
+        var extractorName = Json.String(content, "extractorName", where, 256);
+        if (options.FeatureExtractor is null == options.FeatureExtractorModule is null)
+        {
+            throw new ArgumentException(
+                $"This file holds a feature-space scorer whose extractor ('{extractorName}', {dimension} features) is code, not data: " +
+                "pass it as exactly one of ModelLoadOptions.FeatureExtractor or FeatureExtractorModule.",
+                nameof(options));
+        }
+
+        var standardizer = new FeatureStandardizer(
+            reader.ReadDoubles(Json.String(content, "mean", where, 128), dimension),
+            reader.ReadDoubles(Json.String(content, "std", where, 128), dimension));
+        var flow = reader.ReadFlow(content, "flow", where, options);
+        var chunkSize = ChunkSize(content, where);
+        return options.FeatureExtractorModule is { } module
+            ? new FeatureSpaceScorer(module, flow, standardizer, chunkSize, extractorName)
+            : new FeatureSpaceScorer(options.FeatureExtractor!, flow, standardizer, chunkSize, extractorName);
     }
 
     private static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, 1 << 24);

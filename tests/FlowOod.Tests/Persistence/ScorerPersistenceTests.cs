@@ -1,10 +1,13 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using FlowOod.Detection;
+using FlowOod.Models;
 using FlowOod.Persistence;
 using FlowOod.Scoring;
 using FlowOod.Tests.Data;
 using FlowOod.Tests.Scoring;
+using FlowOod.Training;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
@@ -59,6 +62,76 @@ public sealed class ScorerPersistenceTests
         loaded.TestBatches(batches).Should().Equal(test.TestBatches(batches));
         loaded.Flow.Dispose();
     }
+
+    [Fact]
+    public void SaveThenLoad_FeatureSpaceScorer_NeedsTheExtractorAndThenScoresIdentically()
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        random.manual_seed(8);
+        var batch = ScoringFlows.EightBitImages(30, ScalarType.Float32);
+        var scorer = FeatureSpaceScorer.Fit(
+            Features, batch, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 }, new TrainingOptions { Steps = 5, BatchSize = 10, Seed = 1 });
+        var path = folder.Combine("features.flowood");
+        ModelFile.Save(scorer, path);
+
+        var withoutExtractor = () => ModelFile.LoadScorer(path);
+        withoutExtractor.Should().Throw<ArgumentException>().WithMessage("*extractor*is code, not data*FeatureExtractor*");
+
+        var loaded = (FeatureSpaceScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { FeatureExtractor = Features });
+        loaded.Standardizer.Mean.Should().Equal(scorer.Standardizer.Mean);
+        loaded.Standardizer.StandardDeviation.Should().Equal(scorer.Standardizer.StandardDeviation);
+        loaded.ExtractorName.Should().Be(scorer.ExtractorName);
+        loaded.Score(batch).Should().Equal(scorer.Score(batch));
+        loaded.Flow.Dispose();
+        scorer.Flow.Dispose();
+    }
+
+    [Theory]
+    [MemberData(nameof(Scorers))]
+    public void SaveThenLoad_Detector_GivesIdenticalPredictions(string name)
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var calibration = ScoringFlows.EightBitImages(40, ScalarType.Float32);
+        var detector = OodDetector.Calibrate(Create(name, calibration), calibration, 0.1);
+        var batch = ScoringFlows.EightBitImages(25, ScalarType.Float32);
+        var path = folder.Combine("detector.flowood");
+
+        ModelFile.Save(detector, path, new Dictionary<string, string> { ["purpose"] = "test" });
+        var loaded = ModelFile.LoadDetector(path);
+
+        loaded.Threshold.Should().Be(detector.Threshold);
+        loaded.TargetFalsePositiveRate.Should().Be(0.1);
+        loaded.CalibrationScores.Should().Equal(detector.CalibrationScores);
+        loaded.Predict(batch).Should().Equal(detector.Predict(batch));
+        ModelFile.ReadInfo(path).Kind.Should().Be("detector");
+        foreach (var flow in FlowsOf(loaded.Scorer))
+        {
+            flow.Dispose();
+        }
+    }
+
+    [Fact]
+    public void LoadDetector_ThresholdEditedInTheHeader_IsRefused()
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var calibration = ScoringFlows.EightBitImages(20, ScalarType.Float32);
+        var path = folder.Combine("detector.flowood");
+        ModelFile.Save(OodDetector.Calibrate(Create("Nll", calibration), calibration, 0.2), path);
+        var surgery = ModelFileSurgery.Open(System.IO.File.ReadAllBytes(path));
+        var header = surgery.HeaderJson;
+        header["content"]!["threshold"] = 1.5;
+        surgery.HeaderJson = header;
+        System.IO.File.WriteAllBytes(path, surgery.Build());
+
+        var act = () => ModelFile.LoadDetector(path);
+
+        act.Should().Throw<ModelFormatException>().WithMessage("*stored threshold 1.5 differs*");
+    }
+
+    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 6).mul(2);
 
     internal static IOodScorer Create(string name, Tensor heldOut)
     {
