@@ -16,7 +16,9 @@ namespace FlowOod.Training;
 /// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU.
 /// Losses are reported in bits/dim (<see cref="Bijectors.Discretization"/>; nats/dim ÷ ln 2 for continuous data).
 /// Every step's tensors live in their own dispose scope. When <see cref="Train"/> returns or throws, the flow is in
-/// evaluation mode.
+/// evaluation mode. An optional per-batch transform (a parameter of <see cref="Train"/>, not an option, so that
+/// <see cref="TrainingOptions"/> stays plain data) lets every step see fresh augmented or perturbed inputs, e.g. the
+/// <see cref="Scoring.PixelPerturbation"/> of a likelihood-ratio background model.
 /// </remarks>
 public sealed class FlowTrainer
 {
@@ -39,15 +41,21 @@ public sealed class FlowTrainer
     /// <param name="evaluationData">Optional held-out examples whose mean loss is computed (in evaluation mode, without
     /// gradients) every <see cref="TrainingOptions.EvaluationInterval"/> steps and after the last step.</param>
     /// <param name="progress">Receives a report every <see cref="TrainingOptions.ProgressInterval"/> steps and at the end.</param>
+    /// <param name="batchTransform">Optional: applied, without gradients, to every training mini-batch
+    /// (<c>[B, eventShape...]</c>) before the loss; must return a batch of the same shape that is valid for the flow.
+    /// Runs inside the step's dispose scope, so the tensors it creates are freed after the step; it must not dispose its
+    /// argument. Not applied to <paramref name="evaluationData"/>. Default null: the batch is used as is.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
     /// <returns>What the run did.</returns>
-    /// <exception cref="ArgumentException">The data has the wrong shape, dtype or values.</exception>
+    /// <exception cref="ArgumentException">The data has the wrong shape, dtype or values, or
+    /// <paramref name="batchTransform"/> returned an invalid batch.</exception>
     /// <exception cref="TrainingDivergedException">The loss or gradient became non-finite.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; the model keeps the last completed step.</exception>
     public TrainingResult Train(
         Tensor data,
         Tensor? evaluationData = null,
         IProgress<TrainingProgress>? progress = null,
+        Func<Tensor, Tensor>? batchTransform = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -90,7 +98,7 @@ public sealed class FlowTrainer
                     cursor = 0;
                 }
 
-                intervalLoss += Step(data, order!.narrow(0, cursor, batchSize), optimizer, parameters, step);
+                intervalLoss += Step(data, order!.narrow(0, cursor, batchSize), batchTransform, optimizer, parameters, step);
                 cursor += batchSize;
                 intervalSteps++;
                 clock.Stop();
@@ -155,10 +163,16 @@ public sealed class FlowTrainer
         }
     }
 
-    private double Step(Tensor data, Tensor indices, OptimizerHelper optimizer, Parameter[] parameters, int step)
+    private double Step(
+        Tensor data, Tensor indices, Func<Tensor, Tensor>? batchTransform, OptimizerHelper optimizer, Parameter[] parameters, int step)
     {
         using var scope = NewDisposeScope();
         var batch = data.index_select(0, indices);
+        if (batchTransform is not null)
+        {
+            batch = Transform(batch, batchTransform);
+        }
+
         optimizer.zero_grad();
         var nll = flow.LogProbUnchecked(batch).mean().neg();
         var loss = nll.ToDouble();
@@ -176,6 +190,34 @@ public sealed class FlowTrainer
 
         optimizer.step();
         return flow.ToBitsPerDim(-loss);
+    }
+
+    private Tensor Transform(Tensor batch, Func<Tensor, Tensor> batchTransform)
+    {
+        Tensor transformed;
+        using (no_grad())
+        {
+            transformed = batchTransform(batch)
+                ?? throw new ArgumentException("The batch transform returned null.", nameof(batchTransform));
+        }
+
+        if (!transformed.shape.AsSpan().SequenceEqual(batch.shape))
+        {
+            throw new ArgumentException(
+                $"The batch transform must keep the batch shape {Shapes.Format(batch.shape)}, got {Shapes.Format(transformed.shape)}.",
+                nameof(batchTransform));
+        }
+
+        try
+        {
+            flow.ValidateInput(transformed);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"The batch transform returned an invalid batch: {e.Message}", nameof(batchTransform), e);
+        }
+
+        return transformed;
     }
 
     private static double Rate(int steps, int batchSize, Stopwatch clock) =>
