@@ -25,6 +25,7 @@ internal sealed record DemoOptions
 
         Usage: FlowOod.Samples.FashionMnist [demo] [options]
                FlowOod.Samples.FashionMnist import-mnist-json <mnist-package/src/digits> <output-folder>
+               FlowOod.Samples.FashionMnist compare-scorers [options]   (every OOD scorer on Fashion-MNIST vs MNIST; --help there)
                FlowOod.Samples.FashionMnist check-runtime   (loads TorchSharp's native backend and reports problems)
 
         Options:

@@ -55,6 +55,29 @@ internal static class Program
             return ImportMnistJson.Run(args[1], args[2]);
         }
 
+        if (args.Length > 0 && args[0] == "compare-scorers")
+        {
+            if (args.Length > 1 && args[1] is "-h" or "--help")
+            {
+                Console.WriteLine(CompareOptions.Usage);
+                return 0;
+            }
+
+            CompareOptions compare;
+            try
+            {
+                compare = CompareOptions.Parse(args.AsSpan(1));
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+            {
+                Console.Error.WriteLine(e.Message);
+                Console.Error.WriteLine(CompareOptions.Usage);
+                return 2;
+            }
+
+            return Guarded(() => CompareScorers.Run(compare));
+        }
+
         DemoOptions options;
         try
         {
@@ -67,9 +90,14 @@ internal static class Program
             return 2;
         }
 
+        return Guarded(() => RunDemo(options));
+    }
+
+    private static int Guarded(Func<int> run)
+    {
         try
         {
-            return RunDemo(options);
+            return run();
         }
         catch (Exception e) when (e is FlowOodException or System.IO.FileNotFoundException or System.IO.DirectoryNotFoundException)
         {
@@ -116,8 +144,8 @@ internal static class Program
 
         var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
         var clock = Stopwatch.StartNew();
-        var inScores = Score(scorer, fashionTest, options.EvaluationLimit);
-        var oodScores = Score(scorer, mnist, options.EvaluationLimit);
+        var inScores = CompareScorers.Score(scorer, fashionTest, options.EvaluationLimit);
+        var oodScores = CompareScorers.Score(scorer, mnist, options.EvaluationLimit);
         Console.WriteLine($"Scored {inScores.Length + oodScores.Length} images in {clock.Elapsed.TotalSeconds:F0} s ({(inScores.Length + oodScores.Length) / clock.Elapsed.TotalSeconds:F0} images/s).");
 
         var auroc = OodMetrics.Auroc(inScores, oodScores);
@@ -137,20 +165,5 @@ internal static class Program
             : "Not reproduced with this budget: MNIST is not clearly more likely than Fashion-MNIST test (try more --steps).");
         Console.WriteLine($"Total time {total.Elapsed.TotalMinutes:F1} min.");
         return 0;
-    }
-
-    private static double[] Score(IOodScorer scorer, ImageDataset data, int limit)
-    {
-        var count = Math.Min(limit, data.Count);
-        var scores = new double[count];
-        const int Chunk = 1000;
-        for (int start = 0; start < count; start += Chunk)
-        {
-            var length = Math.Min(Chunk, count - start);
-            using var images = data.ToTensor(start, length);
-            scorer.Score(images).CopyTo(scores, start);
-        }
-
-        return scores;
     }
 }

@@ -129,17 +129,6 @@ public sealed class OodDetector
         return new OodDetector(scorer, targetFalsePositiveRate, scores, $"score from {scorer.Name} of validation example");
     }
 
-    /// <summary>Calibrates a detector from precomputed scores of in-distribution validation inputs.</summary>
-    /// <param name="scorer">The scorer that produced <paramref name="inDistributionValidationScores"/>.</param>
-    /// <param name="inDistributionValidationScores">The scores, finite, at least ⌈1/α⌉ of them. Copied.</param>
-    /// <param name="targetFalsePositiveRate">α in (0, 1).</param>
-    /// <returns>The calibrated detector.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">α is not in (0, 1).</exception>
-    /// <exception cref="ArgumentException">Fewer than ⌈1/α⌉ scores, or a score is NaN or infinite.</exception>
-    public static OodDetector Calibrate(
-        IOodScorer scorer, IReadOnlyList<double> inDistributionValidationScores, double targetFalsePositiveRate) =>
-        new(scorer, targetFalsePositiveRate, inDistributionValidationScores);
-
     /// <summary>
     /// The smallest number of calibration scores n with α ≥ 1/n, i.e. ⌈1/α⌉: with fewer, no input could ever be flagged.
     /// </summary>

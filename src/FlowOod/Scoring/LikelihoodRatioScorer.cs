@@ -98,10 +98,9 @@ public sealed class LikelihoodRatioScorer : IOodScorer
     /// Trains <paramref name="backgroundFlow"/> on <paramref name="inDistributionData"/> with fresh
     /// <see cref="PixelPerturbation"/>s of rate <paramref name="mutationRate"/> at every step (Ren et al.'s background model).
     /// </summary>
-    /// <param name="backgroundFlow">A fresh flow of the foreground's architecture (or any flow on the same inputs). Its
-    /// <see cref="ActNorm"/> layers that are not initialised yet are initialised first
-    /// (<see cref="ActNorm.InitializeAll(NormalizingFlow, Tensor, bool)"/>) from a perturbed copy of the first
-    /// min(<see cref="TrainingOptions.BatchSize"/>, N) examples, since perturbed data is what the flow will see.</param>
+    /// <param name="backgroundFlow">A fresh flow of the foreground's architecture (or any flow on the same inputs). The
+    /// trainer initialises its uninitialised <see cref="ActNorm"/> layers from the first perturbed batch, since perturbed
+    /// data is what the flow will see.</param>
     /// <param name="inDistributionData">The clean training images <c>[N, eventShape...]</c> in [0, 1]; not modified.</param>
     /// <param name="mutationRate">μ, the probability that a pixel is replaced; 0 ≤ μ ≤ 1 (Ren et al.: 0.1–0.3).</param>
     /// <param name="options">The trainer's settings; <see cref="TrainingOptions.WeightDecay"/> is the optional L2 penalty.
@@ -127,14 +126,6 @@ public sealed class LikelihoodRatioScorer : IOodScorer
         var perturbation = new PixelPerturbation(mutationRate);
         var trainer = new FlowTrainer(backgroundFlow, options);
         using var generator = new Generator(unchecked((ulong)options.Seed ^ PerturbationSeedSalt), inDistributionData.device);
-        if (backgroundFlow.modules().OfType<ActNorm>().Any(layer => !layer.IsInitialized))
-        {
-            backgroundFlow.ValidateInput(inDistributionData);
-            using var scope = NewDisposeScope();
-            var first = inDistributionData.narrow(0, 0, Math.Min(options.BatchSize, inDistributionData.shape[0]));
-            ActNorm.InitializeAll(backgroundFlow, perturbation.Apply(first, generator));
-        }
-
         return trainer.Train(
             inDistributionData,
             progress: progress,

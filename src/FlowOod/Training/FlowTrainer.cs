@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Linq;
 using System.Threading;
+using FlowOod.Bijectors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -16,7 +17,8 @@ namespace FlowOod.Training;
 /// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU.
 /// Losses are reported in bits/dim (<see cref="Bijectors.Discretization"/>; nats/dim ÷ ln 2 for continuous data).
 /// Every step's tensors live in their own dispose scope. When <see cref="Train"/> returns or throws, the flow is in
-/// evaluation mode. An optional per-batch transform (a parameter of <see cref="Train"/>, not an option, so that
+/// evaluation mode. <see cref="ActNorm"/> layers that are not initialised yet are initialised from the first training
+/// batch (after the batch transform), Glow's data-dependent initialisation; initialised ones are left alone. An optional per-batch transform (a parameter of <see cref="Train"/>, not an option, so that
 /// <see cref="TrainingOptions"/> stays plain data) lets every step see fresh augmented or perturbed inputs, e.g. the
 /// <see cref="Scoring.PixelPerturbation"/> of a likelihood-ratio background model.
 /// </remarks>
@@ -171,6 +173,11 @@ public sealed class FlowTrainer
         if (batchTransform is not null)
         {
             batch = Transform(batch, batchTransform);
+        }
+
+        if (step == 1 && flow.modules().OfType<ActNorm>().Any(layer => !layer.IsInitialized))
+        {
+            ActNorm.InitializeAll(flow, batch);
         }
 
         optimizer.zero_grad();

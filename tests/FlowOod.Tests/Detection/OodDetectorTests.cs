@@ -229,7 +229,7 @@ public sealed class OodDetectorTests
     {
         var random = new Random(5);
         var calibration = Enumerable.Range(0, 200).Select(_ => random.NextDouble()).ToList();
-        var original = OodDetector.Calibrate(new ValueScorer(), calibration, 0.05);
+        var original = new OodDetector(new ValueScorer(), 0.05, calibration);
 
         var reloaded = new OodDetector(original.Scorer, original.TargetFalsePositiveRate, original.CalibrationScores);
 

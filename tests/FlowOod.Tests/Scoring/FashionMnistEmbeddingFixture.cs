@@ -1,6 +1,7 @@
 using System;
 using FlowOod.Data;
 using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
 

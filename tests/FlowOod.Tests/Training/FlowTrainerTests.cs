@@ -18,6 +18,38 @@ public sealed class FlowTrainerTests
     private static readonly long[] Shape = [1, 8, 8];
 
     [Fact]
+    public void Train_GlowWithUninitialisedActNorm_InitialisesItFromTheFirstBatchExactlyAsInitializeAllDoes()
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(2);
+        var images = randint(0, 256, [32, 1, 8, 8], dtype: ScalarType.Float32).div_(255.0);
+        var options = new TrainingOptions { Steps = 1, BatchSize = 8, Seed = 3, LearningRate = 1e-12 };
+        random.manual_seed(4);
+        using var automatic = Glow.Create([1, 8, 8], GlowOptions.Tiny with { DequantizationNoise = false });
+        random.manual_seed(4);
+        using var manual = Glow.Create([1, 8, 8], GlowOptions.Tiny with { DequantizationNoise = false });
+
+        new FlowTrainer(automatic, options).Train(images);
+        using (var shuffle = new TorchSharp.torch.Generator(3))
+        {
+            // The first batch the trainer draws: the first 8 of the seeded permutation.
+            var first = images.index_select(0, randperm(32, generator: shuffle).narrow(0, 0, 8));
+            ActNorm.InitializeAll(manual, first);
+        }
+
+        var initialised = automatic.modules().OfType<ActNorm>().ToList();
+        initialised.Should().NotBeEmpty().And.OnlyContain(layer => layer.IsInitialized);
+        var expected = manual.modules().OfType<ActNorm>().ToList();
+        for (int i = 0; i < initialised.Count; i++)
+        {
+            foreach (var ((name, actual), (_, wanted)) in initialised[i].named_parameters().Zip(expected[i].named_parameters()))
+            {
+                actual.allclose(wanted, rtol: 1e-5, atol: 1e-6).Should().BeTrue($"ActNorm {i} {name} comes from the first batch");
+            }
+        }
+    }
+
+    [Fact]
     public void Train_SameSeedTwice_GivesBitIdenticalParameters()
     {
         using var scope = NewDisposeScope();

@@ -5,11 +5,12 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace FlowOod.Tests.Scoring;
+namespace FlowOod.Samples.FashionMnist;
 
 // A small CNN classifier for 1×28×28 images: two 3×3 convolutions (8 and 16 channels) with ReLU and 2×2 max-pooling,
 // a linear embedding layer, then ReLU and a linear head to 10 logits. Embedding is the feature extractor of the
-// feature-space scorer tests (pre-activation, so no feature is constant zero).
+// feature-space scorer (pre-activation, so no feature is constant zero). Used by the compare-scorers verb and, linked,
+// by the feature-space tests.
 public sealed class SmallClassifier : nn.Module<Tensor, Tensor>
 {
     private readonly Sequential embedding;
