@@ -27,6 +27,12 @@ public sealed record ModelLoadOptions
     /// <summary>A TorchSharp module as the feature extractor of a saved <see cref="Scoring.FeatureSpaceScorer"/> (run in evaluation mode).</summary>
     public torch.nn.Module<torch.Tensor, torch.Tensor>? FeatureExtractorModule { get; init; }
 
+    /// <summary>
+    /// Compressors of saved <see cref="Scoring.InputComplexityScorer"/>s other than FlowOod's PNG and Deflate, matched by
+    /// <see cref="Scoring.ICompressor.Name"/>.
+    /// </summary>
+    public IReadOnlyList<Scoring.ICompressor> Compressors { get; init; } = Array.Empty<Scoring.ICompressor>();
+
     /// <summary>Files larger than this are refused before anything is read. Default 8 GiB.</summary>
     public long MaxFileBytes { get; init; } = 8L << 30;
 }

@@ -34,6 +34,22 @@ internal static class ScorerCodec
             ["noise"] = Noise(s.Noise),
         },
         FeatureSpaceScorer s => FeatureSpace(s, writer, tensorPrefix),
+        LikelihoodRatioScorer s => new JsonObject
+        {
+            ["type"] = "LikelihoodRatio",
+            ["foreground"] = writer.AddFlow(s.Foreground),
+            ["background"] = writer.AddFlow(s.Background),
+            ["chunkSize"] = s.ChunkSize,
+            ["noise"] = Noise(s.Noise),
+        },
+        InputComplexityScorer s => new JsonObject
+        {
+            ["type"] = "InputComplexity",
+            ["flow"] = writer.AddFlow(s.Flow),
+            ["compressor"] = s.Compressor.Name,
+            ["chunkSize"] = s.ChunkSize,
+            ["noise"] = Noise(s.Noise),
+        },
         _ => throw new NotSupportedException(
             $"Model files store FlowOod's own scorers; {scorer.GetType().Name} is not one of them (save its flows with ModelFile.Save(flow, ...)."),
     };
@@ -58,6 +74,16 @@ internal static class ScorerCodec
                 ChunkSize(content, where),
                 Noise(content, where)),
             "FeatureSpace" => FeatureSpace(reader, content, where, options),
+            "LikelihoodRatio" => new LikelihoodRatioScorer(
+                reader.ReadFlow(content, "foreground", where, options),
+                reader.ReadFlow(content, "background", where, options),
+                ChunkSize(content, where),
+                Noise(content, where)),
+            "InputComplexity" => new InputComplexityScorer(
+                reader.ReadFlow(content, "flow", where, options),
+                Compressor(Json.String(content, "compressor", where, 128), options),
+                ChunkSize(content, where),
+                Noise(content, where)),
             _ => throw ModelContainer.Error(reader.Path, $"{where}.type \"{type}\" is not a scorer this FlowOod knows"),
         };
     }
@@ -99,6 +125,16 @@ internal static class ScorerCodec
             ? new FeatureSpaceScorer(module, flow, standardizer, chunkSize, extractorName)
             : new FeatureSpaceScorer(options.FeatureExtractor!, flow, standardizer, chunkSize, extractorName);
     }
+
+    private static ICompressor Compressor(string name, ModelLoadOptions options) =>
+        options.Compressors.FirstOrDefault(c => c.Name == name) ?? name switch
+        {
+            "PNG" => new PngCompressor(),
+            "Deflate" => new DeflateCompressor(),
+            _ => throw new ArgumentException(
+                $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass it in ModelLoadOptions.Compressors.",
+                nameof(options)),
+        };
 
     private static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, 1 << 24);
 

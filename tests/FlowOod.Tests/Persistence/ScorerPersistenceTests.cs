@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -131,6 +131,25 @@ public sealed class ScorerPersistenceTests
         act.Should().Throw<ModelFormatException>().WithMessage("*stored threshold 1.5 differs*");
     }
 
+    [Fact]
+    public void LoadScorer_CustomCompressor_MustBeGivenByName()
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var batch = ScoringFlows.EightBitImages(6, ScalarType.Float32);
+        var scorer = new InputComplexityScorer(ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32), new CountingCompressor());
+        var path = folder.Combine("ic.flowood");
+        ModelFile.Save(scorer, path);
+
+        var act = () => ModelFile.LoadScorer(path);
+        act.Should().Throw<ArgumentException>().WithMessage("*compressor \"Counting\"*ModelLoadOptions.Compressors*");
+
+        var loaded = (InputComplexityScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { Compressors = [new CountingCompressor()] });
+        loaded.Score(batch).Should().Equal(scorer.Score(batch));
+        loaded.Flow.Dispose();
+        scorer.Flow.Dispose();
+    }
+
     private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 6).mul(2);
 
     internal static IOodScorer Create(string name, Tensor heldOut)
@@ -141,6 +160,9 @@ public sealed class ScorerPersistenceTests
             "Nll" => new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7),
             "Typicality" => TypicalityScorer.Fit(flow, heldOut, chunkSize: 9, ScoringNoise.Seeded(3)),
             "Waic" => new WaicScorer([flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 22)], chunkSize: 11),
+            "LikelihoodRatio" => new LikelihoodRatioScorer(flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 24), chunkSize: 13, ScoringNoise.Seeded(9)),
+            "InputComplexityPng" => new InputComplexityScorer(flow, new PngCompressor(), chunkSize: 5),
+            "InputComplexityDeflate" => new InputComplexityScorer(flow, new DeflateCompressor()),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
     }
@@ -150,6 +172,25 @@ public sealed class ScorerPersistenceTests
         NegativeLogLikelihoodScorer s => [s.Flow],
         TypicalityScorer s => [s.Flow],
         WaicScorer s => s.Ensemble,
+        LikelihoodRatioScorer s => [s.Foreground, s.Background],
+        InputComplexityScorer s => [s.Flow],
         _ => [],
     };
+
+    // A deliberately simple custom compressor: 8 bits per distinct byte value.
+    private sealed class CountingCompressor : ICompressor
+    {
+        public string Name => "Counting";
+
+        public long CompressedBits(ReadOnlySpan<byte> pixels, int channels, int height, int width)
+        {
+            var seen = new HashSet<byte>();
+            foreach (var p in pixels)
+            {
+                seen.Add(p);
+            }
+
+            return 8L * seen.Count;
+        }
+    }
 }
