@@ -90,7 +90,7 @@ internal static class CompareScorers
             var detector = OodDetector.Calibrate(scorer, calibration, options.Alpha);
             llrDetector ??= scorer is LikelihoodRatioScorer ? detector : null;
             var (lower, upper) = OodMetrics.AurocConfidenceInterval(inScores, oodScores, resamples: 200, seed: 1);
-            Console.WriteLine($"| {scorer.Name,-44} | {OodMetrics.Auroc(inScores, oodScores):F3} | {lower:F3}–{upper:F3} | {OodMetrics.AuprOut(inScores, oodScores),8:F3} | "
+            Console.WriteLine($"| {scorer.Name.Replace("|", "\\|", StringComparison.Ordinal),-44} | {OodMetrics.Auroc(inScores, oodScores):F3} | {lower:F3}–{upper:F3} | {OodMetrics.AuprOut(inScores, oodScores),8:F3} | "
                 + $"{OodMetrics.FprAtTpr(inScores, oodScores),10:F3} | {Rate(detector, inScores),12:F3} | {Rate(detector, oodScores),12:F3} |");
         }
 
