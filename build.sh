@@ -2,6 +2,7 @@
 # FlowOod build script. Verbs:
 #   ./build.sh test   prepare the datasets if missing, build, run every test, print "N passed, M failed"
 #   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (extra args go to the demo)
+#   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod and FlowOod.Testing .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
@@ -103,6 +104,12 @@ run_demo() {
   dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- demo "$@"
 }
 
+run_compare() {
+  ensure_data
+  dotnet build "$SAMPLE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null
+  dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- compare-scorers "$@"
+}
+
 run_pack() {
   local out="$ROOT/artifacts/packages"
   rm -rf "$out"
@@ -124,10 +131,11 @@ verb="${1:-}"; [[ $# -gt 0 ]] && shift
 case "$verb" in
   test) run_tests "$@" ;;
   demo) run_demo "$@" ;;
+  compare) run_compare "$@" ;;
   data) ensure_data ;;
   pack) run_pack ;;
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
 esac
