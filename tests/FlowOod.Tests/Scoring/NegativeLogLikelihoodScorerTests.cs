@@ -124,7 +124,7 @@ public sealed class NegativeLogLikelihoodScorerTests
             baseline, $"scoring must free every temporary ({DisposeScopeManager.Statistics})");
     }
 
-    private static Tensor BadBatch(string problem)
+    internal static Tensor BadBatch(string problem)
     {
         var good = ScoringFlows.EightBitImages(2, ScalarType.Float32);
         switch (problem)
