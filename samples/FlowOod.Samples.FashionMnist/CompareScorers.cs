@@ -26,15 +26,7 @@ internal static class CompareScorers
     public static int Run(CompareOptions options)
     {
         var total = Stopwatch.StartNew();
-        FlowOodRuntime.EnsureAvailable();
-        if (options.Threads > 0)
-        {
-            set_num_threads(options.Threads);
-        }
-
-        var fashionTrain = FlowOodDatasets.FashionMnist(DatasetSplit.Train, options.DataDirectory);
-        var fashionTest = FlowOodDatasets.FashionMnist(DatasetSplit.Test, options.DataDirectory);
-        var mnist = FlowOodDatasets.Mnist(DatasetSplit.Test, options.DataDirectory);
+        var (fashionTrain, fashionTest, mnist) = SampleData.Prepare(options.Threads, options.DataDirectory);
         Console.WriteLine($"Data: {options.TrainImages} Fashion-MNIST training images; held-out in-distribution images {HeldOutStart}–{HeldOutStart + (2 * HeldOutCount) - 1} "
             + $"(entropy estimate, then calibration); scored: {Math.Min(options.EvaluationLimit, fashionTest.Count)} Fashion-MNIST test vs {Math.Min(options.EvaluationLimit, mnist.Count)} MNIST; {get_num_threads()} threads.");
 

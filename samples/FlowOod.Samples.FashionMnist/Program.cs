@@ -109,15 +109,7 @@ internal static class Program
     private static int RunDemo(DemoOptions options)
     {
         var total = Stopwatch.StartNew();
-        FlowOodRuntime.EnsureAvailable();
-        if (options.Threads > 0)
-        {
-            set_num_threads(options.Threads);
-        }
-
-        var fashionTrain = FlowOodDatasets.FashionMnist(DatasetSplit.Train, options.DataDirectory);
-        var fashionTest = FlowOodDatasets.FashionMnist(DatasetSplit.Test, options.DataDirectory);
-        var mnist = FlowOodDatasets.Mnist(DatasetSplit.Test, options.DataDirectory);
+        var (fashionTrain, fashionTest, mnist) = SampleData.Prepare(options.Threads, options.DataDirectory);
         Console.WriteLine($"Data: {fashionTrain.Count} Fashion-MNIST train, {fashionTest.Count} test, {mnist.Count} MNIST digits (from {FlowOodDatasets.DataDirectory}).");
 
         random.manual_seed(options.Seed);

@@ -147,12 +147,8 @@ public sealed class TypicalityTest
         int chunkSize = 256,
         ScoringNoise? noise = null)
     {
-        ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(heldOutInDistribution);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
-        CheckBatchSize(batchSize);
-        CheckAlpha(alpha);
-        CheckBootstrapSamples(bootstrapSamples, alpha, nameof(bootstrapSamples));
+        CheckFitSettings(flow, batchSize, alpha, bootstrapSamples, chunkSize);
         noise ??= ScoringNoise.BinCentres;
         var minimum = 2 * Math.Max(batchSize, 2);
         flow.ValidateInput(heldOutInDistribution);
@@ -198,18 +194,23 @@ public sealed class TypicalityTest
         int chunkSize = 256,
         ScoringNoise? noise = null)
     {
-        ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(entropyData);
         ArgumentNullException.ThrowIfNull(bootstrapData);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
-        CheckBatchSize(batchSize);
-        CheckAlpha(alpha);
-        CheckBootstrapSamples(bootstrapSamples, alpha, nameof(bootstrapSamples));
+        CheckFitSettings(flow, batchSize, alpha, bootstrapSamples, chunkSize);
         noise ??= ScoringNoise.BinCentres;
         var entropyPart = TypicalityScorer.HeldOutNegativeLogLikelihoods(flow, entropyData, chunkSize, noise, 2, nameof(entropyData));
         var bootstrapPart = TypicalityScorer.HeldOutNegativeLogLikelihoods(
             flow, bootstrapData, chunkSize, noise, Math.Max(batchSize, 2), nameof(bootstrapData));
         return Create(flow, entropyPart, bootstrapPart, batchSize, alpha, bootstrapSamples, seed, chunkSize, noise);
+    }
+
+    private static void CheckFitSettings(NormalizingFlow flow, int batchSize, double alpha, int bootstrapSamples, int chunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
+        CheckBatchSize(batchSize);
+        CheckAlpha(alpha);
+        CheckBootstrapSamples(bootstrapSamples, alpha, nameof(bootstrapSamples));
     }
 
     /// <summary>Tests one batch of exactly <see cref="BatchSize"/> inputs.</summary>
