@@ -14,8 +14,11 @@ public sealed class FlowArchitecture
     private FlowArchitecture(string builder, JsonObject options)
     {
         Builder = builder;
-        OptionsNode = options;
         Options = options.ToJsonString();
+
+        // Kept as parsed text, the form a file gives, so values read back the same whether the object came from a
+        // builder (typed .NET values) or from a file (JSON elements).
+        OptionsNode = (JsonObject)JsonNode.Parse(Options)!;
     }
 
     /// <summary>The builder's name, e.g. <c>"RealNvp"</c>, or the name of a custom factory.</summary>

@@ -202,7 +202,7 @@ internal sealed class ModelFileReader : IDisposable
         }
     }
 
-    private static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
+    internal static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
     {
         // Building initialises weights from torch's global generator; loading must not change the caller's random stream.
         using var state = random.get_rng_state();

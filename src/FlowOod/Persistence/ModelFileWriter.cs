@@ -30,7 +30,7 @@ internal sealed class ModelFileWriter
             "option holds a custom component (mask, st-network, scale activation). Set flow.Architecture = " +
             "FlowArchitecture.Custom(name, optionsJson) and register a factory under that name in ModelLoadOptions.FlowFactories.");
         var state = flow.state_dict();
-        var dtype = state.Values.Select(t => t.dtype).FirstOrDefault(d => d is TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.Float64, TorchSharp.torch.ScalarType.Float32);
+        var dtype = TensorCodec.FloatingDtype(flow);
         var index = flowInstances.Count;
         var prefix = $"flows.{index}.";
         foreach (var (name, tensor) in state)

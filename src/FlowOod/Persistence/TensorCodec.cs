@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
@@ -17,6 +18,10 @@ internal static class TensorCodec
         ScalarType.Bool => "bool",
         _ => throw new NotSupportedException($"Model files do not store {dtype} tensors (float32, float64, int64, int32, uint8 and bool are supported)."),
     };
+
+    /// <summary>The floating dtype of a flow's state (float32 when it has no floating tensors).</summary>
+    public static ScalarType FloatingDtype(NormalizingFlow flow) =>
+        flow.state_dict().Values.Select(t => t.dtype).FirstOrDefault(d => d is ScalarType.Float32 or ScalarType.Float64, ScalarType.Float32);
 
     public static bool TryParse(string name, out ScalarType dtype, out int elementSize)
     {

@@ -19,6 +19,13 @@ namespace FlowOod.Scoring;
 /// (smoothness, amount of background) that dominate raw likelihoods; subtracting it leaves the semantic part. Ren et al.
 /// choose μ ∈ {0.1, 0.2, 0.3} and an L2 penalty ∈ {0, 10, 100} by validation AUROC; FlowOod's L2 penalty is
 /// <see cref="TrainingOptions.WeightDecay"/> (the optimiser's weight decay on every parameter).</para>
+/// <para>With flows, a background trained from scratch makes the ratio depend on the seed far more than on μ: both flows
+/// carry their own initialisation's errors, and the ratio is a small difference of two large log-densities. Starting
+/// the background from the trained foreground and fine-tuning it on perturbed data (<see cref="FineTuneBackground"/>)
+/// cancels most of that. Measured on Fashion-MNIST → MNIST (Glow, 2 scales × 2 steps, width 16, 4,096 training images,
+/// 300 foreground steps at lr 3e-3, 500 vs 500 test images): seeds 1/2/3 gave raw NLL AUROC 0.153/0.119/0.104; a
+/// background trained from scratch (μ = 0.05) 0.932/0.521/0.180; the fine-tuned background (μ = 0.05, 600 steps at
+/// lr 1e-3) 0.984/0.982/0.963.</para>
 /// <para>Both flows are evaluated in evaluation mode under inference mode in chunks of <see cref="ChunkSize"/>
 /// examples with the same dequantization noise <see cref="Noise"/> (with <see cref="ScoringNoiseKind.Seeded"/> noise
 /// both see the same u). Nats: a difference of log-densities of the same x needs no discretization offset.</para>
@@ -92,6 +99,41 @@ public sealed class LikelihoodRatioScorer : IOodScorer
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary>
+    /// The recommended background: a copy of the trained <paramref name="foreground"/> fine-tuned on
+    /// <paramref name="inDistributionData"/> with fresh <see cref="PixelPerturbation"/>s of rate
+    /// <paramref name="mutationRate"/> at every step (see the remarks of <see cref="LikelihoodRatioScorer"/> for why).
+    /// </summary>
+    /// <param name="foreground">The trained foreground flow, made by a FlowOod builder; it is not modified.</param>
+    /// <param name="inDistributionData">The clean training images <c>[N, eventShape...]</c> in [0, 1]; not modified.</param>
+    /// <param name="mutationRate">μ, the probability that a pixel is replaced; 0 ≤ μ ≤ 1 (0.05 worked best in our measurements).</param>
+    /// <param name="options">The fine-tuning run's settings (e.g. 600 steps at lr 1e-3); <see cref="TrainingOptions.WeightDecay"/> is the optional L2 penalty.</param>
+    /// <param name="progress">Receives the trainer's progress reports (losses of the perturbed batches).</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <returns>The background flow, in evaluation mode; the caller owns it.</returns>
+    /// <exception cref="NotSupportedException">The foreground was not made by a FlowOod builder, so it cannot be copied.</exception>
+    public static NormalizingFlow FineTuneBackground(
+        NormalizingFlow foreground,
+        Tensor inDistributionData,
+        double mutationRate,
+        TrainingOptions options,
+        IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(foreground);
+        var background = Persistence.FlowCopy.Of(foreground);
+        try
+        {
+            TrainBackground(background, inDistributionData, mutationRate, options, progress, cancellationToken);
+            return background;
+        }
+        catch
+        {
+            background.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

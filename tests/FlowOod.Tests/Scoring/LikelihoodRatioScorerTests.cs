@@ -41,6 +41,41 @@ public sealed class LikelihoodRatioScorerTests
     }
 
     [Fact]
+    public void FineTuneBackground_StartsFromAnExactCopyAndLeavesTheForegroundAlone()
+    {
+        using var scope = NewDisposeScope();
+        var foreground = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32, seed: 31);
+        var batch = ScoringFlows.EightBitImages(16, ScalarType.Float32);
+        var before = foreground.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
+        var copy = global::FlowOod.Persistence.FlowCopy.Of(foreground);
+        copy.LogProb(batch).eq(foreground.LogProb(batch)).all().ToBoolean().Should().BeTrue("the copy is the same density");
+        copy.Dispose();
+
+        using var background = LikelihoodRatioScorer.FineTuneBackground(
+            foreground, batch, mutationRate: 0.2, new TrainingOptions { Steps = 3, BatchSize = 8, Seed = 2 });
+
+        foreach (var (name, tensor) in foreground.state_dict())
+        {
+            tensor.eq(before[name]).all().ToBoolean().Should().BeTrue($"{name} of the foreground is untouched");
+        }
+
+        background.Architecture.Should().BeSameAs(foreground.Architecture);
+        background.training.Should().BeFalse();
+        background.LogProb(batch).eq(foreground.LogProb(batch)).all().ToBoolean().Should().BeFalse("3 steps on perturbed data moved the background");
+    }
+
+    [Fact]
+    public void FineTuneBackground_HandBuiltForeground_ThrowsNotSupported()
+    {
+        using var flow = new NormalizingFlow(new Chain([new Squeeze()]), [4, 2, 2]);
+        using var data = zeros(4, 4, 2, 2);
+
+        var act = () => LikelihoodRatioScorer.FineTuneBackground(flow, data, 0.1, new TrainingOptions { Steps = 1 });
+
+        act.Should().Throw<NotSupportedException>().WithMessage("*FlowOod's builders*");
+    }
+
+    [Fact]
     public void Score_BackgroundOnNoise_RanksNoiseAsMoreOodThanTheTrainingKind()
     {
         // Foreground: smooth images. Background: the same images with every pixel replaced (μ = 1), i.e. uniform noise.
