@@ -14,7 +14,9 @@ internal sealed record CompareOptions
 
     public int Ensemble { get; init; } = 3;
 
-    public double MutationRate { get; init; } = 0.2;
+    public double MutationRate { get; init; } = 0.05;
+
+    public bool BackgroundFromScratch { get; init; }
 
     public double WeightDecay { get; init; }
 
@@ -45,7 +47,9 @@ internal sealed record CompareOptions
           --batch-size N       images per step (default 64)
           --train-images N     Fashion-MNIST training images used (default 20000; held-out data comes from index 50000 on)
           --ensemble K         flows in the WAIC ensemble, ≥ 2 (default 3; the first is the likelihood model)
-          --mutation-rate MU   pixel replacement rate of the likelihood-ratio background flow (default 0.2)
+          --mutation-rate MU   pixel replacement rate of the likelihood-ratio background flow (default 0.05)
+          --background HOW     fine-tune (default: the trained likelihood model fine-tuned on perturbed images, lr 1e-3)
+                               or scratch (a fresh flow trained on perturbed images, as Ren et al.)
           --weight-decay L2    L2 penalty of the background flow (default 0)
           --classifier-steps N training steps of the small CNN whose embedding feeds the feature-space scorer (default 600)
           --alpha A            target false-positive rate of the calibrated detector (default 0.05)
@@ -76,6 +80,7 @@ internal sealed record CompareOptions
                 "--train-images" => options with { TrainImages = Math.Min(Positive(name, value), 50_000) },
                 "--ensemble" => options with { Ensemble = Math.Max(2, Positive(name, value)) },
                 "--mutation-rate" => options with { MutationRate = Double(name, value, 0, 1) },
+                "--background" => value is "fine-tune" or "scratch" ? options with { BackgroundFromScratch = value == "scratch" } : throw new ArgumentException($"--background must be fine-tune or scratch, got {value}."),
                 "--weight-decay" => options with { WeightDecay = Double(name, value, 0, double.MaxValue) },
                 "--classifier-steps" => options with { ClassifierSteps = Positive(name, value) },
                 "--alpha" => options with { Alpha = Double(name, value, 0, 1) },
