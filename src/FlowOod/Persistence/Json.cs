@@ -79,7 +79,7 @@ internal static class Json
         where TEnum : struct, System.Enum
     {
         var text = String(parent, name, path, 64);
-        return System.Enum.TryParse<TEnum>(text, ignoreCase: false, out var value) && System.Enum.IsDefined(value) && !char.IsDigit(text[0])
+        return System.Enum.TryParse<TEnum>(text, ignoreCase: false, out var value) && System.Enum.IsDefined(value) && text.Length > 0 && char.IsAsciiLetter(text[0])
             ? value
             : throw Invalid(path, name, $"\"{text}\" is not one of {string.Join(", ", System.Enum.GetNames<TEnum>())}");
     }

@@ -161,6 +161,8 @@ public sealed class ModelFileValidationTests : IDisposable
         Rejects(Mutated(h => h["kind"] = "detector"), "*holds a detector, not a flow*");
         Rejects(Mutated(h => h["format"] = "SomethingElse"), "*names the format \"SomethingElse\"*");
         Rejects(Mutated(h => h["content"]!["flow"] = 3), "*refers to flow 3*");
+        Rejects(Mutated(h => h["flows"]![0]!["options"]!["spatialMask"] = new JsonObject { ["type"] = "half", ["axis"] = "" }), "*axis \"\" is not one of*");
+        Rejects(Mutated(h => h["flows"]![0]!["options"]!["spatialMask"] = new JsonObject { ["type"] = "half", ["axis"] = "1" }), "*axis \"1\" is not one of*");
     }
 
     [Fact]
