@@ -221,7 +221,8 @@ public sealed class FlowTrainer
         }
         catch (ArgumentException e)
         {
-            throw new ArgumentException($"The batch transform returned an invalid batch: {e.Message}", nameof(batchTransform), e);
+            var reason = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal);
+            throw new ArgumentException($"The batch transform returned an invalid batch: {reason}", nameof(batchTransform), e);
         }
 
         return transformed;
