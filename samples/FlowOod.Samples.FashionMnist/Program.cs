@@ -155,6 +155,7 @@ internal static class Program
         Console.WriteLine(reproduced
             ? "Reproduced: the flow finds MNIST digits MORE likely than its own test set, so likelihood fails as an OOD score."
             : "Not reproduced with this budget: MNIST is not clearly more likely than Fashion-MNIST test (try more --steps).");
+        Console.WriteLine("Scorers that correct it (likelihood ratio, input complexity, feature space, ...): ./build.sh compare");
         Console.WriteLine($"Total time {total.Elapsed.TotalMinutes:F1} min.");
         return 0;
     }
