@@ -50,16 +50,22 @@ public static class ModelFile
     }
 
     /// <summary>Saves a scorer with its flows and fitted state.</summary>
+    /// <param name="scorer">One of FlowOod's scorers; its settings, fitted state and flows are stored (higher score = more OOD).</param>
+    /// <param name="path">The file to write (replaced atomically if it exists).</param>
+    /// <param name="metadata">Your key/value notes, stored in the header.</param>
     /// <exception cref="NotSupportedException">The scorer is not one of FlowOod's, or one of its flows has no architecture.</exception>
     public static void Save(IOodScorer scorer, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(scorer);
         var writer = new ModelFileWriter();
-        var content = ScorerCodec.Encode(scorer, writer, "scorer.");
+        var content = ScorerCodec.Encode(scorer, writer);
         writer.Write(path, "scorer", content, metadata);
     }
 
     /// <summary>Saves a detector: its scorer (flows and fitted state), target false-positive rate and calibration scores.</summary>
+    /// <param name="detector">The calibrated detector.</param>
+    /// <param name="path">The file to write (replaced atomically if it exists).</param>
+    /// <param name="metadata">Your key/value notes, stored in the header.</param>
     /// <exception cref="NotSupportedException">The detector's scorer cannot be saved (see <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>).</exception>
     public static void Save(OodDetector detector, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -68,7 +74,7 @@ public static class ModelFile
         writer.AddDoubles("detector.calibration", detector.CalibrationScores);
         var content = new JsonObject
         {
-            ["scorer"] = ScorerCodec.Encode(detector.Scorer, writer, "scorer."),
+            ["scorer"] = ScorerCodec.Encode(detector.Scorer, writer),
             ["targetFalsePositiveRate"] = detector.TargetFalsePositiveRate,
             ["threshold"] = detector.Threshold,
             ["calibrationScores"] = "detector.calibration",
@@ -77,13 +83,15 @@ public static class ModelFile
     }
 
     /// <summary>Loads a detector saved by <see cref="Save(OodDetector, string, IReadOnlyDictionary{string, string}?)"/>; it gives the same verdicts, scores and p-values.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored), size limit.</param>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod detector file, or its stored threshold disagrees with its calibration.</exception>
     public static OodDetector LoadDetector(string path, ModelLoadOptions? options = null) =>
         Load(path, "detector", options, (reader, content, o) =>
         {
             const string where = "$.content";
             var calibration = reader.ReadDoubles(Json.String(content, "calibrationScores", where, 64));
-            var scorer = ScorerCodec.Decode(reader, Json.Object(content, "scorer", where), where + ".scorer", "scorer.", o);
+            var scorer = ScorerCodec.Decode(reader, Json.Object(content, "scorer", where), where + ".scorer", o);
             var detector = new OodDetector(scorer, Json.Double(content, "targetFalsePositiveRate", where, 0, 1), calibration);
             var stored = Json.Double(content, "threshold", where);
             return detector.Threshold.Equals(stored)
@@ -92,6 +100,9 @@ public static class ModelFile
         });
 
     /// <summary>Saves a batch typicality test with its flow, entropy estimate and bootstrap statistics.</summary>
+    /// <param name="test">The fitted test.</param>
+    /// <param name="path">The file to write (replaced atomically if it exists).</param>
+    /// <param name="metadata">Your key/value notes, stored in the header.</param>
     /// <exception cref="NotSupportedException">The test's flow has no architecture.</exception>
     public static void Save(TypicalityTest test, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -112,6 +123,8 @@ public static class ModelFile
     }
 
     /// <summary>Loads a test saved by <see cref="Save(TypicalityTest, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored), size limit.</param>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod typicality-test file.</exception>
     public static TypicalityTest LoadTypicalityTest(string path, ModelLoadOptions? options = null) =>
         Load(path, "typicality-test", options, (reader, content, o) =>
@@ -124,21 +137,27 @@ public static class ModelFile
                 Json.Int(content, "batchSize", where, 1, int.MaxValue),
                 Json.Double(content, "alpha", where, 0, 1),
                 reader.ReadDoubles(Json.String(content, "bootstrapStatistics", where, 64)),
-                Json.Int(content, "chunkSize", where, 1, 1 << 24),
+                ScorerCodec.ChunkSize(content, where),
                 ScorerCodec.Noise(content, where));
         });
 
     /// <summary>Loads a flow saved by <see cref="Save(NormalizingFlow, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored), size limit.</param>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod flow file.</exception>
     public static NormalizingFlow LoadFlow(string path, ModelLoadOptions? options = null) =>
         Load(path, "flow", options, (reader, content, o) => reader.ReadFlow(content, "flow", "$.content", o));
 
     /// <summary>Loads a scorer saved by <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored), size limit.</param>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod scorer file.</exception>
     public static IOodScorer LoadScorer(string path, ModelLoadOptions? options = null) =>
-        Load(path, "scorer", options, (reader, content, o) => ScorerCodec.Decode(reader, content, "$.content", "scorer.", o));
+        Load(path, "scorer", options, (reader, content, o) => ScorerCodec.Decode(reader, content, "$.content", o));
 
     /// <summary>Reads a file's header only (after the same validation as a load): kind, versions and metadata.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored), size limit.</param>
     /// <exception cref="ModelFormatException">The file is not a valid FlowOod model file.</exception>
     public static ModelFileInfo ReadInfo(string path, ModelLoadOptions? options = null) =>
         NamingTheFile(path, () => ReadInfoValidated(path, options ?? new ModelLoadOptions()));
@@ -155,7 +174,7 @@ public static class ModelFile
             ModelContainer.FormatVersion,
             Json.String(header, "flowOodVersion", "$", 64),
             metadata,
-            Json.Array(header, "flows", "$", 1024).Select((f, i) => f is JsonObject o ? Json.String(o, "builder", $"$.flows[{i}]", 64) : "?").ToArray());
+            Json.Array(header, "flows", "$", ModelFileReader.MaxFlows).Select((f, i) => f is JsonObject o ? Json.String(o, "builder", $"$.flows[{i}]", 64) : "?").ToArray());
     }
 
     internal static T Load<T>(string path, string kind, ModelLoadOptions? options, Func<ModelFileReader, JsonObject, ModelLoadOptions, T> read)

@@ -11,6 +11,9 @@ namespace FlowOod.Persistence;
 /// <summary>A validated model file: its header, and its tensors read on demand with their declared shapes checked first.</summary>
 internal sealed class ModelFileReader : IDisposable
 {
+    /// <summary>Flows one file may describe.</summary>
+    public const int MaxFlows = 1024;
+
     private const int MaxEventRank = 4;
     private const long MaxEventEntries = 1L << 28;
     private static readonly object MetaBuildLock = new();
@@ -55,25 +58,29 @@ internal sealed class ModelFileReader : IDisposable
     /// <summary>Rebuilds the flow whose index in the header's <c>flows</c> array is <paramref name="content"/>.<paramref name="name"/>.</summary>
     public NormalizingFlow ReadFlow(JsonObject content, string name, string contentPath, ModelLoadOptions options)
     {
-        var index = Json.Int(content, name, contentPath, 0, 1023);
-        var flows = Json.Array(Header, "flows", "$", 1024);
-        var node = index < flows.Count && flows[index] is JsonObject flow
-            ? flow
-            : throw ModelContainer.Error(Path, $"{contentPath}.{name} refers to flow {index}, which the header does not describe");
-        return ReadFlow(node, $"$.flows[{index}]", options);
+        return ReadFlowAt(Json.Int(content, name, contentPath, 0, MaxFlows - 1), $"{contentPath}.{name}", options);
     }
 
     /// <summary>Rebuilds the flows whose indices are the array <paramref name="content"/>.<paramref name="name"/>.</summary>
     public NormalizingFlow[] ReadFlows(JsonObject content, string name, string contentPath, ModelLoadOptions options)
     {
-        var indices = Json.LongArray(content, name, contentPath, 1024, 0, 1023);
+        var indices = Json.LongArray(content, name, contentPath, MaxFlows, 0, MaxFlows - 1);
         var flows = new NormalizingFlow[indices.Length];
         for (int i = 0; i < flows.Length; i++)
         {
-            flows[i] = ReadFlow(new JsonObject { ["flow"] = indices[i] }, "flow", $"{contentPath}.{name}[{i}]", options);
+            flows[i] = ReadFlowAt((int)indices[i], $"{contentPath}.{name}[{i}]", options);
         }
 
         return flows;
+    }
+
+    private NormalizingFlow ReadFlowAt(int index, string reference, ModelLoadOptions options)
+    {
+        var flows = Json.Array(Header, "flows", "$", MaxFlows);
+        var node = index < flows.Count && flows[index] is JsonObject flow
+            ? flow
+            : throw ModelContainer.Error(Path, $"{reference} refers to flow {index}, which the header does not describe");
+        return ReadFlow(node, $"$.flows[{index}]", options);
     }
 
     private NormalizingFlow ReadFlow(JsonObject node, string where, ModelLoadOptions options)

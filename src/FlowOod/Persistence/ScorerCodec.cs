@@ -8,7 +8,7 @@ namespace FlowOod.Persistence;
 /// <summary>FlowOod's scorers ↔ a model file's content: settings in JSON, flows and fitted vectors as tensors.</summary>
 internal static class ScorerCodec
 {
-    public static JsonObject Encode(IOodScorer scorer, ModelFileWriter writer, string tensorPrefix) => scorer switch
+    public static JsonObject Encode(IOodScorer scorer, ModelFileWriter writer) => scorer switch
     {
         NegativeLogLikelihoodScorer s => new JsonObject
         {
@@ -33,7 +33,7 @@ internal static class ScorerCodec
             ["chunkSize"] = s.ChunkSize,
             ["noise"] = Noise(s.Noise),
         },
-        FeatureSpaceScorer s => FeatureSpace(s, writer, tensorPrefix),
+        FeatureSpaceScorer s => FeatureSpace(s, writer),
         LikelihoodRatioScorer s => new JsonObject
         {
             ["type"] = "LikelihoodRatio",
@@ -54,7 +54,7 @@ internal static class ScorerCodec
             $"Model files store FlowOod's own scorers; {scorer.GetType().Name} is not one of them (save its flows with ModelFile.Save(flow, ...)."),
     };
 
-    public static IOodScorer Decode(ModelFileReader reader, JsonObject content, string where, string tensorPrefix, ModelLoadOptions options)
+    public static IOodScorer Decode(ModelFileReader reader, JsonObject content, string where, ModelLoadOptions options)
     {
         var type = Json.String(content, "type", where, 64);
         return type switch
@@ -88,17 +88,17 @@ internal static class ScorerCodec
         };
     }
 
-    private static JsonObject FeatureSpace(FeatureSpaceScorer s, ModelFileWriter writer, string tensorPrefix)
+    private static JsonObject FeatureSpace(FeatureSpaceScorer s, ModelFileWriter writer)
     {
-        writer.AddDoubles(tensorPrefix + "mean", s.Standardizer.Mean);
-        writer.AddDoubles(tensorPrefix + "std", s.Standardizer.StandardDeviation);
+        writer.AddDoubles("scorer.mean", s.Standardizer.Mean);
+        writer.AddDoubles("scorer.std", s.Standardizer.StandardDeviation);
         return new JsonObject
         {
             ["type"] = "FeatureSpace",
             ["flow"] = writer.AddFlow(s.Flow),
             ["featureDimension"] = s.FeatureDimension,
-            ["mean"] = tensorPrefix + "mean",
-            ["std"] = tensorPrefix + "std",
+            ["mean"] = "scorer.mean",
+            ["std"] = "scorer.std",
             ["chunkSize"] = s.ChunkSize,
             ["extractorName"] = s.ExtractorName,
         };
@@ -106,7 +106,7 @@ internal static class ScorerCodec
 
     private static FeatureSpaceScorer FeatureSpace(ModelFileReader reader, JsonObject content, string where, ModelLoadOptions options)
     {
-        var dimension = Json.Int(content, "featureDimension", where, 1, 1 << 24);
+        var dimension = Json.Int(content, "featureDimension", where, 1, MaxCount);
         var extractorName = Json.String(content, "extractorName", where, 256);
         if (options.FeatureExtractor is null == options.FeatureExtractorModule is null)
         {
@@ -136,7 +136,9 @@ internal static class ScorerCodec
                 nameof(options)),
         };
 
-    private static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, 1 << 24);
+    private const int MaxCount = 1 << 24;
+
+    public static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, MaxCount);
 
     public static JsonObject Noise(ScoringNoise noise) => new() { ["kind"] = noise.Kind.ToString(), ["seed"] = noise.Seed };
 

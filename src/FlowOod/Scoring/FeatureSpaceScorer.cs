@@ -198,7 +198,8 @@ public sealed class FeatureSpaceScorer : IOodScorer
             var chunk = batch.narrow(0, start, Math.Min(ChunkSize, count - start));
             var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
             var standardized = Standardizer.Apply(features).to(dtype, device);
-            var logProb = FlowEvaluation.LogProb(Flow, standardized, ChunkSize, ScoringNoise.BinCentres);
+            // Extract has checked the features' shape, dtype and finiteness; no second pass over them.
+            var logProb = FlowEvaluation.LogProbUnchecked(Flow, standardized, ChunkSize, ScoringNoise.BinCentres);
             for (int i = 0; i < logProb.Length; i++)
             {
                 scores[start + i] = -logProb[i];
