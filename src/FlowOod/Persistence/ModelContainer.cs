@@ -35,8 +35,11 @@ internal static class ModelContainer
 
     public static ReadOnlySpan<byte> Magic => [0x89, (byte)'F', (byte)'L', (byte)'O', (byte)'W', (byte)'O', (byte)'O', (byte)'D'];
 
-    /// <summary>Writes header + tensors atomically: a temporary file in the same folder, flushed to disk, then renamed.</summary>
-    public static void Write(string path, JsonObject header, IReadOnlyList<(string Name, string Dtype, long[] Shape, byte[] Data)> tensors)
+    /// <summary>
+    /// Writes header + tensors atomically: a temporary file in the same folder, flushed to disk, then renamed. Each
+    /// tensor's bytes are produced only when it is written, so at most one tensor's copy is in managed memory at a time.
+    /// </summary>
+    public static void Write(string path, JsonObject header, IReadOnlyList<PendingTensor> tensors)
     {
         var full = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no parent folder.", nameof(path));
@@ -47,17 +50,17 @@ internal static class ModelContainer
 
         var table = new JsonArray();
         long offset = 0;
-        foreach (var (name, dtype, shape, data) in tensors)
+        foreach (var tensor in tensors)
         {
             table.Add(new JsonObject
             {
-                ["name"] = name,
-                ["dtype"] = dtype,
-                ["shape"] = Json.ToArray(shape),
+                ["name"] = tensor.Name,
+                ["dtype"] = TensorCodec.Name(tensor.Dtype),
+                ["shape"] = Json.ToArray(tensor.Shape),
                 ["offset"] = offset,
-                ["length"] = data.LongLength,
+                ["length"] = tensor.Length,
             });
-            offset += data.LongLength;
+            offset += tensor.Length;
         }
 
         header["tensors"] = table;
@@ -80,8 +83,14 @@ internal static class ModelContainer
                 BinaryPrimitives.WriteUInt64LittleEndian(preamble[16..], (ulong)offset);
                 Append(file, hash, preamble);
                 Append(file, hash, headerBytes);
-                foreach (var (_, _, _, data) in tensors)
+                foreach (var tensor in tensors)
                 {
+                    var data = tensor.Bytes();
+                    if (data.LongLength != tensor.Length)
+                    {
+                        throw new InvalidOperationException($"Tensor '{tensor.Name}' changed size while the model was being saved.");
+                    }
+
                     Append(file, hash, data);
                 }
 
@@ -296,6 +305,9 @@ internal static class ModelContainer
 
     internal static ModelFormatException Error(string path, string problem) => new($"Model file '{path}' is invalid: {problem}.");
 }
+
+/// <summary>A tensor to write: its table entry and a function producing its bytes (row-major, little-endian) when written.</summary>
+internal sealed record PendingTensor(string Name, TorchSharp.torch.ScalarType Dtype, long[] Shape, long Length, Func<byte[]> Bytes);
 
 /// <summary>One entry of the tensor table, validated against the file.</summary>
 internal sealed record TensorEntry(string Name, TorchSharp.torch.ScalarType Dtype, long[] Shape, long Offset, long Length);

@@ -43,7 +43,7 @@ internal sealed class ModelFileReader : IDisposable
             throw ModelContainer.Error(Path, $"tensor '{name}' must be a float64 vector{(expectedLength is { } m ? $" of {m} entries" : string.Empty)}, the file declares {TensorCodec.Name(entry.Dtype)} {Shapes.Format(entry.Shape)}");
         }
 
-        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(ReadBytes(entry)).ToArray();
+        var values = Read<double>(entry);
         foreach (var value in values)
         {
             if (double.IsNaN(value))
@@ -141,7 +141,7 @@ internal sealed class ModelFileReader : IDisposable
                 foreach (var (name, target) in state)
                 {
                     var entry = Entry(prefix + name);
-                    using var loaded = TensorCodec.FromBytes(ReadBytes(entry), entry.Dtype, entry.Shape);
+                    using var loaded = ReadTensor(entry);
                     target.copy_(loaded);
                 }
             }
@@ -255,11 +255,24 @@ internal sealed class ModelFileReader : IDisposable
         return entry;
     }
 
-    private byte[] ReadBytes(TensorEntry entry)
+    /// <summary>A new CPU tensor with the entry's data, read straight into a typed array (length already validated).</summary>
+    private Tensor ReadTensor(TensorEntry entry) => entry.Dtype switch
     {
-        var bytes = new byte[entry.Length];
+        ScalarType.Float32 => tensor(Read<float>(entry), entry.Shape),
+        ScalarType.Float64 => tensor(Read<double>(entry), entry.Shape),
+        ScalarType.Int64 => tensor(Read<long>(entry), entry.Shape),
+        ScalarType.Int32 => tensor(Read<int>(entry), entry.Shape),
+        ScalarType.Byte => tensor(Read<byte>(entry), entry.Shape),
+        ScalarType.Bool => tensor(TensorCodec.ToBools(Read<byte>(entry)), entry.Shape),
+        var other => throw new NotSupportedException($"Model files do not store {other} tensors."),
+    };
+
+    private T[] Read<T>(TensorEntry entry)
+        where T : unmanaged
+    {
+        var values = new T[entry.Length / System.Runtime.CompilerServices.Unsafe.SizeOf<T>()];
         file.Position = dataStart + entry.Offset;
-        file.ReadExactly(bytes);
-        return bytes;
+        file.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
     }
 }

@@ -11,7 +11,7 @@ internal sealed class ModelFileWriter
 {
     private const int MaxMetadataEntries = 256;
     private const int MaxMetadataText = 1 << 16;
-    private readonly List<(string Name, string Dtype, long[] Shape, byte[] Data)> tensors = [];
+    private readonly List<PendingTensor> tensors = [];
     private readonly JsonArray flows = [];
     private readonly List<NormalizingFlow> flowInstances = [];
 
@@ -35,7 +35,7 @@ internal sealed class ModelFileWriter
         var prefix = $"flows.{index}.";
         foreach (var (name, tensor) in state)
         {
-            tensors.Add((prefix + name, TensorCodec.Name(tensor.dtype), tensor.shape, TensorCodec.ToBytes(tensor)));
+            tensors.Add(new PendingTensor(prefix + name, tensor.dtype, tensor.shape, tensor.numel() * tensor.ElementSize, () => TensorCodec.ToBytes(tensor)));
         }
 
         flows.Add(new JsonObject
@@ -54,7 +54,8 @@ internal sealed class ModelFileWriter
     public void AddDoubles(string name, IReadOnlyList<double> values)
     {
         var array = values.ToArray();
-        tensors.Add((name, "float64", [array.LongLength], System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()).ToArray()));
+        tensors.Add(new PendingTensor(
+            name, TorchSharp.torch.ScalarType.Float64, [array.LongLength], array.LongLength * sizeof(double), () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()).ToArray()));
     }
 
     /// <summary>Writes the file: kind, content, flows, metadata and tensors.</summary>

@@ -55,22 +55,8 @@ internal static class TensorCodec
         };
     }
 
-    /// <summary>A new CPU tensor of <paramref name="shape"/> from its bytes (length already validated).</summary>
-    public static Tensor FromBytes(byte[] bytes, ScalarType dtype, long[] shape)
-    {
-        return dtype switch
-        {
-            ScalarType.Float32 => tensor(MemoryMarshal.Cast<byte, float>(bytes).ToArray(), shape),
-            ScalarType.Float64 => tensor(MemoryMarshal.Cast<byte, double>(bytes).ToArray(), shape),
-            ScalarType.Int64 => tensor(MemoryMarshal.Cast<byte, long>(bytes).ToArray(), shape),
-            ScalarType.Int32 => tensor(MemoryMarshal.Cast<byte, int>(bytes).ToArray(), shape),
-            ScalarType.Byte => tensor(bytes, shape),
-            ScalarType.Bool => BoolTensor(bytes, shape),
-            var other => throw new NotSupportedException($"Model files do not store {other} tensors."),
-        };
-    }
-
-    private static Tensor BoolTensor(byte[] bytes, long[] shape)
+    /// <summary>Stored bool bytes (0 or 1) as bools; any other byte is a format error.</summary>
+    public static bool[] ToBools(byte[] bytes)
     {
         var values = new bool[bytes.Length];
         for (int i = 0; i < bytes.Length; i++)
@@ -83,6 +69,6 @@ internal static class TensorCodec
             };
         }
 
-        return tensor(values, shape);
+        return values;
     }
 }
