@@ -85,7 +85,7 @@ internal static class ArchitectureCodec
             ["dropout"] = o.Dropout,
         });
 
-    /// <summary>Rebuilds a flow of a built-in builder; throws <see cref="ModelFormatException"/> for bad options.</summary>
+    /// <summary>Rebuilds a flow of a built-in builder; throws <see cref="HeaderException"/> for bad options.</summary>
     public static NormalizingFlow Build(FlowArchitecture architecture, long[] eventShape, string path)
     {
         var o = architecture.OptionsNode;
@@ -124,7 +124,7 @@ internal static class ArchitectureCodec
                     DequantizationNoise = Json.Bool(o, "dequantizationNoise", path),
                 }),
                 TabularRealNvpName => TabularRealNvp.Create(
-                    eventShape.Length == 1 ? eventShape[0] : throw new ModelFormatException($"{path}: a TabularRealNvp has a 1-D event shape, the file declares {Shapes.Format(eventShape)}."),
+                    eventShape.Length == 1 ? eventShape[0] : throw new HeaderException($"{path}: a TabularRealNvp has a 1-D event shape, the file declares {Shapes.Format(eventShape)}."),
                     new TabularRealNvpOptions
                     {
                         Couplings = Json.Int(o, "couplings", path, 1, MaxDepth),
@@ -132,12 +132,12 @@ internal static class ArchitectureCodec
                         HiddenLayers = Json.Int(o, "hiddenLayers", path, 0, MaxDepth),
                         Dropout = Json.Double(o, "dropout", path, 0, 1),
                     }),
-                _ => throw new ModelFormatException($"{path}: unknown builder \"{architecture.Builder}\"."),
+                _ => throw new HeaderException($"{path}: unknown builder \"{architecture.Builder}\"."),
             };
         }
         catch (ArgumentException e)
         {
-            throw new ModelFormatException($"{path}: the stored {architecture.Builder} options do not build a flow for shape {Shapes.Format(eventShape)}: {e.Message}", e);
+            throw new HeaderException($"{path}: the stored {architecture.Builder} options do not build a flow for shape {Shapes.Format(eventShape)}: {e.Message}", e);
         }
     }
 
@@ -166,7 +166,7 @@ internal static class ArchitectureCodec
         "cycle" => CycleMask.Instance,
         "half" => new HalfMask(Json.Enum<HalfMaskAxis>(o, "axis", path)),
         "quadrant" => new QuadrantMask(Json.Enum<Quadrant>(o, "condition", path), Json.Enum<Quadrant>(o, "transform", path)),
-        var other => throw new ModelFormatException($"Header value {path}.type: unknown mask \"{other}\"."),
+        var other => throw new HeaderException($"Header value {path}.type: unknown mask \"{other}\"."),
     };
 
     private static JsonObject? Bottleneck(IBottleneck bottleneck) => bottleneck switch
@@ -180,7 +180,7 @@ internal static class ArchitectureCodec
     {
         "none" => NoBottleneck.Instance,
         "linear" => new LinearBottleneck(Json.Int(o, "latentSize", path, 1, MaxWidth)),
-        var other => throw new ModelFormatException($"Header value {path}.type: unknown bottleneck \"{other}\"."),
+        var other => throw new HeaderException($"Header value {path}.type: unknown bottleneck \"{other}\"."),
     };
 
     private static JsonObject? Conditioner(IConditionerFactory factory) => factory switch
@@ -211,7 +211,7 @@ internal static class ArchitectureCodec
         "mlp" => new MlpConditionerFactory(
             Json.Int(o, "hiddenWidth", path, 1, MaxWidth), Json.Int(o, "hiddenLayers", path, 0, MaxDepth), Json.Double(o, "dropout", path, 0, 1)),
         "autoencoder" => new AutoencoderConditionerFactory(Bottleneck(Json.Object(o, "bottleneck", path), path + ".bottleneck")),
-        var other => throw new ModelFormatException($"Header value {path}.type: unknown st-network \"{other}\"."),
+        var other => throw new HeaderException($"Header value {path}.type: unknown st-network \"{other}\"."),
     };
 
     private static JsonObject? Activation(ScaleActivation activation)
@@ -234,6 +234,6 @@ internal static class ArchitectureCodec
         "realNvpTanh" => ScaleActivation.RealNvpTanh,
         "glowSigmoid" => ScaleActivation.GlowSigmoid,
         "softClamp" => ScaleActivation.SoftClamp(Json.Double(o, "bound", path, double.Epsilon, 1e6)),
-        var other => throw new ModelFormatException($"Header value {path}.type: unknown scale activation \"{other}\"."),
+        var other => throw new HeaderException($"Header value {path}.type: unknown scale activation \"{other}\"."),
     };
 }

@@ -8,7 +8,7 @@ namespace FlowOod.Persistence;
 
 /// <summary>
 /// Strict readers for the JSON header: every value is checked for presence, type and range, and every failure is a
-/// <see cref="ModelFormatException"/> naming the JSON path, so a damaged header never surfaces as a bare JSON or cast error.
+/// <see cref="HeaderException"/> naming the JSON path (<see cref="ModelFile"/> adds the file), so a damaged header never surfaces as a bare JSON or cast error.
 /// </summary>
 internal static class Json
 {
@@ -41,12 +41,12 @@ internal static class Json
     {
         if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !value.TryGetValue(out long result))
         {
-            throw new ModelFormatException($"Header value {where} must be an integer.");
+            throw new HeaderException($"Header value {where} must be an integer.");
         }
 
         return result >= min && result <= max
             ? result
-            : throw new ModelFormatException($"Header value {where} = {result} is outside [{min}, {max}].");
+            : throw new HeaderException($"Header value {where} = {result} is outside [{min}, {max}].");
     }
 
     public static int Int(JsonObject parent, string name, string path, int min, int max) => (int)Long(parent, name, path, min, max);
@@ -67,12 +67,12 @@ internal static class Json
         if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !value.TryGetValue(out double result)
             || !double.IsFinite(result))
         {
-            throw new ModelFormatException($"Header value {where} must be a finite number.");
+            throw new HeaderException($"Header value {where} must be a finite number.");
         }
 
         return result >= min && result <= max
             ? result
-            : throw new ModelFormatException($"Header value {where} = {result.ToString("R", CultureInfo.InvariantCulture)} is outside [{min}, {max}].");
+            : throw new HeaderException($"Header value {where} = {result.ToString("R", CultureInfo.InvariantCulture)} is outside [{min}, {max}].");
     }
 
     public static TEnum Enum<TEnum>(JsonObject parent, string name, string path)
@@ -133,13 +133,13 @@ internal static class Json
     private static JsonNode Node(JsonObject parent, string name, string path) =>
         parent.TryGetPropertyValue(name, out var node) && node is not null
             ? node
-            : throw new ModelFormatException($"Header value {path}.{name} is missing.");
+            : throw new HeaderException($"Header value {path}.{name} is missing.");
 
     private static JsonValue Value(JsonObject parent, string name, string path, JsonValueKind kind) =>
         Node(parent, name, path) is JsonValue value && value.GetValueKind() == kind
             ? value
             : throw Invalid(path, name, $"must be a {kind.ToString().ToLowerInvariant()}");
 
-    private static ModelFormatException Invalid(string path, string name, string problem) =>
+    private static HeaderException Invalid(string path, string name, string problem) =>
         new($"Header value {path}.{name} {problem}.");
 }

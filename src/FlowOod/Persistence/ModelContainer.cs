@@ -230,7 +230,7 @@ internal static class ModelContainer
         for (int i = 0; i < table.Count; i++)
         {
             var at = $"$.tensors[{i}]";
-            var entry = table[i] as JsonObject ?? throw new ModelFormatException($"Model file '{path}': header value {at} must be a JSON object.");
+            var entry = table[i] as JsonObject ?? throw new HeaderException($"Header value {at} must be a JSON object.");
             var name = Json.String(entry, "name", at, 512);
             var dtypeName = Json.String(entry, "dtype", at, 16);
             if (!TensorCodec.TryParse(dtypeName, out var dtype, out var elementSize))

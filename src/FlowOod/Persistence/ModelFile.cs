@@ -191,7 +191,7 @@ public static class ModelFile
         {
             return load();
         }
-        catch (ModelFormatException e) when (e.Message.StartsWith("Header value", StringComparison.Ordinal))
+        catch (HeaderException e)
         {
             throw new ModelFormatException($"Model file '{path}' is invalid: {e.Message}", e);
         }
