@@ -133,7 +133,7 @@ internal static class ModelContainer
         }
     }
 
-    private static (JsonObject Header, Dictionary<string, TensorEntry> Tensors, long DataStart) ReadAndValidate(string path, FileStream file, long maxFileBytes)
+    private static (uint Version, JsonObject Header, Dictionary<string, TensorEntry> Tensors, long DataStart) ReadAndValidate(string path, FileStream file, long maxFileBytes)
     {
         var length = file.Length;
         if (length < PreambleSize + ChecksumSize)
@@ -192,7 +192,7 @@ internal static class ModelContainer
         }
 
         var tensors = ReadTable(path, header, (long)dataLength);
-        return (header, tensors, PreambleSize + headerLength);
+        return (version, header, tensors, PreambleSize + headerLength);
     }
 
     private static void VerifyChecksum(string path, FileStream file, long length)

@@ -171,7 +171,7 @@ public static class ModelFile
             p => p.Value is JsonValue v && v.TryGetValue(out string? s) ? s : throw ModelContainer.Error(path, $"metadata '{p.Key}' is not a string"));
         return new ModelFileInfo(
             Json.String(header, "kind", "$", 32),
-            ModelContainer.FormatVersion,
+            reader.FormatVersion,
             Json.String(header, "flowOodVersion", "$", 64),
             metadata,
             Json.Array(header, "flows", "$", ModelFileReader.MaxFlows).Select((f, i) => f is JsonObject o ? Json.String(o, "builder", $"$.flows[{i}]", 64) : "?").ToArray());

@@ -23,16 +23,19 @@ internal sealed class ModelFileReader : IDisposable
     private readonly HashSet<string> consumed = new(StringComparer.Ordinal);
     private readonly List<NormalizingFlow> created = [];
 
-    public ModelFileReader(string path, FileStream file, (JsonObject Header, Dictionary<string, TensorEntry> Tensors, long DataStart) validated)
+    public ModelFileReader(string path, FileStream file, (uint Version, JsonObject Header, Dictionary<string, TensorEntry> Tensors, long DataStart) validated)
     {
         Path = path;
         this.file = file;
-        (Header, tensors, dataStart) = validated;
+        (FormatVersion, Header, tensors, dataStart) = validated;
     }
 
     public string Path { get; }
 
     public JsonObject Header { get; }
+
+    /// <summary>The format version the file was written in.</summary>
+    public uint FormatVersion { get; }
 
     /// <summary>Reads a float64 vector stored under <paramref name="name"/>, checking its declared shape first.</summary>
     public double[] ReadDoubles(string name, long? expectedLength = null)
