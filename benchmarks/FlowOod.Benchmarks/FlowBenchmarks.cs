@@ -1,3 +1,4 @@
+using System;
 using BenchmarkDotNet.Attributes;
 using FlowOod.Models;
 using FlowOod.Scoring;
@@ -9,11 +10,11 @@ namespace FlowOod.Benchmarks;
 /// <summary>One training step and one scoring call of the compact RealNVP or a small Glow on [64, 1, 28, 28] 8-bit images.</summary>
 [MemoryDiagnoser]
 [JsonExporterAttribute.Full]
-public class FlowBenchmarks
+public class FlowBenchmarks : IDisposable
 {
     private NormalizingFlow flow = null!;
     private FlowTrainer trainer = null!;
-    private NegativeLogLikelihoodScorer scorer = null!;
+    private NegativeLogLikelihoodScorer? scorer;
     private Tensor images = null!;
 
     /// <summary>The model: "RealNvpCompact" (RealNvpOptions.Compact) or "GlowTiny" (GlowOptions.Tiny).</summary>
@@ -31,15 +32,23 @@ public class FlowBenchmarks
             : RealNvp.Create(new long[] { 1, 28, 28 }, RealNvpOptions.Compact);
         Bijectors.ActNorm.InitializeAll(flow, images);
         trainer = new FlowTrainer(flow, new TrainingOptions { Steps = 1, BatchSize = 64 });
-        scorer = new NegativeLogLikelihoodScorer(flow, chunkSize: 64);
+        scorer = new NegativeLogLikelihoodScorer(flow, chunkSize: 64, ownsFlow: true);
     }
 
-    /// <summary>Releases the flow and the batch.</summary>
+    /// <summary>Releases the batch and the scorer, which owns the flow.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
         images.Dispose();
-        flow.Dispose();
+        Dispose();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        scorer?.Dispose();
+        scorer = null;
+        GC.SuppressFinalize(this);
     }
 
     /// <summary>One Adam step on 64 images (includes creating the optimizer state of a one-step run).</summary>
@@ -48,5 +57,5 @@ public class FlowBenchmarks
 
     /// <summary>Scores 64 images (bits/dim) in evaluation mode.</summary>
     [Benchmark(Baseline = true)]
-    public double[] Score() => scorer.Score(images);
+    public double[] Score() => scorer!.Score(images);
 }

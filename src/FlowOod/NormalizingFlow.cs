@@ -15,7 +15,7 @@ namespace FlowOod;
 /// <remarks>
 /// <para>log p(x) = log p_Z(f(x)) + log|det ∂f/∂x|, with f = <see cref="Transform"/>.Forward (data → latent) including
 /// any preprocessing layers (dequantization, logit) so their log-determinants are part of the density. Inputs are
-/// <c>[N, eventShape...]</c>; <see cref="LogProb"/> and <see cref="BitsPerDim"/> return <c>[N]</c>.</para>
+/// <c>[N, eventShape...]</c>; <see cref="LogProb(Tensor)"/> and <see cref="BitsPerDim(Tensor)"/> return <c>[N]</c>.</para>
 /// <para>Inputs are validated before any work: shape, floating dtype (the parameters' dtype, if any), finiteness and, when
 /// <see cref="InputRange"/> is set, the value range. Bad input throws an <see cref="ArgumentException"/> that names
 /// the problem; it never produces a NaN density.</para>
@@ -74,7 +74,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// <summary>The valid input range, or null when any finite value is accepted.</summary>
     public (double Min, double Max)? InputRange { get; }
 
-    /// <summary>Levels per entry of the raw data (256 for 8-bit images), used by <see cref="BitsPerDim"/>; null for continuous data.</summary>
+    /// <summary>Levels per entry of the raw data (256 for 8-bit images), used by <see cref="BitsPerDim(Tensor)"/>; null for continuous data.</summary>
     public int? DiscretizationLevels { get; }
 
     /// <summary>
@@ -83,14 +83,31 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// </summary>
     public FlowArchitecture? Architecture { get; set; }
 
-    /// <summary>log p(x) in nats per example.</summary>
+    /// <summary>log p(x) in nats per example, with the dequantization layers' own noise setting.</summary>
     /// <param name="input">x, shape <c>[N, eventShape...]</c>, float32 or float64.</param>
     /// <returns>A new tensor <c>[N]</c>.</returns>
-    /// <exception cref="ArgumentException">Wrong shape or dtype, NaN/Inf, or values outside <see cref="InputRange"/>.</exception>
+    /// <exception cref="ArgumentException">Wrong shape, dtype or device, NaN/Inf, or values outside <see cref="InputRange"/>.</exception>
     public Tensor LogProb(Tensor input)
     {
         ValidateInput(input);
         return LogProbUnchecked(input);
+    }
+
+    /// <summary>log p(x) in nats per example, with the dequantization noise <paramref name="noise"/> for this call only.</summary>
+    /// <remarks>
+    /// The noise is an argument of the call, not state of the flow: calls with different noise may run on different
+    /// threads at once and never see each other's. The flow's mode (train/eval) is used as it is; scorers put their
+    /// flows in evaluation mode once, when they are built.
+    /// </remarks>
+    /// <param name="input">x, shape <c>[N, eventShape...]</c>, float32 or float64.</param>
+    /// <param name="noise">The dequantization noise u (see <see cref="ScoringNoise"/>); ignored by flows without dequantization.</param>
+    /// <returns>A new tensor <c>[N]</c>.</returns>
+    /// <exception cref="ArgumentException">Wrong shape, dtype or device, NaN/Inf, or values outside <see cref="InputRange"/>.</exception>
+    public Tensor LogProb(Tensor input, ScoringNoise noise)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        ValidateInput(input);
+        return LogProbUnchecked(input, noise);
     }
 
     /// <summary>log p(x) without input validation, for callers that validated the whole data set already.</summary>
@@ -99,6 +116,13 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var (latent, logDet) = transform.Forward(input);
         return scope.MoveToOuter(BaseDistribution.LogProb(latent).add_(logDet));
+    }
+
+    /// <summary>log p(x) with <paramref name="noise"/> and without input validation.</summary>
+    internal Tensor LogProbUnchecked(Tensor input, ScoringNoise noise)
+    {
+        using var entered = noise.Enter();
+        return LogProbUnchecked(input);
     }
 
     /// <summary>
@@ -112,7 +136,15 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         return scope.MoveToOuter(ToBitsPerDim(LogProb(input)));
     }
 
-    /// <summary>Per-example log-densities (nats, <c>[N]</c>) to bits/dim, the one conversion of <see cref="BitsPerDim"/>.</summary>
+    /// <summary><see cref="BitsPerDim(Tensor)"/> with the dequantization noise <paramref name="noise"/> for this call only.</summary>
+    /// <returns>A new tensor <c>[N]</c>.</returns>
+    public Tensor BitsPerDim(Tensor input, ScoringNoise noise)
+    {
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(ToBitsPerDim(LogProb(input, noise)));
+    }
+
+    /// <summary>Per-example log-densities (nats, <c>[N]</c>) to bits/dim, the one conversion of <see cref="BitsPerDim(Tensor)"/>.</summary>
     internal Tensor ToBitsPerDim(Tensor logProb) => DiscretizationLevels is { } levels
         ? Discretization.BitsPerDim(logProb, Dimensions, levels)
         : logProb.div(-Dimensions * Math.Log(2));
@@ -122,34 +154,34 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         ? Discretization.BitsPerDim(logProb, Dimensions, levels)
         : -logProb / (Dimensions * Math.Log(2));
 
+    /// <summary>Whether the flow and every module inside it are in evaluation mode (<c>eval()</c>).</summary>
+    public bool IsInEvaluationMode => !training && modules().All(module => !module.training);
+
     /// <summary>Draws <paramref name="count"/> samples: z from the base distribution, then x = Transform.Inverse(z).</summary>
-    /// <remarks>Runs in evaluation mode (BatchNorm uses its running statistics) without gradients, and restores the
-    /// previous mode afterwards.</remarks>
+    /// <remarks>Runs without gradients in evaluation mode, which the flow must be in (call <c>eval()</c> first): the
+    /// flow's modes are never toggled to answer a query, so sampling may run on several threads at once.</remarks>
+    /// <param name="count">How many samples.</param>
+    /// <param name="generator">The random source for z, or null for TorchSharp's global generator.</param>
     /// <returns>A new tensor <c>[count, eventShape...]</c> on the flow's device.</returns>
+    /// <exception cref="InvalidOperationException">The flow, or a module inside it, is in training mode.</exception>
     public Tensor Sample(long count, Generator? generator = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        var wasTraining = training;
-        eval();
-        try
+        if (!IsInEvaluationMode)
         {
-            using var noGrad = no_grad();
-            using var scope = NewDisposeScope();
-            var (dtype, device) = ParameterDtypeAndDevice();
-            var latent = BaseDistribution.Sample(count, eventShape, dtype, device, generator);
-            var (output, _) = transform.Inverse(latent);
-            return scope.MoveToOuter(output);
+            throw new InvalidOperationException(
+                "Sample needs the flow in evaluation mode (BatchNorm layers would otherwise use and update batch statistics); call flow.eval() first.");
         }
-        finally
-        {
-            if (wasTraining)
-            {
-                train();
-            }
-        }
+
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var (dtype, device) = ParameterDtypeAndDevice();
+        var latent = BaseDistribution.Sample(count, eventShape, dtype, device, generator);
+        var (output, _) = transform.Inverse(latent);
+        return scope.MoveToOuter(output);
     }
 
-    /// <summary>TorchSharp's module entry point; the same as <see cref="LogProb"/>.</summary>
+    /// <summary>TorchSharp's module entry point; the same as <see cref="LogProb(Tensor)"/>.</summary>
     public override Tensor forward(Tensor input) => LogProb(input);
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the problem if <paramref name="input"/> is not a valid batch.</summary>

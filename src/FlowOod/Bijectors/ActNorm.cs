@@ -109,7 +109,7 @@ public sealed class ActNorm : Bijector
     /// current mode (train or eval), so layers with BatchNorm update their running statistics as in a training step.
     /// </remarks>
     /// <param name="flow">The flow.</param>
-    /// <param name="batch">Training data <c>[N, eventShape...]</c>, validated like <see cref="NormalizingFlow.LogProb"/>'s input.</param>
+    /// <param name="batch">Training data <c>[N, eventShape...]</c>, validated like <see cref="NormalizingFlow.LogProb(Tensor)"/>'s input.</param>
     /// <param name="reinitialize">Also re-initialise ActNorms that are initialised already (default false: skip them).</param>
     /// <returns>The number of ActNorm layers initialised.</returns>
     /// <exception cref="ArgumentException">The batch is not valid input for the flow.</exception>

@@ -1,5 +1,4 @@
 using System;
-using FlowOod.Scoring;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -15,6 +14,11 @@ namespace FlowOod.Bijectors;
 /// (u is capped one rounding step below 1 so that 255·x + u never rounds up into the next bin).</para>
 /// <para>With <c>addNoise: false</c> the noise is fixed at u = ½ (bin centres), which makes the layer deterministic.
 /// Kirichenko et al. (2020) draw fresh noise for training and evaluation alike; so does FlowOod by default.</para>
+/// <para>The noise of one call is an argument of that call, never state of the layer: a
+/// <see cref="ScoringNoise"/> passed to <see cref="NormalizingFlow.LogProb(Tensor, ScoringNoise)"/> (as every scorer
+/// does) replaces the layer's own setting for that call, and the trainer draws u from its own seeded generator. Without
+/// either, random u comes from TorchSharp's global generator, as for any torch module. The layer holds no mutable
+/// state, so calls with different noise may run on different threads at once.</para>
 /// <para>Bits per dimension then use the −D·log 256 discretization term (see <see cref="Discretization"/>); together
 /// with this layer's log(255/256) that matches Kirichenko et al.'s code exactly, which is log₂(256/255) ≈ 0.0056
 /// bits/dim above the (pixel + u)/256 convention of other papers.</para>
@@ -23,8 +27,6 @@ public sealed class UniformDequantization : Bijector
 {
     private static readonly double LogScale = Math.Log(255.0 / 256.0);
     private readonly bool addNoise;
-    private ScoringNoise? noiseOverride;
-    private Generator? seededGenerator;
 
     /// <summary>Creates the layer.</summary>
     /// <param name="addNoise">Draw u ~ U[0, 1) (default) or use u = ½.</param>
@@ -37,22 +39,6 @@ public sealed class UniformDequantization : Bijector
 
     /// <summary>Whether noise is drawn (otherwise u = ½).</summary>
     public bool AddsNoise => addNoise;
-
-    /// <summary>
-    /// Replaces the layer's own noise setting until the returned scope is disposed: bin centres, a generator seeded
-    /// with <see cref="ScoringNoise.Seed"/> (created on the input's device at first use), or fresh noise.
-    /// </summary>
-    internal IDisposable OverrideNoise(ScoringNoise noise)
-    {
-        var previous = (noiseOverride, seededGenerator);
-        noiseOverride = noise;
-        seededGenerator = null;
-        return new Restore(() =>
-        {
-            seededGenerator?.Dispose();
-            (noiseOverride, seededGenerator) = previous;
-        });
-    }
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
@@ -73,15 +59,22 @@ public sealed class UniformDequantization : Bijector
 
     private Tensor Noise(Tensor input)
     {
-        var kind = noiseOverride?.Kind ?? (addNoise ? ScoringNoiseKind.Random : ScoringNoiseKind.BinCentres);
-        if (kind == ScoringNoiseKind.BinCentres)
+        Tensor uniform;
+        if (NoiseContext.CurrentOverride is { } source)
+        {
+            uniform = source.Uniform(input);
+        }
+        else if (!addNoise)
         {
             return full_like(input, 0.5);
         }
+        else
+        {
+            uniform = NoiseContext.CurrentGenerator is { } generator
+                ? rand(input.shape, dtype: input.dtype, device: input.device, generator: generator)
+                : rand_like(input);
+        }
 
-        var uniform = kind == ScoringNoiseKind.Seeded
-            ? rand(input.shape, dtype: input.dtype, device: input.device, generator: seededGenerator ??= new Generator(noiseOverride!.Seed, input.device))
-            : rand_like(input);
         return uniform.clamp_max_(1.0 - (128 * finfo(input.dtype).eps));
     }
 
@@ -93,15 +86,4 @@ public sealed class UniformDequantization : Bijector
 
     /// <inheritdoc/>
     public override string ToString() => $"UniformDequantization(noise={addNoise})";
-
-    private sealed class Restore(Action action) : IDisposable
-    {
-        private Action? pending = action;
-
-        public void Dispose()
-        {
-            pending?.Invoke();
-            pending = null;
-        }
-    }
 }

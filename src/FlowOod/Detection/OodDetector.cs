@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.ObjectModel;
+using System.Threading;
 using FlowOod.Scoring;
 using static TorchSharp.torch;
 
@@ -26,26 +27,33 @@ namespace FlowOod.Detection;
 /// <para>Requirements: 0 &lt; α &lt; 1 and α ≥ 1/n, i.e. at least ⌈1/α⌉ calibration scores
 /// (<see cref="RequiredCalibrationCount"/>); with fewer, no score could ever be flagged at level α. Calibration scores are
 /// kept as managed doubles, sorted ascending.</para>
+/// <para>Threads and ownership: a detector is immutable and safe for concurrent calls when its scorer is (every FlowOod
+/// scorer is). It follows <see cref="IOodScorer"/>'s ownership rule: with <c>ownsScorer: false</c> (the default) the
+/// scorer stays the caller's; a detector loaded from a model file owns its scorer, and disposing it frees the flows.</para>
 /// </remarks>
-public sealed class OodDetector
+public sealed class OodDetector : IDisposable
 {
     private readonly double[] sortedScores;
+    private readonly bool ownsScorer;
+    private int disposed;
 
     /// <summary>Creates a detector from its state, e.g. when reloading a saved detector.</summary>
     /// <param name="scorer">The scorer; higher score = more out-of-distribution.</param>
     /// <param name="targetFalsePositiveRate">α, the target false-positive rate on in-distribution data, in (0, 1).</param>
     /// <param name="calibrationScores">The scorer's scores of in-distribution validation inputs, in any order; finite;
     /// at least <see cref="RequiredCalibrationCount"/>(α) of them. Copied.</param>
+    /// <param name="ownsScorer">Whether disposing the detector disposes <paramref name="scorer"/> (default false: it stays the caller's).</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">α is not in (0, 1).</exception>
     /// <exception cref="ArgumentException">There are no calibration scores, fewer than ⌈1/α⌉, or one is NaN or infinite.</exception>
-    public OodDetector(IOodScorer scorer, double targetFalsePositiveRate, IReadOnlyList<double> calibrationScores)
-        : this(scorer, targetFalsePositiveRate, CopyScores(calibrationScores), "calibration score")
+    public OodDetector(IOodScorer scorer, double targetFalsePositiveRate, IReadOnlyList<double> calibrationScores, bool ownsScorer = false)
+        : this(scorer, targetFalsePositiveRate, CopyScores(calibrationScores), "calibration score", ownsScorer)
     {
     }
 
-    private OodDetector(IOodScorer scorer, double targetFalsePositiveRate, double[] calibrationScores, string source)
+    private OodDetector(IOodScorer scorer, double targetFalsePositiveRate, double[] calibrationScores, string source, bool ownsScorer)
     {
+        this.ownsScorer = ownsScorer;
         ArgumentNullException.ThrowIfNull(scorer);
         CheckRate(targetFalsePositiveRate);
         CheckCount(calibrationScores.Length, targetFalsePositiveRate, nameof(calibrationScores));
@@ -110,11 +118,13 @@ public sealed class OodDetector
     /// <param name="inDistributionValidation">In-distribution inputs not used to train the scorer, <c>[n, ...]</c> as the
     /// scorer expects; n ≥ ⌈1/α⌉.</param>
     /// <param name="targetFalsePositiveRate">α in (0, 1).</param>
+    /// <param name="ownsScorer">Whether disposing the detector disposes <paramref name="scorer"/> (default false: it stays the caller's).</param>
     /// <returns>The calibrated detector.</returns>
     /// <exception cref="ArgumentOutOfRangeException">α is not in (0, 1).</exception>
     /// <exception cref="ArgumentException">The batch has fewer than ⌈1/α⌉ examples (checked before scoring), the scorer
     /// rejects it, or a score is NaN or infinite.</exception>
-    public static OodDetector Calibrate(IOodScorer scorer, Tensor inDistributionValidation, double targetFalsePositiveRate)
+    public static OodDetector Calibrate(
+        IOodScorer scorer, Tensor inDistributionValidation, double targetFalsePositiveRate, bool ownsScorer = false)
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentNullException.ThrowIfNull(inDistributionValidation);
@@ -126,7 +136,7 @@ public sealed class OodDetector
 
         CheckCount(inDistributionValidation.shape[0], targetFalsePositiveRate, nameof(inDistributionValidation));
         var scores = ScoreChecked(scorer, inDistributionValidation);
-        return new OodDetector(scorer, targetFalsePositiveRate, scores, $"score from {scorer.Name} of validation example");
+        return new OodDetector(scorer, targetFalsePositiveRate, scores, $"score from {scorer.Name} of validation example", ownsScorer);
     }
 
     /// <summary>
@@ -182,6 +192,7 @@ public sealed class OodDetector
     public OodPrediction[] Predict(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         var scores = Scorer.Score(batch);
         if (batch.Dimensions == 0 || scores.Length != batch.shape[0])
         {
@@ -224,6 +235,15 @@ public sealed class OodDetector
         }
 
         return sortedScores.Length - low;
+    }
+
+    /// <summary>Disposes the scorer when the detector owns it; harmless when called again.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0 && ownsScorer)
+        {
+            Scorer.Dispose();
+        }
     }
 
     private static double[] ScoreChecked(IOodScorer scorer, Tensor batch)

@@ -92,7 +92,7 @@ public static class ModelFile
             const string where = "$.content";
             var calibration = reader.ReadDoubles(Json.String(content, "calibrationScores", where, 64));
             var scorer = ScorerCodec.Decode(reader, Json.Object(content, "scorer", where), where + ".scorer", o);
-            var detector = new OodDetector(scorer, Json.Double(content, "targetFalsePositiveRate", where, 0, 1), calibration);
+            var detector = new OodDetector(scorer, Json.Double(content, "targetFalsePositiveRate", where, 0, 1), calibration, ownsScorer: true);
             var stored = Json.Double(content, "threshold", where);
             return detector.Threshold.Equals(stored)
                 ? detector
@@ -138,7 +138,8 @@ public static class ModelFile
                 Json.Double(content, "alpha", where, 0, 1),
                 reader.ReadDoubles(Json.String(content, "bootstrapStatistics", where, 64)),
                 ScorerCodec.ChunkSize(content, where),
-                ScorerCodec.Noise(content, where));
+                ScorerCodec.Noise(content, where),
+                ownsFlow: true);
         });
 
     /// <summary>Loads a flow saved by <see cref="Save(NormalizingFlow, string, IReadOnlyDictionary{string, string}?)"/>.</summary>

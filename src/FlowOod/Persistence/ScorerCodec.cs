@@ -63,27 +63,32 @@ internal static class ScorerCodec
                 reader.ReadFlow(content, "flow", where, options),
                 Json.Enum<LikelihoodUnit>(content, "unit", where),
                 ChunkSize(content, where),
-                Noise(content, where)),
+                Noise(content, where),
+                ownsFlow: true),
             "Typicality" => new TypicalityScorer(
                 reader.ReadFlow(content, "flow", where, options),
                 Json.Double(content, "entropy", where),
                 ChunkSize(content, where),
-                Noise(content, where)),
+                Noise(content, where),
+                ownsFlow: true),
             "Waic" => new WaicScorer(
                 reader.ReadFlows(content, "ensemble", where, options),
                 ChunkSize(content, where),
-                Noise(content, where)),
+                Noise(content, where),
+                ownsFlows: true),
             "FeatureSpace" => FeatureSpace(reader, content, where, options),
             "LikelihoodRatio" => new LikelihoodRatioScorer(
                 reader.ReadFlow(content, "foreground", where, options),
                 reader.ReadFlow(content, "background", where, options),
                 ChunkSize(content, where),
-                Noise(content, where)),
+                Noise(content, where),
+                ownsFlows: true),
             "InputComplexity" => new InputComplexityScorer(
                 reader.ReadFlow(content, "flow", where, options),
                 Compressor(Json.String(content, "compressor", where, 128), options),
                 ChunkSize(content, where),
-                Noise(content, where)),
+                Noise(content, where),
+                ownsFlow: true),
             _ => throw ModelContainer.Error(reader.Path, $"{where}.type \"{type}\" is not a scorer this FlowOod knows"),
         };
     }
@@ -122,8 +127,8 @@ internal static class ScorerCodec
         var flow = reader.ReadFlow(content, "flow", where, options);
         var chunkSize = ChunkSize(content, where);
         return options.FeatureExtractorModule is { } module
-            ? new FeatureSpaceScorer(module, flow, standardizer, chunkSize, extractorName)
-            : new FeatureSpaceScorer(options.FeatureExtractor!, flow, standardizer, chunkSize, extractorName);
+            ? new FeatureSpaceScorer(module, flow, standardizer, chunkSize, extractorName, ownsFlow: true)
+            : new FeatureSpaceScorer(options.FeatureExtractor!, flow, standardizer, chunkSize, extractorName, ownsFlow: true);
     }
 
     private static ICompressor Compressor(string name, ModelLoadOptions options) =>

@@ -22,15 +22,17 @@ namespace FlowOod.Scoring;
 /// is −log p_flow(z), the negative log-density of the standardised features in nats (it omits the constant
 /// Σⱼ log σⱼ, which would make it the density of the raw features; rankings are unaffected).</para>
 /// <para>Scoring runs the extractor and the flow under inference mode (no gradients) in chunks of
-/// <see cref="ChunkSize"/> inputs; an <see cref="nn.Module{T, TResult}"/> extractor is put in evaluation mode for the
-/// call and its previous mode restored; a delegate extractor is called as it is, so put any modules it uses in evaluation
-/// mode yourself. The extractor's output is validated for every chunk (rank 2, N rows, D columns,
+/// <see cref="FlowScorer.ChunkSize"/> inputs. FlowOod never changes the mode of the extractor: an <see cref="nn.Module{T, TResult}"/>
+/// extractor must be in evaluation mode (<c>eval()</c>) already, or scoring throws; a delegate extractor is called as it
+/// is, so put any modules it uses in evaluation mode yourself. The extractor stays the caller's (never disposed) and
+/// must be safe to call from several threads at once if the scorer is (a module in evaluation mode under inference
+/// mode is). The extractor's output is validated for every chunk (rank 2, N rows, D columns,
 /// float32 or float64, finite) and converted to the flow's dtype and device. Flows with dequantization are evaluated
 /// at the bin centres (<see cref="ScoringNoise.BinCentres"/>).</para>
 /// <para>The extractor is arbitrary user code and cannot be saved: to reload a saved scorer, rebuild it from
-/// <see cref="Flow"/>, <see cref="Standardizer"/> and <see cref="ChunkSize"/> with the same extractor passed again.</para>
+/// <see cref="Flow"/>, <see cref="Standardizer"/> and <see cref="FlowScorer.ChunkSize"/> with the same extractor passed again.</para>
 /// </remarks>
-public sealed class FeatureSpaceScorer : IOodScorer
+public sealed class FeatureSpaceScorer : FlowScorer
 {
     private readonly Func<Tensor, Tensor> extractor;
     private readonly nn.Module<Tensor, Tensor>? extractorModule;
@@ -42,38 +44,44 @@ public sealed class FeatureSpaceScorer : IOodScorer
     /// <param name="standardizer">The standardiser fitted on in-distribution features (D features).</param>
     /// <param name="chunkSize">Inputs passed to the extractor and flow at once (bounds memory). Default 256.</param>
     /// <param name="extractorName">A name for the extractor in error messages; by default the delegate's method name.</param>
+    /// <param name="ownsFlow">Whether disposing the scorer disposes <paramref name="flow"/> (default false: it stays the caller's).</param>
     /// <exception cref="ArgumentException">The flow's event shape is not <c>[D]</c> with D = the standardiser's D.</exception>
     public FeatureSpaceScorer(
         Func<Tensor, Tensor> featureExtractor,
         NormalizingFlow flow,
         FeatureStandardizer standardizer,
         int chunkSize = 256,
-        string? extractorName = null)
-        : this(featureExtractor, null, flow, standardizer, chunkSize, extractorName ?? DescribeDelegate(featureExtractor))
+        string? extractorName = null,
+        bool ownsFlow = false)
+        : this(featureExtractor, null, flow, standardizer, chunkSize, extractorName ?? DescribeDelegate(featureExtractor), ownsFlow)
     {
     }
 
     /// <summary>Creates the scorer with a TorchSharp module (e.g. a classifier's embedding network) as the feature extractor.</summary>
     /// <param name="featureExtractor">φ: a module mapping a batch <c>[N, ...]</c> to features <c>[N, D]</c> (float32 or
-    /// float64); run in evaluation mode under inference mode, its previous mode restored afterwards.</param>
+    /// float64), in evaluation mode; run under inference mode, its mode never changed.</param>
     /// <param name="flow">A flow on events <c>[D]</c>, fitted to standardised in-distribution features.</param>
     /// <param name="standardizer">The standardiser fitted on in-distribution features (D features).</param>
     /// <param name="chunkSize">Inputs passed to the extractor and flow at once (bounds memory). Default 256.</param>
     /// <param name="extractorName">A name for the extractor in error messages; by default the module's name.</param>
+    /// <param name="ownsFlow">Whether disposing the scorer disposes <paramref name="flow"/> (default false: it stays the
+    /// caller's). The extractor module always stays the caller's.</param>
     /// <exception cref="ArgumentException">The flow's event shape is not <c>[D]</c> with D = the standardiser's D.</exception>
     public FeatureSpaceScorer(
         nn.Module<Tensor, Tensor> featureExtractor,
         NormalizingFlow flow,
         FeatureStandardizer standardizer,
         int chunkSize = 256,
-        string? extractorName = null)
+        string? extractorName = null,
+        bool ownsFlow = false)
         : this(
             featureExtractor is null ? null! : featureExtractor.call,
             featureExtractor,
             flow,
             standardizer,
             chunkSize,
-            extractorName ?? DescribeModule(featureExtractor))
+            extractorName ?? DescribeModule(featureExtractor),
+            ownsFlow)
     {
     }
 
@@ -83,12 +91,12 @@ public sealed class FeatureSpaceScorer : IOodScorer
         NormalizingFlow flow,
         FeatureStandardizer standardizer,
         int chunkSize,
-        string extractorName)
+        string extractorName,
+        bool ownsFlow)
+        : base([flow ?? throw new ArgumentNullException(nameof(flow))], chunkSize, ScoringNoise.BinCentres, ownsFlow)
     {
         ArgumentNullException.ThrowIfNull(extractor, "featureExtractor");
-        ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(standardizer);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         if (flow.EventShape.Count != 1 || flow.EventShape[0] != standardizer.FeatureDimension)
         {
             throw new ArgumentException(
@@ -101,7 +109,6 @@ public sealed class FeatureSpaceScorer : IOodScorer
         this.extractorModule = extractorModule;
         Flow = flow;
         Standardizer = standardizer;
-        ChunkSize = chunkSize;
         ExtractorName = extractorName;
     }
 
@@ -114,14 +121,11 @@ public sealed class FeatureSpaceScorer : IOodScorer
     /// <summary>D, the number of features the extractor must produce per input.</summary>
     public int FeatureDimension => Standardizer.FeatureDimension;
 
-    /// <summary>Inputs passed to the extractor and the flow at once.</summary>
-    public int ChunkSize { get; }
-
     /// <summary>The extractor's name, used in error messages (informational; the extractor itself is not saved).</summary>
     public string ExtractorName { get; }
 
     /// <inheritdoc/>
-    public string Name => "Feature-space NLL (nats)";
+    public override string Name => "Feature-space NLL (nats)";
 
     /// <summary>
     /// Extracts features from <paramref name="inDistributionTrain"/>, fits a <see cref="FeatureStandardizer"/>, trains a
@@ -133,7 +137,7 @@ public sealed class FeatureSpaceScorer : IOodScorer
     /// <param name="trainingOptions">Training settings (default <c>new TrainingOptions()</c>).</param>
     /// <param name="device">Where the flow lives and trains (default CPU); features are moved there.</param>
     /// <param name="cancellationToken">Checked before every training step.</param>
-    /// <returns>The fitted scorer, with <see cref="ChunkSize"/> 256.</returns>
+    /// <returns>The fitted scorer, with <see cref="FlowScorer.ChunkSize"/> 256; it owns the flow it trained.</returns>
     /// <exception cref="ArgumentException">Bad input or extractor output (see <see cref="Score"/>), D &lt; 2, or every feature constant.</exception>
     /// <exception cref="TrainingDivergedException">The flow's training diverged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
@@ -151,7 +155,7 @@ public sealed class FeatureSpaceScorer : IOodScorer
 
     /// <summary>
     /// <see cref="Fit(Func{Tensor, Tensor}, Tensor, TabularRealNvpOptions?, TrainingOptions?, Device?, CancellationToken)"/>
-    /// with a TorchSharp module as the extractor (run in evaluation mode under inference mode).
+    /// with a TorchSharp module as the extractor (in evaluation mode already; run under inference mode).
     /// </summary>
     /// <param name="featureExtractor">φ: a module mapping a batch <c>[N, ...]</c> to features <c>[N, D]</c>, D ≥ 2.</param>
     /// <param name="inDistributionTrain">In-distribution training inputs <c>[N, ...]</c>, N ≥ 2, as the extractor expects.</param>
@@ -159,8 +163,9 @@ public sealed class FeatureSpaceScorer : IOodScorer
     /// <param name="trainingOptions">Training settings (default <c>new TrainingOptions()</c>).</param>
     /// <param name="device">Where the flow lives and trains (default CPU); features are moved there.</param>
     /// <param name="cancellationToken">Checked before every training step.</param>
-    /// <returns>The fitted scorer, with <see cref="ChunkSize"/> 256.</returns>
+    /// <returns>The fitted scorer, with <see cref="FlowScorer.ChunkSize"/> 256; it owns the flow it trained.</returns>
     /// <exception cref="ArgumentException">Bad input or extractor output (see <see cref="Score"/>), D &lt; 2, or every feature constant.</exception>
+    /// <exception cref="InvalidOperationException">The extractor module is in training mode.</exception>
     /// <exception cref="TrainingDivergedException">The flow's training diverged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public static FeatureSpaceScorer Fit(
@@ -183,14 +188,15 @@ public sealed class FeatureSpaceScorer : IOodScorer
     /// <returns>N finite scores (or +∞ for features the flow gives zero density), in batch order.</returns>
     /// <exception cref="ArgumentException">The batch is empty, a scalar, or contains NaN/Inf; the extractor throws on
     /// it; or the extractor returns the wrong shape, a non-float dtype, or NaN/Inf (the message names the extractor).</exception>
-    /// <exception cref="InvalidOperationException">The flow produced a NaN density.</exception>
-    public double[] Score(Tensor batch)
+    /// <exception cref="InvalidOperationException">The flow produced a NaN density, or the extractor module is in training mode.</exception>
+    public override double[] Score(Tensor batch)
     {
+        ThrowIfDisposed();
         var count = ValidateBatch(batch, nameof(batch));
+        EnsureEvaluationMode(extractorModule, ExtractorName);
         var scores = new double[count];
         var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
         var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
-        using var mode = new EvaluationMode(extractorModule);
         using var inference = inference_mode();
         for (long start = 0; start < count; start += ChunkSize)
         {
@@ -199,7 +205,7 @@ public sealed class FeatureSpaceScorer : IOodScorer
             var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
             var standardized = Standardizer.Apply(features).to(dtype, device);
             // Extract has checked the features' shape, dtype and finiteness; no second pass over them.
-            var logProb = FlowEvaluation.LogProbUnchecked(Flow, standardized, ChunkSize, ScoringNoise.BinCentres);
+            var logProb = LogProbUnchecked(Flow, standardized);
             for (int i = 0; i < logProb.Length; i++)
             {
                 scores[start + i] = -logProb[i];
@@ -240,7 +246,7 @@ public sealed class FeatureSpaceScorer : IOodScorer
                 throw;
             }
 
-            return new FeatureSpaceScorer(extractor, extractorModule, flow, standardizer, chunkSize, extractorName);
+            return new FeatureSpaceScorer(extractor, extractorModule, flow, standardizer, chunkSize, extractorName, ownsFlow: true);
         }
     }
 
@@ -258,7 +264,7 @@ public sealed class FeatureSpaceScorer : IOodScorer
     {
         using var scope = NewDisposeScope();
         var chunks = new List<Tensor>();
-        using (var mode = new EvaluationMode(extractorModule))
+        EnsureEvaluationMode(extractorModule, extractorName);
         using (var inference = inference_mode())
         {
             int? dimension = null;
@@ -380,25 +386,14 @@ public sealed class FeatureSpaceScorer : IOodScorer
         return string.IsNullOrEmpty(name) || name.Contains("::", StringComparison.Ordinal) ? module.GetType().Name : name;
     }
 
-    // Puts a module in evaluation mode for a scope and restores its previous mode.
-    private readonly struct EvaluationMode : IDisposable
+    // FlowOod never changes the mode of the caller's module: it must be in evaluation mode already.
+    private static void EnsureEvaluationMode(nn.Module? module, string extractorName)
     {
-        private readonly nn.Module? module;
-        private readonly bool wasTraining;
-
-        public EvaluationMode(nn.Module? module)
+        if (module is not null && (module.training || module.modules().Any(m => m.training)))
         {
-            this.module = module;
-            wasTraining = module?.training ?? false;
-            module?.eval();
-        }
-
-        public void Dispose()
-        {
-            if (module is not null && wasTraining)
-            {
-                module.train();
-            }
+            throw new InvalidOperationException(
+                $"The feature extractor '{extractorName}' is in training mode; call .eval() on it first (FlowOod never changes the mode of your module, "
+                + "and in training mode dropout and BatchNorm would make features random and race between threads).");
         }
     }
 }

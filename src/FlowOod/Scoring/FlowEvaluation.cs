@@ -1,25 +1,28 @@
 using System;
-using System.Collections.Generic;
 using System.Linq;
-using FlowOod.Bijectors;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FlowOod.Scoring;
 
 /// <summary>
-/// The one way scorers evaluate a flow: validated input, evaluation mode, inference mode, fixed-size chunks moved to the
-/// flow's device (so a CPU batch can be scored by a GPU flow without copying all of it at once), the scorer's
-/// dequantization noise, results copied to managed memory. The flow's training mode is restored afterwards.
+/// The one way scorers evaluate a flow: validated input, inference mode, fixed-size chunks moved to the flow's device
+/// (so a CPU batch can be scored by a GPU flow without copying all of it at once), the scorer's dequantization noise
+/// passed as an argument, results copied to managed memory.
 /// </summary>
+/// <remarks>
+/// Nothing here writes on the flow: its modes are not toggled (a scorer puts its flows in evaluation mode once, when it
+/// is built, and this refuses a flow that has been put back in training mode) and the noise travels with the call, so
+/// any number of threads may evaluate the same flow at once.
+/// </remarks>
 internal static class FlowEvaluation
 {
     /// <summary>Per-example log p(x) in nats for every example of <paramref name="batch"/>.</summary>
-    /// <param name="flow">The flow.</param>
+    /// <param name="flow">The flow, in evaluation mode.</param>
     /// <param name="batch"><c>[N, eventShape...]</c>, validated here.</param>
     /// <param name="chunkSize">Examples evaluated at once.</param>
     /// <param name="noise">The dequantization noise.</param>
     /// <exception cref="ArgumentException">The batch is invalid for the flow.</exception>
+    /// <exception cref="InvalidOperationException">The flow is in training mode.</exception>
     public static double[] LogProb(NormalizingFlow flow, Tensor batch, int chunkSize, ScoringNoise noise)
     {
         flow.ValidateInput(batch);
@@ -30,39 +33,51 @@ internal static class FlowEvaluation
     public static double[] LogProbUnchecked(NormalizingFlow flow, Tensor batch, int chunkSize, ScoringNoise noise)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
+        EnsureEvaluationMode(flow);
         var count = batch.shape[0];
         var result = new double[count];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();
-        var wasTraining = flow.training;
-        flow.eval();
-        var overrides = flow.modules().OfType<UniformDequantization>().Select(layer => layer.OverrideNoise(noise)).ToList();
-        try
+        using var inference = inference_mode();
+        for (long start = 0; start < count; start += chunkSize)
         {
-            using var inference = inference_mode();
-            for (long start = 0; start < count; start += chunkSize)
+            using var scope = NewDisposeScope();
+            var length = Math.Min(chunkSize, count - start);
+            var chunk = batch.narrow(0, start, length);
+            if (device is not null && (chunk.device_type != device.type || chunk.device_index != device.index))
             {
-                using var scope = NewDisposeScope();
-                var length = Math.Min(chunkSize, count - start);
-                var chunk = batch.narrow(0, start, length);
-                if (device is not null && (chunk.device_type != device.type || chunk.device_index != device.index))
-                {
-                    chunk = chunk.to(device);
-                }
+                chunk = chunk.to(device);
+            }
 
-                var logProb = flow.LogProbUnchecked(chunk);
-                logProb.to_type(ScalarType.Float64).cpu().data<double>().CopyTo(result, (int)start);
-            }
-        }
-        finally
-        {
-            DisposeAll(overrides);
-            if (wasTraining)
-            {
-                flow.train();
-            }
+            var logProb = flow.LogProbUnchecked(chunk, noise);
+            logProb.to_type(ScalarType.Float64).cpu().data<double>().CopyTo(result, (int)start);
         }
 
         return result;
+    }
+
+    /// <summary>Puts every module of <paramref name="flow"/> in evaluation mode: once, when a scorer takes the flow.</summary>
+    public static NormalizingFlow PrepareForScoring(NormalizingFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        if (!flow.IsInEvaluationMode)
+        {
+            flow.eval();
+        }
+
+        return flow;
+    }
+
+    /// <summary>Throws when some module of <paramref name="flow"/> is in training mode again.</summary>
+    /// <exception cref="InvalidOperationException">The flow, or one of its modules, is in training mode.</exception>
+    public static void EnsureEvaluationMode(NormalizingFlow flow)
+    {
+        if (!flow.IsInEvaluationMode)
+        {
+            throw new InvalidOperationException(
+                "A scorer's flow was put back in training mode after the scorer was built (scoring would then update BatchNorm "
+                + "statistics and race with other threads). Do not train a flow while a scorer uses it; call flow.eval() "
+                + "when training is over, or build the scorer after training.");
+        }
     }
 
     /// <summary>Throws a <see cref="InvalidOperationException"/> when a score came out NaN (never returned silently).</summary>
@@ -78,13 +93,5 @@ internal static class FlowEvaluation
         }
 
         return scores;
-    }
-
-    private static void DisposeAll(List<IDisposable> disposables)
-    {
-        for (int i = disposables.Count - 1; i >= 0; i--)
-        {
-            disposables[i].Dispose();
-        }
     }
 }

@@ -18,10 +18,10 @@ namespace FlowOod.Scoring;
 /// <para>Inputs are 8-bit images scaled to [0, 1] (x = k/255, the flow's input range) of shape <c>[N, C, H, W]</c>; the
 /// compressor sees round(255·x). Entries further than 10⁻³ from a level k/255 (after scaling by 255) are rejected, as
 /// are flows whose <see cref="NormalizingFlow.DiscretizationLevels"/> is not 256 or whose input range is not [0, 1].
-/// The flow is evaluated in evaluation mode under inference mode in chunks of <see cref="ChunkSize"/> examples with the
-/// dequantization noise <see cref="Noise"/>.</para>
+/// The flow is evaluated in evaluation mode under inference mode in chunks of <see cref="FlowScorer.ChunkSize"/> examples with the
+/// dequantization noise <see cref="FlowScorer.Noise"/>.</para>
 /// </remarks>
-public sealed class InputComplexityScorer : IOodScorer
+public sealed class InputComplexityScorer : FlowScorer
 {
     /// <summary>The largest distance of 255·x from an integer accepted as an 8-bit level.</summary>
     private const double GridTolerance = 1e-3;
@@ -31,11 +31,12 @@ public sealed class InputComplexityScorer : IOodScorer
     /// <param name="compressor">The complexity estimate; default a new <see cref="PngCompressor"/>.</param>
     /// <param name="chunkSize">Examples evaluated at once (bounds memory). Default 256.</param>
     /// <param name="noise">Dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="ownsFlow">Whether disposing the scorer disposes <paramref name="flow"/> (default false: it stays the caller's).</param>
     /// <exception cref="ArgumentException">The flow does not model 8-bit images in [0, 1] of shape [C, H, W].</exception>
-    public InputComplexityScorer(NormalizingFlow flow, ICompressor? compressor = null, int chunkSize = 256, ScoringNoise? noise = null)
+    public InputComplexityScorer(
+        NormalizingFlow flow, ICompressor? compressor = null, int chunkSize = 256, ScoringNoise? noise = null, bool ownsFlow = false)
+        : base([flow ?? throw new ArgumentNullException(nameof(flow))], chunkSize, noise, ownsFlow)
     {
-        ArgumentNullException.ThrowIfNull(flow);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         if (flow.EventShape.Count != 3)
         {
             throw new ArgumentException(
@@ -59,8 +60,6 @@ public sealed class InputComplexityScorer : IOodScorer
 
         Flow = flow;
         Compressor = compressor ?? new PngCompressor();
-        ChunkSize = chunkSize;
-        Noise = noise ?? ScoringNoise.BinCentres;
     }
 
     /// <summary>The flow giving −log₂ P(x).</summary>
@@ -69,14 +68,8 @@ public sealed class InputComplexityScorer : IOodScorer
     /// <summary>The lossless compressor giving L(x).</summary>
     public ICompressor Compressor { get; }
 
-    /// <summary>Examples evaluated at once.</summary>
-    public int ChunkSize { get; }
-
-    /// <summary>The dequantization noise while scoring.</summary>
-    public ScoringNoise Noise { get; }
-
     /// <inheritdoc/>
-    public string Name => $"Input complexity (bits/image, {Compressor.Name})";
+    public override string Name => $"Input complexity (bits/image, {Compressor.Name})";
 
     /// <summary>S(x) = −log₂ P(x) − L(x) in bits per image; higher = more OOD.</summary>
     /// <param name="batch"><c>[N, C, H, W]</c> 8-bit images scaled to [0, 1], with the flow's dtype.</param>
@@ -84,12 +77,13 @@ public sealed class InputComplexityScorer : IOodScorer
     /// <exception cref="ArgumentException">The batch has the wrong shape or dtype, is empty, contains NaN/Inf, lies
     /// outside [0, 1] or off the 8-bit grid.</exception>
     /// <exception cref="InvalidOperationException">A score came out NaN.</exception>
-    public double[] Score(Tensor batch)
+    public override double[] Score(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfDisposed();
         Flow.ValidateInput(batch);
         var lengths = CompressedBitsUnchecked(batch);
-        var logProb = FlowEvaluation.LogProbUnchecked(Flow, batch, ChunkSize, Noise);
+        var logProb = LogProbUnchecked(Flow, batch);
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {

@@ -26,26 +26,62 @@ namespace FlowOod.Scoring;
 /// 300 foreground steps at lr 3e-3, 500 vs 500 test images): seeds 1/2/3 gave raw NLL AUROC 0.153/0.119/0.104; a
 /// background trained from scratch (μ = 0.05) 0.932/0.521/0.180; the fine-tuned background (μ = 0.05, 600 steps at
 /// lr 1e-3) 0.984/0.982/0.963.</para>
-/// <para>Both flows are evaluated in evaluation mode under inference mode in chunks of <see cref="ChunkSize"/>
-/// examples with the same dequantization noise <see cref="Noise"/> (with <see cref="ScoringNoiseKind.Seeded"/> noise
+/// <para>Both flows are evaluated in evaluation mode under inference mode in chunks of <see cref="FlowScorer.ChunkSize"/>
+/// examples with the same dequantization noise <see cref="FlowScorer.Noise"/> (with <see cref="ScoringNoiseKind.Seeded"/> noise
 /// both see the same u). Nats: a difference of log-densities of the same x needs no discretization offset.</para>
 /// </remarks>
-public sealed class LikelihoodRatioScorer : IOodScorer
+public sealed class LikelihoodRatioScorer : FlowScorer
 {
     // Keeps the perturbation stream apart from the trainer's shuffling generator, which is seeded with Seed itself.
     private const ulong PerturbationSeedSalt = 0x9E3779B97F4A7C15;
 
-    /// <summary>Creates the scorer.</summary>
+    /// <summary>Creates the scorer and puts both flows in evaluation mode.</summary>
     /// <param name="foreground">p_θ, the flow trained on in-distribution data.</param>
     /// <param name="background">p_θ₀, the flow trained on perturbed in-distribution data; same event shape.</param>
     /// <param name="chunkSize">Examples evaluated at once (bounds memory). Default 256.</param>
     /// <param name="noise">Dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="ownsFlows">Whether disposing the scorer disposes both flows (default false: they stay the caller's).</param>
     /// <exception cref="ArgumentException">The flows have different event shapes, or are the same instance.</exception>
-    public LikelihoodRatioScorer(NormalizingFlow foreground, NormalizingFlow background, int chunkSize = 256, ScoringNoise? noise = null)
+    public LikelihoodRatioScorer(
+        NormalizingFlow foreground, NormalizingFlow background, int chunkSize = 256, ScoringNoise? noise = null, bool ownsFlows = false)
+        : base(CheckFlows(foreground, background), chunkSize, noise, ownsFlows)
+    {
+        Foreground = foreground;
+        Background = background;
+    }
+
+    /// <summary>p_θ, the flow trained on in-distribution data.</summary>
+    public NormalizingFlow Foreground { get; }
+
+    /// <summary>p_θ₀, the background flow trained on perturbed in-distribution data.</summary>
+    public NormalizingFlow Background { get; }
+
+    /// <inheritdoc/>
+    public override string Name => "Likelihood ratio (nats, log p_bg − log p_fg)";
+
+    /// <summary>S(x) = log p_background(x) − log p_foreground(x) in nats per example; higher = more OOD.</summary>
+    /// <param name="batch"><c>[N, eventShape...]</c>, valid for both flows (shape, dtype, range).</param>
+    /// <returns>One score per example.</returns>
+    /// <exception cref="ArgumentException">The batch has the wrong shape, dtype or values.</exception>
+    /// <exception cref="InvalidOperationException">A score came out NaN.</exception>
+    public override double[] Score(Tensor batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var foreground = LogProb(Foreground, batch);
+        var background = LogProb(Background, batch);
+        var scores = new double[foreground.Length];
+        for (int i = 0; i < scores.Length; i++)
+        {
+            scores[i] = background[i] - foreground[i];
+        }
+
+        return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    private static NormalizingFlow[] CheckFlows(NormalizingFlow foreground, NormalizingFlow background)
     {
         ArgumentNullException.ThrowIfNull(foreground);
         ArgumentNullException.ThrowIfNull(background);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         if (!foreground.EventShape.SequenceEqual(background.EventShape))
         {
             throw new ArgumentException(
@@ -61,44 +97,7 @@ public sealed class LikelihoodRatioScorer : IOodScorer
                 nameof(background));
         }
 
-        Foreground = foreground;
-        Background = background;
-        ChunkSize = chunkSize;
-        Noise = noise ?? ScoringNoise.BinCentres;
-    }
-
-    /// <summary>p_θ, the flow trained on in-distribution data.</summary>
-    public NormalizingFlow Foreground { get; }
-
-    /// <summary>p_θ₀, the background flow trained on perturbed in-distribution data.</summary>
-    public NormalizingFlow Background { get; }
-
-    /// <summary>Examples evaluated at once.</summary>
-    public int ChunkSize { get; }
-
-    /// <summary>The dequantization noise while scoring (both flows).</summary>
-    public ScoringNoise Noise { get; }
-
-    /// <inheritdoc/>
-    public string Name => "Likelihood ratio (nats, log p_bg − log p_fg)";
-
-    /// <summary>S(x) = log p_background(x) − log p_foreground(x) in nats per example; higher = more OOD.</summary>
-    /// <param name="batch"><c>[N, eventShape...]</c>, valid for both flows (shape, dtype, range).</param>
-    /// <returns>One score per example.</returns>
-    /// <exception cref="ArgumentException">The batch has the wrong shape, dtype or values.</exception>
-    /// <exception cref="InvalidOperationException">A score came out NaN.</exception>
-    public double[] Score(Tensor batch)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        var foreground = FlowEvaluation.LogProb(Foreground, batch, ChunkSize, Noise);
-        var background = FlowEvaluation.LogProb(Background, batch, ChunkSize, Noise);
-        var scores = new double[foreground.Length];
-        for (int i = 0; i < scores.Length; i++)
-        {
-            scores[i] = background[i] - foreground[i];
-        }
-
-        return FlowEvaluation.CheckFinite(scores, Name);
+        return [foreground, background];
     }
 
     /// <summary>

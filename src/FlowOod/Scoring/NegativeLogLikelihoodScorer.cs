@@ -9,25 +9,32 @@ namespace FlowOod.Scoring;
 /// <remarks>
 /// This is the score Nalisnick et al. (2019) and Kirichenko et al. (2020) show to fail on Fashion-MNIST → MNIST: flows
 /// give the OOD digits <i>higher</i> likelihood, so its AUROC there is far below 0.5. Both units rank inputs
-/// identically. Scoring runs in evaluation mode under inference mode in chunks of <see cref="ChunkSize"/> examples,
-/// with the dequantization noise of <see cref="Noise"/>.
+/// identically. Scoring runs in evaluation mode under inference mode in chunks of <see cref="FlowScorer.ChunkSize"/> examples,
+/// with the dequantization noise of <see cref="FlowScorer.Noise"/>.
 /// </remarks>
-public sealed class NegativeLogLikelihoodScorer : IOodScorer
+public sealed class NegativeLogLikelihoodScorer : FlowScorer
 {
-    /// <summary>Creates the scorer.</summary>
+    /// <summary>Creates the scorer and puts <paramref name="flow"/> in evaluation mode.</summary>
     /// <param name="flow">The trained flow.</param>
     /// <param name="unit">Nats or bits/dim (default).</param>
     /// <param name="chunkSize">Examples evaluated at once (bounds memory). Default 256.</param>
     /// <param name="noise">Dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="ownsFlow">Whether disposing the scorer disposes <paramref name="flow"/> (default false: it stays the caller's).</param>
     public NegativeLogLikelihoodScorer(
-        NormalizingFlow flow, LikelihoodUnit unit = LikelihoodUnit.BitsPerDim, int chunkSize = 256, ScoringNoise? noise = null)
+        NormalizingFlow flow,
+        LikelihoodUnit unit = LikelihoodUnit.BitsPerDim,
+        int chunkSize = 256,
+        ScoringNoise? noise = null,
+        bool ownsFlow = false)
+        : base([flow ?? throw new ArgumentNullException(nameof(flow))], chunkSize, noise, ownsFlow)
     {
-        ArgumentNullException.ThrowIfNull(flow);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
+        if (!Enum.IsDefined(unit))
+        {
+            throw new ArgumentOutOfRangeException(nameof(unit), unit, "Unknown likelihood unit.");
+        }
+
         Flow = flow;
         Unit = unit;
-        ChunkSize = chunkSize;
-        Noise = noise ?? ScoringNoise.BinCentres;
     }
 
     /// <summary>The flow.</summary>
@@ -36,20 +43,14 @@ public sealed class NegativeLogLikelihoodScorer : IOodScorer
     /// <summary>The score's unit.</summary>
     public LikelihoodUnit Unit { get; }
 
-    /// <summary>Examples evaluated at once.</summary>
-    public int ChunkSize { get; }
-
-    /// <summary>The dequantization noise while scoring.</summary>
-    public ScoringNoise Noise { get; }
+    /// <inheritdoc/>
+    public override string Name => Unit == LikelihoodUnit.Nats ? "NLL (nats)" : "NLL (bits/dim)";
 
     /// <inheritdoc/>
-    public string Name => Unit == LikelihoodUnit.Nats ? "NLL (nats)" : "NLL (bits/dim)";
-
-    /// <inheritdoc/>
-    public double[] Score(Tensor batch)
+    public override double[] Score(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var logProb = FlowEvaluation.LogProb(Flow, batch, ChunkSize, Noise);
+        var logProb = LogProb(Flow, batch);
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {

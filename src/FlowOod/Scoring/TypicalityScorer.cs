@@ -17,21 +17,21 @@ namespace FlowOod.Scoring;
 /// <para>This is the batch test of <see cref="TypicalityTest"/> with batch size M = 1 and no threshold; threshold it
 /// with calibration on in-distribution scores. Nalisnick et al. designed the test for batches and note it is weak on
 /// single inputs. Scoring and <see cref="Fit"/> run in evaluation mode under inference mode in chunks of
-/// <see cref="ChunkSize"/> examples with the dequantization noise of <see cref="Noise"/>.</para>
+/// <see cref="FlowScorer.ChunkSize"/> examples with the dequantization noise of <see cref="FlowScorer.Noise"/>.</para>
 /// </remarks>
-public sealed class TypicalityScorer : IOodScorer
+public sealed class TypicalityScorer : FlowScorer
 {
     /// <summary>Creates the scorer from its state (e.g. when reloading a saved scorer).</summary>
     /// <param name="flow">The trained flow.</param>
     /// <param name="entropy">Ĥ, the entropy estimate in nats per example (mean −log p(x) of in-distribution data); finite.</param>
     /// <param name="chunkSize">Examples evaluated at once (bounds memory). Default 256.</param>
     /// <param name="noise">Dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="ownsFlow">Whether disposing the scorer disposes <paramref name="flow"/> (default false: it stays the caller's).</param>
     /// <exception cref="ArgumentNullException"><paramref name="flow"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="entropy"/> is not finite or <paramref name="chunkSize"/> is not positive.</exception>
-    public TypicalityScorer(NormalizingFlow flow, double entropy, int chunkSize = 256, ScoringNoise? noise = null)
+    public TypicalityScorer(NormalizingFlow flow, double entropy, int chunkSize = 256, ScoringNoise? noise = null, bool ownsFlow = false)
+        : base([flow ?? throw new ArgumentNullException(nameof(flow))], chunkSize, noise, ownsFlow)
     {
-        ArgumentNullException.ThrowIfNull(flow);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         if (!double.IsFinite(entropy))
         {
             throw new ArgumentOutOfRangeException(nameof(entropy), entropy, $"The entropy estimate must be finite, got {entropy}.");
@@ -39,8 +39,6 @@ public sealed class TypicalityScorer : IOodScorer
 
         Flow = flow;
         Entropy = entropy;
-        ChunkSize = chunkSize;
-        Noise = noise ?? ScoringNoise.BinCentres;
     }
 
     /// <summary>The flow.</summary>
@@ -49,14 +47,8 @@ public sealed class TypicalityScorer : IOodScorer
     /// <summary>Ĥ, the entropy estimate: mean −log p(x) of held-out in-distribution data, in nats per example.</summary>
     public double Entropy { get; }
 
-    /// <summary>Examples evaluated at once.</summary>
-    public int ChunkSize { get; }
-
-    /// <summary>The dequantization noise while scoring (also used by <see cref="Fit"/> for Ĥ).</summary>
-    public ScoringNoise Noise { get; }
-
     /// <inheritdoc/>
-    public string Name => "Typicality |NLL − Ĥ| (nats)";
+    public override string Name => "Typicality |NLL − Ĥ| (nats)";
 
     /// <summary>
     /// Fits the scorer: Ĥ = (1/N) Σ_n −log p(x_n) in nats over <paramref name="heldOutInDistribution"/> (data the flow
@@ -84,10 +76,10 @@ public sealed class TypicalityScorer : IOodScorer
     /// <param name="batch"><c>[N, eventShape...]</c>.</param>
     /// <returns>N non-negative scores in nats (+∞ when the flow gives an input zero density).</returns>
     /// <exception cref="ArgumentException">The batch has the wrong shape, dtype or values.</exception>
-    public double[] Score(Tensor batch)
+    public override double[] Score(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var logProb = FlowEvaluation.LogProb(Flow, batch, ChunkSize, Noise);
+        var logProb = LogProb(Flow, batch);
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {
@@ -101,6 +93,7 @@ public sealed class TypicalityScorer : IOodScorer
     internal static double[] HeldOutNegativeLogLikelihoods(
         NormalizingFlow flow, Tensor data, int chunkSize, ScoringNoise noise, int minimum, string parameter)
     {
+        FlowEvaluation.PrepareForScoring(flow);
         flow.ValidateInput(data);
         if (data.shape[0] < minimum)
         {

@@ -27,12 +27,14 @@ namespace FlowOod.Scoring;
 /// <c>new TypicalityTest(t.Flow, t.Entropy, t.BatchSize, t.Alpha, t.BootstrapStatistics, t.ChunkSize, t.Noise)</c>
 /// reproduces every verdict exactly.</para>
 /// </remarks>
-public sealed class TypicalityTest
+public sealed class TypicalityTest : IDisposable
 {
     /// <summary>Default K, the number of bootstrap batches.</summary>
     public const int DefaultBootstrapSamples = 1000;
 
     private readonly double[] bootstrapStatistics;
+    private readonly bool ownsFlow;
+    private int disposed;
 
     /// <summary>Creates the test from its state (e.g. when reloading a saved test).</summary>
     /// <param name="flow">The trained flow.</param>
@@ -44,6 +46,7 @@ public sealed class TypicalityTest
     /// </param>
     /// <param name="chunkSize">Examples evaluated at once (bounds memory). Default 256.</param>
     /// <param name="noise">Dequantization noise while testing (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="ownsFlow">Whether disposing the test disposes <paramref name="flow"/> (default false: it stays the caller's).</param>
     /// <exception cref="ArgumentNullException"><paramref name="flow"/> or <paramref name="bootstrapStatistics"/> is null.</exception>
     /// <exception cref="ArgumentException">A value is out of range, non-finite, or there are too few bootstrap statistics.</exception>
     public TypicalityTest(
@@ -53,7 +56,8 @@ public sealed class TypicalityTest
         double alpha,
         IReadOnlyList<double> bootstrapStatistics,
         int chunkSize = 256,
-        ScoringNoise? noise = null)
+        ScoringNoise? noise = null,
+        bool ownsFlow = false)
     {
         ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(bootstrapStatistics);
@@ -78,7 +82,8 @@ public sealed class TypicalityTest
         }
 
         Array.Sort(sorted);
-        Flow = flow;
+        Flow = FlowEvaluation.PrepareForScoring(flow);
+        this.ownsFlow = ownsFlow;
         Entropy = entropy;
         BatchSize = batchSize;
         Alpha = alpha;
@@ -204,6 +209,8 @@ public sealed class TypicalityTest
         return Create(flow, entropyPart, bootstrapPart, batchSize, alpha, bootstrapSamples, seed, chunkSize, noise);
     }
 
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(System.Threading.Volatile.Read(ref disposed) != 0, this);
+
     private static void CheckFitSettings(NormalizingFlow flow, int batchSize, double alpha, int bootstrapSamples, int chunkSize)
     {
         ArgumentNullException.ThrowIfNull(flow);
@@ -211,6 +218,15 @@ public sealed class TypicalityTest
         CheckBatchSize(batchSize);
         CheckAlpha(alpha);
         CheckBootstrapSamples(bootstrapSamples, alpha, nameof(bootstrapSamples));
+    }
+
+    /// <summary>Disposes the flow when the test owns it (loaded tests do); harmless when called again.</summary>
+    public void Dispose()
+    {
+        if (System.Threading.Interlocked.Exchange(ref disposed, 1) == 0 && ownsFlow)
+        {
+            Flow.Dispose();
+        }
     }
 
     /// <summary>Tests one batch of exactly <see cref="BatchSize"/> inputs.</summary>
@@ -221,6 +237,7 @@ public sealed class TypicalityTest
     public TypicalityTestResult Test(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfDisposed();
         Flow.ValidateInput(batch);
         if (batch.shape[0] != BatchSize)
         {
@@ -242,6 +259,7 @@ public sealed class TypicalityTest
     public IReadOnlyList<TypicalityTestResult> TestBatches(Tensor data)
     {
         ArgumentNullException.ThrowIfNull(data);
+        ThrowIfDisposed();
         Flow.ValidateInput(data);
         if (data.shape[0] % BatchSize != 0)
         {

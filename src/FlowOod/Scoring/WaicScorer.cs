@@ -18,9 +18,9 @@ namespace FlowOod.Scoring;
 /// penalizes inputs on which the models disagree, which a single flow's likelihood cannot see.</para>
 /// <para>Every flow must have the same event shape; the input is validated against each flow. When some flow gives an
 /// input zero density (log p = −∞) its score is +∞. Scoring runs each flow in evaluation mode under inference mode in
-/// chunks of <see cref="ChunkSize"/> examples with the dequantization noise of <see cref="Noise"/>.</para>
+/// chunks of <see cref="FlowScorer.ChunkSize"/> examples with the dequantization noise of <see cref="FlowScorer.Noise"/>.</para>
 /// </remarks>
-public sealed class WaicScorer : IOodScorer
+public sealed class WaicScorer : FlowScorer
 {
     private readonly NormalizingFlow[] ensemble;
 
@@ -28,13 +28,19 @@ public sealed class WaicScorer : IOodScorer
     /// <param name="ensemble">K ≥ 2 trained flows with equal event shapes (e.g. the same architecture trained from different seeds).</param>
     /// <param name="chunkSize">Examples evaluated at once (bounds memory). Default 256.</param>
     /// <param name="noise">Dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="ownsFlows">Whether disposing the scorer disposes the flows (default false: they stay the caller's).</param>
     /// <exception cref="ArgumentNullException"><paramref name="ensemble"/> is null.</exception>
     /// <exception cref="ArgumentException">Fewer than 2 flows, a null flow, or event shapes differ.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkSize"/> is not positive.</exception>
-    public WaicScorer(IReadOnlyList<NormalizingFlow> ensemble, int chunkSize = 256, ScoringNoise? noise = null)
+    public WaicScorer(IReadOnlyList<NormalizingFlow> ensemble, int chunkSize = 256, ScoringNoise? noise = null, bool ownsFlows = false)
+        : base(CheckEnsemble(ensemble), chunkSize, noise, ownsFlows)
+    {
+        this.ensemble = [.. ensemble];
+    }
+
+    private static NormalizingFlow[] CheckEnsemble(IReadOnlyList<NormalizingFlow> ensemble)
     {
         ArgumentNullException.ThrowIfNull(ensemble);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         if (ensemble.Count < 2)
         {
             throw new ArgumentException($"WAIC needs an ensemble of at least 2 flows (for a variance), got {ensemble.Count}.", nameof(ensemble));
@@ -61,22 +67,14 @@ public sealed class WaicScorer : IOodScorer
             }
         }
 
-        this.ensemble = flows;
-        ChunkSize = chunkSize;
-        Noise = noise ?? ScoringNoise.BinCentres;
+        return flows;
     }
 
     /// <summary>The K flows, in the order given.</summary>
     public IReadOnlyList<NormalizingFlow> Ensemble => ensemble;
 
-    /// <summary>Examples evaluated at once.</summary>
-    public int ChunkSize { get; }
-
-    /// <summary>The dequantization noise while scoring.</summary>
-    public ScoringNoise Noise { get; }
-
     /// <inheritdoc/>
-    public string Name => "−WAIC (nats)";
+    public override string Name => "−WAIC (nats)";
 
     /// <summary>
     /// One score −WAIC(x) = Var_k log p_k(x) − mean_k log p_k(x) in nats per example of <paramref name="batch"/>
@@ -86,7 +84,7 @@ public sealed class WaicScorer : IOodScorer
     /// <returns>N scores in nats (+∞ when some flow gives an input zero density).</returns>
     /// <exception cref="ArgumentException">The batch has the wrong shape, dtype or values for some flow.</exception>
     /// <exception cref="InvalidOperationException">A flow produced a NaN log-likelihood.</exception>
-    public double[] Score(Tensor batch)
+    public override double[] Score(Tensor batch)
     {
         var logLikelihoods = LogLikelihoods(batch);
         var scores = new double[logLikelihoods[0].Length];
@@ -114,6 +112,7 @@ public sealed class WaicScorer : IOodScorer
     public double[][] LogLikelihoods(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfDisposed();
         foreach (var flow in ensemble)
         {
             flow.ValidateInput(batch);
@@ -123,7 +122,7 @@ public sealed class WaicScorer : IOodScorer
         for (int k = 0; k < ensemble.Length; k++)
         {
             result[k] = FlowEvaluation.CheckFinite(
-                FlowEvaluation.LogProbUnchecked(ensemble[k], batch, ChunkSize, Noise), $"{Name}, flow {k}");
+                LogProbUnchecked(ensemble[k], batch), $"{Name}, flow {k}");
         }
 
         return result;

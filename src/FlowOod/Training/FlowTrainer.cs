@@ -14,7 +14,10 @@ namespace FlowOod.Training;
 /// Each step draws a mini-batch without replacement (reshuffling every epoch with a generator seeded from
 /// <see cref="TrainingOptions.Seed"/>), minimises the mean negative log-likelihood, clips the global gradient norm and
 /// takes an optimiser step (<see cref="TrainingOptions.Optimizer"/>). A non-finite loss or gradient stops training with a <see cref="TrainingDivergedException"/>
-/// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU.
+/// before the bad update is applied. Runs with the same seed, data and thread count are reproducible on the CPU: the
+/// trainer draws its dequantization noise from a generator of its own, seeded from <see cref="TrainingOptions.Seed"/>,
+/// and never touches TorchSharp's global generator, so trainers on different threads do not disturb each other (or
+/// anything else in the process).
 /// Losses are reported in bits/dim (<see cref="Bijectors.Discretization"/>; nats/dim ÷ ln 2 for continuous data).
 /// Every step's tensors live in their own dispose scope. When <see cref="Train"/> returns or throws, the flow is in
 /// evaluation mode. <see cref="ActNorm"/> layers that are not initialised yet are initialised from the first training
@@ -25,6 +28,9 @@ namespace FlowOod.Training;
 public sealed class FlowTrainer
 {
     private const int EvaluationChunk = 256;
+
+    // Keeps the evaluation noise apart from the training noise, which is seeded with Seed itself.
+    private const ulong EvaluationSeedSalt = 0xD1B54A32D192ED03;
     private readonly NormalizingFlow flow;
     private readonly TrainingOptions options;
 
@@ -74,8 +80,8 @@ public sealed class FlowTrainer
             : options.Steps;
         var parameters = flow.parameters().ToArray();
 
-        random.manual_seed(options.Seed);
         using var shuffle = new Generator((ulong)options.Seed);
+        using var noise = new Generator((ulong)options.Seed, data.device);
         using OptimizerHelper optimizer = options.Optimizer == OptimizerKind.RmsProp
             ? optim.RMSProp(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay)
             : optim.Adam(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay);
@@ -100,7 +106,11 @@ public sealed class FlowTrainer
                     cursor = 0;
                 }
 
-                intervalLoss += Step(data, order!.narrow(0, cursor, batchSize), batchTransform, optimizer, parameters, step);
+                using (NoiseContext.Use(noise))
+                {
+                    intervalLoss += Step(data, order!.narrow(0, cursor, batchSize), batchTransform, optimizer, parameters, step);
+                }
+
                 cursor += batchSize;
                 intervalSteps++;
                 clock.Stop();
@@ -135,6 +145,8 @@ public sealed class FlowTrainer
     }
 
     /// <summary>The mean loss of <paramref name="data"/> in bits/dim, in evaluation mode without gradients.</summary>
+    /// <remarks>Dequantization noise comes from a generator seeded afresh from <see cref="TrainingOptions.Seed"/> at every
+    /// call, so the same data gives the same loss, and evaluating does not change the training noise.</remarks>
     /// <exception cref="ArgumentException">The data has the wrong shape, dtype or values.</exception>
     public double MeanLoss(Tensor data)
     {
@@ -145,6 +157,8 @@ public sealed class FlowTrainer
         try
         {
             using var inference = inference_mode();
+            using var noise = new Generator(unchecked((ulong)options.Seed ^ EvaluationSeedSalt), data.device);
+            using var noiseScope = NoiseContext.Use(noise);
             double sum = 0;
             var count = data.shape[0];
             for (long start = 0; start < count; start += EvaluationChunk)

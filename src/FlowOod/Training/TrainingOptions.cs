@@ -35,7 +35,7 @@ public sealed record TrainingOptions
     /// <summary>Gradients are clipped to this global L2 norm. Default 100, as in Kirichenko et al.</summary>
     public double MaxGradNorm { get; init; } = 100;
 
-    /// <summary>Seeds TorchSharp's global generator (dequantization noise) and the shuffling. Default 0.</summary>
+    /// <summary>Seeds the trainer's own generators: the dequantization noise and the shuffling (TorchSharp's global generator is never used). Default 0.</summary>
     public long Seed { get; init; }
 
     /// <summary>Report progress every this many steps. Default 10.</summary>

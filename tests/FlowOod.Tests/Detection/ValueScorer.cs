@@ -10,6 +10,8 @@ internal sealed class ValueScorer : IOodScorer
 {
     public int Calls { get; private set; }
 
+    public int DisposeCalls { get; private set; }
+
     public string Name => "Value";
 
     public double[] Score(Tensor batch)
@@ -19,6 +21,8 @@ internal sealed class ValueScorer : IOodScorer
         using var scope = NewDisposeScope();
         return batch.reshape(batch.shape[0]).to_type(ScalarType.Float64).data<double>().ToArray();
     }
+
+    public void Dispose() => DisposeCalls++;
 }
 
 // A scorer returning a fixed array whatever the batch, to simulate broken scorers.
@@ -27,4 +31,8 @@ internal sealed class FixedScorer(double[] scores) : IOodScorer
     public string Name => "Fixed";
 
     public double[] Score(Tensor batch) => (double[])scores.Clone();
+
+    public void Dispose()
+    {
+    }
 }

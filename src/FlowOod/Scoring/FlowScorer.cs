@@ -1,0 +1,88 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using static TorchSharp.torch;
+
+namespace FlowOod.Scoring;
+
+/// <summary>
+/// The base of FlowOod's scorers built on normalizing flows: the flows, their ownership, the chunk size, the
+/// dequantization noise and the one evaluation path they share. Not meant for derivation outside FlowOod; implement
+/// <see cref="IOodScorer"/> for a scorer of your own.
+/// </summary>
+/// <remarks>
+/// <para>Building a scorer puts each of its flows in evaluation mode, once. From then on a scorer is immutable: scoring
+/// writes nothing on the flows (the noise travels as an argument of each call), so any number of threads may call
+/// <see cref="Score"/> at once and get, bit for bit, the answers of a single-threaded run. Training a flow again while
+/// a scorer uses it is refused at the next call (the flow would be in training mode).</para>
+/// <para>Ownership (<see cref="IOodScorer"/>): with <c>ownsFlows: false</c> (the default) the flows stay the caller's and
+/// <see cref="Dispose"/> leaves them alone; with <c>ownsFlows: true</c>, and for every scorer loaded from a model file,
+/// disposing the scorer disposes its flows.</para>
+/// </remarks>
+public abstract class FlowScorer : IOodScorer
+{
+    private readonly NormalizingFlow[] flows;
+    private int disposed;
+
+    private protected FlowScorer(IReadOnlyList<NormalizingFlow> flows, int chunkSize, ScoringNoise? noise, bool ownsFlows)
+    {
+        ArgumentNullException.ThrowIfNull(flows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
+        this.flows = flows.ToArray();
+        foreach (var flow in this.flows)
+        {
+            FlowEvaluation.PrepareForScoring(flow);
+        }
+
+        ChunkSize = chunkSize;
+        Noise = noise ?? ScoringNoise.BinCentres;
+        OwnsFlows = ownsFlows;
+    }
+
+    /// <inheritdoc/>
+    public abstract string Name { get; }
+
+    /// <summary>Examples evaluated at once (bounds memory).</summary>
+    public int ChunkSize { get; }
+
+    /// <summary>The dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</summary>
+    public ScoringNoise Noise { get; }
+
+    /// <summary>Whether <see cref="Dispose"/> disposes the flows (true for loaded scorers and for <c>ownsFlows: true</c>).</summary>
+    public bool OwnsFlows { get; }
+
+    /// <inheritdoc/>
+    public abstract double[] Score(Tensor batch);
+
+    /// <summary>Disposes the flows when the scorer owns them; harmless when called again.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0 && OwnsFlows)
+        {
+            foreach (var flow in flows.Distinct(ReferenceEqualityComparer.Instance).Cast<NormalizingFlow>())
+            {
+                flow.Dispose();
+            }
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>log p(x) in nats per example of <paramref name="batch"/>, validated against <paramref name="flow"/>.</summary>
+    private protected double[] LogProb(NormalizingFlow flow, Tensor batch)
+    {
+        ThrowIfDisposed();
+        return FlowEvaluation.LogProb(flow, batch, ChunkSize, Noise);
+    }
+
+    /// <summary>log p(x) for a batch validated against <paramref name="flow"/> already.</summary>
+    private protected double[] LogProbUnchecked(NormalizingFlow flow, Tensor batch)
+    {
+        ThrowIfDisposed();
+        return FlowEvaluation.LogProbUnchecked(flow, batch, ChunkSize, Noise);
+    }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> after <see cref="Dispose"/>.</summary>
+    private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
+}
