@@ -156,7 +156,7 @@ public sealed class FeatureSpaceScorerTests
     }
 
     [Fact]
-    public void Score_ModuleExtractorInTrainingMode_RunsInEvaluationModeAndRestoresIt()
+    public void Score_ModuleExtractorInTrainingMode_IsRefusedAndItsModeIsLeftAlone()
     {
         using var flow = PerturbedFlow(3, ScalarType.Float32);
         using var scope = NewDisposeScope();
@@ -167,13 +167,15 @@ public sealed class FeatureSpaceScorerTests
         var scorer = new FeatureSpaceScorer(module, flow, standardizer);
         var batch = randn(6, 1, 2, 2);
 
-        var first = scorer.Score(batch);
-        var second = scorer.Score(batch);
+        var act = () => scorer.Score(batch);
 
-        module.training.Should().BeTrue("the module's mode is restored");
-        first.Should().Equal(second, "dropout is off in evaluation mode");
-        scorer.ExtractorName.Should().Contain("Sequential", "the default name is the module's name");
+        act.Should().Throw<InvalidOperationException>().WithMessage("*Sequential*training mode*eval()*");
+        module.training.Should().BeTrue("FlowOod never changes the mode of the caller's module");
         module.eval();
+        var first = scorer.Score(batch);
+        first.Should().Equal(scorer.Score(batch), "dropout is off in evaluation mode");
+        scorer.ExtractorName.Should().Contain("Sequential", "the default name is the module's name");
+        module.training.Should().BeFalse();
         using (no_grad())
         {
             var expected = flow.LogProb(module.call(batch)).neg().data<float>().ToArray();
@@ -222,19 +224,23 @@ public sealed class FeatureSpaceScorerTests
     }
 
     [Fact]
-    public void Fit_ModuleExtractor_RestoresTrainingModeAndMatchesStandardizerDimension()
+    public void Fit_ModuleExtractor_NeedsEvaluationModeAndMatchesStandardizerDimension()
     {
         using var scope = NewDisposeScope();
         random.manual_seed(12);
         using var module = nn.Sequential(("flatten", nn.Flatten()), ("linear", nn.Linear(4, 3)));
         module.train();
 
-        var scorer = FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), SmallFlow, new TrainingOptions { Steps = 5, BatchSize = 50 });
+        var inTraining = () => FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), SmallFlow, new TrainingOptions { Steps = 5, BatchSize = 50 });
 
+        inTraining.Should().Throw<InvalidOperationException>().WithMessage("*training mode*");
         module.training.Should().BeTrue();
+        module.eval();
+        using var scorer = FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), SmallFlow, new TrainingOptions { Steps = 5, BatchSize = 50 });
+        module.training.Should().BeFalse();
+        scorer.OwnsFlows.Should().BeTrue("Fit created the flow");
         scorer.FeatureDimension.Should().Be(3);
         scorer.Score(randn(4, 1, 2, 2)).Should().OnlyContain(s => double.IsFinite(s));
-        scorer.Flow.Dispose();
     }
 
     [Fact]
