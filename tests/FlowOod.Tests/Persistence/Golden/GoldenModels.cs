@@ -110,11 +110,9 @@ internal static class GoldenModels
         switch (model)
         {
             case NormalizingFlow flow:
-                using (no_grad())
-                {
-                    result["logProb"] = flow.LogProb(batch).to_type(ScalarType.Float64).data<double>().ToArray();
-                }
-
+                // Through a scorer, whose bin-centre dequantization makes the log-density deterministic (a flow's own
+                // LogProb draws dequantization noise when the flow has it).
+                result["nllNats"] = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats).Score(batch);
                 break;
             case OodDetector detector:
                 var scores = detector.Scorer.Score(batch);
