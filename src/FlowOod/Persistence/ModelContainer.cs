@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
@@ -6,6 +7,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 
 namespace FlowOod.Persistence;
 
@@ -180,6 +182,15 @@ internal static class ModelContainer
         file.Position = PreambleSize;
         var headerBytes = new byte[headerLength];
         file.ReadExactly(headerBytes);
+
+        // The JSON reader checks structure, not the UTF-8 inside strings: invalid bytes would surface later, when a value
+        // is read, as an InvalidOperationException. Check the text first, and name where it breaks.
+        if (!Utf8.IsValid(headerBytes))
+        {
+            var at = FirstInvalidUtf8(headerBytes);
+            throw Error(path, $"its header is not valid UTF-8 (at header byte {at}, file offset {PreambleSize + at})");
+        }
+
         JsonObject header;
         try
         {
@@ -191,8 +202,54 @@ internal static class ModelContainer
             throw new ModelFormatException($"Model file '{path}' is invalid: its header is not valid JSON ({e.Message}).", e);
         }
 
+        CheckStrings(path, header, "$");
+
         var tensors = ReadTable(path, header, (long)dataLength);
         return (version, header, tensors, PreambleSize + headerLength);
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var offset = 0;
+        while (offset < bytes.Length && Rune.DecodeFromUtf8(bytes[offset..], out _, out var consumed) == OperationStatus.Done)
+        {
+            offset += consumed;
+        }
+
+        return offset;
+    }
+
+    // Valid UTF-8 can still spell invalid text with JSON escapes (a lone surrogate such as \ud800), which the reader also
+    // reports only when the string is read. Reads every string and property name once, so a bad one is named here.
+    private static void CheckStrings(string path, JsonNode? node, string where)
+    {
+        try
+        {
+            switch (node)
+            {
+                case JsonObject o:
+                    foreach (var (name, value) in o)
+                    {
+                        CheckStrings(path, value, $"{where}.{name}");
+                    }
+
+                    break;
+                case JsonArray a:
+                    for (int i = 0; i < a.Count; i++)
+                    {
+                        CheckStrings(path, a[i], $"{where}[{i}]");
+                    }
+
+                    break;
+                case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                    v.GetValue<string>();
+                    break;
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ModelFormatException($"Model file '{path}' is invalid: its header holds a string that is not valid Unicode, at or in {where} ({e.Message}).", e);
+        }
     }
 
     private static void VerifyChecksum(string path, FileStream file, long length)
