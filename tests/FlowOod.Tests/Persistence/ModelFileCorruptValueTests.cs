@@ -52,14 +52,14 @@ public sealed class ModelFileCorruptValueTests : IDisposable
     }
 
     [Theory]
-    [InlineData("\"FlowOod model\"", "\"\\ud800FlowOod model\"")]
-    [InlineData("\"kind\"", "\"ki\\udc00nd\"")]
-    public void Load_LoneSurrogateEscapeInTheHeader_IsAModelFormatException(string original, string replacement)
+    [InlineData("\"FlowOod model\"", "\"\\ud800FlowOod model\"", "$.format")]
+    [InlineData("\"kind\"", "\"ki\\udc00nd\"", "$ (a property name)")]
+    public void Load_LoneSurrogateEscapeInTheHeader_IsAModelFormatExceptionNamingWhere(string original, string replacement, string where)
     {
         var surgery = ModelFileSurgery.Open(ValidFlowFile("RealNvp"));
         surgery.Header = surgery.Header.Replace(original, replacement, StringComparison.Ordinal);
 
-        Rejects(surgery.Build(), "*header holds a string that is not valid Unicode*");
+        Rejects(surgery.Build(), $"*header holds a string that is not valid Unicode, at or in {where}*");
     }
 
     [Fact]
