@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
@@ -6,6 +7,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 
 namespace FlowOod.Persistence;
 
@@ -21,7 +23,8 @@ namespace FlowOod.Persistence;
 /// 24 + H + T 32 bytes  SHA-256 of every byte before it
 /// </code>
 /// Reading checks, in this order and before allocating anything that a file declares: the length against the minimum,
-/// the magic, the version, H against its limit, 24 + H + T + 32 against the actual length, the checksum, the JSON, and
+/// the magic, the version, H against its limit, 24 + H + T + 32 against the actual length, the checksum, the header's
+/// UTF-8 and Unicode text, the JSON, and
 /// every table entry (known dtype, shape product × element size = length, contiguous offsets summing to T).
 /// </summary>
 internal static class ModelContainer
@@ -180,6 +183,15 @@ internal static class ModelContainer
         file.Position = PreambleSize;
         var headerBytes = new byte[headerLength];
         file.ReadExactly(headerBytes);
+
+        // The JSON reader checks structure, not the UTF-8 inside strings: invalid bytes would surface later, when a value
+        // is read, as an InvalidOperationException. Check the text first, and name where it breaks.
+        if (!Utf8.IsValid(headerBytes))
+        {
+            var at = FirstInvalidUtf8(headerBytes);
+            throw Error(path, $"its header is not valid UTF-8 (at header byte {at}, file offset {PreambleSize + at})");
+        }
+
         JsonObject header;
         try
         {
@@ -191,8 +203,107 @@ internal static class ModelContainer
             throw new ModelFormatException($"Model file '{path}' is invalid: its header is not valid JSON ({e.Message}).", e);
         }
 
+        CheckStrings(path, header);
+
         var tensors = ReadTable(path, header, (long)dataLength);
         return (version, header, tensors, PreambleSize + headerLength);
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var offset = 0;
+        while (offset < bytes.Length && Rune.DecodeFromUtf8(bytes[offset..], out _, out var consumed) == OperationStatus.Done)
+        {
+            offset += consumed;
+        }
+
+        return offset;
+    }
+
+    // Valid UTF-8 can still spell invalid text with JSON escapes (a lone surrogate such as \ud800), which the reader also
+    // reports only when the string is read. Reads every string and property name once (paths are built only to name a
+    // bad one, so a header of a million tensors costs no extra strings).
+    private static void CheckStrings(string path, JsonNode header)
+    {
+        try
+        {
+            ReadStrings(header);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ModelFormatException($"Model file '{path}' is invalid: its header holds a string that is not valid Unicode, at or in {Locate(header, "$") ?? "$"} ({e.Message}).", e);
+        }
+    }
+
+    private static void ReadStrings(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, value) in o)
+                {
+                    ReadStrings(value);
+                }
+
+                break;
+            case JsonArray a:
+                foreach (var item in a)
+                {
+                    ReadStrings(item);
+                }
+
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                v.GetValue<string>();
+                break;
+        }
+    }
+
+    private static string? Locate(JsonNode? node, string where)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                try
+                {
+                    foreach (var (name, value) in o)
+                    {
+                        if (Locate(value, $"{where}.{name}") is { } found)
+                        {
+                            return found;
+                        }
+                    }
+                }
+                catch (InvalidOperationException)
+                {
+                    return where + " (a property name)";
+                }
+
+                return null;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++)
+                {
+                    if (Locate(a[i], $"{where}[{i}]") is { } found)
+                    {
+                        return found;
+                    }
+                }
+
+                return null;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                try
+                {
+                    v.GetValue<string>();
+                    return null;
+                }
+                catch (InvalidOperationException)
+                {
+                    return where;
+                }
+
+            default:
+                return null;
+        }
     }
 
     private static void VerifyChecksum(string path, FileStream file, long length)

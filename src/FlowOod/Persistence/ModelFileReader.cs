@@ -47,14 +47,7 @@ internal sealed class ModelFileReader : IDisposable
         }
 
         var values = Read<double>(entry);
-        foreach (var value in values)
-        {
-            if (double.IsNaN(value))
-            {
-                throw ModelContainer.Error(Path, $"tensor '{name}' contains NaN");
-            }
-        }
-
+        CheckFinite(entry, values);
         return values;
     }
 
@@ -134,6 +127,11 @@ internal sealed class ModelFileReader : IDisposable
 
             flow.to(dtype);
             var state = StateOf(flow);
+
+            // Every float tensor of FlowOod's builders is finite (no -inf sentinels or infinite bounds), so a non-finite
+            // value is damage that would only show up as NaN or infinite scores. A custom architecture's buffers are the
+            // factory's business (they may hold sentinels); its parameters are checked.
+            var parameters = flow.named_parameters().Select(p => p.name).ToHashSet(StringComparer.Ordinal);
             if (!builtIn)
             {
                 CheckAgainstFile(state.ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape)), prefix, dtype, where);
@@ -144,7 +142,7 @@ internal sealed class ModelFileReader : IDisposable
                 foreach (var (name, target) in state)
                 {
                     var entry = Entry(prefix + name);
-                    using var loaded = ReadTensor(entry);
+                    using var loaded = ReadTensor(entry, checkFinite: builtIn || parameters.Contains(name));
                     target.copy_(loaded);
                 }
             }
@@ -258,17 +256,35 @@ internal sealed class ModelFileReader : IDisposable
         return entry;
     }
 
-    /// <summary>A new CPU tensor with the entry's data, read straight into a typed array (length already validated).</summary>
-    private Tensor ReadTensor(TensorEntry entry) => entry.Dtype switch
+    /// <summary>
+    /// A new CPU tensor with the entry's data, read straight into a typed array (length already validated); with
+    /// <paramref name="checkFinite"/>, a floating tensor holding NaN or ±∞ is a format error naming it.
+    /// </summary>
+    private Tensor ReadTensor(TensorEntry entry, bool checkFinite) => entry.Dtype switch
     {
-        ScalarType.Float32 => tensor(Read<float>(entry), entry.Shape),
-        ScalarType.Float64 => tensor(Read<double>(entry), entry.Shape),
+        ScalarType.Float32 => tensor(checkFinite ? CheckFinite(entry, Read<float>(entry)) : Read<float>(entry), entry.Shape),
+        ScalarType.Float64 => tensor(checkFinite ? CheckFinite(entry, Read<double>(entry)) : Read<double>(entry), entry.Shape),
         ScalarType.Int64 => tensor(Read<long>(entry), entry.Shape),
         ScalarType.Int32 => tensor(Read<int>(entry), entry.Shape),
         ScalarType.Byte => tensor(Read<byte>(entry), entry.Shape),
         ScalarType.Bool => tensor(TensorCodec.ToBools(Read<byte>(entry)), entry.Shape),
         var other => throw new NotSupportedException($"Model files do not store {other} tensors."),
     };
+
+    private T[] CheckFinite<T>(TensorEntry entry, T[] values)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!T.IsFinite(values[i]))
+            {
+                var kind = T.IsNaN(values[i]) ? "NaN" : T.IsNegative(values[i]) ? "-∞" : "∞";
+                throw ModelContainer.Error(Path, $"tensor '{entry.Name}' holds {kind} at index {i}; stored parameters, statistics and scores must be finite (the file is damaged, or was saved from a model that had diverged)");
+            }
+        }
+
+        return values;
+    }
 
     private T[] Read<T>(TensorEntry entry)
         where T : unmanaged

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -39,10 +40,38 @@ internal sealed class ModelFileSurgery
             file.AsSpan(24 + headerLength, dataLength).ToArray());
     }
 
+    // Raw header bytes to write instead of Header (e.g. invalid UTF-8, which a string cannot hold).
+    public byte[]? RawHeader { get; set; }
+
+    // The table entry of a tensor: where its bytes start in Data, and its dtype.
+    public (int Offset, string Dtype, long Length) Tensor(string name)
+    {
+        var entry = HeaderJson["tensors"]!.AsArray().FirstOrDefault(t => t!["name"]!.GetValue<string>() == name)
+            ?? throw new ArgumentException($"The file has no tensor '{name}'.", nameof(name));
+        return ((int)entry["offset"]!.GetValue<long>(), entry["dtype"]!.GetValue<string>(), entry["length"]!.GetValue<long>());
+    }
+
+    // Overwrites element `index` of a float32 or float64 tensor, little-endian, as the writer stores it.
+    public void SetElement(string name, int index, double value)
+    {
+        var (offset, dtype, _) = Tensor(name);
+        switch (dtype)
+        {
+            case "float32":
+                BinaryPrimitives.WriteSingleLittleEndian(Data.AsSpan(offset + (4 * index)), (float)value);
+                break;
+            case "float64":
+                BinaryPrimitives.WriteDoubleLittleEndian(Data.AsSpan(offset + (8 * index)), value);
+                break;
+            default:
+                throw new ArgumentException($"Tensor '{name}' is {dtype}, not floating.", nameof(name));
+        }
+    }
+
     // Rebuilds the file: the preamble's lengths follow the header and data unless overridden; the checksum is recomputed.
     public byte[] Build(uint? version = null, uint? headerLength = null, ulong? dataLength = null)
     {
-        var header = Encoding.UTF8.GetBytes(Header);
+        var header = RawHeader ?? Encoding.UTF8.GetBytes(Header);
         var preamble = (byte[])Preamble.Clone();
         if (version is { } v)
         {

@@ -1,0 +1,148 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using FlowOod.Tests.Data;
+using FlowOod.Tests.Persistence.Golden;
+using FluentAssertions;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Persistence;
+
+// The model files of Golden/v1 were written once by FlowOod commit c692288 (format v1; see Golden/v1/README.md). Today's
+// code must read them, give their recorded scores, and still persist exactly the tensor keys they hold: TorchSharp names
+// state-dict entries after (private) fields, so renaming e.g. ActNorm's log_scale would silently break every saved model.
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class GoldenV1Tests
+{
+    // The recorded scores were computed on the machine that wrote the files; another CPU's float kernels (vector widths,
+    // fused multiply-adds) may differ in the last bits, so scores are compared to a relative 1e-6 (absolute below 1).
+    private const double RelativeTolerance = 1e-6;
+
+    public static TheoryData<string> Names => new(GoldenModels.All.Select(m => m.Name));
+
+    private static string Folder => Path.Combine(AppContext.BaseDirectory, "Persistence", "Golden", "v1");
+
+    [Fact]
+    public void GoldenV1Folder_HoldsEveryModelWithItsKeysAndScores()
+    {
+        var expected = GoldenModels.All
+            .SelectMany(m => new[] { m.Name + ".flowood", m.Name + GoldenModels.KeysSuffix, m.Name + GoldenModels.ScoresSuffix })
+            .Append("README.md");
+        Directory.GetFiles(Folder).Select(Path.GetFileName).Where(f => f != ".gitattributes").Should().BeEquivalentTo(expected);
+        foreach (var model in GoldenModels.All)
+        {
+            new FileInfo(FileOf(model.Name, ".flowood")).Length.Should().BeLessThan(1 << 20, "golden files stay small");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Load_GoldenV1File_GivesItsRecordedScores(string name)
+    {
+        using var scope = NewDisposeScope();
+        var golden = GoldenModels.All.Single(m => m.Name == name);
+        var path = FileOf(name, ".flowood");
+        GoldenModels.TensorKeys(path).Should().Equal(FrozenKeys(name), "the key list beside the file is the file's own table");
+
+        var model = GoldenModels.Load(path);
+        try
+        {
+            ShouldMatch(GoldenModels.Scores(model, golden.Inputs), RecordedScores(name), name);
+        }
+        finally
+        {
+            GoldenModels.Dispose(model);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void FreshBuild_SameArchitectureAsGoldenV1_PersistsExactlyTheFrozenTensorKeys(string name)
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var model = GoldenModels.All.Single(m => m.Name == name).Create();
+        var path = folder.Combine("fresh.flowood");
+        try
+        {
+            GoldenModels.Save(model, path);
+        }
+        finally
+        {
+            GoldenModels.Dispose(model);
+        }
+
+        var actual = GoldenModels.TensorKeys(path);
+        var frozen = FrozenKeys(name);
+        var missing = frozen.Except(actual).ToList();
+        var added = actual.Except(frozen).ToList();
+        missing.Should().BeEmpty(
+            "today's builders must persist every tensor of the v1 file {0} under the same name, dtype and shape (was a persisted field renamed?); they persist instead: {1}",
+            name,
+            string.Join("; ", added.Take(5)));
+        added.Should().BeEmpty("today's builders must not persist tensors the v1 file {0} lacks", name);
+        actual.Should().HaveSameCount(frozen);
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void ResaveThenLoad_GoldenV1File_GivesIdenticalScoresAndState(string name)
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var golden = GoldenModels.All.Single(m => m.Name == name);
+        var first = GoldenModels.Load(FileOf(name, ".flowood"));
+        object? second = null;
+        try
+        {
+            var path = folder.Combine("resaved.flowood");
+            GoldenModels.Save(first, path);
+            second = GoldenModels.Load(path);
+
+            GoldenModels.Scores(second, golden.Inputs).Should().BeEquivalentTo(GoldenModels.Scores(first, golden.Inputs), o => o.WithStrictOrdering());
+            GoldenModels.TensorKeys(path).Should().Equal(FrozenKeys(name));
+            foreach (var (original, reloaded) in GoldenModels.FlowsOf(first).Zip(GoldenModels.FlowsOf(second)))
+            {
+                var expected = original.state_dict();
+                foreach (var (key, value) in reloaded.state_dict())
+                {
+                    value.dtype.Should().Be(expected[key].dtype, key);
+                    value.eq(expected[key]).all().ToBoolean().Should().BeTrue($"{key} is stored bit for bit");
+                }
+            }
+        }
+        finally
+        {
+            GoldenModels.Dispose(first);
+            if (second is not null)
+            {
+                GoldenModels.Dispose(second);
+            }
+        }
+    }
+
+    private static string FileOf(string name, string suffix) => Path.Combine(Folder, name + suffix);
+
+    private static string[] FrozenKeys(string name) =>
+        File.ReadAllLines(FileOf(name, GoldenModels.KeysSuffix)).Where(line => line.Length > 0).ToArray();
+
+    private static SortedDictionary<string, double[]> RecordedScores(string name) =>
+        GoldenModels.ParseScores(File.ReadAllText(FileOf(name, GoldenModels.ScoresSuffix)));
+
+    private static void ShouldMatch(SortedDictionary<string, double[]> actual, SortedDictionary<string, double[]> expected, string name)
+    {
+        actual.Keys.Should().Equal(expected.Keys);
+        foreach (var (quantity, values) in expected)
+        {
+            actual[quantity].Should().HaveSameCount(values);
+            for (int i = 0; i < values.Length; i++)
+            {
+                actual[quantity][i].Should().BeApproximately(
+                    values[i], RelativeTolerance * Math.Max(1, Math.Abs(values[i])), "{0} {1}[{2}] as recorded when the v1 file was written", name, quantity, i);
+            }
+        }
+    }
+}

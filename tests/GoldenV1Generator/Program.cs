@@ -1,0 +1,21 @@
+using System;
+using System.IO;
+using FlowOod;
+using FlowOod.Tests.Persistence.Golden;
+
+// Usage: dotnet run --project tests/GoldenV1Generator -c Release -- <output folder>
+if (args.Length != 1)
+{
+    Console.Error.WriteLine("usage: GoldenV1Generator <output folder>");
+    return 2;
+}
+
+FlowOodRuntime.EnsureAvailable();
+TorchSharp.torch.set_num_threads(1);
+GoldenModels.WriteAll(args[0]);
+foreach (var file in Directory.GetFiles(args[0]))
+{
+    Console.WriteLine($"{new FileInfo(file).Length,9} {Path.GetFileName(file)}");
+}
+
+return 0;
