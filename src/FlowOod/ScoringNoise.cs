@@ -20,6 +20,14 @@ public enum ScoringNoiseKind
     /// own (TorchSharp's global generator is never touched).
     /// </summary>
     Random,
+
+    /// <summary>
+    /// u drawn from a generator seeded with the seed afresh at every call and consumed chunk after chunk: reproducible
+    /// for the same batch and chunk size only (an input's u depends on its position in the batch). This is what
+    /// <see cref="Seeded"/> meant in model format v1 (FlowOod 0.1), kept so that such files give their recorded scores;
+    /// prefer <see cref="Seeded"/>.
+    /// </summary>
+    SeededStream,
 }
 
 /// <summary>
@@ -54,11 +62,14 @@ public sealed record ScoringNoise
     /// <summary>The kind of noise.</summary>
     public ScoringNoiseKind Kind { get; }
 
-    /// <summary>The seed of <see cref="ScoringNoiseKind.Seeded"/> noise; 0 otherwise.</summary>
+    /// <summary>The seed of <see cref="ScoringNoiseKind.Seeded"/> and <see cref="ScoringNoiseKind.SeededStream"/> noise; 0 otherwise.</summary>
     public ulong Seed { get; }
 
     /// <summary>Noise keyed by <paramref name="seed"/> and each example's values (see <see cref="ScoringNoiseKind.Seeded"/>).</summary>
     public static ScoringNoise Seeded(ulong seed) => new(ScoringNoiseKind.Seeded, seed);
+
+    /// <summary>The batch-dependent seeded noise of model format v1 (see <see cref="ScoringNoiseKind.SeededStream"/>).</summary>
+    public static ScoringNoise SeededStream(ulong seed) => new(ScoringNoiseKind.SeededStream, seed);
 
     /// <summary>Creates the value of <paramref name="kind"/> (with <paramref name="seed"/> for seeded noise).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="kind"/> is not a defined value.</exception>
@@ -67,10 +78,15 @@ public sealed record ScoringNoise
         ScoringNoiseKind.BinCentres => BinCentres,
         ScoringNoiseKind.Random => Random,
         ScoringNoiseKind.Seeded => Seeded(seed),
+        ScoringNoiseKind.SeededStream => SeededStream(seed),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown scoring noise kind."),
     };
 
-    /// <summary>Makes this noise the current thread's dequantization noise until the returned scope is disposed.</summary>
+    /// <summary>
+    /// Makes this noise the current thread's dequantization noise until the returned scope is disposed: one scope per
+    /// call, spanning all its chunks (a <see cref="ScoringNoiseKind.SeededStream"/> or <see cref="ScoringNoiseKind.Random"/>
+    /// call gets a generator of its own, disposed with the scope).
+    /// </summary>
     internal IDisposable Enter()
     {
         switch (Kind)
@@ -80,13 +96,13 @@ public sealed record ScoringNoise
             case ScoringNoiseKind.Seeded:
                 return new Entered(NoiseContext.Override(seeded!), null);
             default:
-                var fresh = new GeneratorNoise(unchecked((ulong)System.Random.Shared.NextInt64()));
-                return new Entered(NoiseContext.Override(fresh), fresh);
+                var generator = new GeneratorNoise(Kind == ScoringNoiseKind.SeededStream ? Seed : unchecked((ulong)System.Random.Shared.NextInt64()));
+                return new Entered(NoiseContext.Override(generator), generator);
         }
     }
 
     /// <inheritdoc/>
-    public override string ToString() => Kind == ScoringNoiseKind.Seeded ? $"Seeded({Seed})" : Kind.ToString();
+    public override string ToString() => Kind is ScoringNoiseKind.Seeded or ScoringNoiseKind.SeededStream ? $"{Kind}({Seed})" : Kind.ToString();
 
     /// <inheritdoc/>
     public bool Equals(ScoringNoise? other) => other is not null && Kind == other.Kind && Seed == other.Seed;

@@ -29,7 +29,7 @@ namespace FlowOod.Persistence;
 /// </summary>
 internal static class ModelContainer
 {
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
     public const int PreambleSize = 24;
     public const int ChecksumSize = 32;
     public const int MaxHeaderBytes = 16 << 20;

@@ -138,7 +138,7 @@ public static class ModelFile
                 Json.Double(content, "alpha", where, 0, 1),
                 reader.ReadDoubles(Json.String(content, "bootstrapStatistics", where, 64)),
                 ScorerCodec.ChunkSize(content, where),
-                ScorerCodec.Noise(content, where),
+                ScorerCodec.Noise(reader, content, where),
                 ownsFlow: true);
         });
 

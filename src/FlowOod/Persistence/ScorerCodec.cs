@@ -63,31 +63,31 @@ internal static class ScorerCodec
                 reader.ReadFlow(content, "flow", where, options),
                 Json.Enum<LikelihoodUnit>(content, "unit", where),
                 ChunkSize(content, where),
-                Noise(content, where),
+                Noise(reader, content, where),
                 ownsFlow: true),
             "Typicality" => new TypicalityScorer(
                 reader.ReadFlow(content, "flow", where, options),
                 Json.Double(content, "entropy", where),
                 ChunkSize(content, where),
-                Noise(content, where),
+                Noise(reader, content, where),
                 ownsFlow: true),
             "Waic" => new WaicScorer(
                 reader.ReadFlows(content, "ensemble", where, options),
                 ChunkSize(content, where),
-                Noise(content, where),
+                Noise(reader, content, where),
                 ownsFlows: true),
             "FeatureSpace" => FeatureSpace(reader, content, where, options),
             "LikelihoodRatio" => new LikelihoodRatioScorer(
                 reader.ReadFlow(content, "foreground", where, options),
                 reader.ReadFlow(content, "background", where, options),
                 ChunkSize(content, where),
-                Noise(content, where),
+                Noise(reader, content, where),
                 ownsFlows: true),
             "InputComplexity" => new InputComplexityScorer(
                 reader.ReadFlow(content, "flow", where, options),
                 Compressor(Json.String(content, "compressor", where, 128), options),
                 ChunkSize(content, where),
-                Noise(content, where),
+                Noise(reader, content, where),
                 ownsFlow: true),
             _ => throw ModelContainer.Error(reader.Path, $"{where}.type \"{type}\" is not a scorer this FlowOod knows"),
         };
@@ -147,9 +147,24 @@ internal static class ScorerCodec
 
     public static JsonObject Noise(ScoringNoise noise) => new() { ["kind"] = noise.Kind.ToString(), ["seed"] = noise.Seed };
 
-    public static ScoringNoise Noise(JsonObject content, string where)
+    /// <summary>
+    /// The stored noise. Format v1's "Seeded" is today's <see cref="ScoringNoiseKind.SeededStream"/> (v1 files give
+    /// their recorded scores); from v2 on, "Seeded" is the batch-independent noise keyed by each input's values.
+    /// </summary>
+    public static ScoringNoise Noise(ModelFileReader reader, JsonObject content, string where)
     {
         var node = Json.Object(content, "noise", where);
-        return ScoringNoise.Of(Json.Enum<ScoringNoiseKind>(node, "kind", where + ".noise"), Json.ULong(node, "seed", where + ".noise"));
+        var kind = Json.Enum<ScoringNoiseKind>(node, "kind", where + ".noise");
+        if (reader.FormatVersion < 2)
+        {
+            kind = kind switch
+            {
+                ScoringNoiseKind.Seeded => ScoringNoiseKind.SeededStream,
+                ScoringNoiseKind.SeededStream => throw ModelContainer.Error(reader.Path, $"{where}.noise.kind SeededStream does not exist in format version 1"),
+                _ => kind,
+            };
+        }
+
+        return ScoringNoise.Of(kind, Json.ULong(node, "seed", where + ".noise"));
     }
 }

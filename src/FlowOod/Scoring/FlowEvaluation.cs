@@ -38,6 +38,7 @@ internal static class FlowEvaluation
         var result = new double[count];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();
         using var inference = inference_mode();
+        using var entered = noise.Enter();
         for (long start = 0; start < count; start += chunkSize)
         {
             using var scope = NewDisposeScope();
@@ -48,7 +49,7 @@ internal static class FlowEvaluation
                 chunk = chunk.to(device);
             }
 
-            var logProb = flow.LogProbUnchecked(chunk, noise);
+            var logProb = flow.LogProbUnchecked(chunk);
             logProb.to_type(ScalarType.Float64).cpu().data<double>().CopyTo(result, (int)start);
         }
 

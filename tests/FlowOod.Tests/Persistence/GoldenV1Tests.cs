@@ -39,6 +39,18 @@ public sealed class GoldenV1Tests
     }
 
     [Theory]
+    [InlineData("scorer-likelihood-ratio", 9ul)]
+    [InlineData("scorer-typicality", 3ul)]
+    public void Load_GoldenV1SeededScorer_KeepsTheVersion1MeaningOfSeeded(string name, ulong seed)
+    {
+        using var scope = NewDisposeScope();
+        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
+
+        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(
+            ScoringNoise.SeededStream(seed), "format v1's Seeded was the batch-dependent stream; v2's Seeded is keyed by each input");
+    }
+
+    [Theory]
     [MemberData(nameof(Names))]
     public void Load_GoldenV1File_GivesItsRecordedScores(string name)
     {

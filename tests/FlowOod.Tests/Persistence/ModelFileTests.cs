@@ -215,7 +215,7 @@ public sealed class ModelFileTests
         var info = ModelFile.ReadInfo(path);
 
         info.Kind.Should().Be("scorer");
-        info.FormatVersion.Should().Be(1u);
+        info.FormatVersion.Should().Be(2u);
         info.FlowOodVersion.Should().Be(ModelFile.LibraryVersion).And.NotBeNullOrEmpty();
         info.Metadata.Should().BeEquivalentTo(new Dictionary<string, string> { ["data"] = "gaussian", ["steps"] = "0" });
         info.FlowBuilders.Should().Equal("TabularRealNvp");

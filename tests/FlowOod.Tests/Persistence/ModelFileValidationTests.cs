@@ -57,7 +57,7 @@ public sealed class ModelFileValidationTests : IDisposable
 
     [Fact]
     public void Load_NewerFormatVersion_RefusesWithUpgradeMessage() =>
-        Rejects(ModelFileSurgery.Open(valid).Build(version: 2), "*format version 2, newer than version 1*upgrade FlowOod*");
+        Rejects(ModelFileSurgery.Open(valid).Build(version: 3), "*format version 3, newer than version 2*upgrade FlowOod*");
 
     [Fact]
     public void Load_VersionZero_SaysCorrupted() =>
