@@ -356,6 +356,18 @@ public static class BijectorCases
         },
         new()
         {
+            Name = "LuInvertibleConv1x1 one channel [1,2,2]",
+            Create = () => new LuInvertibleConv1x1(1),
+            EventShape = [1, 2, 2],
+        },
+        new()
+        {
+            Name = "LuInvertibleConv1x1 one channel, vectors [1]",
+            Create = () => new LuInvertibleConv1x1(1),
+            EventShape = [1],
+        },
+        new()
+        {
             Name = "Permutation.Reverse [4,2,2]",
             Create = () => Permutation.Reverse(4),
             EventShape = [4, 2, 2],
