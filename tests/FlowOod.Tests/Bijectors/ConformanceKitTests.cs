@@ -43,6 +43,39 @@ public sealed class ConformanceKitTests
         act.Should().Throw<ConformanceException>().WithMessage("*No gradient reached: unused*");
     }
 
+    [Fact]
+    public void Perturb_WideWeight_NoiseAtMostOneOverSqrtFanIn_BiasNoiseUncapped()
+    {
+        random.manual_seed(6);
+        using var linear = nn.Linear(400, 300);
+        using (no_grad())
+        {
+            linear.weight!.zero_();
+            linear.bias!.zero_();
+        }
+
+        BijectorCase.Perturb(linear);
+
+        // 1/√400 = 0.05 (not the plain 0.1, which would make the noise alone amplify by 0.1·√400 = 2 per layer).
+        linear.weight!.std().ToDouble().Should().BeApproximately(0.05, 0.0025);
+        linear.bias!.std().ToDouble().Should().BeApproximately(BijectorCase.PerturbationStd, 0.012);
+    }
+
+    [Fact]
+    public void Perturb_NarrowWeight_GetsThePlainStd()
+    {
+        random.manual_seed(7);
+        using var linear = nn.Linear(50, 200);
+        using (no_grad())
+        {
+            linear.weight!.zero_();
+        }
+
+        BijectorCase.Perturb(linear);
+
+        linear.weight!.std().ToDouble().Should().BeApproximately(BijectorCase.PerturbationStd, 0.003);
+    }
+
     // y = x ⊙ exp(log_scale); `unused` is a parameter that never enters the computation: empty, or [C] (a real bug).
     private sealed class ScaleWithEmptyParameter : Bijector
     {
