@@ -1,8 +1,8 @@
 using System;
 using FlowOod.Bijectors;
+using FlowOod.Conditioners;
 using FlowOod.Masks;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace FlowOod.Samples.CustomCoupling;
@@ -12,26 +12,22 @@ namespace FlowOod.Samples.CustomCoupling;
 /// predicts a per-pixel log-scale s and shift t for the other half, y = x ⊙ exp(s) + t (the textbook RealNVP form, shift
 /// after scaling), LogDet = Σ s. Any <see cref="IMaskStrategy"/> works.
 /// </summary>
-public sealed class ShiftScaleCoupling : Bijector
+/// <remarks>
+/// Deriving from <see cref="CouplingLayer"/> gives the mask buffers, the st-network plumbing (it sees x ⊙ b, or only
+/// the conditioning channels for a channel mask), the copy of every entry outside the transformed set and the
+/// log-determinant sum; the layer itself only says what the element-wise map and its log-scale are (<see cref="Couple"/>).
+/// </remarks>
+public sealed class ShiftScaleCoupling : CouplingLayer
 {
-    private readonly Sequential net;
-    private readonly Tensor condition;
-    private readonly Tensor transform;
-
     /// <summary>Creates the layer for events <paramref name="eventShape"/> ([C, H, W]).</summary>
+    /// <param name="eventShape">The per-example shape <c>[C, H, W]</c>.</param>
+    /// <param name="mask">Chooses the mask from the event shape and <paramref name="layerIndex"/>.</param>
+    /// <param name="layerIndex">The layer's index in its stack (alternates or cycles the mask).</param>
+    /// <param name="hidden">Channels of the st-network's hidden layer.</param>
+    /// <param name="forgetLogDet">A deliberate bug for the sample's tests: report LogDet = 0.</param>
     public ShiftScaleCoupling(long[] eventShape, IMaskStrategy mask, int layerIndex, int hidden = 16, bool forgetLogDet = false)
-        : base(nameof(ShiftScaleCoupling))
+        : base(nameof(ShiftScaleCoupling), CreateMask(eventShape, mask, layerIndex), new SmallConvConditionerFactory(hidden), mapsPerChannel: 2)
     {
-        ArgumentNullException.ThrowIfNull(eventShape);
-        ArgumentNullException.ThrowIfNull(mask);
-        var m = mask.Create(eventShape, layerIndex);
-        var channels = eventShape[0];
-        net = nn.Sequential(
-            nn.Conv2d(channels, hidden, 3, padding: 1),
-            nn.ReLU(),
-            nn.Conv2d(hidden, 2 * channels, 3, padding: 1));
-        condition = tensor(m.Condition.ToArray()).reshape(eventShape).DetachFromDisposeScope();
-        transform = tensor(m.Transform.ToArray()).reshape(eventShape).DetachFromDisposeScope();
         ForgetsLogDet = forgetLogDet;
         RegisterComponents();
     }
@@ -40,25 +36,31 @@ public sealed class ShiftScaleCoupling : Bijector
     public bool ForgetsLogDet { get; }
 
     /// <inheritdoc/>
-    protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
+    protected override (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse)
     {
-        var (s, t) = ScaleAndShift(input);
-        var output = where(transform, input.mul(s.exp()).add(t), input);
-        return (output, ForgetsLogDet ? ZeroLogDet(input) : SumPerExample(s));
+        // s and t come from the conditioning entries only, so they are the same in both directions.
+        var halves = conditionerOutput.chunk(2, 1);
+        var s = halves[0].tanh();
+        var t = halves[1];
+        var changed = inverse ? changing.sub(t).mul(s.neg().exp()) : changing.mul(s.exp()).add(t);
+        return (changed, ForgetsLogDet ? null : s);
     }
 
     /// <inheritdoc/>
-    protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
-    {
-        var (s, t) = ScaleAndShift(input);
-        var output = where(transform, input.sub(t).mul(s.neg().exp()), input);
-        return (output, ForgetsLogDet ? ZeroLogDet(input) : SumPerExample(s).neg());
-    }
+    public override string ToString() => $"ShiftScaleCoupling({FormattedEventShape})";
+}
 
-    // s and t depend on the conditioning entries only, so they are the same in both directions.
-    private (Tensor S, Tensor T) ScaleAndShift(Tensor input)
+/// <summary>The sample's st-network: 3×3 conv → ReLU → 3×3 conv, at the input's resolution.</summary>
+/// <param name="hidden">Channels of the hidden layer.</param>
+public sealed class SmallConvConditionerFactory(int hidden) : IConditionerFactory
+{
+    /// <inheritdoc/>
+    public nn.Module<Tensor, Tensor> Create(long[] inputShape, long outputChannels)
     {
-        var halves = net.call(input.mul(condition)).chunk(2, 1);
-        return (halves[0].tanh().mul(transform), halves[1].mul(transform));
+        ArgumentNullException.ThrowIfNull(inputShape);
+        return nn.Sequential(
+            nn.Conv2d(inputShape[0], hidden, 3, padding: 1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, outputChannels, 3, padding: 1));
     }
 }

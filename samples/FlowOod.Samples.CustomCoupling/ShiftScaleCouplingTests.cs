@@ -25,6 +25,10 @@ public sealed class ShiftScaleCouplingTests
         Case(CheckerboardMask.Instance, 0).Should().Conform();
 
     [Fact]
+    public void ChannelMask_PassesEveryConformanceCheck() =>
+        Case(ChannelMask.Instance, 1).Should().Conform();
+
+    [Fact]
     public void CycleMask_IsInvertibleWithExactLogDet()
     {
         var testCase = Case(CycleMask.Instance, 1);

@@ -185,6 +185,8 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input) => LogProb(input);
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the problem if <paramref name="input"/> is not a valid batch.</summary>
+    /// <remarks>Reads the batch's values once (its minimum and maximum in one transfer: one host sync per batch); a
+    /// batch on the meta device, which has no values, is rejected.</remarks>
     public void ValidateInput(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -211,9 +213,10 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
             throw new ArgumentException("The batch is empty.", nameof(input));
         }
 
-        using var scope = NewDisposeScope();
-        var min = input.min().ToDouble();
-        var max = input.max().ToDouble();
+        InputChecks.RejectMetaDevice(input, "The batch", nameof(input));
+
+        // One host sync per batch: min and max come back together (NaN makes both NaN).
+        var (min, max) = InputChecks.MinMaxOnHost(input);
         if (double.IsNaN(min) || double.IsNaN(max) || double.IsInfinity(min) || double.IsInfinity(max))
         {
             throw new ArgumentException("The batch contains NaN or infinite values.", nameof(input));

@@ -25,6 +25,13 @@ namespace FlowOod.Bijectors;
 /// initialises every ActNorm in data order. Whether the layer is initialised is the buffer <c>initialized</c>
 /// (a 0-dim bool tensor), so it is saved and loaded with the parameters and a reloaded model is never re-initialised
 /// by accident (a common bug in Python flow libraries whose flag was a plain attribute).</para>
+/// <para><b>No host sync per call.</b> Forward and Inverse read a host-side copy of the flag, not the buffer (reading a
+/// tensor's value waits for the device). The copy is set by <see cref="InitializeFrom"/> and re-read from the buffer
+/// once after the buffer has been handed out (by <c>state_dict()</c>, <c>named_buffers()</c>, <c>buffers()</c> or
+/// <c>get_buffer</c>), which every load path goes through: TorchSharp's <c>load</c> and <c>load_state_dict</c> and
+/// FlowOod's model files copy into the tensors of <c>state_dict()</c>. A value written into a buffer obtained that way
+/// is therefore seen by the next Forward, Inverse or <see cref="IsInitialized"/>; keep no such tensor to write into
+/// later.</para>
 /// </remarks>
 public sealed class ActNorm : Bijector
 {
@@ -40,6 +47,10 @@ public sealed class ActNorm : Bijector
     private readonly Parameter log_scale;
     private readonly Tensor initialized;
     private readonly long channels;
+
+    // The host-side copy of the `initialized` buffer, and whether the buffer may have been written since it was taken.
+    private bool initializedOnHost;
+    private bool hostCopyStale;
 
     /// <summary>Creates an uninitialised layer (b = 0, log s = 0 until <see cref="InitializeFrom"/>).</summary>
     /// <param name="numChannels">C, the size of dimension 1 of the input.</param>
@@ -59,7 +70,23 @@ public sealed class ActNorm : Bijector
     public long NumChannels => channels;
 
     /// <summary>Whether the layer has been initialised (by <see cref="InitializeFrom"/> or a loaded state dict).</summary>
-    public bool IsInitialized => initialized.item<bool>();
+    public bool IsInitialized
+    {
+        get
+        {
+            if (hostCopyStale)
+            {
+                initializedOnHost = initialized.item<bool>();
+                hostCopyStale = false;
+                BufferReads++;
+            }
+
+            return initializedOnHost;
+        }
+    }
+
+    /// <summary>How often the <c>initialized</c> buffer's value has been copied to the host (for tests of the sync count).</summary>
+    internal int BufferReads { get; private set; }
 
     /// <summary>
     /// Data-dependent initialisation: sets b = −mean and log s = −log(std + <see cref="Epsilon"/>) per channel, so that
@@ -95,6 +122,40 @@ public sealed class ActNorm : Bijector
         bias.copy_(mean.neg());
         log_scale.copy_(std.add(Epsilon).log_().neg_());
         initialized.fill_(true);
+        initializedOnHost = true;
+        hostCopyStale = false;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Hands out the <c>initialized</c> buffer, so the host-side flag is re-read from it on next use.</remarks>
+    public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null)
+    {
+        hostCopyStale = true;
+        return base.state_dict(destination, prefix);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Hands out the <c>initialized</c> buffer, so the host-side flag is re-read from it on next use.</remarks>
+    public override IEnumerable<(string name, Tensor buffer)> named_buffers(bool recurse = true, bool include_nonpersistent = true)
+    {
+        hostCopyStale = true;
+        return base.named_buffers(recurse, include_nonpersistent);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Hands out the <c>initialized</c> buffer, so the host-side flag is re-read from it on next use.</remarks>
+    public override IEnumerable<Tensor> buffers(bool recurse = true, bool include_nonpersistent = true)
+    {
+        hostCopyStale = true;
+        return base.buffers(recurse, include_nonpersistent);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>May hand out the <c>initialized</c> buffer, so the host-side flag is re-read from it on next use.</remarks>
+    public override Tensor? get_buffer(string target)
+    {
+        hostCopyStale = true;
+        return base.get_buffer(target);
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ public sealed class AdditiveCoupling : CouplingLayer
     }
 
     /// <inheritdoc/>
-    private protected override (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse) =>
+    protected override (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse) =>
         (inverse ? changing.sub(conditionerOutput) : changing.add(conditionerOutput), null);
 
     /// <inheritdoc/>

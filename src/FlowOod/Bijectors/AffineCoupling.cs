@@ -64,7 +64,7 @@ public sealed class AffineCoupling : CouplingLayer
     public ScaleActivation ScaleActivation => activation;
 
     /// <inheritdoc/>
-    private protected override (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse)
+    protected override (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse)
     {
         var halves = conditionerOutput.chunk(2, 1);
         var s = activation.LogScale(halves[0], scale);

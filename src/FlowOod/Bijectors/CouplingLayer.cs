@@ -26,6 +26,11 @@ namespace FlowOod.Bijectors;
 /// <para>Shapes: input and output <c>[N, eventShape...]</c>, LogDet <c>[N]</c>. The state-dict keys are
 /// <c>st_net.*</c> and the buffers <c>condition_mask</c>, <c>transform_mask</c> (bool, event-shaped),
 /// <c>condition_channels</c> and <c>transform_channels</c> (int64 channel indices, empty unless channel-structured).</para>
+/// <para><b>Writing your own coupling.</b> Derive from this class, pass the mask, st-network factory and k to the
+/// constructor, and implement <see cref="Couple"/>: the element-wise bijection and its log-scale. The base class owns
+/// the mask buffers, the st-network, the split and merge of the entries, the log-determinant and the input checks, so
+/// the masking is right by construction (entries outside the transformed set are copied bit for bit in both
+/// directions).</para>
 /// </remarks>
 public abstract class CouplingLayer : Bijector
 {
@@ -38,11 +43,19 @@ public abstract class CouplingLayer : Bijector
     private readonly bool channelStructured;
 
     /// <summary>Creates the mask buffers and the st-network, and registers them.</summary>
+    /// <remarks>
+    /// The st-network is <c>conditioner.Create(inputShape, k·Ct)</c> with inputShape <c>[Cc, spatial...]</c> (the
+    /// conditioning channels) for a channel-structured mask and the event shape otherwise; Ct is
+    /// <see cref="TransformedChannels"/>. A derived class registers its own parameters and buffers with
+    /// <c>RegisterComponents()</c> at the end of its constructor.
+    /// </remarks>
     /// <param name="name">The module name.</param>
     /// <param name="mask">The coupling mask.</param>
     /// <param name="conditioner">Creates the st-network.</param>
     /// <param name="mapsPerChannel">k: st-network output maps per transformed channel (2 for (ŝ, t), 1 for t).</param>
-    private protected CouplingLayer(string name, CouplingMask mask, IConditionerFactory conditioner, int mapsPerChannel)
+    /// <exception cref="ArgumentNullException"><paramref name="mask"/> or <paramref name="conditioner"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mapsPerChannel"/> is not positive.</exception>
+    protected CouplingLayer(string name, CouplingMask mask, IConditionerFactory conditioner, int mapsPerChannel)
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(mask);
@@ -85,10 +98,10 @@ public abstract class CouplingLayer : Bijector
     /// Ct: channels of the per-entry parameter maps the st-network predicts (the transformed channels for a
     /// channel-structured mask, otherwise all channels of the event).
     /// </summary>
-    private protected long TransformedChannels { get; }
+    protected long TransformedChannels { get; }
 
     /// <summary>The event shape, formatted for messages and <see cref="object.ToString"/>.</summary>
-    private protected string FormattedEventShape => Shapes.Format(eventShape);
+    protected string FormattedEventShape => Shapes.Format(eventShape);
 
     /// <inheritdoc/>
     protected override void ValidateInput(Tensor input, string direction)
@@ -111,17 +124,33 @@ public abstract class CouplingLayer : Bijector
     /// <summary>
     /// Applies the element-wise bijection (or its inverse) to <paramref name="changing"/> given the st-network output.
     /// </summary>
-    /// <param name="changing">The entries to transform: <c>[N, Ct, spatial...]</c> (channel-structured) or the whole
-    /// input (otherwise; only the entries under the transform mask are kept).</param>
-    /// <param name="conditionerOutput">The st-network output, <c>[N, k·Ct, spatial...]</c>.</param>
+    /// <remarks>
+    /// <para>Called by Forward (<paramref name="inverse"/> = false) and Inverse (true) with the same
+    /// <paramref name="conditionerOutput"/> for the same conditioning entries, so a map and its inverse see the same
+    /// parameters. Entry by entry, the forward map must be a bijection of the changing value whose parameters come from
+    /// <paramref name="conditionerOutput"/> at the same position only.</para>
+    /// <para>Return a <i>new</i> tensor (not <paramref name="changing"/>); entries outside the transform mask may hold
+    /// anything, the base class replaces them with the input's. Temporaries need no disposing here: the call runs
+    /// inside the dispose scope of <see cref="Bijector.Forward"/> or <see cref="Bijector.Inverse"/>.</para>
+    /// <para>Log-scale convention: s is log|∂y/∂x| of the <i>forward</i> map per entry, in both directions (do not
+    /// negate it for the inverse: the base class sums s over the transformed entries and negates the sum in Inverse).
+    /// Return null for a volume-preserving map (s = 0).</para>
+    /// </remarks>
+    /// <param name="changing">The entries to transform: <c>[N, Ct, spatial...]</c> (the transformed channels) for a
+    /// channel-structured mask, otherwise the whole input <c>[N, C, spatial...]</c> (only the entries under the
+    /// transform mask are kept).</param>
+    /// <param name="conditionerOutput">The st-network output, <c>[N, k·Ct, spatial...]</c> (Ct =
+    /// <see cref="TransformedChannels"/>; for k = 2, e.g. the first Ct channels ŝ and the last Ct channels t).</param>
     /// <param name="inverse">Whether to apply the inverse.</param>
     /// <returns>The transformed entries (a new tensor shaped like <paramref name="changing"/>) and the per-entry
-    /// log-scale s of the <i>forward</i> map (the log-determinant is Σ s over the transformed entries), or null when
-    /// the map is volume-preserving.</returns>
-    private protected abstract (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse);
+    /// log-scale s of the <i>forward</i> map, shaped like <paramref name="changing"/> (the log-determinant is Σ s over
+    /// the transformed entries), or null when the map is volume-preserving.</returns>
+    protected abstract (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse);
 
-    /// <summary>The mask <paramref name="maskStrategy"/> chooses for <paramref name="eventShape"/> and <paramref name="layerIndex"/>.</summary>
-    private protected static CouplingMask CreateMask(long[] eventShape, IMaskStrategy maskStrategy, int layerIndex)
+    /// <summary>The mask <paramref name="maskStrategy"/> chooses for <paramref name="eventShape"/> and <paramref name="layerIndex"/>
+    /// (for constructors that take a mask strategy and pass the mask on to the base constructor).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="maskStrategy"/> is null.</exception>
+    protected static CouplingMask CreateMask(long[] eventShape, IMaskStrategy maskStrategy, int layerIndex)
     {
         ArgumentNullException.ThrowIfNull(maskStrategy);
         return maskStrategy.Create(eventShape, layerIndex);

@@ -14,7 +14,9 @@ namespace FlowOod.Bijectors;
 /// <c>permutation</c>), L is unit lower-triangular (parameter <c>lower</c>, of which only the entries strictly below
 /// the diagonal are used), U is strictly upper-triangular (parameter <c>upper</c>, only the entries strictly above the
 /// diagonal are used), sign_s is a fixed vector of ±1 (buffer <c>sign_scale</c>) and log_s a parameter
-/// (<c>log_scale</c>), all <c>[C, C]</c> or <c>[C]</c>. For input <c>[N, C, H, W]</c> (or vectors <c>[N, C]</c>, where
+/// (<c>log_scale</c>), all <c>[C, C]</c> or <c>[C]</c>. With one channel L = U' = diag and only <c>log_scale</c>
+/// is trainable: <c>lower</c> and <c>upper</c> (<c>[1, 1]</c>, no entries off the diagonal) are then buffers under the
+/// same state-dict keys. For input <c>[N, C, H, W]</c> (or vectors <c>[N, C]</c>, where
 /// H·W is replaced by 1):</para>
 /// <para>Forward: y[:, :, h, w] = W·x[:, :, h, w], LogDet = H·W·Σ_c log_s[c];</para>
 /// <para>Inverse: x = W⁻¹ y with W⁻¹ = (U + diag(sign_s ⊙ exp(log_s)))⁻¹·L⁻¹·Pᵀ from two triangular solves in
@@ -26,8 +28,8 @@ namespace FlowOod.Bijectors;
 public sealed class LuInvertibleConv1x1 : Bijector
 {
     private readonly Tensor permutation;
-    private readonly Parameter lower;
-    private readonly Parameter upper;
+    private readonly Tensor lower;
+    private readonly Tensor upper;
     private readonly Parameter log_scale;
     private readonly Tensor sign_scale;
     private readonly long channels;
@@ -42,8 +44,11 @@ public sealed class LuInvertibleConv1x1 : Bijector
         channels = numChannels;
         var (p, l, u, logS, signS) = InitialFactors(numChannels);
         permutation = p;
-        lower = new Parameter(l);
-        upper = new Parameter(u);
+        // With one channel L and U have no entries off the diagonal: nothing in them can change W, so they are buffers
+        // (no gradient can reach them and an optimiser has nothing to train). The state-dict keys and shapes stay the
+        // same, so model files load either way.
+        lower = numChannels == 1 ? l : new Parameter(l);
+        upper = numChannels == 1 ? u : new Parameter(u);
         log_scale = new Parameter(logS);
         sign_scale = signS;
         RegisterComponents();

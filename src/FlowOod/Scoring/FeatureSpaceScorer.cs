@@ -203,7 +203,7 @@ public sealed class FeatureSpaceScorer : FlowScorer
             using var scope = NewDisposeScope();
             var chunk = batch.narrow(0, start, Math.Min(ChunkSize, count - start));
             var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
-            var standardized = Standardizer.Apply(features).to(dtype, device);
+            var standardized = Standardizer.ApplyUnchecked(features).to(dtype, device);
             // Extract has checked the features' shape, dtype and finiteness; no second pass over them.
             var logProb = LogProbUnchecked(Flow, standardized);
             for (int i = 0; i < logProb.Length; i++)
@@ -333,6 +333,7 @@ public sealed class FeatureSpaceScorer : FlowScorer
                 $"The feature extractor '{extractorName}' returned {features.dtype} features; expected float32 or float64.", parameterName);
         }
 
+        InputChecks.RejectMetaDevice(features, $"The features of the extractor '{extractorName}'", parameterName);
         using (var scope = NewDisposeScope())
         {
             if (!isfinite(features).all().item<bool>())
@@ -359,6 +360,7 @@ public sealed class FeatureSpaceScorer : FlowScorer
             throw new ArgumentException("The batch is empty.", parameterName);
         }
 
+        InputChecks.RejectMetaDevice(batch, "The batch", parameterName);
         if (batch.is_floating_point())
         {
             using var scope = NewDisposeScope();

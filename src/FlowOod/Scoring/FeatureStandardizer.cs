@@ -124,6 +124,13 @@ public sealed class FeatureStandardizer
     public Tensor Apply(Tensor features)
     {
         Validate(features, FeatureDimension, nameof(features));
+        return ApplyUnchecked(features);
+    }
+
+    /// <summary><see cref="Apply"/> for features whose rank, D, dtype, device and finiteness the caller has checked
+    /// (saves the second pass over them, a host sync).</summary>
+    internal Tensor ApplyUnchecked(Tensor features)
+    {
         using var scope = NewDisposeScope();
         var mu = tensor(mean, [1, mean.Length], ScalarType.Float64, features.device);
         var sigma = tensor(standardDeviation, [1, standardDeviation.Length], ScalarType.Float64, features.device);
@@ -156,6 +163,7 @@ public sealed class FeatureStandardizer
             throw new ArgumentException($"Expected float32 or float64 features, got {features.dtype}.", parameterName);
         }
 
+        InputChecks.RejectMetaDevice(features, "The features", parameterName);
         using var scope = NewDisposeScope();
         if (!isfinite(features).all().item<bool>())
         {

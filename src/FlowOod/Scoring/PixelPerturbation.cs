@@ -54,14 +54,14 @@ public sealed class PixelPerturbation
             throw new ArgumentException("Expected a batch [N, ...], got a scalar.", nameof(images));
         }
 
+        InputChecks.RejectMetaDevice(images, "The images", nameof(images));
         using var scope = NewDisposeScope();
         if (images.numel() == 0)
         {
             return scope.MoveToOuter(images.clone());
         }
 
-        var min = images.min().ToDouble();
-        var max = images.max().ToDouble();
+        var (min, max) = InputChecks.MinMaxOnHost(images);
         if (!double.IsFinite(min) || !double.IsFinite(max))
         {
             throw new ArgumentException("The images contain NaN or infinite values.", nameof(images));

@@ -4,6 +4,8 @@ using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
+using FlowOod.Models;
+using FlowOod.Persistence;
 using FlowOod.Testing;
 using FlowOod.Tests.Data;
 using FluentAssertions;
@@ -119,6 +121,119 @@ public sealed class ActNormTests
         var (actual, actualLogDet) = fresh.Forward(input);
         actual.ShouldEqualExactly(expected, "output after save → load");
         actualLogDet.ShouldEqualExactly(expectedLogDet, "LogDet after save → load");
+    }
+
+    [Fact]
+    public void ForwardAndInverse_Initialised_NeverReadTheFlagFromTheBuffer()
+    {
+        random.manual_seed(11);
+        using var actNorm = new ActNorm(3);
+        using var scope = NewDisposeScope();
+        actNorm.InitializeFrom(randn(8, 3, 2, 2));
+
+        for (int i = 0; i < 5; i++)
+        {
+            var (output, _) = actNorm.Forward(randn(4, 3, 2, 2));
+            actNorm.Inverse(output);
+        }
+
+        actNorm.IsInitialized.Should().BeTrue();
+        actNorm.BufferReads.Should().Be(0, "InitializeFrom sets the host-side flag; Forward and Inverse must not copy the buffer to the host");
+    }
+
+    [Fact]
+    public void LoadStateDict_IntoFreshLayer_ReportsInitialisedAndReadsTheBufferOnce()
+    {
+        random.manual_seed(12);
+        using var trained = new ActNorm(3);
+        using var fresh = new ActNorm(3);
+        trained.to(ScalarType.Float64);
+        fresh.to(ScalarType.Float64);
+        using var scope = NewDisposeScope();
+        trained.InitializeFrom(randn(8, 3, 2, 2, dtype: ScalarType.Float64).mul_(3).add_(1));
+        fresh.IsInitialized.Should().BeFalse();
+        var readsBeforeLoad = fresh.BufferReads;
+
+        fresh.load_state_dict(trained.state_dict());
+
+        fresh.IsInitialized.Should().BeTrue();
+        var input = randn(4, 3, 2, 2, dtype: ScalarType.Float64);
+        for (int i = 0; i < 3; i++)
+        {
+            fresh.Forward(input).Output.ShouldEqualExactly(trained.Forward(input).Output, "output after load_state_dict");
+        }
+
+        fresh.BufferReads.Should().Be(readsBeforeLoad + 1, "the flag is copied to the host once after the load, not per call");
+        ActNorm.InitializeAll(fresh, randn(8, 3, 2, 2, dtype: ScalarType.Float64)).Should().Be(0, "a loaded initialised layer is not re-initialised");
+    }
+
+    [Fact]
+    public void LoadStateDict_UninitialisedStateIntoInitialisedLayer_ReportsUninitialisedAndForwardThrows()
+    {
+        random.manual_seed(13);
+        using var initialised = new ActNorm(2);
+        using var fresh = new ActNorm(2);
+        using var scope = NewDisposeScope();
+        initialised.InitializeFrom(randn(8, 2));
+        initialised.Forward(randn(3, 2));
+
+        initialised.load_state_dict(fresh.state_dict());
+
+        initialised.IsInitialized.Should().BeFalse();
+        var forward = () => initialised.Forward(randn(3, 2));
+        forward.Should().Throw<InvalidOperationException>().WithMessage("*not initialised*");
+    }
+
+    [Fact]
+    public void Load_FileOfInitialisedLayerIntoChain_ReportsInitialisedWithOneBufferRead()
+    {
+        random.manual_seed(14);
+        using var folder = new TempFolder();
+        var path = folder.Combine("chain.bin");
+        using var trained = new Chain(new ActNorm(2), new ActNorm(2));
+        trained.to(ScalarType.Float64);
+        ActNorm.InitializeAll(trained, randn(8, 2, 3, 3, dtype: ScalarType.Float64).mul_(2));
+        trained.save(path);
+        using var fresh = new Chain(new ActNorm(2), new ActNorm(2));
+        fresh.to(ScalarType.Float64);
+        var layers = fresh.modules().OfType<ActNorm>().ToList();
+        layers.Should().OnlyContain(a => !a.IsInitialized);
+        var readsBeforeLoad = layers.Select(a => a.BufferReads).ToList();
+
+        fresh.load(path);
+
+        using var scope = NewDisposeScope();
+        var input = randn(4, 2, 3, 3, dtype: ScalarType.Float64);
+        fresh.Forward(input).Output.ShouldEqualExactly(trained.Forward(input).Output, "output after load");
+        fresh.Forward(input);
+        layers.Should().OnlyContain(a => a.IsInitialized);
+        layers.Select(a => a.BufferReads).Should().Equal(readsBeforeLoad.Select(r => r + 1), "one read after the load, none per call");
+    }
+
+    [Fact]
+    public void ModelFileLoad_GlowWithInitialisedActNorms_ReportsInitialisedWithoutReinitialising()
+    {
+        random.manual_seed(15);
+        using var folder = new TempFolder();
+        var path = folder.Combine("glow.flowood");
+        using var flow = Glow.Create([1, 8, 8], GlowOptions.Tiny with { DequantizationNoise = false });
+        flow.to(ScalarType.Float64);
+        using var scope = NewDisposeScope();
+        var batch = randint(0, 256, [8, 1, 8, 8], dtype: ScalarType.Float64).div_(255.0);
+        ActNorm.InitializeAll(flow, batch).Should().BePositive();
+        flow.eval();
+        ModelFile.Save(flow, path);
+
+        using var loaded = ModelFile.LoadFlow(path);
+
+        var layers = loaded.modules().OfType<ActNorm>().ToList();
+        layers.Should().NotBeEmpty().And.OnlyContain(a => a.IsInitialized);
+        var readsAfterLoad = layers.Select(a => a.BufferReads).ToList();
+        ActNorm.InitializeAll(loaded, batch).Should().Be(0, "a loaded initialised flow is not re-initialised");
+        var expected = flow.LogProb(batch);
+        loaded.LogProb(batch).ShouldEqualExactly(expected, "LogProb after ModelFile save → load");
+        loaded.LogProb(batch);
+        layers.Select(a => a.BufferReads).Should().Equal(readsAfterLoad, "the flag is not copied to the host per call");
     }
 
     [Fact]

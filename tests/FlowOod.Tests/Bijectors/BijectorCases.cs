@@ -290,6 +290,19 @@ public static class BijectorCases
         },
         new()
         {
+            Name = "SingleScaleRealNVP(horizontal half mask, 3 couplings, Autoencoder(l=4), 1x14x14, noise off)",
+            Create = () => SingleScaleRealNvp.Create(
+                [1, 14, 14],
+                SingleScaleRealNvpOptions.RealNvpMaskHorizontal3Layers with { Conditioner = SmallAutoencoder, DequantizationNoise = false }).Transform,
+            EventShape = [1, 14, 14],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.ForwardImageOfInputs,
+            InverseIsExact = true,
+            Note = "Ends (in the inverse direction) by quantizing, so Forward(Inverse(y)) = y only for y = Forward(x) of "
+                + "8-bit inputs x.",
+        },
+        new()
+        {
             Name = "AffineCoupling(Channel, layer 0, GlowSigmoid) [4,2,2]",
             Create = () => new AffineCoupling([4, 2, 2], ChannelMask.Instance, 0, SmallResNet, ScaleActivation.GlowSigmoid),
             EventShape = [4, 2, 2],
@@ -353,6 +366,18 @@ public static class BijectorCases
             Name = "LuInvertibleConv1x1 vectors [5]",
             Create = () => new LuInvertibleConv1x1(5),
             EventShape = [5],
+        },
+        new()
+        {
+            Name = "LuInvertibleConv1x1 one channel [1,2,2]",
+            Create = () => new LuInvertibleConv1x1(1),
+            EventShape = [1, 2, 2],
+        },
+        new()
+        {
+            Name = "LuInvertibleConv1x1 one channel, vectors [1]",
+            Create = () => new LuInvertibleConv1x1(1),
+            EventShape = [1],
         },
         new()
         {

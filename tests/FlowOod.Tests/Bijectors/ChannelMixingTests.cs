@@ -50,6 +50,44 @@ public sealed class ChannelMixingTests
     }
 
     [Fact]
+    public void Constructor_LuOneChannel_TrainsOnlyLogScaleAndKeepsEveryStateDictKey()
+    {
+        random.manual_seed(4);
+        using var conv = new LuInvertibleConv1x1(1);
+
+        conv.named_parameters().Select(p => p.name).Should().Equal("log_scale");
+        var state = conv.state_dict();
+        state.Keys.Should().BeEquivalentTo("permutation", "lower", "upper", "log_scale", "sign_scale");
+        state["lower"].shape.Should().Equal(1, 1);
+        state["upper"].shape.Should().Equal(1, 1);
+    }
+
+    [Fact]
+    public void LoadStateDict_LuOneChannel_LoadsAStateWithLowerAndUpperAndUsesItsLogScale()
+    {
+        random.manual_seed(5);
+        using var conv = new LuInvertibleConv1x1(1);
+        using var scope = NewDisposeScope();
+        // The state a one-channel layer has always saved (lower and upper were parameters before; same keys, same shapes).
+        var saved = new System.Collections.Generic.Dictionary<string, Tensor>
+        {
+            ["permutation"] = ones(1, 1),
+            ["lower"] = zeros(1, 1),
+            ["upper"] = zeros(1, 1),
+            ["log_scale"] = full(1, 0.5f),
+            ["sign_scale"] = full(1, -1f),
+        };
+
+        var (missing, unexpected) = conv.load_state_dict(saved, strict: true);
+
+        missing.Should().BeEmpty();
+        unexpected.Should().BeEmpty();
+        var (output, logDet) = conv.Forward(ones(2, 1, 2, 3));
+        output.ShouldBeCloseTo(full([2, 1, 2, 3], -Math.Exp(0.5)), 1e-6, 0, "y = −exp(0.5)·x");
+        logDet.ShouldBeCloseTo(full(2, 6 * 0.5), 1e-6, 0, "LogDet = H·W·log_s");
+    }
+
+    [Fact]
     public void ComputeWeight_LuInitialised_IsOrthogonal()
     {
         random.manual_seed(3);

@@ -123,6 +123,7 @@ public sealed class FeatureSpaceScorerTests
     [InlineData("empty", "*empty*")]
     [InlineData("scalar", "*scalar*")]
     [InlineData("NaN", "*NaN or infinite*")]
+    [InlineData("meta device", "*meta device*")]
     public void Score_BadBatch_ThrowsBeforeCallingTheExtractor(string problem, string message)
     {
         using var flow = PerturbedFlow(4, ScalarType.Float32);
@@ -135,6 +136,7 @@ public sealed class FeatureSpaceScorerTests
             "empty" => zeros(0, 1, 2, 2),
             "scalar" => tensor(1f),
             "NaN" => full(new long[] { 2, 1, 2, 2 }, float.NaN),
+            "meta device" => zeros(2, 1, 2, 2).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };
 

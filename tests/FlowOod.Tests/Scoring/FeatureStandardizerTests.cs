@@ -89,6 +89,7 @@ public sealed class FeatureStandardizerTests
         { "int64", "*float32 or float64*Int64*" },
         { "NaN", "*NaN or infinite*" },
         { "infinity", "*NaN or infinite*" },
+        { "meta device", "*meta device*" },
     };
 
     [Theory]
@@ -105,6 +106,7 @@ public sealed class FeatureStandardizerTests
             "int64" => zeros(2, 3, dtype: ScalarType.Int64),
             "NaN" => tensor(new[] { 0f, float.NaN, 1, 2, 3, 4 }, [2, 3]),
             "infinity" => tensor(new[] { 0f, 1, 1, 2, float.NegativeInfinity, 4 }, [2, 3]),
+            "meta device" => zeros(2, 3).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };
 

@@ -3,6 +3,7 @@ using System.Linq;
 using FlowOod.Scoring;
 using FlowOod.Tests.Bijectors;
 using FluentAssertions;
+using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -74,6 +75,7 @@ public sealed class NegativeLogLikelihoodScorerTests
         { "value above 1", "*[0, 1]*" },
         { "value below 0", "*[0, 1]*" },
         { "empty batch", "*empty*" },
+        { "meta device", "*meta device*" },
     };
 
     [Theory]
@@ -134,6 +136,8 @@ public sealed class NegativeLogLikelihoodScorerTests
                 return good;
             case "empty batch":
                 return zeros(0, 1, 8, 8);
+            case "meta device":
+                return good.to(new Device(DeviceType.META));
             default:
                 throw new ArgumentOutOfRangeException(nameof(problem), problem, "Unknown bad input.");
         }

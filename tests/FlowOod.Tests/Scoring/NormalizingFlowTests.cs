@@ -30,6 +30,40 @@ public sealed class NormalizingFlowTests
     }
 
     [Fact]
+    public void LogProb_BatchOnTheMetaDevice_ThrowsArgumentExceptionNamingTheDevice()
+    {
+        // Regression: the range check's reductions reached libtorch, which threw an ExternalException ("aten::min ...
+        // Meta tensors") instead of the documented ArgumentException.
+        using var flow = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32);
+        using var scope = NewDisposeScope();
+        var batch = ScoringFlows.EightBitImages(2, ScalarType.Float32).to(new Device(DeviceType.META));
+
+        var act = () => flow.LogProb(batch);
+
+        act.Should().Throw<ArgumentException>().WithMessage("*meta device*").Which.ParamName.Should().Be("input");
+    }
+
+    [Theory]
+    [InlineData(float.NaN, "*NaN*")]
+    [InlineData(float.PositiveInfinity, "*NaN or infinite*")]
+    [InlineData(float.NegativeInfinity, "*NaN or infinite*")]
+    [InlineData(1.25f, "*[0, 1]*[0, 1.25]*")]
+    [InlineData(-0.5f, "*[0, 1]*[-0.5, 1]*")]
+    public void ValidateInput_OneBadEntry_IsFoundByTheSingleMinMaxPass(float value, string message)
+    {
+        using var flow = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32);
+        using var scope = NewDisposeScope();
+        var batch = full(new long[] { 3, 1, 8, 8 }, 0.5f);
+        batch[0, 0, 0, 0] = 0f;
+        batch[2, 0, 7, 7] = 1f;
+        batch[1, 0, 4, 5] = value;
+
+        var act = () => flow.ValidateInput(batch);
+
+        act.Should().Throw<ArgumentException>().WithMessage(message);
+    }
+
+    [Fact]
     public void LogProb_FixedAffineTransform_EqualsChangeOfVariablesDensity()
     {
         // Dequantization without noise is the fixed affine map z = (255 x + 1/2) / 256, so

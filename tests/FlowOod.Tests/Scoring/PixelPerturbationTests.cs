@@ -127,6 +127,7 @@ public sealed class PixelPerturbationTests
         { "above 1", "*[0, 1]*" },
         { "below 0", "*[0, 1]*" },
         { "scalar", "*scalar*" },
+        { "meta device", "*meta device*" },
     };
 
     [Theory]
@@ -141,6 +142,7 @@ public sealed class PixelPerturbationTests
             "above 1" => full(2, 1, 4, 4, 1.5f),
             "below 0" => full(2, 1, 4, 4, -0.5f),
             "scalar" => tensor(0.5f),
+            "meta device" => full(2, 1, 4, 4, 0.5f).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };
 
