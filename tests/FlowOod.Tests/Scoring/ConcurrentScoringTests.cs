@@ -168,7 +168,7 @@ public sealed class ConcurrentScoringTests
         act.Should().Throw<InvalidOperationException>().WithMessage("*training mode*");
     }
 
-    private static FlowScorer[] CreateScorers(Tensor heldOut)
+    internal static FlowScorer[] CreateScorers(Tensor heldOut)
     {
         var noises = new[] { ScoringNoise.BinCentres, ScoringNoise.Seeded(17) };
         var scorers = new List<FlowScorer>();
