@@ -68,8 +68,13 @@ internal static class CompareScorers
             + $"accuracy {classifier.Accuracy(fashionTest, 2000):F3} on 2000 Fashion-MNIST test images ({clock.Elapsed.TotalSeconds:F0} s).");
         clock.Restart();
         var featureScorer = FeatureSpaceScorer.Fit(
-            classifier.Embedding, train, new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
-            new TrainingOptions { Steps = 2 * options.ClassifierSteps, BatchSize = 128, Seed = options.Seed });
+            classifier.Embedding,
+            train,
+            new FeatureSpaceFitOptions
+            {
+                Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
+                Training = new TrainingOptions { Steps = 2 * options.ClassifierSteps, BatchSize = 128, Seed = options.Seed },
+            });
         Console.WriteLine($"Feature flow (tabular RealNVP, 4 couplings, width 64) fitted in {clock.Elapsed.TotalSeconds:F0} s.");
 
         var scorers = new IOodScorer[]

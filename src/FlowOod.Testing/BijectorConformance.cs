@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace FlowOod.Testing;
 
 /// <summary>
-/// The conformance checks of the <see cref="IBijector"/> contract, framework-neutral: each check throws a
+/// The conformance checks of the <see cref="Bijector"/> contract, framework-neutral: each check throws a
 /// <see cref="ConformanceException"/> naming the case, the check and the measured error, and returns normally when the
 /// bijector conforms. <see cref="Verify"/> runs them all and reports every failure at once.
 /// </summary>

@@ -5,18 +5,31 @@ using static TorchSharp.torch;
 namespace FlowOod.Bijectors;
 
 /// <summary>
-/// Base class of FlowOod's bijectors: a TorchSharp module (so parameters, buffers, devices and state dicts work as
-/// usual) implementing <see cref="IBijector"/>.
+/// An invertible, differentiable map with a tractable Jacobian determinant, the building block of a normalizing flow;
+/// the base class of FlowOod's bijectors and a TorchSharp module (so parameters, buffers, devices and state dicts work
+/// as usual).
 /// </summary>
 /// <remarks>
-/// <see cref="Forward"/> and <see cref="Inverse"/> validate the input, run <see cref="ForwardCore"/> or
-/// <see cref="InverseCore"/> inside a dispose scope, and move only the two results out of it, so temporaries are freed
-/// layer by layer. Subclasses implement the two <c>Core</c> methods with plain tensor math and must return new tensors
-/// (use <c>alias()</c> for a pass-through), never their input.
+/// <para>Conventions, stated once for every bijector in FlowOod:</para>
+/// <list type="bullet">
+/// <item><description><b>Direction.</b> <see cref="Forward"/> maps data to latent (x → z, the density-evaluation
+/// direction); <see cref="Inverse"/> maps latent to data (z → x, the sampling direction).</description></item>
+/// <item><description><b>Shapes.</b> Inputs are batch-first, <c>[N, ...]</c> (images <c>[N, C, H, W]</c>). Both
+/// directions return the output and <c>LogDet</c> of shape <c>[N]</c>: log|det ∂output/∂input| summed over every
+/// non-batch dimension, one value per example.</description></item>
+/// <item><description><b>Consistency.</b> <c>Inverse(Forward(x).Output).Output ≈ x</c> and
+/// <c>Inverse(Forward(x).Output).LogDet ≈ −Forward(x).LogDet</c>.</description></item>
+/// <item><description><b>Ownership.</b> Inputs are never disposed or modified; outputs are new tensors owned by the
+/// caller (dispose them, or create them inside a <c>torch.NewDisposeScope()</c>).</description></item>
+/// </list>
+/// <para>Implementing one: <see cref="Forward"/> and <see cref="Inverse"/> validate the input, run
+/// <see cref="ForwardCore"/> or <see cref="InverseCore"/> inside a dispose scope, and move only the two results out of
+/// it, so temporaries are freed layer by layer. Subclasses implement the two <c>Core</c> methods with plain tensor math
+/// and must return new tensors (use <c>alias()</c> for a pass-through), never their input.</para>
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Naming", "CA1708", Justification = "TorchSharp requires the lower-case forward override; the public API is Forward.")]
-public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet)>, IBijector
+public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet)>
 {
     /// <summary>Creates the module with a name used in <see cref="object.ToString"/> and state-dict paths.</summary>
     protected Bijector(string name)
@@ -25,7 +38,9 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
         FlowOodRuntime.EnsureAvailable();
     }
 
-    /// <inheritdoc/>
+    /// <summary>Data → latent: y = f(x) and log|det ∂f/∂x| per example.</summary>
+    /// <param name="input">x, shape <c>[N, ...]</c>.</param>
+    /// <returns>The output y (same element count as x) and the log-determinant, shape <c>[N]</c>.</returns>
     /// <exception cref="ArgumentException">The input's shape does not fit this bijector.</exception>
     public (Tensor Output, Tensor LogDet) Forward(Tensor input)
     {
@@ -36,7 +51,9 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
         return scope.MoveToOuter(output, logDet);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Latent → data: x = f⁻¹(y) and log|det ∂f⁻¹/∂y| per example.</summary>
+    /// <param name="input">y, shape <c>[N, ...]</c>.</param>
+    /// <returns>The output x and the log-determinant, shape <c>[N]</c>.</returns>
     /// <exception cref="ArgumentException">The input's shape does not fit this bijector.</exception>
     public (Tensor Output, Tensor LogDet) Inverse(Tensor input)
     {

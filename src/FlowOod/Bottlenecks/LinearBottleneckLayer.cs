@@ -18,7 +18,7 @@ namespace FlowOod.Bottlenecks;
 /// follows can only depend on the input through the l numbers of the code, so the Jacobian of the output with respect
 /// to the input has rank at most l.
 /// </remarks>
-public sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
+internal sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
 {
     private readonly Linear encode;
     private readonly Linear decode;

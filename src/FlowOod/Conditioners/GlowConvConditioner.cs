@@ -16,7 +16,7 @@ namespace FlowOod.Conditioners;
 /// the zero-initialised output conv (as the <c>glow_convnet</c> st-network of Kirichenko et al. 2020's code).</para>
 /// <para>Parameters: 9·Cin·width + width + width² + width + 9·width·Cout + Cout.</para>
 /// </remarks>
-public sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
+internal sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d in_conv;
     private readonly Conv2d mid_conv;

@@ -15,7 +15,7 @@ namespace FlowOod.Conditioners;
 /// 0.05) with zero biases; <c>out_conv</c> starts at zero, so a fresh coupling layer is the identity.</para>
 /// <para>Parameters: 9·Cin·width + width + layers·2·(9·width² + width) + width·Cout + Cout.</para>
 /// </remarks>
-public sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
+internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
 {
     /// <summary>Standard deviation of the N(0, σ²) initialisation of the 3×3 convolutions.</summary>
     public const double InitStd = 0.05;

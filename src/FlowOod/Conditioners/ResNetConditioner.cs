@@ -24,7 +24,7 @@ namespace FlowOod.Conditioners;
 /// <para>Differences from the reference code: plain convolutions instead of weight-normalised ones, and no doubling of
 /// the normalised input for checkerboard masks.</para>
 /// </remarks>
-public sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
+internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly BatchNorm2d in_norm;
     private readonly nn.Module<Tensor, Tensor> in_conv;

@@ -17,14 +17,14 @@ namespace FlowOod.Models;
 /// transformed, conditioned on the second; channel mixing comes from the 1×1 convolutions) and Glow's
 /// sigmoid(ŝ + 2) scale] → on every scale but the last, factor out half the channels (the kept 2C go to the next
 /// scale) → unsqueeze. The st-network is the Glow paper's 3×3 → 1×1 → zero-initialised 3×3 convnet
-/// (<see cref="GlowConvConditioner"/>) unless <see cref="GlowOptions.Conditioner"/> says otherwise.</para>
+/// (<see cref="GlowConvConditionerFactory"/>) unless <see cref="GlowOptions.Conditioner"/> says otherwise.</para>
 /// <para>Preprocessing: Glow's own code maps pixels to x − ½; FlowOod uses RealNVP's logit with α = 0.05 instead, as
 /// Kirichenko et al. (2020) do for both models, so Glow and RealNVP densities share one input space and their
 /// bits/dim are directly comparable.</para>
 /// <para>As in <see cref="RealNvp"/>, <see cref="FactorOut"/> and <see cref="InverseOf"/>(<see cref="Squeeze"/>) keep
 /// the latent in the input's shape <c>[N, C, H, W]</c>. Differences from the Glow paper: the factored-out halves and
 /// the top latent get the standard normal prior (no learned, conditional split prior), and the st-network has no ActNorm
-/// inside (see <see cref="GlowConvConditioner"/>).</para>
+/// inside (see <see cref="GlowConvConditionerFactory"/>).</para>
 /// <para><b>ActNorm needs data-dependent initialisation.</b> A new Glow flow cannot run until its ActNorm layers are
 /// initialised: call <see cref="ActNorm.InitializeAll(NormalizingFlow, torch.Tensor, bool)"/> on a first batch of
 /// training data before training (the trainer does not do it), and not after loading trained weights (the

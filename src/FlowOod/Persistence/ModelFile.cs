@@ -15,7 +15,7 @@ namespace FlowOod.Persistence;
 /// <remarks>
 /// <para>Layout: magic bytes, format version, a JSON header (kind, the architecture of every flow, scorer and detector
 /// settings, your metadata, the FlowOod version, and a table of tensors), the raw little-endian tensors, and a SHA-256
-/// over everything before it. See the design notes in <c>docs/model-format.md</c>.</para>
+/// over everything before it. The FlowOod source repository documents the format in <c>docs/model-format.md</c>.</para>
 /// <para>Saving is atomic: the file is written to a temporary file in the same folder, flushed to disk and renamed over
 /// the target, so a crash leaves either the old file or the new one, never half of one.</para>
 /// <para>Loading validates the magic, the version (files from a newer format are refused with a message), every declared

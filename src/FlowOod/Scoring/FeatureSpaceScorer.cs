@@ -133,9 +133,7 @@ public sealed class FeatureSpaceScorer : FlowScorer
     /// </summary>
     /// <param name="featureExtractor">φ: a batch <c>[N, ...]</c> to features <c>[N, D]</c>, D ≥ 2.</param>
     /// <param name="inDistributionTrain">In-distribution training inputs <c>[N, ...]</c>, N ≥ 2, as the extractor expects.</param>
-    /// <param name="flowOptions">The flow's hyper-parameters (default <c>new TabularRealNvpOptions()</c>).</param>
-    /// <param name="trainingOptions">Training settings (default <c>new TrainingOptions()</c>).</param>
-    /// <param name="device">Where the flow lives and trains (default CPU); features are moved there.</param>
+    /// <param name="options">The flow's hyper-parameters, its training and its device (default <c>new FeatureSpaceFitOptions()</c>).</param>
     /// <param name="cancellationToken">Checked before every training step.</param>
     /// <returns>The fitted scorer, with <see cref="FlowScorer.ChunkSize"/> 256; it owns the flow it trained.</returns>
     /// <exception cref="ArgumentException">Bad input or extractor output (see <see cref="Score"/>), D &lt; 2, or every feature constant.</exception>
@@ -144,24 +142,20 @@ public sealed class FeatureSpaceScorer : FlowScorer
     public static FeatureSpaceScorer Fit(
         Func<Tensor, Tensor> featureExtractor,
         Tensor inDistributionTrain,
-        TabularRealNvpOptions? flowOptions = null,
-        TrainingOptions? trainingOptions = null,
-        Device? device = null,
+        FeatureSpaceFitOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(featureExtractor);
-        return FitCore(featureExtractor, null, DescribeDelegate(featureExtractor), inDistributionTrain, flowOptions, trainingOptions, device, cancellationToken);
+        return FitCore(featureExtractor, null, DescribeDelegate(featureExtractor), inDistributionTrain, options, cancellationToken);
     }
 
     /// <summary>
-    /// <see cref="Fit(Func{Tensor, Tensor}, Tensor, TabularRealNvpOptions?, TrainingOptions?, Device?, CancellationToken)"/>
+    /// <see cref="Fit(Func{Tensor, Tensor}, Tensor, FeatureSpaceFitOptions?, CancellationToken)"/>
     /// with a TorchSharp module as the extractor (in evaluation mode already; run under inference mode).
     /// </summary>
     /// <param name="featureExtractor">φ: a module mapping a batch <c>[N, ...]</c> to features <c>[N, D]</c>, D ≥ 2.</param>
     /// <param name="inDistributionTrain">In-distribution training inputs <c>[N, ...]</c>, N ≥ 2, as the extractor expects.</param>
-    /// <param name="flowOptions">The flow's hyper-parameters (default <c>new TabularRealNvpOptions()</c>).</param>
-    /// <param name="trainingOptions">Training settings (default <c>new TrainingOptions()</c>).</param>
-    /// <param name="device">Where the flow lives and trains (default CPU); features are moved there.</param>
+    /// <param name="options">The flow's hyper-parameters, its training and its device (default <c>new FeatureSpaceFitOptions()</c>).</param>
     /// <param name="cancellationToken">Checked before every training step.</param>
     /// <returns>The fitted scorer, with <see cref="FlowScorer.ChunkSize"/> 256; it owns the flow it trained.</returns>
     /// <exception cref="ArgumentException">Bad input or extractor output (see <see cref="Score"/>), D &lt; 2, or every feature constant.</exception>
@@ -171,14 +165,12 @@ public sealed class FeatureSpaceScorer : FlowScorer
     public static FeatureSpaceScorer Fit(
         nn.Module<Tensor, Tensor> featureExtractor,
         Tensor inDistributionTrain,
-        TabularRealNvpOptions? flowOptions = null,
-        TrainingOptions? trainingOptions = null,
-        Device? device = null,
+        FeatureSpaceFitOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(featureExtractor);
         return FitCore(
-            featureExtractor.call, featureExtractor, DescribeModule(featureExtractor), inDistributionTrain, flowOptions, trainingOptions, device, cancellationToken);
+            featureExtractor.call, featureExtractor, DescribeModule(featureExtractor), inDistributionTrain, options, cancellationToken);
     }
 
     /// <summary>
@@ -220,25 +212,22 @@ public sealed class FeatureSpaceScorer : FlowScorer
         nn.Module<Tensor, Tensor>? extractorModule,
         string extractorName,
         Tensor inDistributionTrain,
-        TabularRealNvpOptions? flowOptions,
-        TrainingOptions? trainingOptions,
-        Device? device,
+        FeatureSpaceFitOptions? options,
         CancellationToken cancellationToken)
     {
         const int chunkSize = 256;
         var count = ValidateBatch(inDistributionTrain, nameof(inDistributionTrain));
-        flowOptions ??= new TabularRealNvpOptions();
-        trainingOptions ??= new TrainingOptions();
-        flowOptions.Validate();
-        trainingOptions.Validate();
+        options ??= new FeatureSpaceFitOptions();
+        options.Validate();
 
-        var (standardizer, training) = ExtractAndStandardize(extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, device, cancellationToken);
+        var (standardizer, training) = ExtractAndStandardize(
+            extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, options.Device, cancellationToken);
         using (training)
         {
-            var flow = TabularRealNvp.Create(standardizer.FeatureDimension, flowOptions, device);
+            var flow = TabularRealNvp.Create(standardizer.FeatureDimension, options.Flow, options.Device);
             try
             {
-                new FlowTrainer(flow, trainingOptions).Train(training, cancellationToken: cancellationToken);
+                new FlowTrainer(flow, options.Training).Train(training, cancellationToken: cancellationToken);
             }
             catch
             {

@@ -16,7 +16,7 @@ namespace FlowOod.Scoring;
 /// second, disjoint set: K bootstrap batches of M examples are drawn with replacement from its negative
 /// log-likelihoods (seeded <see cref="Random"/>), each gives ε*_k = |mean − Ĥ|, and ε_α^M is the (1 − α) quantile of
 /// the ε*_k (MathNet.Numerics' default quantile definition, R-8). Using disjoint sets makes the bootstrap see the
-/// estimation error of Ĥ as a new batch does; <see cref="Fit(NormalizingFlow, Tensor, int, double, int, int, int, ScoringNoise?)"/>
+/// estimation error of Ĥ as a new batch does; <see cref="Fit(NormalizingFlow, Tensor, int, TypicalityTestOptions?)"/>
 /// splits one held-out tensor by position parity (even rows → Ĥ, odd rows → bootstrap), so data sorted by class is
 /// split evenly. In-distribution batches are then rejected at a rate close to α.</para>
 /// <para><b>Batch size.</b> The threshold depends on M, so <see cref="Test"/> accepts batches of exactly
@@ -134,11 +134,7 @@ public sealed class TypicalityTest : IDisposable
     /// <param name="flow">The trained flow.</param>
     /// <param name="heldOutInDistribution">In-distribution data the flow was not trained on, <c>[N, eventShape...]</c>, N ≥ 2·max(M, 2).</param>
     /// <param name="batchSize">M, inputs per tested batch, ≥ 1.</param>
-    /// <param name="alpha">α, the target false-positive rate, in (0, 1). Default 0.05.</param>
-    /// <param name="bootstrapSamples">K, bootstrap batches, ≥ <see cref="MinimumBootstrapSamples"/>(α). Default 1000.</param>
-    /// <param name="seed">Seed of the bootstrap's <see cref="Random"/>. Default 0.</param>
-    /// <param name="chunkSize">Examples evaluated at once. Default 256.</param>
-    /// <param name="noise">Dequantization noise for fitting and testing (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="options">α, K, the bootstrap's seed, the chunk size and the noise (default <c>new TypicalityTestOptions()</c>).</param>
     /// <returns>The fitted test.</returns>
     /// <exception cref="ArgumentException">The data is invalid for the flow or too small, or a setting is out of range.</exception>
     /// <exception cref="InvalidOperationException">The flow gives a held-out example a NaN or infinite log-likelihood.</exception>
@@ -146,15 +142,10 @@ public sealed class TypicalityTest : IDisposable
         NormalizingFlow flow,
         Tensor heldOutInDistribution,
         int batchSize,
-        double alpha = 0.05,
-        int bootstrapSamples = DefaultBootstrapSamples,
-        int seed = 0,
-        int chunkSize = 256,
-        ScoringNoise? noise = null)
+        TypicalityTestOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(heldOutInDistribution);
-        CheckFitSettings(flow, batchSize, alpha, bootstrapSamples, chunkSize);
-        noise ??= ScoringNoise.BinCentres;
+        options = CheckFitSettings(flow, batchSize, options);
         var minimum = 2 * Math.Max(batchSize, 2);
         flow.ValidateInput(heldOutInDistribution);
         if (heldOutInDistribution.shape[0] < minimum)
@@ -166,10 +157,10 @@ public sealed class TypicalityTest : IDisposable
         }
 
         var nll = TypicalityScorer.HeldOutNegativeLogLikelihoods(
-            flow, heldOutInDistribution, chunkSize, noise, minimum, nameof(heldOutInDistribution));
+            flow, heldOutInDistribution, options.ChunkSize, options.Noise, minimum, nameof(heldOutInDistribution));
         var entropyPart = nll.Where((_, i) => i % 2 == 0).ToArray();
         var bootstrapPart = nll.Where((_, i) => i % 2 == 1).ToArray();
-        return Create(flow, entropyPart, bootstrapPart, batchSize, alpha, bootstrapSamples, seed, chunkSize, noise);
+        return Create(flow, entropyPart, bootstrapPart, batchSize, options);
     }
 
     /// <summary>
@@ -180,11 +171,7 @@ public sealed class TypicalityTest : IDisposable
     /// <param name="entropyData">Held-out in-distribution data for Ĥ, <c>[N₁, eventShape...]</c>, N₁ ≥ 2.</param>
     /// <param name="bootstrapData">Other held-out in-distribution data for the bootstrap, <c>[N₂, eventShape...]</c>, N₂ ≥ max(M, 2).</param>
     /// <param name="batchSize">M, inputs per tested batch, ≥ 1.</param>
-    /// <param name="alpha">α, the target false-positive rate, in (0, 1). Default 0.05.</param>
-    /// <param name="bootstrapSamples">K, bootstrap batches, ≥ <see cref="MinimumBootstrapSamples"/>(α). Default 1000.</param>
-    /// <param name="seed">Seed of the bootstrap's <see cref="Random"/>. Default 0.</param>
-    /// <param name="chunkSize">Examples evaluated at once. Default 256.</param>
-    /// <param name="noise">Dequantization noise for fitting and testing (default <see cref="ScoringNoise.BinCentres"/>).</param>
+    /// <param name="options">α, K, the bootstrap's seed, the chunk size and the noise (default <c>new TypicalityTestOptions()</c>).</param>
     /// <returns>The fitted test.</returns>
     /// <exception cref="ArgumentException">The data is invalid for the flow or too small, or a setting is out of range.</exception>
     /// <exception cref="InvalidOperationException">The flow gives a held-out example a NaN or infinite log-likelihood.</exception>
@@ -193,31 +180,27 @@ public sealed class TypicalityTest : IDisposable
         Tensor entropyData,
         Tensor bootstrapData,
         int batchSize,
-        double alpha = 0.05,
-        int bootstrapSamples = DefaultBootstrapSamples,
-        int seed = 0,
-        int chunkSize = 256,
-        ScoringNoise? noise = null)
+        TypicalityTestOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(entropyData);
         ArgumentNullException.ThrowIfNull(bootstrapData);
-        CheckFitSettings(flow, batchSize, alpha, bootstrapSamples, chunkSize);
-        noise ??= ScoringNoise.BinCentres;
-        var entropyPart = TypicalityScorer.HeldOutNegativeLogLikelihoods(flow, entropyData, chunkSize, noise, 2, nameof(entropyData));
+        options = CheckFitSettings(flow, batchSize, options);
+        var entropyPart = TypicalityScorer.HeldOutNegativeLogLikelihoods(
+            flow, entropyData, options.ChunkSize, options.Noise, 2, nameof(entropyData));
         var bootstrapPart = TypicalityScorer.HeldOutNegativeLogLikelihoods(
-            flow, bootstrapData, chunkSize, noise, Math.Max(batchSize, 2), nameof(bootstrapData));
-        return Create(flow, entropyPart, bootstrapPart, batchSize, alpha, bootstrapSamples, seed, chunkSize, noise);
+            flow, bootstrapData, options.ChunkSize, options.Noise, Math.Max(batchSize, 2), nameof(bootstrapData));
+        return Create(flow, entropyPart, bootstrapPart, batchSize, options);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(System.Threading.Volatile.Read(ref disposed) != 0, this);
 
-    private static void CheckFitSettings(NormalizingFlow flow, int batchSize, double alpha, int bootstrapSamples, int chunkSize)
+    private static TypicalityTestOptions CheckFitSettings(NormalizingFlow flow, int batchSize, TypicalityTestOptions? options)
     {
         ArgumentNullException.ThrowIfNull(flow);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         CheckBatchSize(batchSize);
-        CheckAlpha(alpha);
-        CheckBootstrapSamples(bootstrapSamples, alpha, nameof(bootstrapSamples));
+        options ??= new TypicalityTestOptions();
+        options.Validate();
+        return options;
     }
 
     /// <summary>Disposes the flow when the test owns it (loaded tests do); harmless when called again.</summary>
@@ -282,16 +265,12 @@ public sealed class TypicalityTest : IDisposable
         double[] entropyPart,
         double[] bootstrapPart,
         int batchSize,
-        double alpha,
-        int bootstrapSamples,
-        int seed,
-        int chunkSize,
-        ScoringNoise noise)
+        TypicalityTestOptions options)
     {
         var entropy = Statistics.Mean(entropyPart);
-        var random = new Random(seed);
+        var random = new Random(options.Seed);
         var sample = new double[batchSize];
-        var statistics = new double[bootstrapSamples];
+        var statistics = new double[options.BootstrapSamples];
         for (int k = 0; k < statistics.Length; k++)
         {
             for (int m = 0; m < sample.Length; m++)
@@ -302,7 +281,7 @@ public sealed class TypicalityTest : IDisposable
             statistics[k] = Math.Abs(Statistics.Mean(sample) - entropy);
         }
 
-        return new TypicalityTest(flow, entropy, batchSize, alpha, statistics, chunkSize, noise);
+        return new TypicalityTest(flow, entropy, batchSize, options.Alpha, statistics, options.ChunkSize, options.Noise);
     }
 
     private TypicalityTestResult Evaluate(double[] logProb, int start)

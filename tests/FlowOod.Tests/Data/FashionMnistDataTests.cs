@@ -1,6 +1,7 @@
 using System.IO;
 using System.Linq;
 using FlowOod.Data;
+using FlowOod.Samples.FashionMnist;
 using FluentAssertions;
 using Xunit;
 

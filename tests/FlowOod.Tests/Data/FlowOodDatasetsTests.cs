@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using FlowOod.Data;
+using FlowOod.Samples.FashionMnist;
 using FluentAssertions;
 using Xunit;
 

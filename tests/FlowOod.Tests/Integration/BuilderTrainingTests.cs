@@ -7,6 +7,7 @@ using FlowOod.Conditioners;
 using FlowOod.Data;
 using FlowOod.Masks;
 using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
 using FlowOod.Training;
 using FluentAssertions;
 using TorchSharp;

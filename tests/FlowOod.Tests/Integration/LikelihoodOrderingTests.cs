@@ -3,6 +3,7 @@ using System.Linq;
 using FlowOod.Data;
 using FlowOod.Metrics;
 using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
 using FluentAssertions;

@@ -4,6 +4,7 @@ using FlowOod.Bijectors;
 using FlowOod.Data;
 using FlowOod.Metrics;
 using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
 using FluentAssertions;

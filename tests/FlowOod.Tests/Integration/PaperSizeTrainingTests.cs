@@ -3,6 +3,7 @@ using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Data;
 using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
 using FlowOod.Training;
 using FluentAssertions;
 using TorchSharp;

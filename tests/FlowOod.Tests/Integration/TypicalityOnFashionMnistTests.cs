@@ -3,6 +3,7 @@ using FlowOod.Bijectors;
 using FlowOod.Data;
 using FlowOod.Metrics;
 using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
 using FluentAssertions;
@@ -37,7 +38,7 @@ public sealed class TypicalityOnFashionMnistTests
         new FlowTrainer(flow, new TrainingOptions { Steps = 150, BatchSize = 64, Seed = 100, LearningRate = 1e-3 })
             .Train(train, cancellationToken: TestContext.Current.CancellationToken);
 
-        var test = TypicalityTest.Fit(flow, heldOut, batchSize: 10, alpha: 0.05, seed: 1);
+        var test = TypicalityTest.Fit(flow, heldOut, batchSize: 10, new TypicalityTestOptions { Alpha = 0.05, Seed = 1 });
         var fashionResults = test.TestBatches(fashionTest);
         var mnistResults = test.TestBatches(mnist);
         var typicality = TypicalityScorer.Fit(flow, heldOut);

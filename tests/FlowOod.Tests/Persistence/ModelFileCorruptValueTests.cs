@@ -124,7 +124,7 @@ public sealed class ModelFileCorruptValueTests : IDisposable
     {
         using var scope = NewDisposeScope();
         var flow = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 23);
-        var test = TypicalityTest.Fit(flow, ScoringFlows.EightBitImages(40, ScalarType.Float32), batchSize: 4, alpha: 0.1, bootstrapSamples: 200, seed: 5);
+        var test = TypicalityTest.Fit(flow, ScoringFlows.EightBitImages(40, ScalarType.Float32), batchSize: 4, new TypicalityTestOptions { Alpha = 0.1, BootstrapSamples = 200, Seed = 5 });
         var path = folder.Combine("typicality.flowood");
         ModelFile.Save(test, path);
         flow.Dispose();

@@ -49,7 +49,7 @@ public sealed class ScorerPersistenceTests
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
         var flow = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 23);
-        var test = TypicalityTest.Fit(flow, ScoringFlows.EightBitImages(40, ScalarType.Float32), batchSize: 4, alpha: 0.1, bootstrapSamples: 200, seed: 5);
+        var test = TypicalityTest.Fit(flow, ScoringFlows.EightBitImages(40, ScalarType.Float32), batchSize: 4, new TypicalityTestOptions { Alpha = 0.1, BootstrapSamples = 200, Seed = 5 });
         var batches = ScoringFlows.EightBitImages(40, ScalarType.Float32);
         var path = folder.Combine("typicality.flowood");
 
@@ -71,7 +71,13 @@ public sealed class ScorerPersistenceTests
         random.manual_seed(8);
         var batch = ScoringFlows.EightBitImages(30, ScalarType.Float32);
         var scorer = FeatureSpaceScorer.Fit(
-            Features, batch, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 }, new TrainingOptions { Steps = 5, BatchSize = 10, Seed = 1 });
+            Features,
+            batch,
+            new FeatureSpaceFitOptions
+            {
+                Flow = new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 },
+                Training = new TrainingOptions { Steps = 5, BatchSize = 10, Seed = 1 },
+            });
         var path = folder.Combine("features.flowood");
         ModelFile.Save(scorer, path);
 

@@ -184,7 +184,13 @@ public sealed class ConcurrentScoringTests
         }
 
         scorers.Add(FeatureSpaceScorer.Fit(
-            Features, heldOut, new FlowOod.Models.TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 }, new FlowOod.Training.TrainingOptions { Steps = 5, BatchSize = 10, Seed = 1 }));
+            Features,
+            heldOut,
+            new FeatureSpaceFitOptions
+            {
+                Flow = new FlowOod.Models.TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 },
+                Training = new FlowOod.Training.TrainingOptions { Steps = 5, BatchSize = 10, Seed = 1 },
+            }));
         return [.. scorers];
     }
 

@@ -28,8 +28,11 @@ public sealed class FashionMnistEmbeddingFixture : IDisposable
         Scorer = FeatureSpaceScorer.Fit(
             Classifier.Embedding,
             images,
-            new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
-            new TrainingOptions { Steps = 400, BatchSize = 128, LearningRate = 1e-3, Seed = Seed });
+            new FeatureSpaceFitOptions
+            {
+                Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
+                Training = new TrainingOptions { Steps = 400, BatchSize = 128, LearningRate = 1e-3, Seed = Seed },
+            });
     }
 
     public ImageDataset Train { get; }

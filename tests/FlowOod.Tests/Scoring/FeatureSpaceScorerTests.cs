@@ -212,8 +212,11 @@ public sealed class FeatureSpaceScorerTests
         var scorer = FeatureSpaceScorer.Fit(
             Pixels,
             train,
-            SmallFlow,
-            new TrainingOptions { Steps = 300, BatchSize = 128, LearningRate = 3e-3, Seed = 11 },
+            new FeatureSpaceFitOptions
+            {
+                Flow = SmallFlow,
+                Training = new TrainingOptions { Steps = 300, BatchSize = 128, LearningRate = 3e-3, Seed = 11 },
+            },
             cancellationToken: TestContext.Current.CancellationToken);
 
         scorer.Standardizer.Mean.Should().AllSatisfy(m => m.Should().BeApproximately(1, 0.2));
@@ -233,12 +236,13 @@ public sealed class FeatureSpaceScorerTests
         using var module = nn.Sequential(("flatten", nn.Flatten()), ("linear", nn.Linear(4, 3)));
         module.train();
 
-        var inTraining = () => FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), SmallFlow, new TrainingOptions { Steps = 5, BatchSize = 50 });
+        var options = new FeatureSpaceFitOptions { Flow = SmallFlow, Training = new TrainingOptions { Steps = 5, BatchSize = 50 } };
+        var inTraining = () => FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), options);
 
         inTraining.Should().Throw<InvalidOperationException>().WithMessage("*training mode*");
         module.training.Should().BeTrue();
         module.eval();
-        using var scorer = FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), SmallFlow, new TrainingOptions { Steps = 5, BatchSize = 50 });
+        using var scorer = FeatureSpaceScorer.Fit(module, randn(200, 1, 2, 2), options);
         module.training.Should().BeFalse();
         scorer.OwnsFlows.Should().BeTrue("Fit created the flow");
         scorer.FeatureDimension.Should().Be(3);
@@ -246,11 +250,36 @@ public sealed class FeatureSpaceScorerTests
     }
 
     [Fact]
+    public void FitOptions_MissingOrInvalidSettings_ThrowBeforeAnyExtraction()
+    {
+        var calls = 0;
+        Tensor Counting(Tensor b)
+        {
+            calls++;
+            return b.flatten(1);
+        }
+
+        var input = randn(20, 1, 2, 2);
+        var nullTraining = () => FeatureSpaceScorer.Fit(Counting, input, new FeatureSpaceFitOptions { Training = null! });
+        var nullFlow = () => FeatureSpaceScorer.Fit(Counting, input, new FeatureSpaceFitOptions { Flow = null! });
+        var badSteps = () => FeatureSpaceScorer.Fit(Counting, input, new FeatureSpaceFitOptions { Training = new TrainingOptions { Steps = 0 } });
+
+        nullTraining.Should().Throw<ArgumentNullException>().WithParameterName(nameof(FeatureSpaceFitOptions.Training));
+        nullFlow.Should().Throw<ArgumentNullException>().WithParameterName(nameof(FeatureSpaceFitOptions.Flow));
+        badSteps.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(TrainingOptions.Steps));
+        calls.Should().Be(0);
+        new FeatureSpaceFitOptions().Device.Should().BeNull("the default device is the CPU");
+    }
+
+    [Fact]
     public void Fit_OneFeature_ThrowsNamingTheExtractor()
     {
         using var scope = NewDisposeScope();
 
-        var act = () => FeatureSpaceScorer.Fit(b => b.flatten(1).narrow(1, 0, 1), randn(20, 1, 2, 2), SmallFlow, new TrainingOptions { Steps = 1 });
+        var act = () => FeatureSpaceScorer.Fit(
+            b => b.flatten(1).narrow(1, 0, 1),
+            randn(20, 1, 2, 2),
+            new FeatureSpaceFitOptions { Flow = SmallFlow, Training = new TrainingOptions { Steps = 1 } });
 
         act.Should().Throw<ArgumentException>().WithMessage("*returned 1 feature per input*at least 2*");
     }

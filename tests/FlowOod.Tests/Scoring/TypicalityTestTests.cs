@@ -21,7 +21,7 @@ public sealed class TypicalityTestTests
         using var scope = NewDisposeScope();
         random.manual_seed(11);
 
-        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(4000, D), batchSize: 25, alpha: 0.05, bootstrapSamples: 2000, seed: 1);
+        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(4000, D), batchSize: 25, new TypicalityTestOptions { Alpha = 0.05, BootstrapSamples = 2000, Seed = 1 });
 
         test.Entropy.Should().BeApproximately(GaussianFlows.StandardNormalEntropy(D), 0.2);
         test.Threshold.Should().BeInRange(0.68, 0.92);
@@ -38,7 +38,7 @@ public sealed class TypicalityTestTests
         using var flow = GaussianFlows.StandardNormal(D);
         using var scope = NewDisposeScope();
         random.manual_seed(12);
-        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(6000, D), batchSize: 10, alpha: 0.1, seed: 2);
+        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(6000, D), batchSize: 10, new TypicalityTestOptions { Alpha = 0.1, Seed = 2 });
 
         var results = test.TestBatches(GaussianFlows.Samples(6000, D));
 
@@ -58,7 +58,7 @@ public sealed class TypicalityTestTests
         random.manual_seed(13);
         // M = 25: the threshold is ≈ 0.8 nats and the batch means scatter by ≤ 1 nat, so every shift above is ≥ 3 standard
         // deviations beyond the threshold.
-        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(2000, D), batchSize: 25, alpha: 0.05, seed: 3);
+        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(2000, D), batchSize: 25, new TypicalityTestOptions { Alpha = 0.05, Seed = 3 });
 
         var results = test.TestBatches(GaussianFlows.Samples(2000, D, mean, std));
 
@@ -73,7 +73,7 @@ public sealed class TypicalityTestTests
         using var flow = GaussianFlows.StandardNormal(D);
         using var scope = NewDisposeScope();
         random.manual_seed(14);
-        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(2000, D), batchSize: 5, seed: 4);
+        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(2000, D), batchSize: 5, new TypicalityTestOptions { Seed = 4 });
 
         var result = test.Test(GaussianFlows.Samples(5, D, std: 0.3));
 
@@ -89,7 +89,7 @@ public sealed class TypicalityTestTests
         using var flow = GaussianFlows.Create([1, 2, 3], [0.5, 1, 2]);
         using var scope = NewDisposeScope();
         random.manual_seed(15);
-        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(200, 3), batchSize: 4, seed: 5);
+        var test = TypicalityTest.Fit(flow, GaussianFlows.Samples(200, 3), batchSize: 4, new TypicalityTestOptions { Seed = 5 });
         var batch = GaussianFlows.Samples(4, 3, mean: 1);
 
         var result = test.Test(batch);
@@ -112,8 +112,8 @@ public sealed class TypicalityTestTests
         var even = heldOut.index_select(0, arange(0, 101, 2));
         var odd = heldOut.index_select(0, arange(1, 101, 2));
 
-        var split = TypicalityTest.Fit(flow, heldOut, batchSize: 7, seed: 9);
-        var explicitSets = TypicalityTest.Fit(flow, even, odd, batchSize: 7, seed: 9);
+        var split = TypicalityTest.Fit(flow, heldOut, batchSize: 7, new TypicalityTestOptions { Seed = 9 });
+        var explicitSets = TypicalityTest.Fit(flow, even, odd, batchSize: 7, new TypicalityTestOptions { Seed = 9 });
 
         split.Entropy.Should().Be(explicitSets.Entropy);
         split.BootstrapStatistics.Should().Equal(explicitSets.BootstrapStatistics);
@@ -129,9 +129,9 @@ public sealed class TypicalityTestTests
         random.manual_seed(17);
         var heldOut = GaussianFlows.Samples(100, 3);
 
-        var first = TypicalityTest.Fit(flow, heldOut, batchSize: 5, seed: 1);
-        var again = TypicalityTest.Fit(flow, heldOut, batchSize: 5, seed: 1);
-        var other = TypicalityTest.Fit(flow, heldOut, batchSize: 5, seed: 2);
+        var first = TypicalityTest.Fit(flow, heldOut, batchSize: 5, new TypicalityTestOptions { Seed = 1 });
+        var again = TypicalityTest.Fit(flow, heldOut, batchSize: 5, new TypicalityTestOptions { Seed = 1 });
+        var other = TypicalityTest.Fit(flow, heldOut, batchSize: 5, new TypicalityTestOptions { Seed = 2 });
 
         again.BootstrapStatistics.Should().Equal(first.BootstrapStatistics);
         again.Threshold.Should().Be(first.Threshold);
@@ -144,7 +144,7 @@ public sealed class TypicalityTestTests
         using var flow = GaussianFlows.StandardNormal(D);
         using var scope = NewDisposeScope();
         random.manual_seed(18);
-        var fitted = TypicalityTest.Fit(flow, GaussianFlows.Samples(400, D), batchSize: 4, alpha: 0.2, chunkSize: 3, noise: ScoringNoise.Seeded(1));
+        var fitted = TypicalityTest.Fit(flow, GaussianFlows.Samples(400, D), batchSize: 4, new TypicalityTestOptions { Alpha = 0.2, ChunkSize = 3, Noise = ScoringNoise.Seeded(1) });
         var data = GaussianFlows.Samples(40, D, std: 1.1);
 
         var reloaded = new TypicalityTest(
@@ -202,9 +202,50 @@ public sealed class TypicalityTestTests
         using var flow = GaussianFlows.StandardNormal(2);
         using var scope = NewDisposeScope();
 
-        var act = () => TypicalityTest.Fit(flow, zeros(100, 2, dtype: ScalarType.Float64), batchSize: 5, alpha: alpha);
+        var act = () => TypicalityTest.Fit(flow, zeros(100, 2, dtype: ScalarType.Float64), batchSize: 5, new TypicalityTestOptions { Alpha = alpha });
 
-        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(alpha)).WithMessage("*(0, 1)*");
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(TypicalityTestOptions.Alpha)).WithMessage("*(0, 1)*");
+    }
+
+    [Fact]
+    public void Options_Defaults_AreTheDocumentedOnesAndValid()
+    {
+        var options = new TypicalityTestOptions();
+
+        options.Alpha.Should().Be(0.05);
+        options.BootstrapSamples.Should().Be(TypicalityTest.DefaultBootstrapSamples).And.Be(1000);
+        options.Seed.Should().Be(0);
+        options.ChunkSize.Should().Be(256);
+        options.Noise.Should().Be(ScoringNoise.BinCentres);
+        options.Invoking(o => o.Validate()).Should().NotThrow();
+    }
+
+    [Fact]
+    public void Options_NullNoiseOrNonPositiveChunkSize_ValidateThrowsNamingTheProperty()
+    {
+        new TypicalityTestOptions { Noise = null! }.Invoking(o => o.Validate())
+            .Should().Throw<ArgumentNullException>().WithParameterName(nameof(TypicalityTestOptions.Noise));
+        new TypicalityTestOptions { ChunkSize = 0 }.Invoking(o => o.Validate())
+            .Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(TypicalityTestOptions.ChunkSize));
+    }
+
+    [Fact]
+    public void Fit_NullOptions_EqualsDefaultOptions()
+    {
+        using var flow = GaussianFlows.StandardNormal(D);
+        using var scope = NewDisposeScope();
+        random.manual_seed(21);
+        var heldOut = GaussianFlows.Samples(300, D);
+
+        using var withNull = TypicalityTest.Fit(flow, heldOut, batchSize: 6);
+        using var withDefaults = TypicalityTest.Fit(flow, heldOut, batchSize: 6, new TypicalityTestOptions());
+
+        withNull.Entropy.Should().Be(withDefaults.Entropy);
+        withNull.BootstrapStatistics.Should().Equal(withDefaults.BootstrapStatistics);
+        withNull.Alpha.Should().Be(0.05);
+        withNull.BootstrapStatistics.Should().HaveCount(1000);
+        withNull.ChunkSize.Should().Be(256);
+        withNull.Noise.Should().Be(ScoringNoise.BinCentres);
     }
 
     [Fact]
@@ -224,9 +265,9 @@ public sealed class TypicalityTestTests
         using var flow = GaussianFlows.StandardNormal(2);
         using var scope = NewDisposeScope();
 
-        var act = () => TypicalityTest.Fit(flow, zeros(100, 2, dtype: ScalarType.Float64), batchSize: 5, alpha: 0.001);
+        var act = () => TypicalityTest.Fit(flow, zeros(100, 2, dtype: ScalarType.Float64), batchSize: 5, new TypicalityTestOptions { Alpha = 0.001 });
 
-        act.Should().Throw<ArgumentException>().WithParameterName("bootstrapSamples").WithMessage("*at least 10000*got 1000*");
+        act.Should().Throw<ArgumentException>().WithParameterName(nameof(TypicalityTestOptions.BootstrapSamples)).WithMessage("*at least 10000*got 1000*");
         TypicalityTest.MinimumBootstrapSamples(0.05).Should().Be(200);
         TypicalityTest.MinimumBootstrapSamples(0.5).Should().Be(100);
     }

@@ -55,7 +55,7 @@ internal static class GoldenModels
         new("scorer-typicality", () => TypicalityScorer.Fit(RealNvpFlow(11, noise: true), Images(24, 40), chunkSize: 9, ScoringNoise.Seeded(3)), Images),
         new("scorer-waic", () => new WaicScorer([RealNvpFlow(12, noise: true), RealNvpFlow(13, noise: true)], chunkSize: 11), Images),
         new("scorer-feature-space", FeatureSpace, Images),
-        new("typicality-test", () => TypicalityTest.Fit(RealNvpFlow(14, noise: true), Images(40, 50), batchSize: 4, alpha: 0.1, bootstrapSamples: 200, seed: 5), Images),
+        new("typicality-test", () => TypicalityTest.Fit(RealNvpFlow(14, noise: true), Images(40, 50), batchSize: 4, new TypicalityTestOptions { Alpha = 0.1, BootstrapSamples = 200, Seed = 5 }), Images),
         new("detector-nll", () => OodDetector.Calibrate(new NegativeLogLikelihoodScorer(RealNvpFlow(15, noise: true), LikelihoodUnit.Nats), Images(30, 60), 0.1), Images),
     ];
 

@@ -1,11 +1,13 @@
 using System;
 using System.IO;
+using FlowOod.Data;
 
-namespace FlowOod.Data;
+namespace FlowOod.Samples.FashionMnist;
 
 /// <summary>
-/// The datasets FlowOod's samples, tests and benchmarks use, loaded from one data directory. FlowOod never downloads
-/// anything: the files must already be there.
+/// The datasets this repository's samples and tests use, loaded from one data directory. Nothing is downloaded: the
+/// files must already be there. Part of the sample, not of the FlowOod package (whose generic reader is
+/// <see cref="ImageDataset.LoadMnistFormat"/>); the tests compile it in by a link.
 /// </summary>
 /// <remarks>
 /// The data directory holds one folder per dataset, <c>fashion-mnist/</c> and <c>mnist/</c>, each with the four
@@ -13,7 +15,7 @@ namespace FlowOod.Data;
 /// <c>t10k-labels-idx1-ubyte</c>), raw or with a <c>.gz</c> suffix. Running <c>./build.sh data</c> in the FlowOod
 /// repository prepares it.
 /// </remarks>
-public static class FlowOodDatasets
+internal static class FlowOodDatasets
 {
     /// <summary>The environment variable that overrides <see cref="DataDirectory"/>.</summary>
     public const string DataDirectoryVariable = "FLOWOOD_DATA_DIR";
