@@ -2,8 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Components;
 using FlowOod.Distributions;
-using FlowOod.Persistence;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -78,8 +78,9 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     public int? DiscretizationLevels { get; }
 
     /// <summary>
-    /// How a model file rebuilds this flow (see <see cref="ModelFile"/>): set by FlowOod's builders when every option
-    /// is a FlowOod component, null for a flow composed by hand until you set <see cref="FlowArchitecture.Custom"/>.
+    /// How a model file (<c>ModelFile</c>) rebuilds this flow: set by the builders when every option describes itself
+    /// (<see cref="IComponent"/>: FlowOod's components and yours), null for a flow composed by hand until you set
+    /// <see cref="FlowArchitecture.Custom"/>.
     /// </summary>
     public FlowArchitecture? Architecture { get; set; }
 

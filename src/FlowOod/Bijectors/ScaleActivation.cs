@@ -1,5 +1,5 @@
 using System;
-using System.Globalization;
+using FlowOod.Components;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -31,7 +31,8 @@ namespace FlowOod.Bijectors;
 /// per-channel learnable scale, returns true from <see cref="UsesLearnableScale"/>. Instances must be stateless
 /// (the same instance may be shared by many couplings).</para>
 /// </remarks>
-public abstract class ScaleActivation
+[ComponentKind("scale activation")]
+public abstract partial class ScaleActivation
 {
     /// <summary>Creates the activation.</summary>
     protected ScaleActivation()
@@ -49,9 +50,6 @@ public abstract class ScaleActivation
     /// pass it to <see cref="LogScale"/>. False unless overridden.
     /// </summary>
     public virtual bool UsesLearnableScale => false;
-
-    /// <summary>c of a <see cref="SoftClamp"/> activation, null for every other; how model files describe it.</summary>
-    internal virtual double? SoftClampBound => null;
 
     /// <summary>The soft clamp s = c·(2/π)·atan(ŝ/c), bounding |s| below <paramref name="bound"/>.</summary>
     /// <param name="bound">c &gt; 0, the bound on |s| (FrEIA's default is 2).</param>
@@ -72,53 +70,4 @@ public abstract class ScaleActivation
     /// otherwise null.</param>
     /// <returns>s, a new tensor of the shape of <paramref name="raw"/>.</returns>
     public abstract Tensor LogScale(Tensor raw, Tensor? learnableScale);
-
-    /// <summary>s = σ ⊙ tanh(ŝ).</summary>
-    private sealed class TanhScale : ScaleActivation
-    {
-        public override bool UsesLearnableScale => true;
-
-        public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
-        {
-            ArgumentNullException.ThrowIfNull(raw);
-            ArgumentNullException.ThrowIfNull(learnableScale);
-            return raw.tanh().mul(learnableScale);
-        }
-
-        public override string ToString() => "RealNvpTanh";
-    }
-
-    /// <summary>s = log sigmoid(ŝ + 2) = −softplus(−(ŝ + 2)), by libtorch's log-sigmoid (accurate for every ŝ).</summary>
-    private sealed class SigmoidScale : ScaleActivation
-    {
-        public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
-        {
-            ArgumentNullException.ThrowIfNull(raw);
-            using var shifted = raw.add(2.0);
-            return nn.functional.logsigmoid(shifted);
-        }
-
-        public override string ToString() => "GlowSigmoid";
-    }
-
-    /// <summary>s = c·(2/π)·atan(ŝ/c).</summary>
-    private sealed class SoftClampScale : ScaleActivation
-    {
-        private readonly double bound;
-
-        public SoftClampScale(double bound)
-        {
-            this.bound = bound;
-        }
-
-        internal override double? SoftClampBound => bound;
-
-        public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
-        {
-            ArgumentNullException.ThrowIfNull(raw);
-            return raw.div(bound).atan_().mul_(bound * 2.0 / Math.PI);
-        }
-
-        public override string ToString() => "SoftClamp(" + bound.ToString("R", CultureInfo.InvariantCulture) + ")";
-    }
 }

@@ -1,3 +1,4 @@
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Bottlenecks;
@@ -35,6 +36,7 @@ namespace FlowOod.Bottlenecks;
 /// paper's flatten → Linear to l → Linear back). A user-defined bottleneck only needs to keep the shape; it should keep
 /// its code narrow, or it does not limit anything.</para>
 /// </remarks>
+[ComponentKind("bottleneck")]
 public interface IBottleneck
 {
     /// <summary>Creates a bottleneck module for features of shape <paramref name="featureShape"/>.</summary>

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Bottlenecks;
@@ -13,7 +14,8 @@ namespace FlowOod.Bottlenecks;
 /// nonlinearity, so it has (F + 1)·l + (l + 1)·F parameters. It limits information only when l &lt; F. See
 /// <see cref="IBottleneck"/> for the feature shapes of the st-networks that use it.
 /// </remarks>
-public sealed class LinearBottleneck : IBottleneck
+[ComponentName("linear")]
+public sealed class LinearBottleneck : IBottleneck, IComponent<LinearBottleneck>
 {
     /// <summary>Creates the strategy.</summary>
     /// <param name="latentSize">l, the width of the code (reference default 100).</param>
@@ -30,6 +32,14 @@ public sealed class LinearBottleneck : IBottleneck
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The shape is empty or has a non-positive dimension.</exception>
     public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape) => new LinearBottleneckLayer(featureShape, LatentSize);
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer) => writer.WriteInt("latentSize", LatentSize);
+
+    /// <summary>Reads the stored bottleneck: its latent size, at most 65536.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The bottleneck.</returns>
+    public static LinearBottleneck Read(ComponentReader reader) => new(reader.ReadInt("latentSize", 1, ComponentLimits.MaxWidth));
 
     /// <inheritdoc/>
     public override string ToString() => $"LinearBottleneck(l={LatentSize})";

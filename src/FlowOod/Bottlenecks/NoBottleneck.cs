@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Bottlenecks;
@@ -9,7 +10,8 @@ namespace FlowOod.Bottlenecks;
 /// <c>[N, featureShape...]</c>. <see cref="Conditioners.ResNetConditionerFactory"/> recognises this strategy and keeps RealNVP's
 /// layout (with skip aggregation) unchanged.
 /// </remarks>
-public sealed class NoBottleneck : IBottleneck
+[ComponentName("none")]
+public sealed class NoBottleneck : IBottleneck, IComponent<NoBottleneck>
 {
     private NoBottleneck()
     {
@@ -25,6 +27,16 @@ public sealed class NoBottleneck : IBottleneck
         Shapes.CheckEventShape(featureShape, nameof(featureShape));
         return torch.nn.Identity();
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+    }
+
+    /// <summary>Reads the stored bottleneck (it has no settings).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The shared instance.</returns>
+    public static NoBottleneck Read(ComponentReader reader) => Instance;
 
     /// <inheritdoc/>
     public override string ToString() => "NoBottleneck";

@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Bottlenecks;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
@@ -14,7 +15,8 @@ namespace FlowOod.Conditioners;
 /// <see cref="IBottleneck"/> for the full table. In a multi-scale RealNVP on 28×28 images both scales qualify (28×28
 /// and 14×14 after the squeeze); a third scale of 32×32 images (4×4) does not.
 /// </remarks>
-public sealed class AutoencoderConditionerFactory : IConditionerFactory
+[ComponentName("autoencoder")]
+public sealed class AutoencoderConditionerFactory : IConditionerFactory, IComponent<AutoencoderConditionerFactory>
 {
     /// <summary>Creates the factory with the paper's l-bottleneck, <see cref="LinearBottleneck"/>(<paramref name="latentSize"/>).</summary>
     /// <param name="latentSize">l, the width of the code (reference default 100).</param>
@@ -40,6 +42,14 @@ public sealed class AutoencoderConditionerFactory : IConditionerFactory
     /// least 14×14.</exception>
     public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
         new AutoencoderConditioner(inputShape, outputChannels, Bottleneck);
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer) => writer.WriteComponent("bottleneck", Bottleneck);
+
+    /// <summary>Reads the stored factory: its bottleneck.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The factory.</returns>
+    public static AutoencoderConditionerFactory Read(ComponentReader reader) => new(reader.ReadComponent<IBottleneck>("bottleneck"));
 
     /// <inheritdoc/>
     public override string ToString() => $"Autoencoder({Bottleneck})";

@@ -1,11 +1,13 @@
 using System;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
 /// <summary>Creates the Glow paper's three-convolution st-networks (<see cref="GlowConvConditioner"/>) of a given width.</summary>
 /// <remarks>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</remarks>
-public sealed class GlowConvConditionerFactory : IConditionerFactory
+[ComponentName("glowConv")]
+public sealed class GlowConvConditionerFactory : IConditionerFactory, IComponent<GlowConvConditionerFactory>
 {
     /// <summary>Creates the factory.</summary>
     /// <param name="width">Feature maps inside the network (Glow paper: 512).</param>
@@ -26,6 +28,14 @@ public sealed class GlowConvConditionerFactory : IConditionerFactory
         var shape = ConditionerShapes.RequireImage(inputShape, outputChannels, "Glow convnet");
         return new GlowConvConditioner(shape[0], outputChannels, Width);
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer) => writer.WriteInt("width", Width);
+
+    /// <summary>Reads the stored factory: width ≤ 65536.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The factory.</returns>
+    public static GlowConvConditionerFactory Read(ComponentReader reader) => new(reader.ReadInt("width", 1, ComponentLimits.MaxWidth));
 
     /// <inheritdoc/>
     public override string ToString() => $"GlowConv(width={Width})";

@@ -1,11 +1,13 @@
 using System;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
 /// <summary>Creates Glow's highway st-networks (<see cref="HighwayConditioner"/>) of a given width and depth.</summary>
 /// <remarks>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</remarks>
-public sealed class HighwayConditionerFactory : IConditionerFactory
+[ComponentName("highway")]
+public sealed class HighwayConditionerFactory : IConditionerFactory, IComponent<HighwayConditionerFactory>
 {
     /// <summary>Creates the factory.</summary>
     /// <param name="width">Feature maps inside the network (reference Glow: 200 on Fashion-MNIST, 400 on CelebA).</param>
@@ -32,6 +34,19 @@ public sealed class HighwayConditionerFactory : IConditionerFactory
         var shape = ConditionerShapes.RequireImage(inputShape, outputChannels, "highway");
         return new HighwayConditioner(shape[0], outputChannels, Width, Layers);
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteInt("width", Width);
+        writer.WriteInt("layers", Layers);
+    }
+
+    /// <summary>Reads the stored factory: width ≤ 65536, layers ≤ 4096.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The factory.</returns>
+    public static HighwayConditionerFactory Read(ComponentReader reader) =>
+        new(reader.ReadInt("width", 1, ComponentLimits.MaxWidth), reader.ReadInt("layers", 1, ComponentLimits.MaxDepth));
 
     /// <inheritdoc/>
     public override string ToString() => $"Highway(width={Width}, layers={Layers})";

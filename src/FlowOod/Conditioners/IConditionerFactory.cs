@@ -1,3 +1,4 @@
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
@@ -13,6 +14,7 @@ namespace FlowOod.Conditioners;
 /// layer splits the output channels into raw scale and shift halves. Its last layer should start at zero so that a
 /// fresh coupling layer is the identity.
 /// </remarks>
+[ComponentKind("st-network")]
 public interface IConditionerFactory
 {
     /// <summary>Creates a conditioner for inputs of event shape <paramref name="inputShape"/>.</summary>

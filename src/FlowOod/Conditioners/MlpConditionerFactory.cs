@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
@@ -13,7 +14,8 @@ namespace FlowOod.Conditioners;
 /// Linear(256, 256) → ReLU → Linear(256, 2D), i.e. two hidden layers in this class's terms, fed the whole masked vector
 /// rather than only the conditioning half.</para>
 /// </remarks>
-public sealed class MlpConditionerFactory : IConditionerFactory
+[ComponentName("mlp")]
+public sealed class MlpConditionerFactory : IConditionerFactory, IComponent<MlpConditionerFactory>
 {
     /// <summary>Creates the factory.</summary>
     /// <param name="hiddenWidth">Units of every hidden layer (reference tabular default: 256).</param>
@@ -48,6 +50,20 @@ public sealed class MlpConditionerFactory : IConditionerFactory
         var shape = ConditionerShapes.RequireVector(inputShape, outputChannels, "MLP");
         return new MlpConditioner(shape[0], outputChannels, HiddenWidth, HiddenLayers, Dropout);
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteInt("hiddenWidth", HiddenWidth);
+        writer.WriteInt("hiddenLayers", HiddenLayers);
+        writer.WriteDouble("dropout", Dropout);
+    }
+
+    /// <summary>Reads the stored factory: hidden width ≤ 65536, hidden layers ≤ 4096, dropout in [0, 1].</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The factory.</returns>
+    public static MlpConditionerFactory Read(ComponentReader reader) => new(
+        reader.ReadInt("hiddenWidth", 1, ComponentLimits.MaxWidth), reader.ReadInt("hiddenLayers", 0, ComponentLimits.MaxDepth), reader.ReadDouble("dropout", 0, 1));
 
     /// <inheritdoc/>
     public override string ToString() => $"Mlp(hiddenWidth={HiddenWidth}, hiddenLayers={HiddenLayers}, dropout={Dropout})";

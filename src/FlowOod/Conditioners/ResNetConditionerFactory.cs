@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Bottlenecks;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Conditioners;
@@ -11,7 +12,8 @@ namespace FlowOod.Conditioners;
 /// <c>resnet_ae</c>: the <c>[width, H, W]</c> feature map after ⌊blocks/2⌋ residual blocks goes through the bottleneck
 /// and the skip aggregation is dropped (see <see cref="ResNetConditioner"/>).
 /// </remarks>
-public sealed class ResNetConditionerFactory : IConditionerFactory
+[ComponentName("resnet")]
+public sealed class ResNetConditionerFactory : IConditionerFactory, IComponent<ResNetConditionerFactory>
 {
     /// <summary>Creates the factory without a bottleneck.</summary>
     /// <param name="width">Feature maps inside the network (RealNVP: 64; FlowOod's compact preset: 32).</param>
@@ -57,6 +59,24 @@ public sealed class ResNetConditionerFactory : IConditionerFactory
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
     public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
         new ResNetConditioner(inputShape, outputChannels, Width, Blocks, Bottleneck, WeightNorm);
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteInt("width", Width);
+        writer.WriteInt("blocks", Blocks);
+        writer.WriteComponent("bottleneck", Bottleneck);
+        writer.WriteBool("weightNorm", WeightNorm);
+    }
+
+    /// <summary>Reads the stored factory: width ≤ 65536, blocks ≤ 4096, bottleneck, weight norm.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The factory.</returns>
+    public static ResNetConditionerFactory Read(ComponentReader reader) => new(
+        reader.ReadInt("width", 1, ComponentLimits.MaxWidth),
+        reader.ReadInt("blocks", 0, ComponentLimits.MaxDepth),
+        reader.ReadComponent<IBottleneck>("bottleneck"),
+        reader.ReadBool("weightNorm"));
 
     /// <inheritdoc/>
     public override string ToString() =>

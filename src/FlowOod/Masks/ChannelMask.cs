@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Masks;
 
@@ -12,7 +13,8 @@ namespace FlowOod.Masks;
 /// channels (<see cref="CouplingMask.IsChannelStructured"/>). After a 2×2 squeeze of a grayscale image the halves are
 /// the top and bottom rows of every 2×2 block (see FlowOod.Bijectors.Squeeze).
 /// </remarks>
-public sealed class ChannelMask : IMaskStrategy
+[ComponentName("channel")]
+public sealed class ChannelMask : IMaskStrategy, IComponent<ChannelMask>
 {
     /// <summary>The shared instance; the strategy has no state.</summary>
     public static ChannelMask Instance { get; } = new();
@@ -45,6 +47,16 @@ public sealed class ChannelMask : IMaskStrategy
 
         return new CouplingMask(shape, condition, transform);
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+    }
+
+    /// <summary>Reads the stored mask (it has no settings).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The shared instance.</returns>
+    public static ChannelMask Read(ComponentReader reader) => Instance;
 
     /// <inheritdoc/>
     public override string ToString() => "Channel";

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Masks;
 
@@ -11,7 +12,8 @@ namespace FlowOod.Masks;
 /// pixel is transformed; odd layers use the reversed mask 1 − b. This is RealNVP's checkerboard (Dinh et al. 2017) with
 /// the polarity of Kirichenko et al. (2020)'s code.</para>
 /// </remarks>
-public sealed class CheckerboardMask : IMaskStrategy
+[ComponentName("checkerboard")]
+public sealed class CheckerboardMask : IMaskStrategy, IComponent<CheckerboardMask>
 {
     /// <summary>The shared instance; the strategy has no state.</summary>
     public static CheckerboardMask Instance { get; } = new();
@@ -47,6 +49,16 @@ public sealed class CheckerboardMask : IMaskStrategy
 
         return new CouplingMask(shape, condition, transform);
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+    }
+
+    /// <summary>Reads the stored mask (it has no settings).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The shared instance.</returns>
+    public static CheckerboardMask Read(ComponentReader reader) => Instance;
 
     /// <inheritdoc/>
     public override string ToString() => "Checkerboard";

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Masks;
 
@@ -18,7 +19,8 @@ namespace FlowOod.Masks;
 /// cycle-mask, information from a quadrant must travel through four couplings before it reaches the same quadrant
 /// again. Their <c>RealNVPCycleMask</c> stacks 8 such layers (two full cycles) in one scale.</para>
 /// </remarks>
-public sealed class CycleMask : IMaskStrategy
+[ComponentName("cycle")]
+public sealed class CycleMask : IMaskStrategy, IComponent<CycleMask>
 {
     /// <summary>Layers per full cycle: after 4 layers the mask repeats.</summary>
     public const int CycleLength = 4;
@@ -44,6 +46,16 @@ public sealed class CycleMask : IMaskStrategy
         var (condition, transform) = QuadrantsAt(layerIndex);
         return QuadrantMask.Build(eventShape, condition, transform, "A cycle mask", nameof(eventShape));
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+    }
+
+    /// <summary>Reads the stored mask (it has no settings).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The shared instance.</returns>
+    public static CycleMask Read(ComponentReader reader) => Instance;
 
     /// <inheritdoc/>
     public override string ToString() => "Cycle";

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Masks;
 
@@ -19,7 +20,8 @@ namespace FlowOod.Masks;
 /// couplings is the setting of their coupling-layer co-adaptation demonstration (Sec. 6), where a layer encodes the
 /// half it conditions on into the half it transforms for the next layer to decode.</para>
 /// </remarks>
-public sealed class HalfMask : IMaskStrategy
+[ComponentName("half")]
+public sealed class HalfMask : IMaskStrategy, IComponent<HalfMask>
 {
     /// <summary>Creates the strategy for <paramref name="axis"/>.</summary>
     /// <param name="axis">Cut into top/bottom rows (<see cref="HalfMaskAxis.Horizontal"/>) or left/right columns.</param>
@@ -72,6 +74,14 @@ public sealed class HalfMask : IMaskStrategy
             return inFirstHalf != reversed ? EntryRole.Condition : EntryRole.Transform;
         });
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer) => writer.WriteEnum("axis", Axis);
+
+    /// <summary>Reads the stored mask: its axis by name.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The mask.</returns>
+    public static HalfMask Read(ComponentReader reader) => new(reader.ReadEnum<HalfMaskAxis>("axis"));
 
     /// <inheritdoc/>
     public override string ToString() => $"Half({Axis})";

@@ -1,3 +1,5 @@
+using FlowOod.Components;
+
 namespace FlowOod.Masks;
 
 /// <summary>
@@ -8,6 +10,7 @@ namespace FlowOod.Masks;
 /// unchanged). Strategies alternate or cycle with the layer index, e.g. checkerboard and reversed checkerboard on even
 /// and odd layers.
 /// </remarks>
+[ComponentKind("mask")]
 public interface IMaskStrategy
 {
     /// <summary>The mask of the coupling layer at <paramref name="layerIndex"/> (0-based) for <paramref name="eventShape"/>.</summary>

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Masks;
 
@@ -14,7 +15,8 @@ namespace FlowOod.Masks;
 /// every layer. This is one layer of Kirichenko et al. (2020)'s <c>MaskQuadrant</c>; <see cref="CycleMask"/> cycles
 /// the pair with the layer index.</para>
 /// </remarks>
-public sealed class QuadrantMask : IMaskStrategy
+[ComponentName("quadrant")]
+public sealed class QuadrantMask : IMaskStrategy, IComponent<QuadrantMask>
 {
     /// <summary>Creates the strategy for a fixed pair.</summary>
     /// <param name="conditionQuadrant">The quadrant the st-network sees (passed through unchanged).</param>
@@ -49,6 +51,19 @@ public sealed class QuadrantMask : IMaskStrategy
         ArgumentOutOfRangeException.ThrowIfNegative(layerIndex);
         return Build(eventShape, ConditionQuadrant, TransformQuadrant, "A quadrant mask", nameof(eventShape));
     }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteEnum("condition", ConditionQuadrant);
+        writer.WriteEnum("transform", TransformQuadrant);
+    }
+
+    /// <summary>Reads the stored mask: its two quadrants by name.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The mask.</returns>
+    /// <exception cref="ArgumentException">The stored quadrants are the same.</exception>
+    public static QuadrantMask Read(ComponentReader reader) => new(reader.ReadEnum<Quadrant>("condition"), reader.ReadEnum<Quadrant>("transform"));
 
     /// <inheritdoc/>
     public override string ToString() => $"Quadrant({ConditionQuadrant} -> {TransformQuadrant})";

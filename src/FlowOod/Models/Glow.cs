@@ -1,9 +1,9 @@
 using System;
 using System.Collections.Generic;
 using FlowOod.Bijectors;
+using FlowOod.Components;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
-using FlowOod.Persistence;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -58,7 +58,7 @@ public static class Glow
         var shape = ImageFlow.CheckShape(imageShape, "Glow", 1L << options.Scales, $"With {options.Scales} scales (a squeeze each)");
         var conditioner = options.Conditioner ?? new GlowConvConditionerFactory(options.Width);
         var flow = ImageFlow.Create(shape, [Scale(shape, 0, conditioner, options)], options.LogitAlpha, options.DequantizationNoise, device);
-        flow.Architecture = ArchitectureCodec.Describe(options);
+        flow.Architecture = FlowArchitecture.Of(options);
         return flow;
     }
 

@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Bijectors;
+using FlowOod.Components;
 using FlowOod.Conditioners;
 
 namespace FlowOod.Models;
@@ -9,7 +10,8 @@ namespace FlowOod.Models;
 /// <see cref="FashionMnistPaper"/>; the defaults are the Glow paper's (2 scales of 16 steps here, convnet width 512,
 /// LU-decomposed 1×1 convolutions, sigmoid(ŝ + 2) scales).
 /// </summary>
-public sealed record GlowOptions
+[ComponentName("Glow")]
+public sealed record GlowOptions : IFlowBuilderOptions, IComponent<GlowOptions>
 {
     /// <summary>L, the scales (multi-scale levels), ≥ 1; each starts with a 2×2 squeeze. Default 2 (28×28 images).</summary>
     public int Scales { get; init; } = 2;
@@ -64,6 +66,37 @@ public sealed record GlowOptions
         Conditioner = new HighwayConditionerFactory(width: 200, layers: 3),
         LuDecomposedConvolution = false,
     };
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteInt("scales", Scales);
+        writer.WriteInt("stepsPerScale", StepsPerScale);
+        writer.WriteInt("width", Width);
+        writer.WriteOptionalComponent("conditioner", Conditioner);
+        writer.WriteBool("luDecomposedConvolution", LuDecomposedConvolution);
+        writer.WriteComponent("scaleActivation", ScaleActivation);
+        writer.WriteDouble("logitAlpha", LogitAlpha);
+        writer.WriteBool("dequantizationNoise", DequantizationNoise);
+    }
+
+    /// <summary>Reads stored options, bounding every size (widths ≤ 65536, depths ≤ 4096).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The options.</returns>
+    public static GlowOptions Read(ComponentReader reader) => new()
+    {
+        Scales = reader.ReadInt("scales", 1, 16),
+        StepsPerScale = reader.ReadInt("stepsPerScale", 1, ComponentLimits.MaxDepth),
+        Width = reader.ReadInt("width", 1, ComponentLimits.MaxWidth),
+        Conditioner = reader.ReadOptionalComponent<IConditionerFactory>("conditioner"),
+        LuDecomposedConvolution = reader.ReadBool("luDecomposedConvolution"),
+        ScaleActivation = reader.ReadComponent<ScaleActivation>("scaleActivation"),
+        LogitAlpha = reader.ReadDouble("logitAlpha", 1e-9, 0.5 - 1e-9),
+        DequantizationNoise = reader.ReadBool("dequantizationNoise"),
+    };
+
+    /// <inheritdoc/>
+    public NormalizingFlow Build(long[] eventShape) => Glow.Create(eventShape, this);
 
     /// <summary>Throws when a value is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>

@@ -1,9 +1,9 @@
 using System;
 using System.Collections.Generic;
 using FlowOod.Bijectors;
+using FlowOod.Components;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
-using FlowOod.Persistence;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -33,7 +33,7 @@ public static class RealNvp
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "RealNVP", 1L << (options.Scales - 1), $"With {options.Scales} scales");
         var flow = ImageFlow.Create(shape, [Scale(shape, 0, options.Width, options)], options.LogitAlpha, options.DequantizationNoise, device);
-        flow.Architecture = ArchitectureCodec.Describe(options);
+        flow.Architecture = FlowArchitecture.Of(options);
         return flow;
     }
 

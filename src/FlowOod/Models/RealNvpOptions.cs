@@ -1,11 +1,13 @@
 using System;
 using FlowOod.Bottlenecks;
+using FlowOod.Components;
 using FlowOod.Masks;
 
 namespace FlowOod.Models;
 
 /// <summary>Hyper-parameters of <see cref="RealNvp"/>. Presets: <see cref="Compact"/> and <see cref="FashionMnistPaper"/>.</summary>
-public sealed record RealNvpOptions
+[ComponentName("RealNvp")]
+public sealed record RealNvpOptions : IFlowBuilderOptions, IComponent<RealNvpOptions>
 {
     /// <summary>Scales (multi-scale levels), ≥ 1. Default 2 (RealNVP on 28×28 images).</summary>
     public int Scales { get; init; } = 2;
@@ -52,6 +54,37 @@ public sealed record RealNvpOptions
     /// (about 14.7M parameters with their weight-normalised convolutions). Paper training: Adam, lr 5e-5, batch 32.
     /// </summary>
     public static RealNvpOptions FashionMnistPaper { get; } = new() { Scales = 2, Width = 64, Blocks = 6, WeightNorm = true };
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteInt("scales", Scales);
+        writer.WriteInt("width", Width);
+        writer.WriteInt("blocks", Blocks);
+        writer.WriteDouble("logitAlpha", LogitAlpha);
+        writer.WriteBool("dequantizationNoise", DequantizationNoise);
+        writer.WriteComponent("spatialMask", SpatialMask);
+        writer.WriteComponent("bottleneck", Bottleneck);
+        writer.WriteBool("weightNorm", WeightNorm);
+    }
+
+    /// <summary>Reads stored options, bounding every size (widths ≤ 65536, depths ≤ 4096).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The options.</returns>
+    public static RealNvpOptions Read(ComponentReader reader) => new()
+    {
+        Scales = reader.ReadInt("scales", 1, 16),
+        Width = reader.ReadInt("width", 1, ComponentLimits.MaxWidth),
+        Blocks = reader.ReadInt("blocks", 0, ComponentLimits.MaxDepth),
+        LogitAlpha = reader.ReadDouble("logitAlpha", 1e-9, 0.5 - 1e-9),
+        DequantizationNoise = reader.ReadBool("dequantizationNoise"),
+        SpatialMask = reader.ReadComponent<IMaskStrategy>("spatialMask"),
+        Bottleneck = reader.ReadComponent<IBottleneck>("bottleneck"),
+        WeightNorm = reader.ReadBool("weightNorm"),
+    };
+
+    /// <inheritdoc/>
+    public NormalizingFlow Build(long[] eventShape) => RealNvp.Create(eventShape, this);
 
     /// <summary>Throws when a value is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Bijectors;
-using FlowOod.Persistence;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -41,7 +41,7 @@ public static class SingleScaleRealNvp
         var shape = ImageFlow.CheckShape(imageShape, "A single-scale RealNVP");
         var couplings = Enumerable.Range(0, options.Couplings).Select(k => (Bijector)new AffineCoupling(shape, options.Mask, k, options.Conditioner));
         var flow = ImageFlow.Create(shape, couplings, options.LogitAlpha, options.DequantizationNoise, device);
-        flow.Architecture = ArchitectureCodec.Describe(options);
+        flow.Architecture = FlowArchitecture.Of(options);
         return flow;
     }
 }

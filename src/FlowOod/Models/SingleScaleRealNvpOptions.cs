@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
 
@@ -19,7 +20,8 @@ namespace FlowOod.Models;
 /// input). On <c>[1, 28, 28]</c> the 8-coupling presets therefore have 5,050,408 parameters here against 5,063,744 in
 /// the reference code, and the 3-coupling preset 1,893,903 against 1,898,904. The function classes are the same.</para>
 /// </remarks>
-public sealed record SingleScaleRealNvpOptions
+[ComponentName("SingleScaleRealNvp")]
+public sealed record SingleScaleRealNvpOptions : IFlowBuilderOptions, IComponent<SingleScaleRealNvpOptions>
 {
     /// <summary>The paper's st-network: ResNet of width 64 with 8 residual blocks.</summary>
     public static ResNetConditionerFactory PaperConditioner { get; } = new(width: 64, blocks: 8);
@@ -59,6 +61,31 @@ public sealed record SingleScaleRealNvpOptions
 
     /// <summary>Whether uniform dequantization noise is drawn (true, default) or fixed at bin centres.</summary>
     public bool DequantizationNoise { get; init; } = true;
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteComponent("mask", Mask);
+        writer.WriteInt("couplings", Couplings);
+        writer.WriteComponent("conditioner", Conditioner);
+        writer.WriteDouble("logitAlpha", LogitAlpha);
+        writer.WriteBool("dequantizationNoise", DequantizationNoise);
+    }
+
+    /// <summary>Reads stored options, bounding every size (widths ≤ 65536, depths ≤ 4096).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The options.</returns>
+    public static SingleScaleRealNvpOptions Read(ComponentReader reader) => new()
+    {
+        Mask = reader.ReadComponent<IMaskStrategy>("mask"),
+        Couplings = reader.ReadInt("couplings", 1, ComponentLimits.MaxDepth),
+        Conditioner = reader.ReadComponent<IConditionerFactory>("conditioner"),
+        LogitAlpha = reader.ReadDouble("logitAlpha", 1e-9, 0.5 - 1e-9),
+        DequantizationNoise = reader.ReadBool("dequantizationNoise"),
+    };
+
+    /// <inheritdoc/>
+    public NormalizingFlow Build(long[] eventShape) => SingleScaleRealNvp.Create(eventShape, this);
 
     /// <summary>Throws when a value is missing or out of range.</summary>
     /// <exception cref="ArgumentNullException"><see cref="Mask"/> or <see cref="Conditioner"/> is null.</exception>

@@ -1,8 +1,8 @@
 using System;
 using FlowOod.Bijectors;
+using FlowOod.Components;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
-using FlowOod.Persistence;
 using TorchSharp;
 
 namespace FlowOod.Models;
@@ -42,7 +42,7 @@ public static class TabularRealNvp
             couplings[i] = new AffineCoupling(shape, ChannelMask.Instance, i, conditioner);
         }
 
-        var flow = new NormalizingFlow(new Chain(couplings), shape) { Architecture = ArchitectureCodec.Describe(options) };
+        var flow = new NormalizingFlow(new Chain(couplings), shape) { Architecture = FlowArchitecture.Of(options) };
         if (device is not null)
         {
             flow.to(device);

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Models;
 
@@ -11,7 +12,8 @@ namespace FlowOod.Models;
 /// two hidden layers of 256 units; set <see cref="HiddenLayers"/> = 2 for a network of that depth (see
 /// <see cref="Conditioners.MlpConditionerFactory"/>).
 /// </remarks>
-public sealed record TabularRealNvpOptions
+[ComponentName("TabularRealNvp")]
+public sealed record TabularRealNvpOptions : IFlowBuilderOptions, IComponent<TabularRealNvpOptions>
 {
     /// <summary>Affine coupling layers, ≥ 1. Default 8.</summary>
     public int Couplings { get; init; } = 8;
@@ -24,6 +26,36 @@ public sealed record TabularRealNvpOptions
 
     /// <summary>Dropout probability after every hidden ReLU (training mode only), in [0, 1). Default 0 (reference option: 0.5).</summary>
     public double Dropout { get; init; }
+
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+        writer.WriteInt("couplings", Couplings);
+        writer.WriteInt("hiddenWidth", HiddenWidth);
+        writer.WriteInt("hiddenLayers", HiddenLayers);
+        writer.WriteDouble("dropout", Dropout);
+    }
+
+    /// <summary>Reads stored options, bounding every size (widths ≤ 65536, depths ≤ 4096).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The options.</returns>
+    public static TabularRealNvpOptions Read(ComponentReader reader) => new()
+    {
+        Couplings = reader.ReadInt("couplings", 1, ComponentLimits.MaxDepth),
+        HiddenWidth = reader.ReadInt("hiddenWidth", 1, ComponentLimits.MaxWidth),
+        HiddenLayers = reader.ReadInt("hiddenLayers", 0, ComponentLimits.MaxDepth),
+        Dropout = reader.ReadDouble("dropout", 0, 1),
+    };
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException"><paramref name="eventShape"/> is not 1-D.</exception>
+    public NormalizingFlow Build(long[] eventShape)
+    {
+        ArgumentNullException.ThrowIfNull(eventShape);
+        return eventShape.Length == 1
+            ? TabularRealNvp.Create(eventShape[0], this)
+            : throw new ArgumentException($"A TabularRealNvp has a 1-D event shape, got {Shapes.Format(eventShape)}.", nameof(eventShape));
+    }
 
     /// <summary>Throws when a value is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json.Nodes;
+using FlowOod.Components;
 using FlowOod.Detection;
 using FlowOod.Scoring;
 
@@ -193,6 +194,10 @@ public static class ModelFile
             return load();
         }
         catch (HeaderException e)
+        {
+            throw new ModelFormatException($"Model file '{path}' is invalid: {e.Message}", e);
+        }
+        catch (ComponentFormatException e)
         {
             throw new ModelFormatException($"Model file '{path}' is invalid: {e.Message}", e);
         }

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
+using FlowOod.Components;
+using FlowOod.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -87,7 +89,7 @@ internal sealed class ModelFileReader : IDisposable
             throw ModelContainer.Error(Path, $"{where}.builder \"{builder}\" is not a valid architecture name");
         }
 
-        var architecture = FlowArchitecture.Create(builder, (JsonObject)Json.Object(node, "options", where).DeepClone());
+        var optionsNode = (JsonObject)Json.Object(node, "options", where).DeepClone();
         var eventShape = Json.LongArray(node, "eventShape", where, MaxEventRank, 1, MaxEventEntries);
         if (eventShape.Length == 0 || eventShape.Aggregate(1.0, (p, d) => p * d) > MaxEventEntries)
         {
@@ -101,23 +103,32 @@ internal sealed class ModelFileReader : IDisposable
         }
 
         var prefix = Json.String(node, "tensorPrefix", where, 64);
-        var builtIn = ArchitectureCodec.IsBuiltIn(builder);
+        var catalog = options.Components ?? throw new ArgumentException("ModelLoadOptions.Components is null; use ComponentCatalog.BuiltIn or a catalog made from it.", nameof(options));
+        var builtIn = catalog.Contains<IFlowBuilderOptions>(builder);
+        FlowArchitecture architecture;
         Func<NormalizingFlow> build;
         if (builtIn)
         {
-            build = () => ArchitectureCodec.Build(architecture, eventShape, where + ".options");
+            var path = where + ".options";
+            var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape);
+            architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
+            build = () => BuildFromOptions(builderOptions, builder, path, eventShape);
             CheckAgainstFile(BuildOnMeta(build), prefix, dtype, where);
         }
         else if (options.FlowFactories.TryGetValue(builder, out var factory))
         {
+            architecture = FlowArchitecture.Create(builder, optionsNode, component: null);
             build = () => factory(architecture, eventShape) ?? throw new InvalidOperationException($"The factory for \"{builder}\" returned null.");
         }
         else
         {
-            throw ModelContainer.Error(Path, $"its flow was built by the custom factory \"{builder}\"; register that factory in ModelLoadOptions.FlowFactories to load it");
+            throw ModelContainer.Error(
+                Path,
+                $"its flow was built by the custom factory \"{builder}\"; register that factory in ModelLoadOptions.FlowFactories to load it " +
+                $"(or, if \"{builder}\" is your own builder-options component, add it to ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>())");
         }
 
-        var flow = BuildPreservingRandomState(build);
+        var flow = FlowCopy.BuildPreservingRandomState(build);
         try
         {
             if (!flow.EventShape.SequenceEqual(eventShape))
@@ -210,17 +221,28 @@ internal sealed class ModelFileReader : IDisposable
         }
     }
 
-    internal static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
+    /// <summary>Reads a builder's stored options through the catalog; constructor checks that fail name the flow.</summary>
+    private static IFlowBuilderOptions ReadBuilderOptions(ComponentCatalog catalog, string builder, JsonObject optionsNode, string path, long[] eventShape)
     {
-        // Building initialises weights from torch's global generator; loading must not change the caller's random stream.
-        using var state = random.get_rng_state();
         try
         {
-            return build();
+            return catalog.Read<IFlowBuilderOptions>(builder, optionsNode, path);
         }
-        finally
+        catch (ArgumentException e)
         {
-            random.set_rng_state(state);
+            throw new HeaderException($"{path}: the stored {builder} options do not build a flow for shape {Shapes.Format(eventShape)}: {e.Message}", e);
+        }
+    }
+
+    private static NormalizingFlow BuildFromOptions(IFlowBuilderOptions options, string builder, string path, long[] eventShape)
+    {
+        try
+        {
+            return options.Build(eventShape);
+        }
+        catch (ArgumentException e)
+        {
+            throw new HeaderException($"{path}: the stored {builder} options do not build a flow for shape {Shapes.Format(eventShape)}: {e.Message}", e);
         }
     }
 

@@ -1,8 +1,9 @@
-using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json.Nodes;
+using System;
+using FlowOod.Components;
 
 namespace FlowOod.Persistence;
 
@@ -26,9 +27,11 @@ internal sealed class ModelFileWriter
         }
 
         var architecture = flow.Architecture ?? throw new NotSupportedException(
-            "This flow has no Architecture, so a model file cannot say how to rebuild it: it was composed by hand or a builder " +
-            "option holds a custom component (mask, st-network, scale activation). Set flow.Architecture = " +
-            "FlowArchitecture.Custom(name, optionsJson) and register a factory under that name in ModelLoadOptions.FlowFactories.");
+            "This flow has no Architecture, so a model file cannot say how to rebuild it: it was composed by hand, or a builder " +
+            "option holds a custom component (mask, st-network, bottleneck, scale activation) that does not describe itself, such as a " +
+            "CustomMask. Make that component describe itself (implement IComponent<TSelf> with a [ComponentName], and register it in " +
+            "ModelLoadOptions.Components to load), or set flow.Architecture = FlowArchitecture.Custom(name, optionsJson) and register a " +
+            "factory under that name in ModelLoadOptions.FlowFactories.");
         var state = flow.state_dict();
         var dtype = TensorCodec.FloatingDtype(flow);
         var index = flowInstances.Count;

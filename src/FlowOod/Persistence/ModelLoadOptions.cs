@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Persistence;
@@ -28,8 +29,16 @@ public sealed record ModelLoadOptions
     public torch.nn.Module<torch.Tensor, torch.Tensor>? FeatureExtractorModule { get; init; }
 
     /// <summary>
-    /// Compressors of saved <see cref="Scoring.InputComplexityScorer"/>s other than FlowOod's PNG and Deflate, matched by
-    /// <see cref="Scoring.ICompressor.Name"/>.
+    /// The components a file's descriptions may name (masks, st-networks, bottlenecks, scale activations, builders'
+    /// options, compressors). Default <see cref="ComponentCatalog.BuiltIn"/>; add your own with
+    /// <c>ComponentCatalog.BuiltIn.With&lt;YourMask&gt;()</c>.
+    /// </summary>
+    public ComponentCatalog Components { get; init; } = ComponentCatalog.BuiltIn;
+
+    /// <summary>
+    /// Compressors of saved <see cref="Scoring.InputComplexityScorer"/>s given as instances, matched by
+    /// <see cref="Scoring.ICompressor.Name"/> before <see cref="Components"/> is asked (which holds FlowOod's PNG and
+    /// Deflate, and reads compressors that describe themselves as components).
     /// </summary>
     public IReadOnlyList<Scoring.ICompressor> Compressors { get; init; } = Array.Empty<Scoring.ICompressor>();
 

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using System.Text.Json.Nodes;
+using FlowOod.Components;
 using FlowOod.Scoring;
 
 namespace FlowOod.Persistence;
@@ -46,7 +47,7 @@ internal static class ScorerCodec
         {
             ["type"] = "InputComplexity",
             ["flow"] = writer.AddFlow(s.Flow),
-            ["compressor"] = s.Compressor.Name,
+            ["compressor"] = Compressor(s.Compressor),
             ["chunkSize"] = s.ChunkSize,
             ["noise"] = Noise(s.Noise),
         },
@@ -85,7 +86,7 @@ internal static class ScorerCodec
                 ownsFlows: true),
             "InputComplexity" => new InputComplexityScorer(
                 reader.ReadFlow(content, "flow", where, options),
-                Compressor(Json.String(content, "compressor", where, 128), options),
+                Compressor(content, where, options),
                 ChunkSize(content, where),
                 Noise(reader, content, where),
                 ownsFlow: true),
@@ -131,15 +132,50 @@ internal static class ScorerCodec
             : new FeatureSpaceScorer(options.FeatureExtractor!, flow, standardizer, chunkSize, extractorName, ownsFlow: true);
     }
 
-    private static ICompressor Compressor(string name, ModelLoadOptions options) =>
-        options.Compressors.FirstOrDefault(c => c.Name == name) ?? name switch
+    /// <summary>
+    /// A compressor that describes itself is stored by its component name (as a string when it has no settings, as
+    /// <c>{"type": name, ...}</c> otherwise); any other by its <see cref="ICompressor.Name"/>.
+    /// </summary>
+    private static JsonNode Compressor(ICompressor compressor)
+    {
+        if (compressor is not IComponent)
         {
-            "PNG" => new PngCompressor(),
-            "Deflate" => new DeflateCompressor(),
-            _ => throw new ArgumentException(
-                $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass it in ModelLoadOptions.Compressors.",
-                nameof(options)),
-        };
+            return JsonValue.Create(compressor.Name);
+        }
+
+        var described = ComponentWriter.Describe(compressor);
+        return described.Count == 1 ? described["type"]!.DeepClone() : described;
+    }
+
+    private static ICompressor Compressor(JsonObject content, string where, ModelLoadOptions options)
+    {
+        var catalog = options.Components ?? throw new ArgumentException("ModelLoadOptions.Components is null; use ComponentCatalog.BuiltIn or a catalog made from it.", nameof(options));
+        var path = where + ".compressor";
+        string name;
+        JsonObject fields;
+        if (content["compressor"] is JsonObject described)
+        {
+            fields = described;
+            name = Json.String(described, "type", path, 64);
+        }
+        else
+        {
+            name = Json.String(content, "compressor", where, 128);
+            fields = [];
+        }
+
+        if (options.Compressors.FirstOrDefault(c => c.Name == name) is { } given)
+        {
+            return given;
+        }
+
+        return catalog.Contains<ICompressor>(name)
+            ? catalog.Read<ICompressor>(name, fields, path)
+            : throw new ArgumentException(
+                $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass an instance in " +
+                "ModelLoadOptions.Compressors, or, if it is a component, register its type in ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>().",
+                nameof(options));
+    }
 
     private const int MaxCount = 1 << 24;
 

@@ -20,8 +20,7 @@ internal static class TensorCodec
     };
 
     /// <summary>The floating dtype of a flow's state (float32 when it has no floating tensors).</summary>
-    public static ScalarType FloatingDtype(NormalizingFlow flow) =>
-        flow.state_dict().Values.Select(t => t.dtype).FirstOrDefault(d => d is ScalarType.Float32 or ScalarType.Float64, ScalarType.Float32);
+    public static ScalarType FloatingDtype(NormalizingFlow flow) => Models.FlowCopy.FloatingDtype(flow);
 
     public static bool TryParse(string name, out ScalarType dtype, out int elementSize)
     {

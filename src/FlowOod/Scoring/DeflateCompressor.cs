@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.IO.Compression;
+using FlowOod.Components;
 
 namespace FlowOod.Scoring;
 
@@ -12,8 +13,19 @@ namespace FlowOod.Scoring;
 /// A plainer complexity estimate than <see cref="PngCompressor"/>: no prediction between neighbouring pixels, no
 /// header. L(x) = 8 × the number of compressed bytes.
 /// </remarks>
-public sealed class DeflateCompressor : ICompressor
+[ComponentName("Deflate")]
+public sealed class DeflateCompressor : ICompressor, IComponent<DeflateCompressor>
 {
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+    }
+
+    /// <summary>Reads the stored compressor (it has no settings; stored as the string <c>"Deflate"</c>).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>A new compressor.</returns>
+    public static DeflateCompressor Read(ComponentReader reader) => new();
+
     /// <inheritdoc/>
     public string Name => "Deflate";
 

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 
 namespace FlowOod.Scoring;
 
@@ -11,6 +12,7 @@ namespace FlowOod.Scoring;
 /// c·H·W + y·W + x holds channel c of the pixel at row y, column x. Implementations must be deterministic (the same
 /// image always gives the same length) and thread-safe, and may reject channel counts they cannot encode.
 /// </remarks>
+[ComponentKind("compressor")]
 public interface ICompressor
 {
     /// <summary>A short name for tables and logs, e.g. "PNG".</summary>

@@ -9,7 +9,7 @@ namespace FlowOod.Scoring;
 /// <remarks>
 /// <para>Scorers validate their input (shape, dtype, device, NaN/Inf, value range) before computing anything, run
 /// without gradients, and process large batches in bounded chunks. They compute on the device of their flows (put a
-/// flow on a GPU with <c>flow.to(device)</c>, or load it there with <see cref="Persistence.ModelLoadOptions.Device"/>);
+/// flow on a GPU with <c>flow.to(device)</c>, or load it there with <c>ModelLoadOptions.Device</c>);
 /// the batch may live anywhere, each chunk is moved to the flow's device, and scores come back as managed doubles.</para>
 /// <para><b>Threads.</b> A constructed scorer is immutable and safe for concurrent <see cref="Score"/> calls: FlowOod's
 /// scorers put their flows in evaluation mode once, when they are built, and never write on them to answer a call, so

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Threading;
 using FlowOod.Bijectors;
+using FlowOod.Models;
 using FlowOod.Training;
 using static TorchSharp.torch;
 
@@ -122,7 +123,7 @@ public sealed class LikelihoodRatioScorer : FlowScorer
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(foreground);
-        var background = Persistence.FlowCopy.Of(foreground);
+        var background = FlowCopy.Of(foreground);
         try
         {
             TrainBackground(background, inDistributionData, mutationRate, options, progress, cancellationToken);

@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.IO;
 using System.IO.Compression;
+using FlowOod.Components;
 
 namespace FlowOod.Scoring;
 
@@ -20,8 +21,19 @@ namespace FlowOod.Scoring;
 /// (ties go to the lower filter type).</para>
 /// <para>Input pixels are channel-planar (see <see cref="ICompressor"/>); PNG stores them interleaved.</para>
 /// </remarks>
-public sealed class PngCompressor : ICompressor
+[ComponentName("PNG")]
+public sealed class PngCompressor : ICompressor, IComponent<PngCompressor>
 {
+    /// <inheritdoc/>
+    public void Write(ComponentWriter writer)
+    {
+    }
+
+    /// <summary>Reads the stored compressor (it has no settings; stored as the string <c>"PNG"</c>).</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>A new compressor.</returns>
+    public static PngCompressor Read(ComponentReader reader) => new();
+
     private const int FilterTypes = 5;
     private static readonly byte[] Signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
     private static readonly uint[] CrcTable = CreateCrcTable();

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using FlowOod.Bijectors;
 using FlowOod.Bottlenecks;
+using FlowOod.Components;
 using FlowOod.Conditioners;
 using FlowOod.Masks;
 using FlowOod.Models;

@@ -47,7 +47,7 @@ public sealed class LikelihoodRatioScorerTests
         var foreground = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32, seed: 31);
         var batch = ScoringFlows.EightBitImages(16, ScalarType.Float32);
         var before = foreground.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
-        var copy = global::FlowOod.Persistence.FlowCopy.Of(foreground);
+        var copy = FlowCopy.Of(foreground);
         copy.LogProb(batch).eq(foreground.LogProb(batch)).all().ToBoolean().Should().BeTrue("the copy is the same density");
         copy.Dispose();
 

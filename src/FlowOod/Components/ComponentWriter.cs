@@ -1,0 +1,153 @@
+using System;
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text.Json.Nodes;
+
+namespace FlowOod.Components;
+
+/// <summary>
+/// Receives a component's settings as named, typed fields, in the order they are stored. Nested components are written
+/// as objects whose first field, <c>"type"</c>, is their <see cref="ComponentNameAttribute"/> name.
+/// </summary>
+/// <remarks>
+/// Writing needs no catalog: a component describes itself. A nested value that is not a component (it does not
+/// implement <see cref="IComponent"/>, e.g. a <c>CustomMask</c> wrapping a delegate) makes the whole description
+/// impossible; <see cref="FlowArchitecture.Of"/> then returns null and saving such a flow explains why.
+/// </remarks>
+public sealed class ComponentWriter
+{
+    private static readonly ConcurrentDictionary<Type, string?> Names = new();
+    private readonly JsonObject fields = [];
+
+    private ComponentWriter()
+    {
+    }
+
+    /// <summary>Writes an integer.</summary>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">The value.</param>
+    public void WriteInt(string name, int value) => Add(name, JsonValue.Create(value));
+
+    /// <summary>Writes a 64-bit integer.</summary>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">The value.</param>
+    public void WriteLong(string name, long value) => Add(name, JsonValue.Create(value));
+
+    /// <summary>Writes a finite number (stored in its shortest round-trip form).</summary>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">A finite number.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is NaN or infinite.</exception>
+    public void WriteDouble(string name, double value)
+    {
+        if (!double.IsFinite(value))
+        {
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"Component field '{name}' must be a finite number.");
+        }
+
+        Add(name, JsonValue.Create(value));
+    }
+
+    /// <summary>Writes true or false.</summary>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">The value.</param>
+    public void WriteBool(string name, bool value) => Add(name, JsonValue.Create(value));
+
+    /// <summary>Writes a string.</summary>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">The value.</param>
+    public void WriteString(string name, string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        Add(name, JsonValue.Create(value));
+    }
+
+    /// <summary>Writes an enum value by its name.</summary>
+    /// <typeparam name="TEnum">The enum type.</typeparam>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">A defined value.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is not a defined value.</exception>
+    public void WriteEnum<TEnum>(string name, TEnum value)
+        where TEnum : struct, System.Enum
+    {
+        if (!System.Enum.IsDefined(value))
+        {
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"Component field '{name}' holds an undefined {typeof(TEnum).Name}.");
+        }
+
+        Add(name, JsonValue.Create(value.ToString()));
+    }
+
+    /// <summary>Writes a nested component as an object <c>{"type": name, ...its fields}</c>.</summary>
+    /// <typeparam name="TKind">The kind, e.g. <c>IMaskStrategy</c>.</typeparam>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">The component; it must implement <see cref="IComponent"/> for the description to exist.</param>
+    public void WriteComponent<TKind>(string name, TKind value)
+        where TKind : class
+    {
+        ArgumentNullException.ThrowIfNull(value, name);
+        Add(name, Describe(value));
+    }
+
+    /// <summary>Writes a nested component, or JSON <c>null</c> when <paramref name="value"/> is null.</summary>
+    /// <typeparam name="TKind">The kind, e.g. <c>IConditionerFactory</c>.</typeparam>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="value">The component or null.</param>
+    public void WriteOptionalComponent<TKind>(string name, TKind? value)
+        where TKind : class =>
+        Add(name, value is null ? null : Describe(value));
+
+    /// <summary>The component's fields, without its name.</summary>
+    /// <exception cref="NotDescribableException">The component, or one nested in it, does not describe itself.</exception>
+    internal static JsonObject FieldsOf(object component)
+    {
+        if (component is not IComponent described)
+        {
+            throw new NotDescribableException(component.GetType());
+        }
+
+        var writer = new ComponentWriter();
+        described.Write(writer);
+        return writer.fields;
+    }
+
+    /// <summary><c>{"type": name, ...fields}</c>.</summary>
+    /// <exception cref="NotDescribableException">The component, or one nested in it, does not describe itself.</exception>
+    internal static JsonObject Describe(object component)
+    {
+        var fields = FieldsOf(component);
+        var described = new JsonObject { ["type"] = NameOf(component.GetType()) };
+        foreach (var (key, value) in fields)
+        {
+            described[key] = value?.DeepClone();
+        }
+
+        return described;
+    }
+
+    /// <summary>The declared name of a component type.</summary>
+    /// <exception cref="InvalidOperationException">The type implements <see cref="IComponent"/> without a <see cref="ComponentNameAttribute"/>.</exception>
+    internal static string NameOf(Type type) =>
+        Names.GetOrAdd(type, t => t.GetCustomAttribute<ComponentNameAttribute>(inherit: false)?.Name)
+        ?? throw new InvalidOperationException(
+            $"{type.FullName} implements IComponent but declares no [ComponentName(\"...\")]; the stored name must be declared, it is never derived from the type name.");
+
+    private void Add(string name, JsonNode? value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (name == "type" || fields.ContainsKey(name))
+        {
+            throw new ArgumentException($"A component writes each field once and never \"type\" (its declared name); \"{name}\" is written twice or reserved.", nameof(name));
+        }
+
+        fields[name] = value;
+    }
+
+    /// <summary>A value that does not describe itself: the description does not exist.</summary>
+    internal sealed class NotDescribableException(Type type)
+        : NotSupportedException(
+            $"{type.FullName} is a custom component that does not describe itself; implement IComponent<TSelf> with a [ComponentName] "
+            + "on it (and register it in ModelLoadOptions.Components to load), or describe the whole flow with FlowArchitecture.Custom.")
+    {
+        public Type Type { get; } = type;
+    }
+}
