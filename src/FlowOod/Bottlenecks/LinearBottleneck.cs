@@ -9,10 +9,15 @@ namespace FlowOod.Bottlenecks;
 /// layer back, reshape (Kirichenko et al. 2020, Sec. 7; reference flag <c>--latent_dim</c>, default 100).
 /// </summary>
 /// <remarks>
-/// Creates a <see cref="LinearBottleneckLayer"/>: <c>[N, featureShape...]</c> → flatten <c>[N, F]</c> → Linear(F, l)
+/// Creates a linear bottleneck module: <c>[N, featureShape...]</c> → flatten <c>[N, F]</c> → Linear(F, l)
 /// <c>[N, l]</c> → Linear(l, F) <c>[N, F]</c> → <c>[N, featureShape...]</c>, with F = ∏ featureShape and no
 /// nonlinearity, so it has (F + 1)·l + (l + 1)·F parameters. It limits information only when l &lt; F. See
 /// <see cref="IBottleneck"/> for the feature shapes of the st-networks that use it.
+/// <para>The network's layout: flatten to <c>[N, F]</c> (F = ∏ featureShape) → <c>encode</c> = Linear(F, l) → <c>[N, l]</c> →
+/// <c>decode</c> = Linear(l, F) → reshape to <c>[N, featureShape...]</c>. No nonlinearity (as the reference code's
+/// <c>resnet_ae</c> and <c>autoencoder</c> st-networks). Both layers use PyTorch's default initialisation. Whatever
+/// follows can only depend on the input through the l numbers of the code, so the Jacobian of the output with respect
+/// to the input has rank at most l.</para>
 /// </remarks>
 [ComponentName("linear")]
 public sealed class LinearBottleneck : IBottleneck, IComponent<LinearBottleneck>

@@ -4,8 +4,16 @@ using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
-/// <summary>Creates the Glow paper's three-convolution st-networks (<see cref="GlowConvConditioner"/>) of a given width.</summary>
-/// <remarks>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</remarks>
+/// <summary>Creates the Glow paper's three-convolution st-networks of a given width.</summary>
+/// <remarks>
+/// <para>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</para>
+/// <para>The network's layout: <c>in_conv</c> = 3×3 "same" conv Cin → width → ReLU → <c>mid_conv</c> = 1×1 conv width → width → ReLU
+/// → <c>out_conv</c> = 3×3 "same" conv width → Cout. <c>out_conv</c> starts at zero, so a fresh coupling layer is the
+/// identity; the others use PyTorch's default initialisation.</para>
+/// <para>Differences from the Glow paper: no ActNorm between the convolutions and no learned exp(3·log-scale) factor on
+/// the zero-initialised output conv (as the <c>glow_convnet</c> st-network of Kirichenko et al. 2020's code).</para>
+/// <para>Parameters: 9·Cin·width + width + width² + width + 9·width·Cout + Cout.</para>
+/// </remarks>
 [ComponentName("glowConv")]
 public sealed class GlowConvConditionerFactory : IConditionerFactory, IComponent<GlowConvConditionerFactory>
 {

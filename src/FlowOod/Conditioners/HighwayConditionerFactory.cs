@@ -4,8 +4,15 @@ using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
-/// <summary>Creates Glow's highway st-networks (<see cref="HighwayConditioner"/>) of a given width and depth.</summary>
-/// <remarks>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</remarks>
+/// <summary>Creates Glow's highway st-networks of a given width and depth.</summary>
+/// <remarks>
+/// <para>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W.</para>
+/// <para>The network's layout: <c>in_conv</c> = 3×3 "same" conv Cin → width; then <c>layers</c> highway layers, each
+/// out = h(x)·σ(g(x)) + x·(1 − σ(g(x))) with h and g 3×3 "same" convs width → width; then <c>out_conv</c> = 1×1 conv
+/// width → Cout. No normalisation and no other nonlinearity. All 3×3 conv weights start N(0, 0.05²) (standard deviation
+/// 0.05) with zero biases; <c>out_conv</c> starts at zero, so a fresh coupling layer is the identity.</para>
+/// <para>Parameters: 9·Cin·width + width + layers·2·(9·width² + width) + width·Cout + Cout.</para>
+/// </remarks>
 [ComponentName("highway")]
 public sealed class HighwayConditionerFactory : IConditionerFactory, IComponent<HighwayConditionerFactory>
 {

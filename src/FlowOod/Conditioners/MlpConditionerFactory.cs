@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
-/// <summary>Creates fully connected st-networks (<see cref="MlpConditioner"/>) for vector events <c>[D]</c>.</summary>
+/// <summary>Creates fully connected st-networks for vector events <c>[D]</c>.</summary>
 /// <remarks>
 /// <para>For tabular data and embeddings (Kirichenko et al. 2020, App. K and Sec. 8). <see cref="Create"/> maps
 /// <c>[N, D]</c> to <c>[N, outputChannels]</c>; with <see cref="Masks.ChannelMask"/> on an event <c>[D]</c> the coupling
@@ -13,6 +13,11 @@ namespace FlowOod.Conditioners;
 /// counts (about 0.84M for 8 couplings on 50 MiniBooNE features) that network is Linear(D, 256) → ReLU →
 /// Linear(256, 256) → ReLU → Linear(256, 2D), i.e. two hidden layers in this class's terms, fed the whole masked vector
 /// rather than only the conditioning half.</para>
+/// <para>The network's layout: <c>hidden</c> = <c>hiddenLayers</c> × (Linear → ReLU → dropout), the first Din → hiddenWidth and the
+/// rest hiddenWidth → hiddenWidth; then <c>out_linear</c> = Linear to Dout (from Din when there is no hidden layer).
+/// <c>out_linear</c> starts at zero, so a fresh coupling layer is the identity; the hidden layers use PyTorch's default
+/// initialisation. Dropout (probability <c>dropout</c>, reference option 0.5) is active only in training mode.</para>
+/// <para>Parameters: with hiddenLayers = k ≥ 1 and width w, (Din + 1)·w + (k − 1)·(w + 1)·w + (w + 1)·Dout.</para>
 /// </remarks>
 [ComponentName("mlp")]
 public sealed class MlpConditionerFactory : IConditionerFactory, IComponent<MlpConditionerFactory>

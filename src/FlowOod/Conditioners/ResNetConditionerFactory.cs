@@ -5,12 +5,24 @@ using TorchSharp;
 
 namespace FlowOod.Conditioners;
 
-/// <summary>Creates RealNVP's ResNet st-networks (<see cref="ResNetConditioner"/>) of a given width and depth.</summary>
+/// <summary>Creates RealNVP's ResNet st-networks of a given width and depth.</summary>
 /// <remarks>
 /// Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>. Without a bottleneck (the default) the
 /// networks are RealNVP's; with one (e.g. <see cref="LinearBottleneck"/>) they are the reference code's
 /// <c>resnet_ae</c>: the <c>[width, H, W]</c> feature map after ⌊blocks/2⌋ residual blocks goes through the bottleneck
-/// and the skip aggregation is dropped (see <see cref="ResNetConditioner"/>).
+/// and the skip aggregation is dropped (see the layout below).
+/// <para>The network's layout: BatchNorm on the input → concatenate [x, −x] → ReLU → 3×3 conv to <c>width</c> maps → <c>blocks</c>
+/// residual blocks (BN → ReLU → 3×3 conv → BN → ReLU → 3×3 conv, plus identity); a 1×1 "skip" conv taps the stem and
+/// every block and the taps are summed → BN → ReLU → 1×1 conv to <c>Cout</c>. The last conv starts at zero, so a fresh
+/// coupling layer is the identity.</para>
+/// <para>With a bottleneck (the reference code's <c>resnet_ae</c>, built by the constructor that takes an
+/// <see cref="IBottleneck"/> other than <see cref="NoBottleneck"/>): stem → ⌊blocks/2⌋ residual blocks →
+/// <c>bottleneck</c> on the <c>[width, H, W]</c> feature map (for <see cref="LinearBottleneck"/>: flatten width·H·W →
+/// Linear to l → Linear back, no nonlinearity, reshape) → the remaining blocks → BN → ReLU → 1×1 conv to <c>Cout</c>.
+/// There is no skip aggregation in this layout, as in the reference: the skips would carry full-resolution features
+/// around the bottleneck. The network is then tied to the H×W it was built for.</para>
+/// <para>Differences from the reference code: plain convolutions instead of weight-normalised ones, and no doubling of
+/// the normalised input for checkerboard masks.</para>
 /// </remarks>
 [ComponentName("resnet")]
 public sealed class ResNetConditionerFactory : IConditionerFactory, IComponent<ResNetConditionerFactory>
@@ -30,7 +42,7 @@ public sealed class ResNetConditionerFactory : IConditionerFactory, IComponent<R
     /// <param name="bottleneck">The bottleneck on the <c>[width, H, W]</c> feature map; <see cref="NoBottleneck"/> gives
     /// the plain RealNVP network.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    /// <param name="weightNorm">Use weight-normalised convolutions (<see cref="WeightNormConv2d"/>) as the reference
+    /// <param name="weightNorm">Use weight-normalised convolutions as the reference
     /// RealNVP code does; default false (plain convolutions, faster).</param>
     public ResNetConditionerFactory(int width, int blocks, IBottleneck bottleneck, bool weightNorm = false)
     {
