@@ -54,15 +54,21 @@ public sealed class ActNorm : Bijector
 
     /// <summary>Creates an uninitialised layer (b = 0, log s = 0 until <see cref="InitializeFrom"/>).</summary>
     /// <param name="numChannels">C, the size of dimension 1 of the input.</param>
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numChannels"/> is not positive.</exception>
-    public ActNorm(long numChannels)
+    public ActNorm(long numChannels, Device? device = null)
         : base(nameof(ActNorm))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
         channels = numChannels;
-        bias = new Parameter(zeros(numChannels).DetachFromDisposeScope());
-        log_scale = new Parameter(zeros(numChannels).DetachFromDisposeScope());
-        initialized = tensor(false).DetachFromDisposeScope();
+        using (var scope = NewDisposeScope())
+        {
+            bias = new Parameter(zeros(numChannels, device: device));
+            bias.DetachFromDisposeScope();
+            log_scale = new Parameter(zeros(numChannels, device: device));
+            log_scale.DetachFromDisposeScope();
+            initialized = tensor(false, device: device).DetachFromDisposeScope();
+        }
         RegisterComponents();
     }
 

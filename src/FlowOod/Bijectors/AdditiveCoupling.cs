@@ -28,16 +28,18 @@ public sealed class AdditiveCoupling : CouplingLayer
     /// <param name="maskStrategy">Chooses the mask from the event shape and <paramref name="layerIndex"/>.</param>
     /// <param name="layerIndex">The layer's index in its stack (alternates or cycles the mask).</param>
     /// <param name="conditioner">Creates the st-network (here a t-network).</param>
-    public AdditiveCoupling(long[] eventShape, IMaskStrategy maskStrategy, int layerIndex, IConditionerFactory conditioner)
-        : this(CreateMask(eventShape, maskStrategy, layerIndex), conditioner)
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
+    public AdditiveCoupling(long[] eventShape, IMaskStrategy maskStrategy, int layerIndex, IConditionerFactory conditioner, Device? device = null)
+        : this(CreateMask(eventShape, maskStrategy, layerIndex), conditioner, device)
     {
     }
 
     /// <summary>Creates the layer with an explicit mask.</summary>
     /// <param name="mask">The coupling mask (its event shape is the layer's).</param>
     /// <param name="conditioner">Creates the st-network (here a t-network).</param>
-    public AdditiveCoupling(CouplingMask mask, IConditionerFactory conditioner)
-        : base(nameof(AdditiveCoupling), mask, conditioner, mapsPerChannel: 1)
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
+    public AdditiveCoupling(CouplingMask mask, IConditionerFactory conditioner, Device? device = null)
+        : base(nameof(AdditiveCoupling), mask, conditioner, mapsPerChannel: 1, device)
     {
         RegisterComponents();
     }

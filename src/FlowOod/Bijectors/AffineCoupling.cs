@@ -37,9 +37,10 @@ public sealed class AffineCoupling : CouplingLayer
     /// <param name="layerIndex">The layer's index in its stack (alternates or cycles the mask).</param>
     /// <param name="conditioner">Creates the st-network.</param>
     /// <param name="scaleActivation">Maps ŝ to the log-scale s (default <see cref="ScaleActivation.RealNvpTanh"/>).</param>
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
     public AffineCoupling(
-        long[] eventShape, IMaskStrategy maskStrategy, int layerIndex, IConditionerFactory conditioner, ScaleActivation? scaleActivation = null)
-        : this(CreateMask(eventShape, maskStrategy, layerIndex), conditioner, scaleActivation)
+        long[] eventShape, IMaskStrategy maskStrategy, int layerIndex, IConditionerFactory conditioner, ScaleActivation? scaleActivation = null, Device? device = null)
+        : this(CreateMask(eventShape, maskStrategy, layerIndex), conditioner, scaleActivation, device)
     {
     }
 
@@ -47,14 +48,17 @@ public sealed class AffineCoupling : CouplingLayer
     /// <param name="mask">The coupling mask (its event shape is the layer's).</param>
     /// <param name="conditioner">Creates the st-network.</param>
     /// <param name="scaleActivation">Maps ŝ to the log-scale s (default <see cref="ScaleActivation.RealNvpTanh"/>).</param>
-    public AffineCoupling(CouplingMask mask, IConditionerFactory conditioner, ScaleActivation? scaleActivation = null)
-        : base(nameof(AffineCoupling), mask, conditioner, mapsPerChannel: 2)
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
+    public AffineCoupling(CouplingMask mask, IConditionerFactory conditioner, ScaleActivation? scaleActivation = null, Device? device = null)
+        : base(nameof(AffineCoupling), mask, conditioner, mapsPerChannel: 2, device)
     {
         activation = scaleActivation ?? ScaleActivation.RealNvpTanh;
         if (activation.UsesLearnableScale)
         {
             var trailingOnes = Enumerable.Repeat(1L, mask.EventShape.Count - 1);
-            scale = new Parameter(ones(new[] { TransformedChannels }.Concat(trailingOnes).ToArray()).DetachFromDisposeScope());
+            using var scope = NewDisposeScope();
+            scale = new Parameter(ones(new[] { TransformedChannels }.Concat(trailingOnes).ToArray(), device: device));
+            scale.DetachFromDisposeScope();
         }
 
         RegisterComponents();

@@ -42,12 +42,13 @@ internal static class ChannelMixing
     /// <summary>
     /// A random orthogonal <c>[n, n]</c> matrix, Haar-distributed: Q of the QR factorisation of a standard Gaussian
     /// matrix, with its columns' signs fixed by the signs of R's diagonal. Computed in float64 from torch's global
-    /// generator; returned in the default dtype.
+    /// generator (on <paramref name="device"/>: the meta device draws nothing and only yields the shape); returned in
+    /// the default dtype.
     /// </summary>
-    public static Tensor RandomOrthogonal(long n)
+    public static Tensor RandomOrthogonal(long n, Device? device)
     {
         using var scope = NewDisposeScope();
-        var gaussian = randn(n, n, dtype: ScalarType.Float64);
+        var gaussian = randn(n, n, dtype: ScalarType.Float64, device: device);
         var (q, r) = linalg.qr(gaussian);
         var signs = r.diagonal().sign();
         signs = signs.add(signs.eq(0).to(signs.dtype)); // a zero sign becomes +1 (no `where`: this also runs on the meta device)

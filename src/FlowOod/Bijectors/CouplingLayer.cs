@@ -53,9 +53,11 @@ public abstract class CouplingLayer : Bijector
     /// <param name="mask">The coupling mask.</param>
     /// <param name="conditioner">Creates the st-network.</param>
     /// <param name="mapsPerChannel">k: st-network output maps per transformed channel (2 for (ŝ, t), 1 for t).</param>
+    /// <param name="device">Where to create the mask buffers and the st-network (null: CPU); a derived class creates its
+    /// own parameters on the same device.</param>
     /// <exception cref="ArgumentNullException"><paramref name="mask"/> or <paramref name="conditioner"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="mapsPerChannel"/> is not positive.</exception>
-    protected CouplingLayer(string name, CouplingMask mask, IConditionerFactory conditioner, int mapsPerChannel)
+    protected CouplingLayer(string name, CouplingMask mask, IConditionerFactory conditioner, int mapsPerChannel, Device? device = null)
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(mask);
@@ -76,11 +78,15 @@ public abstract class CouplingLayer : Bijector
             conditionerInput = eventShape;
         }
 
-        st_net = conditioner.Create(conditionerInput, mapsPerChannel * TransformedChannels);
-        condition_mask = tensor(mask.ConditionArray, dtype: ScalarType.Bool).reshape(eventShape).DetachFromDisposeScope();
-        transform_mask = tensor(mask.TransformArray, dtype: ScalarType.Bool).reshape(eventShape).DetachFromDisposeScope();
-        condition_channels = tensor((mask.ConditionChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64).DetachFromDisposeScope();
-        transform_channels = tensor((mask.TransformChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64).DetachFromDisposeScope();
+        st_net = conditioner.Create(conditionerInput, mapsPerChannel * TransformedChannels, device);
+        using (var scope = NewDisposeScope())
+        {
+            condition_mask = tensor(mask.ConditionArray, eventShape, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+            transform_mask = tensor(mask.TransformArray, eventShape, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+            condition_channels = tensor((mask.ConditionChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+            transform_channels = tensor((mask.TransformChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+        }
+
         register_module(nameof(st_net), st_net);
         register_buffer(nameof(condition_mask), condition_mask);
         register_buffer(nameof(transform_mask), transform_mask);

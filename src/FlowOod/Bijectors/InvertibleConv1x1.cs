@@ -28,13 +28,16 @@ public sealed class InvertibleConv1x1 : Bijector
 
     /// <summary>Creates the layer with a random orthogonal weight.</summary>
     /// <param name="numChannels">C, the size of dimension 1 of the input.</param>
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numChannels"/> is not positive.</exception>
-    public InvertibleConv1x1(long numChannels)
+    public InvertibleConv1x1(long numChannels, Device? device = null)
         : base(nameof(InvertibleConv1x1))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
         channels = numChannels;
-        weight = new Parameter(ChannelMixing.RandomOrthogonal(numChannels).DetachFromDisposeScope());
+        using var scope = NewDisposeScope();
+        weight = new Parameter(ChannelMixing.RandomOrthogonal(numChannels, device));
+        weight.DetachFromDisposeScope();
         RegisterComponents();
     }
 

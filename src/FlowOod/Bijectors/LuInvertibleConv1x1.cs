@@ -36,13 +36,15 @@ public sealed class LuInvertibleConv1x1 : Bijector
 
     /// <summary>Creates the layer from the LU factorisation of a random orthogonal matrix.</summary>
     /// <param name="numChannels">C, the size of dimension 1 of the input.</param>
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numChannels"/> is not positive.</exception>
-    public LuInvertibleConv1x1(long numChannels)
+    public LuInvertibleConv1x1(long numChannels, Device? device = null)
         : base(nameof(LuInvertibleConv1x1))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
         channels = numChannels;
-        var (p, l, u, logS, signS) = InitialFactors(numChannels);
+        using var scope = NewDisposeScope();
+        var (p, l, u, logS, signS) = InitialFactors(numChannels, device);
         permutation = p;
         // With one channel L and U have no entries off the diagonal: nothing in them can change W, so they are buffers
         // (no gradient can reach them and an optimiser has nothing to train). The state-dict keys and shapes stay the
@@ -50,6 +52,9 @@ public sealed class LuInvertibleConv1x1 : Bijector
         lower = numChannels == 1 ? l : new Parameter(l);
         upper = numChannels == 1 ? u : new Parameter(u);
         log_scale = new Parameter(logS);
+        lower.DetachFromDisposeScope();
+        upper.DetachFromDisposeScope();
+        log_scale.DetachFromDisposeScope();
         sign_scale = signS;
         RegisterComponents();
     }
@@ -98,11 +103,11 @@ public sealed class LuInvertibleConv1x1 : Bijector
     /// P, the strictly lower part of L, the strictly upper part of U, log|diag U| and sign(diag U) of the LU factorisation
     /// of a random orthogonal <c>[C, C]</c> matrix, in the default dtype, outside any dispose scope.
     /// </summary>
-    private static (Tensor P, Tensor Lower, Tensor Upper, Tensor LogScale, Tensor SignScale) InitialFactors(long channels)
+    private static (Tensor P, Tensor Lower, Tensor Upper, Tensor LogScale, Tensor SignScale) InitialFactors(long channels, Device? device)
     {
         using var scope = NewDisposeScope();
         var dtype = get_default_dtype();
-        var orthogonal = ChannelMixing.RandomOrthogonal(channels).to(ScalarType.Float64);
+        var orthogonal = ChannelMixing.RandomOrthogonal(channels, device).to(ScalarType.Float64);
         var (p, l, u) = linalg.lu(orthogonal);
         var diagonal = u.diagonal();
         var sign = diagonal.sign();

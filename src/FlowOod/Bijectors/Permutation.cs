@@ -22,8 +22,9 @@ public sealed class Permutation : Bijector
 
     /// <summary>Creates the permutation y[:, i] = x[:, π(i)].</summary>
     /// <param name="indices">π: every index 0..C−1 exactly once.</param>
+    /// <param name="device">Where to create the index buffers (null: CPU).</param>
     /// <exception cref="ArgumentException"><paramref name="indices"/> is empty or not a permutation of 0..C−1.</exception>
-    public Permutation(long[] indices)
+    public Permutation(long[] indices, Device? device = null)
         : base(nameof(Permutation))
     {
         ArgumentNullException.ThrowIfNull(indices);
@@ -49,8 +50,12 @@ public sealed class Permutation : Bijector
         }
 
         permutation = (long[])indices.Clone();
-        this.indices = tensor(permutation, dtype: ScalarType.Int64).DetachFromDisposeScope();
-        inverse_indices = tensor(inverse, dtype: ScalarType.Int64).DetachFromDisposeScope();
+        using (var scope = NewDisposeScope())
+        {
+            this.indices = tensor(permutation, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+            inverse_indices = tensor(inverse, dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+        }
+
         RegisterComponents();
     }
 
@@ -62,19 +67,23 @@ public sealed class Permutation : Bijector
 
     /// <summary>The reversal π(i) = C − 1 − i.</summary>
     /// <param name="numChannels">C.</param>
+    /// <param name="device">Where to create the index buffers (null: CPU).</param>
+    /// <returns>The permutation.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numChannels"/> is not positive.</exception>
-    public static Permutation Reverse(long numChannels)
+    public static Permutation Reverse(long numChannels, Device? device = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
-        return new Permutation(Enumerable.Range(0, checked((int)numChannels)).Select(i => numChannels - 1 - i).ToArray());
+        return new Permutation(Enumerable.Range(0, checked((int)numChannels)).Select(i => numChannels - 1 - i).ToArray(), device);
     }
 
     /// <summary>A uniformly random permutation (Fisher–Yates with <see cref="System.Random"/> seeded by <paramref name="seed"/>).</summary>
     /// <remarks>The same seed gives the same permutation on every machine and run; torch's generator is not used.</remarks>
     /// <param name="numChannels">C.</param>
     /// <param name="seed">The seed.</param>
+    /// <param name="device">Where to create the index buffers (null: CPU).</param>
+    /// <returns>The permutation.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numChannels"/> is not positive.</exception>
-    public static Permutation Random(long numChannels, int seed)
+    public static Permutation Random(long numChannels, int seed, Device? device = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
         var result = Enumerable.Range(0, checked((int)numChannels)).Select(i => (long)i).ToArray();
@@ -87,7 +96,7 @@ public sealed class Permutation : Bijector
         }
 #pragma warning restore CA5394
 
-        return new Permutation(result);
+        return new Permutation(result, device);
     }
 
     /// <inheritdoc/>

@@ -41,6 +41,8 @@ public interface IBottleneck
 {
     /// <summary>Creates a bottleneck module for features of shape <paramref name="featureShape"/>.</summary>
     /// <param name="featureShape">The per-example feature shape at the bottleneck, e.g. <c>[128, 4, 4]</c>.</param>
-    /// <returns>A module mapping <c>[N, featureShape...]</c> to <c>[N, featureShape...]</c>.</returns>
-    torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape);
+    /// <param name="device">The device to create every parameter and buffer on (null: the CPU); see
+    /// <see cref="Conditioners.IConditionerFactory.Create"/>. Never rely on torch's default device.</param>
+    /// <returns>A module mapping <c>[N, featureShape...]</c> to <c>[N, featureShape...]</c>, its parameters on <paramref name="device"/>.</returns>
+    torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape, torch.Device? device = null);
 }

@@ -36,7 +36,7 @@ public sealed class LinearBottleneck : IBottleneck, IComponent<LinearBottleneck>
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The shape is empty or has a non-positive dimension.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape) => new LinearBottleneckLayer(featureShape, LatentSize);
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape, torch.Device? device = null) => new LinearBottleneckLayer(featureShape, LatentSize, device);
 
     /// <inheritdoc/>
     public void Write(ComponentWriter writer) => writer.WriteInt("latentSize", LatentSize);

@@ -29,15 +29,16 @@ internal sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
     /// <param name="latentSize">l, the width of the code.</param>
     /// <exception cref="ArgumentException">The shape is empty or has a non-positive dimension.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="latentSize"/> is not positive.</exception>
-    public LinearBottleneckLayer(long[] featureShape, long latentSize)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public LinearBottleneckLayer(long[] featureShape, long latentSize, Device? device = null)
         : base(nameof(LinearBottleneckLayer))
     {
         this.featureShape = Shapes.CheckEventShape(featureShape, nameof(featureShape));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(latentSize);
         Features = Shapes.Product(this.featureShape);
         LatentSize = latentSize;
-        encode = nn.Linear(Features, latentSize);
-        decode = nn.Linear(latentSize, Features);
+        encode = nn.Linear(Features, latentSize, device: device);
+        decode = nn.Linear(latentSize, Features, device: device);
         RegisterComponents();
     }
 

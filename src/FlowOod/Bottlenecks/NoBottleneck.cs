@@ -22,7 +22,7 @@ public sealed class NoBottleneck : IBottleneck, IComponent<NoBottleneck>
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The shape is empty or has a non-positive dimension.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape)
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape, torch.Device? device = null)
     {
         Shapes.CheckEventShape(featureShape, nameof(featureShape));
         return torch.nn.Identity();

@@ -57,7 +57,8 @@ internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
     /// <param name="bottleneck">Creates the module between encoder and decoder (e.g. <c>new LinearBottleneck(100)</c>).</param>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not <c>[C, H, W]</c> or is smaller than 14×14.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="outputChannels"/> is not positive.</exception>
-    public AutoencoderConditioner(long[] inputShape, long outputChannels, IBottleneck bottleneck)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public AutoencoderConditioner(long[] inputShape, long outputChannels, IBottleneck bottleneck, Device? device = null)
         : base(nameof(AutoencoderConditioner))
     {
         ArgumentNullException.ThrowIfNull(bottleneck);
@@ -71,13 +72,13 @@ internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
         var inChannels = this.inputShape[0];
         for (int i = 0; i < 4; i++)
         {
-            convs[i] = nn.Conv2d(inChannels, EncoderChannels[i], (KernelSize, KernelSize), stride: strides[i]);
+            convs[i] = nn.Conv2d(inChannels, EncoderChannels[i], (KernelSize, KernelSize), stride: strides[i], device: device);
             inChannels = EncoderChannels[i];
         }
 
         encoder = new ModuleList<Conv2d>(convs);
         featureShape = [EncoderChannels[3], heights.Sizes[4], widths.Sizes[4]];
-        this.bottleneck = bottleneck.Create(featureShape);
+        this.bottleneck = bottleneck.Create(featureShape, device);
 
         // Decoder layer k undoes encoder conv 3 − k: from size[4 − k] back to size[3 − k] with that conv's stride. The
         // target sizes are passed to forward as output_size, which picks the output padding (< stride) per axis. The
@@ -88,7 +89,7 @@ internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
         {
             var e = 3 - k;
             var outChannels = e == 0 ? outputChannels : EncoderChannels[e - 1];
-            deconvs[k] = nn.ConvTranspose2d(EncoderChannels[e], outChannels, (KernelSize, KernelSize), stride: strides[e]);
+            deconvs[k] = nn.ConvTranspose2d(EncoderChannels[e], outChannels, (KernelSize, KernelSize), stride: strides[e], device: device);
             outputSizes[k] = [heights.Sizes[e], widths.Sizes[e]];
         }
 

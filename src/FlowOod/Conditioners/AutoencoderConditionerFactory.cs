@@ -57,8 +57,8 @@ public sealed class AutoencoderConditionerFactory : IConditionerFactory, ICompon
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c> of at
     /// least 14×14.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
-        new AutoencoderConditioner(inputShape, outputChannels, Bottleneck);
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null) =>
+        new AutoencoderConditioner(inputShape, outputChannels, Bottleneck, device);
 
     /// <inheritdoc/>
     public void Write(ComponentWriter writer) => writer.WriteComponent("bottleneck", Bottleneck);

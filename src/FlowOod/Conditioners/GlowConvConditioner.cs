@@ -26,16 +26,17 @@ internal sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
     /// <param name="inputChannels">Cin.</param>
     /// <param name="outputChannels">Cout (twice the transformed channels of the coupling layer).</param>
     /// <param name="width">Feature maps inside the network (Glow paper: 512).</param>
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    public GlowConvConditioner(long inputChannels, long outputChannels, long width)
+    public GlowConvConditioner(long inputChannels, long outputChannels, long width, Device? device = null)
         : base(nameof(GlowConvConditioner))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
-        in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1);
-        mid_conv = nn.Conv2d(width, width, 1);
-        out_conv = nn.Conv2d(width, outputChannels, 3, padding: 1);
+        in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1, device: device);
+        mid_conv = nn.Conv2d(width, width, 1, device: device);
+        out_conv = nn.Conv2d(width, outputChannels, 3, padding: 1, device: device);
         ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();

@@ -31,10 +31,10 @@ public sealed class GlowConvConditionerFactory : IConditionerFactory, IComponent
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels)
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null)
     {
         var shape = ConditionerShapes.RequireImage(inputShape, outputChannels, "Glow convnet");
-        return new GlowConvConditioner(shape[0], outputChannels, Width);
+        return new GlowConvConditioner(shape[0], outputChannels, Width, device);
     }
 
     /// <inheritdoc/>

@@ -30,23 +30,24 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
     /// <param name="width">Feature maps inside the network (Glow on Fashion-MNIST in the reference code: 200).</param>
     /// <param name="layerCount">Highway layers (reference: 3).</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="layerCount"/> is negative.</exception>
-    public HighwayConditioner(long inputChannels, long outputChannels, long width, int layerCount)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public HighwayConditioner(long inputChannels, long outputChannels, long width, int layerCount, Device? device = null)
         : base(nameof(HighwayConditioner))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(layerCount);
-        in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1);
+        in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1, device: device);
         InitNormal(in_conv);
         var list = new HighwayLayer[layerCount];
         for (int i = 0; i < layerCount; i++)
         {
-            list[i] = new HighwayLayer(width);
+            list[i] = new HighwayLayer(width, device);
         }
 
         layers = new ModuleList<HighwayLayer>(list);
-        out_conv = nn.Conv2d(width, outputChannels, 1);
+        out_conv = nn.Conv2d(width, outputChannels, 1, device: device);
         ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();
@@ -80,11 +81,11 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
         private readonly Conv2d h_conv;
         private readonly Conv2d gate_conv;
 
-        public HighwayLayer(long width)
+        public HighwayLayer(long width, Device? device)
             : base(nameof(HighwayLayer))
         {
-            h_conv = nn.Conv2d(width, width, 3, padding: 1);
-            gate_conv = nn.Conv2d(width, width, 3, padding: 1);
+            h_conv = nn.Conv2d(width, width, 3, padding: 1, device: device);
+            gate_conv = nn.Conv2d(width, width, 3, padding: 1, device: device);
             InitNormal(h_conv);
             InitNormal(gate_conv);
             RegisterComponents();

@@ -36,10 +36,10 @@ public sealed class HighwayConditionerFactory : IConditionerFactory, IComponent<
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels)
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null)
     {
         var shape = ConditionerShapes.RequireImage(inputShape, outputChannels, "highway");
-        return new HighwayConditioner(shape[0], outputChannels, Width, Layers);
+        return new HighwayConditioner(shape[0], outputChannels, Width, Layers, device);
     }
 
     /// <inheritdoc/>

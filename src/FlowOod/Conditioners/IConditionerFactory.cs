@@ -21,5 +21,11 @@ public interface IConditionerFactory
     /// <param name="inputShape">The conditioner's input event shape, e.g. <c>[C, H, W]</c>.</param>
     /// <param name="outputChannels">Channels (or features) of the output: twice the transformed channels for an affine
     /// coupling (ŝ and t), the transformed channels for an additive one (t).</param>
-    torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels);
+    /// <param name="device">The device to create every parameter and buffer on (null: the CPU). Pass it to every
+    /// TorchSharp module and tensor the network creates (<c>nn.Conv2d(..., device: device)</c>,
+    /// <c>zeros(..., device: device)</c>): FlowOod builds on the <c>meta</c> device to check a model file's shapes
+    /// without allocating memory, and on the user's GPU without a detour through the CPU. Never rely on torch's default
+    /// device. Initialisation on <c>meta</c> only needs to produce the right shapes and dtypes.</param>
+    /// <returns>A new module whose parameters and buffers are on <paramref name="device"/>.</returns>
+    torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null);
 }

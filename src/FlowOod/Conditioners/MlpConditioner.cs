@@ -28,7 +28,8 @@ internal sealed class MlpConditioner : nn.Module<Tensor, Tensor>
     /// <param name="dropout">Dropout probability after every hidden ReLU, in [0, 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, <paramref name="hiddenLayers"/> is negative or
     /// <paramref name="dropout"/> is outside [0, 1).</exception>
-    public MlpConditioner(long inputFeatures, long outputFeatures, long hiddenWidth, int hiddenLayers, double dropout = 0.0)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public MlpConditioner(long inputFeatures, long outputFeatures, long hiddenWidth, int hiddenLayers, double dropout = 0.0, Device? device = null)
         : base(nameof(MlpConditioner))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputFeatures);
@@ -41,11 +42,11 @@ internal sealed class MlpConditioner : nn.Module<Tensor, Tensor>
         var list = new Linear[hiddenLayers];
         for (int i = 0; i < hiddenLayers; i++)
         {
-            list[i] = nn.Linear(i == 0 ? inputFeatures : hiddenWidth, hiddenWidth);
+            list[i] = nn.Linear(i == 0 ? inputFeatures : hiddenWidth, hiddenWidth, device: device);
         }
 
         hidden = new ModuleList<Linear>(list);
-        out_linear = nn.Linear(hiddenLayers == 0 ? inputFeatures : hiddenWidth, outputFeatures);
+        out_linear = nn.Linear(hiddenLayers == 0 ? inputFeatures : hiddenWidth, outputFeatures, device: device);
         ZeroInit.Zeroed(out_linear);
 
         RegisterComponents();

@@ -50,10 +50,10 @@ public sealed class MlpConditionerFactory : IConditionerFactory, IComponent<MlpC
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not a vector shape <c>[D]</c>.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels)
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null)
     {
         var shape = ConditionerShapes.RequireVector(inputShape, outputChannels, "MLP");
-        return new MlpConditioner(shape[0], outputChannels, HiddenWidth, HiddenLayers, Dropout);
+        return new MlpConditioner(shape[0], outputChannels, HiddenWidth, HiddenLayers, Dropout, device);
     }
 
     /// <inheritdoc/>

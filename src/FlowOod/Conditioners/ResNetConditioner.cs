@@ -43,8 +43,9 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
     /// <param name="blockCount">Residual blocks.</param>
     /// <param name="weightNorm">Use weight-normalised convolutions (<see cref="WeightNormConv2d"/>), as the reference code does.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="blockCount"/> is negative.</exception>
-    public ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, bool weightNorm = false)
-        : this(inputChannels, outputChannels, width, blockCount, bottleneckShape: null, bottleneckStrategy: null, weightNorm)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, bool weightNorm = false, Device? device = null)
+        : this(inputChannels, outputChannels, width, blockCount, bottleneckShape: null, bottleneckStrategy: null, weightNorm, device)
     {
     }
 
@@ -58,7 +59,8 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
     /// <param name="weightNorm">Use weight-normalised convolutions (<see cref="WeightNormConv2d"/>), as the reference code does.</param>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="blockCount"/> is negative.</exception>
-    public ResNetConditioner(long[] inputShape, long outputChannels, long width, int blockCount, IBottleneck bottleneck, bool weightNorm = false)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public ResNetConditioner(long[] inputShape, long outputChannels, long width, int blockCount, IBottleneck bottleneck, bool weightNorm = false, Device? device = null)
         : this(
             ConditionerShapes.RequireImage(inputShape, outputChannels, "ResNet")[0],
             outputChannels,
@@ -66,33 +68,34 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
             blockCount,
             bottleneck is NoBottleneck ? null : inputShape,
             bottleneck ?? throw new ArgumentNullException(nameof(bottleneck)),
-            weightNorm)
+            weightNorm,
+            device)
     {
     }
 
-    private ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, long[]? bottleneckShape, IBottleneck? bottleneckStrategy, bool weightNorm)
+    private ResNetConditioner(long inputChannels, long outputChannels, long width, int blockCount, long[]? bottleneckShape, IBottleneck? bottleneckStrategy, bool weightNorm, Device? device)
         : base(nameof(ResNetConditioner))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(blockCount);
-        in_norm = nn.BatchNorm2d(inputChannels);
-        in_conv = Conv(2 * inputChannels, width, 3, weightNorm);
+        in_norm = nn.BatchNorm2d(inputChannels, device: device);
+        in_conv = Conv(2 * inputChannels, width, 3, weightNorm, device);
         var blockList = new ResidualBlock[blockCount];
         for (int i = 0; i < blockCount; i++)
         {
-            blockList[i] = new ResidualBlock(width, weightNorm);
+            blockList[i] = new ResidualBlock(width, weightNorm, device);
         }
 
         blocks = new ModuleList<ResidualBlock>(blockList);
         if (bottleneckShape is null || bottleneckStrategy is null)
         {
-            in_skip = Conv(width, width, 1, weightNorm);
+            in_skip = Conv(width, width, 1, weightNorm, device);
             var skipList = new nn.Module<Tensor, Tensor>[blockCount];
             for (int i = 0; i < blockCount; i++)
             {
-                skipList[i] = Conv(width, width, 1, weightNorm);
+                skipList[i] = Conv(width, width, 1, weightNorm, device);
             }
 
             skips = new ModuleList<nn.Module<Tensor, Tensor>>(skipList);
@@ -100,11 +103,11 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         else
         {
             inputShape = (long[])bottleneckShape.Clone();
-            bottleneck = bottleneckStrategy.Create([width, bottleneckShape[1], bottleneckShape[2]]);
+            bottleneck = bottleneckStrategy.Create([width, bottleneckShape[1], bottleneckShape[2]], device);
         }
 
-        out_norm = nn.BatchNorm2d(width);
-        out_conv = ZeroInit.Zeroed(Conv(width, outputChannels, 1, weightNorm));
+        out_norm = nn.BatchNorm2d(width, device: device);
+        out_conv = ZeroInit.Zeroed(Conv(width, outputChannels, 1, weightNorm, device));
 
         RegisterComponents();
     }
@@ -178,10 +181,10 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
 
     /// <summary>BN → ReLU → 3×3 conv → BN → ReLU → 3×3 conv, plus identity.</summary>
     /// <summary>A k×k "same" convolution (k = 1 or 3), weight-normalised or plain.</summary>
-    private static nn.Module<Tensor, Tensor> Conv(long input, long output, long kernel, bool weightNorm, bool bias = true) =>
+    private static nn.Module<Tensor, Tensor> Conv(long input, long output, long kernel, bool weightNorm, Device? device, bool bias = true) =>
         weightNorm
-            ? new WeightNormConv2d(input, output, kernel, padding: kernel / 2, hasBias: bias)
-            : nn.Conv2d(input, output, kernel, padding: kernel / 2, bias: bias);
+            ? new WeightNormConv2d(input, output, kernel, padding: kernel / 2, hasBias: bias, device: device)
+            : nn.Conv2d(input, output, kernel, padding: kernel / 2, bias: bias, device: device);
 
     private sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
@@ -190,13 +193,13 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         private readonly BatchNorm2d out_norm;
         private readonly nn.Module<Tensor, Tensor> out_conv;
 
-        public ResidualBlock(long width, bool weightNorm)
+        public ResidualBlock(long width, bool weightNorm, Device? device)
             : base(nameof(ResidualBlock))
         {
-            in_norm = nn.BatchNorm2d(width);
-            in_conv = Conv(width, width, 3, weightNorm, bias: false);
-            out_norm = nn.BatchNorm2d(width);
-            out_conv = Conv(width, width, 3, weightNorm);
+            in_norm = nn.BatchNorm2d(width, device: device);
+            in_conv = Conv(width, width, 3, weightNorm, device, bias: false);
+            out_norm = nn.BatchNorm2d(width, device: device);
+            out_conv = Conv(width, width, 3, weightNorm, device);
             RegisterComponents();
         }
 

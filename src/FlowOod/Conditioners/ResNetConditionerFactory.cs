@@ -69,8 +69,8 @@ public sealed class ResNetConditionerFactory : IConditionerFactory, IComponent<R
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="inputShape"/> is not an image shape <c>[C, H, W]</c>.</exception>
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
-        new ResNetConditioner(inputShape, outputChannels, Width, Blocks, Bottleneck, WeightNorm);
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null) =>
+        new ResNetConditioner(inputShape, outputChannels, Width, Blocks, Bottleneck, WeightNorm, device);
 
     /// <inheritdoc/>
     public void Write(ComponentWriter writer)

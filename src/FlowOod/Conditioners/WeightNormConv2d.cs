@@ -27,7 +27,8 @@ internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
     /// <param name="kernelSize">k (square kernels).</param>
     /// <param name="padding">Zero padding on every side.</param>
     /// <param name="hasBias">Whether to add a bias.</param>
-    public WeightNormConv2d(long inputChannels, long outputChannels, long kernelSize, long padding = 0, bool hasBias = true)
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public WeightNormConv2d(long inputChannels, long outputChannels, long kernelSize, long padding = 0, bool hasBias = true, Device? device = null)
         : base(nameof(WeightNormConv2d))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
@@ -35,7 +36,7 @@ internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize);
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
         using (var scope = NewDisposeScope())
-        using (var template = nn.Conv2d(inputChannels, outputChannels, kernelSize, padding: padding, bias: hasBias))
+        using (var template = nn.Conv2d(inputChannels, outputChannels, kernelSize, padding: padding, bias: hasBias, device: device))
         using (no_grad())
         {
             var v = template.weight!.detach().clone();

@@ -22,13 +22,10 @@ internal static class FlowCopy
                 + "can be copied; train a separate flow of your own architecture instead.");
         }
 
-        var copy = BuildPreservingRandomState(() => options.Build(flow.EventShape.ToArray()));
         var source = flow.state_dict();
+        var device = source.Values.FirstOrDefault()?.device;
+        var copy = BuildPreservingRandomState(() => options.Build(flow.EventShape.ToArray(), device));
         copy.to(FloatingDtype(flow));
-        if (source.Values.FirstOrDefault() is { } first)
-        {
-            copy.to(first.device);
-        }
 
         using (no_grad())
         {

@@ -47,7 +47,7 @@ public static class Glow
     /// <summary>Creates a Glow flow for 8-bit images scaled to [0, 1]; its ActNorm layers start uninitialised.</summary>
     /// <param name="imageShape">The event shape <c>[C, H, W]</c>; H and W must be divisible by 2^L (L = scales).</param>
     /// <param name="options">Hyper-parameters (e.g. <see cref="GlowOptions.Compact"/>).</param>
-    /// <param name="device">Where to put the parameters (default CPU).</param>
+    /// <param name="device">The device every parameter and buffer is created on (default CPU); nothing is allocated elsewhere first.</param>
     /// <returns>A flow with input range [0, 1] and 256 discretization levels.</returns>
     /// <exception cref="ArgumentException">The image shape does not fit the options.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
@@ -57,27 +57,27 @@ public static class Glow
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "Glow", 1L << options.Scales, $"With {options.Scales} scales (a squeeze each)");
         var conditioner = options.Conditioner ?? new GlowConvConditionerFactory(options.Width);
-        var flow = ImageFlow.Create(shape, [Scale(shape, 0, conditioner, options)], options.LogitAlpha, options.DequantizationNoise, device);
+        var flow = ImageFlow.Create(shape, [Scale(shape, 0, conditioner, options, device)], options.LogitAlpha, options.DequantizationNoise);
         flow.Architecture = FlowArchitecture.Of(options);
         return flow;
     }
 
-    private static Chain Scale(long[] shape, int scaleIndex, IConditionerFactory conditioner, GlowOptions options)
+    private static Chain Scale(long[] shape, int scaleIndex, IConditionerFactory conditioner, GlowOptions options, torch.Device? device)
     {
         long c = shape[0], h = shape[1], w = shape[2];
         var squeezed = new[] { 4 * c, h / 2, w / 2 };
         var steps = new List<Bijector> { new Squeeze() };
         for (int k = 0; k < options.StepsPerScale; k++)
         {
-            steps.Add(new ActNorm(4 * c));
-            steps.Add(options.LuDecomposedConvolution ? new LuInvertibleConv1x1(4 * c) : new InvertibleConv1x1(4 * c));
-            steps.Add(new AffineCoupling(squeezed, ChannelMask.Instance, 0, conditioner, options.ScaleActivation));
+            steps.Add(new ActNorm(4 * c, device));
+            steps.Add(options.LuDecomposedConvolution ? new LuInvertibleConv1x1(4 * c, device) : new InvertibleConv1x1(4 * c, device));
+            steps.Add(new AffineCoupling(squeezed, ChannelMask.Instance, 0, conditioner, options.ScaleActivation, device));
         }
 
         if (scaleIndex < options.Scales - 1)
         {
             var kept = new[] { 2 * c, h / 2, w / 2 };
-            steps.Add(new FactorOut(2 * c, Scale(kept, scaleIndex + 1, conditioner, options)));
+            steps.Add(new FactorOut(2 * c, Scale(kept, scaleIndex + 1, conditioner, options, device)));
         }
 
         steps.Add(new InverseOf(new Squeeze()));

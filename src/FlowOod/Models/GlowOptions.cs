@@ -96,7 +96,7 @@ public sealed record GlowOptions : IFlowBuilderOptions, IComponent<GlowOptions>
     };
 
     /// <inheritdoc/>
-    public NormalizingFlow Build(long[] eventShape) => Glow.Create(eventShape, this);
+    public NormalizingFlow Build(long[] eventShape, TorchSharp.torch.Device? device = null) => Glow.Create(eventShape, this, device);
 
     /// <summary>Throws when a value is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>

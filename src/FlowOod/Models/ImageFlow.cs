@@ -30,19 +30,13 @@ internal static class ImageFlow
     }
 
     /// <summary>
-    /// dequantization → logit(α) → <paramref name="body"/>, as a flow over [0, 1] inputs with 256 levels, on
-    /// <paramref name="device"/> when given.
+    /// dequantization → logit(α) → <paramref name="body"/>, as a flow over [0, 1] inputs with 256 levels (the body's
+    /// components are created on the builder's device; the preprocessing steps hold no tensors).
     /// </summary>
-    public static NormalizingFlow Create(long[] shape, IEnumerable<Bijector> body, double logitAlpha, bool dequantizationNoise, torch.Device? device)
+    public static NormalizingFlow Create(long[] shape, IEnumerable<Bijector> body, double logitAlpha, bool dequantizationNoise)
     {
         var steps = new List<Bijector> { new UniformDequantization(dequantizationNoise), new Logit(logitAlpha) };
         steps.AddRange(body);
-        var flow = new NormalizingFlow(new Chain(steps), shape, inputRange: (0.0, 1.0), discretizationLevels: 256);
-        if (device is not null)
-        {
-            flow.to(device);
-        }
-
-        return flow;
+        return new NormalizingFlow(new Chain(steps), shape, inputRange: (0.0, 1.0), discretizationLevels: 256);
     }
 }

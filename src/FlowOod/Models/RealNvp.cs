@@ -25,19 +25,19 @@ public static class RealNvp
     /// <summary>Creates a RealNVP flow for 8-bit images scaled to [0, 1].</summary>
     /// <param name="imageShape">The event shape <c>[C, H, W]</c>; H and W must be divisible by 2^(scales − 1).</param>
     /// <param name="options">Hyper-parameters (e.g. <see cref="RealNvpOptions.Compact"/>).</param>
-    /// <param name="device">Where to put the parameters (default CPU).</param>
+    /// <param name="device">The device every parameter and buffer is created on (default CPU); nothing is allocated elsewhere first.</param>
     /// <returns>A flow with input range [0, 1] and 256 discretization levels.</returns>
     public static NormalizingFlow Create(long[] imageShape, RealNvpOptions options, torch.Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "RealNVP", 1L << (options.Scales - 1), $"With {options.Scales} scales");
-        var flow = ImageFlow.Create(shape, [Scale(shape, 0, options.Width, options)], options.LogitAlpha, options.DequantizationNoise, device);
+        var flow = ImageFlow.Create(shape, [Scale(shape, 0, options.Width, options, device)], options.LogitAlpha, options.DequantizationNoise);
         flow.Architecture = FlowArchitecture.Of(options);
         return flow;
     }
 
-    private static Chain Scale(long[] shape, int scaleIndex, int width, RealNvpOptions options)
+    private static Chain Scale(long[] shape, int scaleIndex, int width, RealNvpOptions options, torch.Device? device)
     {
         var conditioner = new ResNetConditionerFactory(width, options.Blocks, options.Bottleneck, options.WeightNorm);
         var steps = new List<Bijector>();
@@ -45,7 +45,7 @@ public static class RealNvp
         var checkerboardLayers = isLast ? 4 : 3;
         for (int i = 0; i < checkerboardLayers; i++)
         {
-            steps.Add(new AffineCoupling(shape, options.SpatialMask, i, conditioner));
+            steps.Add(new AffineCoupling(shape, options.SpatialMask, i, conditioner, device: device));
         }
 
         if (isLast)
@@ -59,11 +59,11 @@ public static class RealNvp
         steps.Add(new Squeeze());
         for (int i = 0; i < 3; i++)
         {
-            steps.Add(new AffineCoupling(squeezed, ChannelMask.Instance, i, wideConditioner));
+            steps.Add(new AffineCoupling(squeezed, ChannelMask.Instance, i, wideConditioner, device: device));
         }
 
         var kept = new[] { 2 * c, h / 2, w / 2 };
-        steps.Add(new FactorOut(2 * c, Scale(kept, scaleIndex + 1, 2 * width, options)));
+        steps.Add(new FactorOut(2 * c, Scale(kept, scaleIndex + 1, 2 * width, options, device)));
         steps.Add(new InverseOf(new Squeeze()));
         return new Chain(steps);
     }

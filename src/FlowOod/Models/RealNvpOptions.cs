@@ -84,7 +84,7 @@ public sealed record RealNvpOptions : IFlowBuilderOptions, IComponent<RealNvpOpt
     };
 
     /// <inheritdoc/>
-    public NormalizingFlow Build(long[] eventShape) => RealNvp.Create(eventShape, this);
+    public NormalizingFlow Build(long[] eventShape, TorchSharp.torch.Device? device = null) => RealNvp.Create(eventShape, this, device);
 
     /// <summary>Throws when a value is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>

@@ -27,7 +27,7 @@ public static class SingleScaleRealNvp
     /// <summary>Creates a single-scale RealNVP for 8-bit images scaled to [0, 1].</summary>
     /// <param name="imageShape">The event shape <c>[C, H, W]</c> (the mask strategy may restrict it further).</param>
     /// <param name="options">The mask, depth and st-network, e.g. <see cref="SingleScaleRealNvpOptions.RealNvpCycleMask"/>.</param>
-    /// <param name="device">Where to put the parameters (default CPU).</param>
+    /// <param name="device">The device every parameter and buffer is created on (default CPU); nothing is allocated elsewhere first.</param>
     /// <returns>A flow with input range [0, 1] and 256 discretization levels.</returns>
     /// <exception cref="ArgumentException">
     /// The shape is not <c>[C, H, W]</c>, or the mask strategy or st-network cannot handle it (e.g. odd H for the
@@ -39,8 +39,8 @@ public static class SingleScaleRealNvp
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var shape = ImageFlow.CheckShape(imageShape, "A single-scale RealNVP");
-        var couplings = Enumerable.Range(0, options.Couplings).Select(k => (Bijector)new AffineCoupling(shape, options.Mask, k, options.Conditioner));
-        var flow = ImageFlow.Create(shape, couplings, options.LogitAlpha, options.DequantizationNoise, device);
+        var couplings = Enumerable.Range(0, options.Couplings).Select(k => (Bijector)new AffineCoupling(shape, options.Mask, k, options.Conditioner, device: device));
+        var flow = ImageFlow.Create(shape, couplings, options.LogitAlpha, options.DequantizationNoise);
         flow.Architecture = FlowArchitecture.Of(options);
         return flow;
     }

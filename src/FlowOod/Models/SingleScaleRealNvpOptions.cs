@@ -85,7 +85,7 @@ public sealed record SingleScaleRealNvpOptions : IFlowBuilderOptions, IComponent
     };
 
     /// <inheritdoc/>
-    public NormalizingFlow Build(long[] eventShape) => SingleScaleRealNvp.Create(eventShape, this);
+    public NormalizingFlow Build(long[] eventShape, TorchSharp.torch.Device? device = null) => SingleScaleRealNvp.Create(eventShape, this, device);
 
     /// <summary>Throws when a value is missing or out of range.</summary>
     /// <exception cref="ArgumentNullException"><see cref="Mask"/> or <see cref="Conditioner"/> is null.</exception>

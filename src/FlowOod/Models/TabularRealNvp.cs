@@ -22,7 +22,7 @@ public static class TabularRealNvp
     /// <summary>Creates a tabular RealNVP flow for vectors of <paramref name="features"/> entries.</summary>
     /// <param name="features">D, entries per example, ≥ 2.</param>
     /// <param name="options">Hyper-parameters (default: <c>new TabularRealNvpOptions()</c>).</param>
-    /// <param name="device">Where to put the parameters (default CPU).</param>
+    /// <param name="device">The device every parameter and buffer is created on (default CPU); nothing is allocated elsewhere first.</param>
     /// <returns>A flow on events <c>[D]</c> with no input range and no discretization levels.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is below 2, or an option is out of range.</exception>
     public static NormalizingFlow Create(long features, TabularRealNvpOptions? options = null, torch.Device? device = null)
@@ -39,15 +39,9 @@ public static class TabularRealNvp
         var couplings = new Bijector[options.Couplings];
         for (int i = 0; i < couplings.Length; i++)
         {
-            couplings[i] = new AffineCoupling(shape, ChannelMask.Instance, i, conditioner);
+            couplings[i] = new AffineCoupling(shape, ChannelMask.Instance, i, conditioner, device: device);
         }
 
-        var flow = new NormalizingFlow(new Chain(couplings), shape) { Architecture = FlowArchitecture.Of(options) };
-        if (device is not null)
-        {
-            flow.to(device);
-        }
-
-        return flow;
+        return new NormalizingFlow(new Chain(couplings), shape) { Architecture = FlowArchitecture.Of(options) };
     }
 }

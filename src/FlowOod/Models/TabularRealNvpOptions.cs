@@ -49,11 +49,11 @@ public sealed record TabularRealNvpOptions : IFlowBuilderOptions, IComponent<Tab
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="eventShape"/> is not 1-D.</exception>
-    public NormalizingFlow Build(long[] eventShape)
+    public NormalizingFlow Build(long[] eventShape, TorchSharp.torch.Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(eventShape);
         return eventShape.Length == 1
-            ? TabularRealNvp.Create(eventShape[0], this)
+            ? TabularRealNvp.Create(eventShape[0], this, device)
             : throw new ArgumentException($"A TabularRealNvp has a 1-D event shape, got {Shapes.Format(eventShape)}.", nameof(eventShape));
     }
 

@@ -18,7 +18,6 @@ internal sealed class ModelFileReader : IDisposable
 
     private const int MaxEventRank = 4;
     private const long MaxEventEntries = 1L << 28;
-    private static readonly object MetaBuildLock = new();
     private readonly FileStream file;
     private readonly Dictionary<string, TensorEntry> tensors;
     private readonly long dataStart;
@@ -106,19 +105,19 @@ internal sealed class ModelFileReader : IDisposable
         var catalog = options.Components ?? throw new ArgumentException("ModelLoadOptions.Components is null; use ComponentCatalog.BuiltIn or a catalog made from it.", nameof(options));
         var builtIn = catalog.Contains<IFlowBuilderOptions>(builder);
         FlowArchitecture architecture;
-        Func<NormalizingFlow> build;
+        Func<Device?, NormalizingFlow> build;
         if (builtIn)
         {
             var path = where + ".options";
             var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape);
             architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
-            build = () => BuildFromOptions(builderOptions, builder, path, eventShape);
+            build = device => BuildFromOptions(builderOptions, builder, path, eventShape, device);
             CheckAgainstFile(BuildOnMeta(build), prefix, dtype, where);
         }
         else if (options.FlowFactories.TryGetValue(builder, out var factory))
         {
             architecture = FlowArchitecture.Create(builder, optionsNode, component: null);
-            build = () => factory(architecture, eventShape) ?? throw new InvalidOperationException($"The factory for \"{builder}\" returned null.");
+            build = _ => factory(architecture, eventShape) ?? throw new InvalidOperationException($"The factory for \"{builder}\" returned null.");
         }
         else
         {
@@ -128,7 +127,7 @@ internal sealed class ModelFileReader : IDisposable
                 $"(or, if \"{builder}\" is your own builder-options component, add it to ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>())");
         }
 
-        var flow = FlowCopy.BuildPreservingRandomState(build);
+        var flow = FlowCopy.BuildPreservingRandomState(() => build(builtIn ? options.Device : null));
         try
         {
             if (!flow.EventShape.SequenceEqual(eventShape))
@@ -159,7 +158,7 @@ internal sealed class ModelFileReader : IDisposable
             }
 
             flow.Architecture = architecture;
-            if (options.Device is { } device)
+            if (!builtIn && options.Device is { } device)
             {
                 flow.to(device);
             }
@@ -200,25 +199,14 @@ internal sealed class ModelFileReader : IDisposable
         file.Dispose();
     }
 
-    private static Dictionary<string, (ScalarType Dtype, long[] Shape)> BuildOnMeta(Func<NormalizingFlow> build)
+    private static Dictionary<string, (ScalarType Dtype, long[] Shape)> BuildOnMeta(Func<Device?, NormalizingFlow> build)
     {
         // The stored options decide how much memory the real build allocates. Building on libtorch's meta device first
         // costs no tensor memory and yields the exact parameter shapes, which must match the file's table before the
-        // real build. TorchSharp's default device is process-wide, hence the lock and the restore.
-        lock (MetaBuildLock)
-        {
-            var previous = get_default_device();
-            set_default_device(new Device(DeviceType.META));
-            try
-            {
-                using var flow = build();
-                return StateOf(flow).ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape), StringComparer.Ordinal);
-            }
-            finally
-            {
-                set_default_device(previous);
-            }
-        }
+        // real build. The device is passed down explicitly to every component (torch's default device, which is
+        // process-wide, is never touched), so other threads are unaffected.
+        using var flow = build(new Device(DeviceType.META));
+        return StateOf(flow).ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape), StringComparer.Ordinal);
     }
 
     /// <summary>Reads a builder's stored options through the catalog; constructor checks that fail name the flow.</summary>
@@ -234,11 +222,11 @@ internal sealed class ModelFileReader : IDisposable
         }
     }
 
-    private static NormalizingFlow BuildFromOptions(IFlowBuilderOptions options, string builder, string path, long[] eventShape)
+    private static NormalizingFlow BuildFromOptions(IFlowBuilderOptions options, string builder, string path, long[] eventShape, Device? device)
     {
         try
         {
-            return options.Build(eventShape);
+            return options.Build(eventShape, device);
         }
         catch (ArgumentException e)
         {
