@@ -63,8 +63,8 @@ public sealed class ScaledResNetConditionerFactory : IConditionerFactory, ICompo
     }
 
     /// <inheritdoc/>
-    public nn.Module<Tensor, Tensor> Create(long[] inputShape, long outputChannels) =>
-        new Scaled(new ResNetConditionerFactory(Width, Blocks).Create(inputShape, outputChannels), Gain);
+    public nn.Module<Tensor, Tensor> Create(long[] inputShape, long outputChannels, Device? device = null) =>
+        new Scaled(new ResNetConditionerFactory(Width, Blocks).Create(inputShape, outputChannels, device), Gain);
 
     /// <inheritdoc/>
     public override string ToString() => $"ScaledResNet(width={Width}, blocks={Blocks}, gain={Gain.ToString("R", CultureInfo.InvariantCulture)})";

@@ -25,8 +25,9 @@ public sealed class ShiftScaleCoupling : CouplingLayer
     /// <param name="layerIndex">The layer's index in its stack (alternates or cycles the mask).</param>
     /// <param name="hidden">Channels of the st-network's hidden layer.</param>
     /// <param name="forgetLogDet">A deliberate bug for the sample's tests: report LogDet = 0.</param>
-    public ShiftScaleCoupling(long[] eventShape, IMaskStrategy mask, int layerIndex, int hidden = 16, bool forgetLogDet = false)
-        : base(nameof(ShiftScaleCoupling), CreateMask(eventShape, mask, layerIndex), new SmallConvConditionerFactory(hidden), mapsPerChannel: 2)
+    /// <param name="device">Where to create the buffers and the st-network (null: CPU).</param>
+    public ShiftScaleCoupling(long[] eventShape, IMaskStrategy mask, int layerIndex, int hidden = 16, bool forgetLogDet = false, Device? device = null)
+        : base(nameof(ShiftScaleCoupling), CreateMask(eventShape, mask, layerIndex), new SmallConvConditionerFactory(hidden), mapsPerChannel: 2, device)
     {
         ForgetsLogDet = forgetLogDet;
         RegisterComponents();
@@ -55,12 +56,14 @@ public sealed class ShiftScaleCoupling : CouplingLayer
 public sealed class SmallConvConditionerFactory(int hidden) : IConditionerFactory
 {
     /// <inheritdoc/>
-    public nn.Module<Tensor, Tensor> Create(long[] inputShape, long outputChannels)
+    public nn.Module<Tensor, Tensor> Create(long[] inputShape, long outputChannels, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(inputShape);
+
+        // Every layer on the device FlowOod asks for (the meta device when a model file is checked before loading).
         return nn.Sequential(
-            nn.Conv2d(inputShape[0], hidden, 3, padding: 1),
+            nn.Conv2d(inputShape[0], hidden, 3, padding: 1, device: device),
             nn.ReLU(),
-            nn.Conv2d(hidden, outputChannels, 3, padding: 1));
+            nn.Conv2d(hidden, outputChannels, 3, padding: 1, device: device));
     }
 }

@@ -171,7 +171,7 @@ public sealed class BottleneckTests
     {
         public List<long[]> Shapes { get; } = [];
 
-        public nn.Module<Tensor, Tensor> Create(long[] featureShape)
+        public nn.Module<Tensor, Tensor> Create(long[] featureShape, Device? device = null)
         {
             Shapes.Add((long[])featureShape.Clone());
             return nn.Identity();

@@ -181,6 +181,6 @@ public sealed class ComponentCodecTests
             writer.WriteInt("a", 2);
         }
 
-        public NormalizingFlow Build(long[] eventShape) => throw new NotSupportedException();
+        public NormalizingFlow Build(long[] eventShape, TorchSharp.torch.Device? device = null) => throw new NotSupportedException();
     }
 }

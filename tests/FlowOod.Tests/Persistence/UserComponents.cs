@@ -56,8 +56,8 @@ internal sealed class TinyResNetFactory : IConditionerFactory, IComponent<TinyRe
 
     public void Write(ComponentWriter writer) => writer.WriteInt("width", Width);
 
-    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels) =>
-        new ResNetConditionerFactory(Width, 1).Create(inputShape, outputChannels);
+    public torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] inputShape, long outputChannels, torch.Device? device = null) =>
+        new ResNetConditionerFactory(Width, 1).Create(inputShape, outputChannels, device);
 }
 
 /// <summary>Another mask that (wrongly) declares the name of <see cref="StripeMask"/>.</summary>
@@ -110,12 +110,12 @@ internal sealed class VectorCouplingOptions : FlowOod.Models.IFlowBuilderOptions
 
     public void Write(ComponentWriter writer) => writer.WriteComponent("conditioner", Conditioner);
 
-    public NormalizingFlow Build(long[] eventShape)
+    public NormalizingFlow Build(long[] eventShape, torch.Device? device = null)
     {
         var couplings = new FlowOod.Bijectors.AffineCoupling[]
         {
-            new(eventShape, ChannelMask.Instance, 0, Conditioner),
-            new(eventShape, ChannelMask.Instance, 1, Conditioner),
+            new(eventShape, ChannelMask.Instance, 0, Conditioner, device: device),
+            new(eventShape, ChannelMask.Instance, 1, Conditioner, device: device),
         };
         return new NormalizingFlow(new FlowOod.Bijectors.Chain(couplings), eventShape) { Architecture = FlowArchitecture.Of(this) };
     }
