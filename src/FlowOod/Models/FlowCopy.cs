@@ -41,6 +41,12 @@ internal static class FlowCopy
     }
 
     /// <summary>Runs a build (which initialises weights from torch's global generator) leaving that generator's state as it was.</summary>
+    // Still a save/restore of global state, and racy with other threads drawing from the generator meanwhile. The clean
+    // fix, building on meta and materialising empty tensors on the target device before copying the file in, is not
+    // available in TorchSharp 0.107: it has no Module.to_empty, Tensor.set_ refuses to move a meta tensor to another
+    // device's storage ("the devices must match"), and Module.to copies data out of meta, which libtorch rejects.
+    // TorchSharp's own modules (Conv2d, Linear...) draw their initial weights from the global generator in their
+    // constructors with no generator argument, so the build cannot be pointed at a private generator either.
     public static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
     {
         using var state = random.get_rng_state();
