@@ -111,10 +111,12 @@ internal static class CompareScorers
         }
 
         Console.WriteLine($"Total time {total.Elapsed.TotalMinutes:F1} min.");
-        foreach (var flow in ensemble.Append(background).Append(featureScorer.Flow))
+        foreach (var flow in ensemble.Append(background))
         {
             flow.Dispose();
         }
+
+        featureScorer.Dispose(); // Fit created its flow, so the scorer owns it.
 
         classifier.Dispose();
         return 0;
@@ -145,15 +147,12 @@ internal static class CompareScorers
     private static void CheckSavedDetector(OodDetector detector, string path, ImageDataset fashionTest, ImageDataset mnist)
     {
         ModelFile.Save(detector, path, new Dictionary<string, string> { ["trainedOn"] = "Fashion-MNIST", ["scorer"] = detector.Scorer.Name });
-        var loaded = ModelFile.LoadDetector(path);
+        using var loaded = ModelFile.LoadDetector(path); // owns the flows it loaded
         using var scope = NewDisposeScope();
         var images = cat([fashionTest.ToTensor(0, 500), mnist.ToTensor(0, 500)]);
         var same = detector.Predict(images).SequenceEqual(loaded.Predict(images));
         Console.WriteLine($"Saved the likelihood-ratio detector to {path} ({new System.IO.FileInfo(path).Length:N0} bytes) and reloaded it: "
             + (same ? "identical verdicts, scores and p-values on 1000 images." : "VERDICTS DIFFER."));
-        var ratio = (LikelihoodRatioScorer)loaded.Scorer;
-        ratio.Foreground.Dispose();
-        ratio.Background.Dispose();
     }
 
     /// <summary>Scores the first <paramref name="limit"/> images of <paramref name="data"/> in chunks of 1000.</summary>
