@@ -110,7 +110,7 @@ internal sealed class ModelFileReader : IDisposable
         if (builtIn)
         {
             var path = where + ".options";
-            var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape);
+            var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape, FormatVersion);
             architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
             build = () => BuildFromOptions(builderOptions, builder, path, eventShape);
             CheckAgainstFile(BuildOnMeta(build), prefix, dtype, where);
@@ -222,11 +222,11 @@ internal sealed class ModelFileReader : IDisposable
     }
 
     /// <summary>Reads a builder's stored options through the catalog; constructor checks that fail name the flow.</summary>
-    private static IFlowBuilderOptions ReadBuilderOptions(ComponentCatalog catalog, string builder, JsonObject optionsNode, string path, long[] eventShape)
+    private static IFlowBuilderOptions ReadBuilderOptions(ComponentCatalog catalog, string builder, JsonObject optionsNode, string path, long[] eventShape, uint formatVersion)
     {
         try
         {
-            return catalog.Read<IFlowBuilderOptions>(builder, optionsNode, path);
+            return catalog.Read<IFlowBuilderOptions>(builder, optionsNode, path, new SettingsOnlySource(formatVersion));
         }
         catch (ArgumentException e)
         {
