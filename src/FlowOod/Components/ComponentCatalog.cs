@@ -31,7 +31,7 @@ public sealed class ComponentCatalog
         this.entries = entries;
     }
 
-    /// <summary>FlowOod's own components (masks, bottlenecks, st-networks, scale activations, builders' options, compressors).</summary>
+    /// <summary>FlowOod's own components (masks, bottlenecks, st-networks, scale activations, builders' options, compressors, scorers).</summary>
     public static ComponentCatalog BuiltIn { get; } = Scan(typeof(ComponentCatalog).Assembly);
 
     /// <summary>The component types this catalog reads.</summary>
@@ -68,7 +68,7 @@ public sealed class ComponentCatalog
 
     /// <summary>Reads the component of kind <typeparamref name="TKind"/> named <paramref name="name"/> from its fields.</summary>
     /// <exception cref="ComponentFormatException">The catalog has no such component, or its fields are invalid.</exception>
-    internal TKind Read<TKind>(string name, JsonObject fields, string path)
+    internal TKind Read<TKind>(string name, JsonObject fields, string path, IComponentSource source)
         where TKind : class
     {
         if (!entries.TryGetValue((typeof(TKind), name), out var entry))
@@ -79,7 +79,7 @@ public sealed class ComponentCatalog
                 + $"ModelLoadOptions.Components = ComponentCatalog.BuiltIn.With<YourType>().");
         }
 
-        return (TKind)entry.Read(new ComponentReader(fields, path, this));
+        return (TKind)entry.Read(new ComponentReader(fields, path, this, source));
     }
 
     /// <summary>The kind's name from its <see cref="ComponentKindAttribute"/>, else the type's name.</summary>
@@ -133,7 +133,7 @@ public sealed class ComponentCatalog
         {
             throw new ArgumentException(
                 $"{type.FullName} is of no component kind: it must implement an interface (or derive from a class) marked [ComponentKind], "
-                + "such as IMaskStrategy, IConditionerFactory, IBottleneck, ScaleActivation, ICompressor or IFlowBuilderOptions.",
+                + "such as IMaskStrategy, IConditionerFactory, IBottleneck, ScaleActivation, ICompressor, IFlowBuilderOptions or IOodScorer.",
                 nameof(type));
         }
 

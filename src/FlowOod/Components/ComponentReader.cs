@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -13,10 +14,12 @@ namespace FlowOod.Components;
 public sealed class ComponentReader
 {
     private readonly JsonObject fields;
+    private readonly IComponentSource source;
 
-    internal ComponentReader(JsonObject fields, string path, ComponentCatalog catalog)
+    internal ComponentReader(JsonObject fields, string path, ComponentCatalog catalog, IComponentSource source)
     {
         this.fields = fields;
+        this.source = source;
         Path = path;
         Catalog = catalog;
     }
@@ -26,6 +29,85 @@ public sealed class ComponentReader
 
     /// <summary>The catalog nested components are read from.</summary>
     public ComponentCatalog Catalog { get; }
+
+    /// <summary>
+    /// The format version of the model file being read, for a component whose stored meaning changed between versions
+    /// (e.g. a scorer's noise <c>"Seeded"</c> in version 1).
+    /// </summary>
+    public int FormatVersion => (int)source.FormatVersion;
+
+    /// <summary>
+    /// The objects of type <typeparamref name="T"/> the caller passed at load time, for a component that holds code a
+    /// file cannot store (a feature extractor, a compressor, ...): a model file's loader hands over its options' feature
+    /// extractor, extractor module, compressors and provided objects.
+    /// </summary>
+    /// <typeparam name="T">The type asked for, e.g. <c>ICompressor</c>.</typeparam>
+    /// <returns>The matching objects, in the order given (empty when none).</returns>
+    public IReadOnlyList<T> Provided<T>()
+        where T : class =>
+        source.Provided<T>();
+
+    /// <summary>
+    /// An exception for an object the caller must pass at load time and did not (see <see cref="Provided{T}"/>); the load
+    /// method throws it as an <see cref="ArgumentException"/> for its options, not as a file error.
+    /// </summary>
+    /// <param name="message">What is missing and how to pass it.</param>
+    /// <returns>The exception, to throw.</returns>
+    public ArgumentException NotProvided(string message)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(message);
+        return source.NotProvided(message);
+    }
+
+    /// <summary>Reads a float64 vector of exactly <paramref name="count"/> entries written by <see cref="ComponentWriter.WriteDoubles"/>.</summary>
+    /// <param name="name">The field's name.</param>
+    /// <param name="count">The number of entries expected (the file's declared shape is checked before anything is read).</param>
+    /// <returns>The values, all finite.</returns>
+    /// <exception cref="ComponentFormatException">The field is missing or invalid, or this description holds settings only.</exception>
+    public double[] ReadDoubles(string name, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return source.LoadDoubles(fields, name, Path, count);
+    }
+
+    /// <summary>Reads a float64 vector of any length written by <see cref="ComponentWriter.WriteDoubles"/>.</summary>
+    /// <param name="name">The field's name.</param>
+    /// <returns>The values, all finite.</returns>
+    /// <exception cref="ComponentFormatException">The field is missing or invalid, or this description holds settings only.</exception>
+    public double[] ReadDoubles(string name) => source.LoadDoubles(fields, name, Path, null);
+
+    /// <summary>Rebuilds a value stored beside the description (a flow); it belongs to the component being read.</summary>
+    internal T ReadStored<T>(string name)
+        where T : class =>
+        source.Load<T>(fields, name, Path);
+
+    /// <summary>The nested object of fields (no <c>"type"</c>) written by <see cref="ComponentWriter.WriteObject"/>.</summary>
+    internal ComponentReader ReadObject(string name) =>
+        new(Node(name) as JsonObject ?? throw Invalid(name, "must be a JSON object"), $"{Path}.{name}", Catalog, source);
+
+    /// <summary>Reads an unsigned 64-bit integer.</summary>
+    internal ulong ReadULong(string name) =>
+        Node(name) is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out ulong result)
+            ? result
+            : throw Invalid(name, "must be an unsigned 64-bit integer");
+
+    /// <summary>
+    /// A nested component stored as <c>{"type": name, ...}</c> or, when it has no fields, as the bare name: the name and
+    /// a reader of its fields.
+    /// </summary>
+    internal (string Name, Func<TKind> Read) ReadNamedComponent<TKind>(string name, int maxNameLength)
+        where TKind : class
+    {
+        var at = $"{Path}.{name}";
+        if (Node(name) is JsonObject described)
+        {
+            var type = new ComponentReader(described, at, Catalog, source).ReadString("type", 64);
+            return (type, () => Catalog.Read<TKind>(type, described, at, source));
+        }
+
+        var bare = ReadString(name, maxNameLength);
+        return (bare, () => Catalog.Read<TKind>(bare, [], at, source));
+    }
 
     /// <summary>Reads an integer in [<paramref name="min"/>, <paramref name="max"/>].</summary>
     /// <param name="name">The field's name.</param>
@@ -114,8 +196,8 @@ public sealed class ComponentReader
     {
         var node = Node(name) as JsonObject ?? throw Invalid(name, "must be a JSON object");
         var at = $"{Path}.{name}";
-        var type = new ComponentReader(node, at, Catalog).ReadString("type", 64);
-        return Catalog.Read<TKind>(type, node, at);
+        var type = new ComponentReader(node, at, Catalog, source).ReadString("type", 64);
+        return Catalog.Read<TKind>(type, node, at, source);
     }
 
     /// <summary>Reads a nested component, or null when the field is missing or JSON <c>null</c>.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Reflection;
 using System.Text.Json.Nodes;
 
@@ -18,9 +19,11 @@ public sealed class ComponentWriter
 {
     private static readonly ConcurrentDictionary<Type, string?> Names = new();
     private readonly JsonObject fields = [];
+    private readonly IComponentSink? sink;
 
-    private ComponentWriter()
+    private ComponentWriter(IComponentSink? sink)
     {
+        this.sink = sink;
     }
 
     /// <summary>Writes an integer.</summary>
@@ -77,6 +80,49 @@ public sealed class ComponentWriter
         Add(name, JsonValue.Create(value.ToString()));
     }
 
+    /// <summary>
+    /// Writes a float64 vector (fitted state such as a standardiser's means): a model file stores it as a tensor and the
+    /// field as the tensor's name. Only components a model file stores beside its flows (scorers) can hold vectors; a
+    /// flow's architecture holds settings only.
+    /// </summary>
+    /// <param name="name">The field's name, unique within the component.</param>
+    /// <param name="values">The values, all finite.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A value is NaN or infinite.</exception>
+    /// <exception cref="NotSupportedException">This description holds settings only.</exception>
+    public void WriteDoubles(string name, IReadOnlyList<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        for (int i = 0; i < values.Count; i++)
+        {
+            if (!double.IsFinite(values[i]))
+            {
+                throw new ArgumentOutOfRangeException(nameof(values), values[i], $"Component field '{name}' must hold finite numbers; entry {i} is not.");
+            }
+        }
+
+        Add(name, Sink(name).StoreDoubles(values, name));
+    }
+
+    /// <summary>Writes a value stored beside the description (a flow): the field holds the sink's reference.</summary>
+    /// <exception cref="NotSupportedException">This description holds settings only.</exception>
+    internal void WriteStored<T>(string name, T value)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(value, name);
+        Add(name, Sink(name).Store(value, name));
+    }
+
+    /// <summary>Writes a nested object of fields that is not a component (no <c>"type"</c>), such as a scorer's noise.</summary>
+    internal void WriteObject(string name, Action<ComponentWriter> write)
+    {
+        var nested = new ComponentWriter(sink);
+        write(nested);
+        Add(name, nested.fields);
+    }
+
+    /// <summary>Writes a raw JSON value (an unsigned seed, or a component stored by its bare name).</summary>
+    internal void WriteNode(string name, JsonNode value) => Add(name, value);
+
     /// <summary>Writes a nested component as an object <c>{"type": name, ...its fields}</c>.</summary>
     /// <typeparam name="TKind">The kind, e.g. <c>IMaskStrategy</c>.</typeparam>
     /// <param name="name">The field's name, unique within the component.</param>
@@ -85,7 +131,7 @@ public sealed class ComponentWriter
         where TKind : class
     {
         ArgumentNullException.ThrowIfNull(value, name);
-        Add(name, Describe(value));
+        Add(name, Describe(value, sink));
     }
 
     /// <summary>Writes a nested component, or JSON <c>null</c> when <paramref name="value"/> is null.</summary>
@@ -94,27 +140,27 @@ public sealed class ComponentWriter
     /// <param name="value">The component or null.</param>
     public void WriteOptionalComponent<TKind>(string name, TKind? value)
         where TKind : class =>
-        Add(name, value is null ? null : Describe(value));
+        Add(name, value is null ? null : Describe(value, sink));
 
     /// <summary>The component's fields, without its name.</summary>
     /// <exception cref="NotDescribableException">The component, or one nested in it, does not describe itself.</exception>
-    internal static JsonObject FieldsOf(object component)
+    internal static JsonObject FieldsOf(object component, IComponentSink? sink = null)
     {
         if (component is not IComponent described)
         {
             throw new NotDescribableException(component.GetType());
         }
 
-        var writer = new ComponentWriter();
+        var writer = new ComponentWriter(sink);
         described.Write(writer);
         return writer.fields;
     }
 
     /// <summary><c>{"type": name, ...fields}</c>.</summary>
     /// <exception cref="NotDescribableException">The component, or one nested in it, does not describe itself.</exception>
-    internal static JsonObject Describe(object component)
+    internal static JsonObject Describe(object component, IComponentSink? sink = null)
     {
-        var fields = FieldsOf(component);
+        var fields = FieldsOf(component, sink);
         var described = new JsonObject { ["type"] = NameOf(component.GetType()) };
         foreach (var (key, value) in fields)
         {
@@ -130,6 +176,10 @@ public sealed class ComponentWriter
         Names.GetOrAdd(type, t => t.GetCustomAttribute<ComponentNameAttribute>(inherit: false)?.Name)
         ?? throw new InvalidOperationException(
             $"{type.FullName} implements IComponent but declares no [ComponentName(\"...\")]; the stored name must be declared, it is never derived from the type name.");
+
+    private IComponentSink Sink(string name) => sink ?? throw new NotSupportedException(
+        $"Component field '{name}' refers to a stored value (a flow or a vector), which only components a model file stores beside its flows "
+        + "(scorers) can hold; a flow's architecture holds settings only.");
 
     private void Add(string name, JsonNode? value)
     {

@@ -51,10 +51,11 @@ public static class ModelFile
     }
 
     /// <summary>Saves a scorer with its flows and fitted state.</summary>
-    /// <param name="scorer">One of FlowOod's scorers; its settings, fitted state and flows are stored (higher score = more OOD).</param>
+    /// <param name="scorer">A scorer that describes itself (FlowOod's do; yours implement <see cref="IComponent{TSelf}"/> with a
+    /// <see cref="ComponentNameAttribute"/>): its settings, fitted state and flows are stored, under its component name.</param>
     /// <param name="path">The file to write (replaced atomically if it exists).</param>
     /// <param name="metadata">Your key/value notes, stored in the header.</param>
-    /// <exception cref="NotSupportedException">The scorer is not one of FlowOod's, or one of its flows has no architecture.</exception>
+    /// <exception cref="NotSupportedException">The scorer does not describe itself, or one of its flows has no architecture.</exception>
     public static void Save(IOodScorer scorer, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(scorer);
@@ -150,10 +151,11 @@ public static class ModelFile
     public static NormalizingFlow LoadFlow(string path, ModelLoadOptions? options = null) =>
         Load(path, "flow", options, (reader, content, o) => reader.ReadFlow(content, "flow", "$.content", o));
 
-    /// <summary>Loads a scorer saved by <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>.</summary>
+    /// <summary>Loads a scorer saved by <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>; it owns its flows.</summary>
     /// <param name="path">The model file.</param>
-    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored), size limit.</param>
-    /// <exception cref="ModelFormatException">The file is not a valid FlowOod scorer file.</exception>
+    /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored),
+    /// the component catalog (register your own scorers there), size limit.</param>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod scorer file, or names a scorer the catalog does not hold.</exception>
     public static IOodScorer LoadScorer(string path, ModelLoadOptions? options = null) =>
         Load(path, "scorer", options, (reader, content, o) => ScorerCodec.Decode(reader, content, "$.content", o));
 

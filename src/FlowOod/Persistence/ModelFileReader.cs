@@ -109,7 +109,7 @@ internal sealed class ModelFileReader : IDisposable
         if (builtIn)
         {
             var path = where + ".options";
-            var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape);
+            var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape, FormatVersion);
             architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
             build = device => BuildFromOptions(builderOptions, builder, path, eventShape, device);
             CheckAgainstFile(BuildOnMeta(build), prefix, dtype, where);
@@ -210,11 +210,11 @@ internal sealed class ModelFileReader : IDisposable
     }
 
     /// <summary>Reads a builder's stored options through the catalog; constructor checks that fail name the flow.</summary>
-    private static IFlowBuilderOptions ReadBuilderOptions(ComponentCatalog catalog, string builder, JsonObject optionsNode, string path, long[] eventShape)
+    private static IFlowBuilderOptions ReadBuilderOptions(ComponentCatalog catalog, string builder, JsonObject optionsNode, string path, long[] eventShape, uint formatVersion)
     {
         try
         {
-            return catalog.Read<IFlowBuilderOptions>(builder, optionsNode, path);
+            return catalog.Read<IFlowBuilderOptions>(builder, optionsNode, path, new SettingsOnlySource(formatVersion));
         }
         catch (ArgumentException e)
         {

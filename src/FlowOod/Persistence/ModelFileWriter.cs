@@ -12,7 +12,10 @@ internal sealed class ModelFileWriter
 {
     private const int MaxMetadataEntries = 256;
     private const int MaxMetadataText = 1 << 16;
-    private readonly List<PendingTensor> tensors = [];
+    // Vectors are stored before the flows' tensors, whatever order a component writes them in (the order of every file
+    // written so far, which the golden files freeze).
+    private readonly List<PendingTensor> vectors = [];
+    private readonly List<PendingTensor> flowTensors = [];
     private readonly JsonArray flows = [];
     private readonly List<NormalizingFlow> flowInstances = [];
 
@@ -38,7 +41,7 @@ internal sealed class ModelFileWriter
         var prefix = $"flows.{index}.";
         foreach (var (name, tensor) in state)
         {
-            tensors.Add(new PendingTensor(prefix + name, tensor.dtype, tensor.shape, tensor.numel() * tensor.ElementSize, () => TensorCodec.ToBytes(tensor)));
+            flowTensors.Add(new PendingTensor(prefix + name, tensor.dtype, tensor.shape, tensor.numel() * tensor.ElementSize, () => TensorCodec.ToBytes(tensor)));
         }
 
         flows.Add(new JsonObject
@@ -53,11 +56,23 @@ internal sealed class ModelFileWriter
         return index;
     }
 
+    /// <summary><paramref name="wanted"/>, or, when a tensor has that name already, <paramref name="wanted"/> with the first free suffix ".1", ".2", ...</summary>
+    public string UniqueTensorName(string wanted)
+    {
+        var name = wanted;
+        for (int i = 1; vectors.Concat(flowTensors).Any(t => t.Name == name); i++)
+        {
+            name = $"{wanted}.{i}";
+        }
+
+        return name;
+    }
+
     /// <summary>Adds a float64 vector under <paramref name="name"/>.</summary>
     public void AddDoubles(string name, IReadOnlyList<double> values)
     {
         var array = values.ToArray();
-        tensors.Add(new PendingTensor(
+        vectors.Add(new PendingTensor(
             name, TorchSharp.torch.ScalarType.Float64, [array.LongLength], array.LongLength * sizeof(double), () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()).ToArray()));
     }
 
@@ -93,6 +108,6 @@ internal sealed class ModelFileWriter
             ["flows"] = flows.DeepClone(),
             ["content"] = content,
         };
-        ModelContainer.Write(path, header, tensors);
+        ModelContainer.Write(path, header, [.. vectors, .. flowTensors]);
     }
 }

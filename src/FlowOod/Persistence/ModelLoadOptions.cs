@@ -30,7 +30,7 @@ public sealed record ModelLoadOptions
 
     /// <summary>
     /// The components a file's descriptions may name (masks, st-networks, bottlenecks, scale activations, builders'
-    /// options, compressors). Default <see cref="ComponentCatalog.BuiltIn"/>; add your own with
+    /// options, compressors, scorers). Default <see cref="ComponentCatalog.BuiltIn"/>; add your own with
     /// <c>ComponentCatalog.BuiltIn.With&lt;YourMask&gt;()</c>.
     /// </summary>
     public ComponentCatalog Components { get; init; } = ComponentCatalog.BuiltIn;
@@ -41,6 +41,13 @@ public sealed record ModelLoadOptions
     /// Deflate, and reads compressors that describe themselves as components).
     /// </summary>
     public IReadOnlyList<Scoring.ICompressor> Compressors { get; init; } = Array.Empty<Scoring.ICompressor>();
+
+    /// <summary>
+    /// Objects your own components need at load time (code a file cannot store, such as a delegate or a module), handed to
+    /// their <c>Read</c> through <see cref="ComponentReader.Provided{T}"/> by type, after <see cref="FeatureExtractor"/>,
+    /// <see cref="FeatureExtractorModule"/> and <see cref="Compressors"/>.
+    /// </summary>
+    public IReadOnlyList<object> Provided { get; init; } = Array.Empty<object>();
 
     /// <summary>Files larger than this are refused before anything is read. Default 8 GiB.</summary>
     public long MaxFileBytes { get; init; } = 8L << 30;

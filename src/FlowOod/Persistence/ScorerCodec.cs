@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json.Nodes;
 using FlowOod.Components;
@@ -6,178 +7,38 @@ using FlowOod.Scoring;
 
 namespace FlowOod.Persistence;
 
-/// <summary>FlowOod's scorers ↔ a model file's content: settings in JSON, flows and fitted vectors as tensors.</summary>
+/// <summary>
+/// Scorers ↔ a model file's content. A scorer is a component of kind "scorer": it writes its own fields (settings in
+/// JSON; flows and fitted vectors as tensors of the file, through <see cref="FileSink"/>) and is read back by its
+/// registered name from <see cref="ModelLoadOptions.Components"/> (through <see cref="FileSource"/>, which also hands it
+/// the file's format version and the code passed in the options).
+/// </summary>
 internal static class ScorerCodec
 {
-    public static JsonObject Encode(IOodScorer scorer, ModelFileWriter writer) => scorer switch
+    private const int MaxCount = 1 << 24;
+
+    public static JsonObject Encode(IOodScorer scorer, ModelFileWriter writer)
     {
-        NegativeLogLikelihoodScorer s => new JsonObject
+        try
         {
-            ["type"] = "NegativeLogLikelihood",
-            ["flow"] = writer.AddFlow(s.Flow),
-            ["unit"] = s.Unit.ToString(),
-            ["chunkSize"] = s.ChunkSize,
-            ["noise"] = Noise(s.Noise),
-        },
-        TypicalityScorer s => new JsonObject
+            return ComponentWriter.Describe(scorer, new FileSink(writer, "scorer."));
+        }
+        catch (ComponentWriter.NotDescribableException e) when (e.Type == scorer.GetType())
         {
-            ["type"] = "Typicality",
-            ["flow"] = writer.AddFlow(s.Flow),
-            ["entropy"] = s.Entropy,
-            ["chunkSize"] = s.ChunkSize,
-            ["noise"] = Noise(s.Noise),
-        },
-        WaicScorer s => new JsonObject
-        {
-            ["type"] = "Waic",
-            ["ensemble"] = Json.ToArray(s.Ensemble.Select(flow => (long)writer.AddFlow(flow))),
-            ["chunkSize"] = s.ChunkSize,
-            ["noise"] = Noise(s.Noise),
-        },
-        FeatureSpaceScorer s => FeatureSpace(s, writer),
-        LikelihoodRatioScorer s => new JsonObject
-        {
-            ["type"] = "LikelihoodRatio",
-            ["foreground"] = writer.AddFlow(s.Foreground),
-            ["background"] = writer.AddFlow(s.Background),
-            ["chunkSize"] = s.ChunkSize,
-            ["noise"] = Noise(s.Noise),
-        },
-        InputComplexityScorer s => new JsonObject
-        {
-            ["type"] = "InputComplexity",
-            ["flow"] = writer.AddFlow(s.Flow),
-            ["compressor"] = Compressor(s.Compressor),
-            ["chunkSize"] = s.ChunkSize,
-            ["noise"] = Noise(s.Noise),
-        },
-        _ => throw new NotSupportedException(
-            $"Model files store FlowOod's own scorers; {scorer.GetType().Name} is not one of them (save its flows with ModelFile.Save(flow, ...)."),
-    };
+            throw new NotSupportedException(
+                $"Model files store scorers that describe themselves; {scorer.GetType().FullName} does not. Implement IComponent<TSelf> with a "
+                + "[ComponentName(\"...\")] on it (writing its flows with WriteFlow and fitted vectors with WriteDoubles), and register it to load: "
+                + "ModelLoadOptions.Components = ComponentCatalog.BuiltIn.With<YourScorer>().",
+                e);
+        }
+    }
 
     public static IOodScorer Decode(ModelFileReader reader, JsonObject content, string where, ModelLoadOptions options)
     {
-        var type = Json.String(content, "type", where, 64);
-        return type switch
-        {
-            "NegativeLogLikelihood" => new NegativeLogLikelihoodScorer(
-                reader.ReadFlow(content, "flow", where, options),
-                Json.Enum<LikelihoodUnit>(content, "unit", where),
-                ChunkSize(content, where),
-                Noise(reader, content, where),
-                ownsFlow: true),
-            "Typicality" => new TypicalityScorer(
-                reader.ReadFlow(content, "flow", where, options),
-                Json.Double(content, "entropy", where),
-                ChunkSize(content, where),
-                Noise(reader, content, where),
-                ownsFlow: true),
-            "Waic" => new WaicScorer(
-                reader.ReadFlows(content, "ensemble", where, options),
-                ChunkSize(content, where),
-                Noise(reader, content, where),
-                ownsFlows: true),
-            "FeatureSpace" => FeatureSpace(reader, content, where, options),
-            "LikelihoodRatio" => new LikelihoodRatioScorer(
-                reader.ReadFlow(content, "foreground", where, options),
-                reader.ReadFlow(content, "background", where, options),
-                ChunkSize(content, where),
-                Noise(reader, content, where),
-                ownsFlows: true),
-            "InputComplexity" => new InputComplexityScorer(
-                reader.ReadFlow(content, "flow", where, options),
-                Compressor(content, where, options),
-                ChunkSize(content, where),
-                Noise(reader, content, where),
-                ownsFlow: true),
-            _ => throw ModelContainer.Error(reader.Path, $"{where}.type \"{type}\" is not a scorer this FlowOod knows"),
-        };
-    }
-
-    private static JsonObject FeatureSpace(FeatureSpaceScorer s, ModelFileWriter writer)
-    {
-        writer.AddDoubles("scorer.mean", s.Standardizer.Mean);
-        writer.AddDoubles("scorer.std", s.Standardizer.StandardDeviation);
-        return new JsonObject
-        {
-            ["type"] = "FeatureSpace",
-            ["flow"] = writer.AddFlow(s.Flow),
-            ["featureDimension"] = s.FeatureDimension,
-            ["mean"] = "scorer.mean",
-            ["std"] = "scorer.std",
-            ["chunkSize"] = s.ChunkSize,
-            ["extractorName"] = s.ExtractorName,
-        };
-    }
-
-    private static FeatureSpaceScorer FeatureSpace(ModelFileReader reader, JsonObject content, string where, ModelLoadOptions options)
-    {
-        var dimension = Json.Int(content, "featureDimension", where, 1, MaxCount);
-        var extractorName = Json.String(content, "extractorName", where, 256);
-        if (options.FeatureExtractor is null == options.FeatureExtractorModule is null)
-        {
-            throw new ArgumentException(
-                $"This file holds a feature-space scorer whose extractor ('{extractorName}', {dimension} features) is code, not data: " +
-                "pass it as exactly one of ModelLoadOptions.FeatureExtractor or FeatureExtractorModule.",
-                nameof(options));
-        }
-
-        var standardizer = new FeatureStandardizer(
-            reader.ReadDoubles(Json.String(content, "mean", where, 128), dimension),
-            reader.ReadDoubles(Json.String(content, "std", where, 128), dimension));
-        var flow = reader.ReadFlow(content, "flow", where, options);
-        var chunkSize = ChunkSize(content, where);
-        return options.FeatureExtractorModule is { } module
-            ? new FeatureSpaceScorer(module, flow, standardizer, chunkSize, extractorName, ownsFlow: true)
-            : new FeatureSpaceScorer(options.FeatureExtractor!, flow, standardizer, chunkSize, extractorName, ownsFlow: true);
-    }
-
-    /// <summary>
-    /// A compressor that describes itself is stored by its component name (as a string when it has no settings, as
-    /// <c>{"type": name, ...}</c> otherwise); any other by its <see cref="ICompressor.Name"/>.
-    /// </summary>
-    private static JsonNode Compressor(ICompressor compressor)
-    {
-        if (compressor is not IComponent)
-        {
-            return JsonValue.Create(compressor.Name);
-        }
-
-        var described = ComponentWriter.Describe(compressor);
-        return described.Count == 1 ? described["type"]!.DeepClone() : described;
-    }
-
-    private static ICompressor Compressor(JsonObject content, string where, ModelLoadOptions options)
-    {
         var catalog = options.Components ?? throw new ArgumentException("ModelLoadOptions.Components is null; use ComponentCatalog.BuiltIn or a catalog made from it.", nameof(options));
-        var path = where + ".compressor";
-        string name;
-        JsonObject fields;
-        if (content["compressor"] is JsonObject described)
-        {
-            fields = described;
-            name = Json.String(described, "type", path, 64);
-        }
-        else
-        {
-            name = Json.String(content, "compressor", where, 128);
-            fields = [];
-        }
-
-        if (options.Compressors.FirstOrDefault(c => c.Name == name) is { } given)
-        {
-            return given;
-        }
-
-        return catalog.Contains<ICompressor>(name)
-            ? catalog.Read<ICompressor>(name, fields, path)
-            : throw new ArgumentException(
-                $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass an instance in " +
-                "ModelLoadOptions.Compressors, or, if it is a component, register its type in ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>().",
-                nameof(options));
+        var type = Json.String(content, "type", where, 64);
+        return catalog.Read<IOodScorer>(type, content, where, new FileSource(reader, options));
     }
-
-    private const int MaxCount = 1 << 24;
 
     public static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, MaxCount);
 
@@ -186,6 +47,7 @@ internal static class ScorerCodec
     /// <summary>
     /// The stored noise. Format v1's "Seeded" is today's <see cref="ScoringNoiseKind.SeededStream"/> (v1 files give
     /// their recorded scores); from v2 on, "Seeded" is the batch-independent noise keyed by each input's values.
+    /// Scorers read theirs with <see cref="ComponentFlowFields.ReadNoise"/>, which applies the same rule.
     /// </summary>
     public static ScoringNoise Noise(ModelFileReader reader, JsonObject content, string where)
     {
@@ -202,5 +64,77 @@ internal static class ScorerCodec
         }
 
         return ScoringNoise.Of(kind, Json.ULong(node, "seed", where + ".noise"));
+    }
+
+    /// <summary>Stores a component's flows and vectors in the file being written; fields hold a flow's index or a tensor's name.</summary>
+    private sealed class FileSink(ModelFileWriter writer, string tensorPrefix) : IComponentSink
+    {
+        public JsonNode Store<T>(T value, string field)
+            where T : class => value switch
+            {
+                NormalizingFlow flow => JsonValue.Create(writer.AddFlow(flow)),
+                IReadOnlyList<NormalizingFlow> flows => Json.ToArray(flows.Select(flow => (long)writer.AddFlow(flow))),
+                _ => throw new NotSupportedException($"Model files store flows and float64 vectors beside a component's settings, not {typeof(T).Name} values (field '{field}')."),
+            };
+
+        public JsonNode StoreDoubles(IReadOnlyList<double> values, string field)
+        {
+            var name = writer.UniqueTensorName(tensorPrefix + field);
+            writer.AddDoubles(name, values);
+            return JsonValue.Create(name);
+        }
+    }
+
+    /// <summary>Reads a component's flows and vectors from the file being loaded, and hands it the options' code.</summary>
+    private sealed class FileSource(ModelFileReader reader, ModelLoadOptions options) : IComponentSource
+    {
+        public uint FormatVersion => reader.FormatVersion;
+
+        public T Load<T>(JsonObject fields, string field, string path)
+            where T : class
+        {
+            if (typeof(T) == typeof(NormalizingFlow))
+            {
+                return (T)(object)reader.ReadFlow(fields, field, path, options);
+            }
+
+            if (typeof(T) == typeof(NormalizingFlow[]))
+            {
+                return (T)(object)reader.ReadFlows(fields, field, path, options);
+            }
+
+            throw new NotSupportedException($"Model files store flows and float64 vectors beside a component's settings, not {typeof(T).Name} values (field '{field}').");
+        }
+
+        public double[] LoadDoubles(JsonObject fields, string field, string path, int? count) =>
+            reader.ReadDoubles(Json.String(fields, field, path, 128), count);
+
+        public IReadOnlyList<T> Provided<T>()
+            where T : class
+        {
+            var all = new List<object>();
+            if (options.FeatureExtractor is { } extractor)
+            {
+                all.Add(extractor);
+            }
+
+            if (options.FeatureExtractorModule is { } module)
+            {
+                all.Add(module);
+            }
+
+            all.AddRange(options.Compressors);
+            all.AddRange(options.Provided);
+            return all.OfType<T>().ToArray();
+        }
+
+        public ArgumentException NotProvided(string message) => OptionsError(options, message);
+
+        // The load methods let argument errors about their options through (other argument errors become file errors).
+        private static ArgumentException OptionsError(ModelLoadOptions options, string message)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            return new ArgumentException(message, nameof(options));
+        }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using FlowOod.Components;
 using FlowOod.Models;
 using FlowOod.Training;
 using TorchSharp;
@@ -29,10 +30,12 @@ namespace FlowOod.Scoring;
 /// mode is). The extractor's output is validated for every chunk (rank 2, N rows, D columns,
 /// float32 or float64, finite) and converted to the flow's dtype and device. Flows with dequantization are evaluated
 /// at the bin centres (<see cref="ScoringNoise.BinCentres"/>).</para>
-/// <para>The extractor is arbitrary user code and cannot be saved: to reload a saved scorer, rebuild it from
-/// <see cref="Flow"/>, <see cref="Standardizer"/> and <see cref="FlowScorer.ChunkSize"/> with the same extractor passed again.</para>
+/// <para>The extractor is arbitrary user code and cannot be saved: a model file stores the flow, the standardiser, the
+/// chunk size and the extractor's name, and loading needs the extractor passed again (the loader's options hand it to
+/// <see cref="Read"/> through <see cref="ComponentReader.Provided{T}"/>).</para>
 /// </remarks>
-public sealed class FeatureSpaceScorer : FlowScorer
+[ComponentName("FeatureSpace")]
+public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScorer>
 {
     private readonly Func<Tensor, Tensor> extractor;
     private readonly nn.Module<Tensor, Tensor>? extractorModule;
@@ -205,6 +208,48 @@ public sealed class FeatureSpaceScorer : FlowScorer
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary>Writes the flow, the feature dimension, the standardiser's vectors, the chunk size and the extractor's name (not the extractor).</summary>
+    /// <param name="writer">Receives the fields.</param>
+    public void Write(ComponentWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteFlow("flow", Flow);
+        writer.WriteInt("featureDimension", FeatureDimension);
+        writer.WriteDoubles("mean", Standardizer.Mean);
+        writer.WriteDoubles("std", Standardizer.StandardDeviation);
+        writer.WriteInt("chunkSize", ChunkSize);
+        writer.WriteString("extractorName", ExtractorName);
+    }
+
+    /// <summary>
+    /// Rebuilds a saved scorer with the extractor passed at load time (exactly one <see cref="Func{T, TResult}"/> of
+    /// tensors or one <see cref="nn.Module{T, TResult}"/>); it owns the flow it reads, the extractor stays the caller's.
+    /// </summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The scorer.</returns>
+    /// <exception cref="ArgumentException">No extractor, or more than one, was passed at load time.</exception>
+    public static FeatureSpaceScorer Read(ComponentReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var dimension = reader.ReadInt("featureDimension", 1, MaxStoredChunkSize);
+        var extractorName = reader.ReadString("extractorName", 256);
+        var delegates = reader.Provided<Func<Tensor, Tensor>>();
+        var modules = reader.Provided<nn.Module<Tensor, Tensor>>();
+        if (delegates.Count + modules.Count != 1)
+        {
+            throw reader.NotProvided(
+                $"This file holds a feature-space scorer whose extractor ('{extractorName}', {dimension} features) is code, not data: " +
+                "pass it as exactly one of ModelLoadOptions.FeatureExtractor or FeatureExtractorModule.");
+        }
+
+        var standardizer = new FeatureStandardizer(reader.ReadDoubles("mean", dimension), reader.ReadDoubles("std", dimension));
+        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
+        var flow = reader.ReadFlow("flow");
+        return modules.Count == 1
+            ? new FeatureSpaceScorer(modules[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true)
+            : new FeatureSpaceScorer(delegates[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true);
     }
 
     private static FeatureSpaceScorer FitCore(

@@ -40,6 +40,9 @@ public abstract class FlowScorer : IOodScorer
         OwnsFlows = ownsFlows;
     }
 
+    /// <summary>The largest chunk size a saved scorer may declare.</summary>
+    private protected const int MaxStoredChunkSize = 1 << 24;
+
     /// <inheritdoc/>
     public abstract string Name { get; }
 

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using TorchSharp;
 
 namespace FlowOod.Scoring;
@@ -21,7 +22,13 @@ namespace FlowOod.Scoring;
 /// inverted). Scorers and detectors loaded from a model file own everything in it; a feature extractor passed at load
 /// stays the caller's. Disposing twice is harmless; using a disposed scorer throws <see cref="ObjectDisposedException"/>;
 /// do not dispose a scorer while calls on it are still running.</para>
+/// <para><b>Saving.</b> A scorer is a component of kind "scorer": one that implements <see cref="IComponent{TSelf}"/>
+/// with a <see cref="ComponentNameAttribute"/> describes itself (settings, flows through <c>WriteFlow</c>, fitted
+/// vectors through <see cref="ComponentWriter.WriteDoubles"/>) and is saved by <c>ModelFile.Save</c>; FlowOod's own
+/// scorers are in <see cref="ComponentCatalog.BuiltIn"/>, yours load once registered with
+/// <see cref="ComponentCatalog.With{T}"/> in <c>ModelLoadOptions.Components</c>.</para>
 /// </remarks>
+[ComponentKind("scorer")]
 public interface IOodScorer : IDisposable
 {
     /// <summary>A short name for tables and logs, e.g. "NLL (bits/dim)".</summary>

@@ -1,5 +1,8 @@
 using System;
 using System.Globalization;
+using System.Linq;
+using System.Text.Json.Nodes;
+using FlowOod.Components;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,7 +24,8 @@ namespace FlowOod.Scoring;
 /// The flow is evaluated in evaluation mode under inference mode in chunks of <see cref="FlowScorer.ChunkSize"/> examples with the
 /// dequantization noise <see cref="FlowScorer.Noise"/>.</para>
 /// </remarks>
-public sealed class InputComplexityScorer : FlowScorer
+[ComponentName("InputComplexity")]
+public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexityScorer>
 {
     /// <summary>The largest distance of 255·x from an integer accepted as an 8-bit level.</summary>
     private const double GridTolerance = 1e-3;
@@ -91,6 +95,52 @@ public sealed class InputComplexityScorer : FlowScorer
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary>
+    /// Writes the flow, the compressor, the chunk size and the noise. A compressor that describes itself is stored by its
+    /// component name (as a string when it has no settings, as <c>{"type": name, ...}</c> otherwise); any other by its
+    /// <see cref="ICompressor.Name"/>, and must be passed again at load time.
+    /// </summary>
+    /// <param name="writer">Receives the fields.</param>
+    public void Write(ComponentWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteFlow("flow", Flow);
+        if (Compressor is IComponent)
+        {
+            var described = ComponentWriter.Describe(Compressor);
+            writer.WriteNode("compressor", described.Count == 1 ? described["type"]!.DeepClone() : described);
+        }
+        else
+        {
+            writer.WriteString("compressor", Compressor.Name);
+        }
+
+        writer.WriteInt("chunkSize", ChunkSize);
+        writer.WriteNoise("noise", Noise);
+    }
+
+    /// <summary>
+    /// Rebuilds a saved scorer; it owns the flow it reads. The compressor is the instance passed at load time with the
+    /// stored name (<see cref="ICompressor.Name"/>), else the component of that name in the catalog.
+    /// </summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The scorer.</returns>
+    /// <exception cref="ArgumentException">The compressor is neither passed at load time nor a component in the catalog.</exception>
+    public static InputComplexityScorer Read(ComponentReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var (name, read) = reader.ReadNamedComponent<ICompressor>("compressor", 128);
+        var compressor = reader.Provided<ICompressor>().FirstOrDefault(c => c.Name == name)
+            ?? (reader.Catalog.Contains<ICompressor>(name)
+                ? read()
+                : throw reader.NotProvided(
+                    $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass an instance in "
+                    + "ModelLoadOptions.Compressors, or, if it is a component, register its type in ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>()."));
+        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
+        var noise = reader.ReadNoise("noise");
+        return new InputComplexityScorer(reader.ReadFlow("flow"), compressor, chunkSize, noise, ownsFlow: true);
     }
 
     /// <summary>L(x), the compressed length in bits of every image of <paramref name="batch"/> under <see cref="Compressor"/>.</summary>

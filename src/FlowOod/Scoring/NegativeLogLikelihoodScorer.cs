@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using static TorchSharp.torch;
 
 namespace FlowOod.Scoring;
@@ -12,7 +13,8 @@ namespace FlowOod.Scoring;
 /// identically. Scoring runs in evaluation mode under inference mode in chunks of <see cref="FlowScorer.ChunkSize"/> examples,
 /// with the dequantization noise of <see cref="FlowScorer.Noise"/>.
 /// </remarks>
-public sealed class NegativeLogLikelihoodScorer : FlowScorer
+[ComponentName("NegativeLogLikelihood")]
+public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<NegativeLogLikelihoodScorer>
 {
     /// <summary>Creates the scorer and puts <paramref name="flow"/> in evaluation mode.</summary>
     /// <param name="flow">The trained flow.</param>
@@ -58,5 +60,28 @@ public sealed class NegativeLogLikelihoodScorer : FlowScorer
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary>Writes the flow, unit, chunk size and noise.</summary>
+    /// <param name="writer">Receives the fields.</param>
+    public void Write(ComponentWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteFlow("flow", Flow);
+        writer.WriteEnum("unit", Unit);
+        writer.WriteInt("chunkSize", ChunkSize);
+        writer.WriteNoise("noise", Noise);
+    }
+
+    /// <summary>Rebuilds a saved scorer; it owns the flow it reads.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The scorer.</returns>
+    public static NegativeLogLikelihoodScorer Read(ComponentReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var unit = reader.ReadEnum<LikelihoodUnit>("unit");
+        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
+        var noise = reader.ReadNoise("noise");
+        return new NegativeLogLikelihoodScorer(reader.ReadFlow("flow"), unit, chunkSize, noise, ownsFlow: true);
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Components;
 using MathNet.Numerics.Statistics;
 using static TorchSharp.torch;
 
@@ -19,7 +20,8 @@ namespace FlowOod.Scoring;
 /// single inputs. Scoring and <see cref="Fit"/> run in evaluation mode under inference mode in chunks of
 /// <see cref="FlowScorer.ChunkSize"/> examples with the dequantization noise of <see cref="FlowScorer.Noise"/>.</para>
 /// </remarks>
-public sealed class TypicalityScorer : FlowScorer
+[ComponentName("Typicality")]
+public sealed class TypicalityScorer : FlowScorer, IComponent<TypicalityScorer>
 {
     /// <summary>Creates the scorer from its state (e.g. when reloading a saved scorer).</summary>
     /// <param name="flow">The trained flow.</param>
@@ -87,6 +89,29 @@ public sealed class TypicalityScorer : FlowScorer
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary>Writes the flow, entropy estimate, chunk size and noise.</summary>
+    /// <param name="writer">Receives the fields.</param>
+    public void Write(ComponentWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteFlow("flow", Flow);
+        writer.WriteDouble("entropy", Entropy);
+        writer.WriteInt("chunkSize", ChunkSize);
+        writer.WriteNoise("noise", Noise);
+    }
+
+    /// <summary>Rebuilds a saved scorer; it owns the flow it reads.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The scorer.</returns>
+    public static TypicalityScorer Read(ComponentReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var entropy = reader.ReadDouble("entropy", double.MinValue, double.MaxValue);
+        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
+        var noise = reader.ReadNoise("noise");
+        return new TypicalityScorer(reader.ReadFlow("flow"), entropy, chunkSize, noise, ownsFlow: true);
     }
 
     /// <summary>−log p(x) in nats of held-out data, all finite, at least <paramref name="minimum"/> examples.</summary>

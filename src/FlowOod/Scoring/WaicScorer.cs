@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using FlowOod.Components;
 using MathNet.Numerics.Statistics;
 using static TorchSharp.torch;
 
@@ -20,7 +21,8 @@ namespace FlowOod.Scoring;
 /// input zero density (log p = −∞) its score is +∞. Scoring runs each flow in evaluation mode under inference mode in
 /// chunks of <see cref="FlowScorer.ChunkSize"/> examples with the dequantization noise of <see cref="FlowScorer.Noise"/>.</para>
 /// </remarks>
-public sealed class WaicScorer : FlowScorer
+[ComponentName("Waic")]
+public sealed class WaicScorer : FlowScorer, IComponent<WaicScorer>
 {
     private readonly NormalizingFlow[] ensemble;
 
@@ -102,6 +104,27 @@ public sealed class WaicScorer : FlowScorer
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary>Writes the ensemble, chunk size and noise.</summary>
+    /// <param name="writer">Receives the fields.</param>
+    public void Write(ComponentWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteFlows("ensemble", ensemble);
+        writer.WriteInt("chunkSize", ChunkSize);
+        writer.WriteNoise("noise", Noise);
+    }
+
+    /// <summary>Rebuilds a saved scorer; it owns the flows it reads.</summary>
+    /// <param name="reader">The stored fields.</param>
+    /// <returns>The scorer.</returns>
+    public static WaicScorer Read(ComponentReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
+        var noise = reader.ReadNoise("noise");
+        return new WaicScorer(reader.ReadFlows("ensemble"), chunkSize, noise, ownsFlows: true);
     }
 
     /// <summary>The per-model log-likelihoods log p_k(x) in nats: element [k][n] is flow k's log-density of example n.</summary>

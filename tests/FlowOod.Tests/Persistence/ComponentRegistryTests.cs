@@ -18,20 +18,23 @@ using static TorchSharp.torch;
 namespace FlowOod.Tests.Persistence;
 
 /// <summary>
-/// Every public mask, bottleneck, st-network factory, compressor and builder-options type of FlowOod (and every built-in
-/// component) is either saved and loaded by a case here, or listed as not persistable with a reason.
+/// Every public mask, bottleneck, st-network factory, compressor, builder-options and scorer type of FlowOod (and every
+/// built-in component) is either saved and loaded by a case here, or listed as not persistable with a reason.
 /// </summary>
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ComponentRegistryTests
 {
-    private static readonly Type[] Kinds = [typeof(IMaskStrategy), typeof(IBottleneck), typeof(IConditionerFactory), typeof(ICompressor), typeof(IFlowBuilderOptions), typeof(ScaleActivation)];
+    private static readonly Type[] Kinds = [typeof(IMaskStrategy), typeof(IBottleneck), typeof(IConditionerFactory), typeof(ICompressor), typeof(IFlowBuilderOptions), typeof(ScaleActivation), typeof(IOodScorer)];
 
     private static readonly Dictionary<Type, string> NotPersistable = new()
     {
         [typeof(CustomMask)] = "wraps fixed masks or a delegate (code); describe the flow with FlowArchitecture.Custom or write an IComponent mask",
     };
 
-    // Component name → a flow (or scorer) that uses it.
+    // The mlp case's vector builder is a test-local component; every other case loads with the built-in catalog.
+    private static readonly ModelLoadOptions LoadOptions = new() { Components = ComponentCatalog.BuiltIn.With<VectorCouplingOptions>() };
+
+    // Component name → a flow or a scorer case that uses it.
     private static readonly Dictionary<string, Func<object>> Cases = new()
     {
         ["checkerboard"] = () => SingleScale(CheckerboardMask.Instance, new ResNetConditionerFactory(4, 1)),
@@ -53,12 +56,23 @@ public sealed class ComponentRegistryTests
         ["Glow"] = () => Glow.Create([1, 4, 4], GlowOptions.Tiny with { Scales = 1, Width = 4, LuDecomposedConvolution = false }),
         ["SingleScaleRealNvp"] = () => SingleScale(HalfMask.Horizontal, new ResNetConditionerFactory(4, 1)),
         ["TabularRealNvp"] = () => TabularRealNvp.Create(5, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8, Dropout = 0.1 }),
-        ["PNG"] = () => new InputComplexityScorer(ScoringFlowsFor(), new PngCompressor()),
-        ["Deflate"] = () => new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor()),
+        ["PNG"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new PngCompressor(), ownsFlow: true)),
+        ["Deflate"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), ownsFlow: true)),
+        ["NegativeLogLikelihood"] = () => ImageCase(new NegativeLogLikelihoodScorer(ScoringFlowsFor(noise: true), LikelihoodUnit.Nats, chunkSize: 5, ScoringNoise.Seeded(4), ownsFlow: true)),
+        ["Typicality"] = () => ImageCase(new TypicalityScorer(ScoringFlowsFor(noise: true), entropy: 41.5, chunkSize: 3, ScoringNoise.SeededStream(2), ownsFlow: true)),
+        ["Waic"] = () => ImageCase(new WaicScorer([ScoringFlowsFor(seed: 1), ScoringFlowsFor(seed: 2)], chunkSize: 4, ownsFlows: true)),
+        ["LikelihoodRatio"] = () => ImageCase(new LikelihoodRatioScorer(ScoringFlowsFor(seed: 3), ScoringFlowsFor(seed: 4), chunkSize: 2, ownsFlows: true)),
+        ["InputComplexity"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), chunkSize: 3, ScoringNoise.BinCentres, ownsFlow: true)),
+        ["FeatureSpace"] = () => new ScorerCase(
+            new FeatureSpaceScorer(
+                Features,
+                TabularRealNvp.Create(4, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 }),
+                new FeatureStandardizer([0.5, 0.4, 0.3, 0.2], [0.1, 0.2, 0.3, 0.4]),
+                chunkSize: 3,
+                ownsFlow: true),
+            Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32),
+            LoadOptions with { FeatureExtractor = Features }),
     };
-
-    // The mlp case's vector builder is a test-local component; every other case loads with the built-in catalog.
-    private static readonly ModelLoadOptions LoadOptions = new() { Components = ComponentCatalog.BuiltIn.With<VectorCouplingOptions>() };
 
     public static TheoryData<string> CaseNames => new(Cases.Keys);
 
@@ -116,20 +130,32 @@ public sealed class ComponentRegistryTests
         }
         else
         {
-            var scorer = (InputComplexityScorer)subject;
-            var batch = Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32);
+            var (scorer, batch, options) = (ScorerCase)subject;
+            using var original = scorer;
             ModelFile.Save(scorer, path);
-            var loaded = (InputComplexityScorer)ModelFile.LoadScorer(path);
-            loaded.Compressor.GetType().Should().Be(scorer.Compressor.GetType());
-            ComponentCatalog.NameOf(loaded.Compressor.GetType()).Should().Be(name);
+            var content = ModelFileSurgery.Open(System.IO.File.ReadAllBytes(path)).HeaderJson["content"]!.AsObject();
+            (content["type"]!.GetValue<string>() == name || content.ToJsonString().Contains($"\"{name}\"", StringComparison.Ordinal))
+                .Should().BeTrue($"the case for \"{name}\" must use it; the stored scorer is {content.ToJsonString()}");
+            using var loaded = ModelFile.LoadScorer(path, options);
+            loaded.GetType().Should().Be(scorer.GetType());
+            ((FlowScorer)loaded).OwnsFlows.Should().BeTrue("a loaded scorer owns the flows it read");
+            if (loaded is InputComplexityScorer complexity && name is "PNG" or "Deflate")
+            {
+                ComponentCatalog.NameOf(complexity.Compressor.GetType()).Should().Be(name);
+            }
+
             loaded.Score(batch).Should().Equal(scorer.Score(batch));
-            loaded.Flow.Dispose();
-            scorer.Flow.Dispose();
         }
     }
 
     private static NormalizingFlow SingleScale(IMaskStrategy mask, IConditionerFactory conditioner) =>
         SingleScaleRealNvp.Create([1, 4, 4], new SingleScaleRealNvpOptions { Mask = mask, Couplings = 2, Conditioner = conditioner });
 
-    private static NormalizingFlow ScoringFlowsFor() => Scoring.ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32);
+    private static NormalizingFlow ScoringFlowsFor(bool noise = false, long seed = 99) => Scoring.ScoringFlows.CreatePrepared(noise, ScalarType.Float32, seed);
+
+    private static ScorerCase ImageCase(IOodScorer scorer) => new(scorer, Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32), LoadOptions);
+
+    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 4).mul(3);
+
+    private sealed record ScorerCase(IOodScorer Scorer, Tensor Batch, ModelLoadOptions Options);
 }
