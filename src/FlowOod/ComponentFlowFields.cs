@@ -88,17 +88,8 @@ public static class ComponentFlowFields
     {
         System.ArgumentNullException.ThrowIfNull(reader);
         var fields = reader.ReadObject(name);
-        var kind = fields.ReadEnum<ScoringNoiseKind>("kind");
-        if (reader.FormatVersion < 2)
-        {
-            kind = kind switch
-            {
-                ScoringNoiseKind.Seeded => ScoringNoiseKind.SeededStream,
-                ScoringNoiseKind.SeededStream => throw fields.Invalid("kind", "SeededStream does not exist in format version 1"),
-                _ => kind,
-            };
-        }
-
+        var kind = ScoringNoise.KindInFormat(fields.ReadEnum<ScoringNoiseKind>("kind"), reader.FormatVersion)
+            ?? throw fields.Invalid("kind", "SeededStream does not exist in format version 1");
         return ScoringNoise.Of(kind, fields.ReadULong("seed"));
     }
 }

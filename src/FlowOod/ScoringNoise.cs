@@ -101,6 +101,19 @@ public sealed record ScoringNoise
         }
     }
 
+    /// <summary>
+    /// The kind a model file of <paramref name="formatVersion"/> means by <paramref name="stored"/>: in format version 1,
+    /// "Seeded" was today's <see cref="ScoringNoiseKind.SeededStream"/> and "SeededStream" did not exist (null).
+    /// </summary>
+    internal static ScoringNoiseKind? KindInFormat(ScoringNoiseKind stored, long formatVersion) => formatVersion >= 2
+        ? stored
+        : stored switch
+        {
+            ScoringNoiseKind.Seeded => ScoringNoiseKind.SeededStream,
+            ScoringNoiseKind.SeededStream => null,
+            _ => stored,
+        };
+
     /// <inheritdoc/>
     public override string ToString() => Kind is ScoringNoiseKind.Seeded or ScoringNoiseKind.SeededStream ? $"{Kind}({Seed})" : Kind.ToString();
 

@@ -52,17 +52,8 @@ internal static class ScorerCodec
     public static ScoringNoise Noise(ModelFileReader reader, JsonObject content, string where)
     {
         var node = Json.Object(content, "noise", where);
-        var kind = Json.Enum<ScoringNoiseKind>(node, "kind", where + ".noise");
-        if (reader.FormatVersion < 2)
-        {
-            kind = kind switch
-            {
-                ScoringNoiseKind.Seeded => ScoringNoiseKind.SeededStream,
-                ScoringNoiseKind.SeededStream => throw ModelContainer.Error(reader.Path, $"{where}.noise.kind SeededStream does not exist in format version 1"),
-                _ => kind,
-            };
-        }
-
+        var kind = ScoringNoise.KindInFormat(Json.Enum<ScoringNoiseKind>(node, "kind", where + ".noise"), reader.FormatVersion)
+            ?? throw ModelContainer.Error(reader.Path, $"{where}.noise.kind SeededStream does not exist in format version 1");
         return ScoringNoise.Of(kind, Json.ULong(node, "seed", where + ".noise"));
     }
 

@@ -20,8 +20,8 @@ namespace FlowOod.Tests.Persistence.Golden;
 
 /// <summary>
 /// The models of the golden model files in <c>Golden/v1</c>: how each was built, how it is loaded, saved and scored on
-/// fixed inputs. Shared by the generator (<c>tests/GoldenV1Generator</c>, which wrote the v1 files once, at FlowOod commit
-/// c692288) and by <c>GoldenV1Tests</c>, which checks that today's code still reads those files, gives their recorded
+/// fixed inputs. Shared by the generator (<c>tests/GoldenGenerator</c>, which writes one folder per format version, once: v1 at
+/// FlowOod commit c692288 under its old name GoldenV1Generator, v2 at the commit that introduced v2) and by <c>GoldenFileTests</c>, which checks that today's code still reads those files, gives their recorded
 /// scores and builds the same persisted tensor keys.
 /// </summary>
 /// <remarks>

@@ -3,10 +3,10 @@ using System.IO;
 using FlowOod;
 using FlowOod.Tests.Persistence.Golden;
 
-// Usage: dotnet run --project tests/GoldenV1Generator -c Release -- <output folder>
+// Usage: dotnet run --project tests/GoldenGenerator -c Release -- <output folder>
 if (args.Length != 1)
 {
-    Console.Error.WriteLine("usage: GoldenV1Generator <output folder>");
+    Console.Error.WriteLine("usage: GoldenGenerator <output folder>");
     return 2;
 }
 

@@ -11,11 +11,11 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Persistence;
 
-// The model files of Golden/v1 were written once by FlowOod commit c692288 (format v1; see Golden/v1/README.md). Today's
-// code must read them, give their recorded scores, and still persist exactly the tensor keys they hold: TorchSharp names
-// state-dict entries after (private) fields, so renaming e.g. ActNorm's log_scale would silently break every saved model.
-[Collection(TorchGlobalStateDefinition.Name)]
-public sealed class GoldenV1Tests
+// The model files of Golden/vN were written once by the FlowOod commit that introduced format version N (see the
+// README.md in each folder). Today's code must read them, give their recorded scores, and still persist exactly the
+// tensor keys they hold: TorchSharp names state-dict entries after (private) fields, so renaming e.g. ActNorm's
+// log_scale would silently break every saved model. One derived class per format version.
+public abstract class GoldenFileTests(string version)
 {
     // The recorded scores were computed on the machine that wrote the files; another CPU's float kernels (vector widths,
     // fused multiply-adds) may differ in the last bits, so scores are compared to a relative 1e-6 (absolute below 1).
@@ -23,10 +23,10 @@ public sealed class GoldenV1Tests
 
     public static TheoryData<string> Names => new(GoldenModels.All.Select(m => m.Name));
 
-    private static string Folder => Path.Combine(AppContext.BaseDirectory, "Persistence", "Golden", "v1");
+    private string Folder => Path.Combine(AppContext.BaseDirectory, "Persistence", "Golden", version);
 
     [Fact]
-    public void GoldenV1Folder_HoldsEveryModelWithItsKeysAndScores()
+    public void GoldenFolder_HoldsEveryModelWithItsKeysAndScores()
     {
         var expected = GoldenModels.All
             .SelectMany(m => new[] { m.Name + ".flowood", m.Name + GoldenModels.KeysSuffix, m.Name + GoldenModels.ScoresSuffix })
@@ -39,20 +39,8 @@ public sealed class GoldenV1Tests
     }
 
     [Theory]
-    [InlineData("scorer-likelihood-ratio", 9ul)]
-    [InlineData("scorer-typicality", 3ul)]
-    public void Load_GoldenV1SeededScorer_KeepsTheVersion1MeaningOfSeeded(string name, ulong seed)
-    {
-        using var scope = NewDisposeScope();
-        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
-
-        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(
-            ScoringNoise.SeededStream(seed), "format v1's Seeded was the batch-dependent stream; v2's Seeded is keyed by each input");
-    }
-
-    [Theory]
     [MemberData(nameof(Names))]
-    public void Load_GoldenV1File_GivesItsRecordedScores(string name)
+    public void Load_GoldenFile_GivesItsRecordedScores(string name)
     {
         using var scope = NewDisposeScope();
         var golden = GoldenModels.All.Single(m => m.Name == name);
@@ -72,7 +60,7 @@ public sealed class GoldenV1Tests
 
     [Theory]
     [MemberData(nameof(Names))]
-    public void FreshBuild_SameArchitectureAsGoldenV1_PersistsExactlyTheFrozenTensorKeys(string name)
+    public void FreshBuild_SameArchitectureAsGoldenFile_PersistsExactlyTheFrozenTensorKeys(string name)
     {
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
@@ -92,16 +80,17 @@ public sealed class GoldenV1Tests
         var missing = frozen.Except(actual).ToList();
         var added = actual.Except(frozen).ToList();
         missing.Should().BeEmpty(
-            "today's builders must persist every tensor of the v1 file {0} under the same name, dtype and shape (was a persisted field renamed?); they persist instead: {1}",
+            "today's builders must persist every tensor of the {2} file {0} under the same name, dtype and shape (was a persisted field renamed?); they persist instead: {1}",
             name,
-            string.Join("; ", added.Take(5)));
-        added.Should().BeEmpty("today's builders must not persist tensors the v1 file {0} lacks", name);
+            string.Join("; ", added.Take(5)),
+            version);
+        added.Should().BeEmpty("today's builders must not persist tensors the {1} file {0} lacks", name, version);
         actual.Should().HaveSameCount(frozen);
     }
 
     [Theory]
     [MemberData(nameof(Names))]
-    public void ResaveThenLoad_GoldenV1File_GivesIdenticalScoresAndState(string name)
+    public void ResaveThenLoad_GoldenFile_GivesIdenticalScoresAndState(string name)
     {
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
@@ -136,15 +125,15 @@ public sealed class GoldenV1Tests
         }
     }
 
-    private static string FileOf(string name, string suffix) => Path.Combine(Folder, name + suffix);
+    protected string FileOf(string name, string suffix) => Path.Combine(Folder, name + suffix);
 
-    private static string[] FrozenKeys(string name) =>
+    private string[] FrozenKeys(string name) =>
         File.ReadAllLines(FileOf(name, GoldenModels.KeysSuffix)).Where(line => line.Length > 0).ToArray();
 
-    private static SortedDictionary<string, double[]> RecordedScores(string name) =>
+    private SortedDictionary<string, double[]> RecordedScores(string name) =>
         GoldenModels.ParseScores(File.ReadAllText(FileOf(name, GoldenModels.ScoresSuffix)));
 
-    private static void ShouldMatch(SortedDictionary<string, double[]> actual, SortedDictionary<string, double[]> expected, string name)
+    private void ShouldMatch(SortedDictionary<string, double[]> actual, SortedDictionary<string, double[]> expected, string name)
     {
         actual.Keys.Should().Equal(expected.Keys);
         foreach (var (quantity, values) in expected)
@@ -153,8 +142,40 @@ public sealed class GoldenV1Tests
             for (int i = 0; i < values.Length; i++)
             {
                 actual[quantity][i].Should().BeApproximately(
-                    values[i], RelativeTolerance * Math.Max(1, Math.Abs(values[i])), "{0} {1}[{2}] as recorded when the v1 file was written", name, quantity, i);
+                    values[i], RelativeTolerance * Math.Max(1, Math.Abs(values[i])), "{0} {1}[{2}] as recorded when the {3} file was written", name, quantity, i, version);
             }
         }
     }
 }
+
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class GoldenV1Tests() : GoldenFileTests("v1")
+{
+    [Theory]
+    [InlineData("scorer-likelihood-ratio", 9ul)]
+    [InlineData("scorer-typicality", 3ul)]
+    public void Load_GoldenV1SeededScorer_KeepsTheVersion1MeaningOfSeeded(string name, ulong seed)
+    {
+        using var scope = NewDisposeScope();
+        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
+
+        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(
+            ScoringNoise.SeededStream(seed), "format v1's Seeded was the batch-dependent stream; v2's Seeded is keyed by each input");
+    }
+}
+
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class GoldenV2Tests() : GoldenFileTests("v2")
+{
+    [Theory]
+    [InlineData("scorer-likelihood-ratio", 9ul)]
+    [InlineData("scorer-typicality", 3ul)]
+    public void Load_GoldenV2SeededScorer_IsKeyedByEachInput(string name, ulong seed)
+    {
+        using var scope = NewDisposeScope();
+        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
+
+        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(ScoringNoise.Seeded(seed), "from format v2 on, Seeded is keyed by each input");
+    }
+}
+
