@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using FlowOod.Components;
 using static TorchSharp.torch;
 
 namespace FlowOod.Scoring;
@@ -42,6 +43,17 @@ public abstract class FlowScorer : IOodScorer
 
     /// <summary>The largest chunk size a saved scorer may declare.</summary>
     private protected const int MaxStoredChunkSize = 1 << 24;
+
+    /// <summary>Writes the evaluation settings every flow scorer stores after its own fields: "chunkSize", "noise".</summary>
+    private protected void WriteEvaluationSettings(ComponentWriter writer)
+    {
+        writer.WriteInt("chunkSize", ChunkSize);
+        writer.WriteNoise("noise", Noise);
+    }
+
+    /// <summary>Reads them back: the chunk size (bounded) and the noise (with its meaning in the file's format version).</summary>
+    private protected static (int ChunkSize, ScoringNoise Noise) ReadEvaluationSettings(ComponentReader reader) =>
+        (reader.ReadInt("chunkSize", 1, MaxStoredChunkSize), reader.ReadNoise("noise"));
 
     /// <inheritdoc/>
     public abstract string Name { get; }

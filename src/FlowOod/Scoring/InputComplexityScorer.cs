@@ -117,8 +117,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
             writer.WriteString("compressor", Compressor.Name);
         }
 
-        writer.WriteInt("chunkSize", ChunkSize);
-        writer.WriteNoise("noise", Noise);
+        WriteEvaluationSettings(writer);
     }
 
     /// <summary>
@@ -138,8 +137,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
                 : throw reader.NotProvided(
                     $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass an instance in "
                     + "ModelLoadOptions.Compressors, or, if it is a component, register its type in ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>()."));
-        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
-        var noise = reader.ReadNoise("noise");
+        var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new InputComplexityScorer(reader.ReadFlow("flow"), compressor, chunkSize, noise, ownsFlow: true);
     }
 

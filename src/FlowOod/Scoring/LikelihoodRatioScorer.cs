@@ -88,8 +88,7 @@ public sealed class LikelihoodRatioScorer : FlowScorer, IComponent<LikelihoodRat
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteFlow("foreground", Foreground);
         writer.WriteFlow("background", Background);
-        writer.WriteInt("chunkSize", ChunkSize);
-        writer.WriteNoise("noise", Noise);
+        WriteEvaluationSettings(writer);
     }
 
     /// <summary>Rebuilds a saved scorer; it owns the flows it reads.</summary>
@@ -98,8 +97,7 @@ public sealed class LikelihoodRatioScorer : FlowScorer, IComponent<LikelihoodRat
     public static LikelihoodRatioScorer Read(ComponentReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
-        var noise = reader.ReadNoise("noise");
+        var (chunkSize, noise) = ReadEvaluationSettings(reader);
         var foreground = reader.ReadFlow("foreground");
         return new LikelihoodRatioScorer(foreground, reader.ReadFlow("background"), chunkSize, noise, ownsFlows: true);
     }

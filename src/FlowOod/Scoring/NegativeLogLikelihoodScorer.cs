@@ -69,8 +69,7 @@ public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<Negativ
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteFlow("flow", Flow);
         writer.WriteEnum("unit", Unit);
-        writer.WriteInt("chunkSize", ChunkSize);
-        writer.WriteNoise("noise", Noise);
+        WriteEvaluationSettings(writer);
     }
 
     /// <summary>Rebuilds a saved scorer; it owns the flow it reads.</summary>
@@ -80,8 +79,7 @@ public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<Negativ
     {
         ArgumentNullException.ThrowIfNull(reader);
         var unit = reader.ReadEnum<LikelihoodUnit>("unit");
-        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
-        var noise = reader.ReadNoise("noise");
+        var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new NegativeLogLikelihoodScorer(reader.ReadFlow("flow"), unit, chunkSize, noise, ownsFlow: true);
     }
 }

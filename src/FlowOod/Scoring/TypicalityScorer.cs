@@ -98,8 +98,7 @@ public sealed class TypicalityScorer : FlowScorer, IComponent<TypicalityScorer>
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteFlow("flow", Flow);
         writer.WriteDouble("entropy", Entropy);
-        writer.WriteInt("chunkSize", ChunkSize);
-        writer.WriteNoise("noise", Noise);
+        WriteEvaluationSettings(writer);
     }
 
     /// <summary>Rebuilds a saved scorer; it owns the flow it reads.</summary>
@@ -109,8 +108,7 @@ public sealed class TypicalityScorer : FlowScorer, IComponent<TypicalityScorer>
     {
         ArgumentNullException.ThrowIfNull(reader);
         var entropy = reader.ReadDouble("entropy", double.MinValue, double.MaxValue);
-        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
-        var noise = reader.ReadNoise("noise");
+        var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new TypicalityScorer(reader.ReadFlow("flow"), entropy, chunkSize, noise, ownsFlow: true);
     }
 

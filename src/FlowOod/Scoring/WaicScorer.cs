@@ -112,8 +112,7 @@ public sealed class WaicScorer : FlowScorer, IComponent<WaicScorer>
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteFlows("ensemble", ensemble);
-        writer.WriteInt("chunkSize", ChunkSize);
-        writer.WriteNoise("noise", Noise);
+        WriteEvaluationSettings(writer);
     }
 
     /// <summary>Rebuilds a saved scorer; it owns the flows it reads.</summary>
@@ -122,8 +121,7 @@ public sealed class WaicScorer : FlowScorer, IComponent<WaicScorer>
     public static WaicScorer Read(ComponentReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
-        var noise = reader.ReadNoise("noise");
+        var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new WaicScorer(reader.ReadFlows("ensemble"), chunkSize, noise, ownsFlows: true);
     }
 
