@@ -8,11 +8,15 @@ namespace FlowOod.Samples.CustomCoupling;
 
 // How a user unit-tests their own coupling layer with FlowOod.Testing: one case per configuration, then either the
 // framework-neutral BijectorConformance.Verify or the FluentAssertions extensions. The kit perturbs the parameters and
-// runs everything in float64, so even a freshly initialised layer is tested non-trivially.
+// runs everything in float64, so even a freshly initialised layer is tested non-trivially. The kit never seeds torch's
+// global generator; the layer's constructor draws its initial weights from it, so each test seeds it for a repeatable
+// run (xunit builds the class once per test).
 [CollectionDefinition(nameof(ShiftScaleCouplingTests), DisableParallelization = true)]
 [Collection(nameof(ShiftScaleCouplingTests))]
 public sealed class ShiftScaleCouplingTests
 {
+    public ShiftScaleCouplingTests() => TorchSharp.torch.random.manual_seed(20240611);
+
     private static BijectorCase Case(IMaskStrategy mask, int layer, bool forgetLogDet = false) => new()
     {
         Name = $"ShiftScaleCoupling({mask}, layer {layer}{(forgetLogDet ? ", forgets LogDet" : "")})",

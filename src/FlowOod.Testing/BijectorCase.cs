@@ -10,10 +10,14 @@ namespace FlowOod.Testing;
 /// One conformance case: how to create a bijector, the event shape to feed it and what its inputs and latents look like.
 /// </summary>
 /// <remarks>
-/// The kit runs every check in float64 on a <i>prepared</i> bijector (<see cref="CreatePrepared"/>): parameters
+/// <para>The kit runs every check in float64 on a <i>prepared</i> bijector (<see cref="CreatePrepared"/>): parameters
 /// perturbed by Gaussian noise (<see cref="Perturb"/>) so zero-initialised st-networks are not the identity, and a few
 /// training-mode forwards so BatchNorm running statistics are not the trivial (0, 1). Without that, a fresh coupling
-/// layer passes every check vacuously.
+/// layer passes every check vacuously.</para>
+/// <para>The kit never seeds or changes torch's global generator: its perturbations, inputs and latents come from
+/// generators of its own (seeded, so a run repeats). <see cref="Create"/>'s own random initialisation is whatever your
+/// constructor draws, usually from the global generator: seed it before running the kit if a run must repeat bit for
+/// bit.</para>
 /// </remarks>
 public sealed class BijectorCase
 {
@@ -60,32 +64,38 @@ public sealed class BijectorCase
     /// <inheritdoc/>
     public override string ToString() => Name;
 
-    /// <summary>Inputs <c>[n, EventShape...]</c> in float64 from torch's global generator (seed it first).</summary>
-    public Tensor SampleInput(long n)
+    /// <summary>Inputs <c>[n, EventShape...]</c> in float64.</summary>
+    /// <param name="n">How many examples.</param>
+    /// <param name="generator">The random source, or null for torch's global generator.</param>
+    public Tensor SampleInput(long n, Generator? generator = null)
     {
         var shape = new[] { n }.Concat(EventShape).ToArray();
         return Input switch
         {
-            InputKind.Gaussian => randn(shape, dtype: ScalarType.Float64),
-            InputKind.UnitInterval => rand(shape, dtype: ScalarType.Float64).mul_(0.98).add_(0.01),
-            InputKind.EightBit => randint(0, 256, shape, dtype: ScalarType.Float64).div_(255.0),
+            InputKind.Gaussian => randn(shape, dtype: ScalarType.Float64, generator: generator),
+            InputKind.UnitInterval => rand(shape, dtype: ScalarType.Float64, generator: generator).mul_(0.98).add_(0.01),
+            InputKind.EightBit => randint(0, 256, shape, dtype: ScalarType.Float64, generator: generator).div_(255.0),
             _ => throw new InvalidOperationException($"Unknown input kind {Input}."),
         };
     }
 
     /// <summary>Latents <c>[n, OutputEventShape...]</c> in float64, or null when the case has none.</summary>
-    public Tensor? SampleLatent(Bijector bijector, long n)
+    /// <param name="bijector">The prepared bijector (for latents that are images of inputs).</param>
+    /// <param name="n">How many examples.</param>
+    /// <param name="generator">The random source, or null for torch's global generator.</param>
+    public Tensor? SampleLatent(Bijector bijector, long n, Generator? generator = null)
     {
         ArgumentNullException.ThrowIfNull(bijector);
         switch (Latent)
         {
             case LatentKind.Gaussian:
-                return randn(new[] { n }.Concat(OutputEventShape).ToArray(), dtype: ScalarType.Float64);
+                return randn(new[] { n }.Concat(OutputEventShape).ToArray(), dtype: ScalarType.Float64, generator: generator);
             case LatentKind.ForwardImageOfInputs:
                 using (no_grad())
-                using (var input = SampleInput(n))
+                using (var input = SampleInput(n, generator))
                 {
-                    var (output, logDet) = bijector.Forward(input);
+                    // A noisy bijector is evaluated at the bin centres: it draws nothing from torch's global generator.
+                    var (output, logDet) = Deterministic ? bijector.Forward(input) : bijector.Forward(input, ScoringNoise.BinCentres);
                     logDet.Dispose();
                     return output;
                 }
@@ -97,22 +107,27 @@ public sealed class BijectorCase
 
     /// <summary>
     /// A fresh bijector in float64 whose parameters are perturbed and whose BatchNorm statistics are warmed up, left in
-    /// eval() mode. Seeds torch's global generator with <paramref name="seed"/>; the caller disposes the result.
+    /// eval() mode; the caller disposes the result.
     /// </summary>
+    /// <remarks>The perturbation and the warm-up inputs (and their dequantization noise) come from a generator seeded
+    /// with <paramref name="seed"/>; <see cref="Create"/>'s own initialisation is not seeded by the kit (see the
+    /// remarks of <see cref="BijectorCase"/>).</remarks>
+    /// <param name="seed">Seeds the kit's generator.</param>
     public Bijector CreatePrepared(long seed = 20240611)
     {
-        random.manual_seed(seed);
         var bijector = Create();
         bijector.to(ScalarType.Float64);
         if (bijector.parameters().Any())
         {
-            Perturb(bijector);
+            using var generator = new Generator((ulong)seed);
+            Perturb(bijector, generator);
             bijector.train();
+            var warmUpNoise = ScoringNoise.Seeded((ulong)seed);
             for (int i = 0; i < WarmUpForwards; i++)
             {
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
-                bijector.Forward(SampleInput(8));
+                bijector.Forward(SampleInput(8, generator), warmUpNoise);
             }
         }
 
@@ -134,14 +149,17 @@ public sealed class BijectorCase
     /// whose inverse feeds each st-network the previous inverse's slightly inexact output) instead of the bijector.
     /// Layers with F ≤ 100 get the plain <see cref="PerturbationStd"/>.
     /// </remarks>
-    public static void Perturb(nn.Module module)
+    /// <param name="module">The module whose parameters are perturbed in place.</param>
+    /// <param name="generator">The random source (on the parameters' device), or null for torch's global generator.</param>
+    public static void Perturb(nn.Module module, Generator? generator = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var parameter in module.parameters())
         {
-            parameter.add_(randn_like(parameter).mul_(PerturbationStdOf(parameter)));
+            var noise = randn(parameter.shape, dtype: parameter.dtype, device: parameter.device, generator: generator);
+            parameter.add_(noise.mul_(PerturbationStdOf(parameter)));
         }
     }
 

@@ -108,7 +108,8 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(noise);
         ValidateInput(input);
-        return LogProbUnchecked(input, noise);
+        using var entered = noise.Enter();
+        return LogProbUnchecked(input);
     }
 
     /// <summary>log p(x) without input validation, for callers that validated the whole data set already.</summary>
@@ -117,13 +118,6 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var (latent, logDet) = transform.Forward(input);
         return scope.MoveToOuter(BaseDistribution.LogProb(latent).add_(logDet));
-    }
-
-    /// <summary>log p(x) with <paramref name="noise"/> and without input validation.</summary>
-    internal Tensor LogProbUnchecked(Tensor input, ScoringNoise noise)
-    {
-        using var entered = noise.Enter();
-        return LogProbUnchecked(input);
     }
 
     /// <summary>

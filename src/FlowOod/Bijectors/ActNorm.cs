@@ -17,7 +17,7 @@ namespace FlowOod.Bijectors;
 /// <para>Forward: y = (x + b) ⊙ exp(log s), LogDet = P·Σ_c log s_c;</para>
 /// <para>Inverse: x = y ⊙ exp(−log s) − b, LogDet = −P·Σ_c log s_c;</para>
 /// <para>where P is the number of positions per channel (H·W for images, 1 for vectors).</para>
-/// <para><b>Initialisation is explicit.</b> A new layer is uninitialised and <see cref="Bijector.Forward"/> and
+/// <para><b>Initialisation is explicit.</b> A new layer is uninitialised and <see cref="Bijector.Forward(Tensor)"/> and
 /// <see cref="Bijector.Inverse"/> throw an <see cref="InvalidOperationException"/> until
 /// <see cref="InitializeFrom"/> has set b = −mean and log s = −log(std + 10⁻⁶) per channel from a batch of the data
 /// the layer will see (so that batch comes out with zero mean and unit variance per channel), or until a state dict
@@ -96,7 +96,7 @@ public sealed class ActNorm : Bijector
 
     /// <summary>
     /// Data-dependent initialisation: sets b = −mean and log s = −log(std + <see cref="Epsilon"/>) per channel, so that
-    /// <paramref name="batch"/> comes out of <see cref="Bijector.Forward"/> with zero mean and unit variance per channel.
+    /// <paramref name="batch"/> comes out of <see cref="Bijector.Forward(Tensor)"/> with zero mean and unit variance per channel.
     /// </summary>
     /// <remarks>
     /// Mean and (population) standard deviation are taken per channel over the batch and all positions. Runs without

@@ -12,7 +12,7 @@ namespace FlowOod.Bijectors;
 /// <remarks>
 /// <para>Conventions, stated once for every bijector in FlowOod:</para>
 /// <list type="bullet">
-/// <item><description><b>Direction.</b> <see cref="Forward"/> maps data to latent (x → z, the density-evaluation
+/// <item><description><b>Direction.</b> <see cref="Forward(Tensor)"/> maps data to latent (x → z, the density-evaluation
 /// direction); <see cref="Inverse"/> maps latent to data (z → x, the sampling direction).</description></item>
 /// <item><description><b>Shapes.</b> Inputs are batch-first, <c>[N, ...]</c> (images <c>[N, C, H, W]</c>). Both
 /// directions return the output and <c>LogDet</c> of shape <c>[N]</c>: log|det ∂output/∂input| summed over every
@@ -22,7 +22,7 @@ namespace FlowOod.Bijectors;
 /// <item><description><b>Ownership.</b> Inputs are never disposed or modified; outputs are new tensors owned by the
 /// caller (dispose them, or create them inside a <c>torch.NewDisposeScope()</c>).</description></item>
 /// </list>
-/// <para>Implementing one: <see cref="Forward"/> and <see cref="Inverse"/> validate the input, run
+/// <para>Implementing one: <see cref="Forward(Tensor)"/> and <see cref="Inverse"/> validate the input, run
 /// <see cref="ForwardCore"/> or <see cref="InverseCore"/> inside a dispose scope, and move only the two results out of
 /// it, so temporaries are freed layer by layer. Subclasses implement the two <c>Core</c> methods with plain tensor math
 /// and must return new tensors (use <c>alias()</c> for a pass-through), never their input.</para>
@@ -51,6 +51,22 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
         return scope.MoveToOuter(output, logDet);
     }
 
+    /// <summary>
+    /// <see cref="Forward(Tensor)"/> with the dequantization noise <paramref name="noise"/> for this call only: every
+    /// <see cref="UniformDequantization"/> inside draws its u from it instead of its own setting. Nothing is written on
+    /// the modules, so calls with different noise may run on different threads at once.
+    /// </summary>
+    /// <param name="input">x, shape <c>[N, ...]</c>.</param>
+    /// <param name="noise">The dequantization noise of this call (see <see cref="ScoringNoise"/>).</param>
+    /// <returns>The output y and the log-determinant, shape <c>[N]</c>.</returns>
+    /// <exception cref="ArgumentException">The input's shape does not fit this bijector.</exception>
+    public (Tensor Output, Tensor LogDet) Forward(Tensor input, ScoringNoise noise)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        using var entered = noise.Enter();
+        return Forward(input);
+    }
+
     /// <summary>Latent → data: x = f⁻¹(y) and log|det ∂f⁻¹/∂y| per example.</summary>
     /// <param name="input">y, shape <c>[N, ...]</c>.</param>
     /// <returns>The output x and the log-determinant, shape <c>[N]</c>.</returns>
@@ -64,7 +80,7 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
         return scope.MoveToOuter(output, logDet);
     }
 
-    /// <summary>TorchSharp's module entry point; the same as <see cref="Forward"/>.</summary>
+    /// <summary>TorchSharp's module entry point; the same as <see cref="Forward(Tensor)"/>.</summary>
     public sealed override (Tensor Output, Tensor LogDet) forward(Tensor input) => Forward(input);
 
     /// <summary>Computes y = f(x) and log|det ∂f/∂x| per example. Must not return <paramref name="input"/> itself.</summary>
@@ -77,7 +93,7 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
     /// Throws an <see cref="ArgumentException"/> naming the problem when <paramref name="input"/> does not fit. The base
     /// check requires a batch-first tensor of rank ≥ 2 with a floating-point dtype.
     /// </summary>
-    /// <param name="input">The tensor passed to <see cref="Forward"/> or <see cref="Inverse"/>.</param>
+    /// <param name="input">The tensor passed to <see cref="Forward(Tensor)"/> or <see cref="Inverse"/>.</param>
     /// <param name="direction">"Forward" or "Inverse", for the message.</param>
     protected virtual void ValidateInput(Tensor input, string direction)
     {

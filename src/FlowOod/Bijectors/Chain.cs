@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
 
-/// <summary>Composes bijectors: <see cref="Bijector.Forward"/> applies them in list order, the first one first.</summary>
+/// <summary>Composes bijectors: <see cref="Bijector.Forward(Tensor)"/> applies them in list order, the first one first.</summary>
 /// <remarks>
 /// For <c>new Chain(f₁, f₂, …, fₖ)</c>: Forward(x) = fₖ(…f₂(f₁(x))) with LogDet = Σᵢ LogDetᵢ, and Inverse applies
 /// f⁻¹ₖ first, ending with f⁻¹₁. This is nflows' order (data → latent reads left to right), not distrax/TFP's.

@@ -137,7 +137,7 @@ public abstract class CouplingLayer : Bijector
     /// <paramref name="conditionerOutput"/> at the same position only.</para>
     /// <para>Return a <i>new</i> tensor (not <paramref name="changing"/>); entries outside the transform mask may hold
     /// anything, the base class replaces them with the input's. Temporaries need no disposing here: the call runs
-    /// inside the dispose scope of <see cref="Bijector.Forward"/> or <see cref="Bijector.Inverse"/>.</para>
+    /// inside the dispose scope of <see cref="Bijector.Forward(Tensor)"/> or <see cref="Bijector.Inverse"/>.</para>
     /// <para>Log-scale convention: s is log|∂y/∂x| of the <i>forward</i> map per entry, in both directions (do not
     /// negate it for the inverse: the base class sums s over the transformed entries and negates the sum in Inverse).
     /// Return null for a volume-preserving map (s = 0).</para>

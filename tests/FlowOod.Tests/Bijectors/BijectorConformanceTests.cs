@@ -1,6 +1,7 @@
 using System.Linq;
 using FlowOod.Testing;
 using Xunit;
+using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Bijectors;
 
@@ -27,6 +28,9 @@ public sealed class BijectorConformanceTests
     public void Conformance_CheckOnCase_Passes(string check, string caseName)
     {
         var run = BijectorConformance.Checks.Single(c => c.Name == check).Check;
+        // The kit never seeds torch's global generator; the cases' constructors draw their initial weights from it, so
+        // this test seeds it (with the seed the kit used to set itself) to make every row repeat exactly.
+        random.manual_seed(20240611);
 
         run(BijectorCases.Get(caseName), ConformanceTolerances.Default);
     }

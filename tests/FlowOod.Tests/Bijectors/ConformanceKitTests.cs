@@ -14,6 +14,43 @@ namespace FlowOod.Tests.Bijectors;
 public sealed class ConformanceKitTests
 {
     [Fact]
+    public void Verify_NoisyAndParametricCases_LeavesTorchsGlobalGeneratorUntouched()
+    {
+        // Both constructors draw nothing random, so any change of the global generator's state would be the kit's.
+        var noisy = new BijectorCase
+        {
+            Name = "UniformDequantization(noise on) [1,3,3]",
+            Create = () => new UniformDequantization(addNoise: true),
+            EventShape = [1, 3, 3],
+            Input = InputKind.EightBit,
+            Latent = LatentKind.NotApplicable,
+            InverseIsExact = true,
+            Deterministic = false,
+            Note = "Forward(Inverse(y)) is a random point of y's bin.",
+        };
+        var parametric = new BijectorCase
+        {
+            Name = "ActNorm(initialised from a fixed batch) [2,2,2]",
+            Create = () =>
+            {
+                var actNorm = new ActNorm(2);
+                using var batch = arange(32, dtype: ScalarType.Float32).reshape(4, 2, 2, 2).mul_(0.3).sin_();
+                actNorm.InitializeFrom(batch);
+                return actNorm;
+            },
+            EventShape = [2, 2, 2],
+        };
+        random.manual_seed(123);
+        using var before = random.get_rng_state();
+
+        BijectorConformance.Verify(noisy);
+        BijectorConformance.Verify(parametric);
+
+        using var after = random.get_rng_state();
+        equal(after, before).all().ToBoolean().Should().BeTrue("the kit draws its perturbations, inputs, latents and noise from generators of its own");
+    }
+
+    [Fact]
     public void GradientsReachEveryParameter_ZeroElementParameter_IsNotReportedMissing()
     {
         var testCase = new BijectorCase

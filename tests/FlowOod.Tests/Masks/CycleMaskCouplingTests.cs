@@ -105,12 +105,17 @@ public sealed class CycleMaskCouplingTests
             "...TTT");
     }
 
-    private static AffineCoupling CreatePrepared(int layer) => (AffineCoupling)new BijectorCase
+    // Seeds torch's global generator for the constructor's initial weights (the kit seeds only its own perturbation).
+    private static AffineCoupling CreatePrepared(int layer)
     {
-        Name = $"AffineCoupling(Cycle, layer {layer})",
-        Create = () => new AffineCoupling(EventShape, CycleMask.Instance, layer, new ResNetConditionerFactory(8, 1)),
-        EventShape = EventShape,
-    }.CreatePrepared(seed: 1000 + layer);
+        random.manual_seed(1000 + layer);
+        return (AffineCoupling)new BijectorCase
+        {
+            Name = $"AffineCoupling(Cycle, layer {layer})",
+            Create = () => new AffineCoupling(EventShape, CycleMask.Instance, layer, new ResNetConditionerFactory(8, 1)),
+            EventShape = EventShape,
+        }.CreatePrepared(seed: 1000 + layer);
+    }
 
     private static bool[] Untouched(CouplingMask mask) =>
         mask.Condition.ToArray().Zip(mask.Transform.ToArray()).Select(p => !p.First && !p.Second).ToArray();
