@@ -1,7 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace FlowOod.Components;
@@ -86,10 +84,7 @@ public sealed class ComponentReader
         new(Node(name) as JsonObject ?? throw Invalid(name, "must be a JSON object"), $"{Path}.{name}", Catalog, source);
 
     /// <summary>Reads an unsigned 64-bit integer.</summary>
-    internal ulong ReadULong(string name) =>
-        Node(name) is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out ulong result)
-            ? result
-            : throw Invalid(name, "must be an unsigned 64-bit integer");
+    internal ulong ReadULong(string name) => JsonValues.ULong(Node(name), out var value) is { } problem ? throw Invalid(name, problem) : value;
 
     /// <summary>
     /// A nested component stored as <c>{"type": name, ...}</c> or, when it has no fields, as the bare name: the name and
@@ -123,15 +118,8 @@ public sealed class ComponentReader
     /// <param name="max">The largest allowed value.</param>
     /// <returns>The value.</returns>
     /// <exception cref="ComponentFormatException">The value is missing, not an integer or out of range.</exception>
-    public long ReadLong(string name, long min, long max)
-    {
-        if (Node(name) is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !value.TryGetValue(out long result))
-        {
-            throw Invalid(name, "must be an integer");
-        }
-
-        return result >= min && result <= max ? result : throw Invalid(name, $"= {result} is outside [{min}, {max}]");
-    }
+    public long ReadLong(string name, long min, long max) =>
+        JsonValues.Long(Node(name), min, max, out var value) is { } problem ? throw Invalid(name, problem) : value;
 
     /// <summary>Reads a finite number in [<paramref name="min"/>, <paramref name="max"/>].</summary>
     /// <param name="name">The field's name.</param>
@@ -139,38 +127,22 @@ public sealed class ComponentReader
     /// <param name="max">The largest allowed value.</param>
     /// <returns>The value.</returns>
     /// <exception cref="ComponentFormatException">The value is missing, not a finite number or out of range.</exception>
-    public double ReadDouble(string name, double min, double max)
-    {
-        if (Node(name) is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !value.TryGetValue(out double result)
-            || !double.IsFinite(result))
-        {
-            throw Invalid(name, "must be a finite number");
-        }
-
-        return result >= min && result <= max
-            ? result
-            : throw Invalid(name, $"= {result.ToString("R", CultureInfo.InvariantCulture)} is outside [{min}, {max}]");
-    }
+    public double ReadDouble(string name, double min, double max) =>
+        JsonValues.Double(Node(name), min, max, out var value) is { } problem ? throw Invalid(name, problem) : value;
 
     /// <summary>Reads true or false.</summary>
     /// <param name="name">The field's name.</param>
     /// <returns>The value.</returns>
     /// <exception cref="ComponentFormatException">The value is missing or not a boolean.</exception>
-    public bool ReadBool(string name) =>
-        Node(name) is JsonValue value && value.GetValueKind() is JsonValueKind.True or JsonValueKind.False
-            ? value.GetValue<bool>()
-            : throw Invalid(name, "must be true or false");
+    public bool ReadBool(string name) => JsonValues.Bool(Node(name), out var value) is { } problem ? throw Invalid(name, problem) : value;
 
     /// <summary>Reads a string of at most <paramref name="maxLength"/> characters.</summary>
     /// <param name="name">The field's name.</param>
     /// <param name="maxLength">The longest allowed string.</param>
     /// <returns>The value.</returns>
     /// <exception cref="ComponentFormatException">The value is missing, not a string or too long.</exception>
-    public string ReadString(string name, int maxLength)
-    {
-        var value = Node(name) is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : throw Invalid(name, "must be a string");
-        return value.Length <= maxLength ? value : throw Invalid(name, $"is longer than {maxLength} characters");
-    }
+    public string ReadString(string name, int maxLength) =>
+        JsonValues.String(Node(name), maxLength, out var value) is { } problem ? throw Invalid(name, problem) : value;
 
     /// <summary>Reads an enum value stored by its name (case-sensitive; numbers are refused).</summary>
     /// <typeparam name="TEnum">The enum type.</typeparam>
@@ -179,12 +151,7 @@ public sealed class ComponentReader
     /// <exception cref="ComponentFormatException">The value is missing or not the name of a defined value.</exception>
     public TEnum ReadEnum<TEnum>(string name)
         where TEnum : struct, System.Enum
-    {
-        var text = ReadString(name, 64);
-        return text.Length > 0 && char.IsAsciiLetter(text[0]) && System.Enum.TryParse<TEnum>(text, ignoreCase: false, out var value) && System.Enum.IsDefined(value)
-            ? value
-            : throw Invalid(name, $"\"{text}\" is not one of {string.Join(", ", System.Enum.GetNames<TEnum>())}");
-    }
+        => JsonValues.Enum<TEnum>(ReadString(name, 64), out var value) is { } problem ? throw Invalid(name, problem) : value;
 
     /// <summary>Reads a nested component of kind <typeparamref name="TKind"/>, stored as <c>{"type": name, ...}</c>.</summary>
     /// <typeparam name="TKind">The kind, e.g. <c>IMaskStrategy</c> (marked with <see cref="ComponentKindAttribute"/>).</typeparam>
