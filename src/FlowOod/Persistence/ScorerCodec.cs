@@ -15,8 +15,6 @@ namespace FlowOod.Persistence;
 /// </summary>
 internal static class ScorerCodec
 {
-    private const int MaxCount = 1 << 24;
-
     public static JsonObject Encode(IOodScorer scorer, ModelFileWriter writer)
     {
         try
@@ -40,7 +38,7 @@ internal static class ScorerCodec
         return catalog.Read<IOodScorer>(type, content, where, new FileSource(reader, options));
     }
 
-    public static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, MaxCount);
+    public static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, ComponentLimits.MaxCount);
 
     public static JsonObject Noise(ScoringNoise noise) => new() { ["kind"] = noise.Kind.ToString(), ["seed"] = noise.Seed };
 

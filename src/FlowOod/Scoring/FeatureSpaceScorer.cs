@@ -233,7 +233,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     public static FeatureSpaceScorer Read(ComponentReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        var dimension = reader.ReadInt("featureDimension", 1, MaxStoredChunkSize);
+        var dimension = reader.ReadInt("featureDimension", 1, ComponentLimits.MaxCount);
         var extractorName = reader.ReadString("extractorName", 256);
         var delegates = reader.Provided<Func<Tensor, Tensor>>();
         var modules = reader.Provided<nn.Module<Tensor, Tensor>>();
@@ -245,7 +245,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         }
 
         var standardizer = new FeatureStandardizer(reader.ReadDoubles("mean", dimension), reader.ReadDoubles("std", dimension));
-        var chunkSize = reader.ReadInt("chunkSize", 1, MaxStoredChunkSize);
+        var chunkSize = reader.ReadInt("chunkSize", 1, ComponentLimits.MaxCount);
         var flow = reader.ReadFlow("flow");
         return modules.Count == 1
             ? new FeatureSpaceScorer(modules[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true)

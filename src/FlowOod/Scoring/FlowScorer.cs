@@ -41,9 +41,6 @@ public abstract class FlowScorer : IOodScorer
         OwnsFlows = ownsFlows;
     }
 
-    /// <summary>The largest chunk size a saved scorer may declare.</summary>
-    private protected const int MaxStoredChunkSize = 1 << 24;
-
     /// <summary>Writes the evaluation settings every flow scorer stores after its own fields: "chunkSize", "noise".</summary>
     private protected void WriteEvaluationSettings(ComponentWriter writer)
     {
@@ -53,7 +50,7 @@ public abstract class FlowScorer : IOodScorer
 
     /// <summary>Reads them back: the chunk size (bounded) and the noise (with its meaning in the file's format version).</summary>
     private protected static (int ChunkSize, ScoringNoise Noise) ReadEvaluationSettings(ComponentReader reader) =>
-        (reader.ReadInt("chunkSize", 1, MaxStoredChunkSize), reader.ReadNoise("noise"));
+        (reader.ReadInt("chunkSize", 1, ComponentLimits.MaxCount), reader.ReadNoise("noise"));
 
     /// <inheritdoc/>
     public abstract string Name { get; }
