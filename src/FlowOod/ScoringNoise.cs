@@ -44,13 +44,10 @@ public enum ScoringNoiseKind
 /// </remarks>
 public sealed record ScoringNoise
 {
-    private readonly ContentSeededNoise? seeded;
-
     private ScoringNoise(ScoringNoiseKind kind, ulong seed)
     {
         Kind = kind;
         Seed = seed;
-        seeded = kind == ScoringNoiseKind.Seeded ? new ContentSeededNoise(seed) : null;
     }
 
     /// <summary>u = ½ (deterministic, per example).</summary>
@@ -94,7 +91,7 @@ public sealed record ScoringNoise
             case ScoringNoiseKind.BinCentres:
                 return new Entered(NoiseContext.Override(BinCentreNoise.Instance), null);
             case ScoringNoiseKind.Seeded:
-                return new Entered(NoiseContext.Override(seeded!), null);
+                return new Entered(NoiseContext.Override(new ContentSeededNoise(Seed)), null);
             default:
                 var generator = new GeneratorNoise(Kind == ScoringNoiseKind.SeededStream ? Seed : unchecked((ulong)System.Random.Shared.NextInt64()));
                 return new Entered(NoiseContext.Override(generator), generator);
@@ -116,12 +113,6 @@ public sealed record ScoringNoise
 
     /// <inheritdoc/>
     public override string ToString() => Kind is ScoringNoiseKind.Seeded or ScoringNoiseKind.SeededStream ? $"{Kind}({Seed})" : Kind.ToString();
-
-    /// <inheritdoc/>
-    public bool Equals(ScoringNoise? other) => other is not null && Kind == other.Kind && Seed == other.Seed;
-
-    /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Kind, Seed);
 
     private sealed class Entered(NoiseContext.Scope scope, IDisposable? owned) : IDisposable
     {

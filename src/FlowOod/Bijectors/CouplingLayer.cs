@@ -79,13 +79,10 @@ public abstract class CouplingLayer : Bijector
         }
 
         st_net = conditioner.Create(conditionerInput, mapsPerChannel * TransformedChannels, device);
-        using (var scope = NewDisposeScope())
-        {
-            condition_mask = tensor(mask.ConditionArray, eventShape, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
-            transform_mask = tensor(mask.TransformArray, eventShape, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
-            condition_channels = tensor((mask.ConditionChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
-            transform_channels = tensor((mask.TransformChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
-        }
+        condition_mask = tensor(mask.ConditionArray, eventShape, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+        transform_mask = tensor(mask.TransformArray, eventShape, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
+        condition_channels = tensor((mask.ConditionChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+        transform_channels = tensor((mask.TransformChannels ?? Array.Empty<long>()).ToArray(), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
 
         register_module(nameof(st_net), st_net);
         register_buffer(nameof(condition_mask), condition_mask);
