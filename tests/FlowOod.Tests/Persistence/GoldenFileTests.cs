@@ -15,7 +15,7 @@ namespace FlowOod.Tests.Persistence;
 // README.md in each folder). Today's code must read them, give their recorded scores, and still persist exactly the
 // tensor keys they hold: TorchSharp names state-dict entries after (private) fields, so renaming e.g. ActNorm's
 // log_scale would silently break every saved model. One derived class per format version.
-public abstract class GoldenFileTests(string version)
+public abstract class GoldenFileTests(string version, Func<ulong, ScoringNoise> storedSeeded)
 {
     // The recorded scores were computed on the machine that wrote the files; another CPU's float kernels (vector widths,
     // fused multiply-adds) may differ in the last bits, so scores are compared to a relative 1e-6 (absolute below 1).
@@ -56,6 +56,17 @@ public abstract class GoldenFileTests(string version)
         {
             GoldenModels.Dispose(model);
         }
+    }
+
+    [Theory]
+    [InlineData("scorer-likelihood-ratio", 9ul)]
+    [InlineData("scorer-typicality", 3ul)]
+    public void Load_GoldenSeededScorer_HasItsFormatVersionsMeaningOfSeeded(string name, ulong seed)
+    {
+        using var scope = NewDisposeScope();
+        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
+
+        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(storedSeeded(seed), "the meaning of Seeded in format {0}", version);
     }
 
     [Theory]
@@ -125,7 +136,7 @@ public abstract class GoldenFileTests(string version)
         }
     }
 
-    protected string FileOf(string name, string suffix) => Path.Combine(Folder, name + suffix);
+    private string FileOf(string name, string suffix) => Path.Combine(Folder, name + suffix);
 
     private string[] FrozenKeys(string name) =>
         File.ReadAllLines(FileOf(name, GoldenModels.KeysSuffix)).Where(line => line.Length > 0).ToArray();
@@ -148,34 +159,10 @@ public abstract class GoldenFileTests(string version)
     }
 }
 
+// Format v1's "Seeded" was the batch-dependent stream now called SeededStream.
 [Collection(TorchGlobalStateDefinition.Name)]
-public sealed class GoldenV1Tests() : GoldenFileTests("v1")
-{
-    [Theory]
-    [InlineData("scorer-likelihood-ratio", 9ul)]
-    [InlineData("scorer-typicality", 3ul)]
-    public void Load_GoldenV1SeededScorer_KeepsTheVersion1MeaningOfSeeded(string name, ulong seed)
-    {
-        using var scope = NewDisposeScope();
-        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
+public sealed class GoldenV1Tests() : GoldenFileTests("v1", ScoringNoise.SeededStream);
 
-        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(
-            ScoringNoise.SeededStream(seed), "format v1's Seeded was the batch-dependent stream; v2's Seeded is keyed by each input");
-    }
-}
-
+// From format v2 on, "Seeded" is keyed by each input's values.
 [Collection(TorchGlobalStateDefinition.Name)]
-public sealed class GoldenV2Tests() : GoldenFileTests("v2")
-{
-    [Theory]
-    [InlineData("scorer-likelihood-ratio", 9ul)]
-    [InlineData("scorer-typicality", 3ul)]
-    public void Load_GoldenV2SeededScorer_IsKeyedByEachInput(string name, ulong seed)
-    {
-        using var scope = NewDisposeScope();
-        using var scorer = FlowOod.Persistence.ModelFile.LoadScorer(FileOf(name, ".flowood"));
-
-        ((FlowOod.Scoring.FlowScorer)scorer).Noise.Should().Be(ScoringNoise.Seeded(seed), "from format v2 on, Seeded is keyed by each input");
-    }
-}
-
+public sealed class GoldenV2Tests() : GoldenFileTests("v2", ScoringNoise.Seeded);
