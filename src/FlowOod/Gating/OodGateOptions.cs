@@ -1,0 +1,68 @@
+using System;
+using System.Collections.Generic;
+using FlowOod.Scoring;
+using TorchSharp;
+
+namespace FlowOod.Gating;
+
+/// <summary>Settings of <see cref="OodGate.Fit"/>, besides the classifier and the data.</summary>
+/// <remarks>Exactly one of <see cref="FeatureLayer"/> and <see cref="FeatureExtractor"/> must be set.</remarks>
+public sealed record OodGateOptions
+{
+    /// <summary>
+    /// The name, as listed by the classifier's <c>named_modules()</c> (e.g. <c>"features.4"</c> or <c>"fc1"</c>), of the
+    /// layer whose output is the feature vector, typically the penultimate layer. Its output for a batch
+    /// <c>[N, ...InputShape]</c> must be <c>[N, D]</c> (D ≥ 2) or <c>[N, ...]</c>, which is flattened to <c>[N, D]</c>. It is
+    /// read with a forward hook during the gate's own classifier call, so one forward gives both logits and features.
+    /// </summary>
+    public string? FeatureLayer { get; init; }
+
+    /// <summary>
+    /// A function computing features from the classifier's input instead of a layer: <c>[N, ...InputShape]</c> →
+    /// <c>[N, D]</c>, float32 or float64, D ≥ 2. It must be safe to call from several threads at once. It is code, so
+    /// loading a gate fitted with it needs it again (<see cref="GateLoadOptions.FeatureExtractor"/>).
+    /// </summary>
+    public Func<torch.Tensor, torch.Tensor>? FeatureExtractor { get; init; }
+
+    /// <summary>The name stored for <see cref="FeatureExtractor"/> (informational, in messages and the gate file).
+    /// Default null: the delegate's method name.</summary>
+    public string? FeatureExtractorName { get; init; }
+
+    /// <summary>α, the target false-positive rate on in-distribution data, in (0, 1). Default 0.05.</summary>
+    public double TargetFalsePositiveRate { get; init; } = 0.05;
+
+    /// <summary>
+    /// The fraction of the in-distribution data held out to calibrate the detector (the rest trains the feature flow), in
+    /// (0, 1). Default 0.25. The held-out part must have at least ⌈1/α⌉ inputs and the training part at least 2.
+    /// </summary>
+    public double CalibrationFraction { get; init; } = 0.25;
+
+    /// <summary>The feature flow's hyper-parameters, training and device. Default <c>new FeatureSpaceFitOptions()</c>.</summary>
+    public FeatureSpaceFitOptions FeatureFlow { get; init; } = new();
+
+    /// <summary>Names of the C classes, in logit order. Default null: <c>"0"</c> … <c>"C−1"</c>.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>Inputs passed to the classifier at once (bounds memory), ≥ 1. Default 256.</summary>
+    public int ChunkSize { get; init; } = 256;
+
+    /// <summary>
+    /// The device of the classifier's parameters, to which inputs are moved. Default null: the device of the
+    /// classifier's first parameter (the CPU for a classifier without parameters). The classifier itself is never moved.
+    /// </summary>
+    public torch.Device? Device { get; init; }
+
+    /// <summary>Seed of the random train/calibration split (drawn from a private generator; torch's global generator is not
+    /// used). Default 0.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Throws when a setting is missing or out of range.</summary>
+    /// <exception cref="ArgumentException">Both or neither of <see cref="FeatureLayer"/> and <see cref="FeatureExtractor"/>
+    /// are set, <see cref="FeatureLayer"/> is empty, or a class name is null or empty.</exception>
+    /// <exception cref="ArgumentNullException"><see cref="FeatureFlow"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">α, the calibration fraction or the chunk size is out of range.</exception>
+    public void Validate()
+    {
+        throw new NotImplementedException();
+    }
+}
