@@ -14,6 +14,9 @@ namespace FlowOod.Tests.Gating;
 
 public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<FittedGateFixture>
 {
+    private static readonly global::FlowOod.Scoring.FeatureSpaceFitOptions Quick =
+        GateTestModels.FitOptions().FeatureFlow with { Training = new TrainingOptions { Steps = 3, BatchSize = 30 } };
+
     private OodGate Gate => fixture.Gate;
 
     [Fact]
@@ -242,7 +245,7 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
         fit.Should().Throw<ArgumentException>().WithMessage("*no layer named 'fc9'*'conv1'*'fc1'*'fc2'*");
         var neither = () => OodGate.Fit(fixture.Classifier, data, GateTestModels.FitOptions() with { FeatureLayer = null });
         neither.Should().Throw<ArgumentException>().WithMessage("*exactly one of*FeatureLayer*");
-        var oneFeature = () => OodGate.Fit(fixture.Classifier, data, GateTestModels.FitOptions(layer: "fc2") with { ClassNames = null });
+        var oneFeature = () => OodGate.Fit(fixture.Classifier, data, GateTestModels.FitOptions(layer: "fc2") with { ClassNames = null, FeatureFlow = Quick });
         oneFeature.Should().NotThrow("fc2 gives 3 features");
         var tooFew = () => OodGate.Fit(fixture.Classifier, GateTestModels.InDistribution(12, seed: 52), GateTestModels.FitOptions());
         tooFew.Should().Throw<ArgumentException>().WithMessage("*at least 10 for calibration*");
@@ -311,6 +314,7 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
             FeatureLayer = null,
             FeatureExtractor = Features,
             FeatureExtractorName = "first-16-pixels",
+            FeatureFlow = Quick,
         });
         gate.FeatureLayer.Should().BeNull();
         gate.FeatureExtractorName.Should().Be("first-16-pixels");

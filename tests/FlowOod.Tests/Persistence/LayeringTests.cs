@@ -10,8 +10,9 @@ namespace FlowOod.Tests.Persistence;
 
 /// <summary>
 /// The folder → folder dependencies of src/FlowOod, from <c>using FlowOod.X;</c> directives and qualified
-/// <c>FlowOod.X.</c> / <c>X.</c> references: the component mechanism depends on nothing else of FlowOod, and only
-/// Persistence itself depends on Persistence.
+/// <c>FlowOod.X.</c> / <c>X.</c> references: the component mechanism depends on nothing else of FlowOod, only
+/// Persistence itself and Gating (the application layer on top, whose gates save and load themselves) depend on
+/// Persistence, and nothing depends on Gating.
 /// </summary>
 public sealed class LayeringTests
 {
@@ -28,8 +29,15 @@ public sealed class LayeringTests
     [Fact]
     public void NothingOutsidePersistence_DependsOnPersistence()
     {
-        var dependents = Graph().Where(p => p.Key != "Persistence" && p.Value.Contains("Persistence")).Select(p => p.Key).ToArray();
-        dependents.Should().BeEmpty("Persistence is the top layer; move what others need below it");
+        var dependents = Graph().Where(p => p.Key is not ("Persistence" or "Gating") && p.Value.Contains("Persistence")).Select(p => p.Key).ToArray();
+        dependents.Should().BeEmpty("Persistence is the top layer below Gating; move what others need below it");
+    }
+
+    [Fact]
+    public void NothingDependsOnGating()
+    {
+        var dependents = Graph().Where(p => p.Key != "Gating" && p.Value.Contains("Gating")).Select(p => p.Key).ToArray();
+        dependents.Should().BeEmpty("Gating is the application layer on top of everything else");
     }
 
     [Fact]
@@ -40,6 +48,7 @@ public sealed class LayeringTests
         graph["Persistence"].Should().Contain(["Components", "Scoring", "Models"]);
         graph["Masks"].Should().Contain("Components");
         graph[Root].Should().Contain("Components");
+        graph["Gating"].Should().Contain(["Persistence", "Detection", "Scoring"]);
     }
 
     private static Dictionary<string, HashSet<string>> Graph()
