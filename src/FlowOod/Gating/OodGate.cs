@@ -43,7 +43,7 @@ namespace FlowOod.Gating;
 public sealed class OodGate : IDisposable
 {
     /// <summary>The default <see cref="ChunkSize"/>: inputs per fixed-size evaluation.</summary>
-    public const int DefaultChunkSize = 8;
+    public const int DefaultChunkSize = 16;
 
     /// <summary>The largest <see cref="ChunkSize"/> accepted.</summary>
     public const int MaxChunkSize = 4096;
