@@ -184,6 +184,37 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// batch on the meta device, which has no values, is rejected.</remarks>
     public void ValidateInput(Tensor input)
     {
+        var (min, max) = ValidateInputValues(input);
+        CheckInputRange(min, max, nameof(input));
+    }
+
+    /// <summary>
+    /// <see cref="ValidateInput"/> for a batch going to this flow and to <paramref name="other"/> (e.g. a likelihood
+    /// ratio's two flows): both flows' checks with the batch's values read once.
+    /// </summary>
+    internal void ValidateInputForBoth(Tensor input, NormalizingFlow other)
+    {
+        var (min, max) = ValidateInputValues(input);
+        CheckInputRange(min, max, nameof(input));
+        other.ValidateInputStructure(input);
+        other.CheckInputRange(min, max, nameof(input));
+    }
+
+    // Shape, dtype, emptiness, device, then the one host sync: the batch's (min, max), both NaN if it holds a NaN.
+    private (double Min, double Max) ValidateInputValues(Tensor input)
+    {
+        ValidateInputStructure(input);
+        var (min, max) = InputChecks.MinMaxOnHost(input);
+        if (double.IsNaN(min) || double.IsNaN(max) || double.IsInfinity(min) || double.IsInfinity(max))
+        {
+            throw new ArgumentException("The batch contains NaN or infinite values.", nameof(input));
+        }
+
+        return (min, max);
+    }
+
+    private void ValidateInputStructure(Tensor input)
+    {
         ArgumentNullException.ThrowIfNull(input);
         if (!Shapes.EventMatches(input.shape, eventShape))
         {
@@ -209,18 +240,14 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         }
 
         InputChecks.RejectMetaDevice(input, "The batch", nameof(input));
+    }
 
-        // One host sync per batch: min and max come back together (NaN makes both NaN).
-        var (min, max) = InputChecks.MinMaxOnHost(input);
-        if (double.IsNaN(min) || double.IsNaN(max) || double.IsInfinity(min) || double.IsInfinity(max))
-        {
-            throw new ArgumentException("The batch contains NaN or infinite values.", nameof(input));
-        }
-
+    private void CheckInputRange(double min, double max, string parameterName)
+    {
         if (InputRange is { } range && (min < range.Min || max > range.Max))
         {
             throw new ArgumentException(
-                $"Input values must lie in [{range.Min}, {range.Max}]; this batch spans [{min}, {max}].", nameof(input));
+                $"Input values must lie in [{range.Min}, {range.Max}]; this batch spans [{min}, {max}].", parameterName);
         }
     }
 

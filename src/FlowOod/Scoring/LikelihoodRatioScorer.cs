@@ -69,9 +69,11 @@ public sealed class LikelihoodRatioScorer : FlowScorer, IComponent<LikelihoodRat
     /// <exception cref="InvalidOperationException">A score came out NaN.</exception>
     public override double[] Score(Tensor batch)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(batch);
-        var foreground = LogProb(Foreground, batch);
-        var background = LogProb(Background, batch);
+        Foreground.ValidateInputForBoth(batch, Background);
+        var foreground = LogProbUnchecked(Foreground, batch);
+        var background = LogProbUnchecked(Background, batch);
         var scores = new double[foreground.Length];
         for (int i = 0; i < scores.Length; i++)
         {
