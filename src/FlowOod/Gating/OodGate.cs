@@ -480,7 +480,7 @@ public sealed class OodGate : IDisposable
             }
 
             var (logits, features) = Forward(chunk);
-            CheckLogits(logits, ChunkSize);
+            CheckLogits(logits, chunk.shape[0]);
             var chunkScores = features is null ? ScoreInputs(chunk) : featureScorer!.ScoreFeatures(features, sourceDescription, parameterName);
             var logitValues = logits.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
             var probabilityValues = softmax(logits.to_type(ScalarType.Float32), 1).cpu().data<float>().ToArray();
