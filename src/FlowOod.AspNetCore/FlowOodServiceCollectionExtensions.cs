@@ -70,8 +70,7 @@ public static class FlowOodServiceCollectionExtensions
     private static IServiceCollection AddCore(IServiceCollection services)
     {
         services.AddOptions<FlowOodGateOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FlowOodGateOptions>>(
-            sp => new FlowOodGateOptionsValidator(sp.GetService<IServiceProviderIsService>())));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FlowOodGateOptions>, FlowOodGateOptionsValidator>());
         if (services.Any(d => d.ServiceType == typeof(GateRuntime)))
         {
             return services; // a second call only adds its option settings

@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.Linq;
+using System.Text;
 using System.Text.Json;
 
 namespace FlowOod.AspNetCore;
@@ -29,10 +30,11 @@ internal static class JsonInput
             float[]? values = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                string name = reader.GetString() ?? string.Empty;
-                if (name is not ("pixels" or "image"))
+                bool pixels = reader.ValueTextEquals("pixels"u8);
+                if (!pixels && !reader.ValueTextEquals("image"u8))
                 {
-                    throw BadInputException.Malformed($"The JSON body has an unknown property '{Short(name)}'; {Forms}.");
+                    // ValueSpan may be invalid UTF-8 (GetString would throw); the decoder replaces bad bytes.
+                    throw BadInputException.Malformed($"The JSON body has an unknown property '{Short(Encoding.UTF8.GetString(reader.ValueSpan))}'; {Forms}.");
                 }
 
                 if (values is not null)
@@ -41,7 +43,7 @@ internal static class JsonInput
                 }
 
                 reader.Read();
-                values = name == "pixels" ? ReadFlat(ref reader, layout) : ReadNested(ref reader, layout);
+                values = pixels ? ReadFlat(ref reader, layout) : ReadNested(ref reader, layout);
             }
 
             if (reader.TokenType != JsonTokenType.EndObject)

@@ -161,6 +161,11 @@ internal sealed class MicroBatcher : IDisposable
         var reader = channel.Reader;
         while (batch.Count == 0)
         {
+            if (Volatile.Read(ref stopped) != 0)
+            {
+                return false; // Stop fails what is still queued
+            }
+
             if (reader.TryRead(out var first))
             {
                 Take(batch, first);
