@@ -26,27 +26,21 @@ public sealed record GateLoadOptions
 
     /// <summary>
     /// Further options of the model file reader (component catalog, flow factories, compressors, size limit). Default
-    /// null: <c>new ModelLoadOptions()</c>. Its <see cref="ModelLoadOptions.FeatureExtractor"/> and
-    /// <see cref="ModelLoadOptions.FeatureExtractorModule"/> must be null (the gate supplies the extractor).
+    /// null: <c>new ModelLoadOptions()</c>. For a gate on a feature layer or extractor, its
+    /// <see cref="ModelLoadOptions.FeatureExtractor"/> and <see cref="ModelLoadOptions.FeatureExtractorModule"/> must be
+    /// null (the gate supplies the extractor); for a gate over a detector of inputs (<see cref="OodGate.Create"/>) they
+    /// are passed on as they are, for a scorer that needs them.
     /// </summary>
     public ModelLoadOptions? Model { get; init; }
 
     /// <summary>Throws when a setting is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="TargetFalsePositiveRate"/> is not in (0, 1).</exception>
-    /// <exception cref="ArgumentException"><see cref="Model"/> carries a feature extractor.</exception>
     public void Validate()
     {
         if (TargetFalsePositiveRate is { } rate && !(rate > 0 && rate < 1))
         {
             throw new ArgumentOutOfRangeException(
                 nameof(TargetFalsePositiveRate), rate, $"The target false-positive rate must lie strictly between 0 and 1, got {rate}.");
-        }
-
-        if (Model is { } model && (model.FeatureExtractor is not null || model.FeatureExtractorModule is not null))
-        {
-            throw new ArgumentException(
-                "GateLoadOptions.Model must not carry a feature extractor: the gate supplies its own (pass a custom one as GateLoadOptions.FeatureExtractor).",
-                nameof(Model));
         }
     }
 }

@@ -43,8 +43,14 @@ public sealed record OodGateOptions
     /// <summary>Names of the C classes, in logit order. Default null: <c>"0"</c> … <c>"C−1"</c>.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
-    /// <summary>Inputs passed to the classifier at once (bounds memory), ≥ 1. Default 256.</summary>
-    public int ChunkSize { get; init; } = 256;
+    /// <summary>
+    /// The fixed number of inputs the classifier, the feature flow and the detector see per evaluation, 1 … 4096; default
+    /// <see cref="OodGate.DefaultChunkSize"/>. Every batch is cut into chunks of exactly this size, the last one padded
+    /// with zero inputs, because libtorch picks kernels by batch size and a different batch size can change the last
+    /// bits of a result: with fixed-size chunks an input's decision is bit-identical whatever batch it arrives in. The
+    /// cost is the padding: a single input costs one chunk's evaluation.
+    /// </summary>
+    public int ChunkSize { get; init; } = OodGate.DefaultChunkSize;
 
     /// <summary>
     /// The device of the classifier's parameters, to which inputs are moved. Default null: the device of the
@@ -63,6 +69,45 @@ public sealed record OodGateOptions
     /// <exception cref="ArgumentOutOfRangeException">α, the calibration fraction or the chunk size is out of range.</exception>
     public void Validate()
     {
-        throw new NotImplementedException();
+        if ((FeatureLayer is null) == (FeatureExtractor is null))
+        {
+            throw new ArgumentException(
+                FeatureLayer is null
+                    ? "Set exactly one of OodGateOptions.FeatureLayer (the name of a classifier layer, e.g. the penultimate one) and FeatureExtractor; neither is set."
+                    : "Set exactly one of OodGateOptions.FeatureLayer and FeatureExtractor; both are set.",
+                nameof(FeatureLayer));
+        }
+
+        if (FeatureLayer is { Length: 0 })
+        {
+            throw new ArgumentException("OodGateOptions.FeatureLayer is empty; give the layer's name as listed by the classifier's named_modules().", nameof(FeatureLayer));
+        }
+
+        if (FeatureExtractorName is { Length: 0 or > 256 })
+        {
+            throw new ArgumentException("OodGateOptions.FeatureExtractorName must have 1 to 256 characters.", nameof(FeatureExtractorName));
+        }
+
+        if (!(TargetFalsePositiveRate > 0 && TargetFalsePositiveRate < 1))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(TargetFalsePositiveRate), TargetFalsePositiveRate,
+                $"The target false-positive rate must lie strictly between 0 and 1, got {TargetFalsePositiveRate}.");
+        }
+
+        if (!(CalibrationFraction > 0 && CalibrationFraction < 1))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(CalibrationFraction), CalibrationFraction, $"The calibration fraction must lie strictly between 0 and 1, got {CalibrationFraction}.");
+        }
+
+        if (ChunkSize is < 1 or > OodGate.MaxChunkSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, $"The chunk size must be between 1 and {OodGate.MaxChunkSize}, got {ChunkSize}.");
+        }
+
+        ArgumentNullException.ThrowIfNull(FeatureFlow, nameof(FeatureFlow));
+        FeatureFlow.Validate();
+        OodGate.CheckClassNames(ClassNames, null, nameof(ClassNames));
     }
 }

@@ -210,6 +210,42 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         return FlowEvaluation.CheckFinite(scores, Name);
     }
 
+    /// <summary>
+    /// Scores features computed elsewhere (the gate reads them from its classifier's forward): −log p_flow((f − μ)/σ) per
+    /// row of <paramref name="features"/> <c>[N, D]</c>, float32 or float64, finite (checked). The flow sees the rows in
+    /// pieces of <see cref="FlowScorer.ChunkSize"/>, so a batch of fixed size is always evaluated the same way.
+    /// </summary>
+    internal double[] ScoreFeatures(Tensor features, string source, string parameterName)
+    {
+        ThrowIfDisposed();
+        ValidateFeatures(features, source, features.shape[0], FeatureDimension, parameterName);
+        using var scope = NewDisposeScope();
+        var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
+        var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
+        using var inference = inference_mode();
+        var standardized = Standardizer.ApplyUnchecked(features).to(dtype, device);
+        var logProb = LogProbUnchecked(Flow, standardized);
+        var scores = new double[logProb.Length];
+        for (int i = 0; i < logProb.Length; i++)
+        {
+            scores[i] = -logProb[i];
+        }
+
+        return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
+    /// <summary><see cref="Fit(Func{Tensor, Tensor}, Tensor, FeatureSpaceFitOptions?, CancellationToken)"/> with the extractor's stored name given.</summary>
+    internal static FeatureSpaceScorer FitNamed(
+        Func<Tensor, Tensor> featureExtractor,
+        string extractorName,
+        Tensor inDistributionTrain,
+        FeatureSpaceFitOptions? options,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(featureExtractor);
+        return FitCore(featureExtractor, null, extractorName, inDistributionTrain, options, cancellationToken);
+    }
+
     /// <summary>Writes the flow, the feature dimension, the standardiser's vectors, the chunk size and the extractor's name (not the extractor).</summary>
     /// <param name="writer">Receives the fields.</param>
     public void Write(ComponentWriter writer)
@@ -347,39 +383,45 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
                 e);
         }
 
-        var expected = $"[{chunk.shape[0]}, {(dimension is { } d ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "D")}]";
+        ValidateFeatures(features, $"The feature extractor '{extractorName}'", chunk.shape[0], dimension, parameterName, chunk.shape);
+        return features;
+    }
+
+    // Checks features: not null, [rows, D] (D = dimension when known), float32 or float64, not on the meta device, finite.
+    private static void ValidateFeatures(Tensor? features, string source, long rows, int? dimension, string parameterName, long[]? chunkShape = null)
+    {
+        var expected = $"[{rows}, {(dimension is { } d ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "D")}]";
         if (features is null)
         {
-            throw new ArgumentException($"The feature extractor '{extractorName}' returned null; expected features of shape {expected}.", parameterName);
+            throw new ArgumentException($"{source} returned null; expected features of shape {expected}.", parameterName);
         }
 
-        if (features.Dimensions != 2 || features.shape[0] != chunk.shape[0] || (dimension is { } dim && features.shape[1] != dim))
+        if (features.Dimensions != 2 || features.shape[0] != rows || (dimension is { } dim && features.shape[1] != dim))
         {
             throw new ArgumentException(
-                $"The feature extractor '{extractorName}' returned shape {Shapes.Format(features.shape)} for a chunk of shape "
-                + $"{Shapes.Format(chunk.shape)}; expected features of shape {expected}.",
+                $"{source} returned shape {Shapes.Format(features.shape)}{For(chunkShape)}; expected features of shape {expected}.",
                 parameterName);
         }
 
         if (features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
         {
             throw new ArgumentException(
-                $"The feature extractor '{extractorName}' returned {features.dtype} features; expected float32 or float64.", parameterName);
+                $"{source} returned {features.dtype} features; expected float32 or float64.", parameterName);
         }
 
-        InputChecks.RejectMetaDevice(features, $"The features of the extractor '{extractorName}'", parameterName);
+        InputChecks.RejectMetaDevice(features, $"What {source[0..1].ToLowerInvariant()}{source[1..]} returned", parameterName);
         using (var scope = NewDisposeScope())
         {
             if (!isfinite(features).all().item<bool>())
             {
                 throw new ArgumentException(
-                    $"The feature extractor '{extractorName}' returned NaN or infinite features for a chunk of shape {Shapes.Format(chunk.shape)}.",
+                    $"{source} returned NaN or infinite features{For(chunkShape)}.",
                     parameterName);
             }
         }
-
-        return features;
     }
+
+    private static string For(long[]? chunkShape) => chunkShape is null ? string.Empty : $" for a chunk of shape {Shapes.Format(chunkShape)}";
 
     private static long ValidateBatch(Tensor batch, string parameterName)
     {
