@@ -4,7 +4,7 @@
 #   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (extra args go to the demo)
 #   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors
 #   ./build.sh data   only prepare the datasets
-#   ./build.sh pack   build FlowOod and FlowOod.Testing .nupkg/.snupkg into artifacts/packages and check their contents
+#   ./build.sh pack   build FlowOod, FlowOod.Testing and FlowOod.AspNetCore .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
 set -euo pipefail
@@ -114,7 +114,7 @@ run_pack() {
   local out="$ROOT/artifacts/packages"
   rm -rf "$out"
   local id nupkg listing expected
-  for id in FlowOod FlowOod.Testing; do
+  for id in FlowOod FlowOod.Testing FlowOod.AspNetCore; do
     dotnet pack "$ROOT/src/$id/$id.csproj" -c "$CONFIGURATION" --nologo -o "$out"
     nupkg=$(ls "$out/$id".[0-9]*.nupkg 2>/dev/null | head -n1)
     [[ -n "$nupkg" && -e "${nupkg%.nupkg}.snupkg" ]] || die "pack did not produce $id .nupkg and .snupkg"

@@ -1,0 +1,75 @@
+using System;
+using FlowOod.Gating;
+using static TorchSharp.torch;
+
+namespace FlowOod.AspNetCore;
+
+/// <summary>
+/// Settings of the FlowOod gate service (<see cref="FlowOodServiceCollectionExtensions.AddFlowOodGate(Microsoft.Extensions.DependencyInjection.IServiceCollection, Microsoft.Extensions.Configuration.IConfiguration, Action{FlowOodGateOptions}?)"/>),
+/// bound from configuration (e.g. the section <c>FlowOod:Gate</c>) and/or set in code, validated when the host starts.
+/// </summary>
+public sealed class FlowOodGateOptions
+{
+    /// <summary>The gate file written by <see cref="OodGate.Save"/> (required). Replace it atomically (write a temporary
+    /// file, then rename it over this path) to hot-reload the gate.</summary>
+    public string GatePath { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Creates the classifier the gate was fitted with (in evaluation mode), once, when the host starts. A classifier made
+    /// by this factory is owned by the service: it is disposed when the service provider is disposed. When null, the
+    /// classifier is resolved from the container as <c>nn.Module&lt;Tensor, Tensor&gt;</c> and stays the container's
+    /// (the service never disposes it). Set in code only (configuration cannot bind a delegate).
+    /// </summary>
+    public Func<IServiceProvider, nn.Module<Tensor, Tensor>>? ClassifierFactory { get; set; }
+
+    /// <summary>Overrides the gate file's target false-positive rate α, in (0, 1): the threshold is recomputed from the
+    /// stored calibration scores. Default null: the α stored in the file.</summary>
+    public double? TargetFalsePositiveRate { get; set; }
+
+    /// <summary>Further options of <see cref="OodGate.Load"/> (feature extractor for gates fitted with one, device,
+    /// model-file options). Code only. <see cref="TargetFalsePositiveRate"/>, when set, takes precedence over theirs.</summary>
+    public GateLoadOptions? LoadOptions { get; set; }
+
+    /// <summary>The most queued requests scored in one <see cref="OodGate.Classify"/> call (micro-batch cap), 1 … 4096.
+    /// Default 32.</summary>
+    public int MaxBatchSize { get; set; } = 32;
+
+    /// <summary>How long the scoring worker waits for more requests to fill a batch after the first one arrives,
+    /// 0 … 1 s. It never waits when the queue already holds a full batch. Default 2 ms.</summary>
+    public TimeSpan MaxBatchDelay { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>The largest request body the classify endpoint reads, in bytes, 1 … 64 MiB; larger bodies get 413 (checked
+    /// while reading: no more than this is ever buffered). Default 256 KiB.</summary>
+    public int MaxRequestBytes { get; set; } = 256 * 1024;
+
+    /// <summary>The most requests waiting for the scoring worker, 1 … 1,000,000; a request arriving at a full queue is
+    /// refused at once (<see cref="GateOverloadedException"/>, HTTP 503). Default 256.</summary>
+    public int MaxQueueLength { get; set; } = 256;
+
+    /// <summary>
+    /// When set (1 … 1024), the service calls <c>torch.set_num_threads</c> with this value once, when the host starts.
+    /// libtorch's thread count is process-wide: setting it is the application's choice, made through this option; the
+    /// FlowOod library itself never sets it. Default null: libtorch's default (one thread per core).
+    /// </summary>
+    public int? IntraOpThreads { get; set; }
+
+    /// <summary>W, the number of most recent decisions over which the health check measures the OOD rate for its drift
+    /// alarm, 10 … 1,000,000 (see <see cref="DriftAlarmZ"/>). Default 1000.</summary>
+    public int DriftWindow { get; set; } = 1000;
+
+    /// <summary>
+    /// z, the margin of the drift alarm in standard errors, 0 &lt; z ≤ 10: the health check reports Degraded when the OOD
+    /// rate over the last W decisions exceeds α + z·√(α(1 − α)/W). Default 3.09, a one-sided false-alarm probability of
+    /// about 0.001 per check under in-distribution traffic (normal approximation of Binomial(W, α); see
+    /// <see cref="FlowOodServiceCollectionExtensions"/> remarks).
+    /// </summary>
+    public double DriftAlarmZ { get; set; } = 3.09;
+
+    /// <summary>Whether a new gate file at <see cref="GatePath"/> is loaded while serving (file watcher plus a periodic
+    /// check of the file's time stamp and length). Default true.</summary>
+    public bool ReloadOnChange { get; set; } = true;
+
+    /// <summary>How often the file's time stamp and length are checked when <see cref="ReloadOnChange"/> is on (the fallback
+    /// for file systems whose change events are lost), 100 ms … 1 h. Default 5 s.</summary>
+    public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,70 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using static TorchSharp.torch;
+
+namespace FlowOod.AspNetCore;
+
+/// <summary>Checks <see cref="FlowOodGateOptions"/> when the host starts, with one message per problem naming the setting.</summary>
+internal sealed class FlowOodGateOptionsValidator(IServiceProviderIsService? services = null) : IValidateOptions<FlowOodGateOptions>
+{
+    private const string Section = "FlowOodGateOptions";
+
+    public ValidateOptionsResult Validate(string? name, FlowOodGateOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.GatePath))
+        {
+            errors.Add($"{Section}.GatePath is required: the gate file written by OodGate.Save.");
+        }
+
+        if (options.ClassifierFactory is null && services is not null && !services.IsService(typeof(nn.Module<Tensor, Tensor>)))
+        {
+            errors.Add($"{Section}.ClassifierFactory is not set and no nn.Module<Tensor, Tensor> is registered: the gate needs the classifier it was fitted with.");
+        }
+
+        if (options.TargetFalsePositiveRate is { } alpha && !(alpha > 0 && alpha < 1))
+        {
+            errors.Add($"{Section}.TargetFalsePositiveRate must lie strictly between 0 and 1, got {Format(alpha)}.");
+        }
+
+        Range(errors, "MaxBatchSize", options.MaxBatchSize, 1, 4096);
+        Range(errors, "MaxRequestBytes", options.MaxRequestBytes, 1, 64 << 20);
+        Range(errors, "MaxQueueLength", options.MaxQueueLength, 1, 1_000_000);
+        Range(errors, "DriftWindow", options.DriftWindow, 10, 1_000_000);
+        if (options.IntraOpThreads is { } threads)
+        {
+            Range(errors, "IntraOpThreads", threads, 1, 1024);
+        }
+
+        if (options.MaxBatchDelay < TimeSpan.Zero || options.MaxBatchDelay > TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{Section}.MaxBatchDelay must be between 0 and 1 s, got {options.MaxBatchDelay}.");
+        }
+
+        if (options.ReloadCheckInterval < TimeSpan.FromMilliseconds(100) || options.ReloadCheckInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{Section}.ReloadCheckInterval must be between 100 ms and 1 h, got {options.ReloadCheckInterval}.");
+        }
+
+        if (!(options.DriftAlarmZ > 0 && options.DriftAlarmZ <= 10))
+        {
+            errors.Add($"{Section}.DriftAlarmZ must be in (0, 10], got {Format(options.DriftAlarmZ)}.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void Range(List<string> errors, string setting, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            errors.Add($"{Section}.{setting} must be between {min.ToString(CultureInfo.InvariantCulture)} and {max.ToString(CultureInfo.InvariantCulture)}, got {value.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+
+    private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+}
