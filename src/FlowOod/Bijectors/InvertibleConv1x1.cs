@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,9 +36,11 @@ public sealed class InvertibleConv1x1 : Bijector
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
         channels = numChannels;
-        using var scope = NewDisposeScope();
-        weight = new Parameter(ChannelMixing.RandomOrthogonal(numChannels, device));
-        weight.DetachFromDisposeScope();
+        using (var scope = NewDisposeScope())
+        {
+            weight = Parameters.Create(ChannelMixing.RandomOrthogonal(numChannels, device));
+        }
+
         RegisterComponents();
     }
 

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -49,12 +50,9 @@ public sealed class LuInvertibleConv1x1 : Bijector
         // With one channel L and U have no entries off the diagonal: nothing in them can change W, so they are buffers
         // (no gradient can reach them and an optimiser has nothing to train). The state-dict keys and shapes stay the
         // same, so model files load either way.
-        lower = numChannels == 1 ? l : new Parameter(l);
-        upper = numChannels == 1 ? u : new Parameter(u);
-        log_scale = new Parameter(logS);
-        lower.DetachFromDisposeScope();
-        upper.DetachFromDisposeScope();
-        log_scale.DetachFromDisposeScope();
+        lower = numChannels == 1 ? l : Parameters.Create(l);
+        upper = numChannels == 1 ? u : Parameters.Create(u);
+        log_scale = Parameters.Create(logS);
         sign_scale = signS;
         RegisterComponents();
     }
