@@ -12,6 +12,10 @@ public sealed class StandardNormal : IBaseDistribution
     /// <summary>The shared instance; the distribution has no state.</summary>
     public static StandardNormal Instance { get; } = new();
 
+    private StandardNormal()
+    {
+    }
+
     /// <inheritdoc/>
     public Tensor LogProb(Tensor latent)
     {

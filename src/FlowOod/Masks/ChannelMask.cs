@@ -19,6 +19,10 @@ public sealed class ChannelMask : IMaskStrategy, IComponent<ChannelMask>
     /// <summary>The shared instance; the strategy has no state.</summary>
     public static ChannelMask Instance { get; } = new();
 
+    private ChannelMask()
+    {
+    }
+
     /// <inheritdoc/>
     public CouplingMask Create(long[] eventShape, int layerIndex)
     {

@@ -18,6 +18,10 @@ public sealed class CheckerboardMask : IMaskStrategy, IComponent<CheckerboardMas
     /// <summary>The shared instance; the strategy has no state.</summary>
     public static CheckerboardMask Instance { get; } = new();
 
+    private CheckerboardMask()
+    {
+    }
+
     /// <inheritdoc/>
     public CouplingMask Create(long[] eventShape, int layerIndex)
     {

@@ -28,6 +28,10 @@ public sealed class CycleMask : IMaskStrategy, IComponent<CycleMask>
     /// <summary>The shared instance; the strategy has no state.</summary>
     public static CycleMask Instance { get; } = new();
 
+    private CycleMask()
+    {
+    }
+
     /// <summary>The quadrants of layer <paramref name="layerIndex"/>: condition on i mod 4, transform (i + 1) mod 4.</summary>
     /// <param name="layerIndex">The 0-based layer index.</param>
     /// <returns>The conditioning quadrant and the transformed quadrant.</returns>

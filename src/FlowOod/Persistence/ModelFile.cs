@@ -42,6 +42,7 @@ public static class ModelFile
     /// <param name="path">The file to write (replaced atomically if it exists).</param>
     /// <param name="metadata">Your key/value notes (training data, steps, loss, ...), stored in the header.</param>
     /// <exception cref="NotSupportedException">The flow has no architecture description.</exception>
+    /// <exception cref="ArgumentException">A flow parameter, a statistic or a stored score is NaN or ±∞ (such a file could not be loaded; nothing is written).</exception>
     public static void Save(NormalizingFlow flow, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(flow);
@@ -56,6 +57,7 @@ public static class ModelFile
     /// <param name="path">The file to write (replaced atomically if it exists).</param>
     /// <param name="metadata">Your key/value notes, stored in the header.</param>
     /// <exception cref="NotSupportedException">The scorer does not describe itself, or one of its flows has no architecture.</exception>
+    /// <exception cref="ArgumentException">A flow parameter, a statistic or a stored score is NaN or ±∞ (such a file could not be loaded; nothing is written).</exception>
     public static void Save(IOodScorer scorer, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(scorer);
@@ -69,6 +71,7 @@ public static class ModelFile
     /// <param name="path">The file to write (replaced atomically if it exists).</param>
     /// <param name="metadata">Your key/value notes, stored in the header.</param>
     /// <exception cref="NotSupportedException">The detector's scorer cannot be saved (see <see cref="Save(IOodScorer, string, IReadOnlyDictionary{string, string}?)"/>).</exception>
+    /// <exception cref="ArgumentException">A flow parameter, a statistic or a stored score is NaN or ±∞ (such a file could not be loaded; nothing is written).</exception>
     public static void Save(OodDetector detector, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(detector);
@@ -106,6 +109,7 @@ public static class ModelFile
     /// <param name="path">The file to write (replaced atomically if it exists).</param>
     /// <param name="metadata">Your key/value notes, stored in the header.</param>
     /// <exception cref="NotSupportedException">The test's flow has no architecture.</exception>
+    /// <exception cref="ArgumentException">A flow parameter, a statistic or a stored score is NaN or ±∞ (such a file could not be loaded; nothing is written).</exception>
     public static void Save(TypicalityTest test, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(test);

@@ -36,6 +36,7 @@ internal sealed class ModelFileWriter
             "ModelLoadOptions.Components to load), or set flow.Architecture = FlowArchitecture.Custom(name, optionsJson) and register a " +
             "factory under that name in ModelLoadOptions.FlowFactories.");
         var state = flow.state_dict();
+        CheckFinite(flow, state, builtFromOptions: architecture.Component is Models.IFlowBuilderOptions);
         var dtype = TensorCodec.FloatingDtype(flow);
         var index = flowInstances.Count;
         var prefix = $"flows.{index}.";
@@ -56,6 +57,32 @@ internal sealed class ModelFileWriter
         return index;
     }
 
+    // The loader refuses non-finite parameters (and, for flows of builder options, non-finite buffers) as damage, so a
+    // file holding them could never be read back: refuse to write it instead, naming the tensor.
+    private static void CheckFinite(NormalizingFlow flow, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> state, bool builtFromOptions)
+    {
+        var parameters = flow.named_parameters().Select(p => p.name).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, tensor) in state)
+        {
+            if (!tensor.is_floating_point() || !(builtFromOptions || parameters.Contains(name)))
+            {
+                continue;
+            }
+
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var inference = TorchSharp.torch.inference_mode();
+            var nonFinite = tensor.isfinite().logical_not_().flatten();
+            if (nonFinite.any().item<bool>())
+            {
+                var index = nonFinite.nonzero()[0, 0].item<long>();
+                throw new ArgumentException(
+                    $"Cannot save the flow: tensor '{name}' holds {tensor.flatten()[index].to(TorchSharp.torch.ScalarType.Float64).item<double>()} at index {index}; parameters and statistics "
+                    + "must be finite (the flow's training diverged, or it was damaged), and the loader would refuse the file.",
+                    nameof(flow));
+            }
+        }
+    }
+
     /// <summary><paramref name="wanted"/>, or, when a tensor has that name already, <paramref name="wanted"/> with the first free suffix ".1", ".2", ...</summary>
     public string UniqueTensorName(string wanted)
     {
@@ -69,9 +96,16 @@ internal sealed class ModelFileWriter
     }
 
     /// <summary>Adds a float64 vector under <paramref name="name"/>.</summary>
+    /// <exception cref="ArgumentException">A value is NaN or ±∞ (the loader would refuse the file).</exception>
     public void AddDoubles(string name, IReadOnlyList<double> values)
     {
         var array = values.ToArray();
+        var bad = Array.FindIndex(array, v => !double.IsFinite(v));
+        if (bad >= 0)
+        {
+            throw new ArgumentException($"Cannot save '{name}': value {bad} is {array[bad]}; stored statistics, thresholds and scores must be finite.");
+        }
+
         vectors.Add(new PendingTensor(
             name, TorchSharp.torch.ScalarType.Float64, [array.LongLength], array.LongLength * sizeof(double), () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan()).ToArray()));
     }

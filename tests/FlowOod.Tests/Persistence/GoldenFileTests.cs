@@ -18,8 +18,10 @@ namespace FlowOod.Tests.Persistence;
 public abstract class GoldenFileTests(string version, Func<ulong, ScoringNoise> storedSeeded)
 {
     // The recorded scores were computed on the machine that wrote the files; another CPU's float kernels (vector widths,
-    // fused multiply-adds) may differ in the last bits, so scores are compared to a relative 1e-6 (absolute below 1).
-    private const double RelativeTolerance = 1e-6;
+    // fused multiply-adds) differ in the last bits of float32 sums. Measured between the AVX-512 machine that wrote the
+    // files and an AVX2-only one: up to 7.6e-6 absolute on scores below 1 and 3e-6 relative above. Scores are compared to
+    // a relative 1e-4 (absolute below 1): far above that drift, far below what a misread tensor or setting changes.
+    private const double RelativeTolerance = 1e-4;
 
     public static TheoryData<string> Names => new(GoldenModels.All.Select(m => m.Name));
 
@@ -50,7 +52,7 @@ public abstract class GoldenFileTests(string version, Func<ulong, ScoringNoise> 
         var model = GoldenModels.Load(path);
         try
         {
-            ShouldMatch(GoldenModels.Scores(model, golden.Inputs), RecordedScores(name), name);
+            ShouldMatch(GoldenModels.Scores(model, golden.Inputs), RecordedScores(name), name, PValueStep(model));
         }
         finally
         {
@@ -144,7 +146,17 @@ public abstract class GoldenFileTests(string version, Func<ulong, ScoringNoise> 
     private SortedDictionary<string, double[]> RecordedScores(string name) =>
         GoldenModels.ParseScores(File.ReadAllText(FileOf(name, GoldenModels.ScoresSuffix)));
 
-    private void ShouldMatch(SortedDictionary<string, double[]> actual, SortedDictionary<string, double[]> expected, string name)
+    // A p-value is a rank among the stored calibration scores (or bootstrap statistics): a score that moved in its last
+    // bits may pass a stored value lying that close, so p-values may differ by one rank step, 1/(n + 1). The stored values
+    // themselves are checked exactly through the threshold, which the loader also recomputes from them.
+    private static double PValueStep(object model) => model switch
+    {
+        FlowOod.Detection.OodDetector detector => 1.0 / (detector.CalibrationScores.Count + 1),
+        FlowOod.Scoring.TypicalityTest test => 1.0 / (test.BootstrapStatistics.Count + 1),
+        _ => 0,
+    };
+
+    private void ShouldMatch(SortedDictionary<string, double[]> actual, SortedDictionary<string, double[]> expected, string name, double pValueStep)
     {
         actual.Keys.Should().Equal(expected.Keys);
         foreach (var (quantity, values) in expected)
@@ -152,8 +164,11 @@ public abstract class GoldenFileTests(string version, Func<ulong, ScoringNoise> 
             actual[quantity].Should().HaveSameCount(values);
             for (int i = 0; i < values.Length; i++)
             {
+                var tolerance = quantity == "pValues"
+                    ? pValueStep * (1 + 1e-9)
+                    : RelativeTolerance * Math.Max(1, Math.Abs(values[i]));
                 actual[quantity][i].Should().BeApproximately(
-                    values[i], RelativeTolerance * Math.Max(1, Math.Abs(values[i])), "{0} {1}[{2}] as recorded when the {3} file was written", name, quantity, i, version);
+                    values[i], tolerance, "{0} {1}[{2}] as recorded when the {3} file was written", name, quantity, i, version);
             }
         }
     }

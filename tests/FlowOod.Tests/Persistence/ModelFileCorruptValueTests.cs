@@ -181,6 +181,31 @@ public sealed class ModelFileCorruptValueTests : IDisposable
         act.Should().Throw<ModelFormatException>().WithMessage("*$.content.entropy must be a finite number*");
     }
 
+    // The loader refuses such files, so the writer refuses to make them: a diverged flow fails at Save, naming the
+    // tensor, and leaves an existing file at the path untouched.
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void Save_FlowWithANonFiniteParameter_IsRefusedNamingTheTensor_AndWritesNothing(double value)
+    {
+        using var scope = NewDisposeScope();
+        var (flow, _) = ModelFileTests.Prepared("RealNvp");
+        var path = folder.Combine("diverged.flowood");
+        ModelFile.Save(flow, path);
+        var before = File.ReadAllBytes(path);
+        var (name, parameter) = flow.named_parameters().First(p => p.name.EndsWith("in_conv.weight", StringComparison.Ordinal));
+        using (no_grad())
+        {
+            parameter.flatten()[3] = value;
+        }
+
+        var act = () => ModelFile.Save(flow, path);
+
+        act.Should().Throw<ArgumentException>().WithMessage($"*tensor '{name}' holds {value} at index 3*");
+        File.ReadAllBytes(path).Should().Equal(before);
+        flow.Dispose();
+    }
+
     private byte[] ValidFlowFile(string builder)
     {
         using var scope = NewDisposeScope();
