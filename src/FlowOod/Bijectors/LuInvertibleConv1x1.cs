@@ -24,7 +24,8 @@ namespace FlowOod.Bijectors;
 /// float64 (cast back to the parameters' dtype), LogDet = −H·W·Σ_c log_s[c].</para>
 /// <para>det W = det P · Π_c sign_s[c]·exp(log_s[c]) is never zero, so W stays invertible whatever the parameters.
 /// The layer starts from the LU factorisation (with partial pivoting) of a random orthogonal matrix, drawn from
-/// torch's global generator, so initially W is orthogonal.</para>
+/// torch's global generator, so initially W is orthogonal (loading a model file or copying a flow skips the draw: the
+/// stored factors are copied in).</para>
 /// </remarks>
 public sealed class LuInvertibleConv1x1 : Bijector
 {
