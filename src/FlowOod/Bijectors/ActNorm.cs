@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -63,11 +64,10 @@ public sealed class ActNorm : Bijector
         channels = numChannels;
         using (var scope = NewDisposeScope())
         {
-            bias = new Parameter(zeros(numChannels, device: device));
-            bias.DetachFromDisposeScope();
-            log_scale = new Parameter(zeros(numChannels, device: device));
-            log_scale.DetachFromDisposeScope();
-            initialized = tensor(false, device: device).DetachFromDisposeScope();
+            bias = Parameters.Create(zeros(numChannels, device: device));
+            log_scale = Parameters.Create(zeros(numChannels, device: device));
+            // Not tensor(false): that leaves a temporary wrapper behind for the finalizer.
+            initialized = zeros([], dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
         }
         RegisterComponents();
     }

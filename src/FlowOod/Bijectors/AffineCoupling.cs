@@ -1,5 +1,6 @@
 using System.Linq;
 using FlowOod.Conditioners;
+using FlowOod.Layers;
 using FlowOod.Masks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -57,8 +58,7 @@ public sealed class AffineCoupling : CouplingLayer
         {
             var trailingOnes = Enumerable.Repeat(1L, mask.EventShape.Count - 1);
             using var scope = NewDisposeScope();
-            scale = new Parameter(ones(new[] { TransformedChannels }.Concat(trailingOnes).ToArray(), device: device));
-            scale.DetachFromDisposeScope();
+            scale = Parameters.Create(ones(new[] { TransformedChannels }.Concat(trailingOnes).ToArray(), device: device));
         }
 
         RegisterComponents();

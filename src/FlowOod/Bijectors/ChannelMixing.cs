@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -43,10 +44,16 @@ internal static class ChannelMixing
     /// A random orthogonal <c>[n, n]</c> matrix, Haar-distributed: Q of the QR factorisation of a standard Gaussian
     /// matrix, with its columns' signs fixed by the signs of R's diagonal. Computed in float64 from torch's global
     /// generator (on <paramref name="device"/>: the meta device draws nothing and only yields the shape); returned in
-    /// the default dtype.
+    /// the default dtype. Inside <see cref="ParameterInitialization.Skip"/> nothing is drawn: the identity, an orthogonal
+    /// matrix of the same shape whose value is overwritten by the state copied in afterwards.
     /// </summary>
     public static Tensor RandomOrthogonal(long n, Device? device)
     {
+        if (ParameterInitialization.IsSkipped)
+        {
+            return eye(n, device: device);
+        }
+
         using var scope = NewDisposeScope();
         var gaussian = randn(n, n, dtype: ScalarType.Float64, device: device);
         var (q, r) = linalg.qr(gaussian);

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,7 +16,8 @@ namespace FlowOod.Bijectors;
 /// <para>Forward: y[:, :, h, w] = W·x[:, :, h, w] (a 1×1 convolution), LogDet = H·W·log|det W|;</para>
 /// <para>Inverse: x = W⁻¹ y, LogDet = −H·W·log|det W|.</para>
 /// <para>W starts as a random orthogonal matrix (log|det W| = 0; from the QR factorisation of a Gaussian matrix,
-/// drawn from torch's global generator). log|det W| comes from <c>slogdet</c> and W⁻¹ from <c>linalg.inv</c>, both
+/// drawn from torch's global generator; loading a model file or copying a flow skips the draw, since the stored W is
+/// copied in). log|det W| comes from <c>slogdet</c> and W⁻¹ from <c>linalg.inv</c>, both
 /// computed in float64 and cast back to the weight's dtype, since a float32 determinant or inverse of a
 /// poorly conditioned W loses digits. Nothing keeps W invertible during training: if it drifts towards a singular
 /// matrix the log-determinant goes to −∞ and the inverse fails. <see cref="LuInvertibleConv1x1"/> parameterises W so
@@ -35,9 +37,11 @@ public sealed class InvertibleConv1x1 : Bijector
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numChannels);
         channels = numChannels;
-        using var scope = NewDisposeScope();
-        weight = new Parameter(ChannelMixing.RandomOrthogonal(numChannels, device));
-        weight.DetachFromDisposeScope();
+        using (var scope = NewDisposeScope())
+        {
+            weight = Parameters.Create(ChannelMixing.RandomOrthogonal(numChannels, device));
+        }
+
         RegisterComponents();
     }
 

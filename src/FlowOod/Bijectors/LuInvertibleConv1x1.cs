@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -23,7 +24,8 @@ namespace FlowOod.Bijectors;
 /// float64 (cast back to the parameters' dtype), LogDet = −H·W·Σ_c log_s[c].</para>
 /// <para>det W = det P · Π_c sign_s[c]·exp(log_s[c]) is never zero, so W stays invertible whatever the parameters.
 /// The layer starts from the LU factorisation (with partial pivoting) of a random orthogonal matrix, drawn from
-/// torch's global generator, so initially W is orthogonal.</para>
+/// torch's global generator, so initially W is orthogonal (loading a model file or copying a flow skips the draw: the
+/// stored factors are copied in).</para>
 /// </remarks>
 public sealed class LuInvertibleConv1x1 : Bijector
 {
@@ -49,12 +51,9 @@ public sealed class LuInvertibleConv1x1 : Bijector
         // With one channel L and U have no entries off the diagonal: nothing in them can change W, so they are buffers
         // (no gradient can reach them and an optimiser has nothing to train). The state-dict keys and shapes stay the
         // same, so model files load either way.
-        lower = numChannels == 1 ? l : new Parameter(l);
-        upper = numChannels == 1 ? u : new Parameter(u);
-        log_scale = new Parameter(logS);
-        lower.DetachFromDisposeScope();
-        upper.DetachFromDisposeScope();
-        log_scale.DetachFromDisposeScope();
+        lower = numChannels == 1 ? l : Parameters.Create(l);
+        upper = numChannels == 1 ? u : Parameters.Create(u);
+        log_scale = Parameters.Create(logS);
         sign_scale = signS;
         RegisterComponents();
     }

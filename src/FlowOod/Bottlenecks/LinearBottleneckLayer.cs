@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,8 +21,8 @@ namespace FlowOod.Bottlenecks;
 /// </remarks>
 internal sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear encode;
-    private readonly Linear decode;
+    private readonly LinearLayer encode;
+    private readonly LinearLayer decode;
     private readonly long[] featureShape;
 
     /// <summary>Creates the layer.</summary>
@@ -37,8 +38,8 @@ internal sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(latentSize);
         Features = Shapes.Product(this.featureShape);
         LatentSize = latentSize;
-        encode = nn.Linear(Features, latentSize, device: device);
-        decode = nn.Linear(latentSize, Features, device: device);
+        encode = new LinearLayer(Features, latentSize, device: device);
+        decode = new LinearLayer(latentSize, Features, device: device);
         RegisterComponents();
     }
 

@@ -20,10 +20,12 @@ public sealed class ComponentWriter
     private static readonly ConcurrentDictionary<Type, string?> Names = new();
     private readonly JsonObject fields = [];
     private readonly IComponentSink? sink;
+    private readonly HashSet<Type>? visited;
 
-    private ComponentWriter(IComponentSink? sink)
+    private ComponentWriter(IComponentSink? sink, HashSet<Type>? visited = null)
     {
         this.sink = sink;
+        this.visited = visited;
     }
 
     /// <summary>Writes an integer.</summary>
@@ -115,7 +117,7 @@ public sealed class ComponentWriter
     /// <summary>Writes a nested object of fields that is not a component (no <c>"type"</c>), such as a scorer's noise.</summary>
     internal void WriteObject(string name, Action<ComponentWriter> write)
     {
-        var nested = new ComponentWriter(sink);
+        var nested = new ComponentWriter(sink, visited);
         write(nested);
         Add(name, nested.fields);
     }
@@ -131,7 +133,7 @@ public sealed class ComponentWriter
         where TKind : class
     {
         ArgumentNullException.ThrowIfNull(value, name);
-        Add(name, Describe(value, sink));
+        Add(name, Describe(value, sink, visited));
     }
 
     /// <summary>Writes a nested component, or JSON <c>null</c> when <paramref name="value"/> is null.</summary>
@@ -140,27 +142,56 @@ public sealed class ComponentWriter
     /// <param name="value">The component or null.</param>
     public void WriteOptionalComponent<TKind>(string name, TKind? value)
         where TKind : class =>
-        Add(name, value is null ? null : Describe(value, sink));
+        Add(name, value is null ? null : Describe(value, sink, visited));
 
     /// <summary>The component's fields, without its name.</summary>
     /// <exception cref="NotDescribableException">The component, or one nested in it, does not describe itself.</exception>
-    internal static JsonObject FieldsOf(object component, IComponentSink? sink = null)
+    internal static JsonObject FieldsOf(object component, IComponentSink? sink = null) => FieldsOf(component, sink, visited: null);
+
+    /// <summary>
+    /// The types of <paramref name="component"/> and of every component it writes, at any depth: what a build from these
+    /// settings may run the code of. Null when the tree cannot be described (a nested value that is no component).
+    /// </summary>
+    internal static IReadOnlySet<Type>? TypesIn(object component)
+    {
+        ArgumentNullException.ThrowIfNull(component);
+        var types = new HashSet<Type>();
+        try
+        {
+            FieldsOf(component, sink: null, types);
+        }
+        catch (NotDescribableException)
+        {
+            return null;
+        }
+        catch (NotSupportedException)
+        {
+            return null;
+        }
+
+        return types;
+    }
+
+    private static JsonObject FieldsOf(object component, IComponentSink? sink, HashSet<Type>? visited)
     {
         if (component is not IComponent described)
         {
             throw new NotDescribableException(component.GetType());
         }
 
-        var writer = new ComponentWriter(sink);
+        visited?.Add(component.GetType());
+        var writer = new ComponentWriter(sink, visited);
         described.Write(writer);
         return writer.fields;
     }
 
     /// <summary><c>{"type": name, ...fields}</c>.</summary>
     /// <exception cref="NotDescribableException">The component, or one nested in it, does not describe itself.</exception>
-    internal static JsonObject Describe(object component, IComponentSink? sink = null)
+    internal static JsonObject Describe(object component, IComponentSink? sink = null) => Describe(component, sink, visited: null);
+
+    private static JsonObject Describe(object component, IComponentSink? sink, HashSet<Type>? visited)
     {
-        var fields = FieldsOf(component, sink);
+        var fields = FieldsOf(component, sink, visited);
         var described = new JsonObject { ["type"] = NameOf(component.GetType()) };
         foreach (var (key, value) in fields)
         {

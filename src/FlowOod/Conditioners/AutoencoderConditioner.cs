@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using FlowOod.Bottlenecks;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -43,10 +44,10 @@ internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
 
     private static readonly long[] EncoderChannels = [32, 64, 64, 128];
 
-    private readonly ModuleList<Conv2d> encoder;
+    private readonly ModuleList<Conv2dLayer> encoder;
     private readonly nn.Module<Tensor, Tensor> bottleneck;
-    private readonly ModuleList<ConvTranspose2d> decoder;
-    private readonly ConvTranspose2d out_conv;
+    private readonly ModuleList<ConvTranspose2dLayer> decoder;
+    private readonly ConvTranspose2dLayer out_conv;
     private readonly long[] inputShape;
     private readonly long[] featureShape;
     private readonly long[][] outputSizes;
@@ -68,32 +69,32 @@ internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
         long strideH = heights.Stride, strideW = widths.Stride;
         var strides = new[] { (1L, 1L), (1L, 1L), (strideH, strideW), (strideH, strideW) };
 
-        var convs = new Conv2d[4];
+        var convs = new Conv2dLayer[4];
         var inChannels = this.inputShape[0];
         for (int i = 0; i < 4; i++)
         {
-            convs[i] = nn.Conv2d(inChannels, EncoderChannels[i], (KernelSize, KernelSize), stride: strides[i], device: device);
+            convs[i] = new Conv2dLayer(inChannels, EncoderChannels[i], (KernelSize, KernelSize), strides[i], device: device);
             inChannels = EncoderChannels[i];
         }
 
-        encoder = new ModuleList<Conv2d>(convs);
+        encoder = new ModuleList<Conv2dLayer>(convs);
         featureShape = [EncoderChannels[3], heights.Sizes[4], widths.Sizes[4]];
         this.bottleneck = bottleneck.Create(featureShape, device);
 
         // Decoder layer k undoes encoder conv 3 − k: from size[4 − k] back to size[3 − k] with that conv's stride. The
         // target sizes are passed to forward as output_size, which picks the output padding (< stride) per axis. The
         // constructor's output_padding is not used: TorchSharp 0.107 applies its first entry to both axes.
-        var deconvs = new ConvTranspose2d[4];
+        var deconvs = new ConvTranspose2dLayer[4];
         outputSizes = new long[4][];
         for (int k = 0; k < 4; k++)
         {
             var e = 3 - k;
             var outChannels = e == 0 ? outputChannels : EncoderChannels[e - 1];
-            deconvs[k] = nn.ConvTranspose2d(EncoderChannels[e], outChannels, (KernelSize, KernelSize), stride: strides[e], device: device);
+            deconvs[k] = new ConvTranspose2dLayer(EncoderChannels[e], outChannels, (KernelSize, KernelSize), strides[e], device: device);
             outputSizes[k] = [heights.Sizes[e], widths.Sizes[e]];
         }
 
-        decoder = new ModuleList<ConvTranspose2d>(deconvs[0], deconvs[1], deconvs[2]);
+        decoder = new ModuleList<ConvTranspose2dLayer>(deconvs[0], deconvs[1], deconvs[2]);
         out_conv = deconvs[3];
         ZeroInit.Zeroed(out_conv);
 

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,9 +19,9 @@ namespace FlowOod.Conditioners;
 /// </remarks>
 internal sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d in_conv;
-    private readonly Conv2d mid_conv;
-    private readonly Conv2d out_conv;
+    private readonly Conv2dLayer in_conv;
+    private readonly Conv2dLayer mid_conv;
+    private readonly Conv2dLayer out_conv;
 
     /// <summary>Creates the network.</summary>
     /// <param name="inputChannels">Cin.</param>
@@ -34,9 +35,9 @@ internal sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
-        in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1, device: device);
-        mid_conv = nn.Conv2d(width, width, 1, device: device);
-        out_conv = nn.Conv2d(width, outputChannels, 3, padding: 1, device: device);
+        in_conv = new Conv2dLayer(inputChannels, width, 3, padding: 1, device: device);
+        mid_conv = new Conv2dLayer(width, width, 1, device: device);
+        out_conv = new Conv2dLayer(width, outputChannels, 3, padding: 1, device: device);
         ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();

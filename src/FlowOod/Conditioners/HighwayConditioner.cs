@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,9 +21,9 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
     /// <summary>Standard deviation of the N(0, σ²) initialisation of the 3×3 convolutions.</summary>
     public const double InitStd = 0.05;
 
-    private readonly Conv2d in_conv;
+    private readonly Conv2dLayer in_conv;
     private readonly ModuleList<HighwayLayer> layers;
-    private readonly Conv2d out_conv;
+    private readonly Conv2dLayer out_conv;
 
     /// <summary>Creates the network.</summary>
     /// <param name="inputChannels">Cin.</param>
@@ -38,7 +39,7 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(layerCount);
-        in_conv = nn.Conv2d(inputChannels, width, 3, padding: 1, device: device);
+        in_conv = new Conv2dLayer(inputChannels, width, 3, padding: 1, device: device);
         InitNormal(in_conv);
         var list = new HighwayLayer[layerCount];
         for (int i = 0; i < layerCount; i++)
@@ -47,7 +48,7 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
         }
 
         layers = new ModuleList<HighwayLayer>(list);
-        out_conv = nn.Conv2d(width, outputChannels, 1, device: device);
+        out_conv = new Conv2dLayer(width, outputChannels, 1, device: device);
         ZeroInit.Zeroed(out_conv);
 
         RegisterComponents();
@@ -66,26 +67,23 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
         return scope.MoveToOuter(out_conv.call(x));
     }
 
-    private static void InitNormal(Conv2d conv)
+    private static void InitNormal(Conv2dLayer conv)
     {
-        using (no_grad())
-        {
-            nn.init.normal_(conv.weight!, 0.0, InitStd);
-            conv.bias!.zero_();
-        }
+        ParameterInitialization.Normal(conv.Weight, 0.0, InitStd);
+        ParameterInitialization.Zero(conv.Bias!);
     }
 
     /// <summary>out = h(x)·σ(g(x)) + x·(1 − σ(g(x))), h and g 3×3 "same" convs.</summary>
     private sealed class HighwayLayer : nn.Module<Tensor, Tensor>
     {
-        private readonly Conv2d h_conv;
-        private readonly Conv2d gate_conv;
+        private readonly Conv2dLayer h_conv;
+        private readonly Conv2dLayer gate_conv;
 
         public HighwayLayer(long width, Device? device)
             : base(nameof(HighwayLayer))
         {
-            h_conv = nn.Conv2d(width, width, 3, padding: 1, device: device);
-            gate_conv = nn.Conv2d(width, width, 3, padding: 1, device: device);
+            h_conv = new Conv2dLayer(width, width, 3, padding: 1, device: device);
+            gate_conv = new Conv2dLayer(width, width, 3, padding: 1, device: device);
             InitNormal(h_conv);
             InitNormal(gate_conv);
             RegisterComponents();

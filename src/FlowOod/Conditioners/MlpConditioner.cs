@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,8 +16,8 @@ namespace FlowOod.Conditioners;
 /// </remarks>
 internal sealed class MlpConditioner : nn.Module<Tensor, Tensor>
 {
-    private readonly ModuleList<Linear> hidden;
-    private readonly Linear out_linear;
+    private readonly ModuleList<LinearLayer> hidden;
+    private readonly LinearLayer out_linear;
     private readonly long inputFeatures;
     private readonly double dropout;
 
@@ -39,14 +40,14 @@ internal sealed class MlpConditioner : nn.Module<Tensor, Tensor>
         MlpConditionerFactory.CheckDropout(dropout, nameof(dropout));
         this.inputFeatures = inputFeatures;
         this.dropout = dropout;
-        var list = new Linear[hiddenLayers];
+        var list = new LinearLayer[hiddenLayers];
         for (int i = 0; i < hiddenLayers; i++)
         {
-            list[i] = nn.Linear(i == 0 ? inputFeatures : hiddenWidth, hiddenWidth, device: device);
+            list[i] = new LinearLayer(i == 0 ? inputFeatures : hiddenWidth, hiddenWidth, device: device);
         }
 
-        hidden = new ModuleList<Linear>(list);
-        out_linear = nn.Linear(hiddenLayers == 0 ? inputFeatures : hiddenWidth, outputFeatures, device: device);
+        hidden = new ModuleList<LinearLayer>(list);
+        out_linear = new LinearLayer(hiddenLayers == 0 ? inputFeatures : hiddenWidth, outputFeatures, device: device);
         ZeroInit.Zeroed(out_linear);
 
         RegisterComponents();

@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Bottlenecks;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,13 +27,13 @@ namespace FlowOod.Conditioners;
 /// </remarks>
 internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
 {
-    private readonly BatchNorm2d in_norm;
+    private readonly BatchNorm2dLayer in_norm;
     private readonly nn.Module<Tensor, Tensor> in_conv;
     private readonly nn.Module<Tensor, Tensor>? in_skip;
     private readonly ModuleList<ResidualBlock> blocks;
     private readonly ModuleList<nn.Module<Tensor, Tensor>>? skips;
     private readonly nn.Module<Tensor, Tensor>? bottleneck;
-    private readonly BatchNorm2d out_norm;
+    private readonly BatchNorm2dLayer out_norm;
     private readonly nn.Module<Tensor, Tensor> out_conv;
     private readonly long[]? inputShape;
 
@@ -80,7 +81,7 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(blockCount);
-        in_norm = nn.BatchNorm2d(inputChannels, device: device);
+        in_norm = new BatchNorm2dLayer(inputChannels, device);
         in_conv = Conv(2 * inputChannels, width, 3, weightNorm, device);
         var blockList = new ResidualBlock[blockCount];
         for (int i = 0; i < blockCount; i++)
@@ -106,7 +107,7 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
             bottleneck = bottleneckStrategy.Create([width, bottleneckShape[1], bottleneckShape[2]], device);
         }
 
-        out_norm = nn.BatchNorm2d(width, device: device);
+        out_norm = new BatchNorm2dLayer(width, device);
         out_conv = ZeroInit.Zeroed(Conv(width, outputChannels, 1, weightNorm, device));
 
         RegisterComponents();
@@ -184,21 +185,21 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
     private static nn.Module<Tensor, Tensor> Conv(long input, long output, long kernel, bool weightNorm, Device? device, bool bias = true) =>
         weightNorm
             ? new WeightNormConv2d(input, output, kernel, padding: kernel / 2, hasBias: bias, device: device)
-            : nn.Conv2d(input, output, kernel, padding: kernel / 2, bias: bias, device: device);
+            : new Conv2dLayer(input, output, kernel, padding: kernel / 2, hasBias: bias, device: device);
 
     private sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
-        private readonly BatchNorm2d in_norm;
+        private readonly BatchNorm2dLayer in_norm;
         private readonly nn.Module<Tensor, Tensor> in_conv;
-        private readonly BatchNorm2d out_norm;
+        private readonly BatchNorm2dLayer out_norm;
         private readonly nn.Module<Tensor, Tensor> out_conv;
 
         public ResidualBlock(long width, bool weightNorm, Device? device)
             : base(nameof(ResidualBlock))
         {
-            in_norm = nn.BatchNorm2d(width, device: device);
+            in_norm = new BatchNorm2dLayer(width, device);
             in_conv = Conv(width, width, 3, weightNorm, device, bias: false);
-            out_norm = nn.BatchNorm2d(width, device: device);
+            out_norm = new BatchNorm2dLayer(width, device);
             out_conv = Conv(width, width, 3, weightNorm, device);
             RegisterComponents();
         }

@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,15 +36,20 @@ internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize);
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
-        using (var scope = NewDisposeScope())
-        using (var template = nn.Conv2d(inputChannels, outputChannels, kernelSize, padding: padding, bias: hasBias, device: device))
-        using (no_grad())
+        // V and the bias get a default-initialised Conv2d's values (the same draws in the same order as Conv2dLayer), and
+        // g = ‖V‖ so that W = V at the start; inside ParameterInitialization.Skip nothing is drawn or computed.
+        weight_v = ParameterInitialization.Allocate([outputChannels, inputChannels, kernelSize, kernelSize], device);
+        bias = hasBias ? ParameterInitialization.Allocate([outputChannels], device) : null;
+        ParameterInitialization.DefaultLayerInit(weight_v, bias, inputChannels * kernelSize * kernelSize);
+        if (ParameterInitialization.IsSkipped)
         {
-            var v = template.weight!.detach().clone();
-            var g = Norms(v); // before wrapping: a Parameter takes over the tensor it is given
-            weight_v = new Parameter(v.DetachFromDisposeScope());
-            weight_g = new Parameter(g.DetachFromDisposeScope());
-            bias = hasBias ? new Parameter(template.bias!.detach().clone().DetachFromDisposeScope()) : null;
+            weight_g = ParameterInitialization.Allocate([outputChannels, 1, 1, 1], device);
+        }
+        else
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            weight_g = Parameters.Create(Norms(weight_v).detach());
         }
 
         this.padding = [padding, padding];
@@ -53,9 +59,11 @@ internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
     /// <summary>Sets g and the bias to zero, so the layer outputs zeros (V keeps its direction, so ‖V‖ stays non-zero).</summary>
     public void ZeroOutput()
     {
-        using var noGrad = no_grad();
-        weight_g.zero_();
-        bias?.zero_();
+        ParameterInitialization.Zero(weight_g);
+        if (bias is not null)
+        {
+            ParameterInitialization.Zero(bias);
+        }
     }
 
     /// <inheritdoc/>

@@ -1,3 +1,4 @@
+using FlowOod.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,10 +20,9 @@ internal static class ZeroInit
             return module;
         }
 
-        using var noGrad = no_grad();
         foreach (var parameter in module.parameters())
         {
-            parameter.zero_();
+            ParameterInitialization.Zero(parameter);
         }
 
         return module;

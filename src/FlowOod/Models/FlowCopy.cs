@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using FlowOod.Components;
+using FlowOod.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ internal static class FlowCopy
 
         var source = flow.state_dict();
         var device = source.Values.FirstOrDefault()?.device;
-        var copy = BuildPreservingRandomState(() => options.Build(flow.EventShape.ToArray(), device));
+        var copy = BuildForStateCopy(options, () => options.Build(flow.EventShape.ToArray(), device));
         copy.to(FloatingDtype(flow));
 
         using (no_grad())
@@ -40,14 +41,39 @@ internal static class FlowCopy
         return copy;
     }
 
-    /// <summary>Runs a build (which initialises weights from torch's global generator) leaving that generator's state as it was.</summary>
-    // Still a save/restore of global state, and racy with other threads drawing from the generator meanwhile. The clean
-    // fix, building on meta and materialising empty tensors on the target device before copying the file in, is not
-    // available in TorchSharp 0.107: it has no Module.to_empty, Tensor.set_ refuses to move a meta tensor to another
-    // device's storage ("the devices must match"), and Module.to copies data out of meta, which libtorch rejects.
-    // TorchSharp's own modules (Conv2d, Linear...) draw their initial weights from the global generator in their
-    // constructors with no generator argument, so the build cannot be pointed at a private generator either.
-    public static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
+    /// <summary>
+    /// Builds a flow whose every parameter and buffer the caller overwrites right after (a copy, a loaded file), without
+    /// reading or advancing torch's global generator whenever that can be guaranteed.
+    /// </summary>
+    /// <param name="settings">The builder options (or other component) the build runs the code of, or null when the build
+    /// runs code that no component describes (a user's flow factory).</param>
+    /// <param name="build">The build.</param>
+    /// <remarks>
+    /// <para>The build runs inside <see cref="ParameterInitialization.Skip"/>: FlowOod's layers and bijectors then only
+    /// allocate (no kaiming/normal/orthogonal draws), so a build from FlowOod's own components — every type in
+    /// <paramref name="settings"/>' component tree defined in this assembly — touches no process-wide state at all.</para>
+    /// <para>Fallback: a tree with any other type (a user's mask, st-network, bottleneck or builder options), or no tree,
+    /// may run user code that draws from the global generator in its constructors (TorchSharp's <c>nn.Conv2d</c> and
+    /// <c>nn.Linear</c> do, with no generator argument). For those builds the generator's state is saved and restored
+    /// around the build, which keeps a single-threaded program's random stream as it was but is still a write of
+    /// process-wide state: another thread drawing during the build has its draws rewound. It cannot be avoided without
+    /// materialising a meta-device build, which TorchSharp 0.107 cannot do (no <c>Module.to_empty</c>; <c>Tensor.set_</c>
+    /// refuses to move meta storage to another device; <c>Module.to</c> copies data out of meta, which libtorch rejects).
+    /// A user component that builds with FlowOod's layers or bijectors only draws nothing either way.</para>
+    /// </remarks>
+    public static NormalizingFlow BuildForStateCopy(object? settings, Func<NormalizingFlow> build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        using var skip = ParameterInitialization.Skip();
+        return settings is not null && IsBuiltIn(settings) ? build() : BuildPreservingRandomState(build);
+    }
+
+    /// <summary>Whether every component type in <paramref name="settings"/>' tree is one of FlowOod's own.</summary>
+    internal static bool IsBuiltIn(object settings) =>
+        ComponentWriter.TypesIn(settings) is { } types && types.All(t => t.Assembly == typeof(FlowCopy).Assembly);
+
+    /// <summary>Runs a build leaving the global generator's state as it was (the fallback of <see cref="BuildForStateCopy"/>).</summary>
+    private static NormalizingFlow BuildPreservingRandomState(Func<NormalizingFlow> build)
     {
         using var state = random.get_rng_state();
         try

@@ -106,13 +106,15 @@ internal sealed class ModelFileReader : IDisposable
         var builtIn = catalog.Contains<IFlowBuilderOptions>(builder);
         FlowArchitecture architecture;
         Func<Device?, NormalizingFlow> build;
+        object? settings = null;
         if (builtIn)
         {
             var path = where + ".options";
             var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape, FormatVersion);
             architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
+            settings = builderOptions;
             build = device => BuildFromOptions(builderOptions, builder, path, eventShape, device);
-            CheckAgainstFile(BuildOnMeta(build), prefix, dtype, where);
+            CheckAgainstFile(BuildOnMeta(builderOptions, build), prefix, dtype, where);
         }
         else if (options.FlowFactories.TryGetValue(builder, out var factory))
         {
@@ -127,7 +129,9 @@ internal sealed class ModelFileReader : IDisposable
                 $"(or, if \"{builder}\" is your own builder-options component, add it to ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>())");
         }
 
-        var flow = FlowCopy.BuildPreservingRandomState(() => build(builtIn ? options.Device : null));
+        // Every parameter and buffer is overwritten from the file below: nothing is initialised, and a flow of FlowOod's own
+        // components never reads or advances torch's global generator (see FlowCopy.BuildForStateCopy).
+        var flow = FlowCopy.BuildForStateCopy(settings, () => build(builtIn ? options.Device : null));
         try
         {
             if (!flow.EventShape.SequenceEqual(eventShape))
@@ -199,13 +203,14 @@ internal sealed class ModelFileReader : IDisposable
         file.Dispose();
     }
 
-    private static Dictionary<string, (ScalarType Dtype, long[] Shape)> BuildOnMeta(Func<Device?, NormalizingFlow> build)
+    private static Dictionary<string, (ScalarType Dtype, long[] Shape)> BuildOnMeta(IFlowBuilderOptions settings, Func<Device?, NormalizingFlow> build)
     {
         // The stored options decide how much memory the real build allocates. Building on libtorch's meta device first
         // costs no tensor memory and yields the exact parameter shapes, which must match the file's table before the
         // real build. The device is passed down explicitly to every component (torch's default device, which is
         // process-wide, is never touched), so other threads are unaffected.
-        using var flow = build(new Device(DeviceType.META));
+        // A user's component may ignore the device and draw on the CPU, so this build is isolated like the real one.
+        using var flow = FlowCopy.BuildForStateCopy(settings, () => build(new Device(DeviceType.META)));
         return StateOf(flow).ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape), StringComparer.Ordinal);
     }
 

@@ -1,0 +1,74 @@
+using System;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FlowOod.Layers;
+
+/// <summary>
+/// Batch normalisation over <c>[N, C, H, W]</c> with learnable affine parameters and running statistics: FlowOod's
+/// replacement for TorchSharp's <c>BatchNorm2d</c> (momentum 0.1, ε = 10⁻⁵), with the same state-dict keys and order
+/// (<c>weight</c>, <c>bias</c>, then the buffers <c>running_mean</c>, <c>running_var</c> and the int64 scalar
+/// <c>num_batches_tracked</c>) and the same kernel (<c>nn.functional.batch_norm</c>).
+/// </summary>
+/// <remarks>
+/// TorchSharp's module draws nothing, but it creates its parameters with <c>new Parameter</c>, which leaves the
+/// live-tensor count one higher for good per parameter (see <see cref="Parameters"/>), and it is otherwise the same
+/// computation: in training, batch statistics, the running statistics updated with momentum 0.1 and
+/// <c>num_batches_tracked</c> incremented; in evaluation, the running statistics. Starts at weight 1, bias 0, mean 0,
+/// variance 1 (left uninitialised inside <see cref="ParameterInitialization.Skip"/>).
+/// </remarks>
+internal sealed class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
+{
+    /// <summary>The weight of the newest batch in the running statistics.</summary>
+    public const double Momentum = 0.1;
+
+    /// <summary>Added to the variance before the square root.</summary>
+    public const double Epsilon = 1e-5;
+
+    private readonly Parameter weight;
+    private readonly Parameter bias;
+    private readonly Tensor running_mean;
+    private readonly Tensor running_var;
+    private readonly Tensor num_batches_tracked;
+
+    /// <summary>Creates the layer for <paramref name="channels"/> channels.</summary>
+    /// <param name="channels">C.</param>
+    /// <param name="device">Where to create the parameters and buffers (null: CPU).</param>
+    public BatchNorm2dLayer(long channels, Device? device = null)
+        : base("BatchNorm2d")
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(channels);
+        var skip = ParameterInitialization.IsSkipped;
+        weight = Parameters.Create(skip ? empty(channels, device: device) : ones(channels, device: device));
+        bias = Parameters.Create(skip ? empty(channels, device: device) : zeros(channels, device: device));
+        using (var scope = NewDisposeScope())
+        {
+            running_mean = (skip ? empty(channels, device: device) : zeros(channels, device: device)).DetachFromDisposeScope();
+            running_var = (skip ? empty(channels, device: device) : ones(channels, device: device)).DetachFromDisposeScope();
+            num_batches_tracked = zeros([], dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+        }
+
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.dim() != 4)
+        {
+            throw new ArgumentException($"BatchNorm2d expects [N, C, H, W], got {Shapes.Format(input.shape)}.", nameof(input));
+        }
+
+        if (training)
+        {
+            // add_ returns a second managed wrapper of the buffer; the scope frees that wrapper, not the buffer.
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            num_batches_tracked.add_(1);
+        }
+
+        return nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, Momentum, Epsilon);
+    }
+}

@@ -1,0 +1,39 @@
+using System;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FlowOod.Layers;
+
+/// <summary>
+/// y = x·Wᵀ + b: FlowOod's replacement for TorchSharp's <c>Linear</c>, with the same state-dict keys (<c>weight</c>
+/// <c>[out, in]</c>, <c>bias</c> <c>[out]</c>) and the same kernel (<c>nn.functional.linear</c>).
+/// </summary>
+/// <remarks>
+/// Initialised like TorchSharp's module (kaiming-uniform weight, uniform bias, fan-in = in) unless built inside
+/// <see cref="ParameterInitialization.Skip"/>; see <see cref="Conv2dLayer"/>.
+/// </remarks>
+internal sealed class LinearLayer : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter? bias;
+
+    /// <summary>Creates the layer.</summary>
+    /// <param name="inputFeatures">in.</param>
+    /// <param name="outputFeatures">out.</param>
+    /// <param name="hasBias">Whether to add a bias.</param>
+    /// <param name="device">Where to create the parameters (null: CPU).</param>
+    public LinearLayer(long inputFeatures, long outputFeatures, bool hasBias = true, Device? device = null)
+        : base("Linear")
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputFeatures);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputFeatures);
+        weight = ParameterInitialization.Allocate([outputFeatures, inputFeatures], device);
+        bias = hasBias ? ParameterInitialization.Allocate([outputFeatures], device) : null;
+        ParameterInitialization.DefaultLayerInit(weight, bias, inputFeatures);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+}
