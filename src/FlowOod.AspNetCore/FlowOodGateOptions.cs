@@ -46,13 +46,6 @@ public sealed class FlowOodGateOptions
     /// refused at once (<see cref="GateOverloadedException"/>, HTTP 503). Default 256.</summary>
     public int MaxQueueLength { get; set; } = 256;
 
-    /// <summary>
-    /// When set (1 … 1024), the service calls <c>torch.set_num_threads</c> with this value once, when the host starts.
-    /// libtorch's thread count is process-wide: setting it is the application's choice, made through this option; the
-    /// FlowOod library itself never sets it. Default null: libtorch's default (one thread per core).
-    /// </summary>
-    public int? IntraOpThreads { get; set; }
-
     /// <summary>W, the number of most recent decisions over which the health check measures the OOD rate for its drift
     /// alarm, 10 … 1,000,000 (see <see cref="DriftAlarmZ"/>). Default 1000.</summary>
     public int DriftWindow { get; set; } = 1000;

@@ -35,11 +35,6 @@ internal sealed class FlowOodGateOptionsValidator(IServiceProviderIsService? ser
         Range(errors, "MaxRequestBytes", options.MaxRequestBytes, 1, 64 << 20);
         Range(errors, "MaxQueueLength", options.MaxQueueLength, 1, 1_000_000);
         Range(errors, "DriftWindow", options.DriftWindow, 10, 1_000_000);
-        if (options.IntraOpThreads is { } threads)
-        {
-            Range(errors, "IntraOpThreads", threads, 1, 1024);
-        }
-
         if (options.MaxBatchDelay < TimeSpan.Zero || options.MaxBatchDelay > TimeSpan.FromSeconds(1))
         {
             errors.Add($"{Section}.MaxBatchDelay must be between 0 and 1 s, got {options.MaxBatchDelay}.");

@@ -117,11 +117,7 @@ public static class FlowOodServiceCollectionExtensions
             beforeStart: () =>
             {
                 FlowOodRuntime.EnsureAvailable();
-                if (options.IntraOpThreads is { } threads)
-                {
-                    torch.set_num_threads(threads);
-                    Log.ThreadsSet(startLogger, threads);
-                }
+                Log.WorkerThreads(startLogger, torch.get_num_threads());
             },
             onDispose: () => owned?.Dispose());
     }

@@ -29,7 +29,6 @@ public sealed class OptionsTests
     [InlineData("MaxBatchDelay")]
     [InlineData("MaxRequestBytes")]
     [InlineData("MaxQueueLength")]
-    [InlineData("IntraOpThreads")]
     [InlineData("DriftWindow")]
     [InlineData("DriftAlarmZ")]
     [InlineData("ReloadCheckInterval")]
@@ -43,7 +42,6 @@ public sealed class OptionsTests
             "MaxBatchDelay" => o => o.MaxBatchDelay = TimeSpan.FromSeconds(-1),
             "MaxRequestBytes" => o => o.MaxRequestBytes = 0,
             "MaxQueueLength" => o => o.MaxQueueLength = 0,
-            "IntraOpThreads" => o => o.IntraOpThreads = 0,
             "DriftWindow" => o => o.DriftWindow = 5,
             "DriftAlarmZ" => o => o.DriftAlarmZ = double.NaN,
             _ => o => o.ReloadCheckInterval = TimeSpan.Zero,
@@ -66,7 +64,6 @@ public sealed class OptionsTests
             ["FlowOod:Gate:MaxBatchSize"] = "16",
             ["FlowOod:Gate:MaxBatchDelay"] = "00:00:00.005",
             ["FlowOod:Gate:TargetFalsePositiveRate"] = "0.01",
-            ["FlowOod:Gate:IntraOpThreads"] = "2",
         }).Build();
         using var provider = new ServiceCollection()
             .AddFlowOodGate(configuration.GetSection("FlowOod:Gate"), o =>
@@ -80,7 +77,6 @@ public sealed class OptionsTests
         options.MaxBatchSize.Should().Be(16);
         options.MaxBatchDelay.Should().Be(TimeSpan.FromMilliseconds(5));
         options.TargetFalsePositiveRate.Should().Be(0.01);
-        options.IntraOpThreads.Should().Be(2);
         options.DriftWindow.Should().Be(500);
         provider.GetService<IOodGateClassifier>().Should().NotBeNull();
     }
