@@ -59,7 +59,7 @@ internal static class PngDecoder
             int length = (int)declared;
             var body = data.Slice(offset + 8, length);
             uint storedCrc = BinaryPrimitives.ReadUInt32BigEndian(data[(offset + 8 + length)..]);
-            if (Crc32.Compute(type, body) != storedCrc)
+            if (System.IO.Hashing.Crc32.HashToUInt32(data.Slice(offset + 4, 4 + length)) != storedCrc) // over type and body
             {
                 throw BadInputException.Malformed($"The PNG is corrupt: chunk '{typeName}' at offset {offset} fails its CRC-32 check.");
             }

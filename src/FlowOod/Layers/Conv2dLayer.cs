@@ -35,12 +35,7 @@ internal sealed class Conv2dLayer : nn.Module<Tensor, Tensor>
     public Conv2dLayer(long inputChannels, long outputChannels, (long H, long W) kernelSize, (long H, long W) stride, long padding = 0, bool hasBias = true, Device? device = null)
         : base("Conv2d")
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize.H);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize.W);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride.H);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride.W);
+        CheckGeometry(inputChannels, outputChannels, kernelSize, stride);
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
         weight = ParameterInitialization.Allocate([outputChannels, inputChannels, kernelSize.H, kernelSize.W], device);
         bias = hasBias ? ParameterInitialization.Allocate([outputChannels], device) : null;
@@ -64,4 +59,15 @@ internal sealed class Conv2dLayer : nn.Module<Tensor, Tensor>
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor input) => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding);
+
+    /// <summary>Throws unless every channel count, kernel size and stride is positive (shared with <see cref="ConvTranspose2dLayer"/>).</summary>
+    internal static void CheckGeometry(long inputChannels, long outputChannels, (long H, long W) kernelSize, (long H, long W) stride)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize.H);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize.W);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride.H);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride.W);
+    }
 }

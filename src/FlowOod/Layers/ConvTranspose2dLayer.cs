@@ -32,12 +32,7 @@ internal sealed class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
     public ConvTranspose2dLayer(long inputChannels, long outputChannels, (long H, long W) kernelSize, (long H, long W) stride, bool hasBias = true, Device? device = null)
         : base("ConvTranspose2d")
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize.H);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize.W);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride.H);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride.W);
+        Conv2dLayer.CheckGeometry(inputChannels, outputChannels, kernelSize, stride);
         weight = ParameterInitialization.Allocate([inputChannels, outputChannels, kernelSize.H, kernelSize.W], device);
         bias = hasBias ? ParameterInitialization.Allocate([outputChannels], device) : null;
         ParameterInitialization.DefaultLayerInit(weight, bias, outputChannels * kernelSize.H * kernelSize.W);

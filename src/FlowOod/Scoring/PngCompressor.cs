@@ -36,7 +36,6 @@ public sealed class PngCompressor : ICompressor, IComponent<PngCompressor>
 
     private const int FilterTypes = 5;
     private static readonly byte[] Signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
-    private static readonly uint[] CrcTable = CreateCrcTable();
 
     /// <inheritdoc/>
     public string Name => "PNG";
@@ -175,36 +174,11 @@ public sealed class PngCompressor : ICompressor, IComponent<PngCompressor>
         file.Write(word);
         file.Write(type);
         file.Write(data);
-        var crc = Crc32(Crc32(0xFFFFFFFFu, type), data) ^ 0xFFFFFFFFu;
-        BinaryPrimitives.WriteUInt32BigEndian(word, crc);
+        var crc = new System.IO.Hashing.Crc32(); // ISO 3309 / ITU-T V.42, as the PNG specification defines it
+        crc.Append(type);
+        crc.Append(data);
+        var value = crc.GetCurrentHashAsUInt32();
+        BinaryPrimitives.WriteUInt32BigEndian(word, value);
         file.Write(word);
-    }
-
-    // CRC-32 of the PNG specification (ISO 3309 / ITU-T V.42, reflected polynomial 0xEDB88320), without the final XOR.
-    private static uint Crc32(uint crc, ReadOnlySpan<byte> bytes)
-    {
-        foreach (var b in bytes)
-        {
-            crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return crc;
-    }
-
-    private static uint[] CreateCrcTable()
-    {
-        var table = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            var c = n;
-            for (int k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            }
-
-            table[n] = c;
-        }
-
-        return table;
     }
 }

@@ -26,43 +26,13 @@ public sealed class GateConcurrencyTests(FittedGateFixture fixture) : IClassFixt
         var requests = Enumerable.Range(0, 160).Select(_ => (Start: random.Next(0, 70), Length: random.Next(1, 11))).ToArray();
         var serial = requests.Select(r => Gate.Classify(pool.narrow(0, r.Start, r.Length))).ToArray();
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var liveBefore = Tensor.TotalCount;
-        var concurrent = new GateDecision[requests.Length][];
-        var failures = new List<Exception>();
-        const int threads = 4;
-        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        var liveBefore = Concurrency.SettledTensorCount();
+        var concurrent = Concurrency.OnThreads(4, requests.Length, i =>
         {
-            try
-            {
-                for (int i = t; i < requests.Length; i += threads)
-                {
-                    using var narrowed = pool.narrow(0, requests[i].Start, requests[i].Length);
-                    concurrent[i] = Gate.Classify(narrowed);
-                }
-            }
-            catch (Exception e)
-            {
-                lock (failures)
-                {
-                    failures.Add(e);
-                }
-            }
-        })).ToArray();
-        foreach (var worker in workers)
-        {
-            worker.Start();
-        }
+            using var narrowed = pool.narrow(0, requests[i].Start, requests[i].Length);
+            return Gate.Classify(narrowed);
+        });
 
-        foreach (var worker in workers)
-        {
-            worker.Join();
-        }
-
-        failures.Should().BeEmpty();
         Tensor.TotalCount.Should().Be(liveBefore, "concurrent Classify calls must free every temporary");
         Enumerable.Range(0, requests.Length)
             .Count(i => !concurrent[i].Zip(serial[i]).All(p => GateTestModels.SameBits(p.First, p.Second)))
@@ -76,11 +46,7 @@ public sealed class GateConcurrencyTests(FittedGateFixture fixture) : IClassFixt
         using var one = inputs[0];
         Gate.Classify(inputs);
         Gate.ClassifyOne(one);
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var before = Tensor.TotalCount;
+        var before = Concurrency.SettledTensorCount();
         for (int i = 0; i < 20; i++)
         {
             Gate.Classify(inputs);

@@ -67,21 +67,11 @@ public sealed class ConstructionLeakTests
     private static void AssertNoDrift(string kind, Action buildAndDispose)
     {
         buildAndDispose(); // first use: static caches, lazily created natives
-        Settle();          // other tests' dropped tensors are finalised at random: finalise them before the baseline
-        var baseline = Tensor.TotalCount;
+        var baseline = Concurrency.SettledTensorCount();
         for (int i = 1; i <= Repetitions; i++)
         {
             buildAndDispose();
             (Tensor.TotalCount - baseline).Should().Be(0, "{0}: repetition {1} must free every tensor it created, without the finalizer", kind, i);
-        }
-    }
-
-    private static void Settle()
-    {
-        for (int i = 0; i < 2; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
         }
     }
 }

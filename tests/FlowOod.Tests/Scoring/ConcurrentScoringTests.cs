@@ -38,43 +38,8 @@ public sealed class ConcurrentScoringTests
 
         var serial = requests.Select(r => Answer(r, scorers, detector, pool)).ToArray();
 
-        // Tensors other tests dropped without disposing are freed by finalizers whenever a collection happens, which
-        // would lower the count during the window below; finalize them first, so only this test's tensors move it.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var liveBefore = Tensor.TotalCount;
-        var concurrent = new double[requests.Length][];
-        var failures = new List<Exception>();
-        var workers = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
-        {
-            try
-            {
-                for (int i = t; i < requests.Length; i += Threads)
-                {
-                    concurrent[i] = Answer(requests[i], scorers, detector, pool);
-                }
-            }
-            catch (Exception e)
-            {
-                lock (failures)
-                {
-                    failures.Add(e);
-                }
-            }
-        })).ToArray();
-        foreach (var worker in workers)
-        {
-            worker.Start();
-        }
-
-        foreach (var worker in workers)
-        {
-            worker.Join();
-        }
-
-        failures.Should().BeEmpty();
+        var liveBefore = Concurrency.SettledTensorCount();
+        var concurrent = Concurrency.OnThreads(Threads, requests.Length, i => Answer(requests[i], scorers, detector, pool));
         Tensor.TotalCount.Should().Be(liveBefore, "concurrent scoring must free every temporary it creates");
         var differing = Enumerable.Range(0, requests.Length).Count(i => !concurrent[i].SequenceEqual(serial[i]));
         differing.Should().Be(0, $"all {requests.Length} concurrent calls must equal the serial ones bit for bit");
