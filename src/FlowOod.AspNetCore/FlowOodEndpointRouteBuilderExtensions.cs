@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Threading.Tasks;
 using FlowOod.Gating;
@@ -14,6 +15,9 @@ namespace FlowOod.AspNetCore;
 /// <summary>Maps the gate's HTTP endpoint.</summary>
 public static class FlowOodEndpointRouteBuilderExtensions
 {
+    // Answers are application/json, never embedded in HTML: keep ', ≤, α readable instead of \u-escaping them.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>
     /// Maps <c>POST <paramref name="pattern"/></c>: classify one input through the gate service registered by
     /// <see cref="FlowOodServiceCollectionExtensions.AddFlowOodGate(Microsoft.Extensions.DependencyInjection.IServiceCollection, Action{FlowOodGateOptions})"/>.
@@ -104,7 +108,7 @@ public static class FlowOodEndpointRouteBuilderExtensions
         response.StatusCode = decision.IsOutOfDistribution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status200OK;
         response.ContentType = "application/json; charset=utf-8";
         var json = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(json))
+        using (var writer = new Utf8JsonWriter(json, WriterOptions))
         {
             writer.WriteStartObject();
             if (decision.IsOutOfDistribution)
@@ -159,7 +163,7 @@ public static class FlowOodEndpointRouteBuilderExtensions
         response.StatusCode = status;
         response.ContentType = "application/problem+json; charset=utf-8";
         var json = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(json))
+        using (var writer = new Utf8JsonWriter(json, WriterOptions))
         {
             writer.WriteStartObject();
             writer.WriteString("type", $"https://tools.ietf.org/html/rfc9110#section-15.{(status >= 500 ? 6 : 5)}.{StatusSection(status)}");

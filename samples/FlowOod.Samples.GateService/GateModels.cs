@@ -1,0 +1,139 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using FlowOod.Data;
+using FlowOod.Gating;
+using FlowOod.Models;
+using FlowOod.Samples.FashionMnist;
+using FlowOod.Scoring;
+using FlowOod.Training;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Samples.GateService;
+
+/// <summary>
+/// The service's two files: a <see cref="SmallClassifier"/> (TorchSharp's state file) and its <see cref="OodGate"/>
+/// (FlowOod's gate file), trained on first start and loaded afterwards.
+/// </summary>
+/// <remarks>
+/// The classifier learns Fashion-MNIST training images 0 … <see cref="GateServiceSettings.ClassifierImages"/> − 1. The
+/// gate reads its 32-dimensional embedding layer (<see cref="FeatureLayer"/>), trains a feature-space flow on training
+/// images from 50,000 on (never seen by the classifier, so their features look like those of unseen test images) and
+/// calibrates the threshold at α on a held-out quarter of them. MNIST is never used to fit or tune anything.
+/// </remarks>
+public static class GateModels
+{
+    /// <summary>The classifier layer the gate reads (<c>named_modules()</c> name of SmallClassifier's embedding).</summary>
+    public const string FeatureLayer = "embedding.embed";
+
+    /// <summary>Width of the classifier's embedding layer.</summary>
+    public const int EmbeddingSize = 32;
+
+    /// <summary>Fashion-MNIST's class names, in label order.</summary>
+    public static readonly string[] ClassNames =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    private const int GateImagesStart = 50_000;
+
+    /// <summary>Trains and saves the classifier and the gate unless both files exist (and no retraining is asked for).</summary>
+    /// <param name="settings">Where the files go and how to train.</param>
+    /// <param name="logger">Progress messages.</param>
+    /// <returns>True when the files were (re)written.</returns>
+    public static bool EnsureTrained(GateServiceSettings settings, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(logger);
+        if (!settings.Retrain && File.Exists(settings.ClassifierPath) && File.Exists(settings.GatePath))
+        {
+            ServiceLog.UsingModels(logger, settings.ClassifierPath, settings.GatePath);
+            return false;
+        }
+
+        Directory.CreateDirectory(settings.Models);
+        var clock = Stopwatch.StartNew();
+        var train = FlowOodDatasets.FashionMnist(DatasetSplit.Train);
+        var test = FlowOodDatasets.FashionMnist(DatasetSplit.Test);
+        ServiceLog.TrainingClassifier(logger, settings.ClassifierImages, settings.ClassifierSteps);
+        var (classifier, loss) = SmallClassifier.Train(train, settings.ClassifierImages, EmbeddingSize, settings.ClassifierSteps, batchSize: 64, learningRate: 2e-3, settings.Seed, default);
+        using (classifier)
+        {
+            ServiceLog.ClassifierTrained(logger, loss, Accuracy(classifier, test), clock.Elapsed.TotalSeconds);
+            SaveAtomically(classifier, settings.ClassifierPath);
+
+            ServiceLog.FittingGate(logger, settings.Alpha, GateImagesStart, GateImagesStart + settings.GateImages - 1);
+            using var scope = NewDisposeScope();
+            var images = train.ToTensor(GateImagesStart, settings.GateImages);
+            using var gate = OodGate.Fit(classifier, images, FitOptions(settings));
+            gate.Save(settings.GatePath);
+            ServiceLog.GateSaved(logger, settings.GatePath, gate.Threshold, clock.Elapsed.TotalSeconds);
+        }
+
+        return true;
+    }
+
+    /// <summary>The gate's fit options for <paramref name="settings"/>.</summary>
+    /// <param name="settings">α, flow steps and seed.</param>
+    /// <returns>The options.</returns>
+    public static OodGateOptions FitOptions(GateServiceSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new OodGateOptions
+        {
+            FeatureLayer = FeatureLayer,
+            TargetFalsePositiveRate = settings.Alpha,
+            CalibrationFraction = 0.25,
+            ClassNames = ClassNames,
+            Seed = settings.Seed,
+            FeatureFlow = new FeatureSpaceFitOptions
+            {
+                Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
+                Training = new TrainingOptions { Steps = settings.FlowSteps, BatchSize = 128, LearningRate = 1e-3, Seed = settings.Seed },
+            },
+        };
+    }
+
+    /// <summary>Loads the classifier saved by <see cref="EnsureTrained"/>, in evaluation mode; the caller owns it.</summary>
+    /// <param name="path">The classifier's file.</param>
+    /// <returns>The classifier.</returns>
+    public static SmallClassifier LoadClassifier(string path)
+    {
+        var model = new SmallClassifier(EmbeddingSize);
+        try
+        {
+            model.load(path);
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    // Writes next to the target, then renames over it: a reader never sees half a file.
+    private static void SaveAtomically(nn.Module module, string path)
+    {
+        var temporary = path + ".tmp";
+        module.save(temporary);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static double Accuracy(SmallClassifier classifier, ImageDataset data)
+    {
+        using var noGrad = no_grad();
+        long correct = 0;
+        for (int start = 0; start < data.Count; start += 1000)
+        {
+            using var scope = NewDisposeScope();
+            int count = Math.Min(1000, data.Count - start);
+            var predicted = classifier.call(data.ToTensor(start, count)).argmax(1);
+            var labels = tensor(data.Labels.Span.Slice(start, count).ToArray()).to_type(ScalarType.Int64);
+            correct += predicted.eq(labels).sum().ToInt64();
+        }
+
+        return (double)correct / data.Count;
+    }
+}

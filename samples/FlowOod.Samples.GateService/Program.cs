@@ -1,0 +1,26 @@
+using System;
+using System.Globalization;
+using System.Threading.Tasks;
+
+namespace FlowOod.Samples.GateService;
+
+/// <summary>Starts the gate service: <c>./build.sh serve --urls http://127.0.0.1:5080</c>.</summary>
+internal static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        try
+        {
+            await using var app = GateServiceApp.Build(args);
+            await app.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (ArgumentException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+}
