@@ -6,7 +6,7 @@
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod, FlowOod.Testing and FlowOod.AspNetCore .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
-#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak
+#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak (args: requestsPerRun soakRequests [models])
 #   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
 set -euo pipefail
@@ -146,8 +146,8 @@ case "$verb" in
   serve) run_serve "$@" ;;
   bench-serve)
     ensure_data
-    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
-    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- serve-load "$@" ;;
+    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks.Serving/FlowOod.Benchmarks.Serving.csproj" -c Release --nologo -v quiet >/dev/null
+    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks.Serving/FlowOod.Benchmarks.Serving.csproj" -c Release --no-build -- "$@" ;;
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;

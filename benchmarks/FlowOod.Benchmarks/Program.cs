@@ -6,8 +6,7 @@ namespace FlowOod.Benchmarks;
 
 /// <summary>
 /// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of the
-/// compact RealNVP; <c>serve-load [requestsPerRun] [soakRequests] [modelsFolder]</c> load-tests the gate service over
-/// loopback HTTP; anything else goes to BenchmarkDotNet's switcher.
+/// compact RealNVP; anything else goes to BenchmarkDotNet's switcher.
 /// </summary>
 internal static class Program
 {
@@ -17,12 +16,6 @@ internal static class Program
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
             return Throughput.Run(Arg(1, 30), Arg(2, 2048), Arg(3, 0));
-        }
-
-        if (args.Length > 0 && args[0] == "serve-load")
-        {
-            int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-            return ServeLoad.RunAsync(Arg(1, 4000), Arg(2, 100_000), args.Length > 3 ? args[3] : null).GetAwaiter().GetResult();
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -97,7 +97,7 @@ public static class GateModels
     /// <summary>Loads the classifier saved by <see cref="EnsureTrained"/>, in evaluation mode; the caller owns it.</summary>
     /// <param name="path">The classifier's file.</param>
     /// <returns>The classifier.</returns>
-    public static SmallClassifier LoadClassifier(string path)
+    public static nn.Module<Tensor, Tensor> LoadClassifier(string path)
     {
         var model = new SmallClassifier(EmbeddingSize);
         try

@@ -14,7 +14,7 @@ using FlowOod.Samples.GateService;
 using Microsoft.AspNetCore.Builder;
 using static TorchSharp.torch;
 
-namespace FlowOod.Benchmarks;
+namespace FlowOod.Benchmarks.Serving;
 
 /// <summary>
 /// Load test of the gate service over loopback HTTP (<c>./build.sh bench-serve</c>): the sample service in this process
@@ -29,6 +29,13 @@ internal static class ServeLoad
     private const int DistinctImages = 512;
     private static readonly int[] ClientCounts = [1, 8, 32];
 
+    private static readonly (string Name, string[] Settings)[] Modes =
+    [
+        ("micro-batched, no wait (MaxBatchSize 32, MaxBatchDelay 0)", ["--FlowOod:Gate:MaxBatchSize", "32", "--FlowOod:Gate:MaxBatchDelay", "00:00:00"]),
+        ("micro-batched, 2 ms wait (MaxBatchSize 32, MaxBatchDelay 2 ms)", ["--FlowOod:Gate:MaxBatchSize", "32", "--FlowOod:Gate:MaxBatchDelay", "00:00:00.002"]),
+        ("per-request loop (MaxBatchSize 1)", ["--FlowOod:Gate:MaxBatchSize", "1"]),
+    ];
+
     public static async Task<int> RunAsync(int requestsPerRun, int soakRequests, string? models)
     {
         Console.WriteLine(Machine.Describe());
@@ -40,9 +47,9 @@ internal static class ServeLoad
         string[] common = models is null ? [] : ["--models", models];
 
         string[]? reference = null;
-        foreach (var (mode, maxBatch) in new[] { ("micro-batched (MaxBatchSize 32)", 32), ("per-request (MaxBatchSize 1)", 1) })
+        foreach (var (mode, settings) in Modes)
         {
-            await using var service = await Service.StartAsync([.. common, "--FlowOod:Gate:MaxBatchSize", maxBatch.ToString(CultureInfo.InvariantCulture)]);
+            await using var service = await Service.StartAsync([.. common, .. settings]);
             reference ??= await service.SerialAsync(images);
             Console.WriteLine($"\n{mode}; torch threads {get_num_threads()}");
             Console.WriteLine("clients  requests  requests/s  p50 ms  p99 ms  max ms  differ from serial  non-2xx/422");
@@ -57,8 +64,8 @@ internal static class ServeLoad
 
         if (soakRequests > 0)
         {
-            await using var service = await Service.StartAsync(common);
-            Console.WriteLine($"\nsoak: {soakRequests:N0} requests, 32 clients, micro-batched");
+            await using var service = await Service.StartAsync([.. common, .. Modes[0].Settings]);
+            Console.WriteLine($"\nsoak: {soakRequests:N0} requests, 32 clients, {Modes[0].Name}");
             Console.WriteLine("requests  requests/s  live tensors  RSS MiB  managed MiB  differ  failures");
             const int Step = 10_000;
             await service.RunAsync(images, reference!, 32, 1000);
