@@ -74,7 +74,7 @@ internal static class ServeLoad
                 var run = await service.RunAsync(images, reference!, 32, Math.Min(Step, soakRequests - done));
                 using var self = Process.GetCurrentProcess();
                 Console.WriteLine(FormattableString.Invariant(
-                    $"{done + run.Requests,8}  {run.RequestsPerSecond,10:F0}  {Tensor.TotalCount,12}  {self.WorkingSet64 / 1048576.0,7:F0}  {GC.GetTotalMemory(false) / 1048576.0,11:F0}  {run.Mismatches,6}  {run.Failures,8}"));
+                    $"{done + run.Requests,8}  {run.RequestsPerSecond,10:F0}  {Tensor.TotalCount,12}  {self.WorkingSet64 / 1048576.0,7:F0}  {GC.GetTotalMemory(false) / 1048576,11}  {run.Mismatches,6}  {run.Failures,8}"));
             }
         }
 
