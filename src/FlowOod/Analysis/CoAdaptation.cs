@@ -130,9 +130,10 @@ public static class CoAdaptation
         // Runs inside the caller's batch scope: temporaries (and the in-place ops' second wrappers) are freed with it.
         public void Add(Tensor input, Tensor shift)
         {
+            // sum(0L), not sum(0): a literal 0 converts to ScalarType and would pick the dtype overload.
             var x = input.to(ScalarType.Float64).mul(transformMask);
-            sum.add_(x.sum(0));
-            sumOfSquares.add_(x.square().sum(0));
+            sum.add_(x.sum(0L));
+            sumOfSquares.add_(x.square().sum(0L));
             residualSquares.add_(x.add(shift.to(ScalarType.Float64).mul(transformMask)).square().sum());
         }
 
