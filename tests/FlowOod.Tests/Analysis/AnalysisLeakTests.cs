@@ -1,3 +1,4 @@
+using System.Linq;
 using FlowOod.Analysis;
 using FluentAssertions;
 using TorchSharp;
@@ -52,5 +53,36 @@ public sealed class AnalysisLeakTests
         before.ShouldMatch(flow);
         flow.IsInEvaluationMode.Should().BeTrue();
         before.DisposeAll();
+    }
+}
+
+/// <summary>Analyses of one shared flow on several threads at once give what they give one at a time.</summary>
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class AnalysisConcurrencyTests
+{
+    [Fact]
+    public void Queries_OnASharedFlowFromSeveralThreads_MatchTheSequentialResults()
+    {
+        using var flow = AnalysisFixtures.TinyRealNvp(51);
+        using var images = AnalysisFixtures.Images(4, seed: 51);
+        double[] Run(int i)
+        {
+            using var scope = NewDisposeScope();
+            var statistics = i % 2 == 0 ? BatchNormStatistics.Running : BatchNormStatistics.Batch;
+            var z = LatentView.Latents(flow, images, ScoringNoise.Seeded(7), samples: 2, statistics: statistics);
+            using var trace = CouplingView.Trace(flow, images, ScoringNoise.Seeded(7), statistics);
+            var r = CoAdaptation.Measure(flow, images, ScoringNoise.Seeded(7), statistics: statistics);
+            return [z.sum().ToDouble(), trace[^1].Output.sum().ToDouble(), trace[3].Shift!.sum().ToDouble(), r[0].RSquared, r[^1].RSquared];
+        }
+
+        var sequential = Enumerable.Range(0, 6).Select(Run).ToArray();
+        var concurrent = Concurrency.OnThreads(threads: 3, count: 6, Run);
+
+        for (int i = 0; i < 6; i++)
+        {
+            concurrent[i].Should().Equal(sequential[i], "call {0} ran beside others", i);
+        }
+
+        flow.IsInEvaluationMode.Should().BeTrue();
     }
 }
