@@ -26,10 +26,12 @@ namespace FlowOod.Analysis;
 /// several (the paper averages 40, which removes the noise and shows the image's silhouette in z), with the flow's
 /// BatchNorm layers on their running statistics or on the batch's (<see cref="BatchNormStatistics"/>).</para>
 /// <para>Nothing here changes the flow: no mode switch, no BatchNorm update, no gradient; every result is a new tensor
-/// owned by the caller. A typical picture (single sample clipped to [−2, 2], as in the paper):</para>
+/// owned by the caller. The paper's two pictures, a single-sample latent (drawn clipped to [−2, 2]) and the mean of 40
+/// draws:</para>
 /// <code>
-/// using var z = LatentView.Latents(flow, images, ScoringNoise.Random, samples: 40);
-/// using var picture = LatentView.ToPixelLayout(flow, z);   // [N, C, H, W]
+/// using var single = LatentView.Latents(flow, images, ScoringNoise.Random);
+/// using var mean = LatentView.Latents(flow, images, ScoringNoise.Random, samples: 40);
+/// using var picture = LatentView.ToPixelLayout(flow, mean);   // [N, C, H, W]
 /// </code>
 /// </remarks>
 public static class LatentView
