@@ -49,5 +49,8 @@ public sealed class AdditiveCoupling : CouplingLayer
         (inverse ? changing.sub(conditionerOutput) : changing.add(conditionerOutput), null);
 
     /// <inheritdoc/>
+    internal override Tensor? ShiftOf(Tensor conditionerOutput) => conditionerOutput.alias();
+
+    /// <inheritdoc/>
     public override string ToString() => $"AdditiveCoupling({FormattedEventShape}, channelStructured={IsChannelStructured})";
 }

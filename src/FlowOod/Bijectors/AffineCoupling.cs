@@ -78,6 +78,9 @@ public sealed class AffineCoupling : CouplingLayer
     }
 
     /// <inheritdoc/>
+    internal override Tensor? ShiftOf(Tensor conditionerOutput) => conditionerOutput.chunk(2, 1)[1];
+
+    /// <inheritdoc/>
     public override string ToString() =>
         $"AffineCoupling({FormattedEventShape}, channelStructured={IsChannelStructured}, scale={activation})";
 }

@@ -159,31 +159,79 @@ public abstract class CouplingLayer : Bijector
         return maskStrategy.Create(eventShape, layerIndex);
     }
 
+    /// <summary>
+    /// The shift t the st-network predicts from its output (the same tensor <see cref="Couple"/> adds to the changing
+    /// entries), shaped <c>[N, Ct, spatial...]</c>, or null when the coupling has no shift or does not say (a coupling
+    /// defined outside FlowOod).
+    /// </summary>
+    internal virtual Tensor? ShiftOf(Tensor conditionerOutput) => null;
+
+    /// <summary>
+    /// <see cref="Bijector.Forward(Tensor)"/> that also returns the log-scale s and the shift t of this input, each in
+    /// the event layout <c>[N, eventShape...]</c> with zeros outside the transformed entries (for analysis: the output
+    /// is computed by the same code as Forward, bit for bit). s is null for a volume-preserving coupling, t null when
+    /// <see cref="ShiftOf"/> is. Runs in the caller's dispose scope.
+    /// </summary>
+    internal (Tensor Output, Tensor? LogScale, Tensor? Shift) ForwardWithParameters(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ValidateInput(input, nameof(Forward));
+        var (output, _, logScale, shift) = Apply(input, inverse: false, capture: true);
+        return (output, logScale, shift);
+    }
+
+    /// <summary>The conditioning (<paramref name="condition"/>) or transform mask as a 0/1 tensor <c>[eventShape...]</c> of <paramref name="dtype"/>.</summary>
+    internal Tensor MaskAsValues(bool condition, ScalarType dtype) => (condition ? condition_mask : transform_mask).to(dtype);
+
     private (Tensor Output, Tensor LogDet) Apply(Tensor input, bool inverse)
+    {
+        var (output, logDet, _, _) = Apply(input, inverse, capture: false);
+        return (output, logDet);
+    }
+
+    // capture: also return s and t in the event layout, zero outside the transformed entries.
+    private (Tensor Output, Tensor LogDet, Tensor? LogScale, Tensor? Shift) Apply(Tensor input, bool inverse, bool capture)
     {
         Tensor output;
         Tensor? logScale;
+        Tensor? shift = null;
         if (channelStructured)
         {
             var conditioning = input.index_select(1, condition_channels);
             var changing = input.index_select(1, transform_channels);
-            var (changed, s) = Couple(changing, st_net.call(conditioning), inverse);
+            var conditionerOutput = st_net.call(conditioning);
+            var (changed, s) = Couple(changing, conditionerOutput, inverse);
             output = input.index_copy(1, transform_channels, changed);
             logScale = s;
+            if (capture)
+            {
+                shift = ShiftOf(conditionerOutput) is { } t ? zeros_like(input).index_copy_(1, transform_channels, t) : null;
+            }
         }
         else
         {
-            var (changed, s) = Couple(input, st_net.call(input.mul(condition_mask)), inverse);
+            var conditionerOutput = st_net.call(input.mul(condition_mask));
+            var (changed, s) = Couple(input, conditionerOutput, inverse);
             output = where(transform_mask, changed, input);
             logScale = s?.mul(transform_mask);
+            if (capture)
+            {
+                shift = ShiftOf(conditionerOutput)?.mul(transform_mask);
+            }
         }
 
         if (logScale is null)
         {
-            return (output, ZeroLogDet(input));
+            return (output, ZeroLogDet(input), null, shift);
         }
 
         var logDet = SumPerExample(logScale);
-        return (output, inverse ? logDet.neg_() : logDet);
+        Tensor? capturedLogScale = null;
+        if (capture)
+        {
+            capturedLogScale = channelStructured ? zeros_like(input).index_copy_(1, transform_channels, logScale) : logScale;
+        }
+
+        return (output, inverse ? logDet.neg_() : logDet, capturedLogScale, shift);
     }
 }
