@@ -50,6 +50,9 @@ internal sealed record BaselineOptions
 
     public string CommandLine { get; init; } = "flowood baseline";
 
+    /// <summary>Replaces the budget's two models (tests run the experiment with tiny ones); null: the budget's.</summary>
+    public IReadOnlyList<(string Stem, string Description, Func<NormalizingFlow> Build)>? Models { get; init; }
+
     /// <summary>Training steps of each model.</summary>
     public int EffectiveSteps => Steps ?? (Budget == Budget.Quick ? 300 : 3000);
 
@@ -110,7 +113,7 @@ internal static class BaselineExperiment
         var files = new List<string>();
         var sections = new StringBuilder();
         using var train = data.FashionTrain.ToTensor(0, trainCount);
-        foreach (var (stem, description, build) in Models(options.Budget))
+        foreach (var (stem, description, build) in options.Models ?? Models(options.Budget))
         {
             random.manual_seed(options.Seed);
             using var flow = build();

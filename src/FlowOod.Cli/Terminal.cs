@@ -15,13 +15,24 @@ internal static class Terminal
         Console.IsOutputRedirected || string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A console writing to <paramref name="writer"/>; plain when <paramref name="plain"/>.</summary>
-    public static IAnsiConsole Create(TextWriter writer, bool plain) => AnsiConsole.Create(new AnsiConsoleSettings
+    public static IAnsiConsole Create(TextWriter writer, bool plain)
     {
-        Ansi = plain ? AnsiSupport.No : AnsiSupport.Detect,
-        ColorSystem = plain ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
-        Interactive = plain ? InteractionSupport.No : InteractionSupport.Detect,
-        Out = new AnsiConsoleOutput(writer),
-    });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = plain ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = plain ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+            Interactive = plain ? InteractionSupport.No : InteractionSupport.Detect,
+            Out = new AnsiConsoleOutput(writer),
+        });
+        if (plain)
+        {
+            console.Profile.Width = PlainWidth; // a log line is never wrapped
+        }
+
+        return console;
+    }
+
+    private const int PlainWidth = 4096;
 
     /// <summary>A table in the console's style: rounded borders interactively, Markdown when plain.</summary>
     public static Table NewTable(bool plain, string title) => new Table

@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using FlowOod.Models;
 using FluentAssertions;
 using Xunit;
 
@@ -24,13 +25,28 @@ public sealed class BaselineExperimentTests : IDisposable
     public void Baseline_TinyRun_WritesPlotsAndMarkdown()
     {
         using var output = new StringWriter();
-        using var error = new StringWriter();
 
-        var code = CliApp.Run(
-            ["baseline", "--out", folder, "--steps", "2", "--train-images", "128", "--eval-limit", "64", "--ood", "mnist", "--ood", "inverted", "--seed", "3"],
-            output, error, plain: true);
+        var options = new BaselineOptions
+        {
+            OutputDirectory = folder,
+            Steps = 2,
+            TrainImages = 128,
+            EvaluationLimit = 64,
+            OodSets = ["mnist", "inverted"],
+            Seed = 3,
+            CommandLine = "flowood baseline --seed 3 (tiny models)",
+            Models =
+            [
+                ("realnvp", "tiny RealNVP", () => RealNvp.Create([1, 28, 28], new RealNvpOptions { Scales = 1, Width = 8, Blocks = 1 })),
+                ("glow", "tiny Glow", () => Glow.Create([1, 28, 28], GlowOptions.Tiny)),
+            ],
+        };
 
-        code.Should().Be(0, error.ToString());
+        var report = BaselineExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
+
+        report.Results.Should().HaveCount(4);
+        report.Results.Should().OnlyContain(r => r.InScores.Length == 64 && r.OodScores.Length == 64);
+        report.Files.Should().HaveCount(17).And.OnlyContain(f => File.Exists(f));
         foreach (var model in new[] { "realnvp", "glow" })
         {
             foreach (var plot in new[] { "bits-per-dim", "roc" })
@@ -59,7 +75,7 @@ public sealed class BaselineExperimentTests : IDisposable
     {
         FlowOodRuntime.EnsureAvailable();
         TorchSharp.torch.random.manual_seed(1);
-        using var flow = FlowOod.Models.RealNvp.Create([1, 28, 28], FlowOod.Models.RealNvpOptions.Compact);
+        using var flow = RealNvp.Create([1, 28, 28], new RealNvpOptions { Scales = 1, Width = 8, Blocks = 1 });
         flow.eval();
 
         var cold = BaselineExperiment.SampleAtTemperature(flow, 3, 0.0, seed: 1);
