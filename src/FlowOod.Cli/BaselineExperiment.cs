@@ -18,7 +18,7 @@ namespace FlowOod.Cli;
 /// <summary>The compute budget of an experiment.</summary>
 internal enum Budget
 {
-    /// <summary>Compact models, a few hundred steps, 2,000 images per set: minutes on 2 cores.</summary>
+    /// <summary>Compact models, 150 steps, 2,000 images per set: minutes on 2 cores.</summary>
     Quick,
 
     /// <summary>Larger models, thousands of steps, 10,000 images per set.</summary>
@@ -54,7 +54,7 @@ internal sealed record BaselineOptions
     public IReadOnlyList<(string Stem, string Description, Func<NormalizingFlow> Build)>? Models { get; init; }
 
     /// <summary>Training steps of each model.</summary>
-    public int EffectiveSteps => Steps ?? (Budget == Budget.Quick ? 300 : 3000);
+    public int EffectiveSteps => Steps ?? (Budget == Budget.Quick ? 150 : 3000);
 
     /// <summary>Fashion-MNIST training images used.</summary>
     public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);

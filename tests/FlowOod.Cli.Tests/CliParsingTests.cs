@@ -95,6 +95,21 @@ public sealed class CliParsingTests
         output.Should().Contain("Usage:").And.Contain("flowood");
     }
 
+    [Theory]
+    [InlineData("quick")]
+    [InlineData("full")]
+    public void Run_MissingDataDirectory_ExitsWithFailureNamingTheFolder(string budget)
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "flowood-no-data-" + Guid.NewGuid().ToString("N"));
+        var output = Path.Combine(missing, "out");
+
+        var (code, _, error) = Run("baseline", "--budget", budget, "--out", output, "--data-dir", missing);
+
+        code.Should().Be(CliApp.Failure);
+        error.Should().Contain(missing).And.Contain("./build.sh data");
+        Directory.Exists(output).Should().BeFalse("nothing is written before the data is loaded");
+    }
+
     [Fact]
     public void Run_ImportMnistJsonWithoutArguments_ExitsWithUsageCode()
     {

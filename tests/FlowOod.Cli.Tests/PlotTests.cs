@@ -70,6 +70,26 @@ public sealed class PlotTests : IDisposable
     }
 
     [Fact]
+    public void ImageGrid_RowZeroIsDrawnAtTheTop()
+    {
+        // Top half of every image mid-gray, bottom half black; the figure background is white. Scanning down from the
+        // top edge inside the first image column, the first non-white pixel is gray when row 0 is at the top.
+        var images = new float[8 * 28 * 28];
+        for (int n = 0; n < 8; n++)
+        {
+            images.AsSpan((n * 784), 14 * 28).Fill(0.5f);
+        }
+
+        var path = Path.Combine(folder, "orientation");
+        var (width, height) = Plots.ImageGrid(path, "orientation", images, 8, 28, 28, columns: 8);
+
+        using var bitmap = SkiaSharp.SKBitmap.Decode(path + ".png");
+        var x = width / 16;
+        var first = Enumerable.Range(0, height).Select(y => bitmap.GetPixel(x, y)).First(c => c.Red < 250);
+        ((int)first.Red).Should().BeInRange(100, 160, "the top half of each image is mid-gray");
+    }
+
+    [Fact]
     public void Histogram_NoFiniteValues_ThrowsArgumentException()
     {
         var act = () => Plots.Histogram(Path.Combine(folder, "x"), "t", "x", [("a", [double.NaN])]);
