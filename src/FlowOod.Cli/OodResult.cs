@@ -19,7 +19,7 @@ internal sealed record OodResult(string Scorer, string InDistribution, string Ou
 
     public double MeanIn => InScores.Average();
 
-    public double MeanOod => InScores.Length == 0 ? double.NaN : OodScores.Average();
+    public double MeanOod => OodScores.Average();
 
     private static readonly string[] Headers = ["Scorer", "In-dist.", "OOD set", "n in", "n OOD", "mean in", "mean OOD", "AUROC", "AUPR-Out", "FPR@95%TPR"];
 
