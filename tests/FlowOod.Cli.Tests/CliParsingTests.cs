@@ -111,6 +111,14 @@ public sealed class CliParsingTests
     }
 
     [Fact]
+    public void Run_ImportMnistJsonFromMissingFolder_ExitsWithFailure()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "flowood-no-digits-" + Guid.NewGuid().ToString("N"));
+
+        Run("import-mnist-json", missing, Path.Combine(missing, "out")).ExitCode.Should().Be(CliApp.Failure);
+    }
+
+    [Fact]
     public void Run_ImportMnistJsonWithoutArguments_ExitsWithUsageCode()
     {
         Run("import-mnist-json").ExitCode.Should().Be(2);
