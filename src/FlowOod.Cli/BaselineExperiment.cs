@@ -118,16 +118,15 @@ internal static class BaselineExperiment
             random.manual_seed(options.Seed);
             using var flow = build();
             var clock = Stopwatch.StartNew();
-            var bar = new ProgressBar();
-            var trained = new FlowTrainer(flow, new TrainingOptions
+            var trainer = new FlowTrainer(flow, new TrainingOptions
             {
                 Steps = options.EffectiveSteps,
                 BatchSize = options.BatchSize,
                 LearningRate = 1e-3,
                 Seed = options.Seed,
                 ProgressInterval = Math.Max(1, options.EffectiveSteps / 50),
-            }).Train(train, progress: new SyncProgress<TrainingProgress>(bar.Report));
-            bar.Finish();
+            });
+            var trained = TrainingDisplay.Run(console, plain, $"training {stem}", progress => trainer.Train(train, progress: progress));
             var parameters = flow.parameters().Sum(p => p.numel());
             var trainedText = string.Create(CultureInfo.InvariantCulture,
                 $"{description}, {parameters:N0} parameters: trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final loss {trained.FinalLoss:F3} bits/dim");

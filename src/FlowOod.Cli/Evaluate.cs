@@ -71,9 +71,8 @@ internal static class Evaluate
         using var flow = options.Flow == "glow"
             ? Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })
             : RealNvp.Create([1, 28, 28], RealNvpOptions.Compact);
-        var bar = new ProgressBar();
-        var result = new FlowTrainer(flow, training).Train(train, progress: new SyncProgress<TrainingProgress>(bar.Report));
-        bar.Finish();
+        var trainer = new FlowTrainer(flow, training);
+        var result = TrainingDisplay.Run(console, plain, $"training {options.Flow}", progress => trainer.Train(train, progress: progress));
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {options.Flow} on {trainCount} Fashion-MNIST images: {result.Steps} steps in {result.Elapsed.TotalSeconds:F0} s, final loss {result.FinalLoss:F3} bits/dim."));
 
@@ -83,7 +82,7 @@ internal static class Evaluate
             var all = new List<OodResult>();
             foreach (var name in options.Scorers.Distinct())
             {
-                var scorer = CreateScorer(name, flow, train, data, options, owned);
+                var scorer = CreateScorer(name, flow, train, data, options, owned, console, plain);
                 owned.Add(scorer);
                 var inScores = CompareScorers.Score(scorer, inTest, options.EvaluationLimit);
                 var rows = oodSets.Select(set => new OodResult(scorer.Name, inTest.Name, set.Name, inScores, CompareScorers.Score(scorer, set, options.EvaluationLimit))).ToList();
@@ -113,7 +112,8 @@ internal static class Evaluate
         return 0;
     }
 
-    private static IOodScorer CreateScorer(string name, NormalizingFlow flow, Tensor train, SampleData data, EvaluateOptions options, List<IDisposable> owned)
+    private static IOodScorer CreateScorer(
+        string name, NormalizingFlow flow, Tensor train, SampleData data, EvaluateOptions options, List<IDisposable> owned, IAnsiConsole console, bool plain)
     {
         switch (name)
         {
@@ -129,10 +129,10 @@ internal static class Evaluate
 
             case "llr":
                 {
-                    var background = LikelihoodRatioScorer.FineTuneBackground(
+                    var background = TrainingDisplay.Run(console, plain, "fine-tuning the llr background", progress => LikelihoodRatioScorer.FineTuneBackground(
                         flow, train, options.MutationRate,
                         new TrainingOptions { Steps = options.Steps, BatchSize = options.BatchSize, LearningRate = 1e-3, Seed = options.Seed + 1000, ProgressInterval = 25 },
-                        new SyncProgress<TrainingProgress>(new ProgressBar().Report));
+                        progress));
                     owned.Add(background);
                     return new LikelihoodRatioScorer(flow, background);
                 }

@@ -37,16 +37,24 @@ internal sealed record OodResult(string Scorer, string InDistribution, string Ou
             return;
         }
 
-        var table = Terminal.NewTable(plain, title);
-        foreach (var (header, i) in Headers.Select((h, i) => (h, i)))
+        // On a terminal, a column that holds one value in every row (the scorer, the in-distribution set) moves into
+        // the title, so the table fits a narrow window.
+        var rows = results.ToList();
+        var shown = Enumerable.Range(0, Headers.Length)
+            .Where(i => i > 1 || rows.Select(r => r.Cells()[i]).Distinct().Count() > 1)
+            .ToArray();
+        var fixedCells = Enumerable.Range(0, 2).Except(shown).Select(i => $"{Headers[i]}: {rows[0].Cells()[i]}").ToArray();
+        var table = Terminal.NewTable(plain, fixedCells.Length == 0 ? title : $"{title} ({string.Join("; ", fixedCells)})");
+        foreach (var i in shown)
         {
-            var column = new TableColumn(Markup.Escape(header));
+            var column = new TableColumn(Markup.Escape(Headers[i]));
             table.AddColumn(i >= 3 ? column.RightAligned() : column);
         }
 
-        foreach (var r in results)
+        foreach (var r in rows)
         {
-            table.AddRow(r.Cells().Select(c => Markup.Escape(c)).ToArray());
+            var cells = r.Cells();
+            table.AddRow(shown.Select(i => Markup.Escape(cells[i])).ToArray());
         }
 
         console.Write(table);
