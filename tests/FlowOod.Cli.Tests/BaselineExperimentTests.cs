@@ -37,8 +37,8 @@ public sealed class BaselineExperimentTests : IDisposable
             CommandLine = "flowood baseline --seed 3 (tiny models)",
             Models =
             [
-                ("realnvp", "tiny RealNVP", () => RealNvp.Create([1, 28, 28], new RealNvpOptions { Scales = 1, Width = 8, Blocks = 1 })),
-                ("glow", "tiny Glow", () => Glow.Create([1, 28, 28], GlowOptions.Tiny)),
+                new("realnvp", "tiny RealNVP", 1, () => RealNvp.Create([1, 28, 28], new RealNvpOptions { Scales = 1, Width = 8, Blocks = 1 })),
+                new("glow", "tiny Glow", 1, () => Glow.Create([1, 28, 28], GlowOptions.Tiny)),
             ],
         };
 
@@ -64,7 +64,7 @@ public sealed class BaselineExperimentTests : IDisposable
 
         var page = File.ReadAllText(Path.Combine(folder, "baseline.md"));
         page.Should().Contain("MNIST test").And.Contain("inverted Fashion-MNIST test").And.Contain("AUROC")
-            .And.Contain("--seed 3").And.Contain("Budget quick: 2 steps").And.Contain("Machine: CPU").And.Contain("Wall time")
+            .And.Contain("--seed 3").And.Contain("Budget quick: realnvp 2 steps, glow 2 steps").And.Contain("Machine: CPU").And.Contain("Wall time")
             .And.Contain("realnvp-roc.png").And.Contain("glow-samples-t0.7.png");
         page.Split('\n').Count(l => l.StartsWith("| realnvp", StringComparison.Ordinal) || l.StartsWith("| glow", StringComparison.Ordinal)).Should().Be(4);
         output.ToString().Should().NotContain("\u001b[", "plain output has no ANSI escapes");
