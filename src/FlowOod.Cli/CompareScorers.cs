@@ -10,9 +10,10 @@ using FlowOod.Models;
 using FlowOod.Persistence;
 using FlowOod.Scoring;
 using FlowOod.Training;
+using FlowOod.Samples.FashionMnist;
 using static TorchSharp.torch;
 
-namespace FlowOod.Samples.FashionMnist;
+namespace FlowOod.Cli;
 
 /// <summary>
 /// The <c>compare-scorers</c> verb: every FlowOod scorer on Fashion-MNIST test (in-distribution) vs MNIST digits, each

@@ -1,7 +1,7 @@
 using System;
 using FlowOod.Training;
 
-namespace FlowOod.Samples.FashionMnist;
+namespace FlowOod.Cli;
 
 /// <summary>
 /// A one-line progress bar on an interactive terminal; one plain line per 10% of the run when output is redirected

@@ -1,7 +1,8 @@
 using FlowOod.Data;
+using FlowOod.Samples.FashionMnist;
 using static TorchSharp.torch;
 
-namespace FlowOod.Samples.FashionMnist;
+namespace FlowOod.Cli;
 
 /// <summary>What both verbs start with: the TorchSharp runtime checked, the thread count set, the three data sets loaded.</summary>
 internal sealed record SampleData(ImageDataset FashionTrain, ImageDataset FashionTest, ImageDataset Mnist)

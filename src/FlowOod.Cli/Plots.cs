@@ -1,0 +1,156 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using FlowOod.Metrics;
+using ScottPlot;
+
+namespace FlowOod.Cli;
+
+/// <summary>Headless plots (ScottPlot 5): each written as <c>NAME.png</c> and <c>NAME.svg</c> of a stated pixel size.</summary>
+internal static class Plots
+{
+    /// <summary>Width of histograms and ROC plots, pixels.</summary>
+    public const int Width = 800;
+
+    /// <summary>Height of histograms and ROC plots, pixels.</summary>
+    public const int Height = 500;
+
+    /// <summary>Pixels per image cell of a sample grid.</summary>
+    public const int GridCell = 48;
+
+    /// <summary>
+    /// Overlaid density histograms (step lines, one per set, shared bins over the pooled 0.5–99.5% range), written to
+    /// <paramref name="pathWithoutExtension"/>.png and .svg.
+    /// </summary>
+    public static void Histogram(string pathWithoutExtension, string title, string xLabel, IReadOnlyList<(string Name, double[] Values)> series, int bins = 60)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var pooled = series.SelectMany(s => s.Values).Where(double.IsFinite).Order().ToArray();
+        if (pooled.Length == 0)
+        {
+            throw new ArgumentException("No finite values to plot.", nameof(series));
+        }
+
+        double low = pooled[(int)(0.005 * (pooled.Length - 1))], high = pooled[(int)(0.995 * (pooled.Length - 1))];
+        if (!(high > low))
+        {
+            (low, high) = (low - 0.5, high + 0.5);
+        }
+
+        var width = (high - low) / bins;
+        var plot = new Plot();
+        foreach (var (name, values) in series)
+        {
+            var counts = new double[bins];
+            foreach (var v in values)
+            {
+                if (double.IsFinite(v) && v >= low && v <= high)
+                {
+                    counts[Math.Min(bins - 1, (int)((v - low) / width))]++;
+                }
+            }
+
+            var xs = new double[(2 * bins) + 2];
+            var ys = new double[xs.Length];
+            xs[0] = low;
+            for (int b = 0; b < bins; b++)
+            {
+                var density = counts[b] / (values.Length * width);
+                xs[(2 * b) + 1] = low + (b * width);
+                ys[(2 * b) + 1] = density;
+                xs[(2 * b) + 2] = low + ((b + 1) * width);
+                ys[(2 * b) + 2] = density;
+            }
+
+            xs[^1] = high;
+            var line = plot.Add.ScatterLine(xs, ys);
+            line.LegendText = name;
+            line.LineWidth = 2;
+        }
+
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel("density");
+        plot.ShowLegend(Alignment.UpperRight);
+        Save(plot, pathWithoutExtension, Width, Height);
+    }
+
+    /// <summary>ROC curves (false-positive rate vs true-positive rate, OOD = positive), AUROC in each legend entry.</summary>
+    public static void Roc(string pathWithoutExtension, string title, IReadOnlyList<OodResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var plot = new Plot();
+        var chance = plot.Add.Line(0, 0, 1, 1);
+        chance.LinePattern = LinePattern.Dashed;
+        chance.Color = Colors.Gray;
+        foreach (var r in results)
+        {
+            var curve = OodMetrics.Curve(r.InScores, r.OodScores);
+            var line = plot.Add.ScatterLine(curve.Select(p => p.FalsePositiveRate).ToArray(), curve.Select(p => p.TruePositiveRate).ToArray());
+            line.LegendText = string.Create(CultureInfo.InvariantCulture, $"{r.OutOfDistribution} (AUROC {r.Auroc:F3})");
+            line.LineWidth = 2;
+        }
+
+        plot.Title(title);
+        plot.XLabel("false-positive rate (in-distribution flagged)");
+        plot.YLabel("true-positive rate (OOD flagged)");
+        plot.Axes.SetLimits(0, 1, 0, 1);
+        plot.ShowLegend(Alignment.LowerRight);
+        Save(plot, pathWithoutExtension, Width, Height);
+    }
+
+    /// <summary>
+    /// A grid of gray images (values in [0, 1], row-major <c>[count, height, width]</c>), <paramref name="columns"/>
+    /// per row, one pixel gap; <see cref="GridCell"/> pixels per image in the written files.
+    /// </summary>
+    /// <returns>The written size in pixels.</returns>
+    public static (int Width, int Height) ImageGrid(string pathWithoutExtension, string title, float[] images, int count, int height, int width, int columns)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (count <= 0 || images.Length != count * height * width)
+        {
+            throw new ArgumentException($"Expected {count}×{height}×{width} pixel values, got {images.Length}.", nameof(images));
+        }
+
+        var rows = (count + columns - 1) / columns;
+        int gridHeight = (rows * (height + 1)) - 1, gridWidth = (columns * (width + 1)) - 1;
+        var grid = new double[gridHeight, gridWidth];
+        for (int n = 0; n < count; n++)
+        {
+            int top = n / columns * (height + 1), left = n % columns * (width + 1);
+            for (int r = 0; r < height; r++)
+            {
+                for (int c = 0; c < width; c++)
+                {
+                    grid[top + r, left + c] = Math.Clamp(images[(n * height * width) + (r * width) + c], 0f, 1f);
+                }
+            }
+        }
+
+        var plot = new Plot();
+        var map = plot.Add.Heatmap(grid);
+        map.Colormap = new ScottPlot.Colormaps.Grayscale();
+        map.ManualRange = new ScottPlot.Range(0, 1);
+        plot.Title(title);
+        plot.Axes.Frameless();
+        plot.HideGrid();
+        plot.Axes.Margins(0, 0);
+        var size = (columns * GridCell, (rows * GridCell) + 40);
+        Save(plot, pathWithoutExtension, size.Item1, size.Item2);
+        return size;
+    }
+
+    private static void Save(Plot plot, string pathWithoutExtension, int width, int height)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(pathWithoutExtension));
+        if (folder is not null)
+        {
+            Directory.CreateDirectory(folder);
+        }
+
+        plot.SavePng(pathWithoutExtension + ".png", width, height);
+        plot.SaveSvg(pathWithoutExtension + ".svg", width, height);
+    }
+}
