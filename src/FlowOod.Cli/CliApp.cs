@@ -83,6 +83,8 @@ internal static class CliApp
         root.Subcommands.Add(CompareCommand());
         root.Subcommands.Add(EvaluateCommand(output, plain));
         root.Subcommands.Add(BaselineCommand(output, plain));
+        root.Subcommands.Add(LatentsCommand(output, plain));
+        root.Subcommands.Add(CouplingsCommand(output, plain));
         root.Subcommands.Add(ImportMnistJsonCommand());
         root.Subcommands.Add(CheckRuntimeCommand(output, error));
         return root;
@@ -329,6 +331,85 @@ internal static class CliApp
                 CommandLine = "flowood " + string.Join(' ', p.Tokens.Select(t => t.Value.Contains(' ', StringComparison.Ordinal) ? $"\"{t.Value}\"" : t.Value)),
             };
             BaselineExperiment.Run(options, Terminal.Create(output, plain), plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static string CommandLineOf(ParseResult p) =>
+        "flowood " + string.Join(' ', p.Tokens.Select(t => t.Value.Contains(' ', StringComparison.Ordinal) ? $"\"{t.Value}\"" : t.Value));
+
+    private static Command LatentsCommand(TextWriter output, bool plain)
+    {
+        var budget = new Option<Budget>("--budget") { Description = "quick (the baseline's compact RealNVP 60 steps and small Glow 300 steps, 64 images per step, 20000 training images: minutes on 2 cores; default) or full (the baseline's full models, 3000 steps each, all 60000 training images; time not measured)", DefaultValueFactory = _ => Budget.Quick };
+        var outDir = new Option<string>("--out") { Description = "folder for the latent grids (PNG and SVG) and latents.md", Required = true };
+        var seed = SeedOption();
+        var steps = OptionalPositive("--steps", "training steps per model (overrides the budget)");
+        var trainImages = OptionalPositive("--train-images", "Fashion-MNIST training images (overrides the budget)");
+        var draws = Positive("--draws", "dequantization draws averaged (the paper: 40)", 40);
+        var batch = Positive("--batch-size", "images per step", 64);
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("latents", "Experiment 2 (paper Sec. 5): Glow and RealNVP on Fashion-MNIST; latents of a Fashion-MNIST and an MNIST image at pixel positions, one draw and the mean of 40, RealNVP also with BatchNorm batch statistics; writes latents.md.")
+        {
+            budget, outDir, seed, steps, trainImages, draws, batch, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            LatentsExperiment.Run(
+                new LatentsOptions
+                {
+                    Budget = p.GetValue(budget),
+                    OutputDirectory = p.GetValue(outDir)!,
+                    Seed = p.GetValue(seed),
+                    Steps = p.GetValue(steps),
+                    TrainImages = p.GetValue(trainImages),
+                    Draws = p.GetValue(draws),
+                    BatchSize = p.GetValue(batch),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                    CommandLine = CommandLineOf(p),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static Command CouplingsCommand(TextWriter output, bool plain)
+    {
+        var budget = new Option<Budget>("--budget") { Description = "quick (3-layer horizontal-mask RealNVP with a width 32 × 2 blocks st-network, 300 steps, 20000 training images, co-adaptation on 256 images per set; default) or full (the paper's width 64 × 8 blocks, 3000 steps, 60000 training images, 2000 images per set; time not measured)", DefaultValueFactory = _ => Budget.Quick };
+        var outDir = new Option<string>("--out") { Description = "folder for the coupling grids, the co-adaptation bar chart (PNG and SVG) and couplings.md", Required = true };
+        var seed = SeedOption();
+        var steps = OptionalPositive("--steps", "training steps (overrides the budget)");
+        var trainImages = OptionalPositive("--train-images", "Fashion-MNIST training images (overrides the budget)");
+        var limit = OptionalPositive("--eval-limit", "images per set for the co-adaptation number (overrides the budget)");
+        var batch = Positive("--batch-size", "images per step", 64);
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("couplings", "Experiment 3 (paper Sec. 6): s, t and output of every coupling for a Fashion-MNIST and an MNIST image, and the co-adaptation R² per layer of the 3-layer horizontal-mask RealNVP; writes couplings.md.")
+        {
+            budget, outDir, seed, steps, trainImages, limit, batch, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            CouplingsExperiment.Run(
+                new CouplingsOptions
+                {
+                    Budget = p.GetValue(budget),
+                    OutputDirectory = p.GetValue(outDir)!,
+                    Seed = p.GetValue(seed),
+                    Steps = p.GetValue(steps),
+                    TrainImages = p.GetValue(trainImages),
+                    EvaluationLimit = p.GetValue(limit),
+                    BatchSize = p.GetValue(batch),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                    CommandLine = CommandLineOf(p),
+                },
+                Terminal.Create(output, plain),
+                plain);
             return Success;
         });
         return command;

@@ -142,6 +142,34 @@ internal static class Plots
         return size;
     }
 
+    /// <summary>
+    /// Grouped vertical bars: one group per category, one bar per series in each group, a legend naming the series.
+    /// </summary>
+    public static void GroupedBars(string pathWithoutExtension, string title, string yLabel, IReadOnlyList<string> categories, IReadOnlyList<(string Name, double[] Values)> series)
+    {
+        ArgumentNullException.ThrowIfNull(categories);
+        ArgumentNullException.ThrowIfNull(series);
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var groupWidth = series.Count + 1;
+        for (int s = 0; s < series.Count; s++)
+        {
+            var color = palette.GetColor(s);
+            var bars = series[s].Values
+                .Select((v, c) => new Bar { Position = (c * groupWidth) + s, Value = double.IsFinite(v) ? v : 0, FillColor = color })
+                .ToList();
+            plot.Add.Bars(bars);
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = series[s].Name, FillColor = color });
+        }
+
+        var ticks = categories.Select((name, c) => new Tick((c * groupWidth) + ((series.Count - 1) / 2.0), name)).ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+        plot.Title(title);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Alignment.UpperRight);
+        Save(plot, pathWithoutExtension, Width, Height);
+    }
+
     private static void Save(Plot plot, string pathWithoutExtension, int width, int height)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(pathWithoutExtension));

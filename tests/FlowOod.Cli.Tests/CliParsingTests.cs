@@ -42,6 +42,12 @@ public sealed class CliParsingTests
     [InlineData("evaluate --scorer magic", "magic")]
     [InlineData("baseline --out x --budget huge", "huge")]
     [InlineData("baseline --out x --eval-limit 0", "--eval-limit must be a positive integer")]
+    [InlineData("latents --out x --budget huge", "huge")]
+    [InlineData("latents --out x --draws 0", "--draws must be a positive integer")]
+    [InlineData("latents --out x --steps abc", "abc")]
+    [InlineData("couplings --out x --budget huge", "huge")]
+    [InlineData("couplings --out x --eval-limit -3", "--eval-limit must be a positive integer")]
+    [InlineData("couplings --out x --no-such-option", "--no-such-option")]
     public void Run_BadOptionValue_ExitsWithUsageCodeNamingTheProblem(string commandLine, string expected)
     {
         var (code, _, error) = Run(commandLine.Split(' '));
@@ -70,10 +76,13 @@ public sealed class CliParsingTests
         error.Should().Contain(missing).And.Contain("folder");
     }
 
-    [Fact]
-    public void Run_BaselineWithoutOut_ExitsWithUsageCode()
+    [Theory]
+    [InlineData("baseline")]
+    [InlineData("latents")]
+    [InlineData("couplings")]
+    public void Run_ExperimentWithoutOut_ExitsWithUsageCode(string verb)
     {
-        var (code, _, error) = Run("baseline");
+        var (code, _, error) = Run(verb);
 
         code.Should().Be(2);
         error.Should().Contain("--out");
@@ -85,6 +94,8 @@ public sealed class CliParsingTests
     [InlineData("compare-scorers")]
     [InlineData("evaluate")]
     [InlineData("baseline")]
+    [InlineData("latents")]
+    [InlineData("couplings")]
     [InlineData("import-mnist-json")]
     [InlineData("check-runtime")]
     public void Run_VerbHelp_PrintsUsageAndSucceeds(string verb)

@@ -1,0 +1,215 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using FlowOod.Analysis;
+using FlowOod.Conditioners;
+using FlowOod.Models;
+using FlowOod.Training;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Cli;
+
+/// <summary>Options of <c>flowood couplings</c>. Null overrides take the budget's value.</summary>
+internal sealed record CouplingsOptions
+{
+    public Budget Budget { get; init; } = Budget.Quick;
+
+    public required string OutputDirectory { get; init; }
+
+    public long Seed { get; init; } = 1;
+
+    public int? Steps { get; init; }
+
+    public int? TrainImages { get; init; }
+
+    /// <summary>Images of each set the co-adaptation number is measured on.</summary>
+    public int? EvaluationLimit { get; init; }
+
+    public int BatchSize { get; init; } = 64;
+
+    public string? DataDirectory { get; init; }
+
+    public int Threads { get; init; }
+
+    public string CommandLine { get; init; } = "flowood couplings";
+
+    /// <summary>Replaces the budget's model (tests); null: the budget's.</summary>
+    public BaselineModel? Model { get; init; }
+
+    public BaselineModel EffectiveModel => Model ?? CouplingsExperiment.ModelOf(Budget);
+
+    public int EffectiveSteps => Steps ?? EffectiveModel.Steps;
+
+    public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);
+
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 256 : 2_000);
+}
+
+/// <summary>What <see cref="CouplingsExperiment.Run"/> produced: one co-adaptation row per coupling layer.</summary>
+internal sealed record CouplingsReport(IReadOnlyList<CoAdaptationRow> Rows, IReadOnlyList<string> Files, string MarkdownPath, TimeSpan Elapsed);
+
+/// <summary>R² of one coupling layer (how well −t predicts the half it changes) on the in-distribution and the OOD set.</summary>
+internal sealed record CoAdaptationRow(string Layer, double InDistribution, double Ood);
+
+/// <summary>
+/// Experiment 3 (Kirichenko et al. 2020, Sec. 6; reference §3.5): the 3-layer horizontal-mask single-scale RealNVP
+/// trained on Fashion-MNIST. Per coupling, its input, s, t and output for one Fashion-MNIST test image and one MNIST digit
+/// (<see cref="CouplingView.Trace"/>); and the co-adaptation number R² per layer (<see cref="CoAdaptation.Measure"/>) on
+/// Fashion-MNIST test vs MNIST test images.
+/// </summary>
+internal static class CouplingsExperiment
+{
+    private const int Columns = 4;
+
+    /// <summary>
+    /// The budget's model: the paper's 3-layer horizontal-mask preset (ResNet width 64, 8 blocks) at the full budget; at
+    /// the quick budget the same masks with a smaller st-network (width 32, 2 blocks), which trains several times faster.
+    /// </summary>
+    public static BaselineModel ModelOf(Budget budget) => budget == Budget.Quick
+        ? new("horizontal3", "single-scale RealNVP, 3 couplings, horizontal masks, ResNet st-network width 32 × 2 blocks", 300,
+            () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.RealNvpMaskHorizontal3Layers with { Conditioner = new ResNetConditionerFactory(width: 32, blocks: 2) }))
+        : new("horizontal3", "single-scale RealNVP, 3 couplings, horizontal masks, ResNet st-network width 64 × 8 blocks (paper)", 3000,
+            () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.RealNvpMaskHorizontal3Layers));
+
+    public static CouplingsReport Run(CouplingsOptions options, IAnsiConsole console, bool plain)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(console);
+        var total = Stopwatch.StartNew();
+        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var trainCount = Math.Min(options.EffectiveTrainImages, data.FashionTrain.Count);
+        var limit = Math.Max(2, Math.Min(options.EffectiveEvaluationLimit, Math.Min(data.FashionTest.Count, data.Mnist.Count)));
+        Directory.CreateDirectory(options.OutputDirectory);
+        var model = options.EffectiveModel;
+        var steps = options.EffectiveSteps;
+        var budgetText = string.Create(CultureInfo.InvariantCulture,
+            $"budget {options.Budget.ToString().ToLowerInvariant()}: {model.Stem} {steps} steps × {options.BatchSize} images, Adam lr 0.001, "
+            + $"{trainCount} Fashion-MNIST training images, co-adaptation on {limit} images per set (bin-centre dequantization, BatchNorm running statistics), seed {options.Seed}");
+        console.WriteLine($"Couplings ({budgetText}); {get_num_threads()} threads.");
+
+        var files = new List<string>();
+        random.manual_seed(options.Seed);
+        using var flow = model.Build();
+        using (var train = data.FashionTrain.ToTensor(0, trainCount))
+        {
+            var trainer = new FlowTrainer(flow, new TrainingOptions
+            {
+                Steps = steps,
+                BatchSize = options.BatchSize,
+                LearningRate = 1e-3,
+                Seed = options.Seed,
+                ProgressInterval = Math.Max(1, steps / 50),
+            });
+            var trained = TrainingDisplay.Run(console, plain, $"training {model.Stem}", progress => trainer.Train(train, progress: progress));
+            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{model.Description}: trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final loss {trained.FinalLoss:F3} bits/dim."));
+        }
+
+        flow.eval();
+        var sets = new[] { (Stem: "fashion", Name: "Fashion-MNIST test image 0", Set: data.FashionTest), (Stem: "mnist", Name: "MNIST test digit 0", Set: data.Mnist) };
+        var couplings = 0;
+        foreach (var (stem, name, set) in sets)
+        {
+            using var scope = NewDisposeScope();
+            var image = set.ToTensor(0, 1);
+            using var trace = CouplingView.Trace(flow, image, ScoringNoise.BinCentres);
+            couplings = trace.Count;
+            var panels = new List<float>();
+            foreach (var layer in trace)
+            {
+                using var zeros = zeros_like(layer.Input);
+                foreach (var value in new[] { layer.Input, layer.LogScale ?? zeros, layer.Shift ?? zeros, layer.Output })
+                {
+                    panels.AddRange(Symmetric(value.to(ScalarType.Float32).cpu().data<float>().ToArray()));
+                }
+            }
+
+            var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-couplings-{stem}");
+            Plots.ImageGrid(grid, $"{name}: per coupling (rows) input | s | t | output (each panel: gray 0, black/white -/+ its max |value|)",
+                panels.ToArray(), trace.Count * Columns, 28, 28, Columns);
+            files.Add(grid + ".png");
+            files.Add(grid + ".svg");
+        }
+
+        var clock = Stopwatch.StartNew();
+        IReadOnlyList<CouplingPrediction> inDist, ood;
+        using (var fashion = data.FashionTest.ToTensor(0, limit))
+        {
+            inDist = CoAdaptation.Measure(flow, fashion, ScoringNoise.BinCentres, batchSize: 64);
+        }
+
+        using (var mnist = data.Mnist.ToTensor(0, limit))
+        {
+            ood = CoAdaptation.Measure(flow, mnist, ScoringNoise.BinCentres, batchSize: 64);
+        }
+
+        var measureText = string.Create(CultureInfo.InvariantCulture, $"co-adaptation measured on 2 × {limit} images in {clock.Elapsed.TotalSeconds:F0} s");
+        console.WriteLine(measureText + ".");
+        var rows = inDist.Zip(ood, (a, b) => new CoAdaptationRow(a.Name, a.RSquared, b.RSquared)).ToList();
+        var table = Terminal.NewTable(plain, "Co-adaptation: R² of −t as a prediction of the transformed half (1 = exact, 0 = no better than the mean image)");
+        foreach (var header in new[] { "layer", "R² Fashion-MNIST", "R² MNIST" })
+        {
+            table.AddColumn(new TableColumn(header));
+        }
+
+        foreach (var r in rows)
+        {
+            table.AddRow(Markup.Escape(r.Layer), F(r.InDistribution), F(r.Ood));
+        }
+
+        console.Write(table);
+        var bars = Path.Combine(options.OutputDirectory, $"{model.Stem}-coadaptation");
+        Plots.GroupedBars(bars, "Co-adaptation: R² of −t predicting the transformed half", "R²",
+            rows.Select(r => r.Layer).ToArray(), [("Fashion-MNIST test (in-dist.)", rows.Select(r => r.InDistribution).ToArray()), ("MNIST test (OOD)", rows.Select(r => r.Ood).ToArray())]);
+        files.Add(bars + ".png");
+        files.Add(bars + ".svg");
+
+        var markdownPath = Path.Combine(options.OutputDirectory, "couplings.md");
+        var page = new StringBuilder()
+            .AppendLine("## Experiment 3: coupling layers and co-adaptation (Kirichenko et al. 2020, Sec. 6)").AppendLine()
+            .AppendLine($"Model: {model.Description}, trained on Fashion-MNIST. Layer 1 conditions on the top half and changes the bottom half, "
+                + "layer 2 the reverse, layer 3 as layer 1. R² = 1 − Σ(x + t)² / Σ(x − x̄)² over each layer's transformed entries: how well −t predicts the half the layer changes "
+                + "(1 exact, 0 no better than the set's mean image). The paper's co-adaptation shows as a low R² of layer 1 on MNIST next to high R² of the later layers on both sets.").AppendLine()
+            .AppendLine("| layer | R² Fashion-MNIST | R² MNIST |")
+            .AppendLine("|---|---:|---:|");
+        foreach (var r in rows)
+        {
+            page.AppendLine(CultureInfo.InvariantCulture, $"| {r.Layer} | {F(r.InDistribution)} | {F(r.Ood)} |");
+        }
+
+        page.AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"{char.ToUpperInvariant(measureText[0])}{measureText[1..]}.").AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"![co-adaptation]({Path.GetFileName(bars)}.png)").AppendLine()
+            .AppendLine("Per coupling (" + couplings.ToString(CultureInfo.InvariantCulture) + " rows): input, s, t and output, each panel scaled to its own largest |value| (gray = 0). "
+                + "s and t are 0 on the conditioning half.").AppendLine();
+        foreach (var (stem, name, _) in sets)
+        {
+            page.AppendLine(CultureInfo.InvariantCulture, $"![{name}]({model.Stem}-couplings-{stem}.png)");
+        }
+
+        page.AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
+            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
+            .Append(MachineInfo.Current().Markdown())
+            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+        File.WriteAllText(markdownPath, page.ToString());
+        files.Add(markdownPath);
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));
+        return new CouplingsReport(rows, files, markdownPath, total.Elapsed);
+    }
+
+    private static string F(double x) => x.ToString("F3", CultureInfo.InvariantCulture);
+
+    // Maps values to [0, 1] with 0 at 0.5 and ±max|v| at 0 and 1 (all-zero panels stay gray).
+    private static IEnumerable<float> Symmetric(float[] values)
+    {
+        var max = values.Length == 0 ? 0 : values.Max(v => Math.Abs(v));
+        return max > 0 && float.IsFinite(max) ? values.Select(v => 0.5f + (0.5f * v / max)) : values.Select(_ => 0.5f);
+    }
+}

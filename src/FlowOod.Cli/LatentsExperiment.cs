@@ -1,0 +1,219 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using FlowOod.Analysis;
+using FlowOod.Models;
+using FlowOod.Training;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Cli;
+
+/// <summary>Options of <c>flowood latents</c>. Null overrides take the budget's value.</summary>
+internal sealed record LatentsOptions
+{
+    public Budget Budget { get; init; } = Budget.Quick;
+
+    public required string OutputDirectory { get; init; }
+
+    public long Seed { get; init; } = 1;
+
+    public int? Steps { get; init; }
+
+    public int? TrainImages { get; init; }
+
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Dequantization draws averaged (the paper: 40).</summary>
+    public int Draws { get; init; } = 40;
+
+    /// <summary>Images of the same set in the batch whose statistics normalise the shown image (BatchNorm batch mode).</summary>
+    public int StatisticsBatch { get; init; } = 16;
+
+    public string? DataDirectory { get; init; }
+
+    public int Threads { get; init; }
+
+    public string CommandLine { get; init; } = "flowood latents";
+
+    /// <summary>Replaces the budget's models (tests); null: the budget's.</summary>
+    public IReadOnlyList<BaselineModel>? Models { get; init; }
+
+    public int EffectiveSteps(BaselineModel model) => Steps ?? model.Steps;
+
+    public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);
+}
+
+/// <summary>What <see cref="LatentsExperiment.Run"/> produced: one row per model, image and latent kind.</summary>
+internal sealed record LatentsReport(IReadOnlyList<LatentRow> Rows, IReadOnlyList<string> Files, string MarkdownPath, TimeSpan Elapsed);
+
+/// <summary>One latent shown: Pearson correlation of z with the image's pixels, and the mean |z|.</summary>
+internal sealed record LatentRow(string Model, string Image, string Latent, double Correlation, double MeanAbs);
+
+/// <summary>
+/// Experiment 2 (Kirichenko et al. 2020, Sec. 5; reference §3.4): Glow and RealNVP trained on Fashion-MNIST; for one
+/// Fashion-MNIST test image and one MNIST digit, the image, its latent z from a single dequantization draw and the mean
+/// of z over 40 draws, each at its pixel position (<see cref="LatentView"/>); for RealNVP also with BatchNorm batch
+/// statistics. Latents are clipped to [−2, 2] and drawn black (−2) to white (+2).
+/// </summary>
+internal static class LatentsExperiment
+{
+    /// <summary>The clipping range of the latent pictures.</summary>
+    public const double Clip = 2.0;
+
+    /// <summary>
+    /// The budget's models: the baseline's, with fewer steps at the quick budget (the pictures need a trained model,
+    /// not a converged one).
+    /// </summary>
+    public static IReadOnlyList<BaselineModel> Models(Budget budget) => budget == Budget.Quick
+        ? BaselineExperiment.Models(budget).Select(m => m with { Steps = m.Stem == "realnvp" ? 60 : 300 }).ToList()
+        : BaselineExperiment.Models(budget);
+
+    public static LatentsReport Run(LatentsOptions options, IAnsiConsole console, bool plain)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(console);
+        var total = Stopwatch.StartNew();
+        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var trainCount = Math.Min(options.EffectiveTrainImages, data.FashionTrain.Count);
+        Directory.CreateDirectory(options.OutputDirectory);
+        var models = options.Models ?? Models(options.Budget);
+        var statisticsBatch = Math.Max(2, options.StatisticsBatch);
+        var budgetText = string.Create(CultureInfo.InvariantCulture,
+            $"budget {options.Budget.ToString().ToLowerInvariant()}: {string.Join(", ", models.Select(m => $"{m.Stem} {options.EffectiveSteps(m)} steps"))} × {options.BatchSize} images, Adam lr 0.001, "
+            + $"{trainCount} Fashion-MNIST training images, {options.Draws} dequantization draws, BatchNorm batch statistics over {statisticsBatch} images of the image's set, seed {options.Seed}");
+        console.WriteLine($"Latents ({budgetText}); {get_num_threads()} threads.");
+        var sets = new[] { (Name: "Fashion-MNIST test image 0", Set: data.FashionTest), (Name: "MNIST test digit 0", Set: data.Mnist) };
+
+        var rows = new List<LatentRow>();
+        var files = new List<string>();
+        var sections = new StringBuilder();
+        using var train = data.FashionTrain.ToTensor(0, trainCount);
+        foreach (var model in models)
+        {
+            var steps = options.EffectiveSteps(model);
+            random.manual_seed(options.Seed);
+            using var flow = model.Build();
+            var trainer = new FlowTrainer(flow, new TrainingOptions
+            {
+                Steps = steps,
+                BatchSize = options.BatchSize,
+                LearningRate = 1e-3,
+                Seed = options.Seed,
+                ProgressInterval = Math.Max(1, steps / 50),
+            });
+            var trained = TrainingDisplay.Run(console, plain, $"training {model.Stem}", progress => trainer.Train(train, progress: progress));
+            var trainedText = string.Create(CultureInfo.InvariantCulture,
+                $"{model.Description}: trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final loss {trained.FinalLoss:F3} bits/dim");
+            console.WriteLine(trainedText + ".");
+            flow.eval();
+
+            var kinds = new List<(string Label, BatchNormStatistics Statistics, int Draws)>
+            {
+                ("z, 1 draw", BatchNormStatistics.Running, 1),
+                (string.Create(CultureInfo.InvariantCulture, $"z, mean of {options.Draws}"), BatchNormStatistics.Running, options.Draws),
+            };
+            if (HasBatchNorm(flow))
+            {
+                kinds.Add(("z, batch stats, 1 draw", BatchNormStatistics.Batch, 1));
+                kinds.Add((string.Create(CultureInfo.InvariantCulture, $"z, batch stats, mean of {options.Draws}"), BatchNormStatistics.Batch, options.Draws));
+            }
+
+            var panels = new List<float>();
+            var clock = Stopwatch.StartNew();
+            foreach (var (setName, set) in sets)
+            {
+                using var scope = NewDisposeScope();
+                var batch = set.ToTensor(0, Math.Min(statisticsBatch, set.Count));
+                var image = batch[..1];
+                var pixels = image.to(ScalarType.Float32).cpu().data<float>().ToArray();
+                panels.AddRange(pixels);
+                foreach (var (label, statistics, draws) in kinds)
+                {
+                    // Batch statistics come from a batch of the image's own set; the shown latent is its first image's.
+                    var input = statistics == BatchNormStatistics.Batch ? batch : image;
+                    var latent = LatentView.Latents(flow, input, ScoringNoise.SeededStream((ulong)options.Seed), draws, statistics)[..1];
+                    var atPixels = LatentView.ToPixelLayout(flow, latent).to(ScalarType.Float32).cpu().data<float>().ToArray();
+                    rows.Add(new LatentRow(model.Stem, setName, label, Correlation(pixels, atPixels), atPixels.Average(v => Math.Abs((double)v))));
+                    panels.AddRange(atPixels.Select(v => (float)((Math.Clamp(v, -Clip, Clip) + Clip) / (2 * Clip))));
+                }
+            }
+
+            var columns = kinds.Count + 1;
+            var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-latents");
+            Plots.ImageGrid(grid, $"{model.Stem}: image | {string.Join(" | ", kinds.Select(k => k.Label))} (z clipped to [-2, 2], black -2, white +2)",
+                panels.ToArray(), sets.Length * columns, 28, 28, columns);
+            files.Add(grid + ".png");
+            files.Add(grid + ".svg");
+            var latentText = string.Create(CultureInfo.InvariantCulture, $"latents of 2 images in {clock.Elapsed.TotalSeconds:F0} s");
+            console.WriteLine(latentText + ".");
+            sections.AppendLine(CultureInfo.InvariantCulture, $"### {model.Description}").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {latentText}.").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"Rows: {string.Join(", ", sets.Select(s => s.Name))}. Columns: image, {string.Join(", ", kinds.Select(k => k.Label))}.").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} latents]({Path.GetFileName(grid)}.png)").AppendLine();
+        }
+
+        var table = Terminal.NewTable(plain, "Latents at pixel positions: correlation with the image's pixels");
+        foreach (var header in new[] { "model", "image", "latent", "corr(x, z)", "mean |z|" })
+        {
+            table.AddColumn(new TableColumn(header));
+        }
+
+        foreach (var r in rows)
+        {
+            table.AddRow(Markup.Escape(r.Model), Markup.Escape(r.Image), Markup.Escape(r.Latent), F(r.Correlation), F(r.MeanAbs));
+        }
+
+        console.Write(table);
+        var markdownPath = Path.Combine(options.OutputDirectory, "latents.md");
+        var page = new StringBuilder()
+            .AppendLine("## Experiment 2: latents at pixel positions (Kirichenko et al. 2020, Sec. 5)").AppendLine()
+            .AppendLine("Each latent coordinate is drawn at the pixel whose value it encodes (the reshape model: couplings replaced by the identity, "
+                + "only squeezes, splits and permutations inverted). If the latent keeps the image's layout, the digit or garment is visible in z. "
+                + "corr(x, z) is the Pearson correlation over the 784 pixels between the image and the latent shown.").AppendLine()
+            .AppendLine("| model | image | latent | corr(x, z) | mean \\|z\\| |")
+            .AppendLine("|---|---|---|---:|---:|");
+        foreach (var r in rows)
+        {
+            page.AppendLine(CultureInfo.InvariantCulture, $"| {r.Model} | {r.Image} | {r.Latent} | {F(r.Correlation)} | {F(r.MeanAbs)} |");
+        }
+
+        page.AppendLine()
+            .Append(sections)
+            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
+            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
+            .Append(MachineInfo.Current().Markdown())
+            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+        File.WriteAllText(markdownPath, page.ToString());
+        files.Add(markdownPath);
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));
+        return new LatentsReport(rows, files, markdownPath, total.Elapsed);
+    }
+
+    private static string F(double x) => x.ToString("F3", CultureInfo.InvariantCulture);
+
+    private static bool HasBatchNorm(NormalizingFlow flow) =>
+        flow.named_buffers().Any(b => b.name.EndsWith("running_mean", StringComparison.Ordinal));
+
+    /// <summary>Pearson correlation of two equally long series; NaN when either is constant.</summary>
+    public static double Correlation(float[] a, float[] b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        double ma = a.Average(v => (double)v), mb = b.Average(v => (double)v), sab = 0, saa = 0, sbb = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double da = a[i] - ma, db = b[i] - mb;
+            sab += da * db;
+            saa += da * da;
+            sbb += db * db;
+        }
+
+        return saa > 0 && sbb > 0 ? sab / Math.Sqrt(saa * sbb) : double.NaN;
+    }
+}
