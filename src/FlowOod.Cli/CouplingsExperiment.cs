@@ -131,7 +131,7 @@ internal static class CouplingsExperiment
             }
 
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-couplings-{stem}");
-            Plots.ImageGrid(grid, $"{name}: per coupling (rows) input | s | t | output (each panel: gray 0, black/white -/+ its max |value|)",
+            Plots.ImageGrid(grid, $"{stem}: couplings",
                 panels.ToArray(), trace.Count * Columns, 28, 28, Columns);
             files.Add(grid + ".png");
             files.Add(grid + ".svg");

@@ -115,13 +115,13 @@ internal static class LatentsExperiment
 
             var kinds = new List<(string Label, BatchNormStatistics Statistics, int Draws)>
             {
-                ("z, 1 draw", BatchNormStatistics.Running, 1),
-                (string.Create(CultureInfo.InvariantCulture, $"z, mean of {options.Draws}"), BatchNormStatistics.Running, options.Draws),
+                ("z (1 draw)", BatchNormStatistics.Running, 1),
+                (string.Create(CultureInfo.InvariantCulture, $"z (mean of {options.Draws})"), BatchNormStatistics.Running, options.Draws),
             };
             if (HasBatchNorm(flow))
             {
-                kinds.Add(("z, batch stats, 1 draw", BatchNormStatistics.Batch, 1));
-                kinds.Add((string.Create(CultureInfo.InvariantCulture, $"z, batch stats, mean of {options.Draws}"), BatchNormStatistics.Batch, options.Draws));
+                kinds.Add(("z, BatchNorm batch statistics (1 draw)", BatchNormStatistics.Batch, 1));
+                kinds.Add((string.Create(CultureInfo.InvariantCulture, $"z, BatchNorm batch statistics (mean of {options.Draws})"), BatchNormStatistics.Batch, options.Draws));
             }
 
             var panels = new List<float>();
@@ -146,7 +146,7 @@ internal static class LatentsExperiment
 
             var columns = kinds.Count + 1;
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-latents");
-            Plots.ImageGrid(grid, $"{model.Stem}: image | {string.Join(" | ", kinds.Select(k => k.Label))} (z clipped to [-2, 2], black -2, white +2)",
+            Plots.ImageGrid(grid, $"{model.Stem} latents",
                 panels.ToArray(), sets.Length * columns, 28, 28, columns);
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
@@ -154,12 +154,12 @@ internal static class LatentsExperiment
             console.WriteLine(latentText + ".");
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {model.Description}").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {latentText}.").AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"Rows: {string.Join(", ", sets.Select(s => s.Name))}. Columns: image, {string.Join(", ", kinds.Select(k => k.Label))}.").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"Rows: {string.Join(", ", sets.Select(s => s.Name))}. Columns: image; {string.Join("; ", kinds.Select(k => k.Label))}. Latents clipped to [−2, 2], black −2, white +2.").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} latents]({Path.GetFileName(grid)}.png)").AppendLine();
         }
 
         var table = Terminal.NewTable(plain, "Latents at pixel positions: correlation with the image's pixels");
-        foreach (var header in new[] { "model", "image", "latent", "corr(x, z)", "mean |z|" })
+        foreach (var header in new[] { "model", "image", "latent", "corr(x, z)", "mean abs(z)" })
         {
             table.AddColumn(new TableColumn(header));
         }
@@ -176,7 +176,7 @@ internal static class LatentsExperiment
             .AppendLine("Each latent coordinate is drawn at the pixel whose value it encodes (the reshape model: couplings replaced by the identity, "
                 + "only squeezes, splits and permutations inverted). If the latent keeps the image's layout, the digit or garment is visible in z. "
                 + "corr(x, z) is the Pearson correlation over the 784 pixels between the image and the latent shown.").AppendLine()
-            .AppendLine("| model | image | latent | corr(x, z) | mean \\|z\\| |")
+            .AppendLine("| model | image | latent | corr(x, z) | mean abs(z) |")
             .AppendLine("|---|---|---|---:|---:|");
         foreach (var r in rows)
         {

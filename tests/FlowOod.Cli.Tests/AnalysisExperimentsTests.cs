@@ -55,7 +55,7 @@ public sealed class AnalysisExperimentsTests : IDisposable
         var page = File.ReadAllText(report.MarkdownPath);
         Path.GetFileName(report.MarkdownPath).Should().Be("latents.md");
         page.Should().Contain("--seed 3").And.Contain("Budget quick: realnvp 2 steps, glow 2 steps").And.Contain("Machine: CPU")
-            .And.Contain("Wall time").And.Contain("realnvp-latents.png").And.Contain("z, batch stats, mean of 3").And.Contain("MNIST test digit 0");
+            .And.Contain("Wall time").And.Contain("realnvp-latents.png").And.Contain("z, BatchNorm batch statistics (mean of 3)").And.Contain("MNIST test digit 0");
         output.ToString().Should().NotContain("\u001b[", "plain output has no ANSI escapes");
     }
 
