@@ -30,7 +30,7 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Warning, "The scoring queue is full ({Capacity} waiting); refused a request with 503")]
     public static partial void QueueFull(ILogger logger, int capacity);
 
-    [LoggerMessage(9, LogLevel.Information, "The scoring worker runs libtorch with {Threads} intra-op threads (the application's torch.set_num_threads, or libtorch's default)")]
+    [LoggerMessage(9, LogLevel.Information, "The scoring worker runs libtorch with {Threads} intra-op threads (as the application chose before the host started, or libtorch's default)")]
     public static partial void WorkerThreads(ILogger logger, int threads);
 
     [LoggerMessage(10, LogLevel.Warning, "The file watcher for {Path} failed; relying on the periodic check")]
