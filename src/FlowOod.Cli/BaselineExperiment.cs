@@ -53,6 +53,9 @@ internal sealed record BaselineOptions
     /// <summary>Replaces the budget's two models (tests run the experiment with tiny ones); null: the budget's.</summary>
     public IReadOnlyList<BaselineModel>? Models { get; init; }
 
+    /// <summary>Where trained flows are found and kept (<c>reproduce</c> shares one between experiments); null: a cache of the run's own.</summary>
+    public FlowCache? Cache { get; init; }
+
     /// <summary>Training steps of <paramref name="model"/>: <see cref="Steps"/> when given, else the model's budget steps.</summary>
     public int EffectiveSteps(BaselineModel model) => Steps ?? model.Steps;
 
@@ -119,27 +122,15 @@ internal static class BaselineExperiment
         var results = new List<OodResult>();
         var files = new List<string>();
         var sections = new StringBuilder();
-        using var train = data.FashionTrain.ToTensor(0, trainCount);
+        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        var cache = options.Cache ?? ownCache!;
         foreach (var model in models)
         {
-            var (stem, description, build) = (model.Stem, model.Description, model.Build);
-            var steps = options.EffectiveSteps(model);
-            random.manual_seed(options.Seed);
-            using var flow = build();
+            var (stem, description) = (model.Stem, model.Description);
             var clock = Stopwatch.StartNew();
-            var trainer = new FlowTrainer(flow, new TrainingOptions
-            {
-                Steps = steps,
-                BatchSize = options.BatchSize,
-                LearningRate = 1e-3,
-                Seed = options.Seed,
-                ProgressInterval = Math.Max(1, steps / 50),
-            });
-            var trained = TrainingDisplay.Run(console, plain, $"training {stem}", progress => trainer.Train(train, progress: progress));
-            var parameters = flow.parameters().Sum(p => p.numel());
-            var trainedText = string.Create(CultureInfo.InvariantCulture,
-                $"{description}, {parameters:N0} parameters: trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final loss {trained.FinalLoss:F3} bits/dim");
-            console.WriteLine(trainedText + ".");
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+            var flow = trained.Flow;
+            var trainedText = trained.Summary;
 
             using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
             var inScores = CompareScorers.Score(scorer, inTest, limit);

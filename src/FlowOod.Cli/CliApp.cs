@@ -85,6 +85,9 @@ internal static class CliApp
         root.Subcommands.Add(BaselineCommand(output, plain));
         root.Subcommands.Add(LatentsCommand(output, plain));
         root.Subcommands.Add(CouplingsCommand(output, plain));
+        root.Subcommands.Add(ScorersCommand(output, plain));
+        root.Subcommands.Add(LikelihoodRatioSelectCommand(output, plain));
+        root.Subcommands.Add(ReproduceCommand(output, plain));
         root.Subcommands.Add(ImportMnistJsonCommand());
         root.Subcommands.Add(CheckRuntimeCommand(output, error));
         return root;
@@ -404,6 +407,139 @@ internal static class CliApp
                     TrainImages = p.GetValue(trainImages),
                     EvaluationLimit = p.GetValue(limit),
                     BatchSize = p.GetValue(batch),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                    CommandLine = CommandLineOf(p),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static Option<Budget> BudgetOption(string quick, string full) =>
+        new("--budget") { Description = $"quick ({quick}; default) or full ({full})", DefaultValueFactory = _ => Budget.Quick };
+
+    private static Option<string> OutOption(string what) =>
+        new("--out") { Description = $"folder for {what}", Required = true };
+
+    private static Option<string> BackgroundOption() =>
+        new("--background") { Description = "llr background: fine-tune (a copy of the flow fine-tuned on perturbed images) or scratch (a fresh flow, as Ren et al.); default: the setting llr-select chose", DefaultValueFactory = _ => LikelihoodRatioSetting.Default.FromScratch ? "scratch" : "fine-tune" };
+
+    private static Command ScorersCommand(TextWriter output, bool plain)
+    {
+        var budget = BudgetOption(
+            "the baseline's compact RealNVP 150 steps and small Glow 600 steps, WAIC over 3 Glows, 1000 images per set",
+            "the baseline's full models, 3000 steps, WAIC over 5 flows each, 10000 images per set; time not measured");
+        var outDir = OutOption("the ROC plots, the feature-space histogram (PNG and SVG) and scorers.md");
+        var seed = SeedOption();
+        var steps = OptionalPositive("--steps", "training steps per flow (overrides the budget)");
+        var trainImages = OptionalPositive("--train-images", "Fashion-MNIST training images (overrides the budget; at most 50000)");
+        var limit = OptionalPositive("--eval-limit", "images scored per set (overrides the budget)");
+        var ensemble = OptionalPositive("--ensemble", "flows per WAIC ensemble, for every model (1: no WAIC)");
+        var batch = Positive("--batch-size", "images per step", 64);
+        var background = BackgroundOption();
+        background.AcceptOnlyFromAmong("fine-tune", "scratch");
+        var mutation = Range("--mutation-rate", "μ of the llr background (default: the setting llr-select chose)", LikelihoodRatioSetting.Default.MutationRate, 0, 1);
+        var classifierSteps = OptionalPositive("--classifier-steps", "training steps of the small CNN of the feature-space flow (overrides the budget)");
+        var ood = OodOption();
+        ood.DefaultValueFactory = _ => ScorersOptions.ReportSets;
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("scorers", "Experiments 6 and 7: NLL, likelihood ratio, input complexity, typicality and WAIC on each pixel flow, and the feature-space flow; AUROC on MNIST and synthetic sets; writes scorers.md.")
+        {
+            budget, outDir, seed, steps, trainImages, limit, ensemble, batch, background, mutation, classifierSteps, ood, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            ScorersExperiment.Run(
+                new ScorersOptions
+                {
+                    Budget = p.GetValue(budget),
+                    OutputDirectory = p.GetValue(outDir)!,
+                    Seed = p.GetValue(seed),
+                    Steps = p.GetValue(steps),
+                    TrainImages = p.GetValue(trainImages),
+                    EvaluationLimit = p.GetValue(limit),
+                    Ensemble = p.GetValue(ensemble),
+                    BatchSize = p.GetValue(batch),
+                    Background = LikelihoodRatioSetting.Default with { FromScratch = p.GetValue(background) == "scratch", MutationRate = p.GetValue(mutation) },
+                    ClassifierSteps = p.GetValue(classifierSteps),
+                    OodSets = p.GetValue(ood)!,
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                    CommandLine = CommandLineOf(p),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static Command LikelihoodRatioSelectCommand(TextWriter output, bool plain)
+    {
+        var budget = BudgetOption("the baseline's small Glow, 600 steps, and each background as many", "the baseline's full models, 3000 steps; time not measured");
+        var outDir = OutOption("llr-select.md");
+        var flow = new Option<string>("--flow") { Description = "the baseline model whose background is chosen: glow (default) or realnvp", DefaultValueFactory = _ => "glow" };
+        flow.AcceptOnlyFromAmong("glow", "realnvp");
+        var seed = SeedOption();
+        var steps = OptionalPositive("--steps", "training steps of the flow and of each background (overrides the budget)");
+        var trainImages = OptionalPositive("--train-images", "Fashion-MNIST training images (overrides the budget; at most 50000)");
+        var batch = Positive("--batch-size", "images per step", 64);
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("llr-select", "Chooses the likelihood ratio's background (fine-tuned or from scratch, μ) on validation sets only: vertically flipped and blurred held-out Fashion-MNIST training images.")
+        {
+            budget, outDir, flow, seed, steps, trainImages, batch, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            LikelihoodRatioSelection.Run(
+                new LikelihoodRatioSelectionOptions
+                {
+                    Budget = p.GetValue(budget),
+                    OutputDirectory = p.GetValue(outDir)!,
+                    Flow = p.GetValue(flow)!,
+                    Seed = p.GetValue(seed),
+                    Steps = p.GetValue(steps),
+                    TrainImages = p.GetValue(trainImages),
+                    BatchSize = p.GetValue(batch),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                    CommandLine = CommandLineOf(p),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static Command ReproduceCommand(TextWriter output, bool plain)
+    {
+        var budget = BudgetOption("every experiment at its quick budget, the baseline's flows shared: about 25 min on 2 cores", "every experiment at its full budget; time not measured");
+        var outDir = OutOption("every plot and experiment fragment");
+        var page = new Option<string?>("--page") { Description = "the results page to write (default: results.md in --out); its links are relative to its folder" };
+        var seed = SeedOption();
+        var skipSelection = new Option<bool>("--no-selection") { Description = "skip llr-select (six background trainings, about 4 min at the quick budget) and use the scorers' default background" };
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("reproduce", "Runs every experiment (baseline, latents, couplings, the likelihood ratio's background choice, scorers and the feature-space flow) and writes the results page with every plot.")
+        {
+            budget, outDir, page, seed, skipSelection, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            ReproduceExperiment.Run(
+                new ReproduceOptions
+                {
+                    Budget = p.GetValue(budget),
+                    OutputDirectory = p.GetValue(outDir)!,
+                    PagePath = p.GetValue(page),
+                    Seed = p.GetValue(seed),
+                    SelectBackground = !p.GetValue(skipSelection),
                     DataDirectory = p.GetValue(dataDir),
                     Threads = p.GetValue(threads),
                     CommandLine = CommandLineOf(p),

@@ -94,23 +94,8 @@ internal static class CouplingsExperiment
         console.WriteLine($"Couplings ({budgetText}); {get_num_threads()} threads.");
 
         var files = new List<string>();
-        random.manual_seed(options.Seed);
-        using var flow = model.Build();
-        using (var train = data.FashionTrain.ToTensor(0, trainCount))
-        {
-            var trainer = new FlowTrainer(flow, new TrainingOptions
-            {
-                Steps = steps,
-                BatchSize = options.BatchSize,
-                LearningRate = 1e-3,
-                Seed = options.Seed,
-                ProgressInterval = Math.Max(1, steps / 50),
-            });
-            var trained = TrainingDisplay.Run(console, plain, $"training {model.Stem}", progress => trainer.Train(train, progress: progress));
-            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{model.Description}: trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final loss {trained.FinalLoss:F3} bits/dim."));
-        }
-
+        using var cache = new FlowCache();
+        var flow = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain).Flow;
         flow.eval();
         var sets = new[] { (Stem: "fashion", Name: "Fashion-MNIST test image 0", Set: data.FashionTest), (Stem: "mnist", Name: "MNIST test digit 0", Set: data.Mnist) };
         var couplings = 0;

@@ -44,6 +44,9 @@ internal sealed record LatentsOptions
     /// <summary>Replaces the budget's models (tests); null: the budget's.</summary>
     public IReadOnlyList<BaselineModel>? Models { get; init; }
 
+    /// <summary>Where trained flows are found and kept (<c>reproduce</c> shares one between experiments); null: a cache of the run's own.</summary>
+    public FlowCache? Cache { get; init; }
+
     public int EffectiveSteps(BaselineModel model) => Steps ?? model.Steps;
 
     public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);
@@ -93,24 +96,13 @@ internal static class LatentsExperiment
         var rows = new List<LatentRow>();
         var files = new List<string>();
         var sections = new StringBuilder();
-        using var train = data.FashionTrain.ToTensor(0, trainCount);
+        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        var cache = options.Cache ?? ownCache!;
         foreach (var model in models)
         {
-            var steps = options.EffectiveSteps(model);
-            random.manual_seed(options.Seed);
-            using var flow = model.Build();
-            var trainer = new FlowTrainer(flow, new TrainingOptions
-            {
-                Steps = steps,
-                BatchSize = options.BatchSize,
-                LearningRate = 1e-3,
-                Seed = options.Seed,
-                ProgressInterval = Math.Max(1, steps / 50),
-            });
-            var trained = TrainingDisplay.Run(console, plain, $"training {model.Stem}", progress => trainer.Train(train, progress: progress));
-            var trainedText = string.Create(CultureInfo.InvariantCulture,
-                $"{model.Description}: trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final loss {trained.FinalLoss:F3} bits/dim");
-            console.WriteLine(trainedText + ".");
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+            var flow = trained.Flow;
+            var trainedText = trained.Summary;
             flow.eval();
 
             var kinds = new List<(string Label, BatchNormStatistics Statistics, int Draws)>

@@ -11,11 +11,12 @@ namespace FlowOod.Cli;
 /// <summary>One scorer's scores on an in-distribution set and one OOD set, with the metrics (OOD = positive class).</summary>
 internal sealed record OodResult(string Scorer, string InDistribution, string OutOfDistribution, double[] InScores, double[] OodScores)
 {
-    public double Auroc { get; } = OodMetrics.Auroc(InScores, OodScores);
+    // Computed from the scores on every read, so a copy made with `with { OodScores = ... }` never keeps stale metrics.
+    public double Auroc => OodMetrics.Auroc(InScores, OodScores);
 
-    public double AuprOut { get; } = OodMetrics.AuprOut(InScores, OodScores);
+    public double AuprOut => OodMetrics.AuprOut(InScores, OodScores);
 
-    public double FprAt95 { get; } = OodMetrics.FprAtTpr(InScores, OodScores);
+    public double FprAt95 => OodMetrics.FprAtTpr(InScores, OodScores);
 
     public double MeanIn => InScores.Average();
 

@@ -77,9 +77,13 @@ internal static class Plots
         Save(plot, pathWithoutExtension, Width, Height);
     }
 
-    /// <summary>ROC curves (false-positive rate vs true-positive rate, OOD = positive), AUROC in each legend entry.</summary>
-    public static void Roc(string pathWithoutExtension, string title, IReadOnlyList<OodResult> results)
+    /// <summary>
+    /// ROC curves (false-positive rate vs true-positive rate, OOD = positive), AUROC in each legend entry; each curve is
+    /// named by <paramref name="label"/> (default: its OOD set).
+    /// </summary>
+    public static void Roc(string pathWithoutExtension, string title, IReadOnlyList<OodResult> results, Func<OodResult, string>? label = null)
     {
+        label ??= r => r.OutOfDistribution;
         ArgumentNullException.ThrowIfNull(results);
         var plot = new Plot();
         var chance = plot.Add.Line(0, 0, 1, 1);
@@ -89,7 +93,7 @@ internal static class Plots
         {
             var curve = OodMetrics.Curve(r.InScores, r.OodScores);
             var line = plot.Add.ScatterLine(curve.Select(p => p.FalsePositiveRate).ToArray(), curve.Select(p => p.TruePositiveRate).ToArray());
-            line.LegendText = string.Create(CultureInfo.InvariantCulture, $"{r.OutOfDistribution} (AUROC {r.Auroc:F3})");
+            line.LegendText = string.Create(CultureInfo.InvariantCulture, $"{label(r)} (AUROC {r.Auroc:F3})");
             line.LineWidth = 2;
         }
 

@@ -1,0 +1,117 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using FlowOod.Training;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace FlowOod.Cli;
+
+/// <summary>A flow trained by <see cref="FlowCache"/>, with what its training run did and a one-line summary.</summary>
+internal sealed record TrainedFlow(NormalizingFlow Flow, TrainingResult Result, string Summary);
+
+/// <summary>
+/// Trains the experiments' pixel flows the one way they are all trained (Adam, lr 10⁻³, the model's seed for the
+/// initialisation and the trainer, a progress display) and keeps each trained flow, so that <c>flowood reproduce</c> trains
+/// the baseline's RealNVP and Glow once and the latent view and the scorer comparison reuse them.
+/// </summary>
+/// <remarks>
+/// A flow is found again when the model's stem, the steps, the batch size, the number of training images and the seed
+/// are the same. The cache owns every flow it returns; callers must not dispose them, and may use them only until the
+/// cache is disposed. Flows are returned in evaluation mode; a caller that switches one into training mode (BatchNorm
+/// batch statistics) must switch it back. Initialisation seeds TorchSharp's global generator, so the cache belongs to the
+/// application (the CLI), never to the library.
+/// </remarks>
+internal sealed class FlowCache : IDisposable
+{
+    private readonly Dictionary<string, TrainedFlow> flows = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, Tensor> trainingSets = [];
+    private bool disposed;
+
+    /// <summary>Flows trained so far (cache misses).</summary>
+    public int Trained { get; private set; }
+
+    /// <summary>Requests answered from the cache.</summary>
+    public int Reused { get; private set; }
+
+    /// <summary>
+    /// The trained flow of <paramref name="model"/>: found in the cache, or initialised with <paramref name="seed"/> and
+    /// trained for <paramref name="steps"/> steps on the first <paramref name="trainImages"/> images of
+    /// <paramref name="fashionTrain"/>.
+    /// </summary>
+    public TrainedFlow GetOrTrain(
+        BaselineModel model, int steps, int batchSize, Data.ImageDataset fashionTrain, int trainImages, long seed, IAnsiConsole console, bool plain)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(fashionTrain);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var count = Math.Min(trainImages, fashionTrain.Count);
+        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{steps}|{batchSize}|{count}|{seed}");
+        if (flows.TryGetValue(key, out var found))
+        {
+            Reused++;
+            console.WriteLine($"Reusing the trained {model.Stem} (seed {seed}, {steps} steps).");
+            found.Flow.eval();
+            return found;
+        }
+
+        if (!trainingSets.TryGetValue(count, out var train))
+        {
+            train = fashionTrain.ToTensor(0, count);
+            trainingSets[count] = train;
+        }
+
+        random.manual_seed(seed);
+        var flow = model.Build();
+        try
+        {
+            var trainer = new FlowTrainer(flow, new TrainingOptions
+            {
+                Steps = steps,
+                BatchSize = batchSize,
+                LearningRate = 1e-3,
+                Seed = seed,
+                ProgressInterval = Math.Max(1, steps / 50),
+            });
+            var label = seed == 1 ? $"training {model.Stem}" : string.Create(CultureInfo.InvariantCulture, $"training {model.Stem} (seed {seed})");
+            var result = TrainingDisplay.Run(console, plain, label, progress => trainer.Train(train, progress: progress));
+            var parameters = flow.parameters().Sum(p => p.numel());
+            var summary = string.Create(CultureInfo.InvariantCulture,
+                $"{model.Description}, {parameters:N0} parameters: trained {result.Steps} steps × {batchSize} images on {count} Fashion-MNIST images in {result.Elapsed.TotalSeconds:F0} s (seed {seed}), final loss {result.FinalLoss:F3} bits/dim");
+            console.WriteLine(summary + ".");
+            var trained = new TrainedFlow(flow, result, summary);
+            flows[key] = trained;
+            Trained++;
+            return trained;
+        }
+        catch
+        {
+            flow.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Disposes every flow and training tensor the cache holds.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        foreach (var trained in flows.Values)
+        {
+            trained.Flow.Dispose();
+        }
+
+        foreach (var tensor in trainingSets.Values)
+        {
+            tensor.Dispose();
+        }
+
+        flows.Clear();
+        trainingSets.Clear();
+    }
+}

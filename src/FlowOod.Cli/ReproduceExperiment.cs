@@ -1,0 +1,264 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.RegularExpressions;
+using Spectre.Console;
+
+namespace FlowOod.Cli;
+
+/// <summary>Options of <c>flowood reproduce</c>.</summary>
+internal sealed record ReproduceOptions
+{
+    public Budget Budget { get; init; } = Budget.Quick;
+
+    /// <summary>Folder of every plot and experiment fragment.</summary>
+    public required string OutputDirectory { get; init; }
+
+    /// <summary>The results page; null: <c>results.md</c> in <see cref="OutputDirectory"/>. Its links are relative to its own folder.</summary>
+    public string? PagePath { get; init; }
+
+    public long Seed { get; init; } = 1;
+
+    public string? DataDirectory { get; init; }
+
+    public int Threads { get; init; }
+
+    public string CommandLine { get; init; } = "flowood reproduce";
+
+    /// <summary>Run <c>llr-select</c> (six extra background trainings) and use the setting it chooses (default true).</summary>
+    public bool SelectBackground { get; init; } = true;
+
+    /// <summary>
+    /// Runs each experiment with these options instead of the budget's (tests shrink every experiment); null: the budget's.
+    /// </summary>
+    public ReproduceOverrides? Overrides { get; init; }
+
+    public string EffectivePagePath => PagePath ?? Path.Combine(OutputDirectory, "results.md");
+}
+
+/// <summary>Tiny-size replacements of each experiment's budget, for tests.</summary>
+internal sealed record ReproduceOverrides(
+    Func<BaselineOptions, BaselineOptions> Baseline,
+    Func<LatentsOptions, LatentsOptions> Latents,
+    Func<CouplingsOptions, CouplingsOptions> Couplings,
+    Func<ScorersOptions, ScorersOptions> Scorers,
+    Func<LikelihoodRatioSelectionOptions, LikelihoodRatioSelectionOptions> Selection);
+
+/// <summary>One line of the results page's summary: a claim or target, what was measured, and whether it held.</summary>
+internal sealed record Finding(string Claim, string Target, string Measured, bool? Held);
+
+/// <summary>What <see cref="ReproduceExperiment.Run"/> produced.</summary>
+internal sealed record ReproduceReport(IReadOnlyList<Finding> Findings, IReadOnlyList<(string Experiment, TimeSpan Elapsed)> Times, string PagePath, TimeSpan Elapsed);
+
+/// <summary>
+/// <c>flowood reproduce</c>: every experiment of the results page in one process at one budget, sharing the trained
+/// baseline flows (<see cref="FlowCache"/>), then the page itself: a summary of the paper's claims and the issue's
+/// targets against what was measured, the time of each experiment, and every experiment's fragment with its plots.
+/// </summary>
+internal static partial class ReproduceExperiment
+{
+    public static ReproduceReport Run(ReproduceOptions options, IAnsiConsole console, bool plain)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(console);
+        var total = Stopwatch.StartNew();
+        var output = options.OutputDirectory;
+        Directory.CreateDirectory(output);
+        var o = options.Overrides;
+        var times = new List<(string, TimeSpan)>();
+        var fragments = new List<string>();
+        using var cache = new FlowCache();
+        var budgetName = options.Budget.ToString().ToLowerInvariant();
+        string Command(string verb) => string.Create(CultureInfo.InvariantCulture, $"{options.CommandLine} (runs: flowood {verb} --budget {budgetName} --seed {options.Seed})");
+
+        T Step<T>(string name, Func<T> run, Func<T, string> markdownOf)
+        {
+            console.WriteLine();
+            console.WriteLine($"==> {name}");
+            var clock = Stopwatch.StartNew();
+            var report = run();
+            times.Add((name, clock.Elapsed));
+            fragments.Add(markdownOf(report));
+            return report;
+        }
+
+        var baseline = Step("Experiment 1: baseline", () => BaselineExperiment.Run(
+            Apply(o?.Baseline, new BaselineOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("baseline"), Cache = cache }),
+            console, plain), r => r.MarkdownPath);
+        var baselineModels = o is null ? BaselineExperiment.Models(options.Budget) : null;
+        var latents = Step("Experiment 2: latents", () => LatentsExperiment.Run(
+            Apply(o?.Latents, new LatentsOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("latents") + "; the baseline's trained models", Models = baselineModels, Cache = cache }),
+            console, plain), r => r.MarkdownPath);
+        var couplings = Step("Experiment 3: couplings", () => CouplingsExperiment.Run(
+            Apply(o?.Couplings, new CouplingsOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("couplings") }),
+            console, plain), r => r.MarkdownPath);
+
+        var background = LikelihoodRatioSetting.Default;
+        if (options.SelectBackground)
+        {
+            var selection = Step("Choosing the likelihood ratio's background", () => LikelihoodRatioSelection.Run(
+                Apply(o?.Selection, new LikelihoodRatioSelectionOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("llr-select"), Cache = cache }),
+                console, plain), r => r.MarkdownPath);
+            background = selection.Chosen;
+        }
+
+        var scorers = Step("Experiments 6 and 7: scorers", () => ScorersExperiment.Run(
+            Apply(o?.Scorers, new ScorersOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("scorers") + "; the baseline's trained models", Background = background, Cache = cache }),
+            console, plain), r => r.MarkdownPath);
+
+        var findings = new List<Finding>();
+        findings.AddRange(BaselineFindings(baseline));
+        findings.AddRange(LatentFindings(latents));
+        findings.AddRange(CouplingFindings(couplings));
+        findings.AddRange(ScorerFindings(scorers));
+
+        var page = Page(options, findings, times, fragments, total.Elapsed, cache);
+        var pagePath = options.EffectivePagePath;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(pagePath))!);
+        WriteAtomically(pagePath, page);
+        console.WriteLine();
+        OodFindingsTable(console, plain, findings);
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {pagePath} and the plots in {output}; {total.Elapsed.TotalMinutes:F1} min in all ({cache.Trained} flows trained, {cache.Reused} reused)."));
+        return new ReproduceReport(findings, times, pagePath, total.Elapsed);
+    }
+
+    private static T Apply<T>(Func<T, T>? change, T options) => change is null ? options : change(options);
+
+    private static IEnumerable<Finding> BaselineFindings(BaselineReport report)
+    {
+        foreach (var r in report.Results.Where(r => IsMnist(r.OutOfDistribution)))
+        {
+            yield return new Finding(
+                $"A flow trained on Fashion-MNIST gives MNIST higher likelihood (Fig. 1): {ModelOf(r.Scorer)}",
+                "NLL AUROC ≤ 0.15", F(r.Auroc), r.Auroc <= 0.15);
+        }
+    }
+
+    private static IEnumerable<Finding> LatentFindings(LatentsReport report)
+    {
+        // Sec. 5: the latent keeps the image's layout, for an in-distribution and an OOD image alike.
+        foreach (var row in report.Rows.Where(r => r.Latent.StartsWith("z (mean of", StringComparison.Ordinal)))
+        {
+            yield return new Finding(
+                $"Latents keep the image's layout (Sec. 5): {row.Model}, {row.Image}",
+                "|corr(x, z)| ≥ 0.3 at pixel positions", F(row.Correlation), Math.Abs(row.Correlation) >= 0.3);
+        }
+    }
+
+    private static IEnumerable<Finding> CouplingFindings(CouplingsReport report)
+    {
+        // Sec. 6: coupling layers predict the masked half of an OOD image about as well as of an in-distribution image.
+        foreach (var row in report.Rows)
+        {
+            yield return new Finding(
+                $"Co-adaptation (Sec. 6): {row.Layer} predicts its masked half of MNIST as well as of Fashion-MNIST",
+                "R² MNIST ≥ R² Fashion − 0.1",
+                string.Create(CultureInfo.InvariantCulture, $"R² {F(row.InDistribution)} Fashion, {F(row.Ood)} MNIST"),
+                row.Ood >= row.InDistribution - 0.1);
+        }
+    }
+
+    private static IEnumerable<Finding> ScorerFindings(ScorersReport report)
+    {
+        (string Scorer, string Target, double Bound)[] targets =
+        [
+            ("Likelihood ratio", "AUROC ≥ 0.95", 0.95),
+            ("input complexity (PNG)", "AUROC ≥ 0.95", 0.95),
+            ("Feature-space", "AUROC ≥ 0.98", 0.98),
+        ];
+        foreach (var row in report.Rows)
+        {
+            var name = ScorersExperiment.ShortName(row.Scorer);
+            var target = targets.FirstOrDefault(t => name.StartsWith(t.Scorer, StringComparison.OrdinalIgnoreCase));
+            if (target.Scorer is null)
+            {
+                continue;
+            }
+
+            var mnist = row.Results.First(r => IsMnist(r.OutOfDistribution));
+            var others = row.Results.Where(r => !IsMnist(r.OutOfDistribution)).ToList();
+            var worst = others.Count > 0 ? others.MinBy(r => r.Auroc) : null;
+            yield return new Finding(
+                $"{row.Model}: {name} detects MNIST",
+                target.Target, F(mnist.Auroc), mnist.Auroc >= target.Bound);
+            if (worst is not null)
+            {
+                yield return new Finding(
+                    $"{row.Model}: {name} generalises beyond MNIST (worst synthetic set: {worst.OutOfDistribution})",
+                    "AUROC ≥ 0.9 on every synthetic set", F(worst.Auroc), worst.Auroc >= 0.9);
+            }
+        }
+    }
+
+    private static string Page(ReproduceOptions options, IReadOnlyList<Finding> findings, IReadOnlyList<(string Name, TimeSpan Elapsed)> times, IReadOnlyList<string> fragments, TimeSpan elapsed, FlowCache cache)
+    {
+        var pageDirectory = Path.GetDirectoryName(Path.GetFullPath(options.EffectivePagePath))!;
+        var prefix = Path.GetRelativePath(pageDirectory, Path.GetFullPath(options.OutputDirectory)).Replace('\\', '/');
+        var text = new StringBuilder()
+            .AppendLine("# Results: Kirichenko et al. (2020) reproduced with FlowOod").AppendLine()
+            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"Generated by `{options.CommandLine}` (budget {options.Budget.ToString().ToLowerInvariant()}, seed {options.Seed}); ")
+                + string.Create(CultureInfo.InvariantCulture, $"{elapsed.TotalMinutes:F1} min in all, {cache.Trained} flows trained and {cache.Reused} reused between experiments. ")
+                + "Every number below was measured in that run; nothing was tuned on a set whose number is reported. "
+                + "Scores: higher = more OOD; AUROC with OOD = positive, so below 0.5 means the OOD set looks *more* in-distribution than the test set.").AppendLine()
+            .Append(MachineInfo.Current().Markdown()).AppendLine()
+            .AppendLine("## Summary: the paper's claims and the targets").AppendLine()
+            .AppendLine("| claim | target | measured | held |")
+            .AppendLine("|---|---|---:|---|");
+        foreach (var f in findings)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {f.Claim.Replace("|", "\\|", StringComparison.Ordinal)} | {f.Target} | {f.Measured} | {(f.Held switch { true => "yes", false => "**no**", null => "—" })} |");
+        }
+
+        text.AppendLine().AppendLine("| experiment | wall time |").AppendLine("|---|---:|");
+        foreach (var (name, time) in times)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {time.TotalMinutes:F1} min |");
+        }
+
+        text.AppendLine();
+        foreach (var fragment in fragments)
+        {
+            var body = File.ReadAllText(fragment);
+            text.AppendLine(prefix == "." ? body : RelativeLink().Replace(body, m => $"]({prefix}/{m.Groups[1].Value})")).AppendLine();
+        }
+
+        return text.ToString();
+    }
+
+    private static void OodFindingsTable(IAnsiConsole console, bool plain, IReadOnlyList<Finding> findings)
+    {
+        var table = Terminal.NewTable(plain, "The paper's claims and the targets");
+        foreach (var header in new[] { "claim", "target", "measured", "held" })
+        {
+            table.AddColumn(header);
+        }
+
+        foreach (var f in findings)
+        {
+            table.AddRow(Markup.Escape(f.Claim), Markup.Escape(f.Target), Markup.Escape(f.Measured), f.Held switch { true => "yes", false => "no", null => "—" });
+        }
+
+        console.Write(table);
+    }
+
+    /// <summary>Writes <paramref name="text"/> to a temporary file next to <paramref name="path"/> and renames it over the target.</summary>
+    public static void WriteAtomically(string path, string text)
+    {
+        var temporary = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static bool IsMnist(string set) => set.StartsWith("MNIST", StringComparison.Ordinal);
+
+    private static string ModelOf(string scorer) => scorer.Split(' ')[0];
+
+    private static string F(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"\]\(([^/():]+\.(?:png|svg|md))\)")]
+    private static partial Regex RelativeLink();
+}
