@@ -85,6 +85,7 @@ internal static class CliApp
         root.Subcommands.Add(BaselineCommand(output, plain));
         root.Subcommands.Add(LatentsCommand(output, plain));
         root.Subcommands.Add(CouplingsCommand(output, plain));
+        root.Subcommands.Add(BiasesCommand(output, plain));
         root.Subcommands.Add(ScorersCommand(output, plain));
         root.Subcommands.Add(LikelihoodRatioSelectCommand(output, plain));
         root.Subcommands.Add(ReproduceCommand(output, plain));
@@ -540,6 +541,60 @@ internal static class CliApp
                     PagePath = p.GetValue(page),
                     Seed = p.GetValue(seed),
                     SelectBackground = !p.GetValue(skipSelection),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                    CommandLine = CommandLineOf(p),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static Command BiasesCommand(TextWriter output, bool plain)
+    {
+        var budget = new Option<Budget>("--budget") { Description = "quick (8-coupling single-scale RealNVPs: checkerboard, cycle-mask, horizontal with a width 16 × 1 block ResNet st-network, and checkerboard with the auto-encoder l-bottleneck st-network for l = 10, 20, 50; 60 steps × 64 images each, 20000 training images, 250 images per evaluation set: minutes on 2 cores; default) or full (the paper's width 64 × 8 blocks st-network, l = 10, 20, 50, 100, 3000 steps, 50000 training images, 2000 images per set; time not measured)", DefaultValueFactory = _ => Budget.Quick };
+        var outDir = new Option<string>("--out") { Description = "folder for the AUROC-vs-bits/dim plot, the matched-AUROC bar chart (PNG and SVG) and biases.md", Required = true };
+        var seed = SeedOption();
+        var steps = OptionalPositive("--steps", "training steps of every model (overrides the budget)");
+        var trainImages = OptionalPositive("--train-images", "Fashion-MNIST training images, at most 50000: held-out images come from index 50000 on (overrides the budget)");
+        var limit = OptionalPositive("--eval-limit", "images per evaluation set: held-out Fashion-MNIST, Fashion-MNIST test, MNIST, each synthetic set (overrides the budget)");
+        var batch = Positive("--batch-size", "images per step", 64);
+        var latentSizes = new Option<string?>("--latent-sizes") { Description = "l of the bottleneck sweep, comma-separated distinct positive integers (default: quick 10,20,50; full 10,20,50,100)" };
+        latentSizes.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && BiasesExperiment.CheckLatentSizes(result.Tokens[^1].Value, out _) is { } problem)
+            {
+                result.AddError(problem);
+            }
+        });
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("biases", "Experiment 4 (paper Sec. 7): checkerboard vs cycle-mask vs horizontal masks and an l-bottleneck sweep at equal budget and at matched held-out bits/dim; AUROC vs bits/dim plot; writes biases.md.")
+        {
+            budget, outDir, seed, steps, trainImages, limit, batch, latentSizes, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            IReadOnlyList<int>? sizes = null;
+            if (p.GetValue(latentSizes) is { } text)
+            {
+                BiasesExperiment.CheckLatentSizes(text, out var parsed);
+                sizes = parsed;
+            }
+
+            BiasesExperiment.Run(
+                new BiasesOptions
+                {
+                    Budget = p.GetValue(budget),
+                    OutputDirectory = p.GetValue(outDir)!,
+                    Seed = p.GetValue(seed),
+                    Steps = p.GetValue(steps),
+                    TrainImages = p.GetValue(trainImages),
+                    EvaluationLimit = p.GetValue(limit),
+                    BatchSize = p.GetValue(batch),
+                    LatentSizes = sizes,
                     DataDirectory = p.GetValue(dataDir),
                     Threads = p.GetValue(threads),
                     CommandLine = CommandLineOf(p),

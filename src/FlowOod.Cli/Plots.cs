@@ -174,6 +174,52 @@ internal static class Plots
         Save(plot, pathWithoutExtension, Width, Height);
     }
 
+    /// <summary>
+    /// One line per series through its points (x_i, y_i) in order, small markers at every point and a large marker at the
+    /// last one; optional dashed vertical lines (e.g. matched levels) named in the legend.
+    /// </summary>
+    public static void Curves(string pathWithoutExtension, string title, string xLabel, string yLabel,
+        IReadOnlyList<(string Name, double[] X, double[] Y)> series, IReadOnlyList<(string Name, double X)>? verticals = null)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int s = 0; s < series.Count; s++)
+        {
+            var (name, xs, ys) = series[s];
+            if (xs.Length != ys.Length)
+            {
+                throw new ArgumentException($"Series '{name}' has {xs.Length} x values and {ys.Length} y values.", nameof(series));
+            }
+
+            var color = palette.GetColor(s);
+            var line = plot.Add.Scatter(xs, ys, color);
+            line.LegendText = name;
+            line.LineWidth = 2;
+            line.MarkerSize = 5;
+            if (xs.Length > 0)
+            {
+                var last = plot.Add.Marker(xs[^1], ys[^1], MarkerShape.FilledSquare, 12, color);
+                last.LegendText = string.Empty;
+            }
+        }
+
+        foreach (var (name, x) in verticals ?? [])
+        {
+            if (double.IsFinite(x))
+            {
+                var v = plot.Add.VerticalLine(x, 1, Colors.Gray, LinePattern.Dashed);
+                v.LegendText = name;
+            }
+        }
+
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Alignment.UpperRight);
+        Save(plot, pathWithoutExtension, Width, Height);
+    }
+
     private static void Save(Plot plot, string pathWithoutExtension, int width, int height)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(pathWithoutExtension));
