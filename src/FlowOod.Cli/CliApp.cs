@@ -443,6 +443,7 @@ internal static class CliApp
         var background = BackgroundOption();
         background.AcceptOnlyFromAmong("fine-tune", "scratch");
         var mutation = Range("--mutation-rate", "μ of the llr background (default: the setting llr-select chose)", LikelihoodRatioSetting.Default.MutationRate, 0, 1);
+        var oneSided = new Option<bool>("--one-sided") { Description = "score the likelihood ratio one-sided, as Ren et al. (default: two-sided, the setting llr-select chose)" };
         var classifierSteps = OptionalPositive("--classifier-steps", "training steps of the small CNN of the feature-space flow (overrides the budget)");
         var ood = OodOption();
         ood.DefaultValueFactory = _ => ScorersOptions.ReportSets;
@@ -450,7 +451,7 @@ internal static class CliApp
         var threads = ThreadsOption();
         var command = new Command("scorers", "Experiments 6 and 7: NLL, likelihood ratio, input complexity, typicality and WAIC on each pixel flow, and the feature-space flow; AUROC on MNIST and synthetic sets; writes scorers.md.")
         {
-            budget, outDir, seed, steps, trainImages, limit, ensemble, batch, background, mutation, classifierSteps, ood, dataDir, threads,
+            budget, outDir, seed, steps, trainImages, limit, ensemble, batch, background, mutation, oneSided, classifierSteps, ood, dataDir, threads,
         };
         command.SetAction(p =>
         {
@@ -465,7 +466,7 @@ internal static class CliApp
                     EvaluationLimit = p.GetValue(limit),
                     Ensemble = p.GetValue(ensemble),
                     BatchSize = p.GetValue(batch),
-                    Background = LikelihoodRatioSetting.Default with { FromScratch = p.GetValue(background) == "scratch", MutationRate = p.GetValue(mutation) },
+                    Background = LikelihoodRatioSetting.Default with { FromScratch = p.GetValue(background) == "scratch", MutationRate = p.GetValue(mutation), TwoSided = !p.GetValue(oneSided) },
                     ClassifierSteps = p.GetValue(classifierSteps),
                     OodSets = p.GetValue(ood)!,
                     DataDirectory = p.GetValue(dataDir),

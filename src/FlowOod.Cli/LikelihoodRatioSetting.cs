@@ -22,7 +22,7 @@ internal sealed record LikelihoodRatioSetting(bool FromScratch, double MutationR
     /// The default of <c>flowood scorers</c> and <c>reproduce</c>, chosen by <c>flowood llr-select</c> on the validation
     /// sets only (vertically flipped and blurred held-out Fashion-MNIST training images); see docs/results.md.
     /// </summary>
-    public static LikelihoodRatioSetting Default { get; } = new(FromScratch: false, MutationRate: 0.2);
+    public static LikelihoodRatioSetting Default { get; } = new(FromScratch: false, MutationRate: 0.2, TwoSided: true);
 
     /// <summary>A short label, e.g. "fine-tuned, μ = 0.2".</summary>
     public string Label => string.Create(CultureInfo.InvariantCulture,

@@ -25,7 +25,6 @@ namespace FlowOod.Scoring;
 [ComponentName("TwoSided")]
 public sealed class TwoSidedScorer : IOodScorer, IComponent<TwoSidedScorer>
 {
-    private readonly bool ownsInner;
     private bool disposed;
 
     /// <summary>Creates the scorer from a fitted centre and spread.</summary>
@@ -50,11 +49,14 @@ public sealed class TwoSidedScorer : IOodScorer, IComponent<TwoSidedScorer>
         Inner = inner;
         Center = center;
         Scale = scale;
-        this.ownsInner = ownsInner;
+        OwnsInner = ownsInner;
     }
 
     /// <summary>The scorer whose scores are made two-sided.</summary>
     public IOodScorer Inner { get; }
+
+    /// <summary>Whether disposing this scorer disposes <see cref="Inner"/>.</summary>
+    public bool OwnsInner { get; }
 
     /// <summary>m, the median inner score of the held-out in-distribution data.</summary>
     public double Center { get; }
@@ -155,7 +157,7 @@ public sealed class TwoSidedScorer : IOodScorer, IComponent<TwoSidedScorer>
         }
 
         disposed = true;
-        if (ownsInner)
+        if (OwnsInner)
         {
             Inner.Dispose();
         }

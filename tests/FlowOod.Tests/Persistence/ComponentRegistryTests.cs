@@ -60,6 +60,7 @@ public sealed class ComponentRegistryTests
         ["Deflate"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), ownsFlow: true)),
         ["NegativeLogLikelihood"] = () => ImageCase(new NegativeLogLikelihoodScorer(ScoringFlowsFor(noise: true), LikelihoodUnit.Nats, chunkSize: 5, ScoringNoise.Seeded(4), ownsFlow: true)),
         ["Typicality"] = () => ImageCase(new TypicalityScorer(ScoringFlowsFor(noise: true), entropy: 41.5, chunkSize: 3, ScoringNoise.SeededStream(2), ownsFlow: true)),
+        ["TwoSided"] = () => ImageCase(new TwoSidedScorer(new NegativeLogLikelihoodScorer(ScoringFlowsFor(), LikelihoodUnit.Nats, ownsFlow: true), center: 3.5, scale: 2, ownsInner: true)),
         ["Waic"] = () => ImageCase(new WaicScorer([ScoringFlowsFor(seed: 1), ScoringFlowsFor(seed: 2)], chunkSize: 4, ownsFlows: true)),
         ["LikelihoodRatio"] = () => ImageCase(new LikelihoodRatioScorer(ScoringFlowsFor(seed: 3), ScoringFlowsFor(seed: 4), chunkSize: 2, ownsFlows: true)),
         ["InputComplexity"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), chunkSize: 3, ScoringNoise.BinCentres, ownsFlow: true)),
@@ -138,7 +139,12 @@ public sealed class ComponentRegistryTests
                 .Should().BeTrue($"the case for \"{name}\" must use it; the stored scorer is {content.ToJsonString()}");
             using var loaded = ModelFile.LoadScorer(path, options);
             loaded.GetType().Should().Be(scorer.GetType());
-            ((FlowScorer)loaded).OwnsFlows.Should().BeTrue("a loaded scorer owns the flows it read");
+            if (loaded is TwoSidedScorer twoSided)
+            {
+                twoSided.OwnsInner.Should().BeTrue("a loaded two-sided scorer owns the scorer it read");
+            }
+
+            ((FlowScorer)(loaded is TwoSidedScorer wrapper ? wrapper.Inner : loaded)).OwnsFlows.Should().BeTrue("a loaded scorer owns the flows it read");
             if (loaded is InputComplexityScorer complexity && name is "PNG" or "Deflate")
             {
                 ComponentCatalog.NameOf(complexity.Compressor.GetType()).Should().Be(name);

@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -169,6 +169,7 @@ public sealed class ScorerPersistenceTests
             "LikelihoodRatio" => new LikelihoodRatioScorer(flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 24), chunkSize: 13, ScoringNoise.Seeded(9)),
             "InputComplexityPng" => new InputComplexityScorer(flow, new PngCompressor(), chunkSize: 5),
             "InputComplexityDeflate" => new InputComplexityScorer(flow, new DeflateCompressor()),
+            "TwoSided" => TwoSidedScorer.Fit(new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7), heldOut, ownsInner: true),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
     }
@@ -180,6 +181,7 @@ public sealed class ScorerPersistenceTests
         WaicScorer s => s.Ensemble,
         LikelihoodRatioScorer s => [s.Foreground, s.Background],
         InputComplexityScorer s => [s.Flow],
+        TwoSidedScorer s => FlowsOf(s.Inner),
         _ => [],
     };
 

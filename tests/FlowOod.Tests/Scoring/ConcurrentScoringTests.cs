@@ -140,10 +140,10 @@ public sealed class ConcurrentScoringTests
         act.Should().Throw<InvalidOperationException>().WithMessage("*training mode*");
     }
 
-    internal static FlowScorer[] CreateScorers(Tensor heldOut)
+    internal static IOodScorer[] CreateScorers(Tensor heldOut)
     {
         var noises = new[] { ScoringNoise.BinCentres, ScoringNoise.Seeded(17) };
-        var scorers = new List<FlowScorer>();
+        var scorers = new List<IOodScorer>();
         foreach (var noise in noises)
         {
             var flow = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 31);
@@ -153,6 +153,7 @@ public sealed class ConcurrentScoringTests
             scorers.Add(new InputComplexityScorer(flow, chunkSize: 64, noise: noise));
             scorers.Add(TypicalityScorer.Fit(flow, heldOut, chunkSize: 64, noise));
             scorers.Add(new WaicScorer([flow, other], chunkSize: 64, noise: noise));
+            scorers.Add(TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 50, noise: noise), heldOut, ownsInner: true));
         }
 
         scorers.Add(FeatureSpaceScorer.Fit(
@@ -179,7 +180,7 @@ public sealed class ConcurrentScoringTests
         }).ToArray();
     }
 
-    private static double[] Answer((int Scorer, int Start, int Length) request, FlowScorer[] scorers, OodDetector detector, Tensor pool)
+    private static double[] Answer((int Scorer, int Start, int Length) request, IOodScorer[] scorers, OodDetector detector, Tensor pool)
     {
         using var scope = NewDisposeScope();
         var batch = pool.narrow(0, request.Start, request.Length);

@@ -76,8 +76,8 @@ public sealed class TwoSidedScorerTests
         random.manual_seed(4);
         using var flow = FlowOod.Models.TabularRealNvp.Create(3, new FlowOod.Models.TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 });
         using var scope = NewDisposeScope();
-        var heldOut = GaussianFlows.Samples(50, 3);
-        var batch = GaussianFlows.Samples(20, 3, std: 2);
+        var heldOut = GaussianFlows.Samples(50, 3).to_type(ScalarType.Float32);
+        var batch = GaussianFlows.Samples(20, 3, std: 2).to_type(ScalarType.Float32);
         using var nll = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats);
         using var scorer = TwoSidedScorer.Fit(nll, heldOut);
         var path = Path.Combine(Path.GetTempPath(), $"two-sided-{Guid.NewGuid():N}.flowood");
