@@ -26,29 +26,9 @@ internal enum Budget
 }
 
 /// <summary>Options of <c>flowood baseline</c>. Null overrides take the budget's value.</summary>
-internal sealed record BaselineOptions
+internal sealed record BaselineOptions : ExperimentOptions
 {
-    public Budget Budget { get; init; } = Budget.Quick;
-
-    public required string OutputDirectory { get; init; }
-
-    public long Seed { get; init; } = 1;
-
-    public int? Steps { get; init; }
-
-    public int? TrainImages { get; init; }
-
-    public int? EvaluationLimit { get; init; }
-
-    public int BatchSize { get; init; } = 64;
-
     public IReadOnlyList<string> OodSets { get; init; } = Cli.OodSets.Defaults;
-
-    public string? DataDirectory { get; init; }
-
-    public int Threads { get; init; }
-
-    public string CommandLine { get; init; } = "flowood baseline";
 
     /// <summary>Replaces the budget's two models (tests run the experiment with tiny ones); null: the budget's.</summary>
     public IReadOnlyList<BaselineModel>? Models { get; init; }

@@ -33,7 +33,7 @@ internal enum BiasesFamily
 internal sealed record BiasesModel(string Stem, string Description, BiasesFamily Family, Func<NormalizingFlow> Build);
 
 /// <summary>Options of <c>flowood biases</c>. Null overrides take the budget's value.</summary>
-internal sealed record BiasesOptions
+internal sealed record BiasesOptions : ExperimentOptions
 {
     /// <summary>Held-out in-distribution images start at this Fashion-MNIST training index.</summary>
     public const int HeldOutStart = 50_000;
@@ -41,29 +41,8 @@ internal sealed record BiasesOptions
     /// <summary>Evaluations during training (every steps/Checkpoints steps, and after the last step).</summary>
     public const int Checkpoints = 8;
 
-    public Budget Budget { get; init; } = Budget.Quick;
-
-    public required string OutputDirectory { get; init; }
-
-    public long Seed { get; init; } = 1;
-
-    public int? Steps { get; init; }
-
-    public int? TrainImages { get; init; }
-
-    /// <summary>Images per evaluation set: held-out Fashion-MNIST, Fashion-MNIST test, MNIST, each synthetic set.</summary>
-    public int? EvaluationLimit { get; init; }
-
-    public int BatchSize { get; init; } = 64;
-
     /// <summary>l of the bottleneck sweep; null: the budget's.</summary>
     public IReadOnlyList<int>? LatentSizes { get; init; }
-
-    public string? DataDirectory { get; init; }
-
-    public int Threads { get; init; }
-
-    public string CommandLine { get; init; } = "flowood biases";
 
     /// <summary>Replaces the budget's models (tests run the experiment with tiny ones); null: the budget's.</summary>
     public IReadOnlyList<BiasesModel>? Models { get; init; }

@@ -16,29 +16,8 @@ using static TorchSharp.torch;
 namespace FlowOod.Cli;
 
 /// <summary>Options of <c>flowood couplings</c>. Null overrides take the budget's value.</summary>
-internal sealed record CouplingsOptions
+internal sealed record CouplingsOptions : ExperimentOptions
 {
-    public Budget Budget { get; init; } = Budget.Quick;
-
-    public required string OutputDirectory { get; init; }
-
-    public long Seed { get; init; } = 1;
-
-    public int? Steps { get; init; }
-
-    public int? TrainImages { get; init; }
-
-    /// <summary>Images of each set the co-adaptation number is measured on.</summary>
-    public int? EvaluationLimit { get; init; }
-
-    public int BatchSize { get; init; } = 64;
-
-    public string? DataDirectory { get; init; }
-
-    public int Threads { get; init; }
-
-    public string CommandLine { get; init; } = "flowood couplings";
-
     /// <summary>Replaces the budget's model (tests); null: the budget's.</summary>
     public BaselineModel? Model { get; init; }
 

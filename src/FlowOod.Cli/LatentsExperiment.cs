@@ -15,31 +15,13 @@ using static TorchSharp.torch;
 namespace FlowOod.Cli;
 
 /// <summary>Options of <c>flowood latents</c>. Null overrides take the budget's value.</summary>
-internal sealed record LatentsOptions
+internal sealed record LatentsOptions : ExperimentOptions
 {
-    public Budget Budget { get; init; } = Budget.Quick;
-
-    public required string OutputDirectory { get; init; }
-
-    public long Seed { get; init; } = 1;
-
-    public int? Steps { get; init; }
-
-    public int? TrainImages { get; init; }
-
-    public int BatchSize { get; init; } = 64;
-
     /// <summary>Dequantization draws averaged (the paper: 40).</summary>
     public int Draws { get; init; } = 40;
 
     /// <summary>Images of the same set in the batch whose statistics normalise the shown image (BatchNorm batch mode).</summary>
     public int StatisticsBatch { get; init; } = 16;
-
-    public string? DataDirectory { get; init; }
-
-    public int Threads { get; init; }
-
-    public string CommandLine { get; init; } = "flowood latents";
 
     /// <summary>Replaces the budget's models (tests); null: the budget's.</summary>
     public IReadOnlyList<BaselineModel>? Models { get; init; }

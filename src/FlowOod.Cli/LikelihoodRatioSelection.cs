@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace FlowOod.Cli;
 
 /// <summary>Options of <c>flowood llr-select</c>.</summary>
-internal sealed record LikelihoodRatioSelectionOptions
+internal sealed record LikelihoodRatioSelectionOptions : ExperimentOptions
 {
     /// <summary>The default grid: fine-tuned backgrounds at four mutation rates and Ren et al.'s from-scratch background at two.</summary>
     public static readonly LikelihoodRatioSetting[] DefaultGrid =
@@ -22,30 +22,12 @@ internal sealed record LikelihoodRatioSelectionOptions
         new(true, 0.1), new(true, 0.3),
     ];
 
-    public Budget Budget { get; init; } = Budget.Quick;
-
-    public required string OutputDirectory { get; init; }
-
     public string Flow { get; init; } = "glow";
-
-    public long Seed { get; init; } = 1;
-
-    public int? Steps { get; init; }
-
-    public int? TrainImages { get; init; }
-
-    public int BatchSize { get; init; } = 64;
 
     public IReadOnlyList<LikelihoodRatioSetting> Grid { get; init; } = DefaultGrid;
 
     /// <summary>Also report each setting's AUROC on MNIST (never used to choose).</summary>
     public bool ReportMnist { get; init; } = true;
-
-    public string? DataDirectory { get; init; }
-
-    public int Threads { get; init; }
-
-    public string CommandLine { get; init; } = "flowood llr-select";
 
     /// <summary>Replaces the budget's model (tests); null: the baseline's model named by <see cref="Flow"/>.</summary>
     public BaselineModel? Model { get; init; }

@@ -16,27 +16,13 @@ using static TorchSharp.torch;
 namespace FlowOod.Cli;
 
 /// <summary>Options of <c>flowood scorers</c>. Null overrides take the budget's value.</summary>
-internal sealed record ScorersOptions
+internal sealed record ScorersOptions : ExperimentOptions
 {
     /// <summary>
     /// The OOD sets every scorer is reported on: MNIST and the synthetic sets that no setting was chosen on. The
     /// validation sets of <see cref="LikelihoodRatioSelection"/> (vflip, blur) are left out on purpose.
     /// </summary>
     public static readonly string[] ReportSets = ["mnist", "noise", "constant", "inverted", "hflip"];
-
-    public Budget Budget { get; init; } = Budget.Quick;
-
-    public required string OutputDirectory { get; init; }
-
-    public long Seed { get; init; } = 1;
-
-    public int? Steps { get; init; }
-
-    public int? TrainImages { get; init; }
-
-    public int? EvaluationLimit { get; init; }
-
-    public int BatchSize { get; init; } = 64;
 
     /// <summary>Flows per WAIC ensemble (the model's own flow first); null: the budget's (quick: 3 for Glow, none for RealNVP).</summary>
     public int? Ensemble { get; init; }
@@ -46,12 +32,6 @@ internal sealed record ScorersOptions
     public int? ClassifierSteps { get; init; }
 
     public IReadOnlyList<string> OodSets { get; init; } = ReportSets;
-
-    public string? DataDirectory { get; init; }
-
-    public int Threads { get; init; }
-
-    public string CommandLine { get; init; } = "flowood scorers";
 
     /// <summary>Replaces the budget's models (tests); null: the baseline's.</summary>
     public IReadOnlyList<BaselineModel>? Models { get; init; }
