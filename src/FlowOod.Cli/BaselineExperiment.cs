@@ -43,7 +43,7 @@ internal sealed record BaselineOptions : ExperimentOptions
     public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);
 
     /// <summary>Images scored per set.</summary>
-    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 2_000 : 10_000);
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 10_000);
 }
 
 /// <summary>One model of the baseline: its file stem, description, training steps at the budget, and builder.</summary>

@@ -52,7 +52,7 @@ internal sealed record BiasesOptions : ExperimentOptions
     /// <summary>Fashion-MNIST training images 0 … N − 1, at most <see cref="HeldOutStart"/> so they never overlap the held-out images.</summary>
     public int EffectiveTrainImages => Math.Min(HeldOutStart, TrainImages ?? (Budget == Budget.Quick ? 20_000 : HeldOutStart));
 
-    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 250 : 2_000);
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 200 : 2_000);
 
     public IReadOnlyList<int> EffectiveLatentSizes => LatentSizes ?? (Budget == Budget.Quick ? [10, 20, 50] : [10, 20, 50, 100]);
 

@@ -15,11 +15,11 @@ namespace FlowOod.Cli;
 /// <summary>Options of <c>flowood llr-select</c>.</summary>
 internal sealed record LikelihoodRatioSelectionOptions : ExperimentOptions
 {
-    /// <summary>The default grid: fine-tuned backgrounds at four mutation rates and Ren et al.'s from-scratch background at two.</summary>
+    /// <summary>The default grid: fine-tuned backgrounds at four mutation rates and Ren et al.'s from-scratch background.</summary>
     public static readonly LikelihoodRatioSetting[] DefaultGrid =
     [
         new(false, 0.05), new(false, 0.1), new(false, 0.2), new(false, 0.3),
-        new(true, 0.1), new(true, 0.3),
+        new(true, 0.1),
     ];
 
     public string Flow { get; init; } = "glow";

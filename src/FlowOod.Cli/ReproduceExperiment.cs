@@ -195,30 +195,31 @@ internal static partial class ReproduceExperiment
     {
         (string Scorer, string Target, double Bound)[] targets =
         [
-            ("Likelihood ratio", "AUROC ≥ 0.95", 0.95),
+            ("likelihood ratio", "AUROC ≥ 0.95", 0.95),
             ("input complexity (PNG)", "AUROC ≥ 0.95", 0.95),
-            ("Feature-space", "AUROC ≥ 0.98", 0.98),
+            ("feature-space", "AUROC ≥ 0.98", 0.98),
         ];
         foreach (var row in report.Rows)
         {
             var name = ScorersExperiment.ShortName(row.Scorer);
-            var target = targets.FirstOrDefault(t => name.StartsWith(t.Scorer, StringComparison.OrdinalIgnoreCase));
+            var target = targets.FirstOrDefault(t => name.Contains(t.Scorer, StringComparison.OrdinalIgnoreCase));
             if (target.Scorer is null)
             {
                 continue;
             }
 
             var mnist = row.Results.First(r => IsMnist(r.OutOfDistribution));
-            var others = row.Results.Where(r => !IsMnist(r.OutOfDistribution)).ToList();
-            var worst = others.Count > 0 ? others.MinBy(r => r.Auroc) : null;
-            yield return new Finding(
-                $"{row.Model}: {name} detects MNIST",
-                target.Target, F(mnist.Auroc), mnist.Auroc >= target.Bound);
-            if (worst is not null)
+            yield return new Finding($"{row.Model}: {name} detects MNIST", target.Target, F(mnist.Auroc), mnist.Auroc >= target.Bound);
+
+            // Horizontally flipped garments are still garments (a control near the in-distribution); the other synthetic
+            // sets are shifts every good scorer should flag.
+            var shifts = row.Results.Where(r => !IsMnist(r.OutOfDistribution) && !r.OutOfDistribution.StartsWith("h-flipped", StringComparison.Ordinal)).ToList();
+            if (shifts.Count > 0)
             {
+                var worst = shifts.MinBy(r => r.Auroc)!;
                 yield return new Finding(
-                    $"{row.Model}: {name} generalises beyond MNIST (worst synthetic set: {worst.OutOfDistribution})",
-                    "AUROC ≥ 0.9 on every synthetic set", F(worst.Auroc), worst.Auroc >= 0.9);
+                    $"{row.Model}: {name} generalises beyond MNIST (worst of {shifts.Count} synthetic shifts: {worst.OutOfDistribution})",
+                    "AUROC ≥ 0.9 on each", F(worst.Auroc), worst.Auroc >= 0.9);
             }
         }
     }
