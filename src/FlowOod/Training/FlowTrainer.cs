@@ -187,16 +187,18 @@ public sealed class FlowTrainer
                 cancellationToken.ThrowIfCancellationRequested();
                 clock.Start();
                 flow.train();
-                var indices = Next(ref order, ref cursor, count, batchSize, shuffle, data.device);
-                NegativeBatch? negativeBatchOfStep = null;
-                if (negatives is { } n)
-                {
-                    var negativeIndices = Next(ref negativeOrder, ref negativeCursor, negativeCount, negativeBatch, negativeShuffle, n.Data.device);
-                    negativeBatchOfStep = new NegativeBatch(n.Data, negativeIndices, n.BoundBitsPerDim);
-                }
-
+                using (var stepScope = NewDisposeScope())
                 using (NoiseContext.Use(noise))
                 {
+                    // The index views belong to this step's scope; the orders they view outlive it.
+                    var indices = Next(ref order, ref cursor, count, batchSize, shuffle, data.device);
+                    NegativeBatch? negativeBatchOfStep = null;
+                    if (negatives is { } n)
+                    {
+                        var negativeIndices = Next(ref negativeOrder, ref negativeCursor, negativeCount, negativeBatch, negativeShuffle, n.Data.device);
+                        negativeBatchOfStep = new NegativeBatch(n.Data, negativeIndices, n.BoundBitsPerDim);
+                    }
+
                     var (loss, negativeLoss) = Step(data, indices, negativeBatchOfStep, batchTransform, optimizer, parameters, step);
                     intervalLoss += loss;
                     intervalNegative += negativeLoss;
@@ -243,14 +245,14 @@ public sealed class FlowTrainer
         };
     }
 
-    // The next batchSize indices of a shuffled order, drawn without replacement; a fresh permutation when the order
-    // runs out. The returned view lives as long as the order.
+    // The next batchSize indices of a shuffled order, drawn without replacement; a fresh permutation (kept out of any
+    // dispose scope, freed by the caller) when the order runs out. The returned view is in the caller's scope.
     private static Tensor Next(ref Tensor? order, ref long cursor, long count, int batchSize, Generator shuffle, Device device)
     {
         if (cursor + batchSize > count)
         {
             order?.Dispose();
-            order = randperm(count, generator: shuffle, device: device);
+            order = randperm(count, generator: shuffle, device: device).DetachFromDisposeScope();
             cursor = 0;
         }
 
