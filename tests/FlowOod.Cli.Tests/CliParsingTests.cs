@@ -48,6 +48,13 @@ public sealed class CliParsingTests
     [InlineData("couplings --out x --budget huge", "huge")]
     [InlineData("couplings --out x --eval-limit -3", "--eval-limit must be a positive integer")]
     [InlineData("couplings --out x --no-such-option", "--no-such-option")]
+    [InlineData("negative --out x --budget huge", "huge")]
+    [InlineData("negative --out x --bound 0", "--bound must lie in")]
+    [InlineData("negative --out x --bound nan", "--bound must lie in")]
+    [InlineData("negative --out x --steps 0", "--steps must be a positive integer")]
+    [InlineData("negative --out x --eval-limit -1", "--eval-limit must be a positive integer")]
+    [InlineData("negative --out x --batch-size 0", "--batch-size must be a positive integer")]
+    [InlineData("negative --out x --threads -2", "--threads must be a positive integer")]
     public void Run_BadOptionValue_ExitsWithUsageCodeNamingTheProblem(string commandLine, string expected)
     {
         var (code, _, error) = Run(commandLine.Split(' '));
@@ -80,6 +87,7 @@ public sealed class CliParsingTests
     [InlineData("baseline")]
     [InlineData("latents")]
     [InlineData("couplings")]
+    [InlineData("negative")]
     public void Run_ExperimentWithoutOut_ExitsWithUsageCode(string verb)
     {
         var (code, _, error) = Run(verb);
@@ -96,6 +104,7 @@ public sealed class CliParsingTests
     [InlineData("baseline")]
     [InlineData("latents")]
     [InlineData("couplings")]
+    [InlineData("negative")]
     [InlineData("import-mnist-json")]
     [InlineData("check-runtime")]
     public void Run_VerbHelp_PrintsUsageAndSucceeds(string verb)

@@ -127,6 +127,7 @@ public sealed class ScorersAndReproduceTests : IDisposable
                         new("cycle", "tiny cycle-mask", BiasesFamily.Mask, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.RealNvpCycleMask with { Couplings = 2, Conditioner = new Conditioners.ResNetConditionerFactory(width: 4, blocks: 1) })),
                     ],
                 },
+                n => n with { Steps = 2, TrainImages = 128, EvaluationLimit = 16, BatchSize = 16, Model = models[1] },
                 s => TinyScorers(plots) with { Steps = 2, EvaluationLimit = 32, Cache = s.Cache, Background = s.Background, OodSets = ["mnist", "noise"] },
                 q => q with { Steps = 2, TrainImages = 128, Grid = [new(false, 0.1), new(false, 0.3)], Model = models[1] }),
         };
@@ -134,14 +135,15 @@ public sealed class ScorersAndReproduceTests : IDisposable
         var report = ReproduceExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
         report.PagePath.Should().Be(pagePath);
-        report.Times.Select(t => t.Experiment).Should().HaveCount(6);
+        report.Times.Select(t => t.Experiment).Should().HaveCount(7);
         report.Findings.Should().Contain(f => f.Claim.Contains("higher likelihood", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("Co-adaptation", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("cycle beats the checkerboard", StringComparison.Ordinal))
+            .And.Contain(f => f.Claim.Contains("Negative training (App. B)", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("generalises beyond MNIST", StringComparison.Ordinal));
         var page = File.ReadAllText(pagePath);
         page.Should().StartWith("# Results").And.Contain("| claim | target | measured | held |")
-            .And.Contain("## Experiment 1").And.Contain("## Experiment 2").And.Contain("## Experiment 3").And.Contain("## Experiment 4").And.Contain("## Experiments 6 and 7")
+            .And.Contain("## Experiment 1").And.Contain("## Experiment 2").And.Contain("## Experiment 3").And.Contain("## Experiment 4").And.Contain("## Experiment 5").And.Contain("## Experiments 6 and 7")
             .And.Contain("## Choosing the likelihood ratio's background")
             .And.Contain("](results/realnvp-roc.png)").And.NotContain("](realnvp-roc.png)");
         Directory.GetFiles(folder, "*.tmp-*").Should().BeEmpty("the page is written atomically");

@@ -31,6 +31,9 @@ public sealed class FlowTrainer
 
     // Keeps the evaluation noise apart from the training noise, which is seeded with Seed itself.
     private const ulong EvaluationSeedSalt = 0xD1B54A32D192ED03;
+
+    // Keeps the negatives' shuffle apart from the in-distribution shuffle.
+    private const ulong NegativeSeedSalt = 0x9E3779B97F4A7C15;
     private readonly NormalizingFlow flow;
     private readonly TrainingOptions options;
 
@@ -73,6 +76,84 @@ public sealed class FlowTrainer
             flow.ValidateInput(evaluationData);
         }
 
+        return Run(data, null, evaluationData, progress, batchTransform, cancellationToken);
+    }
+
+    /// <summary>
+    /// Negative training (Kirichenko et al. 2020, App. B): maximum likelihood on <paramref name="data"/> while the
+    /// likelihood of <paramref name="negatives"/> is pushed down, each negative only until its loss passes the bound.
+    /// </summary>
+    /// <remarks>
+    /// <para>Every step draws an in-distribution batch x₁…x_B and a negative batch y₁…y_B of the same size (each set
+    /// shuffled on its own, with its own seeded generator; epochs count passes over <paramref name="data"/>, the
+    /// negatives are reshuffled whenever they run out; with fewer than B negatives every step uses all of them). With
+    /// per-example NLL(x) = −log p(x) in nats and K = { j : bits/dim(y_j) &lt; b } (b =
+    /// <see cref="NegativeTrainingOptions.BoundBitsPerDim"/>, the membership computed without gradients) the loss is</para>
+    /// <para>L = ½ · ( (1/B) Σᵢ NLL(xᵢ) − (1/|K|) Σ_{j∈K} NLL(y_j) ), or L = (1/B) Σᵢ NLL(xᵢ) when K is empty,</para>
+    /// <para>exactly the objective of the paper's <c>train_unsup_ood_negative.py</c>: a negative past the bound adds
+    /// nothing to the loss or its gradient, which keeps the objective bounded below. Optimiser, gradient clipping,
+    /// dequantization noise, divergence checks, ActNorm initialisation (from the first in-distribution batch) and
+    /// evaluation work as in <see cref="Train"/>. <see cref="TrainingProgress.Loss"/> and
+    /// <see cref="TrainingResult.FinalLoss"/> are the in-distribution bits/dim (not L);
+    /// <see cref="TrainingProgress.NegativeLoss"/> and <see cref="TrainingResult.NegativeLoss"/> the mean bits/dim of
+    /// all the negatives drawn in the interval (kept or not).</para>
+    /// </remarks>
+    /// <param name="data">In-distribution examples <c>[N, eventShape...]</c> on the flow's device.</param>
+    /// <param name="negatives">Negative (OOD) examples <c>[M, eventShape...]</c>, M ≥ 1, valid inputs of the flow (same event
+    /// shape, dtype, device and value range as <paramref name="data"/>).</param>
+    /// <param name="negative">The bound.</param>
+    /// <param name="evaluationData">Optional held-out in-distribution examples, as in <see cref="Train"/>.</param>
+    /// <param name="progress">Receives a report every <see cref="TrainingOptions.ProgressInterval"/> steps and at the end.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <returns>What the run did.</returns>
+    /// <exception cref="ArgumentException">A data set has the wrong shape, dtype or values, or there are no negatives.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The bound is not positive and finite.</exception>
+    /// <exception cref="TrainingDivergedException">The loss or gradient became non-finite.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; the model keeps the last completed step.</exception>
+    public TrainingResult TrainWithNegatives(
+        Tensor data,
+        Tensor negatives,
+        NegativeTrainingOptions negative,
+        Tensor? evaluationData = null,
+        IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(negatives);
+        ArgumentNullException.ThrowIfNull(negative);
+        negative.Validate();
+        flow.ValidateInput(data);
+        try
+        {
+            flow.ValidateInput(negatives);
+        }
+        catch (ArgumentException e)
+        {
+            var reason = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal);
+            throw new ArgumentException($"The negatives are not valid inputs of the flow: {reason}", nameof(negatives), e);
+        }
+
+        if (negatives.shape[0] == 0)
+        {
+            throw new ArgumentException("Negative training needs at least one negative example.", nameof(negatives));
+        }
+
+        if (evaluationData is not null)
+        {
+            flow.ValidateInput(evaluationData);
+        }
+
+        return Run(data, (negatives, negative.BoundBitsPerDim), evaluationData, progress, null, cancellationToken);
+    }
+
+    private TrainingResult Run(
+        Tensor data,
+        (Tensor Data, double BoundBitsPerDim)? negatives,
+        Tensor? evaluationData,
+        IProgress<TrainingProgress>? progress,
+        Func<Tensor, Tensor>? batchTransform,
+        CancellationToken cancellationToken)
+    {
         var count = data.shape[0];
         var batchSize = (int)Math.Min(options.BatchSize, count);
         var totalSteps = options.Epochs is { } epochs
@@ -82,15 +163,22 @@ public sealed class FlowTrainer
 
         using var shuffle = new Generator((ulong)options.Seed);
         using var noise = new Generator((ulong)options.Seed, data.device);
+        using var negativeShuffle = new Generator(unchecked((ulong)options.Seed ^ NegativeSeedSalt));
         using OptimizerHelper optimizer = options.Optimizer == OptimizerKind.RmsProp
             ? optim.RMSProp(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay)
             : optim.Adam(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay);
         Tensor? order = null;
         long cursor = count;
+        var negativeCount = negatives?.Data.shape[0] ?? 0;
+        var negativeBatch = (int)Math.Min(batchSize, negativeCount);
+        Tensor? negativeOrder = null;
+        long negativeCursor = negativeCount;
         var clock = new Stopwatch();
         double intervalLoss = 0;
+        double intervalNegative = 0;
         int intervalSteps = 0;
         double lastLoss = double.NaN;
+        double? lastNegative = null;
         double? evaluationLoss = null;
         try
         {
@@ -99,19 +187,23 @@ public sealed class FlowTrainer
                 cancellationToken.ThrowIfCancellationRequested();
                 clock.Start();
                 flow.train();
-                if (cursor + batchSize > count)
-                {
-                    order?.Dispose();
-                    order = randperm(count, generator: shuffle, device: data.device);
-                    cursor = 0;
-                }
-
+                using (var stepScope = NewDisposeScope())
                 using (NoiseContext.Use(noise))
                 {
-                    intervalLoss += Step(data, order!.narrow(0, cursor, batchSize), batchTransform, optimizer, parameters, step);
+                    // The index views belong to this step's scope; the orders they view outlive it.
+                    var indices = Next(ref order, ref cursor, count, batchSize, shuffle, data.device);
+                    NegativeBatch? negativeBatchOfStep = null;
+                    if (negatives is { } n)
+                    {
+                        var negativeIndices = Next(ref negativeOrder, ref negativeCursor, negativeCount, negativeBatch, negativeShuffle, n.Data.device);
+                        negativeBatchOfStep = new NegativeBatch(n.Data, negativeIndices, n.BoundBitsPerDim);
+                    }
+
+                    var (loss, negativeLoss) = Step(data, indices, negativeBatchOfStep, batchTransform, optimizer, parameters, step);
+                    intervalLoss += loss;
+                    intervalNegative += negativeLoss;
                 }
 
-                cursor += batchSize;
                 intervalSteps++;
                 clock.Stop();
 
@@ -127,21 +219,75 @@ public sealed class FlowTrainer
                     if (intervalSteps > 0)
                     {
                         lastLoss = intervalLoss / intervalSteps;
+                        lastNegative = negatives is null ? null : intervalNegative / intervalSteps;
                     }
 
                     intervalLoss = 0;
+                    intervalNegative = 0;
                     intervalSteps = 0;
-                    progress?.Report(new TrainingProgress(step, totalSteps, lastLoss, Rate(step, batchSize, clock), clock.Elapsed, evaluated));
+                    progress?.Report(new TrainingProgress(step, totalSteps, lastLoss, Rate(step, batchSize, clock), clock.Elapsed, evaluated)
+                    {
+                        NegativeLoss = lastNegative,
+                    });
                 }
             }
         }
         finally
         {
             order?.Dispose();
+            negativeOrder?.Dispose();
             flow.eval();
         }
 
-        return new TrainingResult(totalSteps, lastLoss, Rate(totalSteps, batchSize, clock), clock.Elapsed, evaluationLoss);
+        return new TrainingResult(totalSteps, lastLoss, Rate(totalSteps, batchSize, clock), clock.Elapsed, evaluationLoss)
+        {
+            NegativeLoss = lastNegative,
+        };
+    }
+
+    // The next batchSize indices of a shuffled order, drawn without replacement; a fresh permutation (kept out of any
+    // dispose scope, freed by the caller) when the order runs out. The returned view is in the caller's scope.
+    private static Tensor Next(ref Tensor? order, ref long cursor, long count, int batchSize, Generator shuffle, Device device)
+    {
+        if (cursor + batchSize > count)
+        {
+            order?.Dispose();
+            order = randperm(count, generator: shuffle, device: device).DetachFromDisposeScope();
+            cursor = 0;
+        }
+
+        var indices = order!.narrow(0, cursor, batchSize);
+        cursor += batchSize;
+        return indices;
+    }
+
+    /// <summary>
+    /// The loss of negative training: L = ½·(mean NLL_in − mean_{j∈K} NLL_neg,j) with K the negatives whose bits/dim is
+    /// below <paramref name="boundBitsPerDim"/> (chosen without gradients), or mean NLL_in when K is empty.
+    /// </summary>
+    /// <param name="flow">Converts the per-example log-densities to bits/dim.</param>
+    /// <param name="inLogProb">log p of the in-distribution batch, nats, <c>[B]</c>.</param>
+    /// <param name="negativeLogProb">log p of the negative batch, nats, <c>[B']</c>.</param>
+    /// <param name="boundBitsPerDim">The bound b.</param>
+    /// <returns>The scalar loss (nats per example) and |K|.</returns>
+    internal static (Tensor Loss, long Kept) NegativeObjective(NormalizingFlow flow, Tensor inLogProb, Tensor negativeLogProb, double boundBitsPerDim)
+    {
+        using var scope = NewDisposeScope();
+        var inNll = inLogProb.mean().neg();
+        Tensor keep;
+        using (no_grad())
+        {
+            keep = flow.ToBitsPerDim(negativeLogProb.detach()).lt(boundBitsPerDim);
+        }
+
+        var kept = keep.sum().ToInt64();
+        if (kept == 0)
+        {
+            return (scope.MoveToOuter(inNll), 0);
+        }
+
+        var negativeNll = negativeLogProb.masked_select(keep).mean().neg();
+        return (scope.MoveToOuter(inNll.sub(negativeNll).mul(0.5)), kept);
     }
 
     /// <summary>The mean loss of <paramref name="data"/> in bits/dim, in evaluation mode without gradients.</summary>
@@ -179,8 +325,9 @@ public sealed class FlowTrainer
         }
     }
 
-    private double Step(
-        Tensor data, Tensor indices, Func<Tensor, Tensor>? batchTransform, OptimizerHelper optimizer, Parameter[] parameters, int step)
+    // One optimiser step; returns the in-distribution bits/dim and the negatives' mean bits/dim (0 without negatives).
+    private (double Loss, double NegativeLoss) Step(
+        Tensor data, Tensor indices, NegativeBatch? negatives, Func<Tensor, Tensor>? batchTransform, OptimizerHelper optimizer, Parameter[] parameters, int step)
     {
         using var scope = NewDisposeScope();
         var batch = data.index_select(0, indices);
@@ -195,23 +342,40 @@ public sealed class FlowTrainer
         }
 
         optimizer.zero_grad();
-        var nll = flow.LogProbUnchecked(batch).mean().neg();
-        var loss = nll.ToDouble();
-        if (!double.IsFinite(loss))
+        var logProb = flow.LogProbUnchecked(batch);
+        Tensor objective;
+        double negativeLoss = 0;
+        if (negatives is { } n)
         {
-            throw new TrainingDivergedException(step, loss, double.NaN);
+            var negativeLogProb = flow.LogProbUnchecked(n.Data.index_select(0, n.Indices));
+            (objective, _) = NegativeObjective(flow, logProb, negativeLogProb, n.BoundBitsPerDim);
+            negativeLoss = flow.ToBitsPerDim(negativeLogProb.detach().mean().ToDouble());
+        }
+        else
+        {
+            objective = logProb.mean().neg();
         }
 
-        nll.backward();
+        var objectiveValue = objective.ToDouble();
+        var loss = negatives is null ? objectiveValue : -logProb.detach().mean().ToDouble();
+        if (!double.IsFinite(objectiveValue) || !double.IsFinite(loss))
+        {
+            throw new TrainingDivergedException(step, double.IsFinite(objectiveValue) ? loss : objectiveValue, double.NaN);
+        }
+
+        objective.backward();
         var gradientNorm = nn.utils.clip_grad_norm_(parameters, options.MaxGradNorm);
         if (!double.IsFinite(gradientNorm))
         {
-            throw new TrainingDivergedException(step, loss, gradientNorm);
+            throw new TrainingDivergedException(step, objectiveValue, gradientNorm);
         }
 
         optimizer.step();
-        return flow.ToBitsPerDim(-loss);
+        return (flow.ToBitsPerDim(-loss), negativeLoss);
     }
+
+    // The negatives of one step: the set, this step's indices into it and the bound.
+    private readonly record struct NegativeBatch(Tensor Data, Tensor Indices, double BoundBitsPerDim);
 
     private Tensor Transform(Tensor batch, Func<Tensor, Tensor> batchTransform)
     {

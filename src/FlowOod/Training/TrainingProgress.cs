@@ -10,4 +10,12 @@ namespace FlowOod.Training;
 /// <param name="Elapsed">Wall-clock time since training started.</param>
 /// <param name="EvaluationLoss">Mean loss on the evaluation data (same unit as <paramref name="Loss"/>) when it was
 /// evaluated at this step, otherwise null.</param>
-public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double ExamplesPerSecond, TimeSpan Elapsed, double? EvaluationLoss = null);
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double ExamplesPerSecond, TimeSpan Elapsed, double? EvaluationLoss = null)
+{
+    /// <summary>
+    /// Negative training (<see cref="FlowTrainer.TrainWithNegatives"/>) only: the mean loss of the negatives drawn over
+    /// the last reporting interval (same unit as <see cref="Loss"/>, every negative counted, kept or past the bound);
+    /// null for plain training.
+    /// </summary>
+    public double? NegativeLoss { get; init; }
+}
