@@ -299,7 +299,7 @@ internal static partial class ReproduceExperiment
             .AppendLine("|---|---|---:|---|");
         foreach (var f in findings)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {f.Claim.Replace("|", "\\|", StringComparison.Ordinal)} | {f.Target} | {f.Measured} | {(f.Held switch { true => "yes", false => "**no**", null => "—" })} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {Cell(f.Claim)} | {Cell(f.Target)} | {Cell(f.Measured)} | {(f.Held switch { true => "yes", false => "**no**", null => "—" })} |");
         }
 
         text.AppendLine().AppendLine("| experiment | wall time |").AppendLine("|---|---:|");
@@ -341,6 +341,9 @@ internal static partial class ReproduceExperiment
         File.WriteAllText(temporary, text);
         File.Move(temporary, path, overwrite: true);
     }
+
+    // A Markdown table cell: a pipe in the text would end the cell.
+    private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal);
 
     private static bool IsMnist(string set) => set.StartsWith("MNIST", StringComparison.Ordinal);
 

@@ -142,7 +142,7 @@ public sealed class ScorersAndReproduceTests : IDisposable
             .And.Contain(f => f.Claim.Contains("Negative training (App. B)", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("generalises beyond MNIST", StringComparison.Ordinal));
         var page = File.ReadAllText(pagePath);
-        page.Should().StartWith("# Results").And.Contain("| claim | target | measured | held |")
+        page.Should().StartWith("# Results").And.Contain("| claim | target | measured | held |").And.Contain("\\|corr(x, z)\\| ≥ 0.3")
             .And.Contain("## Experiment 1").And.Contain("## Experiment 2").And.Contain("## Experiment 3").And.Contain("## Experiment 4").And.Contain("## Experiment 5").And.Contain("## Experiments 6 and 7")
             .And.Contain("## Choosing the likelihood ratio's background")
             .And.Contain("](results/realnvp-roc.png)").And.NotContain("](realnvp-roc.png)");
