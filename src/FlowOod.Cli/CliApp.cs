@@ -81,6 +81,8 @@ internal static class CliApp
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(CompareCommand());
+        root.Subcommands.Add(TrainCommand(output, plain));
+        root.Subcommands.Add(ScoreCommand(output, plain));
         root.Subcommands.Add(EvaluateCommand(output, plain));
         root.Subcommands.Add(BaselineCommand(output, plain));
         root.Subcommands.Add(LatentsCommand(output, plain));
@@ -253,6 +255,97 @@ internal static class CliApp
             DataDirectory = p.GetValue(dataDir),
             Threads = p.GetValue(threads),
         }));
+        return command;
+    }
+
+    private static Command TrainCommand(TextWriter output, bool plain)
+    {
+        var model = new Option<string>("--model") { Description = "the model file to write (a FlowOod model file, written atomically)", Required = true };
+        var flow = new Option<string>("--flow") { Description = "glow (2 scales × 4 steps, width 32, 600 steps; default) or realnvp (compact RealNVP, 150 steps)", DefaultValueFactory = _ => "glow" };
+        flow.AcceptOnlyFromAmong("glow", "realnvp");
+        var data = new Option<string?>("--data") { Description = "a folder of 28×28 IDX images to train on (train-* files, else t10k-*); default: Fashion-MNIST train" };
+        data.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } folder && !Directory.Exists(folder))
+            {
+                result.AddError($"--data '{folder}' is not an existing folder.");
+            }
+        });
+        var steps = OptionalPositive("--steps", "training steps (default: the model's)");
+        var trainImages = Positive("--train-images", "training images used (the first N)", 20_000);
+        var batch = Positive("--batch-size", "images per step", 64);
+        var seed = SeedOption();
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("train", "Trains a pixel flow on Fashion-MNIST or a folder of IDX images and saves it as a model file.")
+        {
+            model, flow, data, steps, trainImages, batch, seed, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            ModelVerbs.Train(
+                new TrainOptions
+                {
+                    ModelPath = p.GetValue(model)!,
+                    Flow = p.GetValue(flow)!,
+                    TrainingData = p.GetValue(data),
+                    Steps = p.GetValue(steps),
+                    TrainImages = p.GetValue(trainImages),
+                    BatchSize = p.GetValue(batch),
+                    Seed = p.GetValue(seed),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
+        return command;
+    }
+
+    private static Command ScoreCommand(TextWriter output, bool plain)
+    {
+        var model = new Option<string>("--model") { Description = "a flow saved by flowood train (or ModelFile.Save)", Required = true };
+        var sets = OodOption();
+        sets.Description = "set to score, repeatable; the first is the reference of the AUROCs: fashion-test, " + sets.Description;
+        sets.DefaultValueFactory = _ => ["fashion-test", "mnist"];
+        sets.Validators.Clear();
+        sets.Validators.Add(result =>
+        {
+            foreach (var value in result.GetValueOrDefault<string[]>() ?? [])
+            {
+                if (value != "fashion-test" && OodSets.Check(value) is { } problem)
+                {
+                    result.AddError(problem);
+                }
+            }
+        });
+        var limit = Positive("--limit", "images scored per set", 2_000);
+        var csv = new Option<string?>("--csv") { Description = "also write every image's bits/dim to this CSV file (set, index, bits_per_dim)" };
+        var seed = SeedOption();
+        var dataDir = DataDirOption();
+        var threads = ThreadsOption();
+        var command = new Command("score", "Scores sets with a saved flow: bits/dim per set, and AUROC, AUPR-Out, FPR@95%TPR of each set against the first.")
+        {
+            model, sets, limit, csv, seed, dataDir, threads,
+        };
+        command.SetAction(p =>
+        {
+            ModelVerbs.Score(
+                new ScoreOptions
+                {
+                    ModelPath = p.GetValue(model)!,
+                    Sets = p.GetValue(sets)!,
+                    Limit = p.GetValue(limit),
+                    CsvPath = p.GetValue(csv),
+                    Seed = p.GetValue(seed),
+                    DataDirectory = p.GetValue(dataDir),
+                    Threads = p.GetValue(threads),
+                },
+                Terminal.Create(output, plain),
+                plain);
+            return Success;
+        });
         return command;
     }
 
