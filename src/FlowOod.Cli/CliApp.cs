@@ -615,7 +615,7 @@ internal static class CliApp
 
     private static Command ReproduceCommand(TextWriter output, bool plain)
     {
-        var budget = BudgetOption("every experiment at its quick budget, the baseline's flows shared: about 25 min on 2 cores", "every experiment at its full budget; time not measured");
+        var budget = BudgetOption("every experiment at its quick budget, the baseline's flows shared: 19.5 min measured on 2 cores", "every experiment at its full budget; time not measured");
         var outDir = OutOption("every plot and experiment fragment");
         var page = new Option<string?>("--page") { Description = "the results page to write (default: results.md in --out); its links are relative to its folder" };
         var seed = SeedOption();

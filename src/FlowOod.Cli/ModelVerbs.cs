@@ -69,7 +69,7 @@ internal static class ModelVerbs
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
-        var images = options.TrainingData is { } folder ? LoadTrainingFolder(folder) : data.FashionTrain;
+        var images = options.TrainingData is { } folder ? OodSets.LoadFolder(folder, DatasetSplit.Train) : data.FashionTrain;
         if (images.Height != 28 || images.Width != 28)
         {
             throw new ArgumentException($"'{images.Name}' holds {images.Height}×{images.Width} images; the built-in flows take 28×28.");
@@ -138,19 +138,6 @@ internal static class ModelVerbs
         }
 
         return results;
-    }
-
-    private static ImageDataset LoadTrainingFolder(string folder)
-    {
-        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
-        try
-        {
-            return ImageDataset.LoadMnistFormat(folder, DatasetSplit.Train, $"{name} train");
-        }
-        catch (FileNotFoundException)
-        {
-            return ImageDataset.LoadMnistFormat(folder, DatasetSplit.Test, $"{name} test");
-        }
     }
 
     // Linear interpolation between order statistics of a sorted sample.

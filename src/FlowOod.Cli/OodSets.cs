@@ -66,25 +66,33 @@ internal static class OodSets
         return set.Take(Math.Min(limit, set.Count));
     }
 
-    private static ImageDataset LoadFolder(string folder)
+    /// <summary>
+    /// The IDX set in <paramref name="folder"/>: the <paramref name="preferred"/> split's files (MNIST names), else the other
+    /// split's.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The folder holds neither pair of files.</exception>
+    public static ImageDataset LoadFolder(string folder, DatasetSplit preferred = DatasetSplit.Test)
     {
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+        var other = preferred == DatasetSplit.Test ? DatasetSplit.Train : DatasetSplit.Test;
         try
         {
-            return ImageDataset.LoadMnistFormat(folder, DatasetSplit.Test, $"{name} test");
+            return ImageDataset.LoadMnistFormat(folder, preferred, $"{name} {SplitName(preferred)}");
         }
         catch (FileNotFoundException)
         {
             try
             {
-                return ImageDataset.LoadMnistFormat(folder, DatasetSplit.Train, $"{name} train");
+                return ImageDataset.LoadMnistFormat(folder, other, $"{name} {SplitName(other)}");
             }
             catch (FileNotFoundException e)
             {
                 throw new FileNotFoundException(
-                    $"The OOD folder '{folder}' holds no IDX set: expected t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
+                    $"The folder '{folder}' holds no IDX set: expected t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
                     + "(or the train-* pair), raw or .gz.", folder, e);
             }
         }
     }
+
+    private static string SplitName(DatasetSplit split) => split == DatasetSplit.Test ? "test" : "train";
 }
