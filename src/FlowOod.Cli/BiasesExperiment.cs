@@ -180,8 +180,7 @@ internal static class BiasesExperiment
         using var heldOut = data.FashionTrain.ToTensor(BiasesOptions.HeldOutStart, heldOutCount);
         foreach (var model in models)
         {
-            random.manual_seed(options.Seed);
-            using var flow = model.Build();
+            using var flow = FlowCache.Build(options.Seed, model.Build);
             var parameters = flow.parameters().Sum(p => p.numel());
             var checkpoints = new List<BiasesCheckpoint>();
             var trainer = new FlowTrainer(flow, new TrainingOptions

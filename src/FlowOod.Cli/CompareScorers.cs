@@ -125,10 +125,9 @@ internal static class CompareScorers
 
     private static NormalizingFlow PixelFlow(CompareOptions options, long seed)
     {
-        random.manual_seed(seed);
-        return options.Flow == "glow"
+        return FlowCache.Build(seed, () => options.Flow == "glow"
             ? Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })
-            : RealNvp.Create([1, 28, 28], RealNvpOptions.Compact);
+            : RealNvp.Create([1, 28, 28], RealNvpOptions.Compact));
     }
 
     private static void Train(string what, Func<TrainingResult> train)

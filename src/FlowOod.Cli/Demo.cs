@@ -22,8 +22,7 @@ internal static class Demo
         var (fashionTrain, fashionTest, mnist) = SampleData.Prepare(options.Threads, options.DataDirectory);
         Console.WriteLine($"Data: {fashionTrain.Count} Fashion-MNIST train, {fashionTest.Count} test, {mnist.Count} MNIST digits (from {FlowOodDatasets.DataDirectory}).");
 
-        random.manual_seed(options.Seed);
-        using var flow = RealNvp.Create(new long[] { 1, 28, 28 }, RealNvpOptions.Compact);
+        using var flow = FlowCache.Build(options.Seed, () => RealNvp.Create(new long[] { 1, 28, 28 }, RealNvpOptions.Compact));
         var parameterCount = flow.parameters().Sum(p => p.numel());
         Console.WriteLine($"Model: compact RealNVP (2 scales, width 32, 2 residual blocks), {parameterCount:N0} parameters; {get_num_threads()} threads.");
         Console.WriteLine($"Training: {options.Steps} steps × {options.BatchSize} images, Adam lr {options.LearningRate}, gradient clipping 100, seed {options.Seed}.");

@@ -67,10 +67,9 @@ internal static class Evaluate
 
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         var training = new TrainingOptions { Steps = options.Steps, BatchSize = options.BatchSize, LearningRate = 1e-3, Seed = options.Seed, ProgressInterval = 25 };
-        random.manual_seed(options.Seed);
-        using var flow = options.Flow == "glow"
+        using var flow = FlowCache.Build(options.Seed, () => options.Flow == "glow"
             ? Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })
-            : RealNvp.Create([1, 28, 28], RealNvpOptions.Compact);
+            : RealNvp.Create([1, 28, 28], RealNvpOptions.Compact));
         var trainer = new FlowTrainer(flow, training);
         var result = TrainingDisplay.Run(console, plain, $"training {options.Flow}", progress => trainer.Train(train, progress: progress));
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,

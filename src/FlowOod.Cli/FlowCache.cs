@@ -62,8 +62,7 @@ internal sealed class FlowCache : IDisposable
             trainingSets[count] = train;
         }
 
-        random.manual_seed(seed);
-        var flow = model.Build();
+        var flow = Build(seed, model.Build);
         try
         {
             var trainer = new FlowTrainer(flow, new TrainingOptions
@@ -90,6 +89,19 @@ internal sealed class FlowCache : IDisposable
             flow.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Builds a flow whose initial weights come from torch's global generator seeded with <paramref name="seed"/>: the one
+    /// place the tool (an application, which owns its process) writes that process-wide state. The library never does;
+    /// TorchSharp 0.107's <c>nn.init.uniform_</c>/<c>normal_</c> overloads that take a generator were seen to advance the
+    /// global generator all the same, so a private generator would not isolate the build either.
+    /// </summary>
+    public static NormalizingFlow Build(long seed, Func<NormalizingFlow> build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        random.manual_seed(seed);
+        return build();
     }
 
     /// <summary>Disposes every flow and training tensor the cache holds.</summary>

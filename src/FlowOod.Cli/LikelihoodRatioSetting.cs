@@ -76,8 +76,7 @@ internal sealed record LikelihoodRatioSetting(bool FromScratch, double MutationR
                 progress => LikelihoodRatioScorer.FineTuneBackground(foreground, train, MutationRate, options, progress));
         }
 
-        TorchSharp.torch.random.manual_seed(seed + 1000);
-        var background = build();
+        var background = FlowCache.Build(seed + 1000, build);
         try
         {
             TrainingDisplay.Run(console, plain, $"llr background ({Label})",

@@ -94,8 +94,7 @@ internal static class NegativeExperiment
         using var negatives = data.Mnist.ToTensor(0, NegativeDigits);
         foreach (var (stem, label, useNegatives) in new[] { ("ml", "maximum likelihood", false), ("negative", "negative training", true) })
         {
-            random.manual_seed(options.Seed);
-            using var flow = model.Build();
+            using var flow = FlowCache.Build(options.Seed, model.Build);
             var clock = Stopwatch.StartNew();
             var trainer = new FlowTrainer(flow, new TrainingOptions
             {
