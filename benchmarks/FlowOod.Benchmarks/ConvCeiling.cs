@@ -1,10 +1,18 @@
 using System;
 using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using static TorchSharp.torch;
 
 namespace FlowOod.Benchmarks;
+
+/// <summary>A k×k, stride-1, same-padding convolution C_in → C_out on a batch [N, C_in, H, W].</summary>
+public sealed record ConvShape(long N, long CIn, long COut, long H, long W, long K)
+{
+    /// <summary>FLOPs of one forward call: 2·N·C_out·H·W·C_in·k² (multiply and add).</summary>
+    public double ForwardFlops => ConvCeiling.ForwardFlops(N, CIn, COut, H, W, K);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"[{N},{CIn},{H},{W}] {K}x{K} {CIn}->{COut}";
+}
 
 /// <summary>One measured convolution: its shape, dtype, seconds per call and achieved GFLOP/s.</summary>
 public sealed record ConvMeasurement(string Shape, ScalarType Dtype, bool Backward, double SecondsPerCall, double GflopPerSecond);
@@ -20,29 +28,38 @@ public static class ConvCeiling
     public static double ForwardFlops(long n, long cIn, long cOut, long h, long w, long k) => 2.0 * n * cOut * h * w * cIn * k * k;
 
     /// <summary>
+    /// Times <paramref name="calls"/> calls (after 2 warm-up calls) of a 3×3 <paramref name="channels"/> →
+    /// <paramref name="channels"/> convolution on [n, channels, size, size]; see <see cref="Measure(ConvShape, ScalarType, bool, int)"/>.
+    /// </summary>
+    public static ConvMeasurement Measure(long n, long channels, long size, ScalarType dtype, bool backward, int calls) =>
+        Measure(new ConvShape(n, channels, channels, size, size, 3), dtype, backward, calls);
+
+    /// <summary>
     /// Times <paramref name="calls"/> calls (after 2 warm-up calls) of the convolution on random data of
     /// <paramref name="dtype"/>; with <paramref name="backward"/>, forward + backward of the sum.
     /// </summary>
-    public static ConvMeasurement Measure(long n, long channels, long size, ScalarType dtype, bool backward, int calls)
+    public static ConvMeasurement Measure(ConvShape shape, ScalarType dtype, bool backward, int calls)
     {
+        ArgumentNullException.ThrowIfNull(shape);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(calls);
         using var scope = NewDisposeScope();
         using var generator = new Generator(7);
-        var x = randn([n, channels, size, size], generator: generator).to(dtype).requires_grad_(backward);
-        var weight = randn([channels, channels, 3, 3], generator: generator).mul_(0.05).to(dtype).requires_grad_(backward);
+        var x = randn([shape.N, shape.CIn, shape.H, shape.W], generator: generator).to(dtype).requires_grad_(backward);
+        var weight = randn([shape.COut, shape.CIn, shape.K, shape.K], generator: generator).mul_(0.05).to(dtype).requires_grad_(backward);
+        var padding = new[] { shape.K / 2, shape.K / 2 };
         void Call()
         {
             using var callScope = NewDisposeScope();
             if (backward)
             {
-                nn.functional.conv2d(x, weight, padding: [1, 1]).sum().backward();
+                nn.functional.conv2d(x, weight, padding: padding).sum().backward();
                 x.grad?.zero_();
                 weight.grad?.zero_();
             }
             else
             {
                 using var noGrad = no_grad();
-                nn.functional.conv2d(x, weight, padding: [1, 1]);
+                nn.functional.conv2d(x, weight, padding: padding);
             }
         }
 
@@ -55,25 +72,7 @@ public static class ConvCeiling
         }
 
         var seconds = clock.Elapsed.TotalSeconds / calls;
-        var flops = ForwardFlops(n, channels, channels, size, size, 3) * (backward ? 3 : 1);
-        return new ConvMeasurement($"[{n},{channels},{size},{size}] 3x3 {channels}->{channels}", dtype, backward, seconds, flops / seconds / 1e9);
-    }
-
-    /// <summary>The CPU model and the flags that matter for fp32/bf16 speed, from /proc/cpuinfo ("unknown" elsewhere).</summary>
-    public static (string Model, string Flags) Processor()
-    {
-        const string CpuInfo = "/proc/cpuinfo";
-        if (!File.Exists(CpuInfo))
-        {
-            return ("unknown", "unknown");
-        }
-
-        var lines = File.ReadAllLines(CpuInfo);
-        string? Value(string key) => lines.Where(l => l.StartsWith(key, StringComparison.Ordinal) && l.Contains(':', StringComparison.Ordinal))
-            .Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()).FirstOrDefault();
-        var flags = (Value("flags") ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
-        string[] wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"];
-        var present = wanted.Where(flags.Contains).ToArray();
-        return (Value("model name") ?? "unknown", present.Length == 0 ? "none of " + string.Join(' ', wanted) : string.Join(' ', present));
+        var flops = shape.ForwardFlops * (backward ? 3 : 1);
+        return new ConvMeasurement(shape.ToString(), dtype, backward, seconds, flops / seconds / 1e9);
     }
 }

@@ -4,6 +4,7 @@ using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Components;
 using FlowOod.Distributions;
+using FlowOod.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -227,7 +228,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"Expected float32 or float64 input, got {input.dtype}.", nameof(input));
         }
 
-        if (parameters().FirstOrDefault() is { } parameter && input.dtype != parameter.dtype)
+        if (parameters().FirstOrDefault(p => !LowPrecision.IsLow(p.dtype)) is { } parameter && input.dtype != parameter.dtype)
         {
             throw new ArgumentException(
                 $"Expected {parameter.dtype} input to match the flow's parameters, got {input.dtype}; convert the batch or the flow with .to(...).",
@@ -251,13 +252,20 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         }
     }
 
+    // The flow's dtype: that of its first parameter outside a 16-bit st-network (ConditionerPrecision's inference copy).
     private (ScalarType Dtype, Device Device) ParameterDtypeAndDevice()
     {
+        var device = CPU;
         foreach (var parameter in parameters())
         {
-            return (parameter.dtype, parameter.device);
+            if (!LowPrecision.IsLow(parameter.dtype))
+            {
+                return (parameter.dtype, parameter.device);
+            }
+
+            device = parameter.device;
         }
 
-        return (ScalarType.Float32, CPU);
+        return (ScalarType.Float32, device);
     }
 }

@@ -41,6 +41,7 @@ public abstract class CouplingLayer : Bijector
     private readonly Tensor transform_channels;
     private readonly long[] eventShape;
     private readonly bool channelStructured;
+    private ScalarType? conditionerDtype;
 
     /// <summary>Creates the mask buffers and the st-network, and registers them.</summary>
     /// <remarks>
@@ -183,6 +184,35 @@ public abstract class CouplingLayer : Bijector
     /// <summary>The conditioning (<paramref name="condition"/>) or transform mask as a 0/1 tensor <c>[eventShape...]</c> of <paramref name="dtype"/>.</summary>
     internal Tensor MaskAsValues(bool condition, ScalarType dtype) => (condition ? condition_mask : transform_mask).to(dtype);
 
+    /// <summary>
+    /// The dtype the st-network computes in, or null for the input's own (the default). With a narrower dtype (bf16) the
+    /// conditioning entries are cast to it on the way in and the st-network's output is cast back to the input's dtype
+    /// on the way out, so the coupling arithmetic, the log-determinant and every sum stay in the input's precision and
+    /// the layer stays exactly invertible: both directions compute s and t from the same, unchanged conditioning entries.
+    /// </summary>
+    /// <remarks>Set by <see cref="Precision.ConditionerPrecision"/> only: on a private inference copy once, or by the trainer for
+    /// the length of a mixed-precision run.</remarks>
+    internal ScalarType? ConditionerDtype
+    {
+        get => conditionerDtype;
+        set => conditionerDtype = value;
+    }
+
+    /// <summary>The st-network (for converting its parameters on a private inference copy).</summary>
+    internal nn.Module<Tensor, Tensor> Conditioner => st_net;
+
+    private Tensor CallConditioner(Tensor conditioning)
+    {
+        if (conditionerDtype is not { } dtype || dtype == conditioning.dtype)
+        {
+            return st_net.call(conditioning);
+        }
+
+        using var narrow = conditioning.to(dtype);
+        using var output = st_net.call(narrow);
+        return output.to(conditioning.dtype);
+    }
+
     private (Tensor Output, Tensor LogDet) Apply(Tensor input, bool inverse)
     {
         var (output, logDet, _, _) = Apply(input, inverse, capture: false);
@@ -199,7 +229,7 @@ public abstract class CouplingLayer : Bijector
         {
             var conditioning = input.index_select(1, condition_channels);
             var changing = input.index_select(1, transform_channels);
-            var conditionerOutput = st_net.call(conditioning);
+            var conditionerOutput = CallConditioner(conditioning);
             var (changed, s) = Couple(changing, conditionerOutput, inverse);
             output = input.index_copy(1, transform_channels, changed);
             logScale = s;
@@ -210,7 +240,7 @@ public abstract class CouplingLayer : Bijector
         }
         else
         {
-            var conditionerOutput = st_net.call(input.mul(condition_mask));
+            var conditionerOutput = CallConditioner(input.mul(condition_mask));
             var (changed, s) = Couple(input, conditionerOutput, inverse);
             output = where(transform_mask, changed, input);
             logScale = s?.mul(transform_mask);

@@ -58,7 +58,18 @@ internal sealed class Conv2dLayer : nn.Module<Tensor, Tensor>
     public Parameter? Bias => bias;
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding);
+    /// <remarks>A bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>).</remarks>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!LowPrecision.NeedsCast(weight, input))
+        {
+            return nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding);
+        }
+
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(nn.functional.conv2d(input, LowPrecision.Match(weight, input), LowPrecision.Match(bias, input), strides: stride, padding: padding));
+    }
 
     /// <summary>Throws unless every channel count, kernel size and stride is positive (shared with <see cref="ConvTranspose2dLayer"/>).</summary>
     internal static void CheckGeometry(long inputChannels, long outputChannels, (long H, long W) kernelSize, (long H, long W) stride)

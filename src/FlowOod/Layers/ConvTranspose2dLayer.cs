@@ -42,7 +42,7 @@ internal sealed class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The output for the smallest output size (no output padding).</summary>
-    public override Tensor forward(Tensor input) => nn.functional.conv_transpose2d(input, weight, bias, strides: stride);
+    public override Tensor forward(Tensor input) => Transposed(input, outputPadding: null);
 
     /// <summary>
     /// The output of spatial size <paramref name="outputSize"/> (h, w): each must lie in [(in − 1)·s + k, (in − 1)·s + k + s),
@@ -71,6 +71,15 @@ internal sealed class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
             }
         }
 
-        return nn.functional.conv_transpose2d(input, weight, bias, strides: stride, output_padding: outputPadding);
+        return Transposed(input, outputPadding);
+    }
+
+    /// <summary>The kernel call; a bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>).</summary>
+    private Tensor Transposed(Tensor input, long[]? outputPadding)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(nn.functional.conv_transpose2d(
+            input, LowPrecision.Match(weight, input), LowPrecision.Match(bias, input), strides: stride, output_padding: outputPadding));
     }
 }

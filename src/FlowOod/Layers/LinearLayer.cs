@@ -35,5 +35,16 @@ internal sealed class LinearLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+    /// <remarks>A bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>).</remarks>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!LowPrecision.NeedsCast(weight, input))
+        {
+            return nn.functional.linear(input, weight, bias);
+        }
+
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(nn.functional.linear(input, LowPrecision.Match(weight, input), LowPrecision.Match(bias, input)));
+    }
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Linq;
 using System.Threading;
 using FlowOod.Bijectors;
+using FlowOod.Precision;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -180,6 +181,8 @@ public sealed class FlowTrainer
         double lastLoss = double.NaN;
         double? lastNegative = null;
         double? evaluationLoss = null;
+        var precision = ConditionerPrecision.Choose(options.Precision, parameters.FirstOrDefault()?.device).Precision;
+        using var mixed = ConditionerPrecision.Train(flow, precision);
         try
         {
             for (int step = 1; step <= totalSteps; step++)
@@ -242,6 +245,7 @@ public sealed class FlowTrainer
         return new TrainingResult(totalSteps, lastLoss, Rate(totalSteps, batchSize, clock), clock.Elapsed, evaluationLoss)
         {
             NegativeLoss = lastNegative,
+            Precision = precision,
         };
     }
 

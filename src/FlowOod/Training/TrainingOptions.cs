@@ -1,4 +1,5 @@
 using System;
+using FlowOod.Precision;
 
 namespace FlowOod.Training;
 
@@ -41,6 +42,16 @@ public sealed record TrainingOptions
     /// <summary>Report progress every this many steps. Default 10.</summary>
     public int ProgressInterval { get; init; } = 10;
 
+    /// <summary>
+    /// The precision of the st-networks during training. Default <see cref="ComputePrecision.Float32"/>. With
+    /// <see cref="ComputePrecision.BFloat16"/> (or Auto resolving to it, see <see cref="ConditionerPrecision.Choose"/>):
+    /// mixed precision. The parameters stay float32 (the master weights the optimiser updates); every call of an
+    /// st-network computes with bf16 copies of its weights and activations, and the coupling arithmetic,
+    /// log-determinants, loss and gradients' accumulation stay float32. FlowOod's own st-networks support it; a custom
+    /// st-network must accept bf16 input.
+    /// </summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
+
     /// <summary>Throws when a value is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
     public void Validate()
@@ -53,6 +64,12 @@ public sealed record TrainingOptions
         {
             throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimiser.");
         }
+
+        if (!System.Enum.IsDefined(Precision))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, "Unknown compute precision.");
+        }
+
         if (Epochs is { } epochs)
         {
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(epochs, nameof(Epochs));

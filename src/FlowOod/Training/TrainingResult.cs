@@ -15,4 +15,7 @@ public sealed record TrainingResult(int Steps, double FinalLoss, double Examples
     /// <see cref="FinalLoss"/>); null for plain training.
     /// </summary>
     public double? NegativeLoss { get; init; }
+
+    /// <summary>The precision the st-networks were trained in (<see cref="TrainingOptions.Precision"/>, resolved).</summary>
+    public FlowOod.Precision.ComputePrecision Precision { get; init; } = FlowOod.Precision.ComputePrecision.Float32;
 }

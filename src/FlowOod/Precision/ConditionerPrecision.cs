@@ -1,0 +1,151 @@
+using System;
+using System.Linq;
+using FlowOod.Bijectors;
+using FlowOod.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Precision;
+
+/// <summary>
+/// Reduced-precision st-networks: where the FLOPs of a coupling flow are (its conditioners' convolutions), computed in
+/// bf16, while everything that makes the flow a flow stays in its own dtype.
+/// </summary>
+/// <remarks>
+/// <para>In a coupling layer with conditioning entries x_b and transformed entries x_m, the st-network computes
+/// (ŝ, t) = NN(x_b) and the layer y_m = x_m·exp(s(ŝ)) + t, log|det J| = Σ s. With a bf16 st-network, x_b is cast to bf16
+/// on the way in and (ŝ, t) back to the flow's dtype on the way out; the scale activation, the affine map, the
+/// log-determinant, the base log-density and every sum run in the flow's dtype. The flow stays exactly invertible
+/// (the inverse recomputes (ŝ, t) from the same, unchanged x_b, in the same precision), and the density it defines is
+/// that of a slightly different flow: log p(x) moves by the bf16 rounding of (ŝ, t), which
+/// <c>tests/FlowOod.Tests/Precision</c> bounds on a trained flow.</para>
+/// <para>For scoring, <see cref="CreateInferenceCopy"/> builds a frozen copy whose st-network weights are stored in bf16
+/// (converted once, not per call); give it to any scorer. For training, <c>TrainingOptions.Precision</c> runs the
+/// st-networks in bf16 with the fp32 parameters as master weights (cast per call; gradients and the optimizer in fp32).</para>
+/// <para>Speed depends on the processor: with native bf16 dot products (<c>avx512_bf16</c>, AMX) libtorch's bf16
+/// convolutions can run 2× faster than fp32 or more; without them bf16 is emulated and slower. <see cref="Choose"/>
+/// decides <see cref="ComputePrecision.Auto"/> from the processor's flags, never by timing, so the same machine always
+/// gives the same scores.</para>
+/// </remarks>
+public static class ConditionerPrecision
+{
+    /// <summary>Resolves <paramref name="requested"/> for <paramref name="device"/> on <paramref name="processor"/>.</summary>
+    /// <param name="requested">The request.</param>
+    /// <param name="device">Where the flow lives (null: CPU).</param>
+    /// <param name="processor">The processor to decide for (null: <see cref="ProcessorInfo.Current"/>).</param>
+    /// <returns>The precision to use and the reason.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="requested"/> is not a defined value.</exception>
+    public static PrecisionChoice Choose(ComputePrecision requested, Device? device = null, ProcessorInfo? processor = null)
+    {
+        processor ??= ProcessorInfo.Current;
+        if (!Enum.IsDefined(requested))
+        {
+            throw new ArgumentOutOfRangeException(nameof(requested), requested, "Unknown compute precision.");
+        }
+
+        var onCpu = device is null || device.type == DeviceType.CPU;
+        var native = processor.HasNativeBFloat16 ? (processor.HasAmxBFloat16 ? "amx_bf16" : "avx512_bf16") : null;
+        return requested switch
+        {
+            ComputePrecision.Float32 => new(requested, ComputePrecision.Float32, "float32 was requested."),
+            ComputePrecision.BFloat16 when !onCpu || native is not null => new(requested, ComputePrecision.BFloat16, "bf16 was requested."),
+            ComputePrecision.BFloat16 => new(
+                requested,
+                ComputePrecision.BFloat16,
+                $"bf16 was requested, but this processor ({processor.Model}) lists neither avx512_bf16 nor amx_bf16: libtorch emulates bf16 here, "
+                + "which is usually slower than float32."),
+            _ when !onCpu => new(
+                requested,
+                ComputePrecision.Float32,
+                $"Auto chooses bf16 only on a CPU whose flags it can read; the flow is on {device}. Request BFloat16 explicitly for a GPU with bf16 support."),
+            _ when native is not null => new(requested, ComputePrecision.BFloat16, $"this processor ({processor.Model}) lists {native}: bf16 st-networks."),
+            _ => new(
+                requested,
+                ComputePrecision.Float32,
+                $"this processor ({processor.Model}) lists neither avx512_bf16 nor amx_bf16, so bf16 would be emulated and slower: float32."),
+        };
+    }
+
+    /// <summary>
+    /// A frozen copy of <paramref name="flow"/> for scoring: evaluation mode, no gradients, and with
+    /// <see cref="ComputePrecision.BFloat16"/> every coupling layer's st-network converted to bf16 (weights, biases and
+    /// normalisation statistics, once). The copy is independent of <paramref name="flow"/> and owned by the caller
+    /// (dispose it, or give it to a scorer with <c>ownsFlow: true</c>).
+    /// </summary>
+    /// <param name="flow">The trained flow (left unchanged).</param>
+    /// <param name="precision">The st-networks' precision; Auto is resolved by <see cref="Choose"/>.</param>
+    /// <returns>The copy.</returns>
+    /// <exception cref="NotSupportedException">The flow was not built from builder options (it cannot be copied).</exception>
+    /// <remarks>Train the original, not the copy, and save the original: the copy's bf16 weights are rounded.</remarks>
+    public static NormalizingFlow CreateInferenceCopy(NormalizingFlow flow, ComputePrecision precision = ComputePrecision.Auto)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var device = flow.parameters().Select(p => p.device).FirstOrDefault();
+        var choice = Choose(precision, device);
+        var copy = FlowCopy.Of(flow);
+        try
+        {
+            copy.eval();
+            foreach (var parameter in copy.parameters())
+            {
+                parameter.requires_grad_(false);
+            }
+
+            if (choice.Precision == ComputePrecision.BFloat16)
+            {
+                foreach (var coupling in copy.modules().OfType<CouplingLayer>())
+                {
+                    coupling.Conditioner.to(ScalarType.BFloat16);
+                    coupling.ConditionerDtype = ScalarType.BFloat16;
+                }
+            }
+
+            return copy;
+        }
+        catch
+        {
+            copy.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="flow"/>'s st-networks in <paramref name="precision"/> with their parameters unchanged (mixed
+    /// precision, for a training run) until the returned scope is disposed, which restores each coupling's setting.
+    /// </summary>
+    internal static IDisposable Train(NormalizingFlow flow, ComputePrecision precision)
+    {
+        var couplings = flow.modules().OfType<CouplingLayer>().ToArray();
+        var before = couplings.Select(c => c.ConditionerDtype).ToArray();
+        if (precision == ComputePrecision.BFloat16)
+        {
+            foreach (var coupling in couplings)
+            {
+                coupling.ConditionerDtype = ScalarType.BFloat16;
+            }
+        }
+
+        return new Restore(couplings, before);
+    }
+
+    /// <summary>The precision <paramref name="flow"/>'s coupling layers compute their st-networks in: BFloat16 when any
+    /// does, otherwise Float32.</summary>
+    /// <param name="flow">The flow.</param>
+    /// <returns>The precision.</returns>
+    public static ComputePrecision Of(NormalizingFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        return flow.modules().OfType<CouplingLayer>().Any(c => c.ConditionerDtype == ScalarType.BFloat16) ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+    }
+
+    private sealed class Restore(CouplingLayer[] couplings, ScalarType?[] before) : IDisposable
+    {
+        public void Dispose()
+        {
+            for (int i = 0; i < couplings.Length; i++)
+            {
+                couplings[i].ConditionerDtype = before[i];
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using System;
+using System.Linq;
+using FlowOod.Bijectors;
+using FlowOod.Models;
+using FlowOod.Precision;
+using FlowOod.Scoring;
+using FluentAssertions;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Precision;
+
+// Choosing the st-networks' precision, and the frozen bf16 inference copy: what it converts, what it leaves in fp32,
+// and that the copy is still a bijection whose inverse undoes its forward map.
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class ConditionerPrecisionTests
+{
+    private static readonly ProcessorInfo WithBf16 = ProcessorInfo.Parse("model name : Bf16 Chip\nflags : avx2 fma avx512f avx512_bf16\n");
+    private static readonly ProcessorInfo WithoutBf16 = ProcessorInfo.Parse("model name : Plain Chip\nflags : avx2 fma\n");
+    private static readonly long[] Shape = [1, 8, 8];
+
+    [Fact]
+    public void Choose_AutoOnACpuWithNativeBf16_ChoosesBFloat16()
+    {
+        var choice = ConditionerPrecision.Choose(ComputePrecision.Auto, CPU, WithBf16);
+
+        choice.Should().Be(new PrecisionChoice(ComputePrecision.Auto, ComputePrecision.BFloat16, "this processor (Bf16 Chip) lists avx512_bf16: bf16 st-networks."));
+    }
+
+    [Fact]
+    public void Choose_AutoWithoutNativeBf16_FallsBackToFloat32AndSaysWhy()
+    {
+        var choice = ConditionerPrecision.Choose(ComputePrecision.Auto, null, WithoutBf16);
+
+        choice.Precision.Should().Be(ComputePrecision.Float32);
+        choice.Reason.Should().Contain("Plain Chip").And.Contain("neither avx512_bf16 nor amx_bf16").And.Contain("float32");
+    }
+
+    [Fact]
+    public void Choose_AutoOnAGpu_StaysFloat32AndPointsToTheExplicitRequest()
+    {
+        var choice = ConditionerPrecision.Choose(ComputePrecision.Auto, new Device(TorchSharp.DeviceType.CUDA, 0), WithBf16);
+
+        choice.Precision.Should().Be(ComputePrecision.Float32);
+        choice.Reason.Should().Contain("Request BFloat16 explicitly");
+    }
+
+    [Fact]
+    public void Choose_ExplicitBFloat16WithoutNativeBf16_IsHonouredWithAWarning()
+    {
+        var choice = ConditionerPrecision.Choose(ComputePrecision.BFloat16, CPU, WithoutBf16);
+
+        choice.Precision.Should().Be(ComputePrecision.BFloat16);
+        choice.Reason.Should().Contain("emulates bf16").And.Contain("slower than float32");
+        ConditionerPrecision.Choose(ComputePrecision.Float32, CPU, WithBf16).Precision.Should().Be(ComputePrecision.Float32);
+    }
+
+    [Fact]
+    public void Choose_UndefinedValue_Throws()
+    {
+        var act = () => ConditionerPrecision.Choose((ComputePrecision)7);
+
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("requested");
+    }
+
+    [Fact]
+    public void CreateInferenceCopy_Float32_IsFrozenAndScoresBitForBitLikeTheOriginal()
+    {
+        using var flow = PerturbedRealNvp();
+        using var scope = NewDisposeScope();
+        var images = EightBitImages(6);
+        flow.eval();
+        var expected = new NegativeLogLikelihoodScorer(flow).Score(images);
+        flow.train();
+
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+
+        copy.IsInEvaluationMode.Should().BeTrue();
+        copy.parameters().Should().OnlyContain(p => !p.requires_grad && p.dtype == ScalarType.Float32);
+        flow.training.Should().BeTrue("the original is left as it was");
+        ConditionerPrecision.Of(copy).Should().Be(ComputePrecision.Float32);
+        new NegativeLogLikelihoodScorer(copy).Score(images).Should().Equal(expected);
+    }
+
+    [Fact]
+    public void CreateInferenceCopy_BFloat16_ConvertsOnlyTheStNetworks()
+    {
+        using var flow = PerturbedRealNvp();
+
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16);
+
+        var couplings = copy.modules().OfType<CouplingLayer>().ToArray();
+        couplings.Should().NotBeEmpty();
+        var stNetParameters = couplings.SelectMany(c => c.Conditioner.parameters()).ToArray();
+        stNetParameters.Should().NotBeEmpty().And.OnlyContain(p => p.dtype == ScalarType.BFloat16);
+        var others = copy.parameters().Except(stNetParameters).ToArray();
+        others.Should().NotBeEmpty("the couplings' scale parameters are not part of an st-network")
+            .And.OnlyContain(p => p.dtype == ScalarType.Float32);
+        ConditionerPrecision.Of(copy).Should().Be(ComputePrecision.BFloat16);
+        ConditionerPrecision.Of(flow).Should().Be(ComputePrecision.Float32);
+        flow.parameters().Should().OnlyContain(p => p.dtype == ScalarType.Float32, "the original is not converted");
+    }
+
+    [Fact]
+    public void CreateInferenceCopy_BFloat16_EveryCouplingsInverseUndoesItsForwardInFloat32()
+    {
+        using var flow = PerturbedRealNvp();
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16);
+        flow.eval();
+        using var scope = NewDisposeScope();
+        using var inference = inference_mode();
+        using var generator = new Generator(11);
+        var pairs = copy.modules().OfType<CouplingLayer>().Zip(flow.modules().OfType<CouplingLayer>()).ToArray();
+        pairs.Should().HaveCount(10);
+
+        foreach (var (bf16, fp32) in pairs)
+        {
+            var x = randn([5, .. bf16.Mask.EventShapeArray], generator: generator);
+            var (y, logDet) = bf16.Forward(x);
+            var (back, inverseLogDet) = bf16.Inverse(y);
+            var (fp32Y, _) = fp32.Forward(x);
+
+            y.dtype.Should().Be(ScalarType.Float32);
+            logDet.dtype.Should().Be(ScalarType.Float32);
+            y.sub(fp32Y).abs().max().ToDouble().Should().BePositive("bf16 st-networks give (slightly) different s and t");
+            back.sub(x).abs().max().ToDouble().Should().BeLessThan(1e-5, "s and t are recomputed from the same conditioning entries in both directions");
+            logDet.add(inverseLogDet).abs().max().ToDouble().Should().BeLessThan(1e-5);
+        }
+    }
+
+    [Fact]
+    public void CreateInferenceCopy_BFloat16_ScoresTheSameFromManyThreads()
+    {
+        using var flow = PerturbedRealNvp();
+        using var scorer = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16), chunkSize: 4, ownsFlow: true);
+        using var images = EightBitImages(8);
+        var serial = scorer.Score(images);
+
+        var parallel = Concurrency.OnThreads(4, 8, _ => scorer.Score(images));
+
+        parallel.Should().AllSatisfy(scores => scores.Should().Equal(serial));
+        serial.Should().OnlyContain(s => double.IsFinite(s));
+    }
+
+    [Fact]
+    public void CreateInferenceCopy_Null_Throws()
+    {
+        var act = () => ConditionerPrecision.CreateInferenceCopy(null!);
+
+        act.Should().Throw<ArgumentNullException>();
+    }
+
+    // A small RealNVP whose every parameter is moved off its initial value, so s and t are not zero.
+    private static NormalizingFlow PerturbedRealNvp()
+    {
+        random.manual_seed(5);
+        var flow = RealNvp.Create(Shape, new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1 });
+        using var noGrad = no_grad();
+        using var generator = new Generator(9);
+        foreach (var parameter in flow.parameters())
+        {
+            using var scope = NewDisposeScope();
+            parameter.add_(randn(parameter.shape, generator: generator).mul_(0.05));
+        }
+
+        return flow;
+    }
+
+    private static Tensor EightBitImages(int count)
+    {
+        using var generator = new Generator(21);
+        return rand([count, 1, 8, 8], generator: generator).mul_(255).floor_().div_(255);
+    }
+}
