@@ -9,7 +9,8 @@
 #   ./build.sh pack   build FlowOod, FlowOod.Testing and FlowOod.AspNetCore .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
 #   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak (args: requestsPerRun soakRequests [models])
-#   ./build.sh bench  print training/scoring throughput of the compact RealNVP (extra args: steps images threads)
+#   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, the PyTorch twin (args: steps images threads)
+#   ./build.sh bench-long  one long training run's throughput over time (args: steps fp32|bf16 interval batch; default 3000 fp32 100 64)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
 set -euo pipefail
 
@@ -149,5 +150,8 @@ case "$verb" in
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
+  bench-long)
+    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
+    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- long-run "$@" ;;
   *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
 esac

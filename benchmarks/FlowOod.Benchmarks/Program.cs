@@ -5,8 +5,9 @@ using BenchmarkDotNet.Running;
 namespace FlowOod.Benchmarks;
 
 /// <summary>
-/// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of the
-/// compact RealNVP; anything else goes to BenchmarkDotNet's switcher.
+/// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of FlowOod's
+/// image flows in fp32 and bf16 (<see cref="Throughput"/>); <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
+/// long training run's throughput over time (<see cref="LongRun"/>); anything else goes to BenchmarkDotNet's switcher.
 /// </summary>
 internal static class Program
 {
@@ -16,6 +17,13 @@ internal static class Program
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
             return Throughput.Run(Arg(1, 30), Arg(2, 2048), Arg(3, 0));
+        }
+
+        if (args.Length > 0 && args[0] == "long-run")
+        {
+            var precision = args.Length > 2 && args[2] is "bf16" or "BFloat16" ? FlowOod.Precision.ComputePrecision.BFloat16 : FlowOod.Precision.ComputePrecision.Float32;
+            int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+            return LongRun.Run(Arg(1, 3000), precision, Arg(3, 100), Arg(4, 64));
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

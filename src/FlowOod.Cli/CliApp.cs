@@ -1,3 +1,4 @@
+using FlowOod.Precision;
 using System;
 using System.Collections.Generic;
 using System.CommandLine;
@@ -277,9 +278,10 @@ internal static class CliApp
         var seed = SeedOption();
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
+        var precision = PrecisionOption("training: bf16 is mixed precision, fp32 master weights");
         var command = new Command("train", "Trains a pixel flow on Fashion-MNIST or a folder of IDX images and saves it as a model file.")
         {
-            model, flow, data, steps, trainImages, batch, seed, dataDir, threads,
+            model, flow, data, steps, trainImages, batch, seed, dataDir, threads, precision,
         };
         command.SetAction(p =>
         {
@@ -295,6 +297,7 @@ internal static class CliApp
                     Seed = p.GetValue(seed),
                     DataDirectory = p.GetValue(dataDir),
                     Threads = p.GetValue(threads),
+                    Precision = ParsePrecision(p.GetValue(precision)),
                 },
                 Terminal.Create(output, plain),
                 plain);
@@ -325,9 +328,10 @@ internal static class CliApp
         var seed = SeedOption();
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
+        var precision = PrecisionOption("scoring: the loaded flow's st-networks are converted once");
         var command = new Command("score", "Scores sets with a saved flow: bits/dim per set, and AUROC, AUPR-Out, FPR@95%TPR of each set against the first.")
         {
-            model, sets, limit, csv, seed, dataDir, threads,
+            model, sets, limit, csv, seed, dataDir, threads, precision,
         };
         command.SetAction(p =>
         {
@@ -341,6 +345,7 @@ internal static class CliApp
                     Seed = p.GetValue(seed),
                     DataDirectory = p.GetValue(dataDir),
                     Threads = p.GetValue(threads),
+                    Precision = ParsePrecision(p.GetValue(precision)),
                 },
                 Terminal.Create(output, plain),
                 plain);
@@ -348,6 +353,25 @@ internal static class CliApp
         });
         return command;
     }
+
+    // --precision fp32|bf16|auto: the st-networks' precision (ConditionerPrecision).
+    private static Option<string> PrecisionOption(string when)
+    {
+        var option = new Option<string>("--precision")
+        {
+            Description = $"st-network precision, {when}: fp32 (default), bf16, or auto (bf16 where the CPU lists avx512_bf16 or amx_bf16)",
+            DefaultValueFactory = _ => "fp32",
+        };
+        option.AcceptOnlyFromAmong("fp32", "bf16", "auto");
+        return option;
+    }
+
+    private static ComputePrecision ParsePrecision(string? value) => value switch
+    {
+        "bf16" => ComputePrecision.BFloat16,
+        "auto" => ComputePrecision.Auto,
+        _ => ComputePrecision.Float32,
+    };
 
     private static Command EvaluateCommand(TextWriter output, bool plain)
     {

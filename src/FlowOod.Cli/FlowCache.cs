@@ -1,3 +1,4 @@
+using FlowOod.Precision;
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -41,13 +42,21 @@ internal sealed class FlowCache : IDisposable
     /// <paramref name="fashionTrain"/>.
     /// </summary>
     public TrainedFlow GetOrTrain(
-        BaselineModel model, int steps, int batchSize, Data.ImageDataset fashionTrain, int trainImages, long seed, IAnsiConsole console, bool plain)
+        BaselineModel model,
+        int steps,
+        int batchSize,
+        Data.ImageDataset fashionTrain,
+        int trainImages,
+        long seed,
+        IAnsiConsole console,
+        bool plain,
+        ComputePrecision precision = ComputePrecision.Float32)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(fashionTrain);
         ObjectDisposedException.ThrowIf(disposed, this);
         var count = Math.Min(trainImages, fashionTrain.Count);
-        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{steps}|{batchSize}|{count}|{seed}");
+        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{steps}|{batchSize}|{count}|{seed}|{precision}");
         if (flows.TryGetValue(key, out var found))
         {
             Reused++;
@@ -72,12 +81,13 @@ internal sealed class FlowCache : IDisposable
                 LearningRate = 1e-3,
                 Seed = seed,
                 ProgressInterval = Math.Max(1, steps / 50),
+                Precision = precision,
             });
             var label = seed == 1 ? $"training {model.Stem}" : string.Create(CultureInfo.InvariantCulture, $"training {model.Stem} (seed {seed})");
             var result = TrainingDisplay.Run(console, plain, label, progress => trainer.Train(train, progress: progress));
             var parameters = flow.parameters().Sum(p => p.numel());
             var summary = string.Create(CultureInfo.InvariantCulture,
-                $"{model.Description}, {parameters:N0} parameters: trained {result.Steps} steps × {batchSize} images on {count} Fashion-MNIST images in {result.Elapsed.TotalSeconds:F0} s (seed {seed}), final loss {result.FinalLoss:F3} bits/dim");
+                $"{model.Description}, {parameters:N0} parameters: trained {result.Steps} steps × {batchSize} images on {count} Fashion-MNIST images in {result.Elapsed.TotalSeconds:F0} s (seed {seed}{(result.Precision == ComputePrecision.BFloat16 ? ", bf16 st-networks" : string.Empty)}), final loss {result.FinalLoss:F3} bits/dim");
             console.WriteLine(summary + ".");
             var trained = new TrainedFlow(flow, result, summary);
             flows[key] = trained;

@@ -1,3 +1,4 @@
+using FlowOod.Precision;
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -35,6 +36,9 @@ internal sealed record TrainOptions
     public string? DataDirectory { get; init; }
 
     public int Threads { get; init; }
+
+    /// <summary>The st-networks' precision during training (mixed precision for bf16).</summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 }
 
 /// <summary>Options of <c>flowood score</c>.</summary>
@@ -56,6 +60,9 @@ internal sealed record ScoreOptions
     public string? DataDirectory { get; init; }
 
     public int Threads { get; init; }
+
+    /// <summary>The st-networks' precision while scoring (the flow is converted once after loading for bf16).</summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 }
 
 /// <summary>
@@ -77,7 +84,7 @@ internal static class ModelVerbs
 
         var model = BaselineExperiment.Models(Budget.Quick).Single(m => m.Stem == options.Flow);
         using var cache = new FlowCache();
-        var trained = cache.GetOrTrain(model, options.Steps ?? model.Steps, options.BatchSize, images, options.TrainImages, options.Seed, console, plain);
+        var trained = cache.GetOrTrain(model, options.Steps ?? model.Steps, options.BatchSize, images, options.TrainImages, options.Seed, console, plain, options.Precision);
         var directory = Path.GetDirectoryName(Path.GetFullPath(options.ModelPath))!;
         Directory.CreateDirectory(directory);
         ModelFile.Save(trained.Flow, options.ModelPath, new Dictionary<string, string>
@@ -95,7 +102,8 @@ internal static class ModelVerbs
         ArgumentNullException.ThrowIfNull(console);
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
         var info = ModelFile.ReadInfo(options.ModelPath);
-        using var flow = ModelFile.LoadFlow(options.ModelPath);
+        var precision = ConditionerPrecision.Choose(options.Precision);
+        using var flow = ModelFile.LoadFlow(options.ModelPath, new ModelLoadOptions { Precision = options.Precision });
         using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
         var seed = (int)(options.Seed & int.MaxValue);
         var sets = options.Sets.Select(name => name == "fashion-test"
@@ -103,6 +111,7 @@ internal static class ModelVerbs
             : OodSets.Load(name, data.FashionTest, options.DataDirectory, options.Limit, seed)).ToList();
         var scores = sets.Select(set => CompareScorers.Score(scorer, set, options.Limit)).ToList();
         console.WriteLine($"{options.ModelPath}: {string.Join(", ", info.Metadata.Select(m => $"{m.Key} = {m.Value}"))}.");
+        console.WriteLine($"st-networks in {(precision.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32")}: {precision.Reason}");
         var table = Terminal.NewTable(plain, "bits/dim per set (lower = more likely)");
         foreach (var header in new[] { "set", "images", "mean", "median", "5%", "95%" })
         {

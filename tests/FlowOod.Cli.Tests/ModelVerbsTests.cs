@@ -42,7 +42,24 @@ public sealed class ModelVerbsTests : IDisposable
         output.ToString().Should().Contain("median").And.Contain("uniform noise (24 images, seed 1)").And.Contain("AUROC");
     }
 
+    [Fact]
+    public void TrainAndScore_InBf16_SayTheirPrecisionAndScoreCloseToFloat32()
+    {
+        using var output = new StringWriter();
+        var console = Terminal.Create(output, plain: true);
+        var model = Path.Combine(folder, "bf16.flowood");
+
+        ModelVerbs.Train(new TrainOptions { ModelPath = model, Steps = 2, TrainImages = 128, BatchSize = 16, Seed = 3, Precision = FlowOod.Precision.ComputePrecision.BFloat16 }, console, plain: true);
+        var fp32 = ModelVerbs.Score(new ScoreOptions { ModelPath = model, Sets = ["fashion-test", "mnist"], Limit = 16 }, console, plain: true);
+        var bf16 = ModelVerbs.Score(new ScoreOptions { ModelPath = model, Sets = ["fashion-test", "mnist"], Limit = 16, Precision = FlowOod.Precision.ComputePrecision.BFloat16 }, console, plain: true);
+
+        output.ToString().Should().Contain("bf16 st-networks").And.Contain("st-networks in fp32: float32 was requested.").And.Contain("st-networks in bf16: bf16 was requested");
+        bf16[0].InScores.Zip(fp32[0].InScores, (a, b) => Math.Abs(a - b)).Average().Should().BeLessThan(0.05);
+        bf16[0].InScores.Should().NotEqual(fp32[0].InScores, "the bf16 load really converts the st-networks");
+    }
+
     [Theory]
+    [InlineData("score --model m.flowood --precision fp16", "fp16")]
     [InlineData("train", "--model")]
     [InlineData("train --model m.flowood --flow pixelcnn", "pixelcnn")]
     [InlineData("train --model m.flowood --data /no/such/folder", "/no/such/folder")]

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using FlowOod.Components;
 using FlowOod.Models;
+using FlowOod.Precision;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -168,6 +169,11 @@ internal sealed class ModelFileReader : IDisposable
             }
 
             flow.eval();
+            if (ConditionerPrecision.Choose(options.Precision, options.Device).Precision == ComputePrecision.BFloat16)
+            {
+                ConditionerPrecision.ConvertForInference(flow);
+            }
+
             created.Add(flow);
             return flow;
         }

@@ -93,11 +93,7 @@ public static class ConditionerPrecision
 
             if (choice.Precision == ComputePrecision.BFloat16)
             {
-                foreach (var coupling in copy.modules().OfType<CouplingLayer>())
-                {
-                    coupling.Conditioner.to(ScalarType.BFloat16);
-                    coupling.ConditionerDtype = ScalarType.BFloat16;
-                }
+                ConvertForInference(copy);
             }
 
             return copy;
@@ -106,6 +102,19 @@ public static class ConditionerPrecision
         {
             copy.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Converts every coupling layer's st-network of <paramref name="flow"/> to bf16 in place, once: for a flow nobody
+    /// else holds yet (a private copy, a flow just loaded for scoring).
+    /// </summary>
+    internal static void ConvertForInference(NormalizingFlow flow)
+    {
+        foreach (var coupling in flow.modules().OfType<CouplingLayer>())
+        {
+            coupling.Conditioner.to(ScalarType.BFloat16);
+            coupling.ConditionerDtype = ScalarType.BFloat16;
         }
     }
 

@@ -1,7 +1,9 @@
 using System;
+using System.IO;
 using System.Linq;
 using FlowOod.Bijectors;
 using FlowOod.Models;
+using FlowOod.Persistence;
 using FlowOod.Precision;
 using FlowOod.Scoring;
 using FluentAssertions;
@@ -141,6 +143,29 @@ public sealed class ConditionerPrecisionTests
 
         parallel.Should().AllSatisfy(scores => scores.Should().Equal(serial));
         serial.Should().OnlyContain(s => double.IsFinite(s));
+    }
+
+    [Fact]
+    public void ModelFileLoad_WithBFloat16_ConvertsTheLoadedFlowOnce()
+    {
+        using var flow = PerturbedRealNvp();
+        var path = Path.Combine(Path.GetTempPath(), $"flowood-bf16-{Guid.NewGuid():N}.flowood");
+        try
+        {
+            ModelFile.Save(flow, path);
+            using var fp32 = new NegativeLogLikelihoodScorer(ModelFile.LoadFlow(path), ownsFlow: true);
+            using var bf16 = new NegativeLogLikelihoodScorer(ModelFile.LoadFlow(path, new ModelLoadOptions { Precision = ComputePrecision.BFloat16 }), ownsFlow: true);
+            using var images = EightBitImages(4);
+
+            ConditionerPrecision.Of(fp32.Flow).Should().Be(ComputePrecision.Float32);
+            ConditionerPrecision.Of(bf16.Flow).Should().Be(ComputePrecision.BFloat16);
+            var deltas = fp32.Score(images).Zip(bf16.Score(images), (a, b) => Math.Abs(a - b)).ToArray();
+            deltas.Max().Should().BePositive().And.BeLessThan(0.05);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]
