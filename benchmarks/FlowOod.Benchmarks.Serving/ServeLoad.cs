@@ -9,6 +9,7 @@ using System.Net.Http.Headers;
 using System.Threading;
 using System.Threading.Tasks;
 using FlowOod.Data;
+using FlowOod.Precision;
 using FlowOod.Samples.FashionMnist;
 using FlowOod.Samples.GateService;
 using Microsoft.AspNetCore.Builder;
@@ -166,29 +167,7 @@ internal static class ServeLoad
 /// <summary>The machine a figure was measured on: CPU model, cores and the vector extensions that matter to libtorch.</summary>
 internal static class Machine
 {
-    public static string Describe()
-    {
-        string model = "unknown CPU";
-        var flags = new HashSet<string>(StringComparer.Ordinal);
-        if (File.Exists("/proc/cpuinfo"))
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-            {
-                if (line.StartsWith("model name", StringComparison.Ordinal))
-                {
-                    model = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-                }
-                else if (line.StartsWith("flags", StringComparison.Ordinal) && flags.Count == 0)
-                {
-                    flags.UnionWith(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-                }
-            }
-        }
-
-        string[] interesting = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"];
-        var present = interesting.Where(flags.Contains).ToArray();
-        return $"machine: {model}, {Environment.ProcessorCount} cores, {(present.Length == 0 ? "no AVX2" : string.Join(' ', present))}; {RuntimeDescription()}";
-    }
+    public static string Describe() => $"machine: {ProcessorInfo.Current.Describe()}, {Environment.ProcessorCount} cores; {RuntimeDescription()}";
 
     private static string RuntimeDescription() =>
         $".NET {Environment.Version}, TorchSharp {typeof(Tensor).Assembly.GetName().Version}";

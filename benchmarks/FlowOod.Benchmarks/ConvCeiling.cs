@@ -15,7 +15,7 @@ public sealed record ConvShape(long N, long CIn, long COut, long H, long W, long
 }
 
 /// <summary>One measured convolution: its shape, dtype, seconds per call and achieved GFLOP/s.</summary>
-public sealed record ConvMeasurement(string Shape, ScalarType Dtype, bool Backward, double SecondsPerCall, double GflopPerSecond);
+public sealed record ConvMeasurement(string Shape, ScalarType Dtype, bool Backward, double SecondsPerCall, double GflopPerSecond, bool ChannelsLast = false);
 
 /// <summary>
 /// The machine's convolution ceiling at a model's shapes, in fp32 and bf16, measured in this process: a 3×3, stride 1,
@@ -36,9 +36,10 @@ public static class ConvCeiling
 
     /// <summary>
     /// Times <paramref name="calls"/> calls (after 2 warm-up calls) of the convolution on random data of
-    /// <paramref name="dtype"/>; with <paramref name="backward"/>, forward + backward of the sum.
+    /// <paramref name="dtype"/>; with <paramref name="backward"/>, forward + backward of the sum; with
+    /// <paramref name="channelsLast"/>, input and weight laid out channels-last (as FlowOod's bf16 st-networks run).
     /// </summary>
-    public static ConvMeasurement Measure(ConvShape shape, ScalarType dtype, bool backward, int calls)
+    public static ConvMeasurement Measure(ConvShape shape, ScalarType dtype, bool backward, int calls, bool channelsLast = false)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(calls);
@@ -46,6 +47,11 @@ public static class ConvCeiling
         using var generator = new Generator(7);
         var x = randn([shape.N, shape.CIn, shape.H, shape.W], generator: generator).to(dtype).requires_grad_(backward);
         var weight = randn([shape.COut, shape.CIn, shape.K, shape.K], generator: generator).mul_(0.05).to(dtype).requires_grad_(backward);
+        if (channelsLast)
+        {
+            x = x.detach().permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).requires_grad_(backward);
+            weight = weight.detach().permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).requires_grad_(backward);
+        }
         var padding = new[] { shape.K / 2, shape.K / 2 };
         void Call()
         {
@@ -73,6 +79,6 @@ public static class ConvCeiling
 
         var seconds = clock.Elapsed.TotalSeconds / calls;
         var flops = shape.ForwardFlops * (backward ? 3 : 1);
-        return new ConvMeasurement(shape.ToString(), dtype, backward, seconds, flops / seconds / 1e9);
+        return new ConvMeasurement(shape.ToString(), dtype, backward, seconds, flops / seconds / 1e9, channelsLast);
     }
 }

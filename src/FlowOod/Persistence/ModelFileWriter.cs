@@ -36,6 +36,14 @@ internal sealed class ModelFileWriter
             "ModelLoadOptions.Components to load), or set flow.Architecture = FlowArchitecture.Custom(name, optionsJson) and register a " +
             "factory under that name in ModelLoadOptions.FlowFactories.");
         var state = flow.state_dict();
+        if (state.Values.Any(t => t.dtype is TorchSharp.torch.ScalarType.BFloat16 or TorchSharp.torch.ScalarType.Float16))
+        {
+            throw new NotSupportedException(
+                "This flow holds 16-bit st-network weights: it is an inference copy (ConditionerPrecision.CreateInferenceCopy, or a " +
+                "model file loaded with ModelLoadOptions.Precision = BFloat16), which model files do not store. Save the float32 flow it " +
+                "was made from; loading that file with ModelLoadOptions.Precision = BFloat16 gives the same bf16 copy.");
+        }
+
         CheckFinite(flow, state, builtFromOptions: architecture.Component is Models.IFlowBuilderOptions);
         var dtype = TensorCodec.FloatingDtype(flow);
         var index = flowInstances.Count;

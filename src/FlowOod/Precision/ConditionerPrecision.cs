@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Layers;
 using FlowOod.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -113,7 +114,7 @@ public static class ConditionerPrecision
     {
         foreach (var coupling in flow.modules().OfType<CouplingLayer>())
         {
-            coupling.Conditioner.to(ScalarType.BFloat16);
+            LowPrecision.ConvertForInference(coupling.Conditioner, ScalarType.BFloat16);
             coupling.ConditionerDtype = ScalarType.BFloat16;
         }
     }

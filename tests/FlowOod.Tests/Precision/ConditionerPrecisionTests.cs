@@ -105,6 +105,52 @@ public sealed class ConditionerPrecisionTests
     }
 
     [Fact]
+    public void CreateInferenceCopy_BFloat16_LaysConvolutionWeightsOutChannelsLastWithTheSameValues()
+    {
+        using var flow = PerturbedRealNvp();
+
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16);
+
+        var original = flow.modules().OfType<CouplingLayer>().SelectMany(c => c.Conditioner.parameters()).ToArray();
+        var converted = copy.modules().OfType<CouplingLayer>().SelectMany(c => c.Conditioner.parameters()).ToArray();
+        converted.Should().HaveSameCount(original);
+        var convolutions = 0;
+        for (int i = 0; i < original.Length; i++)
+        {
+            using var scope = NewDisposeScope();
+            converted[i].shape.Should().Equal(original[i].shape);
+            converted[i].eq(original[i].to(ScalarType.BFloat16)).all().item<bool>().Should().BeTrue("only the layout and dtype change, not a value's index");
+            if (converted[i].dim() == 4 && converted[i].shape[1] > 1 && converted[i].shape[2] > 1)
+            {
+                var (o, c, h, w) = (converted[i].shape[0], converted[i].shape[1], converted[i].shape[2], converted[i].shape[3]);
+                converted[i].stride().Should().Equal([h * w * c, 1, w * c, c], "k×k convolution weights are channels-last (a 1×1 kernel's strides of size-1 dimensions are arbitrary)");
+                convolutions++;
+            }
+        }
+
+        convolutions.Should().BePositive();
+    }
+
+    [Fact]
+    public void MixedPrecisionWeightCast_IsChannelsLastAndCarriesTheGradientToTheFloat32Weight()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(3);
+        var weight = randn([4, 3, 3, 3], generator: generator).requires_grad_(true);
+        var input = randn([2, 3, 5, 5], generator: generator).to(ScalarType.BFloat16);
+
+        var cast = FlowOod.Layers.LowPrecision.Match(weight, input);
+        cast.dtype.Should().Be(ScalarType.BFloat16);
+        cast.stride().Should().Equal([27, 1, 9, 3]);
+        cast.eq(weight.detach().to(ScalarType.BFloat16)).all().item<bool>().Should().BeTrue();
+        nn.functional.conv2d(input, cast, padding: [1, 1]).to(ScalarType.Float32).sum().backward();
+
+        weight.grad.Should().NotBeNull();
+        weight.grad!.dtype.Should().Be(ScalarType.Float32);
+        weight.grad.abs().sum().ToSingle().Should().BePositive();
+    }
+
+    [Fact]
     public void CreateInferenceCopy_BFloat16_EveryCouplingsInverseUndoesItsForwardInFloat32()
     {
         using var flow = PerturbedRealNvp();
@@ -166,6 +212,20 @@ public sealed class ConditionerPrecisionTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public void ModelFileSave_OfABFloat16Copy_RefusesAndWritesNothing()
+    {
+        using var flow = PerturbedRealNvp();
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16);
+        var path = Path.Combine(Path.GetTempPath(), $"flowood-bf16-save-{Guid.NewGuid():N}.flowood");
+
+        var act = () => ModelFile.Save(copy, path);
+
+        act.Should().Throw<NotSupportedException>().WithMessage("*16-bit st-network weights*Save the float32 flow*");
+        File.Exists(path).Should().BeFalse();
+        Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(path) + "*").Should().BeEmpty("no temporary file is left behind");
     }
 
     [Fact]
