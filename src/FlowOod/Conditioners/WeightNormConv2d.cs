@@ -70,9 +70,10 @@ internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        // The normalisation runs in the parameters' precision; a bf16 input then gets a bf16 weight (LowPrecision).
+        // The normalisation runs in the parameters' precision; a bf16 input then gets a bf16 weight (LowPrecision), used
+        // channels-last on the CPU (ConvLayout).
         var weight = weight_v.mul(weight_g.div(Norms(weight_v)));
-        return scope.MoveToOuter(nn.functional.conv2d(input, LowPrecision.Match(weight, input), LowPrecision.Match(bias, input), padding: padding));
+        return scope.MoveToOuter(nn.functional.conv2d(input, ConvLayout.For(LowPrecision.Match(weight, input)), LowPrecision.Match(bias, input), padding: padding));
     }
 
     /// <summary>‖V‖ per output channel, shape <c>[Cout, 1, 1, 1]</c>.</summary>

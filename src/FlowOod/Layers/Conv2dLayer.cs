@@ -58,17 +58,19 @@ internal sealed class Conv2dLayer : nn.Module<Tensor, Tensor>
     public Parameter? Bias => bias;
 
     /// <inheritdoc/>
-    /// <remarks>A bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>).</remarks>
+    /// <remarks>A bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>); on the
+    /// CPU the weight is used channels-last (<see cref="ConvLayout"/>).</remarks>
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (!LowPrecision.NeedsCast(weight, input))
+        if (!LowPrecision.NeedsCast(weight, input) && !ConvLayout.NeedsCopy(weight))
         {
             return nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding);
         }
 
         using var scope = NewDisposeScope();
-        return scope.MoveToOuter(nn.functional.conv2d(input, LowPrecision.Match(weight, input), LowPrecision.Match(bias, input), strides: stride, padding: padding));
+        return scope.MoveToOuter(nn.functional.conv2d(
+            input, ConvLayout.For(LowPrecision.Match(weight, input)), LowPrecision.Match(bias, input), strides: stride, padding: padding));
     }
 
     /// <summary>Throws unless every channel count, kernel size and stride is positive (shared with <see cref="ConvTranspose2dLayer"/>).</summary>

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Layers;
 using FlowOod.Models;
 using FlowOod.Persistence;
 using FlowOod.Precision;
@@ -139,7 +140,7 @@ public sealed class ConditionerPrecisionTests
         var weight = randn([4, 3, 3, 3], generator: generator).requires_grad_(true);
         var input = randn([2, 3, 5, 5], generator: generator).to(ScalarType.BFloat16);
 
-        var cast = FlowOod.Layers.LowPrecision.Match(weight, input);
+        var cast = ConvLayout.For(LowPrecision.Match(weight, input));
         cast.dtype.Should().Be(ScalarType.BFloat16);
         cast.stride().Should().Equal([27, 1, 9, 3]);
         cast.eq(weight.detach().to(ScalarType.BFloat16)).all().item<bool>().Should().BeTrue();
@@ -148,6 +149,28 @@ public sealed class ConditionerPrecisionTests
         weight.grad.Should().NotBeNull();
         weight.grad!.dtype.Should().Be(ScalarType.Float32);
         weight.grad.abs().sum().ToSingle().Should().BePositive();
+    }
+
+    [Fact]
+    public void ConvLayout_ChannelsLastConvolution_MatchesTheContiguousOneAndKeepsItsLayout()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(4);
+        var weight = randn([6, 5, 3, 3], generator: generator);
+        var input = randn([2, 5, 7, 7], generator: generator);
+
+        ConvLayout.IsChannelsLast(weight).Should().BeFalse();
+        ConvLayout.NeedsCopy(weight).Should().BeTrue();
+        var channelsLast = ConvLayout.For(weight);
+        ConvLayout.IsChannelsLast(channelsLast).Should().BeTrue();
+        ConvLayout.NeedsCopy(channelsLast).Should().BeFalse();
+        ConvLayout.For(channelsLast).Should().BeSameAs(channelsLast);
+
+        var reference = nn.functional.conv2d(input, weight, padding: [1, 1]);
+        var output = nn.functional.conv2d(input, channelsLast, padding: [1, 1]);
+        output.allclose(reference, rtol: 1e-5, atol: 1e-5).Should().BeTrue("the layout changes only the order of the sums");
+        ConvLayout.IsChannelsLast(output).Should().BeTrue("oneDNN answers a channels-last weight in channels-last");
+        ConvLayout.IsChannelsLast(randn([3, 1, 1, 1], generator: generator)).Should().BeTrue("size-1 dimensions may have any stride");
     }
 
     [Fact]
