@@ -14,7 +14,7 @@ public sealed record ConvShape(long N, long CIn, long COut, long H, long W, long
     public override string ToString() => $"[{N},{CIn},{H},{W}] {K}x{K} {CIn}->{COut}";
 }
 
-/// <summary>One measured convolution: its shape, dtype, seconds per call and achieved GFLOP/s.</summary>
+/// <summary>One measured convolution: its shape, dtype, seconds per call, achieved GFLOP/s and layout.</summary>
 public sealed record ConvMeasurement(string Shape, ScalarType Dtype, bool Backward, double SecondsPerCall, double GflopPerSecond, bool ChannelsLast = false);
 
 /// <summary>
@@ -37,7 +37,7 @@ public static class ConvCeiling
     /// <summary>
     /// Times <paramref name="calls"/> calls (after 2 warm-up calls) of the convolution on random data of
     /// <paramref name="dtype"/>; with <paramref name="backward"/>, forward + backward of the sum; with
-    /// <paramref name="channelsLast"/>, input and weight laid out channels-last (as FlowOod's bf16 st-networks run).
+    /// <paramref name="channelsLast"/>, input and weight laid out channels-last (as FlowOod's CPU convolutions run).
     /// </summary>
     public static ConvMeasurement Measure(ConvShape shape, ScalarType dtype, bool backward, int calls, bool channelsLast = false)
     {
@@ -52,6 +52,7 @@ public static class ConvCeiling
             x = x.detach().permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).requires_grad_(backward);
             weight = weight.detach().permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).requires_grad_(backward);
         }
+
         var padding = new[] { shape.K / 2, shape.K / 2 };
         void Call()
         {

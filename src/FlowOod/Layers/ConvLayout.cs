@@ -10,7 +10,7 @@ namespace FlowOod.Layers;
 /// ReLU, sums), stay channels-last. The layout moves no value's index; only the order of a convolution's sums changes.
 /// </summary>
 /// <remarks>
-/// Measured on a 2-core AMD EPYC (avx512_bf16), compact RealNVP, A/B in one session: fp32 training ~18% faster,
+/// Measured on a 2-core AMD EPYC (avx512_bf16), compact RealNVP, A/B in one session: fp32 training ~19% faster,
 /// bf16 scoring ~20%, bf16 training 15–25% (docs/performance.md). Parameters keep their own layout (state files and
 /// optimisers see the tensors they always saw): fp32 layers use a channels-last copy per call, a few kilobytes made
 /// under the call's dispose scope and differentiable; a bf16 inference copy stores its weights channels-last once
@@ -18,6 +18,9 @@ namespace FlowOod.Layers;
 /// </remarks>
 internal static class ConvLayout
 {
+    // Channels-last order of the dimensions [N, C, H, W], innermost first.
+    private static readonly int[] InnermostFirst = [1, 3, 2, 0];
+
     /// <summary>Whether <paramref name="weight"/> is a CPU convolution weight not yet laid out channels-last.</summary>
     public static bool NeedsCopy(Tensor weight) => weight.dim() == 4 && weight.device_type == DeviceType.CPU && !IsChannelsLast(weight);
 
@@ -38,7 +41,7 @@ internal static class ConvLayout
         var shape = tensor.shape;
         var strides = tensor.stride();
         long expected = 1;
-        foreach (var dim in new[] { 1, 3, 2, 0 })
+        foreach (var dim in InnermostFirst)
         {
             if (shape[dim] != 1 && strides[dim] != expected)
             {

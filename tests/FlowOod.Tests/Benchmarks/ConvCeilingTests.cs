@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Benchmarks;
 
-// The benchmark's convolution ceiling: the FLOP count of a known case and a tiny measurement in both dtypes.
+// The benchmark's convolution ceiling: the FLOP count of a known case and a tiny measurement in both dtypes and layouts.
 public sealed class ConvCeilingTests
 {
     [Fact]
@@ -27,6 +27,20 @@ public sealed class ConvCeilingTests
         measured.Dtype.Should().Be(dtype);
         measured.Shape.Should().Be("[2,4,6,6] 3x3 4->4");
         measured.SecondsPerCall.Should().BePositive();
+        measured.GflopPerSecond.Should().BePositive().And.BeLessThan(1e6);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32, true)]
+    [InlineData(ScalarType.BFloat16, false)]
+    public void Measure_ChannelsLast_GivesAPositiveRateAndSaysSo(ScalarType dtype, bool backward)
+    {
+        FlowOodRuntime.EnsureAvailable();
+
+        var measured = ConvCeiling.Measure(new ConvShape(2, 4, 4, 6, 6, 3), dtype, backward, calls: 2, channelsLast: true);
+
+        measured.ChannelsLast.Should().BeTrue();
+        measured.Backward.Should().Be(backward);
         measured.GflopPerSecond.Should().BePositive().And.BeLessThan(1e6);
     }
 }
