@@ -63,11 +63,6 @@ internal sealed class Conv2dLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (!LowPrecision.NeedsCast(weight, input) && !ConvLayout.NeedsCopy(weight))
-        {
-            return nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding);
-        }
-
         using var scope = NewDisposeScope();
         return scope.MoveToOuter(nn.functional.conv2d(
             input, ConvLayout.For(LowPrecision.Match(weight, input)), LowPrecision.Match(bias, input), strides: stride, padding: padding));

@@ -36,7 +36,7 @@ internal sealed class ModelFileWriter
             "ModelLoadOptions.Components to load), or set flow.Architecture = FlowArchitecture.Custom(name, optionsJson) and register a " +
             "factory under that name in ModelLoadOptions.FlowFactories.");
         var state = flow.state_dict();
-        if (state.Values.Any(t => t.dtype is TorchSharp.torch.ScalarType.BFloat16 or TorchSharp.torch.ScalarType.Float16))
+        if (state.Values.Any(t => Layers.LowPrecision.IsLow(t.dtype)))
         {
             throw new NotSupportedException(
                 "This flow holds 16-bit st-network weights: it is an inference copy (ConditionerPrecision.CreateInferenceCopy, or a " +
