@@ -85,7 +85,10 @@ public sealed class ScaledResNetConditionerFactory : IConditionerFactory, ICompo
         public override Tensor forward(Tensor input)
         {
             using var output = inner.forward(input);
-            return output.mul(gain);
+            // A Scalar made with `using` stays reachable until the native call returns; TorchSharp's own temporary from
+            // `mul(double)` may be freed by its finalizer during the call (FlowOod's docs/design.md, "Scalars").
+            using var scale = gain.ToScalar();
+            return output.mul(scale);
         }
 
         protected override void Dispose(bool disposing)

@@ -6,6 +6,7 @@ using FlowOod.Persistence;
 using FlowOod.Testing;
 using FluentAssertions;
 using Xunit;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FlowOod.Samples.CustomCoupling;
@@ -32,7 +33,8 @@ public sealed class ScaledResNetConditionerFactoryTests : IDisposable
         flow.Architecture!.Options.Should().Contain("\"type\":\"sample-scaled-resnet\",\"width\":8,\"blocks\":1,\"gain\":0.5");
         var path = Path.Combine(folder, "scaled" + ModelFile.Extension);
         ModelFile.Save(flow, path);
-        var batch = randint(0, 256, [6, 1, 8, 8]).to(ScalarType.Float32).div_(255.0);
+        using var levels = 255.0.ToScalar();
+        var batch = randint(0, 256, [6, 1, 8, 8]).to(ScalarType.Float32).div_(levels);
 
         var catalog = ComponentCatalog.BuiltIn.With<ScaledResNetConditionerFactory>();
         using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Components = catalog });

@@ -43,7 +43,9 @@ public sealed class ShiftScaleCoupling : CouplingLayer
         var halves = conditionerOutput.chunk(2, 1);
         var s = halves[0].tanh();
         var t = halves[1];
-        var changed = inverse ? changing.sub(t).mul(s.neg().exp()) : changing.mul(s.exp()).add(t);
+        // add(t) would pass a temporary alpha = 1 that the finalizer may free mid-call (FlowOod's docs/design.md, "Scalars").
+        using var one = 1.ToScalar();
+        var changed = inverse ? changing.sub(t).mul(s.neg().exp()) : changing.mul(s.exp()).add(t, one);
         return (changed, ForgetsLogDet ? null : s);
     }
 

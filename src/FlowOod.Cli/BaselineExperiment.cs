@@ -179,8 +179,12 @@ internal static class BaselineExperiment
         using var scope = NewDisposeScope();
         using var generator = new Generator((ulong)seed);
         long[] shape = [count, .. flow.EventShape];
-        var z = randn(shape, generator: generator).mul_(temperature);
+        // Scalars made with `using` stay reachable during the native call (docs/design.md, "Scalars").
+        using var scale = temperature.ToScalar();
+        using var low = 0.ToScalar();
+        using var high = 1.ToScalar();
+        var z = randn(shape, generator: generator).mul_(scale);
         var (x, _) = flow.Transform.Inverse(z);
-        return x.clamp(0, 1).to(ScalarType.Float32).cpu().data<float>().ToArray();
+        return x.clamp(low, high).to(ScalarType.Float32).cpu().data<float>().ToArray();
     }
 }

@@ -70,11 +70,15 @@ public sealed class BijectorCase
     public Tensor SampleInput(long n, Generator? generator = null)
     {
         var shape = new[] { n }.Concat(EventShape).ToArray();
+        // Scalars created with `using` stay reachable until the native call has returned (docs/design.md, "Scalars").
+        using var width = 0.98.ToScalar();
+        using var offset = 0.01.ToScalar();
+        using var levels = 255.0.ToScalar();
         return Input switch
         {
             InputKind.Gaussian => randn(shape, dtype: ScalarType.Float64, generator: generator),
-            InputKind.UnitInterval => rand(shape, dtype: ScalarType.Float64, generator: generator).mul_(0.98).add_(0.01),
-            InputKind.EightBit => randint(0, 256, shape, dtype: ScalarType.Float64, generator: generator).div_(255.0),
+            InputKind.UnitInterval => rand(shape, dtype: ScalarType.Float64, generator: generator).mul_(width).add_(offset, KitScalars.One),
+            InputKind.EightBit => randint(0, 256, shape, dtype: ScalarType.Float64, generator: generator).div_(levels),
             _ => throw new InvalidOperationException($"Unknown input kind {Input}."),
         };
     }
@@ -159,7 +163,8 @@ public sealed class BijectorCase
         foreach (var parameter in module.parameters())
         {
             var noise = randn(parameter.shape, dtype: parameter.dtype, device: parameter.device, generator: generator);
-            parameter.add_(noise.mul_(PerturbationStdOf(parameter)));
+            using var std = PerturbationStdOf(parameter).ToScalar();
+            parameter.add_(noise.mul_(std), KitScalars.One);
         }
     }
 

@@ -118,7 +118,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var (latent, logDet) = transform.Forward(input);
-        return scope.MoveToOuter(BaseDistribution.LogProb(latent).add_(logDet));
+        return scope.MoveToOuter(BaseDistribution.LogProb(latent).PlusInPlace(logDet));
     }
 
     /// <summary>
@@ -143,7 +143,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// <summary>Per-example log-densities (nats, <c>[N]</c>) to bits/dim, the one conversion of <see cref="BitsPerDim(Tensor)"/>.</summary>
     internal Tensor ToBitsPerDim(Tensor logProb) => DiscretizationLevels is { } levels
         ? Discretization.BitsPerDim(logProb, Dimensions, levels)
-        : logProb.div(-Dimensions * Math.Log(2));
+        : logProb.DividedBy(-Dimensions * Math.Log(2));
 
     /// <summary>The same conversion for one log-density in nats.</summary>
     internal double ToBitsPerDim(double logProb) => DiscretizationLevels is { } levels

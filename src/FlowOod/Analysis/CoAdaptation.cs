@@ -132,16 +132,16 @@ public static class CoAdaptation
         {
             // sum(0L), not sum(0): a literal 0 converts to ScalarType and would pick the dtype overload.
             var x = input.to(ScalarType.Float64).mul(transformMask);
-            sum.add_(x.sum(0L));
-            sumOfSquares.add_(x.square().sum(0L));
-            residualSquares.add_(x.add(shift.to(ScalarType.Float64).mul(transformMask)).square().sum());
+            sum.PlusInPlace(x.sum(0L));
+            sumOfSquares.PlusInPlace(x.Squared().sum(0L));
+            residualSquares.PlusInPlace(x.Plus(shift.to(ScalarType.Float64).mul(transformMask)).Squared().sum());
         }
 
         public CouplingPrediction Result(long images)
         {
             using var scope = NewDisposeScope();
             var entries = (long)transformMask.sum().item<double>();
-            var squaredDeviations = sumOfSquares.sub(sum.square().div_(images)).sum().item<double>();
+            var squaredDeviations = sumOfSquares.sub(sum.Squared().DivideInPlace(images)).sum().item<double>();
             var residual = residualSquares.item<double>();
             var total = (double)entries * images;
             var variance = Math.Max(squaredDeviations, 0) / total;

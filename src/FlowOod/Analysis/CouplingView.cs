@@ -60,7 +60,7 @@ public static class CouplingView
         {
             var dtype = visit.Input.dtype;
             Tensor MaskInImageLayout(bool condition) =>
-                visit.Layout.ToEvent(visit.Layer.MaskAsValues(condition, dtype).unsqueeze(0)).squeeze(0).gt(0.5);
+                visit.Layout.ToEvent(visit.Layer.MaskAsValues(condition, dtype).unsqueeze(0)).squeeze(0).gt(ScalarMath.Half);
 
             var tensors = new[]
             {

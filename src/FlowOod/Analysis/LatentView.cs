@@ -119,10 +119,10 @@ public static class LatentView
             for (int s = 0; s < samples; s++)
             {
                 var (latent, _) = model.Transform.Forward(images);
-                sum = sum is null ? latent : sum.add_(latent);
+                sum = sum is null ? latent : sum.PlusInPlace(latent);
             }
 
-            return scope.MoveToOuter(samples == 1 ? sum! : sum!.div_(samples));
+            return scope.MoveToOuter(samples == 1 ? sum! : sum!.DivideInPlace(samples));
         });
     }
 

@@ -126,8 +126,8 @@ public sealed class ActNorm : Bijector
         }
 
         bias.copy_(mean.neg());
-        log_scale.copy_(std.add(Epsilon).log_().neg_());
-        initialized.fill_(true);
+        log_scale.copy_(std.Plus(Epsilon).log_().neg_());
+        initialized.fill_(ScalarMath.True);
         initializedOnHost = true;
         hostCopyStale = false;
     }
@@ -266,7 +266,7 @@ public sealed class ActNorm : Bijector
 
         EnsureInitialized(nameof(Forward));
         var shape = BroadcastShape(input);
-        var output = input.add(bias.reshape(shape)).mul_(log_scale.exp().reshape(shape));
+        var output = input.Plus(bias.reshape(shape)).mul_(log_scale.exp().reshape(shape));
         return (output, LogDet(input));
     }
 
@@ -311,6 +311,6 @@ public sealed class ActNorm : Bijector
     private Tensor LogDet(Tensor input)
     {
         var positions = Shapes.Product(input.shape.AsSpan(2));
-        return log_scale.sum().mul(positions).expand(input.shape[0]).contiguous();
+        return log_scale.sum().Times(positions).expand(input.shape[0]).contiguous();
     }
 }

@@ -46,7 +46,7 @@ public sealed class AdditiveCoupling : CouplingLayer
 
     /// <inheritdoc/>
     protected override (Tensor Changed, Tensor? LogScale) Couple(Tensor changing, Tensor conditionerOutput, bool inverse) =>
-        (inverse ? changing.sub(conditionerOutput) : changing.add(conditionerOutput), null);
+        (inverse ? changing.sub(conditionerOutput) : changing.Plus(conditionerOutput), null);
 
     /// <inheritdoc/>
     internal override Tensor? ShiftOf(Tensor conditionerOutput) => conditionerOutput.alias();

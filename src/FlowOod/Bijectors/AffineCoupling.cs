@@ -73,7 +73,7 @@ public sealed class AffineCoupling : CouplingLayer
         var halves = conditionerOutput.chunk(2, 1);
         var s = activation.LogScale(halves[0], scale);
         var t = halves[1];
-        var changed = inverse ? changing.mul(s.neg().exp_()).sub_(t) : changing.add(t).mul(s.exp());
+        var changed = inverse ? changing.mul(s.neg().exp_()).sub_(t) : changing.Plus(t).mul(s.exp());
         return (changed, s);
     }
 

@@ -51,7 +51,7 @@ public sealed class Chain : Bijector
         foreach (var step in steps)
         {
             var (output, stepLogDet) = step.Forward(current);
-            logDet = logDet is null ? stepLogDet : logDet + stepLogDet;
+            logDet = logDet is null ? stepLogDet : logDet.Plus(stepLogDet);
             current = output;
         }
 
@@ -66,7 +66,7 @@ public sealed class Chain : Bijector
         for (int i = steps.Count - 1; i >= 0; i--)
         {
             var (output, stepLogDet) = steps[i].Inverse(current);
-            logDet = logDet is null ? stepLogDet : logDet + stepLogDet;
+            logDet = logDet is null ? stepLogDet : logDet.Plus(stepLogDet);
             current = output;
         }
 

@@ -38,7 +38,7 @@ internal static class ChannelMixing
 
     /// <summary><paramref name="perPosition"/>·P repeated for each of the N examples: a new <c>[N]</c> tensor.</summary>
     public static Tensor LogDet(Tensor perPosition, Tensor input) =>
-        perPosition.mul(Positions(input)).expand(input.shape[0]).contiguous();
+        perPosition.Times(Positions(input)).expand(input.shape[0]).contiguous();
 
     /// <summary>
     /// A random orthogonal <c>[n, n]</c> matrix, Haar-distributed: Q of the QR factorisation of a standard Gaussian
@@ -58,7 +58,7 @@ internal static class ChannelMixing
         var gaussian = randn(n, n, dtype: ScalarType.Float64, device: device);
         var (q, r) = linalg.qr(gaussian);
         var signs = r.diagonal().sign();
-        signs = signs.add(signs.eq(0).to(signs.dtype)); // a zero sign becomes +1 (no `where`: this also runs on the meta device)
+        signs = signs.Plus(signs.eq(ScalarMath.Zero).to(signs.dtype)); // a zero sign becomes +1 (no `where`: this also runs on the meta device)
         return scope.MoveToOuter(q.mul(signs.unsqueeze(0)).to(get_default_dtype()).contiguous());
     }
 }

@@ -21,7 +21,7 @@ public static class Discretization
         ArgumentNullException.ThrowIfNull(logProb);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dimensions);
         ArgumentOutOfRangeException.ThrowIfLessThan(levels, 2);
-        return logProb.sub(dimensions * Math.Log(levels)).div_(-dimensions * Math.Log(2));
+        return logProb.Minus(dimensions * Math.Log(levels)).DivideInPlace(-dimensions * Math.Log(2));
     }
 
     /// <summary>Bits per dimension from a single log-density in nats.</summary>

@@ -37,7 +37,7 @@ public sealed class Logit : Bijector
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
     {
-        var p = input.mul(1 - (2 * alpha)).add_(alpha);
+        var p = input.Times(1 - (2 * alpha)).PlusInPlace(alpha);
         var output = p.log().sub_(p.neg().log1p_());
         return (output, LogDetOf(output));
     }
@@ -45,14 +45,18 @@ public sealed class Logit : Bijector
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
     {
-        var output = input.sigmoid().sub_(alpha).div_(1 - (2 * alpha));
+        var output = input.sigmoid().MinusInPlace(alpha).DivideInPlace(1 - (2 * alpha));
         return (output, LogDetOf(input).neg_());
     }
 
-    /// <summary>Σ [log(1 − 2α) + softplus(y) + softplus(−y)] per example, y the logit-space value.</summary>
+    /// <summary>
+    /// Σ [log(1 − 2α) + softplus(y) + softplus(−y)] per example, y the logit-space value; softplus(y) + softplus(−y) is
+    /// computed as |y| + 2·log1p(e^−|y|), which is exact and never overflows.
+    /// </summary>
     private Tensor LogDetOf(Tensor logits)
     {
-        var perEntry = nn.functional.softplus(logits).add_(nn.functional.softplus(logits.neg())).add_(Math.Log(1 - (2 * alpha)));
+        var magnitude = logits.abs();
+        var perEntry = magnitude.neg().exp_().log1p_().TimesInPlace(2.0).PlusInPlace(magnitude).PlusInPlace(Math.Log(1 - (2 * alpha)));
         return SumPerExample(perEntry);
     }
 

@@ -122,8 +122,8 @@ public sealed class LuInvertibleConv1x1 : Bijector
     private (Tensor L, Tensor U) Factors()
     {
         var identity = eye(channels, dtype: lower.dtype, device: lower.device);
-        var l = lower.tril(-1).add_(identity);
-        var u = upper.triu(1).add_(diag(sign_scale.mul(log_scale.exp())));
+        var l = lower.tril(-1).PlusInPlace(identity);
+        var u = upper.triu(1).PlusInPlace(diag(sign_scale.mul(log_scale.exp())));
         return (l, u);
     }
 }

@@ -19,7 +19,7 @@ internal sealed class BinCentreNoise : NoiseSource
     {
     }
 
-    public override Tensor Uniform(Tensor input) => full_like(input, 0.5);
+    public override Tensor Uniform(Tensor input) => input.FullLike(0.5);
 }
 
 /// <summary>u drawn from one generator (created on the input's device at first use); not thread-safe, one per call.</summary>

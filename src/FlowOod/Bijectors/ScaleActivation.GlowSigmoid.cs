@@ -23,7 +23,7 @@ public abstract partial class ScaleActivation
         public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
         {
             ArgumentNullException.ThrowIfNull(raw);
-            using var shifted = raw.add(2.0);
+            using var shifted = raw.Plus(2.0);
             return nn.functional.logsigmoid(shifted);
         }
 

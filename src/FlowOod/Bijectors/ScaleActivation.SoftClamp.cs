@@ -26,7 +26,7 @@ public abstract partial class ScaleActivation
         public override Tensor LogScale(Tensor raw, Tensor? learnableScale)
         {
             ArgumentNullException.ThrowIfNull(raw);
-            return raw.div(bound).atan_().mul_(bound * 2.0 / Math.PI);
+            return raw.DividedBy(bound).atan_().TimesInPlace(bound * 2.0 / Math.PI);
         }
 
         public override string ToString() => "SoftClamp(" + bound.ToString("R", CultureInfo.InvariantCulture) + ")";

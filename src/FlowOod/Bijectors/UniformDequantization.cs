@@ -46,14 +46,14 @@ public sealed class UniformDequantization : Bijector
         // u is capped at 1 − 128·eps: 255·x + u is below 256, where the spacing of the dtype is at most 128·eps, so the
         // sum cannot round up to the next level k + 1 (in float32 it did for u > 1 − 2⁻¹⁷ and k ≥ 128).
         var noise = Noise(input);
-        var output = input.mul(255.0).add_(noise).div_(256.0);
+        var output = input.Times(255.0).PlusInPlace(noise).DivideInPlace(256.0);
         return (output, LogDet(input, LogScale));
     }
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
     {
-        var output = input.mul(256.0).floor_().clamp_(0.0, 255.0).div_(255.0);
+        var output = input.Times(256.0).floor_().ClampInPlace(0.0, 255.0).DivideInPlace(255.0);
         return (output, LogDet(input, -LogScale));
     }
 
@@ -66,7 +66,7 @@ public sealed class UniformDequantization : Bijector
         }
         else if (!addNoise)
         {
-            return full_like(input, 0.5);
+            return input.FullLike(0.5);
         }
         else
         {
@@ -75,13 +75,13 @@ public sealed class UniformDequantization : Bijector
                 : rand_like(input);
         }
 
-        return uniform.clamp_max_(1.0 - (128 * finfo(input.dtype).eps));
+        return uniform.ClampMaxInPlace(1.0 - (128 * finfo(input.dtype).eps));
     }
 
     private static Tensor LogDet(Tensor like, double perEntry)
     {
         var entries = like.numel() / like.shape[0];
-        return full(like.shape[0], perEntry * entries, dtype: like.dtype, device: like.device);
+        return ScalarMath.Full(like.shape[0], perEntry * entries, like.dtype, like.device);
     }
 
     /// <inheritdoc/>

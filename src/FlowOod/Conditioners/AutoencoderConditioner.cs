@@ -119,13 +119,13 @@ internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
         var x = input;
         foreach (var conv in encoder)
         {
-            x = nn.functional.leaky_relu(conv.call(x), LeakySlope);
+            x = conv.call(x).LeakyRelu(LeakySlope);
         }
 
         x = bottleneck.call(x);
         for (int k = 0; k < decoder.Count; k++)
         {
-            x = nn.functional.leaky_relu(decoder[k].forward(x, outputSizes[k]), LeakySlope);
+            x = decoder[k].forward(x, outputSizes[k]).LeakyRelu(LeakySlope);
         }
 
         return scope.MoveToOuter(out_conv.forward(x, outputSizes[3]));

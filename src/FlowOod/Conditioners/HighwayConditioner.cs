@@ -93,8 +93,8 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
         {
             using var scope = NewDisposeScope();
             var gate = gate_conv.call(input).sigmoid_();
-            var carried = input.mul(gate.neg().add_(1.0));
-            return scope.MoveToOuter(h_conv.call(input).mul_(gate).add_(carried));
+            var carried = input.mul(gate.neg().PlusInPlace(1.0));
+            return scope.MoveToOuter(h_conv.call(input).mul_(gate).PlusInPlace(carried));
         }
     }
 }

@@ -149,7 +149,7 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
             x.Dispose();
             x = next;
             using var tap = skips![i].call(x);
-            sum = sum.add_(tap);
+            sum = sum.PlusInPlace(tap);
         }
 
         x.Dispose();
@@ -210,7 +210,7 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
             using var b = in_conv.call(a.relu_());
             using var c = out_norm.call(b);
             using var d = out_conv.call(c.relu_());
-            return d.add(input);
+            return d.Plus(input);
         }
     }
 }

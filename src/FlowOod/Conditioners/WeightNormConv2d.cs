@@ -77,5 +77,5 @@ internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>‖V‖ per output channel, shape <c>[Cout, 1, 1, 1]</c>.</summary>
-    private static Tensor Norms(Tensor v) => v.flatten(1).square().sum(1).sqrt().reshape(v.shape[0], 1, 1, 1);
+    private static Tensor Norms(Tensor v) => v.flatten(1).Squared().sum(1).sqrt().reshape(v.shape[0], 1, 1, 1);
 }

@@ -166,7 +166,7 @@ public sealed class ImageDataset
         var imageSize = Height * Width;
         var bytes = Pixels.Slice(start * imageSize, count * imageSize).ToArray();
         using var scope = NewDisposeScope();
-        var result = tensor(bytes, [count, 1, Height, Width], device: device).to(ScalarType.Float32).div_(255);
+        var result = tensor(bytes, [count, 1, Height, Width], device: device).to(ScalarType.Float32).DivideInPlace(255);
         return scope.MoveToOuter(result);
     }
 

@@ -66,7 +66,7 @@ internal sealed class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
             // add_ returns a second managed wrapper of the buffer; the scope frees that wrapper, not the buffer.
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            num_batches_tracked.add_(1);
+            num_batches_tracked.add_(ScalarMath.One, ScalarMath.One);
         }
 
         return nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, Momentum, Epsilon);

@@ -167,7 +167,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
             using (var scope = NewDisposeScope())
             {
                 using var noGrad = no_grad();
-                var scaled = batch.narrow(0, start, length).to(ScalarType.Float64).cpu().mul(255.0);
+                var scaled = batch.narrow(0, start, length).to(ScalarType.Float64).cpu().Times(255.0);
                 var levels = scaled.round();
                 var offGrid = scaled.sub(levels).abs_().max().ToDouble();
                 if (offGrid > GridTolerance)

@@ -281,7 +281,7 @@ public sealed class FlowTrainer
         Tensor keep;
         using (no_grad())
         {
-            keep = flow.ToBitsPerDim(negativeLogProb.detach()).lt(boundBitsPerDim);
+            keep = flow.ToBitsPerDim(negativeLogProb.detach()).LessThan(boundBitsPerDim);
         }
 
         var kept = keep.sum().ToInt64();
@@ -291,7 +291,7 @@ public sealed class FlowTrainer
         }
 
         var negativeNll = negativeLogProb.masked_select(keep).mean().neg();
-        return (scope.MoveToOuter(inNll.sub(negativeNll).mul(0.5)), kept);
+        return (scope.MoveToOuter(inNll.sub(negativeNll).Times(0.5)), kept);
     }
 
     /// <summary>The mean loss of <paramref name="data"/> in bits/dim, in evaluation mode without gradients.</summary>

@@ -53,7 +53,7 @@ public sealed class LayeringTests
 
     private static Dictionary<string, HashSet<string>> Graph()
     {
-        var source = Path.Combine(RepositoryRoot(), "src", "FlowOod");
+        var source = Path.Combine(RepositoryPaths.Root, "src", "FlowOod");
         var files = Directory.GetFiles(source, "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
                 && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
@@ -99,18 +99,5 @@ public sealed class LayeringTests
         }
 
         return graph;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FlowOod.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("FlowOod.sln not found above the test's output folder.");
     }
 }

@@ -1,0 +1,160 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using FluentAssertions;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Guards;
+
+// The rule of docs/design.md ("Scalars"), checked on the compiled IL of every FlowOod assembly: no code of ours calls a
+// TorchSharp method that makes a temporary Scalar it does not dispose (a number overload, an operator, add(Tensor)'s
+// implicit alpha, functional.softplus, a module whose forward does), and a method of ours that makes a Scalar disposes
+// it (`using`) unless it is a static constructor filling a cache. TorchSharp passes only a Scalar's handle to native
+// code, so a temporary's finalizer can free it during the call (c10 "Expected false to be true", wrong values, SIGSEGV).
+public sealed class ScalarLifetimeTests
+{
+    // A `using` compiles to a call of IDisposable.Dispose; an explicit call names the Scalar's own.
+    private static readonly string[] Disposals = ["TorchSharp.Scalar::Dispose()", "System.IDisposable::Dispose()"];
+
+    private static readonly Lazy<HashSet<string>> Unsafe = new(() => UnsafeTorchSharpMethods(IlCallGraph.Read(typeof(torch).Assembly.Location)));
+
+    public static TheoryData<string, string, string> Assemblies => new()
+    {
+        { "src", "FlowOod", "FlowOod.dll" },
+        { "src", "FlowOod.Testing", "FlowOod.Testing.dll" },
+        { "src", "FlowOod.AspNetCore", "FlowOod.AspNetCore.dll" },
+        { "src", "FlowOod.Cli", "FlowOod.Cli.dll" },
+        { "samples", "FlowOod.Samples.FashionMnist", "FlowOod.Samples.FashionMnist.dll" },
+        { "samples", "FlowOod.Samples.GateService", "FlowOod.Samples.GateService.dll" },
+        { "samples", "FlowOod.Samples.CustomCoupling", "FlowOod.Samples.CustomCoupling.dll" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Assemblies))]
+    public void EveryMethod_PassesNativeCodeOnlyScalarsItKeepsAlive(string folder, string project, string file)
+    {
+        var graph = IlCallGraph.Read(RepositoryPaths.OutputOf(folder, project, file));
+
+        var violations = Violations(graph);
+
+        graph.Methods.Count.Should().BeGreaterThan(20, "the scan must have read the assembly's methods");
+        violations.Should().BeEmpty(
+            "TorchSharp frees a temporary Scalar in its finalizer, which can run during the native call that reads it; use "
+            + "FlowOod's ScalarMath (Plus, Times, ...), a cached Scalar, or `using var s = x.ToScalar()` (docs/design.md, "
+            + "\"Scalars\"). Calls found:\n" + string.Join("\n", violations));
+    }
+
+    [Fact]
+    public void TheAnalysis_FindsTorchSharpsTemporaries_AndClearsTheCallsThatTakeAScalar()
+    {
+        Unsafe.Value.Should().Contain(
+        [
+            "TorchSharp.torch/Tensor::add(TorchSharp.torch/Tensor)",
+            "TorchSharp.torch/Tensor::op_Addition(TorchSharp.torch/Tensor,TorchSharp.torch/Tensor)",
+            "TorchSharp.torch/Tensor::op_Multiply(TorchSharp.torch/Tensor,Double)",
+            "TorchSharp.torch/Tensor::square()",
+            "TorchSharp.torch/nn/functional::softplus(TorchSharp.torch/Tensor,Double,Double)",
+            "TorchSharp.Modules.BatchNorm::forward(TorchSharp.torch/Tensor)",
+        ]);
+        Unsafe.Value.Should().NotContain(
+        [
+            "TorchSharp.torch/Tensor::add(TorchSharp.torch/Tensor,TorchSharp.Scalar)",
+            "TorchSharp.torch/Tensor::mul(TorchSharp.torch/Tensor)",
+            "TorchSharp.torch/Tensor::sub(TorchSharp.torch/Tensor)",
+            "TorchSharp.torch/Tensor::pow(TorchSharp.Scalar)",
+        ]);
+    }
+
+    [Fact]
+    public void TheScan_FlagsTemporariesInCompiledCode_AndPassesTheSafeForms()
+    {
+        var graph = IlCallGraph.Read(typeof(ScalarLifetimeTests).Assembly.Location);
+        var flagged = Violations(graph).Where(v => v.Contains(nameof(Specimens), StringComparison.Ordinal)).ToArray();
+
+        flagged.Should().HaveCount(4);
+        flagged.Should().Contain(v => v.Contains("::AddTensors(", StringComparison.Ordinal) && v.Contains("op_Addition", StringComparison.Ordinal));
+        flagged.Should().Contain(v => v.Contains("::ScaleByNumber(", StringComparison.Ordinal));
+        flagged.Should().Contain(v => v.Contains("::ImplicitAlpha(", StringComparison.Ordinal));
+        flagged.Should().Contain(v => v.Contains("::Softplus(", StringComparison.Ordinal));
+    }
+
+    private static string[] Violations(IlCallGraph graph)
+    {
+        var unsafeMethods = Unsafe.Value;
+        var found = new List<string>();
+        foreach (var method in graph.Methods.Values)
+        {
+            foreach (var call in method.Calls.Distinct())
+            {
+                if (unsafeMethods.Contains(call))
+                {
+                    found.Add($"{graph.AssemblyName}: {method.Name} calls {call}");
+                }
+            }
+
+            if (method.Calls.Any(CreatesScalar) && !method.Calls.Any(Disposals.Contains) && !method.Name.Contains("::.cctor(", StringComparison.Ordinal))
+            {
+                found.Add($"{graph.AssemblyName}: {method.Name} makes a Scalar it neither disposes nor caches: {method.Calls.First(CreatesScalar)}");
+            }
+        }
+
+        return [.. found.Order(StringComparer.Ordinal)];
+    }
+
+    private static bool CreatesScalar(string call) =>
+        call.StartsWith("TorchSharp.Scalar::op_Implicit(", StringComparison.Ordinal)
+        || call.StartsWith("TorchSharp.ScalarExtensionMethods::ToScalar(", StringComparison.Ordinal);
+
+    // TorchSharp's methods that make a Scalar without disposing it, every method that calls one of those, and (since a
+    // module's forward is reached by a virtual call the scan cannot follow) the constructors of modules whose forward is
+    // unsafe, so code that builds such a module is flagged.
+    private static HashSet<string> UnsafeTorchSharpMethods(IlCallGraph torchSharp)
+    {
+        var methods = torchSharp.Methods.Values;
+        // The conversions themselves are not in the set: making a Scalar is checked where it happens (Violations).
+        var result = methods
+            .Where(m => m.Calls.Any(CreatesScalar) && !m.Calls.Any(Disposals.Contains) && !CreatesScalar(m.Name))
+            .Select(m => m.Name)
+            .ToHashSet(StringComparer.Ordinal);
+        var changed = true;
+        while (changed)
+        {
+            var moduleTypes = result.Where(n => n.Contains("::forward(", StringComparison.Ordinal)).Select(n => n[..n.IndexOf("::", StringComparison.Ordinal)]).ToHashSet();
+            var added = methods
+                .Where(m => !result.Contains(m.Name) && !CreatesScalar(m.Name))
+                .Where(m => m.Calls.Any(result.Contains) || (m.Name.Contains("::.ctor(", StringComparison.Ordinal) && moduleTypes.Contains(m.Name[..m.Name.IndexOf("::", StringComparison.Ordinal)])))
+                .Select(m => m.Name)
+                .ToArray();
+            result.UnionWith(added);
+            changed = added.Length > 0;
+        }
+
+        return result;
+    }
+
+    // Compiled into this test assembly for the scan above: four unsafe forms, then the safe ones.
+    private static class Specimens
+    {
+        private static readonly Scalar Cached = 1.ToScalar();
+
+        public static Tensor AddTensors(Tensor a, Tensor b) => a + b;
+
+        public static Tensor ScaleByNumber(Tensor a) => a.mul(2.0);
+
+        public static Tensor ImplicitAlpha(Tensor a, Tensor b) => a.add(b);
+
+        public static Tensor Softplus(Tensor a) => nn.functional.softplus(a);
+
+        public static Tensor SafeAdd(Tensor a, Tensor b) => a.Plus(b);
+
+        public static Tensor SafeScale(Tensor a)
+        {
+            using var two = 2.0.ToScalar();
+            return a.mul(two);
+        }
+
+        public static Tensor SafeCachedForm(Tensor a, Tensor b) => a.add(b, Cached);
+    }
+}
