@@ -22,7 +22,7 @@ internal sealed class ConnectionDrain
 {
     private readonly Lock sync = new();
     private readonly List<DrainingListener> listeners = [];
-    private TaskCompletionSource idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int open;
     private int draining;
 
@@ -76,17 +76,23 @@ internal sealed class ConnectionDrain
         DrainingListener[] stopping;
         lock (sync)
         {
-            Volatile.Write(ref draining, 1);
             stopping = [.. listeners];
+        }
+
+        // Close the listeners before the first Connection: close goes out: a client told to close reconnects at once,
+        // and a connection still waiting in a listener's backlog would be reset when the listener closes.
+        foreach (var listener in stopping)
+        {
+            await listener.StopAcceptingAsync().ConfigureAwait(false);
+        }
+
+        lock (sync)
+        {
+            Volatile.Write(ref draining, 1);
             if (Volatile.Read(ref open) == 0)
             {
                 idle.TrySetResult();
             }
-        }
-
-        foreach (var listener in stopping)
-        {
-            await listener.StopAcceptingAsync().ConfigureAwait(false);
         }
 
         try
