@@ -40,7 +40,8 @@ public sealed class RawHttpLoad
             $"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {contentType}\r\nContent-Length: {body.Length}\r\n\r\n")), .. body];
 
     // `clients` clients, each sending `request` again and again on one connection (a new one after Connection: close),
-    // until a connect is refused, `stop` fires, or `maxPerClient` requests; all bounded by `limit`.
+    // until a connect is refused, `stop` fires, `limit` has passed or `maxPerClient` requests were sent. A request in
+    // flight when `stop` fires or `limit` passes is still read to its end (at most 30 s more), so it is never abandoned.
     public Task RunAsync(Uri server, byte[] request, int clients, int maxPerClient, TimeSpan limit, CancellationToken stop) =>
         Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(() => ClientAsync(server, request, maxPerClient, limit, stop))));
 
@@ -48,6 +49,7 @@ public sealed class RawHttpLoad
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(limit);
+        using var hard = new CancellationTokenSource(limit + TimeSpan.FromSeconds(30));
         var buffer = new byte[64 * 1024];
         int sent = 0;
         while (sent < maxPerClient && !timeout.IsCancellationRequested)
@@ -55,7 +57,7 @@ public sealed class RawHttpLoad
             using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.Port), timeout.Token);
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.Port), hard.Token);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
             {
@@ -72,10 +74,10 @@ public sealed class RawHttpLoad
             {
                 sent++;
                 Interlocked.Increment(ref written);
-                var answer = await ExchangeAsync(socket, request, buffer, timeout.Token);
+                var answer = await ExchangeAsync(socket, request, buffer, hard.Token);
                 if (answer is not { } a)
                 {
-                    if (!timeout.IsCancellationRequested)
+                    if (!hard.IsCancellationRequested)
                     {
                         Interlocked.Increment(ref lost);
                     }
