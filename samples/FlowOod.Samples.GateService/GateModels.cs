@@ -47,6 +47,7 @@ public static class GateModels
         ArgumentNullException.ThrowIfNull(logger);
         if (!settings.Retrain && File.Exists(settings.ClassifierPath) && File.Exists(settings.GatePath))
         {
+            Verify(settings);
             ServiceLog.UsingModels(logger, settings.ClassifierPath, settings.GatePath);
             return false;
         }
@@ -94,9 +95,38 @@ public static class GateModels
         };
     }
 
+    /// <summary>
+    /// Loads both existing files once, before the host starts, so that a damaged or mismatched file stops the service
+    /// with one message naming the file and what to do, instead of failing inside the host's start.
+    /// </summary>
+    /// <remarks>
+    /// The service refuses to start rather than retrain on its own: retraining takes minutes, replaces a gate that may
+    /// have been validated for this deployment (a new classifier needs a new gate: the gate checks the classifier's
+    /// fingerprint), and would hide a storage fault. Restore the file, or start once with <c>--retrain true</c>.
+    /// </remarks>
+    /// <param name="settings">Where the files are.</param>
+    /// <exception cref="InvalidDataException">A file cannot be loaded; the message names it.</exception>
+    public static void Verify(GateServiceSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        using var classifier = LoadClassifier(settings.ClassifierPath);
+        try
+        {
+            using var gate = OodGate.Load(settings.GatePath, classifier);
+        }
+        catch (Exception e) when (IsLoadFailure(e))
+        {
+            throw new InvalidDataException(
+                $"The gate file '{settings.GatePath}' cannot be loaded: {e.Message} Restore it from a backup, or start with --retrain true to train the classifier and the gate again (both files are replaced).",
+                e);
+        }
+    }
+
     /// <summary>Loads the classifier saved by <see cref="EnsureTrained"/>, in evaluation mode; the caller owns it.</summary>
     /// <param name="path">The classifier's file.</param>
     /// <returns>The classifier.</returns>
+    /// <exception cref="InvalidDataException">The file is missing, damaged or not this classifier's state; the message
+    /// names the file.</exception>
     public static nn.Module<Tensor, Tensor> LoadClassifier(string path)
     {
         var model = new SmallClassifier(EmbeddingSize);
@@ -106,12 +136,24 @@ public static class GateModels
             model.eval();
             return model;
         }
+        catch (Exception e) when (IsLoadFailure(e))
+        {
+            model.Dispose();
+            throw new InvalidDataException(
+                $"The classifier file '{path}' cannot be loaded ({e.GetType().Name}: {e.Message}); it is damaged or not this service's classifier. Restore it from a backup, or start with --retrain true to train the classifier and the gate again (both files are replaced).",
+                e);
+        }
         catch
         {
             model.Dispose();
             throw;
         }
     }
+
+    // What a damaged, truncated or foreign file makes TorchSharp's state loader or OodGate.Load throw.
+    private static bool IsLoadFailure(Exception e) =>
+        e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or FlowOodException
+            or System.Runtime.InteropServices.ExternalException or FormatException or OverflowException;
 
     // Writes next to the target, then renames over it: a reader never sees half a file.
     private static void SaveAtomically(nn.Module module, string path)

@@ -1,15 +1,10 @@
 using System;
-using System.Linq;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Threading.Tasks;
 using FlowOod.AspNetCore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 using TorchSharp;
@@ -18,7 +13,7 @@ namespace FlowOod.Samples.GateService;
 
 /// <summary>
 /// The OOD-gated Fashion-MNIST classification service: <c>POST /classify</c> (PNG, 784 raw bytes or JSON),
-/// <c>GET /health</c> (the gate's health check as JSON), <c>GET /</c> (what is being served). Kestrel, the package's
+/// <c>GET /health</c> (readiness: the gate's health check as JSON), <c>GET /health/live</c> (liveness), <c>GET /</c> (what is being served). Kestrel, the package's
 /// micro-batching worker, hot reload of <c>gate.flowood</c>, OpenTelemetry metrics on the console.
 /// </summary>
 public static class GateServiceApp
@@ -65,7 +60,12 @@ public static class GateServiceApp
         GateModels.EnsureTrained(settings, app.Logger);
 
         app.MapFlowOodClassify("/classify");
-        app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = WriteHealthAsync });
+        // Readiness: the gate's check as JSON (the package's default writer); 503 only when no gate can serve.
+        app.MapHealthChecks("/health");
+
+        // Liveness: runs no check, so it answers 200 while the process serves HTTP at all; a refused gate file or drift
+        // must never get a serving process restarted.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = FlowOodHealthResponse.WriteAsync });
         app.MapGet("/", (IOodGateClassifier gate) => Results.Json(new
         {
             service = "FlowOod gate: Fashion-MNIST classifier with an out-of-distribution verdict",
@@ -83,38 +83,5 @@ public static class GateServiceApp
             torchThreads = torch.get_num_threads(),
         }));
         return app;
-    }
-
-    // {"status": "Healthy", "checks": {"flowood-gate": {"status", "description", "data": {...}}}}
-    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
-    {
-        context.Response.ContentType = "application/json; charset=utf-8";
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("status", report.Status.ToString());
-            writer.WriteStartObject("checks");
-            foreach (var (name, entry) in report.Entries.OrderBy(e => e.Key, StringComparer.Ordinal))
-            {
-                writer.WriteStartObject(name);
-                writer.WriteString("status", entry.Status.ToString());
-                writer.WriteString("description", entry.Description);
-                writer.WriteStartObject("data");
-                foreach (var (key, value) in entry.Data)
-                {
-                    writer.WritePropertyName(key);
-                    JsonSerializer.Serialize(writer, value);
-                }
-
-                writer.WriteEndObject();
-                writer.WriteEndObject();
-            }
-
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-        }
-
-        return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
     }
 }

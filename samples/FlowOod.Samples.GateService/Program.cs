@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.IO;
 using System.Threading.Tasks;
 
 namespace FlowOod.Samples.GateService;
@@ -21,6 +22,12 @@ internal static class Program
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return 2;
+        }
+        catch (InvalidDataException e)
+        {
+            // A damaged or mismatched model file (GateModels.Verify): the message names it and says what to do.
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 3;
         }
     }
 }

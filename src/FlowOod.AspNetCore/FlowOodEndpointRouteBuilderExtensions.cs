@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Threading;
 using System.Threading.Tasks;
 using FlowOod.Gating;
 using Microsoft.AspNetCore.Builder;
@@ -41,7 +42,8 @@ public static class FlowOodEndpointRouteBuilderExtensions
     /// for an accepted input; 422 <c>{"ood": true, "reason", "pValue", "score", "threshold"}</c> for an input refused as
     /// out-of-distribution (p-value ≤ α). Problem details (<c>application/problem+json</c> with a <c>detail</c> message)
     /// otherwise: 400 (empty body, damaged PNG, wrong size or count, a value that is not a number in 0..255, malformed
-    /// JSON), 413 (body over <see cref="FlowOodGateOptions.MaxRequestBytes"/>, enforced while reading), 415 (other
+    /// JSON), 408 (the body was not complete within <see cref="FlowOodGateOptions.RequestBodyTimeout"/>; the connection is
+    /// closed), 413 (body over <see cref="FlowOodGateOptions.MaxRequestBytes"/>, enforced while reading), 415 (other
     /// content types, unsupported PNG kinds: palette, 16-bit, interlaced, mismatched colour), 503 (queue full, with
     /// Retry-After: 1; or the service is not running). <c>score</c> is null when it is not finite.</para>
     /// </remarks>
@@ -61,7 +63,7 @@ public static class FlowOodEndpointRouteBuilderExtensions
         {
             var format = RequestParser.ParseContentType(context.Request.ContentType);
             var layout = runtime.Layout;
-            var (buffer, length) = await RequestParser.ReadBodyAsync(context.Request.Body, context.Request.ContentLength, runtime.Options.MaxRequestBytes, aborted).ConfigureAwait(false);
+            var (buffer, length) = await ReadBodyAsync(context, runtime.Options, logger).ConfigureAwait(false);
             float[] input;
             try
             {
@@ -78,6 +80,12 @@ public static class FlowOodEndpointRouteBuilderExtensions
         catch (BadInputException e)
         {
             Log.BadRequest(logger, e.StatusCode, e.Message);
+            if (e.StatusCode == StatusCodes.Status408RequestTimeout)
+            {
+                // The rest of the body is never read: the connection cannot carry another request.
+                context.Response.Headers.Connection = "close";
+            }
+
             await WriteProblemAsync(context, e.StatusCode, e.Message).ConfigureAwait(false);
         }
         catch (BadHttpRequestException e)
@@ -99,6 +107,25 @@ public static class FlowOodEndpointRouteBuilderExtensions
             // Not started, stopping, or the worker refused the request.
             Log.RequestFailed(logger, e);
             await WriteProblemAsync(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
+        }
+    }
+
+    // The whole body within RequestBodyTimeout, however it is paced (Kestrel's minimum data rate alone lets a client
+    // trickling at 240 B/s hold a connection for minutes).
+    private static async ValueTask<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext context, FlowOodGateOptions options, ILogger logger)
+    {
+        var aborted = context.RequestAborted;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        deadline.CancelAfter(options.RequestBodyTimeout);
+        try
+        {
+            return await RequestParser.ReadBodyAsync(context.Request.Body, context.Request.ContentLength, options.MaxRequestBytes, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !aborted.IsCancellationRequested)
+        {
+            Log.BodyTimedOut(logger, options.RequestBodyTimeout.TotalSeconds);
+            throw BadInputException.TimedOut(FormattableString.Invariant(
+                $"The request body was not complete after {options.RequestBodyTimeout.TotalSeconds:G} s (RequestBodyTimeout); send the whole body at once."));
         }
     }
 
@@ -179,6 +206,7 @@ public static class FlowOodEndpointRouteBuilderExtensions
     private static int StatusSection(int status) => status switch
     {
         400 => 1,
+        408 => 9,
         413 => 14,
         415 => 16,
         422 => 21,

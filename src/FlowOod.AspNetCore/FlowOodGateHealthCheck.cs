@@ -9,11 +9,13 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace FlowOod.AspNetCore;
 
 /// <summary>
-/// The gate's health: Unhealthy when the gate file is missing, fails its checksum or is not a gate file
-/// (<see cref="ModelFile.ReadInfo"/>, re-verified whenever the file's length or time stamp changes), or no gate is
-/// loaded; Degraded when a changed file could not be loaded (the previous gate still serves) or the drift alarm is on
+/// The gate's health, for a readiness probe: Unhealthy (HTTP 503) only when the service cannot serve, i.e. no gate is
+/// loaded; Degraded (HTTP 200: it serves correctly, someone should look) when the gate file on disk is missing, fails its
+/// checksum or is not a gate file (<see cref="ModelFile.ReadInfo"/>, re-verified whenever the file's length or time stamp
+/// changes) while the last good gate keeps serving, when a changed file could not be loaded, or when the drift alarm is on
 /// (<see cref="DriftMonitor"/>: OOD rate over the last W decisions above α + z·√(α(1 − α)/W)); Healthy otherwise,
-/// "warming up" while fewer than W decisions have been made. The data holds the rate, α, W, z and the alarm rate.
+/// "warming up" while fewer than W decisions have been made. The data holds the rate, α, W, z and the alarm rate, and
+/// <c>fileError</c>/<c>reloadError</c> when the file was refused.
 /// </summary>
 internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
 {
@@ -29,20 +31,11 @@ internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
         var path = options.GatePath;
         var data = new Dictionary<string, object> { ["path"] = path };
         var stamp = FileStamp.Of(path);
-        if (stamp is null)
-        {
-            return HealthCheckResult.Unhealthy($"The gate file '{path}' is missing.", data: data);
-        }
-
-        if (Verify(path, stamp.Value) is { } error)
-        {
-            return HealthCheckResult.Unhealthy($"The gate file '{path}' fails verification: {error}", data: data);
-        }
-
+        string? fileError = stamp is null ? $"The gate file '{path}' is missing." : Verify(path, stamp.Value) is { } error ? $"The gate file '{path}' fails verification: {error}" : null;
         var host = runtime.Host;
         if (host?.Info is not { } gate)
         {
-            return HealthCheckResult.Unhealthy("No gate is loaded (the service has not started, or the start failed).", data: data);
+            return HealthCheckResult.Unhealthy(fileError ?? "No gate is loaded (the service has not started, or the start failed).", data: data);
         }
 
         var drift = runtime.Drift.Snapshot();
@@ -55,6 +48,13 @@ internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
         data["oodRate"] = drift.Rate;
         data["z"] = drift.Z;
         data["alarmRate"] = drift.AlarmRate;
+        if (fileError is not null)
+        {
+            data["fileError"] = fileError;
+            return HealthCheckResult.Degraded(
+                $"{fileError} Generation {gate.Generation}, loaded before, still serves; replace the file with a good one (a restart would fail until then).", data: data);
+        }
+
         if (host.LastReloadError is { } reload)
         {
             data["reloadError"] = reload;

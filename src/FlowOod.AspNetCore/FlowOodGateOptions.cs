@@ -44,6 +44,26 @@ public sealed class FlowOodGateOptions
     /// while reading: no more than this is ever buffered). Default 256 KiB.</summary>
     public int MaxRequestBytes { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// The most time the classify endpoint spends receiving one request body, 100 ms … 10 min; a body not complete by then
+    /// gets 408 Request Timeout and the connection is closed. Kestrel's minimum data rate (240 B/s) alone lets a client
+    /// trickling just above it hold a connection for about 18 minutes at the 256 KiB body limit; this deadline bounds the
+    /// whole body, however it is paced. Request headers are bounded by Kestrel's own <c>RequestHeadersTimeout</c>.
+    /// Default 30 s.
+    /// </summary>
+    public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long the server drains its connections when the host stops (SIGTERM, Ctrl+C, <c>StopApplication</c>), 0 … 5 min:
+    /// the listening sockets close at once (new connections are refused), requests on open connections are still answered,
+    /// each answer carries <c>Connection: close</c>, and the host goes on stopping when every connection has closed or this
+    /// time has passed. 0 turns the drain off (Kestrel's own stop closes idle keep-alive connections at once, so a request
+    /// a client sends on one at that moment is lost). Needs Kestrel's socket transport registered before
+    /// <c>AddFlowOodGate</c> is called (as <c>WebApplication.CreateBuilder</c> does). Keep it below the host's
+    /// <c>ShutdownTimeout</c> (30 s by default) and the orchestrator's grace period. Default 5 s.
+    /// </summary>
+    public TimeSpan ShutdownDrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The most requests waiting for the scoring worker, 1 … 1,000,000; a request arriving at a full queue is
     /// refused at once (<see cref="GateOverloadedException"/>, HTTP 503). Default 256.</summary>
     public int MaxQueueLength { get; set; } = 256;

@@ -45,6 +45,16 @@ internal sealed class FlowOodGateOptionsValidator(IServiceProviderIsService? ser
             errors.Add($"{Section}.ReloadCheckInterval must be between 100 ms and 1 h, got {options.ReloadCheckInterval}.");
         }
 
+        if (options.RequestBodyTimeout < TimeSpan.FromMilliseconds(100) || options.RequestBodyTimeout > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{Section}.RequestBodyTimeout must be between 100 ms and 10 min, got {options.RequestBodyTimeout}.");
+        }
+
+        if (options.ShutdownDrainTimeout < TimeSpan.Zero || options.ShutdownDrainTimeout > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{Section}.ShutdownDrainTimeout must be between 0 (off) and 5 min, got {options.ShutdownDrainTimeout}.");
+        }
+
         if (!(options.DriftAlarmZ > 0 && options.DriftAlarmZ <= 10))
         {
             errors.Add($"{Section}.DriftAlarmZ must be in (0, 10], got {Format(options.DriftAlarmZ)}.");

@@ -1,5 +1,7 @@
 using System;
 using System.Linq;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -17,8 +19,11 @@ namespace FlowOod.AspNetCore;
 /// <para><b>What is registered.</b> <see cref="FlowOodGateOptions"/> (options pattern, validated when the host starts
 /// with one message per bad setting), <see cref="IOodGateClassifier"/> (singleton), a hosted service that loads the gate
 /// when the host starts (a missing or bad gate file fails the start) and stops the worker when it stops, the health
-/// check <c>"flowood-gate"</c> (tag <c>flowood</c>; map it with <c>app.MapHealthChecks("/health")</c>) and the meter
-/// <see cref="FlowOodGateTelemetry.MeterName"/> through <c>IMeterFactory</c>.</para>
+/// check <c>"flowood-gate"</c> (tag <c>flowood</c>; map it with <c>app.MapHealthChecks("/health")</c>, which then answers
+/// JSON through <see cref="FlowOodHealthResponse"/>) and the meter <see cref="FlowOodGateTelemetry.MeterName"/> through
+/// <c>IMeterFactory</c>. It also decorates Kestrel's transport (registered before this call, as
+/// <c>WebApplication.CreateBuilder</c> does) and adds a first middleware, for the shutdown drain of
+/// <see cref="FlowOodGateOptions.ShutdownDrainTimeout"/>.</para>
 /// <para><b>Threading model.</b> One scoring worker (a dedicated thread) runs libtorch for all requests, one batch at a
 /// time. Requests go into a bounded queue (<see cref="FlowOodGateOptions.MaxQueueLength"/>; a full queue refuses at once
 /// with <see cref="GateOverloadedException"/>, HTTP 503); the worker takes the first waiting request, waits at most
@@ -81,6 +86,10 @@ public static class FlowOodServiceCollectionExtensions
         services.AddSingleton(CreateRuntime);
         services.AddSingleton<IOodGateClassifier>(sp => sp.GetRequiredService<GateRuntime>());
         services.AddSingleton<IHostedService, GateHostedService>();
+        services.AddSingleton<ConnectionDrain>();
+        services.AddSingleton<IStartupFilter, DrainStartupFilter>();
+        ConnectionDrain.DecorateTransports(services);
+        services.Configure<HealthCheckOptions>(o => o.ResponseWriter = FlowOodHealthResponse.WriteAsync);
         services.AddHealthChecks().AddCheck<FlowOodGateHealthCheck>("flowood-gate", HealthStatus.Unhealthy, ["flowood"]);
         return services;
     }

@@ -27,8 +27,8 @@ internal static partial class Log
     [LoggerMessage(7, LogLevel.Debug, "Refused a classify request with {StatusCode}: {Reason}")]
     public static partial void BadRequest(ILogger logger, int statusCode, string reason);
 
-    [LoggerMessage(8, LogLevel.Warning, "The scoring queue is full ({Capacity} waiting); refused a request with 503")]
-    public static partial void QueueFull(ILogger logger, int capacity);
+    [LoggerMessage(8, LogLevel.Warning, "The scoring queue was full ({Capacity} waiting): {Count} requests refused with 503 since the last such line (at most one every {IntervalSeconds} s; the metric flowood.gate.rejected counts every refusal)")]
+    public static partial void QueueFull(ILogger logger, int capacity, long count, double intervalSeconds);
 
     [LoggerMessage(9, LogLevel.Information, "The scoring worker runs libtorch with {Threads} intra-op threads (as the application chose before the host started, or libtorch's default)")]
     public static partial void WorkerThreads(ILogger logger, int threads);
@@ -38,4 +38,13 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "Gate file {Path} changed; loading it")]
     public static partial void ReloadStarted(ILogger logger, string path);
+
+    [LoggerMessage(12, LogLevel.Information, "Stopping: the listeners are closed; draining {Open} open connections (answers carry Connection: close) for at most {Seconds} s")]
+    public static partial void DrainStarted(ILogger logger, int open, double seconds);
+
+    [LoggerMessage(13, LogLevel.Information, "Drain done after {Milliseconds:F0} ms; {Left} idle connections left to the server's stop")]
+    public static partial void DrainFinished(ILogger logger, double milliseconds, int left);
+
+    [LoggerMessage(14, LogLevel.Debug, "A classify request body was not complete after {Seconds} s (RequestBodyTimeout); answered 408 and closed the connection")]
+    public static partial void BodyTimedOut(ILogger logger, double seconds);
 }

@@ -33,6 +33,7 @@ internal sealed class MicroBatcher : IDisposable
     private readonly DriftMonitor? drift;
     private readonly GateMetrics? metrics;
     private readonly ILogger logger;
+    private readonly RefusalLog refusals;
     private readonly Channel<Pending> channel;
     private Thread? worker;
     private int stopped;
@@ -44,6 +45,7 @@ internal sealed class MicroBatcher : IDisposable
         this.logger = logger;
         this.drift = drift;
         this.metrics = metrics;
+        refusals = new RefusalLog(logger, settings.MaxQueueLength);
         channel = Channel.CreateBounded<Pending>(new BoundedChannelOptions(settings.MaxQueueLength)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -93,7 +95,7 @@ internal sealed class MicroBatcher : IDisposable
             }
 
             metrics?.QueueFull();
-            Log.QueueFull(logger, settings.MaxQueueLength);
+            refusals.Refused();
             throw new GateOverloadedException($"The OOD gate's queue is full ({settings.MaxQueueLength} requests waiting); retry later.");
         }
 
@@ -120,6 +122,8 @@ internal sealed class MicroBatcher : IDisposable
             left.TrySetException(new InvalidOperationException("The FlowOod gate stopped before this request was scored."));
             left.Registration.Dispose();
         }
+
+        refusals.Flush();
     }
 
     public void Dispose() => Stop();

@@ -32,6 +32,8 @@ public sealed class OptionsTests
     [InlineData("DriftWindow")]
     [InlineData("DriftAlarmZ")]
     [InlineData("ReloadCheckInterval")]
+    [InlineData("RequestBodyTimeout")]
+    [InlineData("ShutdownDrainTimeout")]
     public void Validate_BadSetting_FailsNamingIt(string setting)
     {
         Action<FlowOodGateOptions> change = setting switch
@@ -44,11 +46,22 @@ public sealed class OptionsTests
             "MaxQueueLength" => o => o.MaxQueueLength = 0,
             "DriftWindow" => o => o.DriftWindow = 5,
             "DriftAlarmZ" => o => o.DriftAlarmZ = double.NaN,
+            "RequestBodyTimeout" => o => o.RequestBodyTimeout = TimeSpan.FromMilliseconds(99),
+            "ShutdownDrainTimeout" => o => o.ShutdownDrainTimeout = TimeSpan.FromMinutes(6),
             _ => o => o.ReloadCheckInterval = TimeSpan.Zero,
         };
         var result = Validate(change);
         result.Failed.Should().BeTrue();
         result.FailureMessage.Should().Contain($"FlowOodGateOptions.{setting}");
+    }
+
+    [Fact]
+    public void Validate_DeadlinesAtTheirLimits_Succeed()
+    {
+        Validate(o => o.RequestBodyTimeout = TimeSpan.FromMilliseconds(100)).Succeeded.Should().BeTrue();
+        Validate(o => o.RequestBodyTimeout = TimeSpan.FromMinutes(10)).Succeeded.Should().BeTrue();
+        Validate(o => o.ShutdownDrainTimeout = TimeSpan.Zero).Succeeded.Should().BeTrue("0 turns the drain off");
+        Validate(o => o.ShutdownDrainTimeout = TimeSpan.FromSeconds(-1)).Failed.Should().BeTrue();
     }
 
     [Fact]

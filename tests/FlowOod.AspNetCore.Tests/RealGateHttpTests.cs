@@ -4,6 +4,7 @@ using System.Linq;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
+using System.Text.Json;
 using System.Threading.Tasks;
 using FlowOod.Gating;
 using FlowOod.Models;
@@ -89,12 +90,28 @@ public sealed class RealGateHttpTests : IDisposable
         var inDist = await Task.WhenAll(Enumerable.Range(0, 60).Select(_ => Send(Enumerable.Range(0, 16).Select(_ => (byte)random.Next(0, 77)).ToArray())));
         inDist.Count(s => s == HttpStatusCode.OK).Should().BeGreaterThan(45, "about 95% of in-distribution inputs pass at α = 0.05");
         inDist.Should().OnlyContain(s => s == HttpStatusCode.OK || s == HttpStatusCode.UnprocessableEntity);
-        (await client.GetStringAsync("/health")).Should().Be("Healthy");
+        // The plain MapHealthChecks("/health") answers JSON with the drift data (AddFlowOodGate's default writer).
+        using (var healthy = JsonDocument.Parse(await client.GetStringAsync("/health")))
+        {
+            healthy.RootElement.GetProperty("status").GetString().Should().Be("Healthy");
+            var gate = healthy.RootElement.GetProperty("checks").GetProperty("flowood-gate");
+            gate.GetProperty("status").GetString().Should().Be("Healthy");
+            gate.GetProperty("data").GetProperty("alpha").GetDouble().Should().Be(0.05);
+            gate.GetProperty("data").GetProperty("window").GetInt32().Should().Be(40);
+            gate.GetProperty("data").GetProperty("decisions").GetInt32().Should().Be(40, "the window holds the last W = 40 of the 60 decisions");
+        }
 
         var ood = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Send(Enumerable.Repeat((byte)255, 16).ToArray())));
         ood.Should().OnlyContain(s => s == HttpStatusCode.UnprocessableEntity);
         using var health = await client.GetAsync("/health");
-        (await health.Content.ReadAsStringAsync()).Should().Be("Degraded");
+        health.StatusCode.Should().Be(HttpStatusCode.OK, "Degraded still serves");
+        health.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
+        using (var degraded = JsonDocument.Parse(await health.Content.ReadAsStringAsync()))
+        {
+            degraded.RootElement.GetProperty("status").GetString().Should().Be("Degraded");
+            var data = degraded.RootElement.GetProperty("checks").GetProperty("flowood-gate").GetProperty("data");
+            data.GetProperty("oodRate").GetDouble().Should().BeGreaterThan(data.GetProperty("alarmRate").GetDouble());
+        }
 
         var runtime = app.Services.GetRequiredService<IOodGateClassifier>();
         runtime.Gate.InputShape.Should().Equal(1, 4, 4);

@@ -20,19 +20,6 @@ public sealed partial class ProcessTests(ServiceFixture fixture, ITestOutputHelp
     [GeneratedRegex(@"Now listening on: (http://\S+)")]
     private static partial Regex Listening();
 
-    // The sample's own build output, next to this test project's (same configuration, framework and runtime folders).
-    private static string SampleAssembly()
-    {
-        var ours = AppContext.BaseDirectory;
-        var marker = Path.Combine("tests", "FlowOod.GateService.Tests") + Path.DirectorySeparatorChar;
-        int at = ours.LastIndexOf(marker, StringComparison.Ordinal);
-        at.Should().BeGreaterThan(0, $"the tests run from their build output ({ours})");
-        var folder = ours[..at] + Path.Combine("samples", "FlowOod.Samples.GateService") + Path.DirectorySeparatorChar + ours[(at + marker.Length)..];
-        var dll = Path.Combine(folder, "FlowOod.Samples.GateService.dll");
-        File.Exists(dll).Should().BeTrue($"the solution build puts the sample at {dll}");
-        return dll;
-    }
-
     [Fact]
     public async Task Sample_StartedAsAProcess_ServesClassifyAndHealth_AndExportsMetrics()
     {
@@ -43,7 +30,7 @@ public sealed partial class ProcessTests(ServiceFixture fixture, ITestOutputHelp
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
-        foreach (var arg in new[] { SampleAssembly(), "--urls", "http://127.0.0.1:0", "--models", fixture.Models, "--metrics-interval", "1", "--threads", "1" })
+        foreach (var arg in new[] { ServiceProcess.SampleAssembly(), "--urls", "http://127.0.0.1:0", "--models", fixture.Models, "--metrics-interval", "1", "--threads", "1" })
         {
             start.ArgumentList.Add(arg);
         }
