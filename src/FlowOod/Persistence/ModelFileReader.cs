@@ -5,7 +5,6 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using FlowOod.Bijectors;
 using FlowOod.Components;
-using FlowOod.Layers;
 using FlowOod.Models;
 using FlowOod.Precision;
 using TorchSharp;
@@ -40,6 +39,12 @@ internal sealed class ModelFileReader : IDisposable
 
     /// <summary>The format version the file was written in.</summary>
     public uint FormatVersion { get; }
+
+    /// <summary>
+    /// Whether the flows read are part of a scorer, detector, test or gate, which scored (and so had every ActNorm
+    /// initialised) before it was saved; a flow file may hold a flow saved before its first training step.
+    /// </summary>
+    public bool FlowsMustScore { get; set; }
 
     /// <summary>Reads a float64 vector stored under <paramref name="name"/>, checking its declared shape first.</summary>
     public double[] ReadDoubles(string name, long? expectedLength = null)
@@ -118,7 +123,7 @@ internal sealed class ModelFileReader : IDisposable
             ownComponents = FlowCopy.IsBuiltIn(builderOptions);
             if (ownComponents)
             {
-                CheckEventAgainstMasks(prefix, eventShape, where);
+                StoredFlowChecks.EventAgainstMasks(Path, tensors.Values, prefix, eventShape, where);
             }
 
             architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
@@ -156,7 +161,7 @@ internal sealed class ModelFileReader : IDisposable
             // value is damage that would only show up as NaN or infinite scores. A custom architecture's buffers are the
             // factory's business (they may hold sentinels); its parameters are checked.
             var parameters = flow.named_parameters().Select(p => p.name).ToHashSet(StringComparer.Ordinal);
-            HashSet<string> stateBuffers = ownComponents ? StateBuffers(flow) : [];
+            HashSet<string> stateBuffers = ownComponents ? StoredFlowChecks.StateBuffers(flow) : [];
             if (!builtIn)
             {
                 CheckAgainstFile(state.ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape)), prefix, dtype, where);
@@ -170,11 +175,18 @@ internal sealed class ModelFileReader : IDisposable
                     using var loaded = ReadTensor(entry, checkFinite: builtIn || parameters.Contains(name));
                     if (ownComponents && !loaded.is_floating_point())
                     {
-                        CheckIntegerBuffer(entry, loaded, target, stateBuffers.Contains(name));
+                        StoredFlowChecks.IntegerBuffer(Path, entry, loaded, target, stateBuffers.Contains(name));
                     }
 
                     target.copy_(loaded);
                 }
+            }
+
+            if (FlowsMustScore && flow.named_modules().FirstOrDefault(m => m.module is ActNorm { IsInitialized: false }) is { module: not null } uninitialised)
+            {
+                throw ModelContainer.Error(
+                    Path,
+                    $"tensor '{prefix}{uninitialised.name}.initialized' says the ActNorm was never initialised, but a scorer's flow scored before it was saved (the file is damaged)");
             }
 
             flow.Architecture = architecture;
@@ -222,80 +234,6 @@ internal sealed class ModelFileReader : IDisposable
 
         created.Clear();
         file.Dispose();
-    }
-
-    // FlowOod's builders store the masks of every coupling as bool tensors, those of the first coupling with one entry per
-    // entry of the event (a squeeze before it only rearranges entries). A declared event larger than the largest mask
-    // stored is damage, refused before the meta build: its masks are computed on the host, in time and memory
-    // proportional to the declared event.
-    private void CheckEventAgainstMasks(string prefix, long[] eventShape, string where)
-    {
-        var entries = Shapes.Product(eventShape);
-        var largest = tensors.Values
-            .Where(t => t.Dtype == ScalarType.Bool && t.Name.StartsWith(prefix, StringComparison.Ordinal))
-            .Select(t => t.Length)
-            .DefaultIfEmpty(0)
-            .Max();
-        if (entries > largest)
-        {
-            throw ModelContainer.Error(
-                Path,
-                $"{where}.eventShape {Shapes.Format(eventShape)} has {entries} entries, more than the {largest} of the largest coupling mask the file " +
-                "stores for that flow (a FlowOod flow stores its first coupling's masks, one entry per event entry)");
-        }
-    }
-
-    // The integer and bool buffers of FlowOod's modules that hold state rather than structure: ActNorm's `initialized`
-    // flag and BatchNorm's `num_batches_tracked` counter. Every other one (coupling masks, channel lists, permutations) is
-    // fixed by the architecture.
-    private static HashSet<string> StateBuffers(NormalizingFlow flow)
-    {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, module) in flow.named_modules())
-        {
-            var at = name.Length == 0 ? string.Empty : name + ".";
-            if (module is ActNorm)
-            {
-                names.Add(at + "initialized");
-            }
-            else if (module is BatchNorm2dLayer)
-            {
-                names.Add(at + "num_batches_tracked");
-            }
-        }
-
-        return names;
-    }
-
-    // An index, channel list or mask of a flow of FlowOod's components must be exactly what its architecture builds (a
-    // damaged index would otherwise fail inside libtorch while scoring, a damaged mask or a reordered permutation would
-    // give another, possibly non-invertible, flow); a counter must not be negative.
-    private void CheckIntegerBuffer(TensorEntry entry, Tensor stored, Tensor built, bool isState)
-    {
-        using var scope = NewDisposeScope();
-        var values = stored.to_type(ScalarType.Int64).data<long>().ToArray();
-        if (isState)
-        {
-            var negative = Array.FindIndex(values, v => v < 0);
-            if (negative >= 0)
-            {
-                throw ModelContainer.Error(Path, $"tensor '{entry.Name}' holds the count {values[negative]}; a counter is never negative (the file is damaged)");
-            }
-
-            return;
-        }
-
-        var expected = built.cpu().to_type(ScalarType.Int64).data<long>().ToArray();
-        for (int i = 0; i < values.Length; i++)
-        {
-            if (values[i] != expected[i])
-            {
-                throw ModelContainer.Error(
-                    Path,
-                    $"tensor '{entry.Name}' holds {values[i]} at index {i} where its architecture has {expected[i]}; coupling masks, channel lists and " +
-                    "permutations are fixed by the architecture (the file is damaged)");
-            }
-        }
     }
 
     private static Dictionary<string, (ScalarType Dtype, long[] Shape)> BuildOnMeta(IFlowBuilderOptions settings, Func<Device?, NormalizingFlow> build)

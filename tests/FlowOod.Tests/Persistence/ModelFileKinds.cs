@@ -27,10 +27,11 @@ public sealed class ModelFileKinds : IDisposable
         foreach (var model in GoldenModels.All)
         {
             var inputs = model.Inputs;
+            var file = Path.Combine(golden, model.Name + ModelFile.Extension);
             Kinds.Add(new ModelFileKind(
                 model.Name,
-                File.ReadAllBytes(Path.Combine(golden, model.Name + ModelFile.Extension)),
-                GoldenModels.Load,
+                File.ReadAllBytes(file),
+                LoaderOf(ModelFile.ReadInfo(file).Kind),
                 loaded => GoldenModels.Scores(loaded, inputs).Values.SelectMany(v => v).ToArray(),
                 IsGate: false));
         }
@@ -85,6 +86,16 @@ public sealed class ModelFileKinds : IDisposable
 
     // Disposes whatever a load returned (a flow, scorer, detector, typicality test or gate).
     public static void Release(object loaded) => (loaded as IDisposable)?.Dispose();
+
+    // The load method of a kind of file (the kind of the valid file: a damaged header must not choose the method).
+    private static Func<string, object> LoaderOf(string kind) => kind switch
+    {
+        "flow" => path => ModelFile.LoadFlow(path, GoldenModels.LoadOptions),
+        "scorer" => path => ModelFile.LoadScorer(path, GoldenModels.LoadOptions),
+        "detector" => path => ModelFile.LoadDetector(path, GoldenModels.LoadOptions),
+        "typicality-test" => path => ModelFile.LoadTypicalityTest(path, GoldenModels.LoadOptions),
+        _ => throw new InvalidDataException($"No golden file holds a {kind}."),
+    };
 
     private object LoadGate(string path) => OodGate.Load(path, Classifier);
 

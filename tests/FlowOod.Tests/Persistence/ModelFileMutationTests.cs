@@ -164,6 +164,11 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
             output.WriteLine($"{key}: {count}");
         }
 
+        foreach (var problem in problems)
+        {
+            output.WriteLine(problem);
+        }
+
         problems.Should().BeEmpty();
         var perMutation = kinds.Kinds.Count * CasesPerKindAndMutation;
         outcomes.GetValueOrDefault("byte flips: rejected").Should().Be(perMutation, "the checksum catches every flipped bit");
