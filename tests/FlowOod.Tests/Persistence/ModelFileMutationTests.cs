@@ -196,6 +196,11 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
         foreach (var mutation in ModelFileMutations.Kinds.Skip(2))
         {
             outcomes.GetValueOrDefault($"{mutation}: rejected").Should().BeGreaterThan(0, "some {0} damage is refused", mutation);
+        }
+
+        // Removing or emptying an object always breaks a strictly read header; every other kind of edit can leave a valid model.
+        foreach (var mutation in new[] { "json number", "json string", "json array", "integer buffer", "tensor bytes" })
+        {
             outcomes.GetValueOrDefault($"{mutation}: loaded").Should().BeGreaterThan(0, "some {0} damage leaves a valid model", mutation);
         }
     }
