@@ -13,6 +13,9 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
+        // Process-wide, before the first tensor: no "Could not initialize NNPACK!" line per small convolution on processors
+        // NNPACK does not know. (BenchmarkDotNet's own runs happen in child processes it generates, which start elsewhere.)
+        FlowOodRuntime.DisableNnpack();
         if (args.Length > 0 && args[0] == "throughput")
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;

@@ -185,7 +185,7 @@ public sealed class ActNorm : Bijector
     public static int InitializeAll(NormalizingFlow flow, Tensor batch, bool reinitialize = false)
     {
         ArgumentNullException.ThrowIfNull(flow);
-        flow.ValidateInput(batch);
+        flow.ValidateInput(batch, nameof(batch));
         return InitializeAll(flow.Transform, batch, reinitialize);
     }
 

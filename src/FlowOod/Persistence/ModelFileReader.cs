@@ -315,7 +315,7 @@ internal sealed class ModelFileReader : IDisposable
         ScalarType.Int64 => tensor(Read<long>(entry), entry.Shape),
         ScalarType.Int32 => tensor(Read<int>(entry), entry.Shape),
         ScalarType.Byte => tensor(Read<byte>(entry), entry.Shape),
-        ScalarType.Bool => tensor(TensorCodec.ToBools(Read<byte>(entry)), entry.Shape),
+        ScalarType.Bool => tensor(TensorCodec.ToBools(Read<byte>(entry), Path, entry.Name), entry.Shape),
         var other => throw new NotSupportedException($"Model files do not store {other} tensors."),
     };
 
