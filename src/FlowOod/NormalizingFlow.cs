@@ -116,6 +116,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// <summary>log p(x) without input validation, for callers that validated the whole data set already.</summary>
     internal Tensor LogProbUnchecked(Tensor input)
     {
+        IntraOpThreads.Adopt();
         using var scope = NewDisposeScope();
         var (latent, logDet) = transform.Forward(input);
         return scope.MoveToOuter(BaseDistribution.LogProb(latent).PlusInPlace(logDet));
@@ -169,6 +170,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
                 "Sample needs the flow in evaluation mode (BatchNorm layers would otherwise use and update batch statistics); call flow.eval() first.");
         }
 
+        IntraOpThreads.Adopt();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var (dtype, device) = ParameterDtypeAndDevice();
@@ -223,6 +225,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     private void ValidateInputStructure(Tensor input, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(input, parameterName);
+        IntraOpThreads.Adopt();
         if (!Shapes.EventMatches(input.shape, eventShape))
         {
             throw new ArgumentException(

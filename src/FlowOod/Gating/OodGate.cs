@@ -492,6 +492,7 @@ public sealed class OodGate : IDisposable
     // Scores, labels and probabilities of every input, evaluated in chunks of exactly ChunkSize (the last padded).
     private (double[] Scores, int[] Labels, ReadOnlyCollection<float>[] Probabilities) Run(Tensor batch, string parameterName, CancellationToken cancellationToken)
     {
+        IntraOpThreads.Adopt();
         var count = ValidateBatch(batch, parameterName);
         EnsureEvaluationMode(classifier);
         var scores = new double[count];

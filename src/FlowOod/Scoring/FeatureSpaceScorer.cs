@@ -197,6 +197,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     public override double[] Score(Tensor batch)
     {
         ThrowIfDisposed();
+        IntraOpThreads.Adopt();
         var count = ValidateBatch(batch, nameof(batch));
         EnsureEvaluationMode(extractorModule, ExtractorName);
         var scores = new double[count];
