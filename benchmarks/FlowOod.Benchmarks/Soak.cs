@@ -41,7 +41,14 @@ public static class Soak
     private static readonly long[] ImageShape = [1, 8, 8];
 
     /// <summary>Runs the soak: <paramref name="callsPerPhase"/> calls on each thread count, printing one line per phase.</summary>
-    public static IReadOnlyList<SoakPhase> Run(long callsPerPhase, IReadOnlyList<int> threadCounts, Action<string> print, int distinctRequests = 2000)
+    /// <param name="callsPerPhase">Calls per thread count.</param>
+    /// <param name="threadCounts">Request threads of each phase.</param>
+    /// <param name="print">Where the report lines go.</param>
+    /// <param name="distinctRequests">Distinct requests (their serial answers are the reference); calls cycle through them.</param>
+    /// <param name="collectorPauseMilliseconds">Pause between two forced collections (0: none).</param>
+    /// <returns>One entry per phase.</returns>
+    public static IReadOnlyList<SoakPhase> Run(
+        long callsPerPhase, IReadOnlyList<int> threadCounts, Action<string> print, int distinctRequests = 2000, int collectorPauseMilliseconds = 2)
     {
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
@@ -56,7 +63,7 @@ public static class Soak
         var phases = new List<SoakPhase>();
         foreach (var threads in threadCounts)
         {
-            var phase = RunPhase(threads, callsPerPhase, i => targets.Answer(requests[i % requests.Length], pool), i => serial[i % serial.Length]);
+            var phase = RunPhase(threads, callsPerPhase, collectorPauseMilliseconds, i => targets.Answer(requests[i % requests.Length], pool), i => serial[i % serial.Length]);
             phases.Add(phase);
             print($"soak threads {phase.Threads}: {phase.Calls} calls, {phase.Exceptions} exceptions, {phase.Mismatches} mismatches, "
                 + $"{phase.LeakedTensors} tensors leaked, {phase.Collections} forced collections, {phase.Seconds:F1} s ({phase.Calls / phase.Seconds:F0} calls/s)"
@@ -70,7 +77,7 @@ public static class Soak
         return phases;
     }
 
-    private static SoakPhase RunPhase(int threads, long calls, Func<long, double[]> answer, Func<long, double[]> expected)
+    private static SoakPhase RunPhase(int threads, long calls, int collectorPauseMilliseconds, Func<long, double[]> answer, Func<long, double[]> expected)
     {
         long exceptions = 0, mismatches = 0, collections = 0;
         string? first = null;
@@ -81,11 +88,14 @@ public static class Soak
         using var stop = new CancellationTokenSource();
         var collector = new Thread(() =>
         {
+            // A collection every few milliseconds: each one finalizes whatever temporaries are unreachable at that moment, so
+            // a Scalar in flight in a native call would be freed; the pause lets the request threads make progress.
             while (!stop.IsCancellationRequested)
             {
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 Interlocked.Increment(ref collections);
+                Thread.Sleep(collectorPauseMilliseconds);
             }
         });
         collector.Start();

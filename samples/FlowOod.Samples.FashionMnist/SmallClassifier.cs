@@ -71,7 +71,7 @@ public sealed class SmallClassifier : nn.Module<Tensor, Tensor>
             optimizer.step();
             if (step >= steps - 20)
             {
-                recent += loss.ToDouble() / 20;
+                recent += ReadDouble(loss) / 20;
             }
         }
 
@@ -86,6 +86,14 @@ public sealed class SmallClassifier : nn.Module<Tensor, Tensor>
         using var inference = inference_mode();
         var labels = tensor(data.Labels.Span[..count].ToArray()).to_type(ScalarType.Int64);
         var predicted = call(data.ToTensor(0, count)).argmax(1);
-        return predicted.eq(labels).to_type(ScalarType.Float64).mean().ToDouble();
+        return ReadDouble(predicted.eq(labels).to_type(ScalarType.Float64).mean());
+    }
+
+    // A one-element tensor's value. TorchSharp's ToDouble() reads it through a temporary Scalar that the finalizer may free
+    // during the read (which aborts the process); a Scalar made with `using` stays alive (FlowOod's docs/design.md, "Scalars").
+    private static double ReadDouble(Tensor value)
+    {
+        using var scalar = value.ToScalar();
+        return scalar.ToDouble();
     }
 }

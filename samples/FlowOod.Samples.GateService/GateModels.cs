@@ -173,7 +173,7 @@ public static class GateModels
             int count = Math.Min(1000, data.Count - start);
             var predicted = classifier.call(data.ToTensor(start, count)).argmax(1);
             var labels = tensor(data.Labels.Span.Slice(start, count).ToArray()).to_type(ScalarType.Int64);
-            correct += predicted.eq(labels).sum().ToInt64();
+            correct += predicted.eq(labels).sum().item<long>();
         }
 
         return (double)correct / data.Count;

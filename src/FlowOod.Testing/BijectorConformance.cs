@@ -145,7 +145,7 @@ public static class BijectorConformance
     {
         var (jacobian, logDet) = JacobianAndLogDet(bijector, testCase.SampleInput(1, generator), testCase.Deterministic ? null : KitNoise);
         var (sign, logAbsDet) = linalg.slogdet(jacobian);
-        TensorAssert.That(Math.Abs(sign.ToDouble()) == 1.0, "The autograd Jacobian is singular; a bijector's must not be.");
+        TensorAssert.That(Math.Abs(sign.ReadDouble()) == 1.0, "The autograd Jacobian is singular; a bijector's must not be.");
         TensorAssert.Close(logDet.reshape(1), logAbsDet.reshape(1), tolerances.JacobianRelative, tolerances.JacobianAbsolute, "LogDet vs log|det J|");
     });
 
@@ -185,14 +185,14 @@ public static class BijectorConformance
         var (output, logDet) = Forward(testCase, bijector, input);
         if (output.shape.SequenceEqual(input.shape))
         {
-            TensorAssert.That(output.sub(input).abs().max().ToDouble() > 1e-3, "The prepared bijector does not move its input: the other checks would pass vacuously.");
+            TensorAssert.That(output.sub(input).abs().max().ReadDouble() > 1e-3, "The prepared bijector does not move its input: the other checks would pass vacuously.");
         }
 
         foreach (var (name, buffer) in bijector.named_buffers())
         {
             if (name.EndsWith("running_var", StringComparison.Ordinal))
             {
-                TensorAssert.That(buffer.sub(KitScalars.One).abs().max().ToDouble() > 1e-3, $"{name} did not move during warm-up.");
+                TensorAssert.That(buffer.sub(KitScalars.One).abs().max().ReadDouble() > 1e-3, $"{name} did not move during warm-up.");
             }
         }
     });
@@ -212,7 +212,7 @@ public static class BijectorConformance
         }
         else
         {
-            TensorAssert.That(!equal(second, first).all().ToBoolean(), "A case marked non-deterministic gave identical outputs twice.");
+            TensorAssert.That(!equal(second, first).all().ReadBoolean(), "A case marked non-deterministic gave identical outputs twice.");
         }
     });
 
@@ -280,7 +280,7 @@ public static class BijectorConformance
         var (output, _) = Forward(testCase, bijector, input);
         TensorAssert.Exactly(output.masked_select(kept), input.masked_select(kept), "Forward: entries outside the transformed set");
         var changed = output.masked_select(kept.logical_not()).ne(input.masked_select(kept.logical_not()));
-        TensorAssert.That(changed.all().ToBoolean(), "Forward: some transformed entries did not change.");
+        TensorAssert.That(changed.all().ReadBoolean(), "Forward: some transformed entries did not change.");
         var latent = randn(TensorAssert.Batched(Batch, shape), dtype: ScalarType.Float64, generator: generator);
         var (back, _) = bijector.Inverse(latent);
         TensorAssert.Exactly(back.masked_select(kept), latent.masked_select(kept), "Inverse: entries outside the transformed set");
@@ -358,6 +358,6 @@ public static class BijectorConformance
     private static bool HasNonZeroGradient(Tensor tensor)
     {
         using var gradient = tensor.grad;
-        return gradient is not null && gradient.abs().max().ToDouble() > 0.0;
+        return gradient is not null && gradient.abs().max().ReadDouble() > 0.0;
     }
 }

@@ -11,4 +11,18 @@ internal static class KitScalars
 {
     /// <summary>The integer 1: <c>add</c>'s alpha and the identity's running variance.</summary>
     public static readonly Scalar One = 1L.ToScalar();
+
+    /// <summary>A one-element tensor's value; TorchSharp's <c>ToDouble()</c> reads it through a temporary Scalar.</summary>
+    public static double ReadDouble(this torch.Tensor tensor)
+    {
+        using var scalar = tensor.ToScalar();
+        return scalar.ToDouble();
+    }
+
+    /// <summary>A one-element bool tensor's value (see <see cref="ReadDouble"/>).</summary>
+    public static bool ReadBoolean(this torch.Tensor tensor)
+    {
+        using var scalar = tensor.ToScalar();
+        return scalar.ToBoolean();
+    }
 }

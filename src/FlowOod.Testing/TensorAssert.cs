@@ -14,8 +14,8 @@ internal static class TensorAssert
         using var scope = NewDisposeScope();
         if (!actual.allclose(expected, relative, absolute))
         {
-            var maxDifference = actual.sub(expected).abs().max().ToDouble();
-            var maxExpected = expected.abs().max().ToDouble();
+            var maxDifference = actual.sub(expected).abs().max().ReadDouble();
+            var maxExpected = expected.abs().max().ReadDouble();
             throw new ConformanceException(
                 $"{what}: max |actual − expected| = {maxDifference:E3} (max |expected| = {maxExpected:E3}) exceeds "
                 + $"{absolute:E1} + {relative:E1}·|expected|.");
@@ -25,7 +25,7 @@ internal static class TensorAssert
     public static void Finite(Tensor tensor, string what)
     {
         using var scope = NewDisposeScope();
-        if (!tensor.isfinite().all().ToBoolean())
+        if (!tensor.isfinite().all().ReadBoolean())
         {
             throw new ConformanceException($"{what} contains NaN or infinite values.");
         }

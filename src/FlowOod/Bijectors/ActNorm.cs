@@ -120,7 +120,7 @@ public sealed class ActNorm : Bijector
         using var noGrad = no_grad();
         var flat = batch.detach().transpose(0, 1).reshape(channels, perChannel);
         var (std, mean) = flat.std_mean(1, unbiased: false);
-        if (!std.isfinite().all().ToBoolean() || !mean.isfinite().all().ToBoolean())
+        if (!std.isfinite().all().ReadBoolean() || !mean.isfinite().all().ReadBoolean())
         {
             throw new ArgumentException("ActNorm.InitializeFrom got a batch with NaN or infinite values.", nameof(batch));
         }

@@ -134,6 +134,30 @@ internal static class ScalarMath
         return full(length, scalar, dtype: dtype, device: device);
     }
 
+    /// <summary>
+    /// The value of a one-element tensor of any dtype (TorchSharp's <c>ToDouble()</c> reads it through a temporary
+    /// <see cref="Scalar"/>; freed by the finalizer during the read, it aborts the process).
+    /// </summary>
+    public static double ReadDouble(this Tensor a)
+    {
+        using var scalar = a.ToScalar();
+        return scalar.ToDouble();
+    }
+
+    /// <summary>The value of a one-element integer tensor (see <see cref="ReadDouble"/>).</summary>
+    public static long ReadInt64(this Tensor a)
+    {
+        using var scalar = a.ToScalar();
+        return scalar.ToInt64();
+    }
+
+    /// <summary>The value of a one-element bool tensor (see <see cref="ReadDouble"/>).</summary>
+    public static bool ReadBoolean(this Tensor a)
+    {
+        using var scalar = a.ToScalar();
+        return scalar.ToBoolean();
+    }
+
     /// <summary>Leaky ReLU with the given negative slope (TorchSharp's <c>double</c> overload makes a temporary).</summary>
     public static Tensor LeakyRelu(this Tensor a, double negativeSlope)
     {

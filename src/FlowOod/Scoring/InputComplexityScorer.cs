@@ -169,7 +169,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
                 using var noGrad = no_grad();
                 var scaled = batch.narrow(0, start, length).to(ScalarType.Float64).cpu().Times(255.0);
                 var levels = scaled.round();
-                var offGrid = scaled.sub(levels).abs_().max().ToDouble();
+                var offGrid = scaled.sub(levels).abs_().max().ReadDouble();
                 if (offGrid > GridTolerance)
                 {
                     throw new ArgumentException(

@@ -284,7 +284,7 @@ public sealed class FlowTrainer
             keep = flow.ToBitsPerDim(negativeLogProb.detach()).LessThan(boundBitsPerDim);
         }
 
-        var kept = keep.sum().ToInt64();
+        var kept = keep.sum().ReadInt64();
         if (kept == 0)
         {
             return (scope.MoveToOuter(inNll), 0);
@@ -315,7 +315,7 @@ public sealed class FlowTrainer
             {
                 using var scope = NewDisposeScope();
                 var chunk = data.narrow(0, start, Math.Min(EvaluationChunk, count - start));
-                sum += flow.ToBitsPerDim(flow.LogProbUnchecked(chunk)).sum().ToDouble();
+                sum += flow.ToBitsPerDim(flow.LogProbUnchecked(chunk)).sum().ReadDouble();
             }
 
             return sum / count;
@@ -353,15 +353,15 @@ public sealed class FlowTrainer
         {
             var negativeLogProb = flow.LogProbUnchecked(n.Data.index_select(0, n.Indices));
             (objective, _) = NegativeObjective(flow, logProb, negativeLogProb, n.BoundBitsPerDim);
-            negativeLoss = flow.ToBitsPerDim(negativeLogProb.detach().mean().ToDouble());
+            negativeLoss = flow.ToBitsPerDim(negativeLogProb.detach().mean().ReadDouble());
         }
         else
         {
             objective = logProb.mean().neg();
         }
 
-        var objectiveValue = objective.ToDouble();
-        var loss = negatives is null ? objectiveValue : -logProb.detach().mean().ToDouble();
+        var objectiveValue = objective.ReadDouble();
+        var loss = negatives is null ? objectiveValue : -logProb.detach().mean().ReadDouble();
         if (!double.IsFinite(objectiveValue) || !double.IsFinite(loss))
         {
             throw new TrainingDivergedException(step, double.IsFinite(objectiveValue) ? loss : objectiveValue, double.NaN);

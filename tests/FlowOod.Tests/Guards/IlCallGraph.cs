@@ -47,6 +47,7 @@ internal sealed class IlCallGraph
         {
             var definition = reader.GetMethodDefinition(handle);
             var name = names.Method(handle);
+            var returnType = definition.DecodeSignature(names, null).ReturnType;
             var calls = new List<string>();
             if (definition.RelativeVirtualAddress != 0)
             {
@@ -75,7 +76,7 @@ internal sealed class IlCallGraph
                 }
             }
 
-            methods.TryAdd(name, new MethodInfoRow(name, (definition.Attributes & MethodAttributes.Abstract) != 0, calls));
+            methods.TryAdd(name, new MethodInfoRow(name, returnType, calls));
         }
 
         return new IlCallGraph(reader.GetString(reader.GetAssemblyDefinition().Name), methods);
@@ -109,8 +110,8 @@ internal sealed class IlCallGraph
         }
     }
 
-    /// <summary>One method: its name, whether it is abstract, and the methods its body calls, in IL order.</summary>
-    internal sealed record MethodInfoRow(string Name, bool IsAbstract, IReadOnlyList<string> Calls);
+    /// <summary>One method: its name, its return type's name, and the methods its body calls (and constructs), in IL order.</summary>
+    internal sealed record MethodInfoRow(string Name, string ReturnType, IReadOnlyList<string> Calls);
 
     /// <summary>Names types and methods the same way for definitions and references.</summary>
     private sealed class SignatureNames(MetadataReader reader) : ISignatureTypeProvider<string, object?>

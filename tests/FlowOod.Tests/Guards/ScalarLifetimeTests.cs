@@ -18,7 +18,12 @@ public sealed class ScalarLifetimeTests
     // A `using` compiles to a call of IDisposable.Dispose; an explicit call names the Scalar's own.
     private static readonly string[] Disposals = ["TorchSharp.Scalar::Dispose()", "System.IDisposable::Dispose()"];
 
-    private static readonly Lazy<HashSet<string>> Unsafe = new(() => UnsafeTorchSharpMethods(IlCallGraph.Read(typeof(torch).Assembly.Location)));
+    private static readonly Lazy<(HashSet<string> Creators, HashSet<string> Unsafe)> Analysis = new(() =>
+    {
+        var torchSharp = IlCallGraph.Read(typeof(torch).Assembly.Location);
+        var creators = Creators(torchSharp);
+        return (creators, UnsafeTorchSharpMethods(torchSharp, creators));
+    });
 
     public static TheoryData<string, string, string> Assemblies => new()
     {
@@ -49,8 +54,16 @@ public sealed class ScalarLifetimeTests
     [Fact]
     public void TheAnalysis_FindsTorchSharpsTemporaries_AndClearsTheCallsThatTakeAScalar()
     {
-        Unsafe.Value.Should().Contain(
+        Analysis.Value.Creators.Should().Contain(
         [
+            "TorchSharp.Scalar::op_Implicit(Double)",
+            "TorchSharp.ScalarExtensionMethods::ToScalar(Double)",
+            "TorchSharp.torch/Tensor::ToScalar()",
+        ]);
+        Analysis.Value.Unsafe.Should().Contain(
+        [
+            "TorchSharp.TensorExtensionMethods::ToDouble(TorchSharp.torch/Tensor)",
+            "TorchSharp.TensorExtensionMethods::ToSingle(TorchSharp.torch/Tensor)",
             "TorchSharp.torch/Tensor::add(TorchSharp.torch/Tensor)",
             "TorchSharp.torch/Tensor::op_Addition(TorchSharp.torch/Tensor,TorchSharp.torch/Tensor)",
             "TorchSharp.torch/Tensor::op_Multiply(TorchSharp.torch/Tensor,Double)",
@@ -58,8 +71,9 @@ public sealed class ScalarLifetimeTests
             "TorchSharp.torch/nn/functional::softplus(TorchSharp.torch/Tensor,Double,Double)",
             "TorchSharp.Modules.BatchNorm::forward(TorchSharp.torch/Tensor)",
         ]);
-        Unsafe.Value.Should().NotContain(
+        Analysis.Value.Unsafe.Should().NotContain(
         [
+            "TorchSharp.torch/Tensor::item()",
             "TorchSharp.torch/Tensor::add(TorchSharp.torch/Tensor,TorchSharp.Scalar)",
             "TorchSharp.torch/Tensor::mul(TorchSharp.torch/Tensor)",
             "TorchSharp.torch/Tensor::sub(TorchSharp.torch/Tensor)",
@@ -73,16 +87,17 @@ public sealed class ScalarLifetimeTests
         var graph = IlCallGraph.Read(typeof(ScalarLifetimeTests).Assembly.Location);
         var flagged = Violations(graph).Where(v => v.Contains(nameof(Specimens), StringComparison.Ordinal)).ToArray();
 
-        flagged.Should().HaveCount(4);
+        flagged.Should().HaveCount(5);
         flagged.Should().Contain(v => v.Contains("::AddTensors(", StringComparison.Ordinal) && v.Contains("op_Addition", StringComparison.Ordinal));
         flagged.Should().Contain(v => v.Contains("::ScaleByNumber(", StringComparison.Ordinal));
         flagged.Should().Contain(v => v.Contains("::ImplicitAlpha(", StringComparison.Ordinal));
         flagged.Should().Contain(v => v.Contains("::Softplus(", StringComparison.Ordinal));
+        flagged.Should().Contain(v => v.Contains("::ReadBack(", StringComparison.Ordinal) && v.Contains("ToDouble", StringComparison.Ordinal));
     }
 
     private static string[] Violations(IlCallGraph graph)
     {
-        var unsafeMethods = Unsafe.Value;
+        var (creators, unsafeMethods) = Analysis.Value;
         var found = new List<string>();
         foreach (var method in graph.Methods.Values)
         {
@@ -94,28 +109,34 @@ public sealed class ScalarLifetimeTests
                 }
             }
 
-            if (method.Calls.Any(CreatesScalar) && !method.Calls.Any(Disposals.Contains) && !method.Name.Contains("::.cctor(", StringComparison.Ordinal))
+            if (method.Calls.FirstOrDefault(creators.Contains) is { } creation
+                && !method.Calls.Any(Disposals.Contains) && !method.Name.Contains("::.cctor(", StringComparison.Ordinal))
             {
-                found.Add($"{graph.AssemblyName}: {method.Name} makes a Scalar it neither disposes nor caches: {method.Calls.First(CreatesScalar)}");
+                found.Add($"{graph.AssemblyName}: {method.Name} makes a Scalar it neither disposes nor caches: {creation}");
             }
         }
 
         return [.. found.Order(StringComparer.Ordinal)];
     }
 
-    private static bool CreatesScalar(string call) =>
-        call.StartsWith("TorchSharp.Scalar::op_Implicit(", StringComparison.Ordinal)
-        || call.StartsWith("TorchSharp.ScalarExtensionMethods::ToScalar(", StringComparison.Ordinal);
+    // TorchSharp's methods that hand their caller a new Scalar (the conversions, Tensor.ToScalar(), the constructor):
+    // the caller owns it and must dispose it.
+    private static HashSet<string> Creators(IlCallGraph torchSharp) =>
+        torchSharp.Methods.Values
+            .Where(m => m.ReturnType == "TorchSharp.Scalar" || m.Name.StartsWith("TorchSharp.Scalar::.ctor(", StringComparison.Ordinal))
+            .Select(m => m.Name)
+            .Where(n => !n.StartsWith("TorchSharp.Scalar::get_", StringComparison.Ordinal))
+            .ToHashSet(StringComparer.Ordinal);
 
-    // TorchSharp's methods that make a Scalar without disposing it, every method that calls one of those, and (since a
-    // module's forward is reached by a virtual call the scan cannot follow) the constructors of modules whose forward is
-    // unsafe, so code that builds such a module is flagged.
-    private static HashSet<string> UnsafeTorchSharpMethods(IlCallGraph torchSharp)
+    // TorchSharp's methods that make a Scalar without disposing or returning it (e.g. Tensor.ToDouble() reads
+    // ToScalar().ToDouble(); add(Tensor) passes a new alpha), every method that calls one of those, and (since a module's
+    // forward is reached by a virtual call the scan cannot follow) the constructors of modules whose forward is unsafe, so
+    // code that builds such a module is flagged.
+    private static HashSet<string> UnsafeTorchSharpMethods(IlCallGraph torchSharp, HashSet<string> creators)
     {
-        var methods = torchSharp.Methods.Values;
-        // The conversions themselves are not in the set: making a Scalar is checked where it happens (Violations).
+        var methods = torchSharp.Methods.Values.Where(m => !creators.Contains(m.Name)).ToArray();
         var result = methods
-            .Where(m => m.Calls.Any(CreatesScalar) && !m.Calls.Any(Disposals.Contains) && !CreatesScalar(m.Name))
+            .Where(m => m.Calls.Any(creators.Contains) && !m.Calls.Any(Disposals.Contains))
             .Select(m => m.Name)
             .ToHashSet(StringComparer.Ordinal);
         var changed = true;
@@ -123,7 +144,7 @@ public sealed class ScalarLifetimeTests
         {
             var moduleTypes = result.Where(n => n.Contains("::forward(", StringComparison.Ordinal)).Select(n => n[..n.IndexOf("::", StringComparison.Ordinal)]).ToHashSet();
             var added = methods
-                .Where(m => !result.Contains(m.Name) && !CreatesScalar(m.Name))
+                .Where(m => !result.Contains(m.Name))
                 .Where(m => m.Calls.Any(result.Contains) || (m.Name.Contains("::.ctor(", StringComparison.Ordinal) && moduleTypes.Contains(m.Name[..m.Name.IndexOf("::", StringComparison.Ordinal)])))
                 .Select(m => m.Name)
                 .ToArray();
@@ -134,7 +155,7 @@ public sealed class ScalarLifetimeTests
         return result;
     }
 
-    // Compiled into this test assembly for the scan above: four unsafe forms, then the safe ones.
+    // Compiled into this test assembly for the scan above: five unsafe forms, then the safe ones.
     private static class Specimens
     {
         private static readonly Scalar Cached = 1.ToScalar();
@@ -146,6 +167,10 @@ public sealed class ScalarLifetimeTests
         public static Tensor ImplicitAlpha(Tensor a, Tensor b) => a.add(b);
 
         public static Tensor Softplus(Tensor a) => nn.functional.softplus(a);
+
+        public static double ReadBack(Tensor a) => a.ToDouble();
+
+        public static double SafeReadBack(Tensor a) => a.item<double>();
 
         public static Tensor SafeAdd(Tensor a, Tensor b) => a.Plus(b);
 

@@ -91,15 +91,7 @@ public sealed class NativeLoadTests
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
-    internal static string ToolOutputFolder()
-    {
-        // tests/FlowOod.Tests/bin/<Configuration>/net10.0/<rid>/ → src/FlowOod.Cli/bin/<same>/
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var relative = Path.GetRelativePath(Path.Combine(RepositoryRoot(), "tests", "FlowOod.Tests"), testOutput.FullName);
-        var folder = Path.Combine(RepositoryRoot(), "src", "FlowOod.Cli", relative);
-        File.Exists(Path.Combine(folder, "FlowOod.Cli.dll")).Should().BeTrue($"the flowood tool is built into {folder}");
-        return folder;
-    }
+    internal static string ToolOutputFolder() => Path.GetDirectoryName(RepositoryPaths.OutputOf("src", "FlowOod.Cli", "FlowOod.Cli.dll"))!;
 
     private static string OriginalLibrary()
     {
@@ -109,16 +101,5 @@ public sealed class NativeLoadTests
         var path = Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
         File.Exists(path).Should().BeTrue($"TorchSharp's package is restored at {path}");
         return path;
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "FlowOod.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("FlowOod.sln not found above the test output.");
     }
 }
