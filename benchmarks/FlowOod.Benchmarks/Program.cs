@@ -7,12 +7,17 @@ namespace FlowOod.Benchmarks;
 /// <summary>
 /// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of FlowOod's
 /// image flows in fp32 and bf16 (<see cref="Throughput"/>); <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
-/// long training run's throughput over time (<see cref="LongRun"/>); anything else goes to BenchmarkDotNet's switcher.
+/// long training run's throughput over time (<see cref="LongRun"/>); <c>soak [callsPerPhase] [threads,threads...]</c> the
+/// production-correctness soak (<see cref="Soak"/>; exit code 1 on any exception, mismatch or leak); anything else goes to
+/// BenchmarkDotNet's switcher.
 /// </summary>
 internal static class Program
 {
     public static int Main(string[] args)
     {
+        // Process-wide, before the first tensor: no "Could not initialize NNPACK!" line per small convolution on processors
+        // NNPACK does not know. (BenchmarkDotNet's own runs happen in child processes it generates, which start elsewhere.)
+        FlowOodRuntime.DisableNnpack();
         if (args.Length > 0 && args[0] == "throughput")
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
@@ -24,6 +29,14 @@ internal static class Program
             var precision = args.Length > 2 && args[2] is "bf16" or "BFloat16" ? FlowOod.Precision.ComputePrecision.BFloat16 : FlowOod.Precision.ComputePrecision.Float32;
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
             return LongRun.Run(Arg(1, 3000), precision, Arg(3, 100), Arg(4, 64));
+        }
+
+        if (args.Length > 0 && args[0] == "soak")
+        {
+            var calls = args.Length > 1 ? long.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 500_000;
+            var threads = (args.Length > 2 ? args[2] : "1,8").Split(',').Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            var phases = Soak.Run(calls, threads, Console.WriteLine);
+            return phases.All(p => p.Exceptions + p.Mismatches + p.LeakedTensors == 0) ? 0 : 1;
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -22,7 +22,9 @@ internal static class Program
     public static int Main(string[] args)
     {
         var steps = args.Length > 0 && int.TryParse(args[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 200;
-        FlowOodRuntime.EnsureAvailable();
+        // An application's process-wide choice, made once before the first tensor (it loads the backend first): no
+        // "Could not initialize NNPACK!" line per small convolution on processors NNPACK does not know.
+        FlowOodRuntime.DisableNnpack();
         var train = FlowOodDatasets.FashionMnist(DatasetSplit.Train);
         var test = FlowOodDatasets.FashionMnist(DatasetSplit.Test);
         var mnist = FlowOodDatasets.Mnist(DatasetSplit.Test);

@@ -14,6 +14,9 @@ internal static class Program
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         try
         {
+            // A service owns its process: NNPACK off, so libtorch does not log a warning line per single-image request on
+            // processors NNPACK does not know (process-wide; before the first tensor).
+            FlowOodRuntime.DisableNnpack();
             await using var app = GateServiceApp.Build(args);
             await app.RunAsync().ConfigureAwait(false);
             return 0;
@@ -28,6 +31,11 @@ internal static class Program
             // A damaged or mismatched model file (GateModels.Verify): the message names it and says what to do.
             await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return 3;
+        }
+        catch (FlowOodRuntimeException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 1;
         }
     }
 }

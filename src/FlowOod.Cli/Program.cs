@@ -10,6 +10,21 @@ internal static class Program
     {
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        DisableNnpack();
         return CliApp.Run(args, Console.Out, Console.Error);
+    }
+
+    // The tool owns its process, so it makes the process-wide choice a library must not: NNPACK off, so that libtorch
+    // does not log "Could not initialize NNPACK!" for each small convolution on a processor NNPACK does not know.
+    private static void DisableNnpack()
+    {
+        try
+        {
+            FlowOodRuntime.DisableNnpack();
+        }
+        catch (FlowOodRuntimeException)
+        {
+            // The backend cannot load: the verb that needs it reports why (check-runtime says what to do).
+        }
     }
 }

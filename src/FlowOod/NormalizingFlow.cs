@@ -127,6 +127,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// </summary>
     internal Tensor LogProbUnchecked(Tensor input, NoiseSource? noise = null)
     {
+        IntraOpThreads.Adopt();
         using var scope = NewDisposeScope();
         var (latent, logDet) = ForwardUnchecked(input, noise);
         return scope.MoveToOuter(BaseDistribution.LogProb(latent).PlusInPlace(logDet));
@@ -187,6 +188,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
                 "Sample needs the flow in evaluation mode (BatchNorm layers would otherwise use and update batch statistics); call flow.eval() first.");
         }
 
+        IntraOpThreads.Adopt();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var (dtype, device) = ParameterDtypeAndDevice();
@@ -201,64 +203,71 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// <summary>Throws an <see cref="ArgumentException"/> naming the problem if <paramref name="input"/> is not a valid batch.</summary>
     /// <remarks>Reads the batch's values once (its minimum and maximum in one transfer: one host sync per batch); a
     /// batch on the meta device, which has no values, is rejected.</remarks>
-    public void ValidateInput(Tensor input)
+    public void ValidateInput(Tensor input) => ValidateInput(input, nameof(input));
+
+    /// <summary>
+    /// <see cref="ValidateInput(Tensor)"/> for a batch passed to a public method as <paramref name="parameterName"/>: the
+    /// exceptions name that parameter.
+    /// </summary>
+    internal void ValidateInput(Tensor input, string parameterName)
     {
-        var (min, max) = ValidateInputValues(input);
-        CheckInputRange(min, max, nameof(input));
+        var (min, max) = ValidateInputValues(input, parameterName);
+        CheckInputRange(min, max, parameterName);
     }
 
     /// <summary>
-    /// <see cref="ValidateInput"/> for a batch going to this flow and to <paramref name="other"/> (e.g. a likelihood
+    /// <see cref="ValidateInput(Tensor)"/> for a batch going to this flow and to <paramref name="other"/> (e.g. a likelihood
     /// ratio's two flows): both flows' checks with the batch's values read once.
     /// </summary>
-    internal void ValidateInputForBoth(Tensor input, NormalizingFlow other)
+    internal void ValidateInputForBoth(Tensor input, NormalizingFlow other, string parameterName)
     {
-        var (min, max) = ValidateInputValues(input);
-        CheckInputRange(min, max, nameof(input));
-        other.ValidateInputStructure(input);
-        other.CheckInputRange(min, max, nameof(input));
+        var (min, max) = ValidateInputValues(input, parameterName);
+        CheckInputRange(min, max, parameterName);
+        other.ValidateInputStructure(input, parameterName);
+        other.CheckInputRange(min, max, parameterName);
     }
 
     // Shape, dtype, emptiness, device, then the one host sync: the batch's (min, max), both NaN if it holds a NaN.
-    private (double Min, double Max) ValidateInputValues(Tensor input)
+    private (double Min, double Max) ValidateInputValues(Tensor input, string parameterName)
     {
-        ValidateInputStructure(input);
+        ValidateInputStructure(input, parameterName);
         var (min, max) = InputChecks.MinMaxOnHost(input);
         if (double.IsNaN(min) || double.IsNaN(max) || double.IsInfinity(min) || double.IsInfinity(max))
         {
-            throw new ArgumentException("The batch contains NaN or infinite values.", nameof(input));
+            throw new ArgumentException("The batch contains NaN or infinite values.", parameterName);
         }
 
         return (min, max);
     }
 
-    private void ValidateInputStructure(Tensor input)
+    private void ValidateInputStructure(Tensor input, string parameterName)
     {
-        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(input, parameterName);
+        IntraOpThreads.Adopt();
         if (!Shapes.EventMatches(input.shape, eventShape))
         {
             throw new ArgumentException(
-                $"Expected a batch of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.", nameof(input));
+                $"Expected a batch of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.", parameterName);
         }
 
-        if (input.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        // One check, one message: the dtype this flow computes in (that of its parameters outside 16-bit st-networks),
+        // or float32 or float64 for a flow without such parameters.
+        var parameter = parameters().FirstOrDefault(p => !LowPrecision.IsLow(p.dtype));
+        if (parameter is not null ? input.dtype != parameter.dtype : input.dtype is not (ScalarType.Float32 or ScalarType.Float64))
         {
-            throw new ArgumentException($"Expected float32 or float64 input, got {input.dtype}.", nameof(input));
-        }
-
-        if (parameters().FirstOrDefault(p => !LowPrecision.IsLow(p.dtype)) is { } parameter && input.dtype != parameter.dtype)
-        {
+            var accepted = parameter is not null ? $"{parameter.dtype} batches (the dtype of its parameters)" : "Float32 or Float64 batches";
             throw new ArgumentException(
-                $"Expected {parameter.dtype} input to match the flow's parameters, got {input.dtype}; convert the batch or the flow with .to(...).",
-                nameof(input));
+                $"This flow accepts {accepted}, got {input.dtype}; convert the batch with .to_type(ScalarType.{parameter?.dtype ?? ScalarType.Float32}) "
+                + "(or the flow with .to(...)).",
+                parameterName);
         }
 
         if (input.shape[0] == 0)
         {
-            throw new ArgumentException("The batch is empty.", nameof(input));
+            throw new ArgumentException("The batch is empty.", parameterName);
         }
 
-        InputChecks.RejectMetaDevice(input, "The batch", nameof(input));
+        InputChecks.RejectMetaDevice(input, "The batch", parameterName);
     }
 
     private void CheckInputRange(double min, double max, string parameterName)

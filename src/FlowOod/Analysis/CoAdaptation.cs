@@ -60,7 +60,7 @@ public static class CoAdaptation
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         AnalysisFlows.CheckStatistics(statistics);
         FlowStructure.CheckSupported(flow.Transform);
-        flow.ValidateInput(images);
+        flow.ValidateInput(images, nameof(images));
         var count = images.shape[0];
         if (count < 2)
         {

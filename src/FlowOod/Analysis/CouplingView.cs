@@ -34,7 +34,7 @@ public static class CouplingView
         ArgumentNullException.ThrowIfNull(noise);
         AnalysisFlows.CheckStatistics(statistics);
         FlowStructure.CheckSupported(flow.Transform);
-        flow.ValidateInput(images);
+        flow.ValidateInput(images, nameof(images));
         return AnalysisFlows.Query(flow, statistics, model =>
         {
             using var noGrad = no_grad();

@@ -91,7 +91,7 @@ public static class LatentView
     /// never switched or updated.</para>
     /// </remarks>
     /// <param name="flow">The flow; its ActNorm layers, if any, must be initialised.</param>
-    /// <param name="images">x, <c>[N, eventShape...]</c>, valid input of the flow (see <see cref="NormalizingFlow.ValidateInput"/>).</param>
+    /// <param name="images">x, <c>[N, eventShape...]</c>, valid input of the flow (see <see cref="NormalizingFlow.ValidateInput(Tensor)"/>).</param>
     /// <param name="noise">The dequantization noise of the draws.</param>
     /// <param name="samples">S ≥ 1, the number of draws averaged. Default 1 (a single-sample latent).</param>
     /// <param name="statistics">The BatchNorm statistics (default <see cref="BatchNormStatistics.Running"/>).</param>
@@ -109,7 +109,7 @@ public static class LatentView
         ArgumentNullException.ThrowIfNull(noise);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         AnalysisFlows.CheckStatistics(statistics);
-        flow.ValidateInput(images);
+        flow.ValidateInput(images, nameof(images));
         return AnalysisFlows.Query(flow, statistics, model =>
         {
             using var noGrad = no_grad();

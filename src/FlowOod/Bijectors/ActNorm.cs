@@ -188,7 +188,16 @@ public sealed class ActNorm : Bijector
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
-        return InitializeAll(model, () => model.forward(batch), reinitialize);
+        try
+        {
+            return InitializeAll(model, () => model.forward(batch), reinitialize);
+        }
+        catch (ArgumentException e) when (e.ParamName == "input")
+        {
+            // The flow names its own parameter; here the batch is this method's.
+            var reason = e.Message.Replace(" (Parameter 'input')", string.Empty, StringComparison.Ordinal);
+            throw new ArgumentException(reason, nameof(batch), e);
+        }
     }
 
     /// <summary>

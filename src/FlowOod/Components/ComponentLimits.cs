@@ -12,6 +12,6 @@ public static class ComponentLimits
     /// <summary>The largest depth (blocks, layers, couplings, steps) a built-in component reads: 4096.</summary>
     public const int MaxDepth = 4096;
 
-    /// <summary>The largest count (chunk size, feature dimension) a built-in component or scorer reads: 2²⁴.</summary>
+    /// <summary>The largest count (chunk size, feature dimension, entries of a gate's input) a built-in component, scorer or gate reads: 2²⁴.</summary>
     public const int MaxCount = 1 << 24;
 }

@@ -91,14 +91,21 @@ internal static class GateFile
                 dimension = Json.Int(features, "dimension", $"{Where}.features", 2, Components.ComponentLimits.MaxCount);
             }
 
+            // The input shape decides what the gate allocates for the classifier's probe at load and for every chunk: bounded
+            // before anything is.
             var inputShape = Json.LongArray(content, "inputShape", Where, 8, 1, int.MaxValue);
+            var chunkSize = Json.Int(content, "chunkSize", Where, 1, OodGate.MaxChunkSize);
+            if (OodGate.InputSizeProblem(inputShape, chunkSize) is { } problem)
+            {
+                throw ModelContainer.Error(path, $"{Where}.inputShape {Shapes.Format(inputShape)} {problem}");
+            }
+
             var classNames = ReadStrings(path, Json.Array(content, "classNames", Where, MaxClasses), $"{Where}.classNames", 256);
             if (classNames.Length < 2)
             {
                 throw ModelContainer.Error(path, $"{Where}.classNames holds {classNames.Length} names; a classifier has at least 2 classes");
             }
 
-            var chunkSize = Json.Int(content, "chunkSize", Where, 1, OodGate.MaxChunkSize);
             var scorerOptions = ScorerOptions(source, name, o, options, layerFeatures);
             var detector = Json.Object(content, "detector", Where);
             var calibration = reader.ReadDoubles(Json.String(detector, "calibrationScores", $"{Where}.detector", 64));

@@ -50,6 +50,9 @@ public sealed class OodGate : IDisposable
 
     internal const string FileKind = "gate";
 
+    // The most input entries a chunk may hold (1 GiB of float32): ChunkSize × entries of one input.
+    private const long MaxChunkEntries = 1L << 28;
+
     private readonly nn.Module<Tensor, Tensor> classifier;
     private readonly long[] inputShape;
     private readonly Device device;
@@ -165,7 +168,8 @@ public sealed class OodGate : IDisposable
     /// <param name="cancellationToken">Checked between chunks and before every training step.</param>
     /// <returns>The gate; it owns its detector and flow (the classifier stays the caller's).</returns>
     /// <exception cref="ArgumentException">Bad options, input, feature layer (the message lists the classifier's layers),
-    /// features, or classifier output shape.</exception>
+    /// features, or classifier output shape; inputs of more than 2²⁴ entries, or chunks (<see cref="OodGateOptions.ChunkSize"/>
+    /// inputs) of more than 2²⁸.</exception>
     /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
     /// <exception cref="Training.TrainingDivergedException">The feature flow's training diverged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
@@ -178,6 +182,11 @@ public sealed class OodGate : IDisposable
         options.Validate();
         EnsureEvaluationMode(classifier);
         var shape = ValidateData(inDistribution, nameof(inDistribution));
+        if (InputSizeProblem(shape, options.ChunkSize) is { } tooLarge)
+        {
+            throw new ArgumentException($"The inputs' shape {Shapes.Format(shape)} {tooLarge}.", nameof(inDistribution));
+        }
+
         var count = inDistribution.shape[0];
         var calibrationCount = (long)Math.Round(count * options.CalibrationFraction, MidpointRounding.AwayFromZero);
         var required = OodDetector.RequiredCalibrationCount(options.TargetFalsePositiveRate);
@@ -247,7 +256,7 @@ public sealed class OodGate : IDisposable
     /// </summary>
     /// <param name="classifier">The caller's classifier, in evaluation mode: <c>[N, ...InputShape]</c> → logits <c>[N, C]</c>, C ≥ 2. Never modified.</param>
     /// <param name="detector">The calibrated detector.</param>
-    /// <param name="inputShape">The shape of one input, e.g. <c>[1, 28, 28]</c>; every dimension positive.</param>
+    /// <param name="inputShape">The shape of one input, e.g. <c>[1, 28, 28]</c>; every dimension positive, at most 2²⁴ entries.</param>
     /// <param name="classNames">The C class names (each 1-256 characters); default <c>"0"</c> … <c>"C−1"</c>.</param>
     /// <param name="ownsDetector">Whether disposing the gate disposes <paramref name="detector"/> (default false).</param>
     /// <returns>The gate.</returns>
@@ -265,6 +274,11 @@ public sealed class OodGate : IDisposable
         ArgumentNullException.ThrowIfNull(detector);
         ArgumentNullException.ThrowIfNull(inputShape);
         var shape = Shapes.CheckEventShape(inputShape.ToArray(), nameof(inputShape));
+        if (InputSizeProblem(shape, DefaultChunkSize) is { } tooLarge)
+        {
+            throw new ArgumentException($"The input shape {Shapes.Format(shape)} {tooLarge}.", nameof(inputShape));
+        }
+
         var gate = new OodGate(classifier, shape, classNames, FeatureSource.Input, null, null, DefaultChunkSize, null, fingerprint: null);
         try
         {
@@ -341,8 +355,10 @@ public sealed class OodGate : IDisposable
     /// <param name="classifier">The classifier the gate was fitted with, in evaluation mode (it stays the caller's).</param>
     /// <param name="options">α override, feature extractor, device, model-file options.</param>
     /// <returns>The gate; it owns what it loaded. Without an α override it gives the saved gate's decisions bit for bit.</returns>
-    /// <exception cref="Persistence.ModelFormatException">The file is not a valid gate file (truncated, corrupted, not a gate, ...).</exception>
-    /// <exception cref="GateMismatchException">The classifier is not the one the gate was fitted with.</exception>
+    /// <exception cref="Persistence.ModelFormatException">The file is not a valid gate file (truncated, corrupted, not a gate,
+    /// sizes out of bounds, a detector of inputs whose scorer fails on its own input shape, ...).</exception>
+    /// <exception cref="GateMismatchException">The classifier is not the one the gate was fitted with, or the file's input
+    /// shape, class names or feature layer do not fit it (a damaged file, or another classifier with the same weights).</exception>
     /// <exception cref="ArgumentException">Bad options (α override out of range or below 1/n, the extractor missing or
     /// given when not needed).</exception>
     /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
@@ -356,24 +372,42 @@ public sealed class OodGate : IDisposable
         var actual = ClassifierFingerprint.Of(classifier);
         var holder = new GateHolder();
         var stored = GateFile.Load(path, actual, options, holder.LayerFeatures);
+        OodGate? gate = null;
         try
         {
-            var gate = new OodGate(
-                classifier,
-                stored.InputShape,
-                stored.ClassNames,
-                stored.Source,
-                stored.FeatureName,
-                stored.Source == FeatureSource.Extractor ? options.FeatureExtractor : null,
-                stored.ChunkSize,
-                null,
-                actual);
+            try
+            {
+                gate = new OodGate(
+                    classifier,
+                    stored.InputShape,
+                    stored.ClassNames,
+                    stored.Source,
+                    stored.FeatureName,
+                    stored.Source == FeatureSource.Extractor ? options.FeatureExtractor : null,
+                    stored.ChunkSize,
+                    null,
+                    actual);
+            }
+            catch (ArgumentException e)
+            {
+                // The fingerprint matched, yet the file's input shape, class names or feature layer do not fit the classifier.
+                throw new GateMismatchException(
+                    $"The gate file '{path}' does not fit the classifier whose fingerprint it holds: {e.Message} The file is damaged, or the "
+                    + "classifier's code differs from the one the gate was fitted with.",
+                    e);
+            }
+
             holder.Gate = gate;
             if (gate.FeatureDimension != stored.FeatureDimension)
             {
-                gate.Dispose();
                 throw new GateMismatchException(
                     $"The gate file '{path}' expects {stored.FeatureDimension} features from {gate.sourceDescription.ToLowerInvariant()}, which gives {gate.FeatureDimension}.");
+            }
+
+            gate.Attach(stored.Detector, owns: false);
+            if (gate.Source == FeatureSource.Input)
+            {
+                ProbeStoredScorer(gate, path);
             }
 
             gate.Attach(stored.Detector, owns: true);
@@ -381,6 +415,7 @@ public sealed class OodGate : IDisposable
         }
         catch
         {
+            gate?.Dispose();
             stored.Detector.Dispose();
             throw;
         }
@@ -457,6 +492,7 @@ public sealed class OodGate : IDisposable
     // Scores, labels and probabilities of every input, evaluated in chunks of exactly ChunkSize (the last padded).
     private (double[] Scores, int[] Labels, ReadOnlyCollection<float>[] Probabilities) Run(Tensor batch, string parameterName, CancellationToken cancellationToken)
     {
+        IntraOpThreads.Adopt();
         var count = ValidateBatch(batch, parameterName);
         EnsureEvaluationMode(classifier);
         var scores = new double[count];
@@ -614,6 +650,38 @@ public sealed class OodGate : IDisposable
             throw new ArgumentException(
                 $"The detector's scorer ({Detector.Scorer.Name}) rejects inputs of the gate's shape {Shapes.Format(inputShape)}: {e.Message}", "detector", e);
         }
+    }
+
+    // A gate over a detector of inputs was created only after its scorer scored a zero input of the gate's shape (Create),
+    // and scoring is deterministic: a stored scorer that no longer does is a damaged file.
+    private static void ProbeStoredScorer(OodGate gate, string path)
+    {
+        try
+        {
+            gate.ProbeScorer();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new Persistence.ModelFormatException(
+                $"Model file '{path}' is invalid: its detector's scorer fails on a zero input of its input shape {Shapes.Format(gate.inputShape)}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Why inputs of <paramref name="shape"/> are too large for a gate of <paramref name="chunkSize"/> (null when they are
+    /// not): at most <see cref="Components.ComponentLimits.MaxCount"/> entries per input and 2²⁸ per chunk.
+    /// </summary>
+    internal static string? InputSizeProblem(long[] shape, int chunkSize)
+    {
+        if (shape.Aggregate(1.0, (product, d) => product * d) > Components.ComponentLimits.MaxCount)
+        {
+            return $"has more than {Components.ComponentLimits.MaxCount} entries per input, the most a gate takes";
+        }
+
+        var chunk = Shapes.Product(shape) * chunkSize;
+        return chunk > MaxChunkEntries
+            ? $"with a chunk size of {chunkSize} makes chunks of {chunk} entries, more than the {MaxChunkEntries} a gate allows"
+            : null;
     }
 
     private void CheckLogits(Tensor logits, long rows)

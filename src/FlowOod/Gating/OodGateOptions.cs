@@ -48,7 +48,8 @@ public sealed record OodGateOptions
     /// <see cref="OodGate.DefaultChunkSize"/>. Every batch is cut into chunks of exactly this size, the last one padded
     /// with zero inputs, because libtorch picks kernels by batch size and a different batch size can change the last
     /// bits of a result: with fixed-size chunks an input's decision is bit-identical whatever batch it arrives in. The
-    /// cost is the padding: a single input costs one chunk's evaluation.
+    /// cost is the padding: a single input costs one chunk's evaluation. A chunk holds at most 2²⁸ input entries
+    /// (<see cref="OodGate.Fit"/> checks it against the inputs' shape).
     /// </summary>
     public int ChunkSize { get; init; } = OodGate.DefaultChunkSize;
 

@@ -212,6 +212,7 @@ public static class ModelFile
     private static T LoadValidated<T>(string path, string kind, ModelLoadOptions options, Func<ModelFileReader, JsonObject, ModelLoadOptions, T> read)
     {
         using var reader = ModelContainer.Open(path, options.MaxFileBytes);
+        reader.FlowsMustScore = kind != "flow";
         var header = reader.Header;
         var format = Json.String(header, "format", "$", 64);
         if (format != FormatName)

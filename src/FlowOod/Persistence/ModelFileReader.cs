@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
+using FlowOod.Bijectors;
 using FlowOod.Components;
 using FlowOod.Models;
 using FlowOod.Precision;
@@ -38,6 +39,12 @@ internal sealed class ModelFileReader : IDisposable
 
     /// <summary>The format version the file was written in.</summary>
     public uint FormatVersion { get; }
+
+    /// <summary>
+    /// Whether the flows read are part of a scorer, detector, test or gate, which scored (and so had every ActNorm
+    /// initialised) before it was saved; a flow file may hold a flow saved before its first training step.
+    /// </summary>
+    public bool FlowsMustScore { get; set; }
 
     /// <summary>Reads a float64 vector stored under <paramref name="name"/>, checking its declared shape first.</summary>
     public double[] ReadDoubles(string name, long? expectedLength = null)
@@ -108,10 +115,17 @@ internal sealed class ModelFileReader : IDisposable
         FlowArchitecture architecture;
         Func<Device?, NormalizingFlow> build;
         object? settings = null;
+        var ownComponents = false;
         if (builtIn)
         {
             var path = where + ".options";
             var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape, FormatVersion);
+            ownComponents = FlowCopy.IsBuiltIn(builderOptions);
+            if (ownComponents)
+            {
+                StoredFlowChecks.EventAgainstMasks(Path, tensors.Values, prefix, eventShape, where);
+            }
+
             architecture = FlowArchitecture.Create(builder, optionsNode, (IComponent)builderOptions);
             settings = builderOptions;
             build = device => BuildFromOptions(builderOptions, builder, path, eventShape, device);
@@ -147,6 +161,7 @@ internal sealed class ModelFileReader : IDisposable
             // value is damage that would only show up as NaN or infinite scores. A custom architecture's buffers are the
             // factory's business (they may hold sentinels); its parameters are checked.
             var parameters = flow.named_parameters().Select(p => p.name).ToHashSet(StringComparer.Ordinal);
+            HashSet<string> stateBuffers = ownComponents ? StoredFlowChecks.StateBuffers(flow) : [];
             if (!builtIn)
             {
                 CheckAgainstFile(state.ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape)), prefix, dtype, where);
@@ -158,8 +173,20 @@ internal sealed class ModelFileReader : IDisposable
                 {
                     var entry = Entry(prefix + name);
                     using var loaded = ReadTensor(entry, checkFinite: builtIn || parameters.Contains(name));
+                    if (ownComponents && !loaded.is_floating_point())
+                    {
+                        StoredFlowChecks.IntegerBuffer(Path, entry, loaded, target, stateBuffers.Contains(name));
+                    }
+
                     target.copy_(loaded);
                 }
+            }
+
+            if (FlowsMustScore && flow.named_modules().FirstOrDefault(m => m.module is ActNorm { IsInitialized: false }) is { module: not null } uninitialised)
+            {
+                throw ModelContainer.Error(
+                    Path,
+                    $"tensor '{prefix}{uninitialised.name}.initialized' says the ActNorm was never initialised, but a scorer's flow scored before it was saved (the file is damaged)");
             }
 
             flow.Architecture = architecture;
@@ -288,7 +315,7 @@ internal sealed class ModelFileReader : IDisposable
         ScalarType.Int64 => tensor(Read<long>(entry), entry.Shape),
         ScalarType.Int32 => tensor(Read<int>(entry), entry.Shape),
         ScalarType.Byte => tensor(Read<byte>(entry), entry.Shape),
-        ScalarType.Bool => tensor(TensorCodec.ToBools(Read<byte>(entry)), entry.Shape),
+        ScalarType.Bool => tensor(TensorCodec.ToBools(Read<byte>(entry), Path, entry.Name), entry.Shape),
         var other => throw new NotSupportedException($"Model files do not store {other} tensors."),
     };
 

@@ -54,8 +54,8 @@ internal static class TensorCodec
         };
     }
 
-    /// <summary>Stored bool bytes (0 or 1) as bools; any other byte is a format error.</summary>
-    public static bool[] ToBools(byte[] bytes)
+    /// <summary>Stored bool bytes (0 or 1) as bools; any other byte is a format error naming the file and the tensor.</summary>
+    public static bool[] ToBools(byte[] bytes, string path, string tensorName)
     {
         var values = new bool[bytes.Length];
         for (int i = 0; i < bytes.Length; i++)
@@ -64,7 +64,8 @@ internal static class TensorCodec
             {
                 0 => false,
                 1 => true,
-                var b => throw new ModelFormatException($"A bool tensor holds the byte {b}; only 0 and 1 are valid."),
+                var b => throw ModelContainer.Error(
+                    path, $"bool tensor '{tensorName}' holds the byte {b} at index {i}; only 0 and 1 are valid (the file is damaged)"),
             };
         }
 

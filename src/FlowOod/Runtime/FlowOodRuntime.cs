@@ -49,6 +49,38 @@ public static class FlowOodRuntime
         }
     }
 
+    /// <summary>
+    /// Turns libtorch's NNPACK convolution backend off for the whole process, which stops libtorch printing
+    /// <c>Could not initialize NNPACK! Reason: Unsupported hardware.</c> on processors NNPACK does not recognise. An
+    /// application's decision: FlowOod itself never calls it.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Process-wide.</b> It changes libtorch's global context (the setting behind PyTorch's
+    /// <c>torch.backends.nnpack.set_flags(False)</c>) for every thread and every library in the process. Call it once, at
+    /// the start of the application, before the first tensor is created and before any thread computes; it loads the
+    /// native backend (<see cref="EnsureAvailable"/>) first. Calling it again is harmless.</para>
+    /// <para><b>Why it exists.</b> libtorch asks NNPACK to initialise each time it considers NNPACK for a float32 CPU
+    /// convolution that oneDNN does not take (e.g. a batch of one small image). On a processor unknown to NNPACK's CPU
+    /// detection (seen on AMD EPYC family 26) initialisation fails and libtorch logs a warning line to stderr on every such
+    /// call: thousands of lines in a service scoring single images. The variable <c>TORCH_CPP_LOG_LEVEL</c> does not help
+    /// here: libtorch reads it only when a host (PyTorch's Python module) initialises logging, which TorchSharp does not.</para>
+    /// <para><b>Results.</b> On such a processor NNPACK never runs, so nothing changes but the log. Elsewhere libtorch
+    /// takes oneDNN or its own kernels for the few convolutions NNPACK would have computed (it only qualifies for batches of
+    /// 16 or more that oneDNN declines), which may change their last bits.</para>
+    /// <para>The switch is found by its C++ symbol in the loaded <c>libtorch_cpu</c> (Linux and macOS builds); where it
+    /// cannot be found, nothing changes and the method returns false.</para>
+    /// </remarks>
+    /// <returns>True when NNPACK is now off; false when the loaded libtorch does not expose the switch (nothing changed).</returns>
+    /// <exception cref="FlowOodRuntimeException">The native backend could not be loaded; the message names the cause.</exception>
+    public static bool DisableNnpack()
+    {
+        EnsureAvailable();
+        lock (Gate)
+        {
+            return LibTorchContext.TrySetNnpackEnabled(false);
+        }
+    }
+
     private static string Diagnose(Exception failure)
     {
         var baseDirectory = AppContext.BaseDirectory;

@@ -131,6 +131,14 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     public override string Name => "Feature-space NLL (nats)";
 
     /// <summary>
+    /// The input range of the feature-space flow: standardised features (φ(x) − μ)/σ must lie within ± this many standard
+    /// deviations of the in-distribution mean (10⁶). Out-of-distribution inputs of the data's own kind stay far inside it;
+    /// beyond it the flow's float arithmetic overflows, so such a batch is refused with an <see cref="ArgumentException"/>
+    /// before the flow runs instead of producing a meaningless NaN.
+    /// </summary>
+    public const double MaxStandardizedFeature = 1e6;
+
+    /// <summary>
     /// Extracts features from <paramref name="inDistributionTrain"/>, fits a <see cref="FeatureStandardizer"/>, trains a
     /// <see cref="TabularRealNvp"/> flow (float32) on the standardised features, and returns the scorer.
     /// </summary>
@@ -182,11 +190,14 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     /// <param name="batch"><c>[N, ...]</c> as the extractor expects, N ≥ 1; floating inputs must be finite.</param>
     /// <returns>N finite scores (or +∞ for features the flow gives zero density), in batch order.</returns>
     /// <exception cref="ArgumentException">The batch is empty, a scalar, or contains NaN/Inf; the extractor throws on
-    /// it; or the extractor returns the wrong shape, a non-float dtype, or NaN/Inf (the message names the extractor).</exception>
+    /// it; the extractor returns the wrong shape, a non-float dtype, or NaN/Inf (the message names the extractor); or a
+    /// standardised feature lies outside ±<see cref="MaxStandardizedFeature"/> (an input far outside the range of the data
+    /// the scorer was fitted on, e.g. pixels multiplied by 10³⁸).</exception>
     /// <exception cref="InvalidOperationException">The flow produced a NaN density, or the extractor module is in training mode.</exception>
     public override double[] Score(Tensor batch)
     {
         ThrowIfDisposed();
+        IntraOpThreads.Adopt();
         var count = ValidateBatch(batch, nameof(batch));
         EnsureEvaluationMode(extractorModule, ExtractorName);
         var scores = new double[count];
@@ -198,8 +209,8 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
             using var scope = NewDisposeScope();
             var chunk = batch.narrow(0, start, Math.Min(ChunkSize, count - start));
             var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
-            var standardized = Standardizer.ApplyUnchecked(features).to(dtype, device);
-            // Extract has checked the features' shape, dtype and finiteness; no second pass over them.
+            var standardized = CheckStandardized(Standardizer.ApplyUnchecked(features), nameof(batch)).to(dtype, device);
+            // Extract has checked the features' shape, dtype and finiteness, and CheckStandardized their range.
             var logProb = LogProbUnchecked(Flow, standardized);
             for (int i = 0; i < logProb.Length; i++)
             {
@@ -223,7 +234,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
         var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
         using var inference = inference_mode();
-        var standardized = Standardizer.ApplyUnchecked(features).to(dtype, device);
+        var standardized = CheckStandardized(Standardizer.ApplyUnchecked(features), parameterName).to(dtype, device);
         var logProb = LogProbUnchecked(Flow, standardized);
         var scores = new double[logProb.Length];
         for (int i = 0; i < logProb.Length; i++)
@@ -419,6 +430,25 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
                     parameterName);
             }
         }
+    }
+
+    // Standardised features within ±MaxStandardizedFeature (one host sync); NaN or ±∞ after the conversion back to the
+    // features' dtype fails the same test.
+    private static Tensor CheckStandardized(Tensor standardized, string parameterName)
+    {
+        var (min, max) = InputChecks.MinMaxOnHost(standardized);
+        var extreme = Math.Max(Math.Abs(min), Math.Abs(max));
+        if (!(extreme <= MaxStandardizedFeature))
+        {
+            var culture = System.Globalization.CultureInfo.InvariantCulture;
+            throw new ArgumentException(
+                $"The batch's features lie up to {extreme.ToString("G3", culture)} standard deviations from the in-distribution mean; "
+                + $"the feature-space flow scores features within ±{MaxStandardizedFeature.ToString("G3", culture)} (beyond that its arithmetic "
+                + "overflows). The input is far outside the range of the data the scorer was fitted on (e.g. not scaled like it).",
+                parameterName);
+        }
+
+        return standardized;
     }
 
     private static string For(long[]? chunkShape) => chunkShape is null ? string.Empty : $" for a chunk of shape {Shapes.Format(chunkShape)}";

@@ -21,11 +21,12 @@ internal static class FlowEvaluation
     /// <param name="batch"><c>[N, eventShape...]</c>, validated here.</param>
     /// <param name="chunkSize">Examples evaluated at once.</param>
     /// <param name="noise">The dequantization noise.</param>
+    /// <param name="parameterName">The name of the public method's parameter that holds the batch (named by the exceptions).</param>
     /// <exception cref="ArgumentException">The batch is invalid for the flow.</exception>
     /// <exception cref="InvalidOperationException">The flow is in training mode.</exception>
-    public static double[] LogProb(NormalizingFlow flow, Tensor batch, int chunkSize, ScoringNoise noise)
+    public static double[] LogProb(NormalizingFlow flow, Tensor batch, int chunkSize, ScoringNoise noise, string parameterName)
     {
-        flow.ValidateInput(batch);
+        flow.ValidateInput(batch, parameterName);
         return LogProbUnchecked(flow, batch, chunkSize, noise);
     }
 

@@ -81,11 +81,14 @@ public abstract class FlowScorer : IOodScorer
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>log p(x) in nats per example of <paramref name="batch"/>, validated against <paramref name="flow"/>.</summary>
-    private protected double[] LogProb(NormalizingFlow flow, Tensor batch)
+    /// <summary>
+    /// log p(x) in nats per example of <paramref name="batch"/>, validated against <paramref name="flow"/>; the exceptions
+    /// name <paramref name="parameterName"/>, the public method's parameter that holds the batch.
+    /// </summary>
+    private protected double[] LogProb(NormalizingFlow flow, Tensor batch, string parameterName)
     {
         ThrowIfDisposed();
-        return FlowEvaluation.LogProb(flow, batch, ChunkSize, Noise);
+        return FlowEvaluation.LogProb(flow, batch, ChunkSize, Noise, parameterName);
     }
 
     /// <summary>log p(x) for a batch validated against <paramref name="flow"/> already.</summary>

@@ -85,7 +85,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
     {
         ArgumentNullException.ThrowIfNull(batch);
         ThrowIfDisposed();
-        Flow.ValidateInput(batch);
+        Flow.ValidateInput(batch, nameof(batch));
         var lengths = CompressedBitsUnchecked(batch);
         var logProb = LogProbUnchecked(Flow, batch);
         var scores = new double[logProb.Length];
@@ -148,7 +148,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
     public long[] CompressedBits(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        Flow.ValidateInput(batch);
+        Flow.ValidateInput(batch, nameof(batch));
         return CompressedBitsUnchecked(batch);
     }
 

@@ -71,7 +71,7 @@ public sealed class LikelihoodRatioScorer : FlowScorer, IComponent<LikelihoodRat
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(batch);
-        Foreground.ValidateInputForBoth(batch, Background);
+        Foreground.ValidateInputForBoth(batch, Background, nameof(batch));
         var foreground = LogProbUnchecked(Foreground, batch);
         var background = LogProbUnchecked(Background, batch);
         var scores = new double[foreground.Length];

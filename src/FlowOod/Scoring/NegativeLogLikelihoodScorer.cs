@@ -52,7 +52,7 @@ public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<Negativ
     public override double[] Score(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var logProb = LogProb(Flow, batch);
+        var logProb = LogProb(Flow, batch, nameof(batch));
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {

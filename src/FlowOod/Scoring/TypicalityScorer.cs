@@ -81,7 +81,7 @@ public sealed class TypicalityScorer : FlowScorer, IComponent<TypicalityScorer>
     public override double[] Score(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var logProb = LogProb(Flow, batch);
+        var logProb = LogProb(Flow, batch, nameof(batch));
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {
@@ -117,7 +117,7 @@ public sealed class TypicalityScorer : FlowScorer, IComponent<TypicalityScorer>
         NormalizingFlow flow, Tensor data, int chunkSize, ScoringNoise noise, int minimum, string parameter)
     {
         FlowEvaluation.PrepareForScoring(flow);
-        flow.ValidateInput(data);
+        flow.ValidateInput(data, parameter);
         if (data.shape[0] < minimum)
         {
             throw new ArgumentException(

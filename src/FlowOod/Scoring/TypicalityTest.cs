@@ -147,7 +147,7 @@ public sealed class TypicalityTest : IDisposable
         ArgumentNullException.ThrowIfNull(heldOutInDistribution);
         options = CheckFitSettings(flow, batchSize, options);
         var minimum = 2 * Math.Max(batchSize, 2);
-        flow.ValidateInput(heldOutInDistribution);
+        flow.ValidateInput(heldOutInDistribution, nameof(heldOutInDistribution));
         if (heldOutInDistribution.shape[0] < minimum)
         {
             throw new ArgumentException(
@@ -221,7 +221,7 @@ public sealed class TypicalityTest : IDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         ThrowIfDisposed();
-        Flow.ValidateInput(batch);
+        Flow.ValidateInput(batch, nameof(batch));
         if (batch.shape[0] != BatchSize)
         {
             throw new ArgumentException(
@@ -243,7 +243,7 @@ public sealed class TypicalityTest : IDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         ThrowIfDisposed();
-        Flow.ValidateInput(data);
+        Flow.ValidateInput(data, nameof(data));
         if (data.shape[0] % BatchSize != 0)
         {
             throw new ArgumentException(

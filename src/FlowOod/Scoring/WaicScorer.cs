@@ -136,7 +136,7 @@ public sealed class WaicScorer : FlowScorer, IComponent<WaicScorer>
         ThrowIfDisposed();
         foreach (var flow in ensemble)
         {
-            flow.ValidateInput(batch);
+            flow.ValidateInput(batch, nameof(batch));
         }
 
         var result = new double[ensemble.Length][];

@@ -71,10 +71,10 @@ public sealed class FlowTrainer
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        flow.ValidateInput(data);
+        flow.ValidateInput(data, nameof(data));
         if (evaluationData is not null)
         {
-            flow.ValidateInput(evaluationData);
+            flow.ValidateInput(evaluationData, nameof(evaluationData));
         }
 
         return Run(data, null, evaluationData, progress, batchTransform, cancellationToken);
@@ -123,10 +123,10 @@ public sealed class FlowTrainer
         ArgumentNullException.ThrowIfNull(negatives);
         ArgumentNullException.ThrowIfNull(negative);
         negative.Validate();
-        flow.ValidateInput(data);
+        flow.ValidateInput(data, nameof(data));
         try
         {
-            flow.ValidateInput(negatives);
+            flow.ValidateInput(negatives, nameof(negatives));
         }
         catch (ArgumentException e)
         {
@@ -141,7 +141,7 @@ public sealed class FlowTrainer
 
         if (evaluationData is not null)
         {
-            flow.ValidateInput(evaluationData);
+            flow.ValidateInput(evaluationData, nameof(evaluationData));
         }
 
         return Run(data, (negatives, negative.BoundBitsPerDim), evaluationData, progress, null, cancellationToken);
@@ -301,7 +301,7 @@ public sealed class FlowTrainer
     public double MeanLoss(Tensor data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        flow.ValidateInput(data);
+        flow.ValidateInput(data, nameof(data));
         var wasTraining = flow.training;
         flow.eval();
         try
@@ -350,7 +350,7 @@ public sealed class FlowTrainer
         if (step == 1 && flow.modules().OfType<ActNorm>().Any(layer => !layer.IsInitialized))
         {
             // The initialisation pass draws its dequantization noise from the trainer's generator, as the steps do.
-            flow.ValidateInput(batch);
+            flow.ValidateInput(batch, nameof(batch));
             ActNorm.InitializeAll(flow, () => flow.ForwardUnchecked(batch, noise), reinitialize: false);
         }
 
@@ -408,7 +408,7 @@ public sealed class FlowTrainer
 
         try
         {
-            flow.ValidateInput(transformed);
+            flow.ValidateInput(transformed, nameof(transformed));
         }
         catch (ArgumentException e)
         {

@@ -189,7 +189,8 @@ public sealed class ModelFileValidationTests : IDisposable
         var surgery = ModelFileSurgery.Open(valid);
         var entry = surgery.HeaderJson["tensors"]!.AsArray().First(t => t!["dtype"]!.GetValue<string>() == "bool")!;
         surgery.Data[entry["offset"]!.GetValue<long>()] = 7;
-        Rejects(surgery.Build(), "*bool tensor holds the byte 7*");
+        // Regression: the message named neither the file nor the tensor ("A bool tensor holds the byte 7; ...").
+        Rejects(surgery.Build(), $"Model file '*bad.flowood' is invalid: bool tensor '{entry["name"]!.GetValue<string>()}' holds the byte 7 at index 0*");
     }
 
     [Fact]

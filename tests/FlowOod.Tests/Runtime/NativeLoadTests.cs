@@ -71,7 +71,7 @@ public sealed class NativeLoadTests
         output.Should().Contain("TorchSharp runtime OK");
     }
 
-    private static (int ExitCode, string Output) Run(string assembly, string arguments)
+    internal static (int ExitCode, string Output) Run(string assembly, string arguments)
     {
         var start = new ProcessStartInfo("dotnet", $"\"{assembly}\" {arguments}")
         {
@@ -85,13 +85,13 @@ public sealed class NativeLoadTests
         if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail("check-runtime did not finish within 2 minutes.");
+            Assert.Fail($"flowood {arguments} did not finish within 2 minutes.");
         }
 
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
-    private static string ToolOutputFolder()
+    internal static string ToolOutputFolder()
     {
         // tests/FlowOod.Tests/bin/<Configuration>/net10.0/<rid>/ → src/FlowOod.Cli/bin/<same>/
         var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));

@@ -1,0 +1,111 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using FlowOod.Gating;
+using FlowOod.Models;
+using FlowOod.Persistence;
+using FlowOod.Scoring;
+using FlowOod.Tests.Data;
+using FlowOod.Tests.Gating;
+using FlowOod.Tests.Persistence.Golden;
+using FlowOod.Training;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Persistence;
+
+// One small, valid model file of every kind, with the load method of its kind and a use of what loaded (scores of a fixed
+// batch): the golden files of the current format version (five flow builders, every FlowOod scorer kind, a detector and
+// a typicality test), a two-sided scorer, a gate on a classifier layer and a gate over a detector of the inputs.
+public sealed class ModelFileKinds : IDisposable
+{
+    public ModelFileKinds()
+    {
+        FlowOodRuntime.EnsureAvailable();
+        using var scope = NewDisposeScope();
+        var golden = Path.Combine(AppContext.BaseDirectory, "Persistence", "Golden", "v2");
+        foreach (var model in GoldenModels.All)
+        {
+            var inputs = model.Inputs;
+            var file = Path.Combine(golden, model.Name + ModelFile.Extension);
+            Kinds.Add(new ModelFileKind(
+                model.Name,
+                File.ReadAllBytes(file),
+                LoaderOf(ModelFile.ReadInfo(file).Kind),
+                loaded => GoldenModels.Scores(loaded, inputs).Values.SelectMany(v => v).ToArray(),
+                IsGate: false));
+        }
+
+        Classifier = GateTestModels.Cnn(seed: 11);
+        using var folder = new TempFolder();
+        var path = folder.Combine("kind.flowood");
+
+        using (var nll = ModelFile.LoadScorer(Path.Combine(golden, "scorer-nll" + ModelFile.Extension)))
+        using (var twoSided = TwoSidedScorer.Fit(nll, GoldenModels.Images(20, 5)))
+        {
+            ModelFile.Save(twoSided, path);
+            Kinds.Add(new ModelFileKind(
+                "scorer-two-sided", File.ReadAllBytes(path), p => ModelFile.LoadScorer(p), loaded => ((IOodScorer)loaded).Score(GoldenModels.Images(10, 0)), IsGate: false));
+        }
+
+        var fit = new OodGateOptions
+        {
+            FeatureLayer = "fc1",
+            TargetFalsePositiveRate = 0.1,
+            CalibrationFraction = 0.5,
+            FeatureFlow = new FeatureSpaceFitOptions
+            {
+                Flow = new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 },
+                Training = new TrainingOptions { Steps = 20, BatchSize = 32, Seed = 3 },
+            },
+            ClassNames = ["top", "middle", "bottom"],
+            Seed = 7,
+        };
+        using (var layerGate = OodGate.Fit(Classifier, GateTestModels.InDistribution(40, seed: 1), fit))
+        {
+            layerGate.Save(path);
+            Kinds.Add(new ModelFileKind("gate-layer", File.ReadAllBytes(path), LoadGate, ScoreGate, IsGate: true));
+        }
+
+        var detector = ModelFile.LoadDetector(Path.Combine(golden, "detector-nll" + ModelFile.Extension));
+        using (var inputGate = OodGate.Create(Classifier, detector, GoldenModels.ImageShape, ["top", "middle", "bottom"], ownsDetector: true))
+        {
+            inputGate.Save(path);
+            Kinds.Add(new ModelFileKind("gate-input", File.ReadAllBytes(path), LoadGate, ScoreGate, IsGate: true));
+        }
+    }
+
+    // The classifier both gates were made for (a tiny CNN on [1, 8, 8] images).
+    public nn.Module<Tensor, Tensor> Classifier { get; }
+
+    public List<ModelFileKind> Kinds { get; } = [];
+
+    public ModelFileKind this[string name] => Kinds.Single(k => k.Name == name);
+
+    public void Dispose() => Classifier.Dispose();
+
+    // Disposes whatever a load returned (a flow, scorer, detector, typicality test or gate).
+    public static void Release(object loaded) => (loaded as IDisposable)?.Dispose();
+
+    // The load method of a kind of file (the kind of the valid file: a damaged header must not choose the method).
+    private static Func<string, object> LoaderOf(string kind) => kind switch
+    {
+        "flow" => path => ModelFile.LoadFlow(path, GoldenModels.LoadOptions),
+        "scorer" => path => ModelFile.LoadScorer(path, GoldenModels.LoadOptions),
+        "detector" => path => ModelFile.LoadDetector(path, GoldenModels.LoadOptions),
+        "typicality-test" => path => ModelFile.LoadTypicalityTest(path, GoldenModels.LoadOptions),
+        _ => throw new InvalidDataException($"No golden file holds a {kind}."),
+    };
+
+    private object LoadGate(string path) => OodGate.Load(path, Classifier);
+
+    private static double[] ScoreGate(object gate) =>
+        ((OodGate)gate).Classify(GoldenModels.Images(10, 0)).Select(d => d.Score).ToArray();
+}
+
+// A valid model file, how to load it and how to use what loaded. Load may throw ModelFormatException (and, for a gate,
+// GateMismatchException): the exceptions the load methods document for a damaged file.
+public sealed record ModelFileKind(string Name, byte[] Bytes, Func<string, object> Load, Func<object, double[]> Score, bool IsGate)
+{
+    public override string ToString() => Name;
+}

@@ -1,0 +1,68 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Threading;
+using FlowOod.Models;
+using FlowOod.Tests.Scoring;
+using FluentAssertions;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Runtime;
+
+// A new OS thread gets OpenMP's default team size (the number of cores) until libtorch initialises it lazily; FlowOod's
+// entry points apply the process-wide intra-op count first, so every thread computes with the same count.
+public sealed class IntraOpThreadsTests
+{
+    [Fact]
+    public void ANewThread_ValidatingABatch_TakesTheProcessWideCount()
+    {
+        using var flow = RealNvp.Create(ScoringFlows.ImageShape, new RealNvpOptions { Scales = 1, Width = 4, Blocks = 1 });
+        using var batch = ones(2, 1, 8, 8).div_(2);
+
+        var (before, after) = OnNewThread(() =>
+        {
+            var first = OpenMp.MaxThreads();
+            flow.ValidateInput(batch);
+            return (first, OpenMp.MaxThreads());
+        });
+
+        after.Should().Be(TestProcessThreads.IntraOp, $"the thread uses the process's setting from its first FlowOod call (OpenMP's default here: {before})");
+    }
+
+    [Fact]
+    public void Adopt_OnANewThread_AppliesTheCount_AndIsIdempotent()
+    {
+        var counts = OnNewThread(() =>
+        {
+            IntraOpThreads.Adopt();
+            var first = OpenMp.MaxThreads();
+            IntraOpThreads.Adopt();
+            return (first, OpenMp.MaxThreads());
+        });
+
+        counts.Should().Be((TestProcessThreads.IntraOp, TestProcessThreads.IntraOp));
+    }
+
+    private static T OnNewThread<T>(Func<T> work)
+    {
+        T result = default!;
+        var thread = new Thread(() => result = work());
+        thread.Start();
+        thread.Join();
+        return result;
+    }
+
+    // omp_get_max_threads of the OpenMP runtime libtorch ships (libgomp-<hash>.so.1 beside the test).
+    private static class OpenMp
+    {
+        private static readonly Lazy<nint> Function = new(() =>
+        {
+            var library = Directory.GetFiles(AppContext.BaseDirectory, "libgomp*.so*").Single();
+            return NativeLibrary.GetExport(NativeLibrary.Load(library), "omp_get_max_threads");
+        });
+
+        public static unsafe int MaxThreads() => ((delegate* unmanaged<int>)Function.Value)();
+    }
+}
