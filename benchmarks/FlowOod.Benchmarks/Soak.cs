@@ -45,10 +45,10 @@ public static class Soak
     /// <param name="threadCounts">Request threads of each phase.</param>
     /// <param name="print">Where the report lines go.</param>
     /// <param name="distinctRequests">Distinct requests (their serial answers are the reference); calls cycle through them.</param>
-    /// <param name="collectorPauseMilliseconds">Pause between two forced collections (0: none).</param>
+    /// <param name="collectorPauseMilliseconds">Pause between two forced collections (0: none); each collects generation 0.</param>
     /// <returns>One entry per phase.</returns>
     public static IReadOnlyList<SoakPhase> Run(
-        long callsPerPhase, IReadOnlyList<int> threadCounts, Action<string> print, int distinctRequests = 2000, int collectorPauseMilliseconds = 2)
+        long callsPerPhase, IReadOnlyList<int> threadCounts, Action<string> print, int distinctRequests = 2000, int collectorPauseMilliseconds = 1)
     {
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
@@ -63,7 +63,7 @@ public static class Soak
         var phases = new List<SoakPhase>();
         foreach (var threads in threadCounts)
         {
-            var phase = RunPhase(threads, callsPerPhase, collectorPauseMilliseconds, i => targets.Answer(requests[i % requests.Length], pool), i => serial[i % serial.Length]);
+            var phase = RunPhase(threads, callsPerPhase, collectorPauseMilliseconds, generation: 0, i => targets.Answer(requests[i % requests.Length], pool), i => serial[i % serial.Length]);
             phases.Add(phase);
             print($"soak threads {phase.Threads}: {phase.Calls} calls, {phase.Exceptions} exceptions, {phase.Mismatches} mismatches, "
                 + $"{phase.LeakedTensors} tensors leaked, {phase.Collections} forced collections, {phase.Seconds:F1} s ({phase.Calls / phase.Seconds:F0} calls/s)"
@@ -85,10 +85,13 @@ public static class Soak
     /// <param name="threads">Request threads.</param>
     /// <param name="calls">Calls in all.</param>
     /// <param name="collectorPauseMilliseconds">Pause between two forced collections (0: none).</param>
+    /// <param name="generation">The generation each forced collection collects: 0 (cheap; the temporaries a native call
+    /// receives are young) or <see cref="GC.MaxGeneration"/> (every collection full).</param>
     /// <param name="answer">The call under test.</param>
     /// <param name="expected">The answer call i must give.</param>
     /// <returns>What the phase saw.</returns>
-    public static SoakPhase RunPhase(int threads, long calls, int collectorPauseMilliseconds, Func<long, double[]> answer, Func<long, double[]> expected)
+    public static SoakPhase RunPhase(
+        int threads, long calls, int collectorPauseMilliseconds, int generation, Func<long, double[]> answer, Func<long, double[]> expected)
     {
         long exceptions = 0, mismatches = 0, collections = 0;
         string? first = null;
@@ -103,7 +106,7 @@ public static class Soak
             // a Scalar in flight in a native call would be freed; the pause lets the request threads make progress.
             while (!stop.IsCancellationRequested)
             {
-                GC.Collect();
+                GC.Collect(generation, GCCollectionMode.Forced, blocking: true);
                 GC.WaitForPendingFinalizers();
                 Interlocked.Increment(ref collections);
                 Thread.Sleep(collectorPauseMilliseconds);

@@ -1,3 +1,4 @@
+using System;
 using FlowOod.Benchmarks;
 using FlowOod.Scoring;
 using FlowOod.Tests.Scoring;
@@ -24,7 +25,7 @@ public sealed class ScalarRaceTests
         var batch = ScoringFlows.EightBitImages(2, ScalarType.Float32);
         var expected = scorer.Score(batch);
 
-        var phase = Soak.RunPhase(threads: 2, Calls, collectorPauseMilliseconds: 0, _ => scorer.Score(batch), _ => expected);
+        var phase = Soak.RunPhase(threads: 2, Calls, collectorPauseMilliseconds: 0, GC.MaxGeneration, _ => scorer.Score(batch), _ => expected);
 
         phase.Exceptions.Should().Be(0, $"no native call may see a freed Scalar (first: {phase.FirstException})");
         phase.Mismatches.Should().Be(0, "every call must give the serial scores bit for bit");
