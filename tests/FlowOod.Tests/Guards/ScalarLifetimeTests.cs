@@ -34,7 +34,15 @@ public sealed class ScalarLifetimeTests
         { "samples", "FlowOod.Samples.FashionMnist", "FlowOod.Samples.FashionMnist.dll" },
         { "samples", "FlowOod.Samples.GateService", "FlowOod.Samples.GateService.dll" },
         { "samples", "FlowOod.Samples.CustomCoupling", "FlowOod.Samples.CustomCoupling.dll" },
+        { "tests", "FlowOod.Tests", "FlowOod.Tests.dll" },
+        { "tests", "FlowOod.AspNetCore.Tests", "FlowOod.AspNetCore.Tests.dll" },
+        { "tests", "FlowOod.Cli.Tests", "FlowOod.Cli.Tests.dll" },
+        { "tests", "FlowOod.GateService.Tests", "FlowOod.GateService.Tests.dll" },
     };
+
+    // The specimens below are unsafe on purpose (TheScan_FlagsTemporariesInCompiledCode checks the scan finds them), so
+    // the scan of this test assembly leaves out exactly that nested type.
+    private static readonly string SpecimensType = typeof(Specimens).FullName!.Replace('+', '/') + "::";
 
     [Theory]
     [MemberData(nameof(Assemblies))]
@@ -42,7 +50,7 @@ public sealed class ScalarLifetimeTests
     {
         var graph = IlCallGraph.Read(RepositoryPaths.OutputOf(folder, project, file));
 
-        var violations = Violations(graph);
+        var violations = Violations(graph).Where(v => !v.Contains($": {SpecimensType}", StringComparison.Ordinal)).ToArray();
 
         graph.Methods.Count.Should().BeGreaterThan(20, "the scan must have read the assembly's methods");
         violations.Should().BeEmpty(

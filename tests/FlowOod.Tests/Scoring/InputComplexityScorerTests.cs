@@ -30,7 +30,7 @@ public sealed class InputComplexityScorerTests
             logProb = flow.LogProb(batch).data<double>().ToArray();
         }
 
-        var bytes = batch.mul(255).round().to(ScalarType.Byte).data<byte>().ToArray();
+        var bytes = batch.Times(255).round().to(ScalarType.Byte).data<byte>().ToArray();
         scores.Should().HaveCount(7);
         for (int i = 0; i < 7; i++)
         {

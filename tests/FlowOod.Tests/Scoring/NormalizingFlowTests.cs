@@ -96,10 +96,10 @@ public sealed class NormalizingFlowTests
         samples.shape.Should().Equal(6, 1, 8, 8);
         samples.dtype.Should().Be(ScalarType.Float32);
         samples.ShouldBeAllFinite("samples");
-        samples.min().ToDouble().Should().BeGreaterThanOrEqualTo(0.0);
-        samples.max().ToDouble().Should().BeLessThanOrEqualTo(1.0);
-        var levels = samples.mul(255.0);
-        levels.sub(levels.round()).abs().max().ToDouble().Should().BeLessThan(1e-4, "the inverse of the dequantization quantizes");
+        samples.min().ReadDouble().Should().BeGreaterThanOrEqualTo(0.0);
+        samples.max().ReadDouble().Should().BeLessThanOrEqualTo(1.0);
+        var levels = samples.Times(255.0);
+        levels.sub(levels.round()).abs().max().ReadDouble().Should().BeLessThan(1e-4, "the inverse of the dequantization quantizes");
     }
 
     [Fact]

@@ -52,10 +52,10 @@ public sealed class PixelPerturbationTests
 
         var perturbed = new PixelPerturbation(rate).Apply(images, generator);
 
-        var fraction = perturbed.ne(images).sum().ToDouble() / n;
+        var fraction = perturbed.ne(images).sum().ReadDouble() / n;
         var standardError = Math.Sqrt(rate * (1 - rate) / n);
         fraction.Should().BeApproximately(rate, 5 * standardError);
-        images.eq(OffGrid).all().ToBoolean().Should().BeTrue("the input is not modified");
+        images.eq(OffGrid).all().ReadBoolean().Should().BeTrue("the input is not modified");
     }
 
     [Fact]
@@ -67,8 +67,8 @@ public sealed class PixelPerturbationTests
 
         var perturbed = new PixelPerturbation(1).Apply(images, generator);
 
-        var scaled = perturbed.to(ScalarType.Float64).mul(255);
-        scaled.sub(scaled.round()).abs().max().ToDouble().Should().BeLessThan(1e-4, "replaced entries are levels k/255");
+        var scaled = perturbed.to(ScalarType.Float64).Times(255);
+        scaled.sub(scaled.round()).abs().max().ReadDouble().Should().BeLessThan(1e-4, "replaced entries are levels k/255");
         var counts = bincount(scaled.round().to(ScalarType.Int64).flatten(), minlength: 256).data<long>().ToArray();
         counts.Should().HaveCount(256).And.OnlyContain(c => c > 0);
         var expected = (double)perturbed.numel() / 256;
@@ -81,16 +81,16 @@ public sealed class PixelPerturbationTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(4);
-        var images = randint(0, 256, [16, 3, 8, 8], dtype: ScalarType.Float32, generator: generator).div_(255);
+        var images = randint(0, 256, [16, 3, 8, 8], dtype: ScalarType.Float32, generator: generator).DivideInPlace(255);
 
         var perturbed = new PixelPerturbation(0.3).Apply(images, generator);
 
         perturbed.dtype.Should().Be(ScalarType.Float32);
         perturbed.shape.Should().Equal(16, 3, 8, 8);
-        var scaled = perturbed.to(ScalarType.Float64).mul(255);
-        scaled.sub(scaled.round()).abs().max().ToDouble().Should().BeLessThan(1e-4);
-        perturbed.min().ToDouble().Should().BeGreaterThanOrEqualTo(0);
-        perturbed.max().ToDouble().Should().BeLessThanOrEqualTo(1);
+        var scaled = perturbed.to(ScalarType.Float64).Times(255);
+        scaled.sub(scaled.round()).abs().max().ReadDouble().Should().BeLessThan(1e-4);
+        perturbed.min().ReadDouble().Should().BeGreaterThanOrEqualTo(0);
+        perturbed.max().ReadDouble().Should().BeLessThanOrEqualTo(1);
     }
 
     [Fact]
