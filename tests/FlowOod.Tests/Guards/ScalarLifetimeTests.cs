@@ -40,9 +40,15 @@ public sealed class ScalarLifetimeTests
         { "tests", "FlowOod.GateService.Tests", "FlowOod.GateService.Tests.dll" },
     };
 
-    // The specimens below are unsafe on purpose (TheScan_FlagsTemporariesInCompiledCode checks the scan finds them), so
-    // the scan of this test assembly leaves out exactly that nested type.
-    private static readonly string SpecimensType = typeof(Specimens).FullName!.Replace('+', '/') + "::";
+    // What the scan of this test assembly leaves out, each for a reason: the specimens below are unsafe on purpose
+    // (TheScan_FlagsTemporariesInCompiledCode checks the scan finds them), and one test compares our BatchNorm2dLayer
+    // with TorchSharp's own BatchNorm2d, whose training forward makes a temporary (num_batches_tracked.add_(1)); no
+    // test code of ours can keep that one alive, and the comparison is the point of the test.
+    private static readonly string[] Exempt =
+    [
+        $": {typeof(Specimens).FullName!.Replace('+', '/')}::",
+        $": {typeof(Layers.NoGlobalGeneratorTests).FullName}::{nameof(Layers.NoGlobalGeneratorTests.BatchNorm2dLayer_TrainsAndEvaluatesLikeTorchSharpsModule)}() calls TorchSharp.torch/nn::BatchNorm2d(",
+    ];
 
     [Theory]
     [MemberData(nameof(Assemblies))]
@@ -50,7 +56,7 @@ public sealed class ScalarLifetimeTests
     {
         var graph = IlCallGraph.Read(RepositoryPaths.OutputOf(folder, project, file));
 
-        var violations = Violations(graph).Where(v => !v.Contains($": {SpecimensType}", StringComparison.Ordinal)).ToArray();
+        var violations = Violations(graph).Where(v => !Exempt.Any(e => v.Contains(e, StringComparison.Ordinal))).ToArray();
 
         graph.Methods.Count.Should().BeGreaterThan(20, "the scan must have read the assembly's methods");
         violations.Should().BeEmpty(
