@@ -15,6 +15,16 @@ internal static class TestScalars
     }
 
     /// <summary>
+    /// <c>full(shape, value)</c>: a new tensor of <paramref name="shape"/>, every entry <paramref name="value"/>, of
+    /// <paramref name="dtype"/> or (like TorchSharp's number overloads for a floating-point value) the default dtype.
+    /// </summary>
+    public static Tensor Full(long[] shape, double value, ScalarType? dtype = null)
+    {
+        using var scalar = value.ToScalar();
+        return full(shape, scalar, dtype);
+    }
+
+    /// <summary>
     /// <c>arange(start, stop, step)</c> with integer bounds, as TorchSharp's number overloads compute it (they make
     /// temporaries for the bounds and, in the shorter forms, for the missing start and step).
     /// </summary>

@@ -66,7 +66,7 @@ internal static class GateTestModels
             images[i, 0, TensorIndex.Slice(row, row + 3), TensorIndex.Slice(column, column + 3)] = images[i, 0, TensorIndex.Slice(row, row + 3), TensorIndex.Slice(column, column + 3)].Plus(0.8);
         }
 
-        return scope.MoveToOuter(images.clamp(0, 1));
+        return scope.MoveToOuter(images.clamp(ScalarMath.Zero, ScalarMath.One));
     }
 
     // Uniform noise in [0, 1].

@@ -135,7 +135,7 @@ public sealed class FeatureSpaceScorerTests
         {
             "empty" => zeros(0, 1, 2, 2),
             "scalar" => tensor(1f),
-            "NaN" => full(new long[] { 2, 1, 2, 2 }, float.NaN),
+            "NaN" => TestScalars.Full([2, 1, 2, 2], float.NaN),
             "meta device" => zeros(2, 1, 2, 2).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };

@@ -219,7 +219,7 @@ public sealed class LikelihoodRatioScorerTests
         var batch = problem switch
         {
             "wrong shape" => zeros(2, 1, 8, 9),
-            "above 1" => full(2, 1, 8, 8, 1.5f),
+            "above 1" => TestScalars.Full([2, 1, 8, 8], 1.5f),
             _ => zeros(0, 1, 8, 8),
         };
 

@@ -53,7 +53,7 @@ public sealed class NormalizingFlowTests
     {
         using var flow = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32);
         using var scope = NewDisposeScope();
-        var batch = full(new long[] { 3, 1, 8, 8 }, 0.5f);
+        var batch = TestScalars.Full([3, 1, 8, 8], 0.5f);
         batch[0, 0, 0, 0] = 0f;
         batch[2, 0, 7, 7] = 1f;
         batch[1, 0, 4, 5] = value;

@@ -47,7 +47,7 @@ public sealed class PixelPerturbationTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(2);
-        var images = full(64, 1, 28, 28, OffGrid, dtype: ScalarType.Float64);
+        var images = TestScalars.Full([64, 1, 28, 28], OffGrid, ScalarType.Float64);
         var n = (double)images.numel();
 
         var perturbed = new PixelPerturbation(rate).Apply(images, generator);
@@ -63,7 +63,7 @@ public sealed class PixelPerturbationTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(3);
-        var images = full(400, 1, 28, 28, OffGrid);   // 313,600 entries, ~1225 per level
+        var images = TestScalars.Full([400, 1, 28, 28], OffGrid);   // 313,600 entries, ~1225 per level
 
         var perturbed = new PixelPerturbation(1).Apply(images, generator);
 
@@ -97,7 +97,7 @@ public sealed class PixelPerturbationTests
     public void Apply_SameSeed_SameResult_OtherSeed_Differs()
     {
         using var scope = NewDisposeScope();
-        var images = full(8, 1, 8, 8, OffGrid);
+        var images = TestScalars.Full([8, 1, 8, 8], OffGrid);
         var perturbation = new PixelPerturbation(0.5);
 
         float[] Run(ulong seed)
@@ -138,11 +138,11 @@ public sealed class PixelPerturbationTests
         var images = problem switch
         {
             "int32" => zeros([2, 1, 4, 4], dtype: ScalarType.Int32),
-            "NaN" => full(2, 1, 4, 4, float.NaN),
-            "above 1" => full(2, 1, 4, 4, 1.5f),
-            "below 0" => full(2, 1, 4, 4, -0.5f),
+            "NaN" => TestScalars.Full([2, 1, 4, 4], float.NaN),
+            "above 1" => TestScalars.Full([2, 1, 4, 4], 1.5f),
+            "below 0" => TestScalars.Full([2, 1, 4, 4], -0.5f),
             "scalar" => tensor(0.5f),
-            "meta device" => full(2, 1, 4, 4, 0.5f).to(new Device(DeviceType.META)),
+            "meta device" => TestScalars.Full([2, 1, 4, 4], 0.5f).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };
 

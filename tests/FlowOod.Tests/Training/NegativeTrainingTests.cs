@@ -63,8 +63,8 @@ public sealed class NegativeTrainingTests
         using var generator = new Generator(1);
         var data = randn(new long[] { 16, 4 }, generator: generator).TimesInPlace(0.5);
         var options = new TrainingOptions { Steps = 3, BatchSize = 8, LearningRate = 0.05, Seed = 2 };
-        var far = full(new long[] { 8, 4 }, 1000.0); // NLL ≈ 2·10⁶ nats, far past a 10 bits/dim bound
-        var near = full(new long[] { 8, 4 }, 1.0);   // NLL ≈ 5.7 nats = 2.1 bits/dim, below it
+        var far = TestScalars.Full([8, 4], 1000.0); // NLL ≈ 2·10⁶ nats, far past a 10 bits/dim bound
+        var near = TestScalars.Full([8, 4], 1.0);   // NLL ≈ 5.7 nats = 2.1 bits/dim, below it
 
         float[] Trained(Tensor? negatives)
         {
