@@ -19,7 +19,7 @@ public sealed class UniformDequantizationTests
         using var plain = new UniformDequantization(addNoise: false);
         using var scope = NewDisposeScope();
         var example = randint(0, 256, [1, 1, 3, 3], dtype: ScalarType.Float64).DivideInPlace(255.0);
-        var expected = eye(9, dtype: ScalarType.Float64).mul_(255.0 / 256.0);
+        var expected = eye(9, dtype: ScalarType.Float64).TimesInPlace(255.0 / 256.0);
 
         var (noisyJacobian, noisyLogDet) = BijectorConformance.JacobianAndLogDet(noisy, example);
         var (plainJacobian, plainLogDet) = BijectorConformance.JacobianAndLogDet(plain, example);

@@ -46,7 +46,7 @@ internal static class GateTestModels
         foreach (var parameter in module.parameters())
         {
             var fanIn = parameter.Dimensions > 1 ? parameter.numel() / parameter.shape[0] : 10;
-            parameter.copy_(randn(parameter.shape, generator: generator).mul(1.0 / Math.Sqrt(fanIn)));
+            parameter.copy_(randn(parameter.shape, generator: generator).Times(1.0 / Math.Sqrt(fanIn)));
         }
     }
 
