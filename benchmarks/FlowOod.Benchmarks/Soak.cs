@@ -77,7 +77,18 @@ public static class Soak
         return phases;
     }
 
-    private static SoakPhase RunPhase(int threads, long calls, int collectorPauseMilliseconds, Func<long, double[]> answer, Func<long, double[]> expected)
+    /// <summary>
+    /// Makes <paramref name="calls"/> calls <c>answer(i)</c> on <paramref name="threads"/> new threads (thread t takes i = t,
+    /// t + threads, ...) while another thread forces garbage collections, and compares each answer with
+    /// <c>expected(i)</c> bit for bit.
+    /// </summary>
+    /// <param name="threads">Request threads.</param>
+    /// <param name="calls">Calls in all.</param>
+    /// <param name="collectorPauseMilliseconds">Pause between two forced collections (0: none).</param>
+    /// <param name="answer">The call under test.</param>
+    /// <param name="expected">The answer call i must give.</param>
+    /// <returns>What the phase saw.</returns>
+    public static SoakPhase RunPhase(int threads, long calls, int collectorPauseMilliseconds, Func<long, double[]> answer, Func<long, double[]> expected)
     {
         long exceptions = 0, mismatches = 0, collections = 0;
         string? first = null;

@@ -32,6 +32,9 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// <param name="baseDistribution">The latent distribution (default <see cref="StandardNormal"/>).</param>
     /// <param name="inputRange">The valid range of input values (e.g. [0, 1] for images), or null for any finite value.</param>
     /// <param name="discretizationLevels">Levels per entry of the raw data (256 for 8-bit images), or null for continuous data.</param>
+    /// <exception cref="ArgumentException">The event shape or input range is invalid, or the transform holds a
+    /// <see cref="UniformDequantization"/> that is not its first step (the transform itself, or the first step of a
+    /// <see cref="Chain"/>): dequantization noise is an argument of that step alone.</exception>
     public NormalizingFlow(
         Bijector transform,
         long[] eventShape,
@@ -52,6 +55,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
             throw new ArgumentOutOfRangeException(nameof(discretizationLevels), discretizationLevels, "Discretization needs at least 2 levels.");
         }
 
+        Dequantization = BijectorNoise.CheckDequantization(transform, nameof(transform));
         this.transform = transform;
         BaseDistribution = baseDistribution ?? StandardNormal.Instance;
         InputRange = inputRange;
@@ -85,7 +89,10 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     /// </summary>
     public FlowArchitecture? Architecture { get; set; }
 
-    /// <summary>log p(x) in nats per example, with the dequantization layers' own noise setting.</summary>
+    /// <summary>The leading dequantization step, which receives the noise of a call, or null.</summary>
+    internal UniformDequantization? Dequantization { get; }
+
+    /// <summary>log p(x) in nats per example, with the dequantization layer's own noise setting.</summary>
     /// <param name="input">x, shape <c>[N, eventShape...]</c>, float32 or float64.</param>
     /// <returns>A new tensor <c>[N]</c>.</returns>
     /// <exception cref="ArgumentException">Wrong shape, dtype or device, NaN/Inf, or values outside <see cref="InputRange"/>.</exception>
@@ -97,9 +104,10 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
 
     /// <summary>log p(x) in nats per example, with the dequantization noise <paramref name="noise"/> for this call only.</summary>
     /// <remarks>
-    /// The noise is an argument of the call, not state of the flow: calls with different noise may run on different
-    /// threads at once and never see each other's. The flow's mode (train/eval) is used as it is; scorers put their
-    /// flows in evaluation mode once, when they are built.
+    /// The noise is an argument of the call, given explicitly to the flow's dequantization step (its first step; see
+    /// <see cref="BijectorNoise"/>), not state of the flow or of the thread: calls with different noise may run on
+    /// different threads at once and never see each other's. The flow's mode (train/eval) is used as it is; scorers put
+    /// their flows in evaluation mode once, when they are built.
     /// </remarks>
     /// <param name="input">x, shape <c>[N, eventShape...]</c>, float32 or float64.</param>
     /// <param name="noise">The dequantization noise u (see <see cref="ScoringNoise"/>); ignored by flows without dequantization.</param>
@@ -109,18 +117,28 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(noise);
         ValidateInput(input);
-        using var entered = noise.Enter();
-        return LogProbUnchecked(input);
+        using var source = noise.Open();
+        return LogProbUnchecked(input, source);
     }
 
-    /// <summary>log p(x) without input validation, for callers that validated the whole data set already.</summary>
-    internal Tensor LogProbUnchecked(Tensor input)
+    /// <summary>
+    /// log p(x) without input validation, for callers that validated the whole data set already, with
+    /// <paramref name="noise"/> given to the dequantization step (null: the layer's own setting).
+    /// </summary>
+    internal Tensor LogProbUnchecked(Tensor input, NoiseSource? noise = null)
     {
         IntraOpThreads.Adopt();
         using var scope = NewDisposeScope();
-        var (latent, logDet) = transform.Forward(input);
+        var (latent, logDet) = ForwardUnchecked(input, noise);
         return scope.MoveToOuter(BaseDistribution.LogProb(latent).PlusInPlace(logDet));
     }
+
+    /// <summary>
+    /// The latent z = f(x) and log|det ∂f/∂x| without input validation, with <paramref name="noise"/> given to the
+    /// dequantization step (null: the layer's own setting); new tensors.
+    /// </summary>
+    internal (Tensor Latent, Tensor LogDet) ForwardUnchecked(Tensor input, NoiseSource? noise) =>
+        Dequantization is null ? transform.Forward(input) : BijectorNoise.Forward(transform, input, noise);
 
     /// <summary>
     /// Bits per dimension, −(log p(x) − D·log k)/(D·ln 2) with k = <see cref="DiscretizationLevels"/>

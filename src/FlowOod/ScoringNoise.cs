@@ -33,8 +33,9 @@ public enum ScoringNoiseKind
 /// <summary>
 /// The dequantization noise of one evaluation of a flow (see <see cref="UniformDequantization"/>), passed as an argument
 /// to <see cref="NormalizingFlow.LogProb(TorchSharp.torch.Tensor, ScoringNoise)"/> and kept by every scorer; flows
-/// without dequantization ignore it. It is never written on a module, so calls with different noise can run on
-/// different threads at once. Default for every scorer: <see cref="BinCentres"/>, so that one input always gets one score,
+/// without dequantization ignore it. Only the flow's dequantization step receives it, as an explicit argument (see
+/// <see cref="BijectorNoise"/>); it is never written on a module nor kept in thread state, so calls with different noise
+/// can run on different threads at once. Default for every scorer: <see cref="BinCentres"/>, so that one input always gets one score,
 /// whatever batch it arrives in, before and after a save → load.
 /// </summary>
 /// <remarks>
@@ -80,23 +81,17 @@ public sealed record ScoringNoise
     };
 
     /// <summary>
-    /// Makes this noise the current thread's dequantization noise until the returned scope is disposed: one scope per
-    /// call, spanning all its chunks (a <see cref="ScoringNoiseKind.SeededStream"/> or <see cref="ScoringNoiseKind.Random"/>
-    /// call gets a generator of its own, disposed with the scope).
+    /// The noise source of one call: one per call, spanning all its chunks, disposed after it (a
+    /// <see cref="ScoringNoiseKind.SeededStream"/> or <see cref="ScoringNoiseKind.Random"/> call gets a generator of its
+    /// own, freed with the source). The source is passed explicitly to the flow's dequantization step.
     /// </summary>
-    internal IDisposable Enter()
+    internal NoiseSource Open() => Kind switch
     {
-        switch (Kind)
-        {
-            case ScoringNoiseKind.BinCentres:
-                return new Entered(NoiseContext.Override(BinCentreNoise.Instance), null);
-            case ScoringNoiseKind.Seeded:
-                return new Entered(NoiseContext.Override(new ContentSeededNoise(Seed)), null);
-            default:
-                var generator = new GeneratorNoise(Kind == ScoringNoiseKind.SeededStream ? Seed : unchecked((ulong)System.Random.Shared.NextInt64()));
-                return new Entered(NoiseContext.Override(generator), generator);
-        }
-    }
+        ScoringNoiseKind.BinCentres => BinCentreNoise.Instance,
+        ScoringNoiseKind.Seeded => new ContentSeededNoise(Seed),
+        ScoringNoiseKind.SeededStream => new GeneratorNoise(Seed),
+        _ => new GeneratorNoise(unchecked((ulong)System.Random.Shared.NextInt64())),
+    };
 
     /// <summary>
     /// The kind a model file of <paramref name="formatVersion"/> means by <paramref name="stored"/>: in format version 1,
@@ -113,19 +108,4 @@ public sealed record ScoringNoise
 
     /// <inheritdoc/>
     public override string ToString() => Kind is ScoringNoiseKind.Seeded or ScoringNoiseKind.SeededStream ? $"{Kind}({Seed})" : Kind.ToString();
-
-    private sealed class Entered(NoiseContext.Scope scope, IDisposable? owned) : IDisposable
-    {
-        private bool disposed;
-
-        public void Dispose()
-        {
-            if (!disposed)
-            {
-                disposed = true;
-                scope.Dispose();
-                owned?.Dispose();
-            }
-        }
-    }
 }

@@ -70,7 +70,7 @@ public static class CoAdaptation
         return AnalysisFlows.Query(flow, statistics, model =>
         {
             using var noGrad = no_grad();
-            using var entered = noise.Enter();
+            using var source = noise.Open();
             var sums = new SortedDictionary<int, Sums>();
             try
             {
@@ -78,7 +78,7 @@ public static class CoAdaptation
                 {
                     using var scope = NewDisposeScope();
                     var batch = images.narrow(0, start, Math.Min(batchSize, count - start));
-                    FlowStructure.Walk(model.Transform, batch, visit =>
+                    FlowStructure.Walk(model.Transform, batch, source, visit =>
                     {
                         if (visit.Shift is { } shift)
                         {

@@ -39,11 +39,11 @@ public static class CouplingView
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            using var entered = noise.Enter();
+            using var source = noise.Open();
             var layers = new List<CouplingLayerTrace>();
             try
             {
-                Record(model, images, layers);
+                Record(model, images, source, layers);
             }
             catch
             {
@@ -55,8 +55,8 @@ public static class CouplingView
         });
     }
 
-    private static void Record(NormalizingFlow model, Tensor images, List<CouplingLayerTrace> layers) =>
-        FlowStructure.Walk(model.Transform, images, visit =>
+    private static void Record(NormalizingFlow model, Tensor images, NoiseSource noise, List<CouplingLayerTrace> layers) =>
+        FlowStructure.Walk(model.Transform, images, noise, visit =>
         {
             var dtype = visit.Input.dtype;
             Tensor MaskInImageLayout(bool condition) =>

@@ -106,19 +106,20 @@ internal static class FlowStructure
 
     /// <summary>
     /// Runs <paramref name="root"/>'s forward pass (data → latent) step by step, calling <paramref name="visit"/> at every
-    /// coupling layer with its input, output, s and t; returns the latent, bit for bit what <c>root.Forward</c> gives.
+    /// coupling layer with its input, output, s and t; returns the latent, bit for bit what <c>root.Forward</c> gives with
+    /// <paramref name="noise"/> given to its dequantization step.
     /// </summary>
-    /// <remarks>Runs in the caller's dispose scope, grad mode and noise scope; the visit's tensors are temporaries of that
-    /// scope. The layout of a visit is valid during the visit only.</remarks>
-    public static Tensor Walk(Bijector root, Tensor input, Action<CouplingVisit> visit)
+    /// <remarks>Runs in the caller's dispose scope and grad mode; the visit's tensors are temporaries of that scope. The
+    /// layout of a visit is valid during the visit only.</remarks>
+    public static Tensor Walk(Bijector root, Tensor input, NoiseSource noise, Action<CouplingVisit> visit)
     {
         CheckSupported(root);
-        using var walker = new Walker(visit);
+        using var walker = new Walker(noise, visit);
         var layout = Layout.Root;
         return walker.Step(root, input, ref layout, scale: 1);
     }
 
-    private sealed class Walker(Action<CouplingVisit> visit) : IDisposable
+    private sealed class Walker(NoiseSource noise, Action<CouplingVisit> visit) : IDisposable
     {
         private readonly List<Bijector> owned = [];
         private int couplings;
@@ -161,7 +162,9 @@ internal static class FlowStructure
                             "The flow analyses cannot look inside an InverseOf that holds coupling layers; compose the flow with forward couplings.");
                     }
 
-                    var (result, _) = bijector.Forward(input);
+                    var (result, _) = bijector is UniformDequantization dequantization
+                        ? dequantization.Forward(input, noise.Uniform(input))
+                        : bijector.Forward(input);
                     layout = layout.Then(Own(Reshape(bijector, includePreprocessing: false)));
                     return result;
             }

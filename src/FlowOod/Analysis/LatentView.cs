@@ -82,7 +82,7 @@ public static class LatentView
     /// <paramref name="samples"/> dequantization draws: z̄ = (1/S) Σ_s f(x; u_s).
     /// </summary>
     /// <remarks>
-    /// <para>All S draws run inside one scope of <paramref name="noise"/>, so <see cref="ScoringNoise.Random"/> gives
+    /// <para>All S draws take their u from one source of <paramref name="noise"/>, so <see cref="ScoringNoise.Random"/> gives
     /// S fresh draws (the paper's average over 40) and <see cref="ScoringNoise.SeededStream(ulong)"/> S reproducible
     /// draws for the same batch, while <see cref="ScoringNoise.BinCentres"/> and <see cref="ScoringNoise.Seeded(ulong)"/>
     /// give the same u every time (the average equals one draw). Flows without dequantization ignore the noise.</para>
@@ -114,11 +114,11 @@ public static class LatentView
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            using var entered = noise.Enter();
+            using var source = noise.Open();
             Tensor? sum = null;
             for (int s = 0; s < samples; s++)
             {
-                var (latent, _) = model.Transform.Forward(images);
+                var (latent, _) = model.ForwardUnchecked(images, source);
                 sum = sum is null ? latent : sum.PlusInPlace(latent);
             }
 

@@ -22,7 +22,7 @@ namespace FlowOod.Bijectors;
 /// <see cref="Bijector.Inverse"/> throw an <see cref="InvalidOperationException"/> until
 /// <see cref="InitializeFrom"/> has set b = −mean and log s = −log(std + 10⁻⁶) per channel from a batch of the data
 /// the layer will see (so that batch comes out with zero mean and unit variance per channel), or until a state dict
-/// saved after initialisation has been loaded. For a whole flow, <see cref="InitializeAll(NormalizingFlow, Tensor, bool)"/>
+/// saved after initialisation has been loaded. For a whole flow, <see cref="InitializeAll(nn.Module{Tensor, Tensor}, Tensor, bool)"/>
 /// initialises every ActNorm in data order. Whether the layer is initialised is the buffer <c>initialized</c>
 /// (a 0-dim bool tensor), so it is saved and loaded with the parameters and a reloaded model is never re-initialised
 /// by accident (a common bug in Python flow libraries whose flag was a plain attribute).</para>
@@ -165,33 +165,44 @@ public sealed class ActNorm : Bijector
     }
 
     /// <summary>
-    /// Initialises every <see cref="ActNorm"/> of <paramref name="flow"/> from <paramref name="batch"/> in data order:
-    /// the batch runs forward through the flow once, and each ActNorm is initialised from the tensor that reaches it
-    /// (so it already sees the output of the ActNorms before it).
+    /// Initialises every <see cref="ActNorm"/> of <paramref name="model"/> (a flow, <c>NormalizingFlow</c>) from
+    /// <paramref name="batch"/> in data order: the batch runs forward through the model once (its <c>forward</c>, a
+    /// flow's log-density), and each ActNorm is initialised from the tensor that reaches it (so it already sees the output
+    /// of the ActNorms before it).
     /// </summary>
     /// <remarks>
     /// Call it once on a first batch of training data before training a flow that contains ActNorm layers (e.g.
-    /// <see cref="Models.Glow"/>), and not after loading a trained model (its ActNorms are initialised already and
-    /// are skipped unless <paramref name="reinitialize"/> is true). The pass runs without gradients in the flow's
-    /// current mode (train or eval), so layers with BatchNorm update their running statistics as in a training step.
+    /// Glow, <c>Models.Glow</c>), and not after loading a trained model (its ActNorms are initialised already and
+    /// are skipped unless <paramref name="reinitialize"/> is true; nothing runs then). The pass runs without gradients in
+    /// the model's current mode (train or eval), so layers with BatchNorm update their running statistics as in a
+    /// training step; a flow's dequantization uses its own noise setting.
     /// </remarks>
-    /// <param name="flow">The flow.</param>
-    /// <param name="batch">Training data <c>[N, eventShape...]</c>, validated like <see cref="NormalizingFlow.LogProb(Tensor)"/>'s input.</param>
+    /// <param name="model">The model, typically a flow; its <c>forward</c> must reach every ActNorm inside it.</param>
+    /// <param name="batch">Training data <c>[N, eventShape...]</c>, validated by a flow like its log-density's input.</param>
     /// <param name="reinitialize">Also re-initialise ActNorms that are initialised already (default false: skip them).</param>
     /// <returns>The number of ActNorm layers initialised.</returns>
     /// <exception cref="ArgumentException">The batch is not valid input for the flow.</exception>
     /// <exception cref="InvalidOperationException">An ActNorm was not reached by the forward pass.</exception>
     /// <exception cref="NotSupportedException">An uninitialised ActNorm is reached in the inverse direction (inside <see cref="InverseOf"/>).</exception>
-    public static int InitializeAll(NormalizingFlow flow, Tensor batch, bool reinitialize = false)
+    public static int InitializeAll(nn.Module<Tensor, Tensor> model, Tensor batch, bool reinitialize = false)
     {
-        ArgumentNullException.ThrowIfNull(flow);
-        flow.ValidateInput(batch, nameof(batch));
-        return InitializeAll(flow.Transform, batch, reinitialize);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batch);
+        try
+        {
+            return InitializeAll(model, () => model.forward(batch), reinitialize);
+        }
+        catch (ArgumentException e) when (e.ParamName == "input")
+        {
+            // The flow names its own parameter; here the batch is this method's.
+            var reason = e.Message.Replace(" (Parameter 'input')", string.Empty, StringComparison.Ordinal);
+            throw new ArgumentException(reason, nameof(batch), e);
+        }
     }
 
     /// <summary>
     /// Initialises every <see cref="ActNorm"/> inside <paramref name="bijector"/> (including itself) from
-    /// <paramref name="batch"/> in data order; see <see cref="InitializeAll(NormalizingFlow, Tensor, bool)"/>.
+    /// <paramref name="batch"/> in data order; see <see cref="InitializeAll(nn.Module{Tensor, Tensor}, Tensor, bool)"/>.
     /// </summary>
     /// <param name="bijector">The bijector, typically a <see cref="Chain"/>.</param>
     /// <param name="batch">Input of <paramref name="bijector"/>, <c>[N, ...]</c>.</param>
@@ -204,8 +215,18 @@ public sealed class ActNorm : Bijector
     {
         ArgumentNullException.ThrowIfNull(bijector);
         ArgumentNullException.ThrowIfNull(batch);
+        return InitializeAll(bijector, () => bijector.Forward(batch), reinitialize);
+    }
+
+    /// <summary>
+    /// Arms every <see cref="ActNorm"/> of <paramref name="model"/> (uninitialised ones, or all with
+    /// <paramref name="reinitialize"/>), runs <paramref name="forward"/> once without gradients in a dispose scope of its
+    /// own, and checks that every armed layer was reached. Nothing runs when no layer is armed.
+    /// </summary>
+    internal static int InitializeAll(nn.Module model, Action forward, bool reinitialize)
+    {
         var targets = new HashSet<ActNorm>(ReferenceEqualityComparer.Instance);
-        foreach (var module in bijector.modules().Prepend(bijector))
+        foreach (var module in model.modules().Prepend(model))
         {
             if (module is ActNorm actNorm && (reinitialize || !actNorm.IsInitialized))
             {
@@ -229,11 +250,11 @@ public sealed class ActNorm : Bijector
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            bijector.Forward(batch);
+            forward();
             if (targets.Count > 0)
             {
                 throw new InvalidOperationException(
-                    $"{targets.Count} of {count} ActNorm layers were not reached by {bijector.GetType().Name}.Forward and are still uninitialised: "
+                    $"{targets.Count} of {count} ActNorm layers were not reached by {model.GetType().Name}.Forward and are still uninitialised: "
                     + string.Join(", ", targets.Select(a => a.ToString())) + ". Initialise them with ActNorm.InitializeFrom.");
             }
         }

@@ -51,22 +51,6 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
         return scope.MoveToOuter(output, logDet);
     }
 
-    /// <summary>
-    /// <see cref="Forward(Tensor)"/> with the dequantization noise <paramref name="noise"/> for this call only: every
-    /// <see cref="UniformDequantization"/> inside draws its u from it instead of its own setting. Nothing is written on
-    /// the modules, so calls with different noise may run on different threads at once.
-    /// </summary>
-    /// <param name="input">x, shape <c>[N, ...]</c>.</param>
-    /// <param name="noise">The dequantization noise of this call (see <see cref="ScoringNoise"/>).</param>
-    /// <returns>The output y and the log-determinant, shape <c>[N]</c>.</returns>
-    /// <exception cref="ArgumentException">The input's shape does not fit this bijector.</exception>
-    public (Tensor Output, Tensor LogDet) Forward(Tensor input, ScoringNoise noise)
-    {
-        ArgumentNullException.ThrowIfNull(noise);
-        using var entered = noise.Enter();
-        return Forward(input);
-    }
-
     /// <summary>Latent → data: x = f⁻¹(y) and log|det ∂f⁻¹/∂y| per example.</summary>
     /// <param name="input">y, shape <c>[N, ...]</c>.</param>
     /// <returns>The output x and the log-determinant, shape <c>[N]</c>.</returns>

@@ -46,16 +46,26 @@ public sealed class Chain : Bijector
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
     {
+        var (output, logDet) = steps[0].Forward(input);
+        return ForwardFrom(1, output, logDet);
+    }
+
+    /// <summary>
+    /// The rest of <see cref="Bijector.Forward(Tensor)"/> after the steps before <paramref name="first"/> gave
+    /// <paramref name="input"/> and their summed <paramref name="logDet"/>: the same steps and sums, bit for bit, as a
+    /// Forward of the whole chain. Runs in the caller's dispose scope.
+    /// </summary>
+    internal (Tensor Output, Tensor LogDet) ForwardFrom(int first, Tensor input, Tensor logDet)
+    {
         var current = input;
-        Tensor? logDet = null;
-        foreach (var step in steps)
+        for (int i = first; i < steps.Count; i++)
         {
-            var (output, stepLogDet) = step.Forward(current);
-            logDet = logDet is null ? stepLogDet : logDet.Plus(stepLogDet);
+            var (output, stepLogDet) = steps[i].Forward(current);
+            logDet = logDet.Plus(stepLogDet);
             current = output;
         }
 
-        return (current, logDet!);
+        return (current, logDet);
     }
 
     /// <inheritdoc/>

@@ -190,7 +190,7 @@ public abstract class CouplingLayer : Bijector
     /// on the way out, so the coupling arithmetic, the log-determinant and every sum stay in the input's precision and
     /// the layer stays exactly invertible: both directions compute s and t from the same, unchanged conditioning entries.
     /// </summary>
-    /// <remarks>Set by <see cref="Precision.ConditionerPrecision"/> only: on a private inference copy once, or by the trainer for
+    /// <remarks>Set by <c>Precision.ConditionerPrecision</c> only: on a private inference copy once, or by the trainer for
     /// the length of a mixed-precision run.</remarks>
     internal ScalarType? ConditionerDtype
     {

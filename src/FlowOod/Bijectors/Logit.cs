@@ -55,8 +55,10 @@ public sealed class Logit : Bijector
     /// </summary>
     private Tensor LogDetOf(Tensor logits)
     {
+        // log1p out of place: exp's backward needs its output unchanged (an in-place log1p_ broke every gradient
+        // through this layer).
         var magnitude = logits.abs();
-        var perEntry = magnitude.neg().exp_().log1p_().TimesInPlace(2.0).PlusInPlace(magnitude).PlusInPlace(Math.Log(1 - (2 * alpha)));
+        var perEntry = magnitude.neg().exp_().log1p().TimesInPlace(2.0).PlusInPlace(magnitude).PlusInPlace(Math.Log(1 - (2 * alpha)));
         return SumPerExample(perEntry);
     }
 

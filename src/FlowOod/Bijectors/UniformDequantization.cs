@@ -14,11 +14,12 @@ namespace FlowOod.Bijectors;
 /// (u is capped one rounding step below 1 so that 255·x + u never rounds up into the next bin).</para>
 /// <para>With <c>addNoise: false</c> the noise is fixed at u = ½ (bin centres), which makes the layer deterministic.
 /// Kirichenko et al. (2020) draw fresh noise for training and evaluation alike; so does FlowOod by default.</para>
-/// <para>The noise of one call is an argument of that call, never state of the layer: a
-/// <see cref="ScoringNoise"/> passed to <see cref="NormalizingFlow.LogProb(Tensor, ScoringNoise)"/> (as every scorer
-/// does) replaces the layer's own setting for that call, and the trainer draws u from its own seeded generator. Without
-/// either, random u comes from TorchSharp's global generator, as for any torch module. The layer holds no mutable
-/// state, so calls with different noise may run on different threads at once.</para>
+/// <para>The noise of one call is an argument of that call, given to this step only, never state of the layer nor of
+/// the thread: the flow passes the noise of a scoring call (<c>ScoringNoise</c>, as every scorer does) or the trainer's
+/// seeded generator explicitly to its dequantization step, which must be the flow's first step, and runs the rest of
+/// the transform as usual; the other bijectors know nothing of noise, as in nflows. <see cref="Bijector.Forward(Tensor)"/>
+/// alone uses the layer's own setting: random u from TorchSharp's global generator, as for any torch module, or ½. The
+/// layer holds no mutable state, so calls with different noise may run on different threads at once.</para>
 /// <para>Bits per dimension then use the −D·log 256 discretization term (see <see cref="Discretization"/>); together
 /// with this layer's log(255/256) that matches Kirichenko et al.'s code exactly, which is log₂(256/255) ≈ 0.0056
 /// bits/dim above the (pixel + u)/256 convention of other papers.</para>
@@ -40,15 +41,33 @@ public sealed class UniformDequantization : Bijector
     /// <summary>Whether noise is drawn (otherwise u = ½).</summary>
     public bool AddsNoise => addNoise;
 
-    /// <inheritdoc/>
-    protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
+    /// <summary>
+    /// <see cref="Bijector.Forward(Tensor)"/> with the noise <paramref name="uniform"/> of this call instead of the layer's
+    /// own setting: u ∈ [0, 1) for every entry of <paramref name="input"/> (capped one rounding step below 1 here).
+    /// </summary>
+    /// <param name="input">x, shape <c>[N, ...]</c>.</param>
+    /// <param name="uniform">u, the shape, dtype and device of <paramref name="input"/>; not modified.</param>
+    /// <returns>The output y and the log-determinant, shape <c>[N]</c>.</returns>
+    /// <exception cref="ArgumentException">The input does not fit, or u's shape differs from it.</exception>
+    internal (Tensor Output, Tensor LogDet) Forward(Tensor input, Tensor uniform)
     {
-        // u is capped at 1 − 128·eps: 255·x + u is below 256, where the spacing of the dtype is at most 128·eps, so the
-        // sum cannot round up to the next level k + 1 (in float32 it did for u > 1 − 2⁻¹⁷ and k ≥ 128).
-        var noise = Noise(input);
-        var output = input.Times(255.0).PlusInPlace(noise).DivideInPlace(256.0);
-        return (output, LogDet(input, LogScale));
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(uniform);
+        ValidateInput(input, nameof(Forward));
+        if (!uniform.shape.AsSpan().SequenceEqual(input.shape))
+        {
+            throw new ArgumentException(
+                $"The noise u must have the input's shape {Shapes.Format(input.shape)}, got {Shapes.Format(uniform.shape)}.", nameof(uniform));
+        }
+
+        using var scope = NewDisposeScope();
+        var (output, logDet) = Dequantize(input, Capped(uniform.clone(), input));
+        return scope.MoveToOuter(output, logDet);
     }
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) =>
+        Dequantize(input, addNoise ? Capped(rand_like(input), input) : input.FullLike(0.5));
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
@@ -57,26 +76,13 @@ public sealed class UniformDequantization : Bijector
         return (output, LogDet(input, -LogScale));
     }
 
-    private Tensor Noise(Tensor input)
-    {
-        Tensor uniform;
-        if (NoiseContext.CurrentOverride is { } source)
-        {
-            uniform = source.Uniform(input);
-        }
-        else if (!addNoise)
-        {
-            return input.FullLike(0.5);
-        }
-        else
-        {
-            uniform = NoiseContext.CurrentGenerator is { } generator
-                ? rand(input.shape, dtype: input.dtype, device: input.device, generator: generator)
-                : rand_like(input);
-        }
+    // y = (255·x + u) / 256 and its log-determinant.
+    private static (Tensor Output, Tensor LogDet) Dequantize(Tensor input, Tensor noise) =>
+        (input.Times(255.0).PlusInPlace(noise).DivideInPlace(256.0), LogDet(input, LogScale));
 
-        return uniform.ClampMaxInPlace(1.0 - (128 * finfo(input.dtype).eps));
-    }
+    // u is capped at 1 − 128·eps: 255·x + u is below 256, where the spacing of the dtype is at most 128·eps, so the sum
+    // cannot round up to the next level k + 1 (in float32 it did for u > 1 − 2⁻¹⁷ and k ≥ 128). Caps in place.
+    private static Tensor Capped(Tensor uniform, Tensor like) => uniform.ClampMaxInPlace(1.0 - (128 * finfo(like.dtype).eps));
 
     private static Tensor LogDet(Tensor like, double perEntry)
     {

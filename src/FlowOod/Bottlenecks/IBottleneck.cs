@@ -12,9 +12,9 @@ namespace FlowOod.Bottlenecks;
 /// that accept a bottleneck call <see cref="Create"/> once per st-network with the shape of the features at the point
 /// where the bottleneck sits:</para>
 /// <list type="bullet">
-/// <item><description><see cref="Conditioners.ResNetConditionerFactory"/> (the reference code's <c>resnet_ae</c>): after
+/// <item><description><c>Conditioners.ResNetConditionerFactory</c> (the reference code's <c>resnet_ae</c>): after
 /// ⌊blocks/2⌋ residual blocks, featureShape = <c>[width, H, W]</c>;</description></item>
-/// <item><description><see cref="Conditioners.AutoencoderConditionerFactory"/> (<c>autoencoder</c>): between encoder and
+/// <item><description><c>Conditioners.AutoencoderConditionerFactory</c> (<c>autoencoder</c>): between encoder and
 /// decoder, featureShape = <c>[128, h, w]</c> (table below).</description></item>
 /// </list>
 /// <para>Why it matters: a coupling layer can write the pixels it conditions on into the pixels it changes, and the next
@@ -42,7 +42,7 @@ public interface IBottleneck
     /// <summary>Creates a bottleneck module for features of shape <paramref name="featureShape"/>.</summary>
     /// <param name="featureShape">The per-example feature shape at the bottleneck, e.g. <c>[128, 4, 4]</c>.</param>
     /// <param name="device">The device to create every parameter and buffer on (null: the CPU); see
-    /// <see cref="Conditioners.IConditionerFactory.Create"/>. Never rely on torch's default device.</param>
+    /// <c>Conditioners.IConditionerFactory.Create</c>. Never rely on torch's default device.</param>
     /// <returns>A module mapping <c>[N, featureShape...]</c> to <c>[N, featureShape...]</c>, its parameters on <paramref name="device"/>.</returns>
     torch.nn.Module<torch.Tensor, torch.Tensor> Create(long[] featureShape, torch.Device? device = null);
 }

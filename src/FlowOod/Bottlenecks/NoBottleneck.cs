@@ -7,7 +7,7 @@ namespace FlowOod.Bottlenecks;
 /// <summary>No bottleneck: the features pass through unchanged (the default of every conditioner factory).</summary>
 /// <remarks>
 /// <see cref="Create"/> returns an identity module without parameters, <c>[N, featureShape...]</c> →
-/// <c>[N, featureShape...]</c>. <see cref="Conditioners.ResNetConditionerFactory"/> recognises this strategy and keeps RealNVP's
+/// <c>[N, featureShape...]</c>. <c>Conditioners.ResNetConditionerFactory</c> recognises this strategy and keeps RealNVP's
 /// layout (with skip aggregation) unchanged.
 /// </remarks>
 [ComponentName("none")]

@@ -11,7 +11,7 @@ namespace FlowOod.Masks;
 /// On even layers (non-reversed) the first ⌊C/2⌋ channels are transformed and the remaining ones are the conditioning
 /// half (<c>true</c> = conditioning); odd layers swap the halves. The st-network then sees only the conditioning
 /// channels (<see cref="CouplingMask.IsChannelStructured"/>). After a 2×2 squeeze of a grayscale image the halves are
-/// the top and bottom rows of every 2×2 block (see FlowOod.Bijectors.Squeeze).
+/// the top and bottom rows of every 2×2 block (see <c>FlowOod.Bijectors.Squeeze</c>).
 /// </remarks>
 [ComponentName("channel")]
 public sealed class ChannelMask : IMaskStrategy, IComponent<ChannelMask>

@@ -26,7 +26,7 @@ namespace FlowOod.Models;
 /// the top latent get the standard normal prior (no learned, conditional split prior), and the st-network has no ActNorm
 /// inside (see <see cref="GlowConvConditionerFactory"/>).</para>
 /// <para><b>ActNorm needs data-dependent initialisation.</b> A new Glow flow cannot run until its ActNorm layers are
-/// initialised: call <see cref="ActNorm.InitializeAll(NormalizingFlow, torch.Tensor, bool)"/> on a first batch of
+/// initialised: call <see cref="ActNorm.InitializeAll(torch.nn.Module{torch.Tensor, torch.Tensor}, torch.Tensor, bool)"/> on a first batch of
 /// training data before training (the trainer does not do it), and not after loading trained weights (the
 /// initialisation state is part of the state dict).</para>
 /// <example>

@@ -7,7 +7,7 @@ namespace FlowOod.Scoring;
 /// <summary>
 /// The one way scorers evaluate a flow: validated input, inference mode, fixed-size chunks moved to the flow's device
 /// (so a CPU batch can be scored by a GPU flow without copying all of it at once), the scorer's dequantization noise
-/// passed as an argument, results copied to managed memory.
+/// passed as an argument to the flow's dequantization step (one source per call, spanning its chunks), results copied to managed memory.
 /// </summary>
 /// <remarks>
 /// Nothing here writes on the flow: its modes are not toggled (a scorer puts its flows in evaluation mode once, when it
@@ -39,7 +39,7 @@ internal static class FlowEvaluation
         var result = new double[count];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();
         using var inference = inference_mode();
-        using var entered = noise.Enter();
+        using var source = noise.Open();
         for (long start = 0; start < count; start += chunkSize)
         {
             using var scope = NewDisposeScope();
@@ -50,7 +50,7 @@ internal static class FlowEvaluation
                 chunk = chunk.to(device);
             }
 
-            var logProb = flow.LogProbUnchecked(chunk);
+            var logProb = flow.LogProbUnchecked(chunk, source);
             logProb.to_type(ScalarType.Float64).cpu().data<double>().CopyTo(result, (int)start);
         }
 

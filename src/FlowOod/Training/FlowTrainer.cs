@@ -24,7 +24,7 @@ namespace FlowOod.Training;
 /// evaluation mode. <see cref="ActNorm"/> layers that are not initialised yet are initialised from the first training
 /// batch (after the batch transform), Glow's data-dependent initialisation; initialised ones are left alone. An optional per-batch transform (a parameter of <see cref="Train"/>, not an option, so that
 /// <see cref="TrainingOptions"/> stays plain data) lets every step see fresh augmented or perturbed inputs, e.g. the
-/// <see cref="Scoring.PixelPerturbation"/> of a likelihood-ratio background model.
+/// <c>Scoring.PixelPerturbation</c> of a likelihood-ratio background model.
 /// </remarks>
 public sealed class FlowTrainer
 {
@@ -163,7 +163,8 @@ public sealed class FlowTrainer
         var parameters = flow.parameters().ToArray();
 
         using var shuffle = new Generator((ulong)options.Seed);
-        using var noise = new Generator((ulong)options.Seed, data.device);
+        using var noiseGenerator = new Generator((ulong)options.Seed, data.device);
+        using var noise = DrawsFrom(noiseGenerator);
         using var negativeShuffle = new Generator(unchecked((ulong)options.Seed ^ NegativeSeedSalt));
         using OptimizerHelper optimizer = options.Optimizer == OptimizerKind.RmsProp
             ? optim.RMSProp(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay)
@@ -191,7 +192,6 @@ public sealed class FlowTrainer
                 clock.Start();
                 flow.train();
                 using (var stepScope = NewDisposeScope())
-                using (NoiseContext.Use(noise))
                 {
                     // The index views belong to this step's scope; the orders they view outlive it.
                     var indices = Next(ref order, ref cursor, count, batchSize, shuffle, data.device);
@@ -202,7 +202,7 @@ public sealed class FlowTrainer
                         negativeBatchOfStep = new NegativeBatch(n.Data, negativeIndices, n.BoundBitsPerDim);
                     }
 
-                    var (loss, negativeLoss) = Step(data, indices, negativeBatchOfStep, batchTransform, optimizer, parameters, step);
+                    var (loss, negativeLoss) = Step(data, indices, negativeBatchOfStep, batchTransform, optimizer, parameters, step, noise);
                     intervalLoss += loss;
                     intervalNegative += negativeLoss;
                 }
@@ -307,15 +307,15 @@ public sealed class FlowTrainer
         try
         {
             using var inference = inference_mode();
-            using var noise = new Generator(unchecked((ulong)options.Seed ^ EvaluationSeedSalt), data.device);
-            using var noiseScope = NoiseContext.Use(noise);
+            using var noiseGenerator = new Generator(unchecked((ulong)options.Seed ^ EvaluationSeedSalt), data.device);
+            using var noise = DrawsFrom(noiseGenerator);
             double sum = 0;
             var count = data.shape[0];
             for (long start = 0; start < count; start += EvaluationChunk)
             {
                 using var scope = NewDisposeScope();
                 var chunk = data.narrow(0, start, Math.Min(EvaluationChunk, count - start));
-                sum += flow.ToBitsPerDim(flow.LogProbUnchecked(chunk)).sum().ReadDouble();
+                sum += flow.ToBitsPerDim(flow.LogProbUnchecked(chunk, noise)).sum().ReadDouble();
             }
 
             return sum / count;
@@ -331,7 +331,14 @@ public sealed class FlowTrainer
 
     // One optimiser step; returns the in-distribution bits/dim and the negatives' mean bits/dim (0 without negatives).
     private (double Loss, double NegativeLoss) Step(
-        Tensor data, Tensor indices, NegativeBatch? negatives, Func<Tensor, Tensor>? batchTransform, OptimizerHelper optimizer, Parameter[] parameters, int step)
+        Tensor data,
+        Tensor indices,
+        NegativeBatch? negatives,
+        Func<Tensor, Tensor>? batchTransform,
+        OptimizerHelper optimizer,
+        Parameter[] parameters,
+        int step,
+        NoiseSource? noise)
     {
         using var scope = NewDisposeScope();
         var batch = data.index_select(0, indices);
@@ -342,16 +349,18 @@ public sealed class FlowTrainer
 
         if (step == 1 && flow.modules().OfType<ActNorm>().Any(layer => !layer.IsInitialized))
         {
-            ActNorm.InitializeAll(flow, batch);
+            // The initialisation pass draws its dequantization noise from the trainer's generator, as the steps do.
+            flow.ValidateInput(batch, nameof(batch));
+            ActNorm.InitializeAll(flow, () => flow.ForwardUnchecked(batch, noise), reinitialize: false);
         }
 
         optimizer.zero_grad();
-        var logProb = flow.LogProbUnchecked(batch);
+        var logProb = flow.LogProbUnchecked(batch, noise);
         Tensor objective;
         double negativeLoss = 0;
         if (negatives is { } n)
         {
-            var negativeLogProb = flow.LogProbUnchecked(n.Data.index_select(0, n.Indices));
+            var negativeLogProb = flow.LogProbUnchecked(n.Data.index_select(0, n.Indices), noise);
             (objective, _) = NegativeObjective(flow, logProb, negativeLogProb, n.BoundBitsPerDim);
             negativeLoss = flow.ToBitsPerDim(negativeLogProb.detach().mean().ReadDouble());
         }
@@ -409,6 +418,11 @@ public sealed class FlowTrainer
 
         return transformed;
     }
+
+    // The trainer's noise: the dequantization layer's own setting, with random u drawn from the trainer's generator
+    // instead of TorchSharp's global one (null: no layer draws random u, so its own setting applies unchanged).
+    private NoiseSource? DrawsFrom(Generator generator) =>
+        flow.Dequantization is { AddsNoise: true } ? new GeneratorNoise(generator) : null;
 
     private static double Rate(int steps, int batchSize, Stopwatch clock) =>
         clock.Elapsed.TotalSeconds > 0 ? steps * (double)batchSize / clock.Elapsed.TotalSeconds : 0;

@@ -82,9 +82,9 @@ public sealed class CouplingViewTests
                 var images = AnalysisFixtures.Images(2, seed: 13);
                 Tensor walked;
                 var visits = 0;
-                using (var entered = ScoringNoise.BinCentres.Enter())
+                using (var source = ScoringNoise.BinCentres.Open())
                 {
-                    walked = FlowStructure.Walk(flow.Transform, images, _ => visits++);
+                    walked = FlowStructure.Walk(flow.Transform, images, source, _ => visits++);
                 }
 
                 walked.ShouldEqualBitForBit(flow.Transform.Forward(images, ScoringNoise.BinCentres).Output, flow.Transform.ToString() ?? "flow");

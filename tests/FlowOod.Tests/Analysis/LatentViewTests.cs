@@ -110,12 +110,12 @@ public sealed class LatentViewTests
 
         var mean = LatentView.Latents(flow, images, ScoringNoise.SeededStream(9), samples: 3);
         Tensor expected;
-        using (var entered = ScoringNoise.SeededStream(9).Enter())
+        using (var source = ScoringNoise.SeededStream(9).Open())
         using (var noGrad = no_grad())
         {
-            var first = flow.Transform.Forward(images).Output;
-            var second = flow.Transform.Forward(images).Output;
-            var third = flow.Transform.Forward(images).Output;
+            var first = BijectorNoise.Forward(flow.Transform, images, source).Output;
+            var second = BijectorNoise.Forward(flow.Transform, images, source).Output;
+            var third = BijectorNoise.Forward(flow.Transform, images, source).Output;
             first.equal(second).all().ReadBoolean().Should().BeFalse("the draws differ");
             expected = first.Plus(second).PlusInPlace(third).DivideInPlace(3);
         }

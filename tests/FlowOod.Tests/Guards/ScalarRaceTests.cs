@@ -1,6 +1,4 @@
-using System;
-using System.Linq;
-using System.Threading;
+using FlowOod.Benchmarks;
 using FlowOod.Scoring;
 using FlowOod.Tests.Scoring;
 using FluentAssertions;
@@ -16,7 +14,7 @@ namespace FlowOod.Tests.Guards;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScalarRaceTests
 {
-    private const int CallsPerThread = 6000;
+    private const int Calls = 12000;
 
     [Fact]
     public void Scoring_WhileTheCollectorRunsWithoutPause_NeverFails_AndGivesTheSerialScores()
@@ -25,52 +23,11 @@ public sealed class ScalarRaceTests
         using var scorer = new NegativeLogLikelihoodScorer(ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 12), ownsFlow: true);
         var batch = ScoringFlows.EightBitImages(2, ScalarType.Float32);
         var expected = scorer.Score(batch);
-        var failures = 0;
-        var wrong = 0;
-        string? firstFailure = null;
-        using var stop = new CancellationTokenSource();
-        var collector = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-        });
-        collector.Start();
 
-        var workers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
-        {
-            for (int i = 0; i < CallsPerThread; i++)
-            {
-                try
-                {
-                    if (!scorer.Score(batch).SequenceEqual(expected))
-                    {
-                        Interlocked.Increment(ref wrong);
-                    }
-                }
-                catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or InvalidOperationException)
-                {
-                    Interlocked.Increment(ref failures);
-                    Interlocked.CompareExchange(ref firstFailure, e.Message, null);
-                }
-            }
-        })).ToArray();
-        foreach (var worker in workers)
-        {
-            worker.Start();
-        }
+        var phase = Soak.RunPhase(threads: 2, Calls, collectorPauseMilliseconds: 0, _ => scorer.Score(batch), _ => expected);
 
-        foreach (var worker in workers)
-        {
-            worker.Join();
-        }
-
-        stop.Cancel();
-        collector.Join();
-
-        failures.Should().Be(0, $"no native call may see a freed Scalar (first failure: {firstFailure})");
-        wrong.Should().Be(0, "every call must give the serial scores bit for bit");
+        phase.Exceptions.Should().Be(0, $"no native call may see a freed Scalar (first: {phase.FirstException})");
+        phase.Mismatches.Should().Be(0, "every call must give the serial scores bit for bit");
+        phase.LeakedTensors.Should().Be(0);
     }
 }

@@ -1,13 +1,22 @@
 using System;
 using static TorchSharp.torch;
 
-namespace FlowOod.Bijectors;
+namespace FlowOod;
 
-/// <summary>A source of dequantization noise u ∈ [0, 1) shaped like a batch <c>[N, ...]</c>.</summary>
-internal abstract class NoiseSource
+/// <summary>
+/// The dequantization noise of one call, opened from a <see cref="ScoringNoise"/> (<see cref="ScoringNoise.Open"/>) or by
+/// the trainer, and passed explicitly to the flow's dequantization step (see <see cref="BijectorNoise"/>): a source of
+/// u ∈ [0, 1) shaped like a batch <c>[N, ...]</c>. One source per call, spanning all its chunks; dispose it after the call.
+/// </summary>
+internal abstract class NoiseSource : IDisposable
 {
     /// <summary>u for every entry of <paramref name="input"/>: a new tensor of its shape, dtype and device.</summary>
     public abstract Tensor Uniform(Tensor input);
+
+    /// <summary>Frees what the source owns (a generator); nothing by default.</summary>
+    public virtual void Dispose()
+    {
+    }
 }
 
 /// <summary>u = ½ everywhere: the bin centres.</summary>
@@ -22,18 +31,43 @@ internal sealed class BinCentreNoise : NoiseSource
     public override Tensor Uniform(Tensor input) => input.FullLike(0.5);
 }
 
-/// <summary>u drawn from one generator (created on the input's device at first use); not thread-safe, one per call.</summary>
-internal sealed class GeneratorNoise : NoiseSource, IDisposable
+/// <summary>
+/// u drawn from one generator: its own, created on the input's device at first use from a seed and disposed with the
+/// source (<see cref="ScoringNoiseKind.Random"/>, <see cref="ScoringNoiseKind.SeededStream"/>), or a generator the caller
+/// owns (the trainer's). Not thread-safe: one per call.
+/// </summary>
+internal sealed class GeneratorNoise : NoiseSource
 {
     private readonly ulong seed;
+    private readonly bool owned;
     private Generator? generator;
 
-    public GeneratorNoise(ulong seed) => this.seed = seed;
+    /// <summary>A source with a generator of its own, seeded with <paramref name="seed"/>.</summary>
+    public GeneratorNoise(ulong seed)
+    {
+        this.seed = seed;
+        owned = true;
+    }
+
+    /// <summary>A source drawing from <paramref name="borrowed"/>, which the caller keeps and disposes.</summary>
+    public GeneratorNoise(Generator borrowed)
+    {
+        generator = borrowed ?? throw new ArgumentNullException(nameof(borrowed));
+        owned = false;
+    }
 
     public override Tensor Uniform(Tensor input) =>
         rand(input.shape, dtype: input.dtype, device: input.device, generator: generator ??= new Generator(seed, input.device));
 
-    public void Dispose() => generator?.Dispose();
+    public override void Dispose()
+    {
+        if (owned)
+        {
+            generator?.Dispose();
+        }
+
+        base.Dispose();
+    }
 }
 
 /// <summary>
