@@ -10,7 +10,7 @@ internal static class RepositoryPaths
     // The folder holding FlowOod.sln.
     public static string Root { get; } = FindRoot();
 
-    // The build output of another project of the repository (folder "src" or "samples"), in this test's configuration:
+    // The build output of a project of the repository (folder "src", "samples" or "tests"), in this test's configuration:
     // tests/FlowOod.Tests/bin/<Configuration>/net10.0[/<rid>] → <folder>/<project>/bin/<Configuration>/net10.0[/<rid>].
     public static string OutputOf(string folder, string project, string fileName)
     {

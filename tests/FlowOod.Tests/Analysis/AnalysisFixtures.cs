@@ -20,7 +20,7 @@ internal static class AnalysisFixtures
     {
         using var generator = new Generator(seed);
         using var levels = randint(0, 256, [n, .. ImageShape], generator: generator);
-        return levels.to(ScalarType.Float32).div_(255.0);
+        return levels.to(ScalarType.Float32).DivideInPlace(255.0);
     }
 
     // Adds N(0, scale²) noise to every floating parameter, so that fresh zero-initialised couplings stop being the identity.
@@ -32,7 +32,7 @@ internal static class AnalysisFixtures
         {
             // The scope frees the noise and whatever wrapper add_ returns, never the parameter (created outside it).
             using var scope = NewDisposeScope();
-            parameter.add_(randn(parameter.shape, dtype: parameter.dtype, generator: generator).mul_(scale));
+            parameter.PlusInPlace(randn(parameter.shape, dtype: parameter.dtype, generator: generator).TimesInPlace(scale));
         }
     }
 
@@ -96,7 +96,7 @@ internal static class AnalysisFixtures
         foreach (var (name, value) in module.state_dict())
         {
             using var scope = NewDisposeScope();
-            if (!value.to(ScalarType.Float64).equal(snapshot[name].to(ScalarType.Float64)).all().ToBoolean())
+            if (!value.to(ScalarType.Float64).equal(snapshot[name].to(ScalarType.Float64)).all().ReadBoolean())
             {
                 throw new Xunit.Sdk.XunitException($"{name} changed.");
             }

@@ -72,7 +72,7 @@ public sealed class AnalysisConcurrencyTests
             var z = LatentView.Latents(flow, images, ScoringNoise.Seeded(7), samples: 2, statistics: statistics);
             using var trace = CouplingView.Trace(flow, images, ScoringNoise.Seeded(7), statistics);
             var r = CoAdaptation.Measure(flow, images, ScoringNoise.Seeded(7), statistics: statistics);
-            return [z.sum().ToDouble(), trace[^1].Output.sum().ToDouble(), trace[3].Shift!.sum().ToDouble(), r[0].RSquared, r[^1].RSquared];
+            return [z.sum().ReadDouble(), trace[^1].Output.sum().ReadDouble(), trace[3].Shift!.sum().ReadDouble(), r[0].RSquared, r[^1].RSquared];
         }
 
         var sequential = Enumerable.Range(0, 6).Select(Run).ToArray();

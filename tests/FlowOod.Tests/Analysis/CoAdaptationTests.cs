@@ -112,7 +112,7 @@ public sealed class CoAdaptationTests
                 .Should().Throw<ArgumentException>().WithMessage("*at least 2 images*");
             FluentActions.Invoking(() => CoAdaptation.Measure(flow, images, ScoringNoise.BinCentres, batchSize: 0))
                 .Should().Throw<ArgumentOutOfRangeException>();
-            FluentActions.Invoking(() => CoAdaptation.Measure(flow, images.mul(double.NaN), ScoringNoise.BinCentres))
+            FluentActions.Invoking(() => CoAdaptation.Measure(flow, images.Times(double.NaN), ScoringNoise.BinCentres))
                 .Should().Throw<ArgumentException>().WithMessage("*NaN*");
         }
     }
@@ -127,7 +127,7 @@ public sealed class CoAdaptationTrainingTests
     {
         using var generator = new Generator(seed);
         using var levels = randint(0, 256, [n, 1, 1, 8], generator: generator);
-        return levels.to(ScalarType.Float32).div_(255.0).expand(n, 1, 8, 8).contiguous();
+        return levels.to(ScalarType.Float32).DivideInPlace(255.0).expand(n, 1, 8, 8).contiguous();
     }
 
     [Fact]
@@ -144,7 +144,7 @@ public sealed class CoAdaptationTrainingTests
 
         var onStripes = CoAdaptation.Measure(flow, Stripes(256, seed: 42), ScoringNoise.BinCentres);
         using var generator = new Generator(43);
-        var noise = randint(0, 256, [256, 1, 8, 8], generator: generator).to(ScalarType.Float32).div_(255.0);
+        var noise = randint(0, 256, [256, 1, 8, 8], generator: generator).to(ScalarType.Float32).DivideInPlace(255.0);
         var onNoise = CoAdaptation.Measure(flow, noise, ScoringNoise.BinCentres);
 
         onStripes[0].RSquared.Should().BeGreaterThan(0.3, "layer 1 learnt to predict the bottom half from the top half");

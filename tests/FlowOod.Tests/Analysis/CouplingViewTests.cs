@@ -38,9 +38,9 @@ public sealed class CouplingViewTests
 
             layer.TransformMask.shape.Should().Equal([1, 8, 8]);
             layer.TransformMask.dtype.Should().Be(ScalarType.Bool);
-            var visible = layer.ConditionMask.logical_or(layer.TransformMask).sum().ToInt64();
+            var visible = layer.ConditionMask.logical_or(layer.TransformMask).sum().ReadInt64();
             visible.Should().Be(layer.Scale == 1 ? 64 : 32, "{0} sees the kept half of the squeezed channels only at scale 2", layer.Name);
-            layer.ConditionMask.logical_and(layer.TransformMask).any().ToBoolean().Should().BeFalse();
+            layer.ConditionMask.logical_and(layer.TransformMask).any().ReadBoolean().Should().BeFalse();
         }
     }
 
@@ -57,11 +57,11 @@ public sealed class CouplingViewTests
         {
             var layer = trace[k];
             var m = layer.TransformMask;
-            var expected = where(m, layer.Input.add(layer.Shift!).mul(layer.LogScale!.exp()), layer.Input);
+            var expected = where(m, layer.Input.Plus(layer.Shift!).mul(layer.LogScale!.exp()), layer.Input);
             layer.Output.ShouldBeCloseTo(expected, 1e-6, 1e-6, $"{layer.Name}: y = (x + t)·exp(s) where changed, x elsewhere");
-            layer.LogScale!.masked_select(m.logical_not()).abs().max().ToDouble().Should().Be(0, "s is zero outside the changed half");
-            layer.Shift!.masked_select(m.logical_not()).abs().max().ToDouble().Should().Be(0, "t is zero outside the changed half");
-            layer.Shift!.masked_select(m).abs().max().ToDouble().Should().BeGreaterThan(0, "the perturbed st-network predicts something");
+            layer.LogScale!.masked_select(m.logical_not()).abs().max().ReadDouble().Should().Be(0, "s is zero outside the changed half");
+            layer.Shift!.masked_select(m.logical_not()).abs().max().ReadDouble().Should().Be(0, "t is zero outside the changed half");
+            layer.Shift!.masked_select(m).abs().max().ReadDouble().Should().BeGreaterThan(0, "the perturbed st-network predicts something");
             if (k + 1 < trace.Count)
             {
                 var next = trace[k + 1];
@@ -125,8 +125,8 @@ public sealed class CouplingViewTests
 
         trace.Should().ContainSingle();
         trace[0].LogScale.Should().BeNull();
-        trace[0].Output.ShouldEqualBitForBit(trace[0].Input.add(trace[0].Shift!), "y = x + t");
-        trace[0].Shift!.abs().max().ToDouble().Should().BeGreaterThan(0);
+        trace[0].Output.ShouldEqualBitForBit(trace[0].Input.Plus(trace[0].Shift!), "y = x + t");
+        trace[0].Shift!.abs().max().ReadDouble().Should().BeGreaterThan(0);
     }
 
     // t = x ⊙ b shifted down by H/2 rows, for an additive coupling (one output map per channel).

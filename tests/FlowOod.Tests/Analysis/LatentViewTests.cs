@@ -25,8 +25,8 @@ public sealed class LatentViewTests
         var back = LatentView.ToPixelLayout(flow, reshaped);
 
         back.ShouldEqualBitForBit(images, "R⁻¹(R(x))");
-        reshaped.equal(images).all().ToBoolean().Should().BeFalse("the hand-built flow's channel reversal moves entries inside every 2×2 block");
-        logDet.abs().max().ToDouble().Should().Be(0);
+        reshaped.equal(images).all().ReadBoolean().Should().BeFalse("the hand-built flow's channel reversal moves entries inside every 2×2 block");
+        logDet.abs().max().ReadDouble().Should().Be(0);
         back.shape.Should().Equal([3, 1, 8, 8]);
     }
 
@@ -116,8 +116,8 @@ public sealed class LatentViewTests
             var first = BijectorNoise.Forward(flow.Transform, images, source).Output;
             var second = BijectorNoise.Forward(flow.Transform, images, source).Output;
             var third = BijectorNoise.Forward(flow.Transform, images, source).Output;
-            first.equal(second).all().ToBoolean().Should().BeFalse("the draws differ");
-            expected = first.add(second).add_(third).div_(3);
+            first.equal(second).all().ReadBoolean().Should().BeFalse("the draws differ");
+            expected = first.Plus(second).PlusInPlace(third).DivideInPlace(3);
         }
 
         mean.ShouldEqualBitForBit(expected, "mean of three draws");
@@ -137,7 +137,7 @@ public sealed class LatentViewTests
         var batch = LatentView.Latents(flow, images, ScoringNoise.BinCentres, statistics: BatchNormStatistics.Batch);
 
         batch.shape.Should().Equal(running.shape);
-        batch.sub(running).abs().max().ToDouble().Should().BeGreaterThan(1e-4, "batch statistics are not the running averages");
+        batch.sub(running).abs().max().ReadDouble().Should().BeGreaterThan(1e-4, "batch statistics are not the running averages");
         before.ShouldMatch(flow);
         flow.IsInEvaluationMode.Should().BeTrue();
 
@@ -160,7 +160,7 @@ public sealed class LatentViewTests
 
         FluentActions.Invoking(() => LatentView.Latents(flow, wrongShape, ScoringNoise.BinCentres))
             .Should().Throw<ArgumentException>().WithMessage("*shape*");
-        FluentActions.Invoking(() => LatentView.Latents(flow, images.mul(2), ScoringNoise.BinCentres))
+        FluentActions.Invoking(() => LatentView.Latents(flow, images.Times(2), ScoringNoise.BinCentres))
             .Should().Throw<ArgumentException>().WithMessage("*[0, 1]*");
         FluentActions.Invoking(() => LatentView.Latents(flow, images, ScoringNoise.BinCentres, samples: 0))
             .Should().Throw<ArgumentOutOfRangeException>();

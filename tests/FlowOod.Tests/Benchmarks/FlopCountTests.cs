@@ -23,7 +23,7 @@ public sealed class FlopCountTests
         random.manual_seed(3);
         using var flow = RealNvp.Create([1, 28, 28], RealNvpOptions.Compact);
         using var scope = NewDisposeScope();
-        var example = rand(1, 1, 28, 28).mul_(255).floor_().div_(255);
+        var example = rand(1, 1, 28, 28).TimesInPlace(255).floor_().DivideInPlace(255);
 
         var layers = FlopCount.Layers(flow, example);
 
@@ -37,8 +37,8 @@ public sealed class FlopCountTests
         random.manual_seed(3);
         using var flow = Glow.Create([1, 8, 8], GlowOptions.Tiny);
         using var scope = NewDisposeScope();
-        var example = rand(1, 1, 8, 8).mul_(255).floor_().div_(255);
-        FlowOod.Bijectors.ActNorm.InitializeAll(flow, rand(16, 1, 8, 8).mul_(255).floor_().div_(255));
+        var example = rand(1, 1, 8, 8).TimesInPlace(255).floor_().DivideInPlace(255);
+        FlowOod.Bijectors.ActNorm.InitializeAll(flow, rand(16, 1, 8, 8).TimesInPlace(255).floor_().DivideInPlace(255));
 
         var first = FlopCount.Layers(flow, example);
         var second = FlopCount.Layers(flow, example);

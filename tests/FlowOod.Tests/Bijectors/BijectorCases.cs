@@ -436,7 +436,7 @@ public static class BijectorCases
     private static ActNorm InitializedActNorm(long channels, long[] eventShape)
     {
         var actNorm = new ActNorm(channels);
-        using var batch = randn(TensorChecks.Batched(16, eventShape)).mul_(2.0).add_(1.0);
+        using var batch = randn(TensorChecks.Batched(16, eventShape)).TimesInPlace(2.0).PlusInPlace(1.0);
         actNorm.InitializeFrom(batch);
         return actNorm;
     }
@@ -445,7 +445,7 @@ public static class BijectorCases
     private static Bijector InitializedGlow(GlowOptions options)
     {
         var flow = Glow.Create([1, 8, 8], options);
-        using var batch = randint(0, 256, [16, 1, 8, 8], dtype: ScalarType.Float32).div_(255.0);
+        using var batch = randint(0, 256, [16, 1, 8, 8], dtype: ScalarType.Float32).DivideInPlace(255.0);
         ActNorm.InitializeAll(flow, batch);
         return flow.Transform;
     }

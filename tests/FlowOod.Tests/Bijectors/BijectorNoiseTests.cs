@@ -44,9 +44,9 @@ public sealed class BijectorNoiseTests
         var (expected, secondLogDet) = logit.Forward(dequantized);
 
         output.ShouldEqualBitForBit(expected, "output");
-        logDet.ShouldEqualBitForBit(firstLogDet.add(secondLogDet), "log-determinant");
+        logDet.ShouldEqualBitForBit(firstLogDet.Plus(secondLogDet), "log-determinant");
         var (centred, _) = dequantization.Forward(images);
-        dequantized.equal(centred).all().ToBoolean().Should().BeFalse("seeded noise replaces the layer's own u = ½");
+        dequantized.equal(centred).all().ReadBoolean().Should().BeFalse("seeded noise replaces the layer's own u = ½");
         chain.Forward(images, noise).Output.ShouldEqualBitForBit(output, "the same seeded noise again");
     }
 
@@ -96,12 +96,12 @@ public sealed class BijectorNoiseTests
 
         flow.LogProb(images, ScoringNoise.BinCentres).ShouldEqualBitForBit(centred.LogProb(images), "log p at the bin centres");
         flow.LogProb(images, ScoringNoise.Seeded(3)).ShouldEqualBitForBit(flow.LogProb(images, ScoringNoise.Seeded(3)), "seeded log p");
-        flow.LogProb(images, ScoringNoise.Seeded(3)).equal(centred.LogProb(images)).all().ToBoolean().Should().BeFalse();
+        flow.LogProb(images, ScoringNoise.Seeded(3)).equal(centred.LogProb(images)).all().ReadBoolean().Should().BeFalse();
     }
 
     private static Tensor Images(long count)
     {
         using var generator = new Generator(41);
-        return randint(0, 256, [count, 1, 4, 4], dtype: ScalarType.Float64, generator: generator).div_(255.0);
+        return randint(0, 256, [count, 1, 4, 4], dtype: ScalarType.Float64, generator: generator).DivideInPlace(255.0);
     }
 }

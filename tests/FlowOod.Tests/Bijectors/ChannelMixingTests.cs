@@ -45,8 +45,8 @@ public sealed class ChannelMixingTests
         var weight = conv.Weight.detach();
         var expected = input.permute(0, 2, 3, 1).matmul(weight.t()).permute(0, 3, 1, 2);
         output.ShouldBeCloseTo(expected, 1e-14, 1e-14, "y = W x per pixel");
-        var logAbsDet = Math.Log(Math.Abs(linalg.det(weight).ToDouble()));
-        logDet.ShouldBeCloseTo(full(2, 20 * logAbsDet, dtype: ScalarType.Float64), 1e-12, 0, "LogDet = H·W·log|det W|");
+        var logAbsDet = Math.Log(Math.Abs(linalg.det(weight).ReadDouble()));
+        logDet.ShouldBeCloseTo(TestScalars.Full([2], 20 * logAbsDet, ScalarType.Float64), 1e-12, 0, "LogDet = H·W·log|det W|");
     }
 
     [Fact]
@@ -74,8 +74,8 @@ public sealed class ChannelMixingTests
             ["permutation"] = ones(1, 1),
             ["lower"] = zeros(1, 1),
             ["upper"] = zeros(1, 1),
-            ["log_scale"] = full(1, 0.5f),
-            ["sign_scale"] = full(1, -1f),
+            ["log_scale"] = TestScalars.Full([1], 0.5f),
+            ["sign_scale"] = TestScalars.Full([1], -1f),
         };
 
         var (missing, unexpected) = conv.load_state_dict(saved, strict: true);
@@ -83,8 +83,8 @@ public sealed class ChannelMixingTests
         missing.Should().BeEmpty();
         unexpected.Should().BeEmpty();
         var (output, logDet) = conv.Forward(ones(2, 1, 2, 3));
-        output.ShouldBeCloseTo(full([2, 1, 2, 3], -Math.Exp(0.5)), 1e-6, 0, "y = −exp(0.5)·x");
-        logDet.ShouldBeCloseTo(full(2, 6 * 0.5), 1e-6, 0, "LogDet = H·W·log_s");
+        output.ShouldBeCloseTo(TestScalars.Full([2, 1, 2, 3], -Math.Exp(0.5)), 1e-6, 0, "y = −exp(0.5)·x");
+        logDet.ShouldBeCloseTo(TestScalars.Full([2], 6 * 0.5), 1e-6, 0, "LogDet = H·W·log_s");
     }
 
     [Fact]
@@ -113,10 +113,10 @@ public sealed class ChannelMixingTests
         var weight = conv.ComputeWeight().detach();
 
         // det W = det P · Π sign_s · exp(log_s); det P = ±1.
-        var permutationDet = linalg.det(buffers["permutation"]).ToDouble();
+        var permutationDet = linalg.det(buffers["permutation"]).ReadDouble();
         Math.Abs(permutationDet).Should().BeApproximately(1.0, 1e-12);
-        var expected = permutationDet * buffers["sign_scale"].prod().ToDouble() * Math.Exp(parameters["log_scale"].sum().ToDouble());
-        linalg.det(weight).ToDouble().Should().BeApproximately(expected, Math.Abs(expected) * 1e-10);
+        var expected = permutationDet * buffers["sign_scale"].prod().ReadDouble() * Math.Exp(parameters["log_scale"].sum().ReadDouble());
+        linalg.det(weight).ReadDouble().Should().BeApproximately(expected, Math.Abs(expected) * 1e-10);
         linalg.inv(weight).matmul(weight).ShouldBeCloseTo(eye(5, dtype: ScalarType.Float64), 0, 1e-10, "W⁻¹ W");
         buffers["sign_scale"].abs().ShouldEqualExactly(ones(5, dtype: ScalarType.Float64), "|sign_s|");
     }
@@ -135,8 +135,8 @@ public sealed class ChannelMixingTests
         using (no_grad())
         {
             // Diagonal and upper part of `lower`, diagonal and lower part of `upper`: unused by construction.
-            parameters["lower"].add_(triu(full(4, 4, 3.0, dtype: ScalarType.Float64), 0));
-            parameters["upper"].add_(tril(full(4, 4, -2.0, dtype: ScalarType.Float64), 0));
+            parameters["lower"].PlusInPlace(triu(TestScalars.Full([4, 4], 3.0, ScalarType.Float64), 0));
+            parameters["upper"].PlusInPlace(tril(TestScalars.Full([4, 4], -2.0, ScalarType.Float64), 0));
         }
 
         conv.ComputeWeight().detach().ShouldEqualExactly(before, "W after changing masked-out entries");
@@ -177,7 +177,7 @@ public sealed class ChannelMixingTests
     {
         using var permutation = Permutation.Reverse(4);
         using var scope = NewDisposeScope();
-        var input = arange(4 * 2, dtype: ScalarType.Float64).reshape(1, 4, 2);
+        var input = TestScalars.Arange(0, 4 * 2, dtype: ScalarType.Float64).reshape(1, 4, 2);
 
         var (output, logDet) = permutation.Forward(input);
         var (back, inverseLogDet) = permutation.Inverse(output);

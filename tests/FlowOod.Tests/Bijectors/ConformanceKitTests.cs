@@ -24,7 +24,7 @@ public sealed class ConformanceKitTests
             Create = () =>
             {
                 var actNorm = new ActNorm(2);
-                using var batch = arange(32, dtype: ScalarType.Float32).reshape(4, 2, 2, 2).mul_(0.3).sin_();
+                using var batch = TestScalars.Arange(0, 32, dtype: ScalarType.Float32).reshape(4, 2, 2, 2).TimesInPlace(0.3).sin_();
                 actNorm.InitializeFrom(batch);
                 return actNorm;
             },
@@ -37,7 +37,7 @@ public sealed class ConformanceKitTests
         BijectorConformance.Verify(parametric);
 
         using var after = random.get_rng_state();
-        equal(after, before).all().ToBoolean().Should().BeTrue("the kit draws its perturbations, inputs, latents and noise from generators of its own");
+        equal(after, before).all().ReadBoolean().Should().BeTrue("the kit draws its perturbations, inputs, latents and noise from generators of its own");
     }
 
     [Fact]
@@ -84,8 +84,8 @@ public sealed class ConformanceKitTests
         BijectorCase.Perturb(linear);
 
         // 1/√400 = 0.05 (not the plain 0.1, which would make the noise alone amplify by 0.1·√400 = 2 per layer).
-        linear.weight!.std().ToDouble().Should().BeApproximately(0.05, 0.0025);
-        linear.bias!.std().ToDouble().Should().BeApproximately(BijectorCase.PerturbationStd, 0.012);
+        linear.weight!.std().ReadDouble().Should().BeApproximately(0.05, 0.0025);
+        linear.bias!.std().ReadDouble().Should().BeApproximately(BijectorCase.PerturbationStd, 0.012);
     }
 
     [Fact]
@@ -100,7 +100,7 @@ public sealed class ConformanceKitTests
 
         BijectorCase.Perturb(linear);
 
-        linear.weight!.std().ToDouble().Should().BeApproximately(BijectorCase.PerturbationStd, 0.003);
+        linear.weight!.std().ReadDouble().Should().BeApproximately(BijectorCase.PerturbationStd, 0.003);
     }
 
     // y = x ⊙ exp(log_scale); `unused` is a parameter that never enters the computation: empty, or [C] (a real bug).

@@ -138,5 +138,5 @@ public sealed class GlowTests
     private static ActNorm[] ActNorms(NormalizingFlow flow) => flow.modules().OfType<ActNorm>().ToArray();
 
     private static Tensor EightBitImages(long n, ScalarType dtype = ScalarType.Float32) =>
-        randint(0, 256, [n, .. ImageShape], dtype: dtype).div_(255.0);
+        randint(0, 256, [n, .. ImageShape], dtype: dtype).DivideInPlace(255.0);
 }

@@ -29,7 +29,7 @@ public sealed class ScaleActivationTests
         var expected = RawValues.Select(x => x + 2).Select(z => z >= 0 ? -double.LogP1(Math.Exp(-z)) : z - double.LogP1(Math.Exp(z)));
         // libtorch evaluates log(1 + e^-z) without log1p, so for large z it is accurate in absolute terms only (~1 ulp of 1).
         s.ShouldBeCloseTo(tensor(expected.ToArray(), dtype: ScalarType.Float64), 1e-14, 1e-15, "log sigmoid(ŝ + 2)");
-        s.le(0).all().ToBoolean().Should().BeTrue("sigmoid(ŝ + 2) ≤ 1, so every Glow coupling contracts");
+        s.le(ScalarMath.Zero).all().ReadBoolean().Should().BeTrue("sigmoid(ŝ + 2) ≤ 1, so every Glow coupling contracts");
     }
 
     [Theory]
@@ -44,7 +44,7 @@ public sealed class ScaleActivationTests
 
         var expected = RawValues.Select(x => bound * 2 / Math.PI * Math.Atan(x / bound)).ToArray();
         s.ShouldBeCloseTo(tensor(expected, dtype: ScalarType.Float64), 1e-14, 0, "c·(2/π)·atan(ŝ/c)");
-        s.abs().max().ToDouble().Should().BeLessThan(bound);
+        s.abs().max().ReadDouble().Should().BeLessThan(bound);
     }
 
     [Fact]
@@ -133,9 +133,9 @@ public sealed class ScaleActivationTests
         var (output, logDet) = coupling.Forward(input);
 
         var logSigmoid2 = -Math.Log(1 + Math.Exp(-2));
-        output.narrow(1, 0, 2).ShouldBeCloseTo(input.narrow(1, 0, 2).mul(Math.Exp(logSigmoid2)), 1e-15, 0, "transformed channels");
+        output.narrow(1, 0, 2).ShouldBeCloseTo(input.narrow(1, 0, 2).Times(Math.Exp(logSigmoid2)), 1e-15, 0, "transformed channels");
         output.narrow(1, 2, 2).ShouldEqualExactly(input.narrow(1, 2, 2), "conditioning channels");
-        logDet.ShouldBeCloseTo(full(3, 8 * logSigmoid2, dtype: ScalarType.Float64), 1e-15, 0, "LogDet");
+        logDet.ShouldBeCloseTo(TestScalars.Full([3], 8 * logSigmoid2, ScalarType.Float64), 1e-15, 0, "LogDet");
     }
 
     [Fact]

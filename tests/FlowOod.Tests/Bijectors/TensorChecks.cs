@@ -15,8 +15,8 @@ internal static class TensorChecks
         using var scope = NewDisposeScope();
         if (!actual.allclose(expected, relative, absolute))
         {
-            var maxDifference = actual.sub(expected).abs().max().ToDouble();
-            var maxExpected = expected.abs().max().ToDouble();
+            var maxDifference = actual.sub(expected).abs().max().ReadDouble();
+            var maxExpected = expected.abs().max().ReadDouble();
             throw new Xunit.Sdk.XunitException(
                 $"{what}: max |actual - expected| = {maxDifference:E3} (max |expected| = {maxExpected:E3}) exceeds "
                 + $"{absolute:E1} + {relative:E1} * |expected|.");
@@ -26,7 +26,7 @@ internal static class TensorChecks
     public static void ShouldBeAllFinite(this Tensor tensor, string what)
     {
         using var scope = NewDisposeScope();
-        tensor.isfinite().all().ToBoolean().Should().BeTrue($"{what} must be finite");
+        tensor.isfinite().all().ReadBoolean().Should().BeTrue($"{what} must be finite");
     }
 
     public static void ShouldEqualExactly(this Tensor actual, Tensor expected, string what)
@@ -38,7 +38,7 @@ internal static class TensorChecks
         var actualBits = Bits(actual);
         var expectedBits = Bits(expected);
         var differing = actualBits.Zip(expectedBits).Count(p => p.First != p.Second);
-        if (differing != 0 || !equal(actual, expected).all().ToBoolean())
+        if (differing != 0 || !equal(actual, expected).all().ReadBoolean())
         {
             throw new Xunit.Sdk.XunitException($"{what}: {differing} of {actual.numel()} entries differ; expected bit-for-bit equality.");
         }

@@ -18,16 +18,16 @@ public sealed class UniformDequantizationTests
         using var noisy = new UniformDequantization(addNoise: true);
         using var plain = new UniformDequantization(addNoise: false);
         using var scope = NewDisposeScope();
-        var example = randint(0, 256, [1, 1, 3, 3], dtype: ScalarType.Float64).div_(255.0);
-        var expected = eye(9, dtype: ScalarType.Float64).mul_(255.0 / 256.0);
+        var example = randint(0, 256, [1, 1, 3, 3], dtype: ScalarType.Float64).DivideInPlace(255.0);
+        var expected = eye(9, dtype: ScalarType.Float64).TimesInPlace(255.0 / 256.0);
 
         var (noisyJacobian, noisyLogDet) = BijectorConformance.JacobianAndLogDet(noisy, example);
         var (plainJacobian, plainLogDet) = BijectorConformance.JacobianAndLogDet(plain, example);
 
         noisyJacobian.ShouldBeCloseTo(expected, 0, 1e-15, "Jacobian with noise");
         plainJacobian.ShouldBeCloseTo(expected, 0, 1e-15, "Jacobian without noise");
-        noisyLogDet.ToDouble().Should().BeApproximately(9 * Math.Log(255.0 / 256.0), 1e-15);
-        plainLogDet.ToDouble().Should().Be(noisyLogDet.ToDouble());
+        noisyLogDet.ReadDouble().Should().BeApproximately(9 * Math.Log(255.0 / 256.0), 1e-15);
+        plainLogDet.ReadDouble().Should().Be(noisyLogDet.ReadDouble());
     }
 
     [Fact]
@@ -35,11 +35,11 @@ public sealed class UniformDequantizationTests
     {
         using var plain = new UniformDequantization(addNoise: false);
         using var scope = NewDisposeScope();
-        var levels = arange(256, dtype: ScalarType.Float64).reshape(1, 1, 16, 16);
+        var levels = TestScalars.Arange(0, 256, dtype: ScalarType.Float64).reshape(1, 1, 16, 16);
 
-        var (output, _) = plain.Forward(levels.div(255.0));
+        var (output, _) = plain.Forward(levels.DividedBy(255.0));
 
-        output.ShouldBeCloseTo(levels.add(0.5).div_(256.0), 0, 1e-15, "Forward(k/255) without noise");
+        output.ShouldBeCloseTo(levels.Plus(0.5).DivideInPlace(256.0), 0, 1e-15, "Forward(k/255) without noise");
     }
 
     [Theory]
@@ -53,16 +53,16 @@ public sealed class UniformDequantizationTests
         random.manual_seed(1);
         using var noisy = new UniformDequantization(addNoise: true);
         using var scope = NewDisposeScope();
-        var levels = arange(256, dtype: dtype).reshape(1, 1, 16, 16).expand(4096, 1, 16, 16).contiguous();
-        var input = levels.div(255.0);
-        input.mul(255.0).eq(levels).all().ToBoolean().Should().BeTrue("255·(k/255) is exactly k in {0}, so only u can move a level", dtype);
+        var levels = TestScalars.Arange(0, 256, dtype: dtype).reshape(1, 1, 16, 16).expand(4096, 1, 16, 16).contiguous();
+        var input = levels.DividedBy(255.0);
+        input.Times(255.0).eq(levels).all().ReadBoolean().Should().BeTrue("255·(k/255) is exactly k in {0}, so only u can move a level", dtype);
 
         var (output, _) = noisy.Forward(input);
         var (recovered, _) = noisy.Inverse(output);
 
-        output.mul(256.0).floor_().eq(levels).all().ToBoolean()
+        output.Times(256.0).floor_().eq(levels).all().ReadBoolean()
             .Should().BeTrue("Forward(k/255) must stay in [k/256, (k + 1)/256)");
-        var mismatches = recovered.ne(input).sum().ToInt64();
+        var mismatches = recovered.ne(input).sum().ReadInt64();
         mismatches.Should().Be(0, "Inverse(Forward(k/255)) must return k/255 for every level and noise draw");
     }
 }

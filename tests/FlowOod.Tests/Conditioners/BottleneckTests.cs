@@ -56,7 +56,7 @@ public sealed class BottleneckTests
         var output = identity.call(input);
 
         identity.parameters().Should().BeEmpty();
-        equal(output, input).all().ToBoolean().Should().BeTrue();
+        equal(output, input).all().ReadBoolean().Should().BeTrue();
         new Action(() => NoBottleneck.Instance.Create([0])).Should().Throw<ArgumentException>();
     }
 

@@ -57,7 +57,7 @@ internal static class ConditionerCases
         {
             if (select(name))
             {
-                parameter.add_(randn_like(parameter).mul_(std));
+                parameter.PlusInPlace(randn_like(parameter).TimesInPlace(std));
             }
         }
     }

@@ -27,8 +27,8 @@ public sealed class ConditionerInitTests
         var output = conditioner.call(randn(TensorChecks.Batched(3, shape)));
 
         last.Should().HaveCount(2, "the last layer has a weight and a bias");
-        last.Should().OnlyContain(p => p.parameter.count_nonzero().ToInt64() == 0);
-        output.count_nonzero().ToInt64().Should().Be(0);
+        last.Should().OnlyContain(p => p.parameter.count_nonzero().ReadInt64() == 0);
+        output.count_nonzero().ReadInt64().Should().Be(0);
     }
 
     public static TheoryData<string, string> CouplingCases()
@@ -67,7 +67,7 @@ public sealed class ConditionerInitTests
         output.ShouldEqualExactly(input, "Forward of a fresh coupling");
         inverse.ShouldEqualExactly(input, "Inverse of a fresh coupling");
         logDet.ShouldEqualExactly(zeros(3, dtype: ScalarType.Float64), "LogDet of a fresh coupling");
-        inverseLogDet.abs().max().ToDouble().Should().Be(0);
+        inverseLogDet.abs().max().ReadDouble().Should().Be(0);
     }
 
     [Theory]
@@ -84,13 +84,13 @@ public sealed class ConditionerInitTests
         using var scope = NewDisposeScope();
         var input = randn(TensorChecks.Batched(8, shape), dtype: ScalarType.Float64);
 
-        conditioner.call(input).square().sum().backward();
+        conditioner.call(input).Squared().sum().backward();
 
         var missing = new List<string>();
         foreach (var (parameterName, parameter) in conditioner.named_parameters())
         {
             using var gradient = parameter.grad;
-            if (gradient is null || gradient.abs().max().ToDouble() == 0)
+            if (gradient is null || gradient.abs().max().ReadDouble() == 0)
             {
                 missing.Add(parameterName);
             }
@@ -114,7 +114,7 @@ public sealed class ConditionerInitTests
         var first = conditioner.call(input);
         var second = conditioner.call(input);
 
-        equal(first, second).all().ToBoolean().Should().BeTrue("dropout is off in eval mode");
+        equal(first, second).all().ReadBoolean().Should().BeTrue("dropout is off in eval mode");
     }
 
     [Fact]
@@ -131,6 +131,6 @@ public sealed class ConditionerInitTests
         var first = conditioner.call(input);
         var second = conditioner.call(input);
 
-        equal(first, second).all().ToBoolean().Should().BeFalse("dropout draws a fresh mask per call in training mode");
+        equal(first, second).all().ReadBoolean().Should().BeFalse("dropout draws a fresh mask per call in training mode");
     }
 }

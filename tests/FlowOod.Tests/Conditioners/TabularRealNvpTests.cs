@@ -55,7 +55,7 @@ public sealed class TabularRealNvpTests
         using var scope = NewDisposeScope();
         var epsilon = randn(1024, 2);
         var cholesky = tensor(new[] { Math.Sqrt(2), 0, 1.2 / Math.Sqrt(2), Math.Sqrt(0.28) }, dtype: ScalarType.Float32).reshape(2, 2);
-        var data = epsilon.matmul(cholesky.t()).add_(tensor(new[] { 1f, -2f }));
+        var data = epsilon.matmul(cholesky.t()).PlusInPlace(tensor(new[] { 1f, -2f }));
         using var flow = TabularRealNvp.Create(2, new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 32 });
         var before = MeanNll(flow, data);
 
@@ -70,17 +70,17 @@ public sealed class TabularRealNvpTests
         double.IsFinite(result.FinalLoss).Should().BeTrue();
         using (no_grad())
         {
-            flow.LogProb(data).isfinite().all().ToBoolean().Should().BeTrue();
+            flow.LogProb(data).isfinite().all().ReadBoolean().Should().BeTrue();
             var (latent, logDet) = flow.Transform.Forward(data);
             var (recovered, inverseLogDet) = flow.Transform.Inverse(latent);
             recovered.allclose(data, 1e-5, 1e-5).Should().BeTrue("Inverse(Forward(x)) ≈ x");
-            logDet.add(inverseLogDet).abs().max().ToDouble().Should().BeLessThan(1e-4);
-            logDet.abs().max().ToDouble().Should().BeGreaterThan(0.1, "the trained couplings are not the identity");
+            logDet.Plus(inverseLogDet).abs().max().ReadDouble().Should().BeLessThan(1e-4);
+            logDet.abs().max().ReadDouble().Should().BeGreaterThan(0.1, "the trained couplings are not the identity");
         }
 
         var samples = flow.Sample(16);
         samples.shape.Should().Equal(16, 2);
-        samples.isfinite().all().ToBoolean().Should().BeTrue();
+        samples.isfinite().all().ReadBoolean().Should().BeTrue();
     }
 
     [Fact]
@@ -108,6 +108,6 @@ public sealed class TabularRealNvpTests
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        return flow.LogProb(data).mean().neg().ToDouble();
+        return flow.LogProb(data).mean().neg().ReadDouble();
     }
 }

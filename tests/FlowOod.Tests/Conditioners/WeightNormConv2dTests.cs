@@ -20,7 +20,7 @@ public sealed class WeightNormConv2dTests
         var parameters = conv.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         using (no_grad())
         {
-            parameters["weight_g"].mul_(rand(5, 1, 1, 1).add_(0.5)); // gains away from the initial ‖V‖
+            parameters["weight_g"].mul_(rand(5, 1, 1, 1).PlusInPlace(0.5)); // gains away from the initial ‖V‖
         }
 
         var input = randn(2, 3, 6, 6);
@@ -45,11 +45,11 @@ public sealed class WeightNormConv2dTests
         var output = conv.call(input);
         output.sum().backward();
 
-        output.abs().max().ToDouble().Should().Be(0.0);
+        output.abs().max().ReadDouble().Should().Be(0.0);
         foreach (var parameter in conv.parameters())
         {
             parameter.grad.Should().NotBeNull();
-            parameter.grad!.isfinite().all().ToBoolean().Should().BeTrue("‖V‖ stays non-zero, so there is no 0/0");
+            parameter.grad!.isfinite().all().ReadBoolean().Should().BeTrue("‖V‖ stays non-zero, so there is no 0/0");
         }
     }
 

@@ -304,7 +304,7 @@ public sealed class OodDetectorTests
 
         var detector = OodDetector.Calibrate(scorer, randn(2000, 2), 0.05);
         var inDistribution = detector.Predict(randn(4000, 2));
-        var shifted = detector.Predict(randn(2000, 2).add_(4));
+        var shifted = detector.Predict(randn(2000, 2).PlusInPlace(4));
 
         var falsePositiveRate = inDistribution.Count(p => p.IsOutOfDistribution) / 4000.0;
         var truePositiveRate = shifted.Count(p => p.IsOutOfDistribution) / 2000.0;

@@ -18,7 +18,7 @@ public sealed class GateExtremeInputTests(FittedGateFixture fixture) : IClassFix
     public void LayerGate_ExtremeFiniteInput_IsRefusedAsAnArgument()
     {
         using var scope = NewDisposeScope();
-        var batch = GateTestModels.InDistribution(3, seed: 71).mul(1e30);
+        var batch = GateTestModels.InDistribution(3, seed: 71).Times(1e30);
         isfinite(batch).all().item<bool>().Should().BeTrue("the input is finite, only far outside the data's range");
 
         var classify = () => fixture.Gate.Classify(batch);
@@ -35,7 +35,7 @@ public sealed class GateExtremeInputTests(FittedGateFixture fixture) : IClassFix
         using var scope = NewDisposeScope();
         var heldOut = ScoringFlows.EightBitImages(40, ScalarType.Float32);
         using var scorer = FeatureSpaceScorer.Fit(
-            batch => batch.flatten(1).narrow(1, 0, 6).mul(2),
+            batch => batch.flatten(1).narrow(1, 0, 6).Times(2),
             heldOut,
             new FeatureSpaceFitOptions
             {
@@ -43,8 +43,8 @@ public sealed class GateExtremeInputTests(FittedGateFixture fixture) : IClassFix
                 Training = new FlowOod.Training.TrainingOptions { Steps = 5, BatchSize = 10, Seed = 1 },
             });
         using var detector = OodDetector.Calibrate(scorer, heldOut, 0.1);
-        var extreme = ScoringFlows.EightBitImages(4, ScalarType.Float32).mul(1.5e38);
-        var far = ScoringFlows.EightBitImages(4, ScalarType.Float32).mul(1000);
+        var extreme = ScoringFlows.EightBitImages(4, ScalarType.Float32).Times(1.5e38);
+        var far = ScoringFlows.EightBitImages(4, ScalarType.Float32).Times(1000);
 
         var score = () => scorer.Score(extreme);
         var predict = () => detector.Predict(extreme);

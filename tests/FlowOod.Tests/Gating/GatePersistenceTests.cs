@@ -54,7 +54,7 @@ public sealed class GatePersistenceTests(FittedGateFixture fixture) : IClassFixt
         using (var noGrad = no_grad())
         {
             var bias = retrained.named_parameters().Single(p => p.name == "fc2.bias").parameter;
-            bias[0] = bias[0].add(1e-3f);
+            bias[0] = bias[0].Plus(1e-3f);
         }
 
         var sameShapes = () => OodGate.Load(path, retrained);

@@ -46,7 +46,7 @@ internal static class GateTestModels
         foreach (var parameter in module.parameters())
         {
             var fanIn = parameter.Dimensions > 1 ? parameter.numel() / parameter.shape[0] : 10;
-            parameter.copy_(randn(parameter.shape, generator: generator).mul(1.0 / Math.Sqrt(fanIn)));
+            parameter.copy_(randn(parameter.shape, generator: generator).Times(1.0 / Math.Sqrt(fanIn)));
         }
     }
 
@@ -56,17 +56,17 @@ internal static class GateTestModels
     {
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
-        var images = randn([n, .. InputShape], generator: generator).mul(0.05).add(0.1);
+        var images = randn([n, .. InputShape], generator: generator).Times(0.05).Plus(0.1);
         var jitter = randint(0, 3, [n, 2], generator: generator).data<long>().ToArray();
         for (long i = 0; i < n; i++)
         {
             var k = i % Classes;
             var row = 1 + (2 * k) + jitter[2 * i] - 1;
             var column = 4 - k + jitter[(2 * i) + 1] - 1;
-            images[i, 0, TensorIndex.Slice(row, row + 3), TensorIndex.Slice(column, column + 3)] = images[i, 0, TensorIndex.Slice(row, row + 3), TensorIndex.Slice(column, column + 3)].add(0.8);
+            images[i, 0, TensorIndex.Slice(row, row + 3), TensorIndex.Slice(column, column + 3)] = images[i, 0, TensorIndex.Slice(row, row + 3), TensorIndex.Slice(column, column + 3)].Plus(0.8);
         }
 
-        return scope.MoveToOuter(images.clamp(0, 1));
+        return scope.MoveToOuter(images.clamp(ScalarMath.Zero, ScalarMath.One));
     }
 
     // Uniform noise in [0, 1].

@@ -43,7 +43,7 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
         var fresh = GateTestModels.InDistribution(300, seed: 42);
         var inDistribution = Gate.Classify(fresh);
         var noise = Gate.Classify(GateTestModels.Noise(300, seed: 43));
-        var inverted = Gate.Classify(fresh.neg().add(1));
+        var inverted = Gate.Classify(fresh.neg().Plus(1));
 
         var falsePositiveRate = inDistribution.Count(d => d.IsOutOfDistribution) / 300.0;
         falsePositiveRate.Should().BeLessThan(0.2, "α = 0.1, and 300 fresh in-distribution inputs give a rate within a few points of it");
@@ -157,8 +157,10 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
         Gate.Invoking(g => g.ClassifyOne(good)).Should().Throw<ArgumentException>().WithMessage("*[1, 8, 8]*use Classify*");
         Gate.Invoking(g => g.Classify(good.to_type(ScalarType.Float64))).Should().Throw<ArgumentException>().WithMessage("*float32*Float64*");
         Gate.Invoking(g => g.Classify(zeros(0, 1, 8, 8))).Should().Throw<ArgumentException>().WithMessage("*empty*");
-        Gate.Invoking(g => g.Classify(good.clone().index_put_(float.NaN, 1, 0, 2, 2))).Should().Throw<ArgumentException>().WithMessage("*NaN or infinite*");
-        Gate.Invoking(g => g.Classify(good.clone().index_put_(float.PositiveInfinity, 2, 0, 0, 0))).Should().Throw<ArgumentException>().WithMessage("*NaN or infinite*");
+        using var nan = float.NaN.ToScalar();
+        using var infinity = float.PositiveInfinity.ToScalar();
+        Gate.Invoking(g => g.Classify(good.clone().index_put_(nan, 1, 0, 2, 2))).Should().Throw<ArgumentException>().WithMessage("*NaN or infinite*");
+        Gate.Invoking(g => g.Classify(good.clone().index_put_(infinity, 2, 0, 0, 0))).Should().Throw<ArgumentException>().WithMessage("*NaN or infinite*");
         Gate.Invoking(g => g.Classify(empty(2, 1, 8, 8, device: META))).Should().Throw<ArgumentException>().WithMessage("*meta device*");
         Gate.Invoking(g => g.Classify(null!)).Should().Throw<ArgumentNullException>();
     }
@@ -232,7 +234,7 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
         Tensor Features(Tensor batch)
         {
             Interlocked.Increment(ref extractorCalls);
-            return batch.flatten(1).narrow(1, 0, 16).mul(2);
+            return batch.flatten(1).narrow(1, 0, 16).Times(2);
         }
 
         var data = GateTestModels.InDistribution(100, seed: 81);

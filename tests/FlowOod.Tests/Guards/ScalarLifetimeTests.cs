@@ -34,7 +34,21 @@ public sealed class ScalarLifetimeTests
         { "samples", "FlowOod.Samples.FashionMnist", "FlowOod.Samples.FashionMnist.dll" },
         { "samples", "FlowOod.Samples.GateService", "FlowOod.Samples.GateService.dll" },
         { "samples", "FlowOod.Samples.CustomCoupling", "FlowOod.Samples.CustomCoupling.dll" },
+        { "tests", "FlowOod.Tests", "FlowOod.Tests.dll" },
+        { "tests", "FlowOod.AspNetCore.Tests", "FlowOod.AspNetCore.Tests.dll" },
+        { "tests", "FlowOod.Cli.Tests", "FlowOod.Cli.Tests.dll" },
+        { "tests", "FlowOod.GateService.Tests", "FlowOod.GateService.Tests.dll" },
     };
+
+    // What the scan of this test assembly leaves out, each for a reason: the specimens below are unsafe on purpose
+    // (TheScan_FlagsTemporariesInCompiledCode checks the scan finds them), and one test compares our BatchNorm2dLayer
+    // with TorchSharp's own BatchNorm2d, whose training forward makes a temporary (num_batches_tracked.add_(1)); no
+    // test code of ours can keep that one alive, and the comparison is the point of the test.
+    private static readonly string[] Exempt =
+    [
+        $": {typeof(Specimens).FullName!.Replace('+', '/')}::",
+        $": {typeof(Layers.NoGlobalGeneratorTests).FullName}::{nameof(Layers.NoGlobalGeneratorTests.BatchNorm2dLayer_TrainsAndEvaluatesLikeTorchSharpsModule)}() calls TorchSharp.torch/nn::BatchNorm2d(",
+    ];
 
     [Theory]
     [MemberData(nameof(Assemblies))]
@@ -42,7 +56,7 @@ public sealed class ScalarLifetimeTests
     {
         var graph = IlCallGraph.Read(RepositoryPaths.OutputOf(folder, project, file));
 
-        var violations = Violations(graph);
+        var violations = Violations(graph).Where(v => !Exempt.Any(e => v.Contains(e, StringComparison.Ordinal))).ToArray();
 
         graph.Methods.Count.Should().BeGreaterThan(20, "the scan must have read the assembly's methods");
         violations.Should().BeEmpty(

@@ -42,7 +42,7 @@ public sealed class BuilderTrainingTests
 
         losses.Should().HaveCount(24).And.OnlyContain(l => double.IsFinite(l));
         losses.TakeLast(6).Average().Should().BeLessThan(losses.Take(6).Average() - 0.2, "24 Adam steps lower the loss clearly");
-        flow.parameters().Should().OnlyContain(p => p.isfinite().all().ToBoolean(), "no parameter may become NaN or infinite");
+        flow.parameters().Should().OnlyContain(p => p.isfinite().all().ReadBoolean(), "no parameter may become NaN or infinite");
     }
 
     private static readonly Dictionary<string, Func<NormalizingFlow>> Flows = new()

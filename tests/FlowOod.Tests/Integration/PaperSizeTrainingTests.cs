@@ -41,7 +41,7 @@ public sealed class PaperSizeTrainingTests
         losses.Should().HaveCount(3).And.OnlyContain(l => double.IsFinite(l) && l > 0 && l < 20);
         foreach (var parameter in flow.parameters())
         {
-            parameter.isfinite().all().ToBoolean().Should().BeTrue("no parameter may become NaN or infinite");
+            parameter.isfinite().all().ReadBoolean().Should().BeTrue("no parameter may become NaN or infinite");
         }
     }
 }

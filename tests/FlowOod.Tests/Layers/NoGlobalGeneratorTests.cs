@@ -59,7 +59,7 @@ public sealed class NoGlobalGeneratorTests
 
         state.Should().BeTrue("loading must leave the global generator's state byte for byte as it was");
         next.Should().BeTrue("the next draw after loading equals the next draw without it");
-        actual.eq(expected).all().ToBoolean().Should().BeTrue("the loaded flow scores bit for bit like the saved one");
+        actual.eq(expected).all().ReadBoolean().Should().BeTrue("the loaded flow scores bit for bit like the saved one");
     }
 
     [Theory]
@@ -77,7 +77,7 @@ public sealed class NoGlobalGeneratorTests
             copy.state_dict().Should().HaveSameCount(source);
             foreach (var (name, tensor) in copy.state_dict())
             {
-                tensor.eq(source[name]).all().ToBoolean().Should().BeTrue(name);
+                tensor.eq(source[name]).all().ReadBoolean().Should().BeTrue(name);
             }
 
             return copy.LogProb(input, ScoringNoise.BinCentres).detach();
@@ -85,7 +85,7 @@ public sealed class NoGlobalGeneratorTests
 
         state.Should().BeTrue();
         next.Should().BeTrue();
-        actual.eq(expected).all().ToBoolean().Should().BeTrue();
+        actual.eq(expected).all().ReadBoolean().Should().BeTrue();
     }
 
     [Fact]
@@ -110,7 +110,7 @@ public sealed class NoGlobalGeneratorTests
             while (!stop.IsCancellationRequested)
             {
                 using var value = rand(1);
-                seen.Add(value.ToSingle());
+                seen.Add(value.ReadSingle());
                 if (seen.Count % 8 == 0)
                 {
                     Thread.Yield();
@@ -161,7 +161,7 @@ public sealed class NoGlobalGeneratorTests
 
         state.Should().BeTrue("the user's nn.Conv2d draws, and the fallback restores the state afterwards");
         next.Should().BeTrue();
-        actual.eq(expected).all().ToBoolean().Should().BeTrue();
+        actual.eq(expected).all().ReadBoolean().Should().BeTrue();
     }
 
     [Theory]
@@ -180,10 +180,10 @@ public sealed class NoGlobalGeneratorTests
         var c = other.state_dict();
         foreach (var (name, tensor) in second.state_dict())
         {
-            tensor.eq(a[name]).all().ToBoolean().Should().BeTrue($"{name} is drawn from the seeded global generator");
+            tensor.eq(a[name]).all().ReadBoolean().Should().BeTrue($"{name} is drawn from the seeded global generator");
         }
 
-        a.Any(p => p.Value.is_floating_point() && !p.Value.eq(c[p.Key]).all().ToBoolean()).Should().BeTrue("another seed gives other weights");
+        a.Any(p => p.Value.is_floating_point() && !p.Value.eq(c[p.Key]).all().ReadBoolean()).Should().BeTrue("another seed gives other weights");
     }
 
     [Fact]
@@ -197,21 +197,21 @@ public sealed class NoGlobalGeneratorTests
         random.manual_seed(Seed);
         using var ours = new Conv2dLayer(4, 6, 3, padding: 1);
         SameParameters(ours, reference);
-        ours.call(input).eq(reference.call(input)).all().ToBoolean().Should().BeTrue();
+        ours.call(input).eq(reference.call(input)).all().ReadBoolean().Should().BeTrue();
 
         random.manual_seed(Seed);
         using var strided = nn.Conv2d(4, 6, (4, 4), stride: (2, 1));
         random.manual_seed(Seed);
         using var oursStrided = new Conv2dLayer(4, 6, (4, 4), (2, 1));
         SameParameters(oursStrided, strided);
-        oursStrided.call(input).eq(strided.call(input)).all().ToBoolean().Should().BeTrue();
+        oursStrided.call(input).eq(strided.call(input)).all().ReadBoolean().Should().BeTrue();
 
         random.manual_seed(Seed);
         using var transposed = nn.ConvTranspose2d(4, 5, (4, 4), stride: (2, 2));
         random.manual_seed(Seed);
         using var oursTransposed = new ConvTranspose2dLayer(4, 5, (4, 4), (2, 2));
         SameParameters(oursTransposed, transposed);
-        oursTransposed.forward(input, [21, 20]).eq(transposed.forward(input, [21, 20])).all().ToBoolean().Should().BeTrue();
+        oursTransposed.forward(input, [21, 20]).eq(transposed.forward(input, [21, 20])).all().ReadBoolean().Should().BeTrue();
 
         using var rows = randn(5, 7);
         random.manual_seed(Seed);
@@ -219,7 +219,7 @@ public sealed class NoGlobalGeneratorTests
         random.manual_seed(Seed);
         using var oursLinear = new LinearLayer(7, 3);
         SameParameters(oursLinear, linear);
-        oursLinear.call(rows).eq(linear.call(rows)).all().ToBoolean().Should().BeTrue();
+        oursLinear.call(rows).eq(linear.call(rows)).all().ReadBoolean().Should().BeTrue();
     }
 
     [Fact]
@@ -231,19 +231,19 @@ public sealed class NoGlobalGeneratorTests
         SameParameters(ours, reference);
         for (int i = 0; i < 3; i++)
         {
-            using var batch = randn(4, 3, 5, 5).mul_(2).add_(i);
-            ours.call(batch).eq(reference.call(batch)).all().ToBoolean().Should().BeTrue("training step {0}", i);
+            using var batch = randn(4, 3, 5, 5).TimesInPlace(2).PlusInPlace(i);
+            ours.call(batch).eq(reference.call(batch)).all().ReadBoolean().Should().BeTrue("training step {0}", i);
         }
 
         ours.eval();
         reference.eval();
         using var test = randn(2, 3, 5, 5);
-        ours.call(test).eq(reference.call(test)).all().ToBoolean().Should().BeTrue();
+        ours.call(test).eq(reference.call(test)).all().ReadBoolean().Should().BeTrue();
         var expected = reference.state_dict();
         ours.state_dict().Keys.Should().Equal(expected.Keys);
         foreach (var (name, tensor) in ours.state_dict())
         {
-            tensor.eq(expected[name]).all().ToBoolean().Should().BeTrue(name);
+            tensor.eq(expected[name]).all().ReadBoolean().Should().BeTrue(name);
         }
     }
 
@@ -309,7 +309,7 @@ public sealed class NoGlobalGeneratorTests
         result = action();
         using var after = random.get_rng_state();
         using var next = rand(16);
-        return (after.data<byte>().ToArray().SequenceEqual(before.data<byte>().ToArray()), next.eq(reference).all().ToBoolean());
+        return (after.data<byte>().ToArray().SequenceEqual(before.data<byte>().ToArray()), next.eq(reference).all().ReadBoolean());
     }
 
     /// <summary>
@@ -327,7 +327,7 @@ public sealed class NoGlobalGeneratorTests
         {
             foreach (var parameter in flow.parameters())
             {
-                parameter.add_(randn(parameter.shape, parameter.dtype, generator: generator).mul_(0.05));
+                parameter.PlusInPlace(randn(parameter.shape, parameter.dtype, generator: generator).TimesInPlace(0.05));
             }
         }
 
@@ -359,7 +359,7 @@ public sealed class NoGlobalGeneratorTests
         foreach (var (name, tensor) in ours.state_dict())
         {
             tensor.shape.Should().Equal(expected[name].shape, name);
-            tensor.eq(expected[name]).all().ToBoolean().Should().BeTrue($"{name} is drawn exactly as TorchSharp's module draws it");
+            tensor.eq(expected[name]).all().ReadBoolean().Should().BeTrue($"{name} is drawn exactly as TorchSharp's module draws it");
         }
     }
 }

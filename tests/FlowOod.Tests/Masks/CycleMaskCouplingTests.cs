@@ -37,7 +37,7 @@ public sealed class CycleMaskCouplingTests
         var (output, _) = inverse ? coupling.Inverse(input) : coupling.Forward(input);
 
         output.masked_select(kept).ShouldEqualExactly(input.masked_select(kept), "conditioning and untouched quadrants");
-        output.masked_select(transform).ne(input.masked_select(transform)).all().ToBoolean()
+        output.masked_select(transform).ne(input.masked_select(transform)).all().ReadBoolean()
             .Should().BeTrue("every entry of the output quadrant moves once the st-network is perturbed");
     }
 
@@ -57,13 +57,13 @@ public sealed class CycleMaskCouplingTests
         using var noGrad = no_grad();
         var input = randn(TensorChecks.Batched(Batch, EventShape), dtype: ScalarType.Float64);
         var untouched = MaskTensor(Untouched(coupling.Mask));
-        var perturbed = where(untouched, input.add(randn_like(input).mul_(3.0)), input);
+        var perturbed = where(untouched, input.Plus(randn_like(input).TimesInPlace(3.0)), input);
         var transform = MaskTensor(coupling.Mask.Transform.ToArray());
 
         var (output, logDet) = inverse ? coupling.Inverse(input) : coupling.Forward(input);
         var (perturbedOutput, perturbedLogDet) = inverse ? coupling.Inverse(perturbed) : coupling.Forward(perturbed);
 
-        perturbed.masked_select(untouched).ne(input.masked_select(untouched)).all().ToBoolean().Should().BeTrue();
+        perturbed.masked_select(untouched).ne(input.masked_select(untouched)).all().ReadBoolean().Should().BeTrue();
         perturbedOutput.masked_select(transform).ShouldEqualExactly(
             output.masked_select(transform), "the output quadrant when only the untouched quadrants differ");
         perturbedLogDet.ShouldEqualExactly(logDet, "LogDet when only the untouched quadrants differ");
@@ -81,15 +81,15 @@ public sealed class CycleMaskCouplingTests
         using var noGrad = no_grad();
         var input = randn(TensorChecks.Batched(Batch, EventShape), dtype: ScalarType.Float64);
         var condition = MaskTensor(coupling.Mask.Condition.ToArray());
-        var perturbed = where(condition, input.add(randn_like(input).mul_(3.0)), input);
+        var perturbed = where(condition, input.Plus(randn_like(input).TimesInPlace(3.0)), input);
         var transform = MaskTensor(coupling.Mask.Transform.ToArray());
 
         var (output, logDet) = coupling.Forward(input);
         var (perturbedOutput, perturbedLogDet) = coupling.Forward(perturbed);
 
         // Non-vacuity of the independence check above: the st-network does read its conditioning quadrant.
-        perturbedOutput.masked_select(transform).sub(output.masked_select(transform)).abs().max().ToDouble().Should().BeGreaterThan(1e-6);
-        perturbedLogDet.sub(logDet).abs().min().ToDouble().Should().BeGreaterThan(1e-9);
+        perturbedOutput.masked_select(transform).sub(output.masked_select(transform)).abs().max().ReadDouble().Should().BeGreaterThan(1e-6);
+        perturbedLogDet.sub(logDet).abs().min().ReadDouble().Should().BeGreaterThan(1e-9);
     }
 
     [Fact]

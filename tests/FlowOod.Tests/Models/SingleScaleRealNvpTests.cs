@@ -104,7 +104,7 @@ public sealed class SingleScaleRealNvpTests
 
         latent.shape.Should().Equal(2, 1, 8, 8);
         recovered.ShouldEqualExactly(images, "Inverse(Forward(x))");
-        logDet.add(inverseLogDet).abs().max().ToDouble().Should().BeLessThan(ConformanceTolerances.Default.LogDetSumAbsolute);
+        logDet.Plus(inverseLogDet).abs().max().ReadDouble().Should().BeLessThan(ConformanceTolerances.Default.LogDetSumAbsolute);
     }
 
     [Theory]
@@ -114,7 +114,7 @@ public sealed class SingleScaleRealNvpTests
         random.manual_seed(5);
         using var flow = SingleScaleRealNvp.Create(ImageShape, Presets[preset] with { Conditioner = TinyResNet });
         using var scope = NewDisposeScope();
-        var data = randint(0, 256, [16, .. ImageShape], dtype: ScalarType.Float32).div_(255.0);
+        var data = randint(0, 256, [16, .. ImageShape], dtype: ScalarType.Float32).DivideInPlace(255.0);
         var losses = new RecordingProgress();
 
         var result = new FlowTrainer(flow, new TrainingOptions { Steps = 5, BatchSize = 16, LearningRate = 1e-3, Seed = 5, ProgressInterval = 1 })
@@ -123,7 +123,7 @@ public sealed class SingleScaleRealNvpTests
         result.Steps.Should().Be(5);
         losses.Reports.Select(r => r.Loss).Should().HaveCount(5).And.OnlyContain(l => double.IsFinite(l));
         losses.Reports[^1].Loss.Should().BeLessThan(losses.Reports[0].Loss, "five Adam steps on the same 16 images lower the NLL");
-        flow.parameters().Should().OnlyContain(p => p.isfinite().all().ToBoolean());
+        flow.parameters().Should().OnlyContain(p => p.isfinite().all().ReadBoolean());
         using var noGrad = no_grad();
         flow.LogProb(data).ShouldBeAllFinite("LogProb after training");
     }
@@ -212,7 +212,7 @@ public sealed class SingleScaleRealNvpTests
         return flow;
     }
 
-    private static Tensor EightBitImages(long n) => randint(0, 256, [n, .. ImageShape], dtype: ScalarType.Float64).div_(255.0);
+    private static Tensor EightBitImages(long n) => randint(0, 256, [n, .. ImageShape], dtype: ScalarType.Float64).DivideInPlace(255.0);
 
     private sealed class RecordingProgress : IProgress<TrainingProgress>
     {

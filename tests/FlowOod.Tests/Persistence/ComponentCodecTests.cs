@@ -156,7 +156,7 @@ public sealed class ComponentCodecTests
     {
         BijectorCase.Perturb(flow);
         var shape = flow.EventShape.ToArray();
-        var batch = tabular ? randn([12, .. shape]) : randint(0, 256, [12, .. shape]).to(ScalarType.Float32).div_(255.0);
+        var batch = tabular ? randn([12, .. shape]) : randint(0, 256, [12, .. shape]).to(ScalarType.Float32).DivideInPlace(255.0);
         ActNorm.InitializeAll(flow, batch);
         flow.train();
         using (no_grad())

@@ -161,7 +161,7 @@ public sealed class ComponentRegistryTests
 
     private static ScorerCase ImageCase(IOodScorer scorer) => new(scorer, Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32), LoadOptions);
 
-    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 4).mul(3);
+    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 4).Times(3);
 
     private sealed record ScorerCase(IOodScorer Scorer, Tensor Batch, ModelLoadOptions Options);
 }

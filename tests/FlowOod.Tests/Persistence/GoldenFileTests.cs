@@ -124,7 +124,7 @@ public abstract class GoldenFileTests(string version, Func<ulong, ScoringNoise> 
                 foreach (var (key, value) in reloaded.state_dict())
                 {
                     value.dtype.Should().Be(expected[key].dtype, key);
-                    value.eq(expected[key]).all().ToBoolean().Should().BeTrue($"{key} is stored bit for bit");
+                    value.eq(expected[key]).all().ReadBoolean().Should().BeTrue($"{key} is stored bit for bit");
                 }
             }
         }

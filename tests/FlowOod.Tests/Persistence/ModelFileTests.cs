@@ -46,7 +46,7 @@ public sealed class ModelFileTests
         foreach (var (name, tensor) in expected)
         {
             actual[name].dtype.Should().Be(tensor.dtype, name);
-            actual[name].eq(tensor).all().ToBoolean().Should().BeTrue($"{name} is stored bit for bit");
+            actual[name].eq(tensor).all().ReadBoolean().Should().BeTrue($"{name} is stored bit for bit");
         }
 
         new NegativeLogLikelihoodScorer(loaded, LikelihoodUnit.Nats).Score(batch)
@@ -201,7 +201,7 @@ public sealed class ModelFileTests
             },
         };
         using var loaded = ModelFile.LoadFlow(path, options);
-        loaded.LogProb(batch).eq(flow.LogProb(batch)).all().ToBoolean().Should().BeTrue();
+        loaded.LogProb(batch).eq(flow.LogProb(batch)).all().ReadBoolean().Should().BeTrue();
     }
 
     [Fact]
@@ -255,7 +255,7 @@ public sealed class ModelFileTests
         flow.to(dtype);
         BijectorCase.Perturb(flow);
         var shape = flow.EventShape.ToArray();
-        var batch = builder == "Tabular" ? randn([12, .. shape], dtype: dtype) : randint(0, 256, [12, .. shape], dtype: dtype).div_(255.0);
+        var batch = builder == "Tabular" ? randn([12, .. shape], dtype: dtype) : randint(0, 256, [12, .. shape], dtype: dtype).DivideInPlace(255.0);
         ActNorm.InitializeAll(flow, batch);
         flow.train();
         using (no_grad())

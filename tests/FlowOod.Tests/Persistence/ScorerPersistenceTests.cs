@@ -156,7 +156,7 @@ public sealed class ScorerPersistenceTests
         scorer.Flow.Dispose();
     }
 
-    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 6).mul(2);
+    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 6).Times(2);
 
     internal static IOodScorer Create(string name, Tensor heldOut)
     {

@@ -148,7 +148,7 @@ public sealed class ConditionerPrecisionTests
 
         weight.grad.Should().NotBeNull();
         weight.grad!.dtype.Should().Be(ScalarType.Float32);
-        weight.grad.abs().sum().ToSingle().Should().BePositive();
+        weight.grad.abs().sum().ReadSingle().Should().BePositive();
     }
 
     [Fact]
@@ -194,9 +194,9 @@ public sealed class ConditionerPrecisionTests
 
             y.dtype.Should().Be(ScalarType.Float32);
             logDet.dtype.Should().Be(ScalarType.Float32);
-            y.sub(fp32Y).abs().max().ToDouble().Should().BePositive("bf16 st-networks give (slightly) different s and t");
-            back.sub(x).abs().max().ToDouble().Should().BeLessThan(1e-5, "s and t are recomputed from the same conditioning entries in both directions");
-            logDet.add(inverseLogDet).abs().max().ToDouble().Should().BeLessThan(1e-5);
+            y.sub(fp32Y).abs().max().ReadDouble().Should().BePositive("bf16 st-networks give (slightly) different s and t");
+            back.sub(x).abs().max().ReadDouble().Should().BeLessThan(1e-5, "s and t are recomputed from the same conditioning entries in both directions");
+            logDet.Plus(inverseLogDet).abs().max().ReadDouble().Should().BeLessThan(1e-5);
         }
     }
 
@@ -269,7 +269,7 @@ public sealed class ConditionerPrecisionTests
         foreach (var parameter in flow.parameters())
         {
             using var scope = NewDisposeScope();
-            parameter.add_(randn(parameter.shape, generator: generator).mul_(0.05));
+            parameter.PlusInPlace(randn(parameter.shape, generator: generator).TimesInPlace(0.05));
         }
 
         return flow;
@@ -278,6 +278,6 @@ public sealed class ConditionerPrecisionTests
     private static Tensor EightBitImages(int count)
     {
         using var generator = new Generator(21);
-        return rand([count, 1, 8, 8], generator: generator).mul_(255).floor_().div_(255);
+        return rand([count, 1, 8, 8], generator: generator).TimesInPlace(255).floor_().DivideInPlace(255);
     }
 }

@@ -19,7 +19,7 @@ public sealed class IntraOpThreadsTests
     public void ANewThread_ValidatingABatch_TakesTheProcessWideCount()
     {
         using var flow = RealNvp.Create(ScoringFlows.ImageShape, new RealNvpOptions { Scales = 1, Width = 4, Blocks = 1 });
-        using var batch = ones(2, 1, 8, 8).div_(2);
+        using var batch = ones(2, 1, 8, 8).DivideInPlace(2);
 
         var (before, after) = OnNewThread(() =>
         {

@@ -167,7 +167,7 @@ public sealed class ConcurrentScoringTests
         return [.. scorers];
     }
 
-    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 6).mul(2);
+    private static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, 6).Times(2);
 
     // Deterministic requests: which scorer (the last index is the detector), where in the pool, how many images.
     private static (int Scorer, int Start, int Length)[] Requests(int kinds)

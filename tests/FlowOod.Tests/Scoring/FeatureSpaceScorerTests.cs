@@ -19,7 +19,7 @@ public sealed class FeatureSpaceScorerTests
     private static readonly TabularRealNvpOptions SmallFlow = new() { Couplings = 4, HiddenWidth = 32 };
 
     // Inputs [N, 1, 2, 2]; features = the 4 pixels, scaled and shifted so that standardisation matters.
-    private static Tensor Pixels(Tensor batch) => batch.flatten(1).mul(3).add(1);
+    private static Tensor Pixels(Tensor batch) => batch.flatten(1).Times(3).Plus(1);
 
     [Fact]
     public void Score_EqualsNegativeLogProbOfStandardizedFeaturesInNats()
@@ -91,8 +91,8 @@ public sealed class FeatureSpaceScorerTests
             "rank 1" => batch.flatten(1).sum(1),
             "wrong D" => zeros(batch.shape[0], 5),
             "wrong rows" => zeros(batch.shape[0] - 1, 4),
-            "NaN" => batch.flatten(1).log().sub(100).sqrt(),
-            "infinity" => batch.flatten(1).div(0),
+            "NaN" => batch.flatten(1).log().Minus(100).sqrt(),
+            "infinity" => batch.flatten(1).DividedBy(0),
             "int64" => batch.flatten(1).to_type(ScalarType.Int64),
             "null" => null!,
             "throws" => batch.reshape(-1, 5),
@@ -100,7 +100,7 @@ public sealed class FeatureSpaceScorerTests
         };
         var scorer = new FeatureSpaceScorer(Broken, flow, standardizer, extractorName: "Broken");
 
-        var act = () => scorer.Score(rand(3, 1, 2, 2).add_(0.5));
+        var act = () => scorer.Score(rand(3, 1, 2, 2).PlusInPlace(0.5));
 
         act.Should().Throw<ArgumentException>().WithMessage(message).Which.ParamName.Should().Be("batch");
     }
@@ -135,7 +135,7 @@ public sealed class FeatureSpaceScorerTests
         {
             "empty" => zeros(0, 1, 2, 2),
             "scalar" => tensor(1f),
-            "NaN" => full(new long[] { 2, 1, 2, 2 }, float.NaN),
+            "NaN" => TestScalars.Full([2, 1, 2, 2], float.NaN),
             "meta device" => zeros(2, 1, 2, 2).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };
@@ -223,7 +223,7 @@ public sealed class FeatureSpaceScorerTests
         scorer.Standardizer.StandardDeviation.Should().AllSatisfy(s => s.Should().BeApproximately(3, 0.2));
         scorer.Flow.EventShape.Should().Equal(4);
         var inScores = scorer.Score(randn(1000, 1, 2, 2));
-        var shiftedScores = scorer.Score(randn(1000, 1, 2, 2).add_(2.5));
+        var shiftedScores = scorer.Score(randn(1000, 1, 2, 2).PlusInPlace(2.5));
         OodMetrics.Auroc(inScores, shiftedScores).Should().BeGreaterThan(0.99);
         scorer.Flow.Dispose();
     }

@@ -35,15 +35,15 @@ public sealed class FeatureStandardizerTests
     {
         using var scope = NewDisposeScope();
         random.manual_seed(3);
-        var features = randn(500, 4, dtype: dtype).mul_(tensor(new[] { 0.01, 1, 100, 5 }).to_type(dtype)).add_(7);
+        var features = randn(500, 4, dtype: dtype).mul_(tensor(new[] { 0.01, 1, 100, 5 }).to_type(dtype)).PlusInPlace(7);
 
         var z = FeatureStandardizer.Fit(features).Apply(features);
 
         z.dtype.Should().Be(dtype);
         z.shape.Should().Equal(500, 4);
         var tolerance = dtype == ScalarType.Float32 ? 1e-5 : 1e-12;
-        z.mean([0L]).abs().max().ToDouble().Should().BeLessThan(tolerance);
-        z.std(0, unbiased: false).sub(1).abs().max().ToDouble().Should().BeLessThan(tolerance);
+        z.mean([0L]).abs().max().ReadDouble().Should().BeLessThan(tolerance);
+        z.std(0, unbiased: false).Minus(1).abs().max().ReadDouble().Should().BeLessThan(tolerance);
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public sealed class FeatureStandardizerTests
     {
         using var scope = NewDisposeScope();
         random.manual_seed(4);
-        var features = randn(50, 3).mul_(3).add_(1);
+        var features = randn(50, 3).TimesInPlace(3).PlusInPlace(1);
         var fitted = FeatureStandardizer.Fit(features);
 
         var reloaded = new FeatureStandardizer(fitted.Mean, fitted.StandardDeviation);

@@ -40,5 +40,5 @@ internal static class GaussianFlows
 
     // [n, D] draws from N(mean, std² I) using torch's global generator.
     public static Tensor Samples(long n, int dimensions, double mean = 0, double std = 1) =>
-        randn(n, dimensions, dtype: ScalarType.Float64).mul_(std).add_(mean);
+        randn(n, dimensions, dtype: ScalarType.Float64).TimesInPlace(std).PlusInPlace(mean);
 }

@@ -30,7 +30,7 @@ public sealed class InputComplexityScorerTests
             logProb = flow.LogProb(batch).data<double>().ToArray();
         }
 
-        var bytes = batch.mul(255).round().to(ScalarType.Byte).data<byte>().ToArray();
+        var bytes = batch.Times(255).round().to(ScalarType.Byte).data<byte>().ToArray();
         scores.Should().HaveCount(7);
         for (int i = 0; i < 7; i++)
         {
@@ -48,7 +48,7 @@ public sealed class InputComplexityScorerTests
         // the NLL by exactly the difference in compressed length.
         using var flow = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float64);
         using var scope = NewDisposeScope();
-        var batch = cat([full(1, 1, 8, 8, 128 / 255.0, dtype: ScalarType.Float64), ScoringFlows.EightBitImages(1, ScalarType.Float64)]);
+        var batch = cat([TestScalars.Full([1, 1, 8, 8], 128 / 255.0, ScalarType.Float64), ScoringFlows.EightBitImages(1, ScalarType.Float64)]);
         var scorer = new InputComplexityScorer(flow);
 
         var lengths = scorer.CompressedBits(batch);
@@ -113,8 +113,8 @@ public sealed class InputComplexityScorerTests
         {
             "empty" => zeros(0, 1, 8, 8),
             "wrong shape" => zeros(2, 3, 8, 8),
-            "NaN" => full(2, 1, 8, 8, float.NaN),
-            _ => full(2, 1, 8, 8, 2f),
+            "NaN" => TestScalars.Full([2, 1, 8, 8], float.NaN),
+            _ => TestScalars.Full([2, 1, 8, 8], 2f),
         };
         var scorer = new InputComplexityScorer(flow);
 

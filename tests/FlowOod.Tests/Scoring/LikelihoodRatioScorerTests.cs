@@ -48,7 +48,7 @@ public sealed class LikelihoodRatioScorerTests
         var batch = ScoringFlows.EightBitImages(16, ScalarType.Float32);
         var before = foreground.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
         var copy = FlowCopy.Of(foreground);
-        copy.LogProb(batch).eq(foreground.LogProb(batch)).all().ToBoolean().Should().BeTrue("the copy is the same density");
+        copy.LogProb(batch).eq(foreground.LogProb(batch)).all().ReadBoolean().Should().BeTrue("the copy is the same density");
         copy.Dispose();
 
         using var background = LikelihoodRatioScorer.FineTuneBackground(
@@ -56,12 +56,12 @@ public sealed class LikelihoodRatioScorerTests
 
         foreach (var (name, tensor) in foreground.state_dict())
         {
-            tensor.eq(before[name]).all().ToBoolean().Should().BeTrue($"{name} of the foreground is untouched");
+            tensor.eq(before[name]).all().ReadBoolean().Should().BeTrue($"{name} of the foreground is untouched");
         }
 
         background.Architecture.Should().BeSameAs(foreground.Architecture);
         background.training.Should().BeFalse();
-        background.LogProb(batch).eq(foreground.LogProb(batch)).all().ToBoolean().Should().BeFalse("3 steps on perturbed data moved the background");
+        background.LogProb(batch).eq(foreground.LogProb(batch)).all().ReadBoolean().Should().BeFalse("3 steps on perturbed data moved the background");
     }
 
     [Fact]
@@ -219,7 +219,7 @@ public sealed class LikelihoodRatioScorerTests
         var batch = problem switch
         {
             "wrong shape" => zeros(2, 1, 8, 9),
-            "above 1" => full(2, 1, 8, 8, 1.5f),
+            "above 1" => TestScalars.Full([2, 1, 8, 8], 1.5f),
             _ => zeros(0, 1, 8, 8),
         };
 
@@ -233,6 +233,6 @@ public sealed class LikelihoodRatioScorerTests
     {
         random.manual_seed(seed);
         var level = rand(n, 1, 1, 1);
-        return level.add(randn([n, .. ScoringFlows.ImageShape]).mul_(0.03)).clamp_(0, 1).mul_(255).round_().div_(255);
+        return level.Plus(randn([n, .. ScoringFlows.ImageShape]).TimesInPlace(0.03)).ClampInPlace(0, 1).TimesInPlace(255).round_().DivideInPlace(255);
     }
 }

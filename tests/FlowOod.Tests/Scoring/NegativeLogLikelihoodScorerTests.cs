@@ -121,7 +121,7 @@ public sealed class NegativeLogLikelihoodScorerTests
             case "float16":
                 return good.to_type(ScalarType.Float16);
             case "int32":
-                return good.mul(255).to_type(ScalarType.Int32);
+                return good.Times(255).to_type(ScalarType.Int32);
             case "NaN":
                 good[1, 0, 3, 3] = float.NaN;
                 return good;

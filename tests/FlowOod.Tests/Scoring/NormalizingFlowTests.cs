@@ -53,7 +53,7 @@ public sealed class NormalizingFlowTests
     {
         using var flow = ScoringFlows.CreatePrepared(noise: false, ScalarType.Float32);
         using var scope = NewDisposeScope();
-        var batch = full(new long[] { 3, 1, 8, 8 }, 0.5f);
+        var batch = TestScalars.Full([3, 1, 8, 8], 0.5f);
         batch[0, 0, 0, 0] = 0f;
         batch[2, 0, 7, 7] = 1f;
         batch[1, 0, 4, 5] = value;
@@ -96,10 +96,10 @@ public sealed class NormalizingFlowTests
         samples.shape.Should().Equal(6, 1, 8, 8);
         samples.dtype.Should().Be(ScalarType.Float32);
         samples.ShouldBeAllFinite("samples");
-        samples.min().ToDouble().Should().BeGreaterThanOrEqualTo(0.0);
-        samples.max().ToDouble().Should().BeLessThanOrEqualTo(1.0);
-        var levels = samples.mul(255.0);
-        levels.sub(levels.round()).abs().max().ToDouble().Should().BeLessThan(1e-4, "the inverse of the dequantization quantizes");
+        samples.min().ReadDouble().Should().BeGreaterThanOrEqualTo(0.0);
+        samples.max().ReadDouble().Should().BeLessThanOrEqualTo(1.0);
+        var levels = samples.Times(255.0);
+        levels.sub(levels.round()).abs().max().ReadDouble().Should().BeLessThan(1e-4, "the inverse of the dequantization quantizes");
     }
 
     [Fact]

@@ -47,15 +47,15 @@ public sealed class PixelPerturbationTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(2);
-        var images = full(64, 1, 28, 28, OffGrid, dtype: ScalarType.Float64);
+        var images = TestScalars.Full([64, 1, 28, 28], OffGrid, ScalarType.Float64);
         var n = (double)images.numel();
 
         var perturbed = new PixelPerturbation(rate).Apply(images, generator);
 
-        var fraction = perturbed.ne(images).sum().ToDouble() / n;
+        var fraction = perturbed.ne(images).sum().ReadDouble() / n;
         var standardError = Math.Sqrt(rate * (1 - rate) / n);
         fraction.Should().BeApproximately(rate, 5 * standardError);
-        images.eq(OffGrid).all().ToBoolean().Should().BeTrue("the input is not modified");
+        images.eq(OffGrid).all().ReadBoolean().Should().BeTrue("the input is not modified");
     }
 
     [Fact]
@@ -63,12 +63,12 @@ public sealed class PixelPerturbationTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(3);
-        var images = full(400, 1, 28, 28, OffGrid);   // 313,600 entries, ~1225 per level
+        var images = TestScalars.Full([400, 1, 28, 28], OffGrid);   // 313,600 entries, ~1225 per level
 
         var perturbed = new PixelPerturbation(1).Apply(images, generator);
 
-        var scaled = perturbed.to(ScalarType.Float64).mul(255);
-        scaled.sub(scaled.round()).abs().max().ToDouble().Should().BeLessThan(1e-4, "replaced entries are levels k/255");
+        var scaled = perturbed.to(ScalarType.Float64).Times(255);
+        scaled.sub(scaled.round()).abs().max().ReadDouble().Should().BeLessThan(1e-4, "replaced entries are levels k/255");
         var counts = bincount(scaled.round().to(ScalarType.Int64).flatten(), minlength: 256).data<long>().ToArray();
         counts.Should().HaveCount(256).And.OnlyContain(c => c > 0);
         var expected = (double)perturbed.numel() / 256;
@@ -81,23 +81,23 @@ public sealed class PixelPerturbationTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(4);
-        var images = randint(0, 256, [16, 3, 8, 8], dtype: ScalarType.Float32, generator: generator).div_(255);
+        var images = randint(0, 256, [16, 3, 8, 8], dtype: ScalarType.Float32, generator: generator).DivideInPlace(255);
 
         var perturbed = new PixelPerturbation(0.3).Apply(images, generator);
 
         perturbed.dtype.Should().Be(ScalarType.Float32);
         perturbed.shape.Should().Equal(16, 3, 8, 8);
-        var scaled = perturbed.to(ScalarType.Float64).mul(255);
-        scaled.sub(scaled.round()).abs().max().ToDouble().Should().BeLessThan(1e-4);
-        perturbed.min().ToDouble().Should().BeGreaterThanOrEqualTo(0);
-        perturbed.max().ToDouble().Should().BeLessThanOrEqualTo(1);
+        var scaled = perturbed.to(ScalarType.Float64).Times(255);
+        scaled.sub(scaled.round()).abs().max().ReadDouble().Should().BeLessThan(1e-4);
+        perturbed.min().ReadDouble().Should().BeGreaterThanOrEqualTo(0);
+        perturbed.max().ReadDouble().Should().BeLessThanOrEqualTo(1);
     }
 
     [Fact]
     public void Apply_SameSeed_SameResult_OtherSeed_Differs()
     {
         using var scope = NewDisposeScope();
-        var images = full(8, 1, 8, 8, OffGrid);
+        var images = TestScalars.Full([8, 1, 8, 8], OffGrid);
         var perturbation = new PixelPerturbation(0.5);
 
         float[] Run(ulong seed)
@@ -138,11 +138,11 @@ public sealed class PixelPerturbationTests
         var images = problem switch
         {
             "int32" => zeros([2, 1, 4, 4], dtype: ScalarType.Int32),
-            "NaN" => full(2, 1, 4, 4, float.NaN),
-            "above 1" => full(2, 1, 4, 4, 1.5f),
-            "below 0" => full(2, 1, 4, 4, -0.5f),
+            "NaN" => TestScalars.Full([2, 1, 4, 4], float.NaN),
+            "above 1" => TestScalars.Full([2, 1, 4, 4], 1.5f),
+            "below 0" => TestScalars.Full([2, 1, 4, 4], -0.5f),
             "scalar" => tensor(0.5f),
-            "meta device" => full(2, 1, 4, 4, 0.5f).to(new Device(DeviceType.META)),
+            "meta device" => TestScalars.Full([2, 1, 4, 4], 0.5f).to(new Device(DeviceType.META)),
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),
         };
 

@@ -32,5 +32,5 @@ internal static class ScoringFlows
 
     // [n, 1, 8, 8] images k/255 with k uniform in 0..255, from torch's global generator.
     public static Tensor EightBitImages(long n, ScalarType dtype) =>
-        randint(0, 256, [n, .. ImageShape], dtype: dtype).div_(255.0);
+        randint(0, 256, [n, .. ImageShape], dtype: dtype).DivideInPlace(255.0);
 }

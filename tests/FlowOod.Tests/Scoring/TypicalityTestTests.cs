@@ -109,8 +109,8 @@ public sealed class TypicalityTestTests
         using var scope = NewDisposeScope();
         random.manual_seed(16);
         var heldOut = GaussianFlows.Samples(101, 3);
-        var even = heldOut.index_select(0, arange(0, 101, 2));
-        var odd = heldOut.index_select(0, arange(1, 101, 2));
+        var even = heldOut.index_select(0, TestScalars.Arange(0, 101, 2));
+        var odd = heldOut.index_select(0, TestScalars.Arange(1, 101, 2));
 
         var split = TypicalityTest.Fit(flow, heldOut, batchSize: 7, new TypicalityTestOptions { Seed = 9 });
         var explicitSets = TypicalityTest.Fit(flow, even, odd, batchSize: 7, new TypicalityTestOptions { Seed = 9 });

@@ -65,9 +65,9 @@ public sealed class WaicScorerTests
         using var ensemble = new Ensemble(MeansAlongFirstAxis);
         using var scope = NewDisposeScope();
         random.manual_seed(22);
-        var agreed = tensor(new[,] { { 0.0, 2.0 } }).repeat(50, 1).add_(randn(50, 2, dtype: ScalarType.Float64).mul_(0.1));
+        var agreed = tensor(new[,] { { 0.0, 2.0 } }).repeat(50, 1).PlusInPlace(randn(50, 2, dtype: ScalarType.Float64).TimesInPlace(0.1));
         agreed.narrow(0, 0, 25).neg_();
-        var disputed = tensor(new[,] { { 1.5, 0.0 } }).repeat(50, 1).add_(randn(50, 2, dtype: ScalarType.Float64).mul_(0.1));
+        var disputed = tensor(new[,] { { 1.5, 0.0 } }).repeat(50, 1).PlusInPlace(randn(50, 2, dtype: ScalarType.Float64).TimesInPlace(0.1));
         disputed.narrow(0, 0, 25).neg_();
         var scorer = new WaicScorer(ensemble.Flows);
 

@@ -39,8 +39,8 @@ public sealed class FlowTrainerBatchTransformTests
         using var scope = NewDisposeScope();
         var data = Images(40, seed: 3);
 
-        var transformed = Parameters(Train(data, seed: 4, steps: 6, batch => batch.neg().add_(1)));
-        var direct = Parameters(Train(data.neg().add_(1), seed: 4, steps: 6, batchTransform: null));
+        var transformed = Parameters(Train(data, seed: 4, steps: 6, batch => batch.neg().PlusInPlace(1)));
+        var direct = Parameters(Train(data.neg().PlusInPlace(1), seed: 4, steps: 6, batchTransform: null));
         var plain = Parameters(Train(data, seed: 4, steps: 6, batchTransform: null));
 
         transformed.Should().HaveCount(direct.Count);
@@ -70,7 +70,7 @@ public sealed class FlowTrainerBatchTransformTests
         using var scope = NewDisposeScope();
         var data = Images(16, seed: 7);
 
-        var act = () => Train(data, seed: 8, steps: 2, batch => batch.add(2));
+        var act = () => Train(data, seed: 8, steps: 2, batch => batch.Plus(2));
 
         act.Should().Throw<ArgumentException>().WithMessage("*batch transform*[0, 1]*")
             .And.ParamName.Should().Be("batchTransform");
@@ -90,7 +90,7 @@ public sealed class FlowTrainerBatchTransformTests
         var baseline = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         trainer.Train(data);
         var withoutTransform = DisposeScopeManager.Statistics.ThreadTotalLiveCount - baseline;
-        trainer.Train(data, batchTransform: batch => batch.mul(0.5).add_(batch.mul(0.25)).clamp_(0, 1));
+        trainer.Train(data, batchTransform: batch => batch.Times(0.5).PlusInPlace(batch.Times(0.25)).ClampInPlace(0, 1));
         var withTransform = DisposeScopeManager.Statistics.ThreadTotalLiveCount - baseline - withoutTransform;
 
         withTransform.Should().Be(withoutTransform, $"the transform's tensors are freed with each step ({DisposeScopeManager.Statistics})");
@@ -111,6 +111,6 @@ public sealed class FlowTrainerBatchTransformTests
     private static Tensor Images(long n, long seed)
     {
         random.manual_seed(seed);
-        return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).div_(255.0);
+        return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).DivideInPlace(255.0);
     }
 }

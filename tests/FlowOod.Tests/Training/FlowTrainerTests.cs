@@ -22,7 +22,7 @@ public sealed class FlowTrainerTests
     {
         using var scope = NewDisposeScope();
         random.manual_seed(2);
-        var images = randint(0, 256, [32, 1, 8, 8], dtype: ScalarType.Float32).div_(255.0);
+        var images = randint(0, 256, [32, 1, 8, 8], dtype: ScalarType.Float32).DivideInPlace(255.0);
         var options = new TrainingOptions { Steps = 1, BatchSize = 8, Seed = 3, LearningRate = 1e-12 };
         random.manual_seed(4);
         using var automatic = Glow.Create([1, 8, 8], GlowOptions.Tiny with { DequantizationNoise = false });
@@ -204,14 +204,14 @@ public sealed class FlowTrainerTests
     {
         random.manual_seed(seed);
         var level = rand(n, 1, 1, 1);
-        return level.add(randn([n, .. Shape]).mul_(0.03)).clamp_(0, 1).mul_(255).round_().div_(255);
+        return level.Plus(randn([n, .. Shape]).TimesInPlace(0.03)).ClampInPlace(0, 1).TimesInPlace(255).round_().DivideInPlace(255);
     }
 
     // Uniform 8-bit noise images (8 bits/dim is the best any model can do on them).
     private static Tensor Images(long n, long seed)
     {
         random.manual_seed(seed);
-        return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).div_(255.0);
+        return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).DivideInPlace(255.0);
     }
 
 
@@ -236,7 +236,7 @@ public sealed class FlowTrainerTests
         {
             calls++;
             var logDet = ZeroLogDet(input);
-            return (input.add(shift), calls >= nanFrom ? logDet.add_(double.NaN) : logDet);
+            return (input.Plus(shift), calls >= nanFrom ? logDet.PlusInPlace(double.NaN) : logDet);
         }
 
         protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input) => (input.sub(shift), ZeroLogDet(input));

@@ -32,7 +32,7 @@ public sealed class NegativeTrainingTests
         loss.backward();
 
         kept.Should().Be(1);
-        loss.ToDouble().Should().BeApproximately(0.5 * (3.0 - 1.0), 1e-12, "½ · (mean in-dist NLL 3 − kept negative NLL 1)");
+        loss.ReadDouble().Should().BeApproximately(0.5 * (3.0 - 1.0), 1e-12, "½ · (mean in-dist NLL 3 − kept negative NLL 1)");
         inLogProb.grad!.data<double>().ToArray().Should().Equal(-0.25, -0.25);
         var negativeGradient = negativeLogProb.grad!.data<double>().ToArray();
         negativeGradient[0].Should().Be(0.5, "the negative below the bound is pushed to lower likelihood");
@@ -51,9 +51,9 @@ public sealed class NegativeTrainingTests
         loss.backward();
 
         kept.Should().Be(0);
-        loss.ToDouble().Should().Be(3.0);
+        loss.ReadDouble().Should().Be(3.0);
         inLogProb.grad!.data<double>().ToArray().Should().Equal(-0.5, -0.5);
-        (negativeLogProb.grad is null || negativeLogProb.grad.abs().max().ToDouble() == 0).Should().BeTrue();
+        (negativeLogProb.grad is null || negativeLogProb.grad.abs().max().ReadDouble() == 0).Should().BeTrue();
     }
 
     [Fact]
@@ -61,10 +61,10 @@ public sealed class NegativeTrainingTests
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(1);
-        var data = randn(new long[] { 16, 4 }, generator: generator).mul_(0.5);
+        var data = randn(new long[] { 16, 4 }, generator: generator).TimesInPlace(0.5);
         var options = new TrainingOptions { Steps = 3, BatchSize = 8, LearningRate = 0.05, Seed = 2 };
-        var far = full(new long[] { 8, 4 }, 1000.0); // NLL ≈ 2·10⁶ nats, far past a 10 bits/dim bound
-        var near = full(new long[] { 8, 4 }, 1.0);   // NLL ≈ 5.7 nats = 2.1 bits/dim, below it
+        var far = TestScalars.Full([8, 4], 1000.0); // NLL ≈ 2·10⁶ nats, far past a 10 bits/dim bound
+        var near = TestScalars.Full([8, 4], 1.0);   // NLL ≈ 5.7 nats = 2.1 bits/dim, below it
 
         float[] Trained(Tensor? negatives)
         {
@@ -132,7 +132,8 @@ public sealed class NegativeTrainingTests
 
         trainer.Invoking(t => t.TrainWithNegatives(data, rand(4, 1, 28, 28), negative))
             .Should().Throw<ArgumentException>().Where(e => e.ParamName == "negatives").WithMessage("*negatives*[N, 1, 8, 8]*[4, 1, 28, 28]*");
-        trainer.Invoking(t => t.TrainWithNegatives(data, full(new long[] { 4, 1, 8, 8 }, 2.0), negative))
+        using var two = 2.0.ToScalar();
+        trainer.Invoking(t => t.TrainWithNegatives(data, full(new long[] { 4, 1, 8, 8 }, two), negative))
             .Should().Throw<ArgumentException>().Where(e => e.ParamName == "negatives");
         trainer.Invoking(t => t.TrainWithNegatives(data, zeros(new long[] { 4, 1, 8, 8 }, dtype: ScalarType.Int64), negative))
             .Should().Throw<ArgumentException>().Where(e => e.ParamName == "negatives");
@@ -189,13 +190,13 @@ public sealed class NegativeTrainingTests
     {
         random.manual_seed(seed);
         var level = rand(n, 1, 1, 1);
-        return level.add(randn([n, .. Shape]).mul_(0.03)).clamp_(0, 1).mul_(255).round_().div_(255);
+        return level.Plus(randn([n, .. Shape]).TimesInPlace(0.03)).ClampInPlace(0, 1).TimesInPlace(255).round_().DivideInPlace(255);
     }
 
     private static Tensor NoiseImages(long n, long seed)
     {
         random.manual_seed(seed);
-        return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).div_(255.0);
+        return randint(0, 256, [n, .. Shape]).to(ScalarType.Float32).DivideInPlace(255.0);
     }
 
     // y = x + shift (a learnable [4] vector), log-det 0: NLL(x) = ½‖x + shift‖² + 2 ln 2π under N(0, I₄).
@@ -212,7 +213,7 @@ public sealed class NegativeTrainingTests
 
         public float[] Values => shift.data<float>().ToArray();
 
-        protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) => (input.add(shift), ZeroLogDet(input));
+        protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) => (input.Plus(shift), ZeroLogDet(input));
 
         protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input) => (input.sub(shift), ZeroLogDet(input));
     }

@@ -117,7 +117,7 @@ public sealed class ParallelTrainingTests
     private static (Tensor Data, Tensor Evaluation) Data()
     {
         using var generator = new Generator(3);
-        var images = randint(0, 256, [64, .. Shape], generator: generator).to(ScalarType.Float32).div_(255.0);
+        var images = randint(0, 256, [64, .. Shape], generator: generator).to(ScalarType.Float32).DivideInPlace(255.0);
         return (images.narrow(0, 0, 48), images.narrow(0, 48, 16));
     }
 

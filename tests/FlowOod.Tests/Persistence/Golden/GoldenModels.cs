@@ -60,7 +60,7 @@ internal static class GoldenModels
     ];
 
     /// <summary>The extractor of the feature-space scorer: the first <see cref="FeatureCount"/> pixels, doubled.</summary>
-    public static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, FeatureCount).mul(2);
+    public static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, FeatureCount).Times(2);
 
     public static ModelLoadOptions LoadOptions { get; } = new() { FeatureExtractor = Features };
 
@@ -297,7 +297,7 @@ internal static class GoldenModels
         {
             foreach (var parameter in flow.parameters())
             {
-                parameter.add_(randn(parameter.shape, parameter.dtype, generator: generator).mul_(0.1));
+                parameter.PlusInPlace(randn(parameter.shape, parameter.dtype, generator: generator).TimesInPlace(0.1));
             }
         }
 
