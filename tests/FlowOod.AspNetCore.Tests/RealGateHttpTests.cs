@@ -42,7 +42,8 @@ public sealed class RealGateHttpTests : IDisposable
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(3);
-        var data = rand([400, 1, 4, 4], generator: generator).mul_(0.3f);     // in-distribution: dark images
+        using var dark = 0.3f.ToScalar(); // kept alive through the call (FlowOod's docs/design.md, "Scalars")
+        var data = rand([400, 1, 4, 4], generator: generator).mul_(dark);     // in-distribution: dark images
         using var gate = OodGate.Fit(classifier, data, new OodGateOptions
         {
             FeatureLayer = "fc1",

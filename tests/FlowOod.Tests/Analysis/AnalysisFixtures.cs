@@ -142,7 +142,7 @@ internal sealed class ShiftDownConditionerFactory(double factor) : IConditionerF
         public override Tensor forward(Tensor input)
         {
             using var scope = NewDisposeScope();
-            var shift = input.roll(rows, 2).mul(-factor);
+            var shift = input.roll(rows, 2).Times(-factor);
             return scope.MoveToOuter(cat(new[] { zeros_like(input), shift }, 1));
         }
     }

@@ -49,6 +49,7 @@ internal sealed class IlCallGraph
             var name = names.Method(handle);
             var returnType = definition.DecodeSignature(names, null).ReturnType;
             var calls = new List<string>();
+            var consumed = new List<string>();
             if (definition.RelativeVirtualAddress != 0)
             {
                 var body = pe.GetMethodBody(definition.RelativeVirtualAddress);
@@ -68,7 +69,15 @@ internal sealed class IlCallGraph
 
                     if (operand == OperandType.InlineMethod)
                     {
-                        calls.Add(names.Callee(MetadataTokens.EntityHandle(il.ReadInt32())));
+                        var afterCall = il.Offset + 4;
+                        var callee = names.Callee(MetadataTokens.EntityHandle(il.ReadInt32()));
+                        calls.Add(callee);
+                        if (il.RemainingBytes == 0 || !StoresResult(il.ReadByte(), il.RemainingBytes > 0 ? il.ReadByte() : (byte)0))
+                        {
+                            consumed.Add(callee);
+                        }
+
+                        il.Offset = afterCall;
                         continue;
                     }
 
@@ -76,7 +85,7 @@ internal sealed class IlCallGraph
                 }
             }
 
-            methods.TryAdd(name, new MethodInfoRow(name, returnType, calls));
+            methods.TryAdd(name, new MethodInfoRow(name, returnType, calls, consumed));
         }
 
         return new IlCallGraph(reader.GetString(reader.GetAssemblyDefinition().Name), methods);
@@ -110,8 +119,16 @@ internal sealed class IlCallGraph
         }
     }
 
-    /// <summary>One method: its name, its return type's name, and the methods its body calls (and constructs), in IL order.</summary>
-    internal sealed record MethodInfoRow(string Name, string ReturnType, IReadOnlyList<string> Calls);
+    // Whether the instruction after a call stores its result in a local or a field (stloc, stloc.s, stloc.0-3, stsfld,
+    // stfld) instead of leaving it on the stack for the next call to consume.
+    private static bool StoresResult(byte opcode, byte next) =>
+        opcode is >= 0x0A and <= 0x0D or 0x13 or 0x80 or 0x7D || (opcode == 0xFE && next == 0x0E);
+
+    /// <summary>
+    /// One method: its name, its return type's name, the methods its body calls (and constructs) in IL order, and those
+    /// of the calls whose result is not stored in a local or a field (a temporary the next instruction consumes).
+    /// </summary>
+    internal sealed record MethodInfoRow(string Name, string ReturnType, IReadOnlyList<string> Calls, IReadOnlyList<string> ConsumedCalls);
 
     /// <summary>Names types and methods the same way for definitions and references.</summary>
     private sealed class SignatureNames(MetadataReader reader) : ISignatureTypeProvider<string, object?>
