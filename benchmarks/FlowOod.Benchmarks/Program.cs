@@ -7,7 +7,7 @@ namespace FlowOod.Benchmarks;
 /// <summary>
 /// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of FlowOod's
 /// image flows in fp32 and bf16 (<see cref="Throughput"/>); <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
-/// long training run's throughput over time (<see cref="LongRun"/>); <c>soak [callsPerPhase] [threads,threads...]</c> the
+/// long training run's throughput over time (<see cref="LongRun"/>); <c>soak [callsPerPhase] [threads,threads...] [collectorPauseMs]</c> the
 /// production-correctness soak (<see cref="Soak"/>; exit code 1 on any exception, mismatch or leak); anything else goes to
 /// BenchmarkDotNet's switcher.
 /// </summary>
@@ -35,7 +35,8 @@ internal static class Program
         {
             var calls = args.Length > 1 ? long.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 500_000;
             var threads = (args.Length > 2 ? args[2] : "1,8").Split(',').Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-            var phases = Soak.Run(calls, threads, Console.WriteLine);
+            var pause = args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 0;
+            var phases = Soak.Run(calls, threads, Console.WriteLine, collectorPauseMilliseconds: pause);
             return phases.All(p => p.Exceptions + p.Mismatches + p.LeakedTensors == 0) ? 0 : 1;
         }
 

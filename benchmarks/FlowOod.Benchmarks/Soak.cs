@@ -31,7 +31,7 @@ public sealed record SoakPhase(int Threads, long Calls, long Exceptions, long Mi
 /// the answer the same request got serially. Any exception, any differing bit or any tensor left alive fails the run.
 /// </summary>
 /// <remarks>
-/// The models are tiny (1×8×8 images, a RealNVP of width 8, a tabular feature flow, a small CNN classifier) and trained for
+/// The models are tiny (1×8×8 images, single-scale RealNVPs of width 8, a tabular feature flow, a small CNN classifier) and trained for
 /// a few steps, so that a call is short and a run makes many native calls: the failures this guards against (a Scalar
 /// freed by the finalizer during a native call, a thread computing with another intra-op thread count) show per native
 /// call, not per image. Requests mix targets, bin-centre and seeded noise and batches of 1-16 from a fixed pool.
@@ -48,7 +48,7 @@ public static class Soak
     /// <param name="collectorPauseMilliseconds">Pause between two forced collections (0: none); each collects generation 0.</param>
     /// <returns>One entry per phase.</returns>
     public static IReadOnlyList<SoakPhase> Run(
-        long callsPerPhase, IReadOnlyList<int> threadCounts, Action<string> print, int distinctRequests = 2000, int collectorPauseMilliseconds = 1)
+        long callsPerPhase, IReadOnlyList<int> threadCounts, Action<string> print, int distinctRequests = 2000, int collectorPauseMilliseconds = 0)
     {
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
@@ -56,7 +56,16 @@ public static class Soak
         using var targets = new Targets();
         var pool = EightBitImages(400, seed: 5);
         var requests = Requests(targets.Count, distinctRequests, pool.shape[0]);
-        var serial = requests.Select(r => targets.Answer(r, pool)).ToArray();
+        var perTarget = new double[targets.Count];
+        var serial = requests.Select(r =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var answer = targets.Answer(r, pool);
+            perTarget[r.Target] += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            return answer;
+        }).ToArray();
+        var callsPerTarget = (double)requests.Length / targets.Count;
+        print("soak: serial ms per call: " + string.Join(", ", targets.Names.Select((name, t) => $"{name} {perTarget[t] / callsPerTarget:F2}")));
         print($"soak: {targets.Count} targets ({string.Join(", ", targets.Names)}); {requests.Length} distinct requests of 1-16 images; "
             + $"models built and serial answers taken in {clock.Elapsed.TotalSeconds:F1} s");
 
@@ -185,12 +194,12 @@ public static class Soak
             foreach (var noise in new[] { ScoringNoise.BinCentres, ScoringNoise.Seeded(17) })
             {
                 var label = noise.Kind.ToString();
-                Add($"nll/{label}", new NegativeLogLikelihoodScorer(flow, chunkSize: 8, noise: noise));
-                Add($"llr/{label}", new LikelihoodRatioScorer(flow, other, chunkSize: 8, noise: noise));
-                Add($"complexity/{label}", new InputComplexityScorer(flow, chunkSize: 8, noise: noise));
-                Add($"typicality/{label}", TypicalityScorer.Fit(flow, heldOut, chunkSize: 8, noise));
-                Add($"waic/{label}", new WaicScorer([flow, other], chunkSize: 8, noise: noise));
-                Add($"two-sided-llr/{label}", TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 8, noise: noise), heldOut, ownsInner: true));
+                Add($"nll/{label}", new NegativeLogLikelihoodScorer(flow, chunkSize: 16, noise: noise));
+                Add($"llr/{label}", new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise));
+                Add($"complexity/{label}", new InputComplexityScorer(flow, chunkSize: 16, noise: noise));
+                Add($"typicality/{label}", TypicalityScorer.Fit(flow, heldOut, chunkSize: 16, noise));
+                Add($"waic/{label}", new WaicScorer([flow, other], chunkSize: 16, noise: noise));
+                Add($"two-sided-llr/{label}", TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise), heldOut, ownsInner: true));
             }
 
             Add("feature-space", FeatureSpaceScorer.Fit(
@@ -258,7 +267,7 @@ public static class Soak
 
         private static NormalizingFlow TrainedFlow(Tensor training, long seed)
         {
-            var flow = RealNvp.Create(ImageShape, new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1 });
+            var flow = RealNvp.Create(ImageShape, new RealNvpOptions { Scales = 1, Width = 8, Blocks = 1 });
             new FlowTrainer(flow, new TrainingOptions { Steps = 20, BatchSize = 32, Seed = seed }).Train(training);
             flow.eval();
             return flow;
