@@ -1,0 +1,122 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading.Tasks;
+using FlowOod.Gating;
+using FluentAssertions;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.OnnxRuntime.Tests;
+
+public sealed class GateTests(GateFixture fixture, ITestOutputHelper output) : IClassFixture<GateFixture>, IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("flowood-onnx-gate-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    [Fact]
+    public void Fit_OnTheFeaturesLayer_AcceptsInDistribution_RefusesOod()
+    {
+        var gate = fixture.Gate;
+
+        var inDistribution = gate.Classify(fixture.Test);
+        var ood = gate.Classify(fixture.Ood);
+
+        gate.FeatureLayer.Should().Be(OnnxClassifier.FeatureLayer);
+        gate.ClassCount.Should().Be(3);
+        gate.InputShape.Should().Equal(1, 4, 4);
+        inDistribution.Count(d => !d.IsOutOfDistribution).Should().BeGreaterThan(170, "about 95% of in-distribution inputs pass at α = 0.05");
+        ood.Should().OnlyContain(d => d.IsOutOfDistribution);
+    }
+
+    [Fact]
+    public void Fit_CapturesTheEmbedding_LikeAGateOnTheTorchSharpTwinsLayer()
+    {
+        // The same options and seeds on the TorchSharp twin's "trunk" (Flatten → fc1 → ReLU: the embedding) must give the
+        // same gate up to the 1e-6 differences between ONNX Runtime's and libtorch's arithmetic.
+        using var torchGate = OodGate.Fit(fixture.TwinA.Model, fixture.InDistribution, GateFixture.Options("trunk"));
+
+        var onnx = fixture.Gate.Classify(fixture.Test);
+        var torchSharp = torchGate.Classify(fixture.Test);
+
+        onnx.Select(d => d.Label).Should().Equal(torchSharp.Select(d => d.Label));
+        for (int i = 0; i < onnx.Length; i++)
+        {
+            onnx[i].Score.Should().BeApproximately(torchSharp[i].Score, 1e-3, "input {0}", i);
+        }
+
+        fixture.Gate.Threshold.Should().BeApproximately(torchGate.Threshold, 1e-3);
+    }
+
+    [Fact]
+    public void SaveLoad_WithTheSameOnnxModel_GivesBitIdenticalDecisions()
+    {
+        var path = Path.Combine(folder, "gate.flowood");
+        fixture.Gate.Save(path);
+        using var classifier = fixture.LoadA();
+
+        using var loaded = OodGate.Load(path, classifier);
+
+        loaded.ClassifierFingerprint.Should().Be(fixture.Gate.ClassifierFingerprint);
+        loaded.Classify(fixture.Test).Should().Equal(fixture.Gate.Classify(fixture.Test));
+        loaded.Classify(fixture.Ood).Should().Equal(fixture.Gate.Classify(fixture.Ood));
+    }
+
+    [Fact]
+    public void Load_WithAnotherOnnxModel_ThrowsGateMismatch()
+    {
+        var path = Path.Combine(folder, "gate.flowood");
+        fixture.Gate.Save(path);
+        using var other = fixture.LoadB();
+
+        var load = () => OodGate.Load(path, other);
+
+        load.Should().Throw<GateMismatchException>().WithMessage($"*{OnnxClassifier.FingerprintBuffer}*");
+    }
+
+    [Fact]
+    public async Task Classify_From8Threads_GivesTheSerialAnswers()
+    {
+        var expected = fixture.Gate.Classify(fixture.Test);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+        {
+            var answers = new GateDecision[5][];
+            for (int round = 0; round < answers.Length; round++)
+            {
+                using var scope = NewDisposeScope();
+                answers[round] = fixture.Gate.Classify(fixture.Test);
+            }
+
+            return answers;
+        }, TestContext.Current.CancellationToken)));
+
+        results.SelectMany(r => r).Should().AllSatisfy(answer => answer.Should().Equal(expected));
+    }
+
+    [Fact]
+    public void Timing_FitAndClassify_AreReported()
+    {
+        var inputs = TwinMlp.Data(1000, seed: 11);
+        fixture.Gate.Classify(fixture.Test); // warm
+        var watch = Stopwatch.StartNew();
+        var decisions = fixture.Gate.Classify(inputs);
+        var batchMs = watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
+        for (int i = 0; i < 100; i++)
+        {
+            using var one = inputs.narrow(0, i, 1);
+            fixture.Gate.ClassifyOne(one.squeeze(0));
+        }
+
+        var singleMs = watch.Elapsed.TotalMilliseconds / 100;
+        inputs.Dispose();
+
+        decisions.Should().HaveCount(1000);
+        output.WriteLine(
+            $"ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}: OodGate.Fit on {GateFixture.FitInputs} inputs {fixture.FitSeconds:F2} s; "
+            + $"Classify 1000 inputs {batchMs:F1} ms ({batchMs:F1} µs per input); ClassifyOne {singleMs:F3} ms");
+    }
+}
