@@ -35,12 +35,11 @@ public sealed class HttpTests(GateFixture fixture) : IClassFixture<GateFixture>,
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        // The classifier is the container's singleton: the container disposes it (and its ONNX Runtime session) at shutdown.
-        builder.Services.AddSingleton(_ => OnnxClassifier.Load(modelPath, new OnnxClassifierOptions { FeatureOutputName = "embedding" }));
         builder.Services.AddFlowOodGate(o =>
         {
             o.GatePath = gatePath;
-            o.ClassifierFactory = services => services.GetRequiredService<OnnxClassifier>();
+            // Called once at start; the service owns the classifier and disposes it (and its ONNX Runtime session) on stop.
+            o.ClassifierFactory = _ => OnnxClassifier.Load(modelPath, new OnnxClassifierOptions { FeatureOutputName = "embedding" });
         });
         await using var app = builder.Build();
         app.MapFlowOodClassify();
