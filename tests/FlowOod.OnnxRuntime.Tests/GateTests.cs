@@ -99,26 +99,47 @@ public sealed class GateTests(GateFixture fixture, ITestOutputHelper output) : I
     }
 
     [Fact]
-    public void Timing_FitAndClassify_AreReported()
+    public void Timing_FitAndClassify_AreReported_ForTheOnnxClassifierAndItsTorchSharpTwin()
     {
-        var inputs = TwinMlp.Data(1000, seed: 11);
-        fixture.Gate.Classify(fixture.Test); // warm
+        using var inputs = TwinMlp.Data(1000, seed: 11);
+        var onnx = Measure(fixture.ClassifierA, OnnxClassifier.FeatureLayer, inputs);
+        var torchSharp = Measure(fixture.TwinA.Model, "trunk", inputs);
+
+        output.WriteLine($"ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}, {Environment.ProcessorCount} cores; "
+            + $"first OodGate.Fit in the process (fixture) {fixture.FitSeconds:F2} s");
+        output.WriteLine($"OnnxClassifier: {onnx}");
+        output.WriteLine($"TorchSharp twin: {torchSharp}");
+    }
+
+    // OodGate.Fit on the fixture's 400 inputs (warm), Classify of 1000 inputs, ClassifyOne: the median of 101 calls.
+    private string Measure(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> classifier, string layer, TorchSharp.torch.Tensor inputs)
+    {
         var watch = Stopwatch.StartNew();
-        var decisions = fixture.Gate.Classify(inputs);
-        var batchMs = watch.Elapsed.TotalMilliseconds;
-        watch.Restart();
-        for (int i = 0; i < 100; i++)
+        using var gate = OodGate.Fit(classifier, fixture.InDistribution, GateFixture.Options(layer));
+        var fitSeconds = watch.Elapsed.TotalSeconds;
+        gate.Classify(fixture.Test); // warm
+        // Best of 3 and the median single call: the machine is shared, and a loaded host only ever adds time.
+        GateDecision[] decisions = [];
+        var batchMs = double.MaxValue;
+        for (int round = 0; round < 3; round++)
         {
-            using var one = inputs.narrow(0, i, 1);
-            fixture.Gate.ClassifyOne(one.squeeze(0));
+            watch.Restart();
+            decisions = gate.Classify(inputs);
+            batchMs = Math.Min(batchMs, watch.Elapsed.TotalMilliseconds);
         }
 
-        var singleMs = watch.Elapsed.TotalMilliseconds / 100;
-        inputs.Dispose();
+        var singles = new double[101];
+        for (int i = 0; i < singles.Length; i++)
+        {
+            using var scope = NewDisposeScope();
+            watch.Restart();
+            gate.ClassifyOne(inputs[i]);
+            singles[i] = watch.Elapsed.TotalMilliseconds;
+        }
 
+        Array.Sort(singles);
+        var singleMs = singles[singles.Length / 2];
         decisions.Should().HaveCount(1000);
-        output.WriteLine(
-            $"ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}: OodGate.Fit on {GateFixture.FitInputs} inputs {fixture.FitSeconds:F2} s; "
-            + $"Classify 1000 inputs {batchMs:F1} ms ({batchMs:F1} µs per input); ClassifyOne {singleMs:F3} ms");
+        return $"OodGate.Fit (400 inputs, 60 flow steps) {fitSeconds:F2} s; Classify 1000 inputs {batchMs:F1} ms (best of 3; {batchMs:F1} µs per input); ClassifyOne {singleMs:F3} ms (median)";
     }
 }

@@ -56,6 +56,22 @@ public sealed class OnnxClassifierTests
     }
 
     [Fact]
+    public void Forward_AModelWithAFixedBatchOfOne_RunsInputByInput()
+    {
+        using var scope = NewDisposeScope();
+        using var fixedBatch = OnnxClassifier.Load(Twin.Value.Onnx(embeddingOutput: true, batch: 1L), new OnnxClassifierOptions { FeatureOutputName = "embedding" });
+        using var freeBatch = OnnxClassifier.Load(Twin.Value.Onnx(embeddingOutput: true), new OnnxClassifierOptions { FeatureOutputName = "embedding" });
+        var inputs = TwinMlp.Data(7, seed: 12);
+
+        var logits = fixedBatch.call(inputs);
+
+        logits.shape.Should().Equal(7, 3);
+        Max(logits.sub(freeBatch.call(inputs)).abs_()).Should().BeLessThan(1e-6f);
+        var twoFixed = () => OnnxClassifier.Load(Twin.Value.Onnx(embeddingOutput: false, batch: 2L));
+        twoFixed.Should().Throw<ArgumentException>().WithMessage("*fixed batch of 2*");
+    }
+
+    [Fact]
     public void Load_FromAFile_EqualsLoadFromBytes()
     {
         using var scope = NewDisposeScope();

@@ -85,10 +85,12 @@ internal sealed class TwinMlp : IDisposable
 
     /// <summary>
     /// The ONNX twin: input "input" [N, 1, 4, 4], outputs "logits" [N, 3] and, when <paramref name="embeddingOutput"/>,
-    /// "embedding" [N, 8]; with <paramref name="embeddingValueInfo"/> the graph's value_info types "embedding".
+    /// "embedding" [N, 8]; with <paramref name="embeddingValueInfo"/> the graph's value_info types "embedding". The batch
+    /// dimension is <paramref name="batch"/>: a name (symbolic) or a number (fixed).
     /// </summary>
-    public byte[] Onnx(bool embeddingOutput, bool embeddingValueInfo = false)
+    public byte[] Onnx(bool embeddingOutput, bool embeddingValueInfo = false, object? batch = null)
     {
+        batch ??= "N";
         var values = Weights.Select(w => w.detach().cpu().contiguous().data<float>().ToArray()).ToArray();
         var nodes = new[]
         {
@@ -105,15 +107,15 @@ internal sealed class TwinMlp : IDisposable
             OnnxWriter.Tensor("head.bias", values[3], 3),
         };
         var outputs = embeddingOutput
-            ? new[] { OnnxWriter.ValueInfo("logits", "N", 3), OnnxWriter.ValueInfo("embedding", "N", 8) }
-            : [OnnxWriter.ValueInfo("logits", "N", 3)];
+            ? new[] { OnnxWriter.ValueInfo("logits", batch, 3), OnnxWriter.ValueInfo("embedding", batch, 8) }
+            : [OnnxWriter.ValueInfo("logits", batch, 3)];
         var graph = OnnxWriter.Graph(
             "twin_mlp",
             nodes,
             initializers,
-            [OnnxWriter.ValueInfo("input", "N", 1, 4, 4)],
+            [OnnxWriter.ValueInfo("input", batch, 1, 4, 4)],
             outputs,
-            embeddingValueInfo ? [OnnxWriter.ValueInfo("embedding", "N", 8)] : null);
+            embeddingValueInfo ? [OnnxWriter.ValueInfo("embedding", batch, 8)] : null);
         return OnnxWriter.Model(graph);
     }
 
