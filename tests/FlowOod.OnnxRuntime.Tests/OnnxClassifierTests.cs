@@ -72,6 +72,42 @@ public sealed class OnnxClassifierTests
     }
 
     [Fact]
+    public void InputShape_ForAModelWithSymbolicDimensions_IsFreeOrTheOptionsAndIsChecked()
+    {
+        using var scope = NewDisposeScope();
+        // input [N, 1, H, W] → Flatten → "flat" [N, F]: 2-D, so it serves as logits.
+        var graph = OnnxWriter.Graph(
+            "flatten_only",
+            [OnnxWriter.Node("Flatten", "flatten", ["input"], ["flat"], OnnxWriter.IntAttribute("axis", 1))],
+            [],
+            [OnnxWriter.ValueInfo("input", "N", 1, "H", "W")],
+            [OnnxWriter.ValueInfo("flat", "N", "F")]);
+        var model = OnnxWriter.Model(graph);
+        using var free = OnnxClassifier.Load(model);
+        using var given = OnnxClassifier.Load(model, new OnnxClassifierOptions { InputShape = [1, 4, 4] });
+
+        free.InputShape.Should().Equal(1, -1, -1);
+        free.call(zeros([2, 1, 3, 5])).shape.Should().Equal(2, 15);
+        given.InputShape.Should().Equal(1, 4, 4);
+        given.call(zeros([2, 1, 4, 4])).shape.Should().Equal(2, 16);
+        var wrong = () => given.call(zeros([2, 1, 3, 5]));
+        wrong.Should().Throw<ArgumentException>().Where(e => e.ParamName == "input" && e.Message.Contains("[N, 1, 4, 4]"));
+        var conflicting = () => OnnxClassifier.Load(model, new OnnxClassifierOptions { InputShape = [2, 4, 4] });
+        conflicting.Should().Throw<ArgumentException>().WithMessage("*InputShape [2, 4, 4] does not fit*[N, 1, H, W]*");
+    }
+
+    [Fact]
+    public void GateFit_OnFeaturesWithoutAFeatureOutput_ThrowsNamingTheLayer()
+    {
+        using var scope = NewDisposeScope();
+        using var classifier = OnnxClassifier.Load(Twin.Value.Onnx(embeddingOutput: true));
+
+        var fit = () => FlowOod.Gating.OodGate.Fit(classifier, TwinMlp.Data(100, seed: 13), new FlowOod.Gating.OodGateOptions { FeatureLayer = OnnxClassifier.FeatureLayer });
+
+        fit.Should().Throw<ArgumentException>().WithMessage("*'features'*");
+    }
+
+    [Fact]
     public void Load_FromAFile_EqualsLoadFromBytes()
     {
         using var scope = NewDisposeScope();
