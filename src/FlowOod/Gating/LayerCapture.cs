@@ -31,8 +31,11 @@ internal sealed class LayerCapture : IDisposable
 
     /// <summary>
     /// Runs <paramref name="classifier"/> on <paramref name="input"/> and returns its output and a copy of the hooked
-    /// layer's output in that call (both in the caller's dispose scope).
+    /// layer's output in that call, both in the dispose scope active when <see cref="Run"/> was called (none: the caller's).
     /// </summary>
+    /// <remarks>The hook runs inside whatever dispose scopes the classifier's forward opens, which are disposed when it
+    /// returns; the copy is therefore detached from every scope in the hook and owned by the slot until it is handed out
+    /// here (or disposed, when the classifier throws or the layer did not run exactly once).</remarks>
     /// <exception cref="InvalidOperationException">The layer did not run exactly once during the call.</exception>
     public (Tensor Output, Tensor Features) Run(nn.Module<Tensor, Tensor> classifier, Tensor input)
     {
@@ -44,12 +47,18 @@ internal sealed class LayerCapture : IDisposable
         {
             output = classifier.call(input);
         }
+        catch
+        {
+            slot.Output?.Dispose();
+            throw;
+        }
         finally
         {
             current = previous;
         }
 
-        if (slot.Calls != 1 || slot.Output is null)
+        using var captured = slot.Output;
+        if (slot.Calls != 1 || captured is null)
         {
             throw new InvalidOperationException(slot.Calls == 0
                 ? $"The feature layer '{LayerName}' did not run during the classifier's forward. TorchSharp runs forward hooks only when a module is "
@@ -59,7 +68,8 @@ internal sealed class LayerCapture : IDisposable
                     + "(pick a layer that is not shared, or pass a FeatureExtractor instead).");
         }
 
-        return (output, slot.Output);
+        // A new handle on the same storage, registered in the scope active here; the detached one is freed by the using.
+        return (output, captured.alias());
     }
 
     /// <summary>Removes the hook; harmless when called again.</summary>
@@ -79,8 +89,9 @@ internal sealed class LayerCapture : IDisposable
             slot.Calls++;
             if (slot.Calls == 1)
             {
-                // A copy: the classifier may modify the output in place (an in-place ReLU after the layer) or dispose it.
-                slot.Output = output.clone();
+                // A copy: the classifier may modify the output in place (an in-place ReLU after the layer) or dispose it,
+                // and the scopes its forward opens are disposed when it returns, so the copy belongs to no scope until Run.
+                slot.Output = output.clone().DetachFromDisposeScope();
             }
         }
 
