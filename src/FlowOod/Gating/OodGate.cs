@@ -165,16 +165,24 @@ public sealed class OodGate : IDisposable
     /// <param name="inDistribution">In-distribution inputs <c>[N, ...InputShape]</c>, float32, finite; InputShape is taken
     /// from it. The held-out part needs at least ⌈1/α⌉ inputs and the training part at least 2.</param>
     /// <param name="options">The settings.</param>
+    /// <param name="progress">Default null. Receives <see cref="GateFitProgress"/> reports, on the calling thread: the
+    /// inputs whose features were extracted, the flow's training steps (with the trainer's <see cref="Training.TrainingProgress"/>,
+    /// every <see cref="Training.TrainingOptions.ProgressInterval"/> steps and at the end), then the calibration inputs scored.</param>
     /// <param name="cancellationToken">Checked between chunks and before every training step.</param>
     /// <returns>The gate; it owns its detector and flow (the classifier stays the caller's).</returns>
     /// <exception cref="ArgumentException">Bad options, input, feature layer (the message lists the classifier's layers),
     /// features, or classifier output shape; inputs of more than 2²⁴ entries, or chunks (<see cref="OodGateOptions.ChunkSize"/>
     /// inputs) of more than 2²⁸.</exception>
-    /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
+    /// <exception cref="InvalidOperationException">The classifier (or one of its submodules) is in training mode: call
+    /// <c>eval()</c> on it first (checked before the data is read).</exception>
     /// <exception cref="Training.TrainingDivergedException">The feature flow's training diverged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public static OodGate Fit(
-        nn.Module<Tensor, Tensor> classifier, Tensor inDistribution, OodGateOptions options, CancellationToken cancellationToken = default)
+        nn.Module<Tensor, Tensor> classifier,
+        Tensor inDistribution,
+        OodGateOptions options,
+        IProgress<GateFitProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(classifier);
         ArgumentNullException.ThrowIfNull(inDistribution);
@@ -214,11 +222,20 @@ public sealed class OodGate : IDisposable
                 var calibration = inDistribution.index_select(0, tensor(calibrationIndices, device: inDistribution.device));
                 Func<Tensor, Tensor> features = source == FeatureSource.Layer ? gate.LayerFeatures : options.FeatureExtractor!;
                 var scorerName = source == FeatureSource.Layer ? $"classifier layer '{name}'" : name;
-                scorer = FeatureSpaceScorer.FitNamed(features, scorerName, train, options.FeatureFlow, cancellationToken);
+                scorer = FeatureSpaceScorer.FitNamed(
+                    features,
+                    scorerName,
+                    train,
+                    options.FeatureFlow,
+                    cancellationToken,
+                    progress is null ? null : new MappedProgress<ScoringProgress, GateFitProgress>(
+                        progress, p => new GateFitProgress(GateFitPhase.ExtractingFeatures, p.Done, p.Total)),
+                    progress is null ? null : new MappedProgress<Training.TrainingProgress, GateFitProgress>(
+                        progress, p => new GateFitProgress(GateFitPhase.TrainingFlow, p.Step, p.TotalSteps) { Training = p }));
                 try
                 {
                     gate.featureScorer = scorer;
-                    calibrationScores = gate.Run(calibration, nameof(inDistribution), cancellationToken).Scores;
+                    calibrationScores = gate.Run(calibration, nameof(inDistribution), cancellationToken, progress).Scores;
                 }
                 catch
                 {
@@ -262,7 +279,8 @@ public sealed class OodGate : IDisposable
     /// <returns>The gate.</returns>
     /// <exception cref="ArgumentException">Bad shape or class names, a classifier output that is not <c>[1, C]</c> with
     /// C ≥ 2 for one input, or a scorer that rejects inputs of the shape.</exception>
-    /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
+    /// <exception cref="InvalidOperationException">The classifier (or one of its submodules) is in training mode: call
+    /// <c>eval()</c> on it first.</exception>
     public static OodGate Create(
         nn.Module<Tensor, Tensor> classifier,
         OodDetector detector,
@@ -361,7 +379,9 @@ public sealed class OodGate : IDisposable
     /// shape, class names or feature layer do not fit it (a damaged file, or another classifier with the same weights).</exception>
     /// <exception cref="ArgumentException">Bad options (α override out of range or below 1/n, the extractor missing or
     /// given when not needed).</exception>
-    /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
+    /// <exception cref="InvalidOperationException">The classifier (or one of its submodules) is in training mode: call
+    /// <c>eval()</c> on it first. This is checked before the file is read, so a classifier in training mode gives this
+    /// exception, never <see cref="GateMismatchException"/>, whatever the file holds.</exception>
     public static OodGate Load(string path, nn.Module<Tensor, Tensor> classifier, GateLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -490,7 +510,8 @@ public sealed class OodGate : IDisposable
     }
 
     // Scores, labels and probabilities of every input, evaluated in chunks of exactly ChunkSize (the last padded).
-    private (double[] Scores, int[] Labels, ReadOnlyCollection<float>[] Probabilities) Run(Tensor batch, string parameterName, CancellationToken cancellationToken)
+    private (double[] Scores, int[] Labels, ReadOnlyCollection<float>[] Probabilities) Run(
+        Tensor batch, string parameterName, CancellationToken cancellationToken, IProgress<GateFitProgress>? progress = null)
     {
         IntraOpThreads.Adopt();
         var count = ValidateBatch(batch, parameterName);
@@ -499,6 +520,7 @@ public sealed class OodGate : IDisposable
         var labels = new int[count];
         var probabilities = new ReadOnlyCollection<float>[count];
         using var inference = inference_mode();
+        progress?.Report(new GateFitProgress(GateFitPhase.Calibrating, 0, count));
         for (long start = 0; start < count; start += ChunkSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -536,6 +558,8 @@ public sealed class OodGate : IDisposable
                 labels[start + i] = label;
                 probabilities[start + i] = Array.AsReadOnly(probabilityValues.AsSpan(row, ClassCount).ToArray());
             }
+
+            progress?.Report(new GateFitProgress(GateFitPhase.Calibrating, start + length, count));
         }
 
         return (scores, labels, probabilities);
@@ -792,15 +816,20 @@ public sealed class OodGate : IDisposable
             nameof(featureLayer));
     }
 
-    // FlowOod never changes the mode of the caller's classifier: it must be in evaluation mode already.
-    private static void EnsureEvaluationMode(nn.Module module)
+    // FlowOod never changes the mode of the caller's classifier: it must be in evaluation mode already. A classifier in
+    // training mode is a state error of the caller (InvalidOperationException), never a mismatch of a gate file.
+    internal static void EnsureEvaluationMode(nn.Module module)
     {
-        if (module.training || module.modules().Any(m => m.training))
+        if (!module.training && !module.modules().Any(m => m.training))
         {
-            throw new InvalidOperationException(
-                "The classifier is in training mode; call .eval() on it first (the gate never changes the mode of your module, and in training mode "
-                + "dropout and BatchNorm would make predictions and features random and race between threads).");
+            return;
         }
+
+        var submodule = module.training ? null : module.named_modules().Where(m => m.module.training).Select(m => m.name).FirstOrDefault();
+        throw new InvalidOperationException(
+            "The classifier is in training mode" + (submodule is null ? string.Empty : $" (its submodule '{submodule}' is)")
+            + "; call .eval() on it first (the gate never changes the mode of your module, and in training mode "
+            + "dropout and BatchNorm would make predictions and features random and race between threads).");
     }
 
     private static string DescribeDelegate(Func<Tensor, Tensor> extractor) => $"{extractor.Method.DeclaringType?.Name}.{extractor.Method.Name}";
