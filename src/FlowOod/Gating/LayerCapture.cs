@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -70,6 +71,26 @@ internal sealed class LayerCapture : IDisposable
 
         // A new handle on the same storage, registered in the scope active here; the detached one is freed by the using.
         return (output, captured.alias());
+    }
+
+    // The named layer of the classifier (a name from named_modules()); the message lists the names when there is none.
+    public static nn.Module<Tensor, Tensor> FindLayer(nn.Module<Tensor, Tensor> classifier, string featureLayer)
+    {
+        var named = classifier.named_modules().ToList();
+        var match = named.FirstOrDefault(m => m.name == featureLayer);
+        if (match.module is null)
+        {
+            var names = named.Select(m => m.name).Where(n => n.Length > 0).ToList();
+            throw new ArgumentException(
+                $"The classifier has no layer named '{featureLayer}'. Its named_modules() are: "
+                + (names.Count == 0 ? "(none)" : string.Join(", ", names.Take(200).Select(n => $"'{n}'")) + (names.Count > 200 ? ", ..." : string.Empty)) + ".",
+                nameof(featureLayer));
+        }
+
+        return match.module as nn.Module<Tensor, Tensor> ?? throw new ArgumentException(
+            $"The classifier's layer '{featureLayer}' is a {match.module.GetType().Name}, not a Module<Tensor, Tensor>, so a forward hook cannot read its output; "
+            + "pick a layer with one tensor in and one out, or pass a FeatureExtractor.",
+            nameof(featureLayer));
     }
 
     /// <summary>Removes the hook; harmless when called again.</summary>

@@ -113,6 +113,6 @@ public sealed record OodGateOptions
 
         ArgumentNullException.ThrowIfNull(FeatureFlow, nameof(FeatureFlow));
         FeatureFlow.Validate();
-        OodGate.CheckClassNames(ClassNames, null, nameof(ClassNames));
+        GateChecks.CheckClassNames(ClassNames, null, nameof(ClassNames));
     }
 }
