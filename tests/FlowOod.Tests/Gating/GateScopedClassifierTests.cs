@@ -70,6 +70,26 @@ public sealed class GateScopedClassifierTests
         Concurrency.SettledTensorCount().Should().Be(before, "the captured copy is freed when the classifier throws or runs the layer twice");
     }
 
+    [Fact]
+    public void Gating_AForwardThatCallsTheLayerWithForwardInsteadOfCall_IsRefusedWithTheDocumentedMessage_WithoutLeaks()
+    {
+        FlowOodRuntime.EnsureAvailable();
+        using var classifier = new ScopedClassifier(seed: 11) { Mode = ScopedClassifier.Behaviour.ForwardNotCall };
+        using var training = GateTestModels.InDistribution(200, seed: 1);
+        var fit = () => OodGate.Fit(classifier, training, GateTestModels.FitOptions());
+        fit.Should().Throw<InvalidOperationException>().WithMessage("*'fc1' did not run*only when a module is invoked with call(...)*.call(x)*");
+
+        var before = Concurrency.SettledTensorCount();
+        fit.Should().Throw<InvalidOperationException>();
+        Concurrency.SettledTensorCount().Should().Be(before);
+        classifier.Mode = ScopedClassifier.Behaviour.Normal;
+        using var gate = OodGate.Fit(classifier, training, GateTestModels.FitOptions() with
+        {
+            FeatureFlow = GateTestModels.FitOptions().FeatureFlow with { Training = new TrainingOptions { Steps = 2, BatchSize = 32, Seed = 3 } },
+        });
+        gate.FeatureLayer.Should().Be("fc1", "the failed fits removed their hooks, and a new gate hooks the layer again");
+    }
+
     // flatten -> fc1 -> relu -> fc2, with a dispose scope around forward and a nested one around the feature layer.
     private sealed class ScopedClassifier : nn.Module<Tensor, Tensor>
     {
@@ -91,6 +111,7 @@ public sealed class GateScopedClassifierTests
             Normal,
             ThrowAfterLayer,
             LayerTwice,
+            ForwardNotCall,
         }
 
         public Behaviour Mode { get; set; }
@@ -102,7 +123,7 @@ public sealed class GateScopedClassifierTests
             using (var inner = NewDisposeScope())
             {
                 var flat = flatten.call(input);
-                var features = fc1.call(flat);
+                var features = Mode == Behaviour.ForwardNotCall ? fc1.forward(flat) : fc1.call(flat);
                 if (Mode == Behaviour.LayerTwice)
                 {
                     fc1.call(flat);
