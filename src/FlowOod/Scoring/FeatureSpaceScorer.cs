@@ -251,10 +251,12 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         string extractorName,
         Tensor inDistributionTrain,
         FeatureSpaceFitOptions? options,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IProgress<ScoringProgress>? extraction = null,
+        IProgress<TrainingProgress>? training = null)
     {
         ArgumentNullException.ThrowIfNull(featureExtractor);
-        return FitCore(featureExtractor, null, extractorName, inDistributionTrain, options, cancellationToken);
+        return FitCore(featureExtractor, null, extractorName, inDistributionTrain, options, cancellationToken, extraction, training);
     }
 
     /// <summary>Writes the flow, the feature dimension, the standardiser's vectors, the chunk size and the extractor's name (not the extractor).</summary>
@@ -305,7 +307,9 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         string extractorName,
         Tensor inDistributionTrain,
         FeatureSpaceFitOptions? options,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IProgress<ScoringProgress>? extraction = null,
+        IProgress<TrainingProgress>? trainingProgress = null)
     {
         const int chunkSize = 256;
         var count = ValidateBatch(inDistributionTrain, nameof(inDistributionTrain));
@@ -313,13 +317,13 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         options.Validate();
 
         var (standardizer, training) = ExtractAndStandardize(
-            extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, options.Device, cancellationToken);
+            extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, options.Device, cancellationToken, extraction);
         using (training)
         {
             var flow = TabularRealNvp.Create(standardizer.FeatureDimension, options.Flow, options.Device);
             try
             {
-                new FlowTrainer(flow, options.Training).Train(training, cancellationToken: cancellationToken);
+                new FlowTrainer(flow, options.Training).Train(training, progress: trainingProgress, cancellationToken: cancellationToken);
             }
             catch
             {
@@ -341,7 +345,8 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         long count,
         int chunkSize,
         Device? device,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IProgress<ScoringProgress>? progress)
     {
         using var scope = NewDisposeScope();
         var chunks = new List<Tensor>();
@@ -349,6 +354,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         using (var inference = inference_mode())
         {
             int? dimension = null;
+            progress?.Report(new ScoringProgress(0, count));
             for (long start = 0; start < count; start += chunkSize)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -357,6 +363,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
                 var features = Extract(extractor, extractorName, chunk, dimension, nameof(inDistributionTrain));
                 dimension ??= (int)features.shape[1];
                 chunks.Add(chunkScope.MoveToOuter(features.to(ScalarType.Float64, CPU)));
+                progress?.Report(new ScoringProgress(start + chunk.shape[0], count));
             }
         }
 
