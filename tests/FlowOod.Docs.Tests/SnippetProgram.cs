@@ -1,0 +1,100 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace FlowOod.Docs.Tests;
+
+/// <summary>
+/// Turns the C# blocks of one Markdown file into one C# source file: the file's usings, then a class whose members are
+/// the snippet context and whose methods are the blocks (a block marked "continues" joins the previous method).
+/// <c>#line</c> directives map every diagnostic to the Markdown file's own line numbers.
+/// </summary>
+internal static partial class SnippetProgram
+{
+    /// <summary>Usings every documentation block may rely on without saying so.</summary>
+    public static readonly IReadOnlyList<string> DefaultUsings =
+    [
+        "System", "System.Collections.Generic", "System.IO", "System.Linq", "System.Threading", "System.Threading.Tasks",
+        "FlowOod", "FlowOod.Bijectors", "FlowOod.Conditioners", "FlowOod.Data", "FlowOod.Detection", "FlowOod.Gating",
+        "FlowOod.Masks", "FlowOod.Metrics", "FlowOod.Models", "FlowOod.Persistence", "FlowOod.Scoring",
+        "FlowOod.Training", "FlowOod.Precision", "FlowOod.Runtime", "FlowOod.Components", "FlowOod.Bottlenecks",
+        "FlowOod.Layers", "FlowOod.Distributions", "TorchSharp", "static TorchSharp.torch",
+    ];
+
+    /// <summary>The generated source of <paramref name="snippets"/>, read from <paramref name="markdownPath"/>.</summary>
+    public static string Generate(MarkdownSnippets snippets, string markdownPath, IEnumerable<string> knownNamespaces)
+    {
+        var known = new HashSet<string>(knownNamespaces, StringComparer.Ordinal);
+        var usings = new List<string>();
+        var members = new List<string>();
+        foreach (var line in snippets.Context)
+        {
+            var u = UsingPattern().Match(line.Trim());
+            if (u.Success) { usings.Add(u.Groups[1].Value); } else { members.Add(line); }
+        }
+
+        var methods = new List<StringBuilder>();
+        foreach (var block in snippets.Blocks)
+        {
+            if (block.Marker == "skip")
+            {
+                continue;
+            }
+
+            var code = block.Code.ToList();
+            var first = 0;
+            while (first < code.Count && (UsingPattern().IsMatch(code[first].Trim()) || string.IsNullOrWhiteSpace(code[first])))
+            {
+                var u = UsingPattern().Match(code[first].Trim());
+                if (u.Success) { usings.Add(u.Groups[1].Value); }
+                first++;
+            }
+
+            if (block.Marker != "continues" || methods.Count == 0)
+            {
+                methods.Add(new StringBuilder());
+            }
+
+            var body = methods[^1];
+            body.AppendLine(CultureInfo.InvariantCulture, $"#line {block.Line + first} \"{markdownPath}\"");
+            foreach (var line in code.Skip(first))
+            {
+                body.AppendLine(line);
+            }
+
+            body.AppendLine("#line default");
+        }
+
+        var source = new StringBuilder();
+        foreach (var u in DefaultUsings.Where(u => known.Contains(u.Replace("static ", "", StringComparison.Ordinal)) || u.StartsWith("static", StringComparison.Ordinal))
+                     .Concat(usings).Distinct(StringComparer.Ordinal))
+        {
+            source.AppendLine(CultureInfo.InvariantCulture, $"using {u};");
+        }
+
+        source.AppendLine("#pragma warning disable");
+        source.AppendLine("internal sealed class DocumentationSnippets");
+        source.AppendLine("{");
+        foreach (var member in members)
+        {
+            source.AppendLine(member);
+        }
+
+        for (var i = 0; i < methods.Count; i++)
+        {
+            source.AppendLine(CultureInfo.InvariantCulture, $"private void Snippet{i}()");
+            source.AppendLine("{");
+            source.Append(methods[i]);
+            source.AppendLine("}");
+        }
+
+        source.AppendLine("}");
+        return source.ToString();
+    }
+
+    [GeneratedRegex(@"^using\s+((?:static\s+)?[A-Za-z_][\w.]*)\s*;$")]
+    private static partial Regex UsingPattern();
+}
