@@ -8,7 +8,7 @@ namespace FlowOod.Docs.Tests;
 /// <summary>One ```csharp block of a Markdown file, with the marker that came right before it.</summary>
 /// <param name="Line">The 1-based line of the block's first code line in the Markdown file.</param>
 /// <param name="Code">The block's lines, the fence's indentation removed.</param>
-/// <param name="Marker">"continues", "skip" or null (see <see cref="MarkdownSnippets"/>).</param>
+/// <param name="Marker">"continues", "skip ...", "returns TYPE" or null (see <see cref="MarkdownSnippets"/>).</param>
 internal sealed record CodeBlock(int Line, IReadOnlyList<string> Code, string? Marker);
 
 /// <summary>
@@ -21,6 +21,8 @@ internal sealed record CodeBlock(int Line, IReadOnlyList<string> Code, string? M
 /// method: same scope, so it sees (and must not redeclare) the earlier block's variables.</item>
 /// <item><c>&lt;!-- snippet: skip REASON --&gt;</c> before a block leaves it out (for pseudo-code such as
 /// <c>new MyCoupling(...)</c>).</item>
+/// <item><c>&lt;!-- snippet: returns TYPE --&gt;</c> before a block makes its method return TYPE, for blocks that
+/// end with <c>return</c> (a method body such as "build a flow").</item>
 /// <item>A hidden <c>&lt;!-- snippet-context ... --&gt;</c> comment anywhere in the file declares what the blocks take
 /// as given: its <c>using</c> lines are added to the usings, everything else becomes members of the class the
 /// methods live in (e.g. <c>NormalizingFlow flow;</c>), so a block may use them or declare a local of the same
@@ -100,7 +102,7 @@ internal sealed partial class MarkdownSnippets
         return new MarkdownSnippets(blocks, context);
     }
 
-    [GeneratedRegex(@"^<!--\s*snippet:\s*(continues|skip)\b.*-->$")]
+    [GeneratedRegex(@"^<!--\s*snippet:\s*((?:continues|skip|returns)\b.*?)\s*-->$")]
     private static partial Regex MarkerPattern();
 
     [GeneratedRegex(@"^(\s*)(```+)\s*([A-Za-z#]*)\s*$")]

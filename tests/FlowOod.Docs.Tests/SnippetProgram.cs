@@ -4,12 +4,16 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace FlowOod.Docs.Tests;
 
 /// <summary>
 /// Turns the C# blocks of one Markdown file into one C# source file: the file's usings, then a class whose members are
-/// the snippet context and whose methods are the blocks (a block marked "continues" joins the previous method).
+/// the snippet context and whose methods are the blocks' statements (a block marked "continues" joins the previous
+/// method); type declarations in a block go next to that class.
 /// <c>#line</c> directives map every diagnostic to the Markdown file's own line numbers.
 /// </summary>
 internal static partial class SnippetProgram
@@ -37,9 +41,11 @@ internal static partial class SnippetProgram
         }
 
         var methods = new List<StringBuilder>();
+        var types = new StringBuilder();
+        var returnTypes = new List<string>();
         foreach (var block in snippets.Blocks)
         {
-            if (block.Marker == "skip")
+            if (block.Marker?.StartsWith("skip", StringComparison.Ordinal) == true)
             {
                 continue;
             }
@@ -56,16 +62,32 @@ internal static partial class SnippetProgram
             if (block.Marker != "continues" || methods.Count == 0)
             {
                 methods.Add(new StringBuilder());
+                returnTypes.Add("void");
             }
 
-            var body = methods[^1];
-            body.AppendLine(CultureInfo.InvariantCulture, $"#line {block.Line + first} \"{markdownPath}\"");
-            foreach (var line in code.Skip(first))
+            if (block.Marker?.StartsWith("returns ", StringComparison.Ordinal) == true)
             {
-                body.AppendLine(line);
+                returnTypes[^1] = block.Marker["returns ".Length..].Trim();
             }
 
-            body.AppendLine("#line default");
+            // A block is parsed like a file of top-level statements: its statements (and local functions) go into
+            // the method, its type declarations next to the class.
+            var root = CSharpSyntaxTree.ParseText(string.Join('\n', code.Skip(first)), new CSharpParseOptions(LanguageVersion.Latest)).GetCompilationUnitRoot();
+            foreach (var member in root.Members)
+            {
+                var target = member is GlobalStatementSyntax ? methods[^1] : types;
+                var line = block.Line + first + root.SyntaxTree.GetLineSpan(member.FullSpan).StartLinePosition.Line;
+                target.AppendLine(CultureInfo.InvariantCulture, $"#line {line} \"{markdownPath}\"");
+                target.AppendLine(member.ToFullString());
+                target.AppendLine("#line default");
+            }
+
+            if (root.Members.Count == 0 && root.ContainsDiagnostics)
+            {
+                methods[^1].AppendLine(CultureInfo.InvariantCulture, $"#line {block.Line + first} \"{markdownPath}\"");
+                methods[^1].AppendLine(string.Join('\n', code.Skip(first)));
+                methods[^1].AppendLine("#line default");
+            }
         }
 
         var source = new StringBuilder();
@@ -85,13 +107,14 @@ internal static partial class SnippetProgram
 
         for (var i = 0; i < methods.Count; i++)
         {
-            source.AppendLine(CultureInfo.InvariantCulture, $"private void Snippet{i}()");
+            source.AppendLine(CultureInfo.InvariantCulture, $"private {returnTypes[i]} Snippet{i}()");
             source.AppendLine("{");
             source.Append(methods[i]);
             source.AppendLine("}");
         }
 
         source.AppendLine("}");
+        source.Append(types);
         return source.ToString();
     }
 

@@ -38,6 +38,7 @@ public sealed class ScalarLifetimeTests
         { "tests", "FlowOod.AspNetCore.Tests", "FlowOod.AspNetCore.Tests.dll" },
         { "tests", "FlowOod.Cli.Tests", "FlowOod.Cli.Tests.dll" },
         { "tests", "FlowOod.GateService.Tests", "FlowOod.GateService.Tests.dll" },
+        { "tests", "FlowOod.Docs.Tests", "FlowOod.Docs.Tests.dll" },
     };
 
     // What the scan of this test assembly leaves out, each for a reason: the specimens below are unsafe on purpose
