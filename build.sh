@@ -130,6 +130,11 @@ run_pack() {
       grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
     done
     if grep -q 'runtimes/.*/native' <<<"$listing"; then die "$nupkg must not contain native libtorch files"; fi
+    if [[ "$id" == FlowOod ]]; then # the opt-in Debian 12 build step (FlowOodPatchLibTorchGlibc), as build assets
+      for expected in buildTransitive/FlowOod.props buildTransitive/FlowOod.targets buildTransitive/ElfVersionNeeds.cs; do
+        grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
+      done
+    fi
     log "Packed $(basename "$nupkg") and its .snupkg into $out"
   done
 }
