@@ -198,7 +198,7 @@ internal static partial class CliApp
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
         var limit = Positive("--eval-limit", "evaluate at most N images of each test set", defaults.EvaluationLimit);
-        var command = new Command("demo", "Trains the compact RealNVP on Fashion-MNIST and shows that it gives MNIST digits higher likelihood (about 10 min on 2 cores).")
+        var command = new Command("demo", "Trains the compact RealNVP on Fashion-MNIST and shows that it gives MNIST digits higher likelihood (its time on 2 cores: docs/performance.md).")
         {
             steps, batch, lr, seed, dataDir, threads, limit,
         };
