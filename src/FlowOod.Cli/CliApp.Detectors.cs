@@ -35,8 +35,8 @@ internal static partial class CliApp
         scorer.AcceptOnlyFromAmong(ScorerKinds.Names);
         var flow = new Option<string>("--flow") { Description = "pixel flow: glow (2 scales × 4 steps, width 32) or realnvp (compact RealNVP)", DefaultValueFactory = _ => d.Flow };
         flow.AcceptOnlyFromAmong("glow", "realnvp");
-        var data = FolderOption("--data", "a folder of 28×28 IDX images (train-* files, else t10k-*): the in-distribution data; default: Fashion-MNIST train");
-        var calibrationData = FolderOption("--calibration-data", "a folder of IDX images (t10k-* files, else train-*) to calibrate on; default: the --data images after the training (and fit) images");
+        var data = FolderOption("--data", "a folder of 28×28 IDX images (train-* files, else t10k-*) or 28×28 greyscale PNG files: the in-distribution data; default: Fashion-MNIST train");
+        var calibrationData = FolderOption("--calibration-data", "a folder of IDX images (t10k-* files, else train-*) or PNG files to calibrate on; default: the --data images after the training (and fit) images");
         var alpha = Range("--alpha", "α: the largest fraction of in-distribution inputs flagged", d.Alpha, 0, 1, exclusiveMin: true);
         var steps = Positive("--steps", "training steps of each flow", d.Steps);
         var batch = Positive("--batch-size", "images per step", d.BatchSize);
@@ -92,7 +92,7 @@ internal static partial class CliApp
     {
         var model = new Option<string>("--model") { Description = "a detector (or scorer) file to calibrate", Required = true };
         var target = new Option<string?>("--out") { Description = "the detector file to write (default: replace --model, atomically)" };
-        var data = FolderOption("--data", "a folder of IDX images (t10k-* files, else train-*) from the in-distribution source; default: Fashion-MNIST train from index 50000");
+        var data = FolderOption("--data", "a folder of IDX images (t10k-* files, else train-*) or 28×28 greyscale PNG files from the in-distribution source; default: Fashion-MNIST train from index 50000");
         var alpha = new Option<double?>("--alpha") { Description = "α (default: the detector's; 0.05 for a scorer file)" };
         alpha.Validators.Add(result =>
         {

@@ -52,7 +52,7 @@ internal static partial class CliApp
         {
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is FlowOodException or FileNotFoundException or DirectoryNotFoundException or IOException or ArgumentException)
+        catch (Exception e) when (e is FlowOodException or FileNotFoundException or DirectoryNotFoundException or IOException or InvalidDataException or ArgumentException)
         {
             error.WriteLine($"error: {e.Message}");
             return Failure;

@@ -29,7 +29,7 @@ internal static class DetectorVerbs
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
-        var images = options.TrainingData is { } folder ? OodSets.LoadFolder(folder, DatasetSplit.Train) : data.FashionTrain;
+        var images = options.TrainingData is { } folder ? ImageFolders.Load(folder, DatasetSplit.Train, "--data") : data.FashionTrain;
         if (images.Height != 28 || images.Width != 28)
         {
             throw new ArgumentException($"--data '{images.Name}' holds {images.Height}×{images.Width} images; the built-in flows take 28×28.");
@@ -37,7 +37,7 @@ internal static class DetectorVerbs
 
         var needsFit = ScorerKinds.NeedsFitData(options.Scorer);
         var fitCount = needsFit ? options.FitImages : 0;
-        var calibration = options.CalibrationData is { } calibrationFolder ? OodSets.LoadFolder(calibrationFolder, DatasetSplit.Test) : images;
+        var calibration = options.CalibrationData is { } calibrationFolder ? ImageFolders.Load(calibrationFolder, DatasetSplit.Test, "--calibration-data") : images;
         var calibrationStart = options.CalibrationData is null ? options.TrainImages + fitCount : 0;
         var needed = options.TrainImages + fitCount + (options.CalibrationData is null ? options.CalibrationImages : 0);
         if (needed > images.Count)
@@ -87,7 +87,7 @@ internal static class DetectorVerbs
         ArgumentNullException.ThrowIfNull(console);
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
         var info = ModelFile.ReadInfo(options.ModelPath);
-        var calibration = options.CalibrationData is { } folder ? OodSets.LoadFolder(folder, DatasetSplit.Test) : data.FashionTrain;
+        var calibration = options.CalibrationData is { } folder ? ImageFolders.Load(folder, DatasetSplit.Test, "--data") : data.FashionTrain;
         var start = options.CalibrationData is null && options.Start == 0 ? HeldOutStart : options.Start;
         if (start + options.CalibrationImages > calibration.Count)
         {

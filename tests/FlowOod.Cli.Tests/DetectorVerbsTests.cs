@@ -96,6 +96,30 @@ public sealed class DetectorVerbsTests : IDisposable
         ModelFile.ReadInfo(path).FlowBuilders.Should().HaveCount(2);
     }
 
+    [Fact]
+    public void Calibrate_OnAFolderOfPngFiles_UsesThemAndRefusesADamagedOneNamingIt()
+    {
+        var path = Path.Combine(folder, "nll.flowood");
+        Run($"fit-detector --model {path} --scorer nll --flow realnvp --steps 1 --batch-size 16 --train-images 16 --calibration-images 10 --alpha 0.1").ExitCode.Should().Be(CliApp.Success);
+        var pngs = Path.Combine(folder, "pngs");
+        Directory.CreateDirectory(pngs);
+        var test = FlowOod.Samples.FashionMnist.FlowOodDatasets.FashionMnist(FlowOod.Data.DatasetSplit.Test, null);
+        var encoder = new FlowOod.Scoring.PngCompressor();
+        for (var i = 0; i < 12; i++)
+        {
+            File.WriteAllBytes(Path.Combine(pngs, $"{i:D3}.png"), encoder.Encode(test.Pixels.Span.Slice(i * 784, 784), 1, 28, 28));
+        }
+
+        var calibrate = Run($"calibrate --model {path} --data {pngs} --calibration-images 12");
+
+        calibrate.ExitCode.Should().Be(CliApp.Success, calibrate.Error);
+        ModelFile.ReadInfo(path).Metadata["calibratedOn"].Should().Be("pngs (PNG) 0..11");
+        File.WriteAllBytes(Path.Combine(pngs, "013.png"), [1, 2, 3]);
+        var damaged = Run($"calibrate --model {path} --data {pngs} --calibration-images 12");
+        damaged.ExitCode.Should().Be(CliApp.Failure);
+        damaged.Error.Should().Contain("--data").And.Contain("013.png");
+    }
+
     [Theory]
     [InlineData("fit-detector --model d.flowood --scorer bogus", "bogus")]
     [InlineData("fit-detector --model d.flowood --alpha 1.5", "--alpha must lie in")]
