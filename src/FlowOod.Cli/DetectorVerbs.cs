@@ -188,13 +188,20 @@ internal static class DetectorVerbs
             case "flow":
                 {
                     var kind = scorerKind ?? "nll";
-                    if (!ScorerKinds.FlowOnly.Contains(kind))
-                    {
-                        throw new ArgumentException($"--scorer {kind} needs more than a saved flow (held-out data, a background or an ensemble): build it with 'flowood fit-detector --scorer {kind}'. For a flow file use one of {string.Join(", ", ScorerKinds.FlowOnly)}.");
-                    }
+                    ScorerKinds.RequireFlowOnly(kind);
 
                     var flow = ModelFile.LoadFlow(path, loadOptions);
-                    var scorer = ScorerKinds.Create(kind, flow, new ScorerInputs(null!, null, new TrainingOptions(), 0, 0, _ => throw new InvalidOperationException()), AnsiConsole.Console, plain: true);
+                    IOodScorer scorer;
+                    try
+                    {
+                        scorer = ScorerKinds.CreateOnFlow(kind, flow);
+                    }
+                    catch
+                    {
+                        flow.Dispose();
+                        throw;
+                    }
+
                     return new LoadedModel(info, scorer, null, scorer);
                 }
 

@@ -42,6 +42,24 @@ internal static class ScorerKinds
     /// <summary>Whether the kind fits a statistic on held-out in-distribution data.</summary>
     public static bool NeedsFitData(string kind) => kind is "two-sided" or "two-sided-llr" or "typicality";
 
+    /// <summary>Throws unless <paramref name="kind"/> is one of <see cref="FlowOnly"/>, saying what to do instead.</summary>
+    public static void RequireFlowOnly(string kind)
+    {
+        if (!FlowOnly.Contains(kind))
+        {
+            throw new ArgumentException($"--scorer {kind} needs more than a saved flow (held-out data, a background or an ensemble): build it with 'flowood fit-detector --scorer {kind}'. For a flow file use one of {string.Join(", ", FlowOnly)}.", nameof(kind));
+        }
+    }
+
+    /// <summary>A scorer of <see cref="FlowOnly"/> on a saved flow, which it then owns.</summary>
+    public static IOodScorer CreateOnFlow(string kind, NormalizingFlow flow)
+    {
+        RequireFlowOnly(kind);
+        return kind == "nll"
+            ? new NegativeLogLikelihoodScorer(flow, ownsFlow: true)
+            : new InputComplexityScorer(flow, new PngCompressor(), ownsFlow: true);
+    }
+
     private static Tensor FitData(ScorerInputs inputs) =>
         inputs.Fit ?? throw new ArgumentException("This scorer kind needs held-out in-distribution images to fit on.", nameof(inputs));
 

@@ -83,6 +83,10 @@ public sealed class DetectorVerbsTests : IDisposable
         results.Should().ContainSingle().Which.Scorer.Should().Contain("complexity");
         File.ReadAllLines(csv)[0].Should().Be("set,index,score");
         output.ToString().Should().Contain("Input complexity (bits/image, PNG) as an OOD score");
+
+        var evaluate = Run($"evaluate --model {model} --scorer typicality --ood noise --eval-limit 8");
+        evaluate.ExitCode.Should().Be(CliApp.Failure);
+        evaluate.Error.Should().Contain("--scorer typicality needs more than a saved flow").And.Contain("fit-detector --scorer typicality");
     }
 
     [Fact]
