@@ -4,7 +4,7 @@
 #   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (flowood demo; extra args go to it)
 #   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors (flowood compare)
 #   ./build.sh flowood  run the flowood tool with the given verb and options (e.g. ./build.sh flowood baseline --budget quick --out out/)
-#   ./build.sh reproduce  every experiment of the paper at the quick budget (about 25 min on 2 cores): docs/results.md and its plots in docs/results/ (extra args go to flowood reproduce, e.g. --budget full)
+#   ./build.sh reproduce  every experiment of the paper at the quick budget (time: docs/performance.md): docs/results.md and its plots in docs/results/ (extra args go to flowood reproduce, e.g. --budget full)
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod, FlowOod.Testing, FlowOod.AspNetCore and FlowOod.OnnxRuntime .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
@@ -130,6 +130,11 @@ run_pack() {
       grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
     done
     if grep -q 'runtimes/.*/native' <<<"$listing"; then die "$nupkg must not contain native libtorch files"; fi
+    if [[ "$id" == FlowOod ]]; then # the opt-in Debian 12 build step (FlowOodPatchLibTorchGlibc), as build assets
+      for expected in buildTransitive/FlowOod.props buildTransitive/FlowOod.targets buildTransitive/ElfVersionNeeds.cs; do
+        grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
+      done
+    fi
     log "Packed $(basename "$nupkg") and its .snupkg into $out"
   done
 }

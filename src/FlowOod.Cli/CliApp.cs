@@ -17,7 +17,7 @@ namespace FlowOod.Cli;
 /// The <c>flowood</c> command line: verbs, options, help and errors (System.CommandLine). Exit codes: 0 success, 1 the
 /// run failed (missing data, a runtime problem), 2 bad usage (unknown verb or option, bad value).
 /// </summary>
-internal static class CliApp
+internal static partial class CliApp
 {
     /// <summary>Exit code of a successful run.</summary>
     public const int Success = 0;
@@ -52,7 +52,7 @@ internal static class CliApp
         {
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is FlowOodException or FileNotFoundException or DirectoryNotFoundException or IOException or ArgumentException)
+        catch (Exception e) when (e is FlowOodException or FileNotFoundException or DirectoryNotFoundException or IOException or InvalidDataException or ArgumentException)
         {
             error.WriteLine($"error: {e.Message}");
             return Failure;
@@ -85,6 +85,8 @@ internal static class CliApp
         root.Subcommands.Add(TrainCommand(output, plain));
         root.Subcommands.Add(ScoreCommand(output, plain));
         root.Subcommands.Add(EvaluateCommand(output, plain));
+        root.Subcommands.Add(FitDetectorCommand(output, plain));
+        root.Subcommands.Add(CalibrateCommand(output, plain));
         root.Subcommands.Add(BaselineCommand(output, plain));
         root.Subcommands.Add(LatentsCommand(output, plain));
         root.Subcommands.Add(CouplingsCommand(output, plain));
@@ -169,7 +171,7 @@ internal static class CliApp
         var option = new Option<string[]>("--ood")
         {
             Description = $"OOD set, repeatable: {string.Join(", ", OodSets.BuiltIn)} (built-in), {string.Join(", ", SyntheticOodSets.Names)} "
-                + "(synthetic, from Fashion-MNIST test), or a folder holding IDX files (t10k-* or train-* MNIST names). Default: all built-in and synthetic sets",
+                + "(synthetic, from Fashion-MNIST test), or a folder holding IDX files (t10k-* or train-* MNIST names)",
             DefaultValueFactory = _ => OodSets.Defaults,
             AllowMultipleArgumentsPerToken = false,
         };
@@ -196,7 +198,7 @@ internal static class CliApp
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
         var limit = Positive("--eval-limit", "evaluate at most N images of each test set", defaults.EvaluationLimit);
-        var command = new Command("demo", "Trains the compact RealNVP on Fashion-MNIST and shows that it gives MNIST digits higher likelihood (about 10 min on 2 cores).")
+        var command = new Command("demo", "Trains the compact RealNVP on Fashion-MNIST and shows that it gives MNIST digits higher likelihood (its time on 2 cores: docs/performance.md).")
         {
             steps, batch, lr, seed, dataDir, threads, limit,
         };
@@ -216,7 +218,7 @@ internal static class CliApp
     private static Command CompareCommand()
     {
         var d = new CompareOptions();
-        var flow = new Option<string>("--flow") { Description = "pixel flow: glow (2 scales × 4 steps, width 32; default) or realnvp (compact RealNVP)", DefaultValueFactory = _ => d.Flow };
+        var flow = new Option<string>("--flow") { Description = "pixel flow: glow (2 scales × 4 steps, width 32) or realnvp (compact RealNVP)", DefaultValueFactory = _ => d.Flow };
         flow.AcceptOnlyFromAmong("glow", "realnvp");
         var steps = Positive("--steps", "training steps of every pixel flow", d.Steps);
         var batch = Positive("--batch-size", "images per step", d.BatchSize);
@@ -262,7 +264,7 @@ internal static class CliApp
     private static Command TrainCommand(TextWriter output, bool plain)
     {
         var model = new Option<string>("--model") { Description = "the model file to write (a FlowOod model file, written atomically)", Required = true };
-        var flow = new Option<string>("--flow") { Description = "glow (2 scales × 4 steps, width 32, 600 steps; default) or realnvp (compact RealNVP, 150 steps)", DefaultValueFactory = _ => "glow" };
+        var flow = new Option<string>("--flow") { Description = "glow (2 scales × 4 steps, width 32, 600 steps) or realnvp (compact RealNVP, 150 steps)", DefaultValueFactory = _ => "glow" };
         flow.AcceptOnlyFromAmong("glow", "realnvp");
         var data = new Option<string?>("--data") { Description = "a folder of 28×28 IDX images to train on (train-* files, else t10k-*); default: Fashion-MNIST train" };
         data.Validators.Add(result =>
@@ -308,7 +310,8 @@ internal static class CliApp
 
     private static Command ScoreCommand(TextWriter output, bool plain)
     {
-        var model = new Option<string>("--model") { Description = "a flow saved by flowood train (or ModelFile.Save)", Required = true };
+        var model = new Option<string>("--model") { Description = "a flow (flowood train), detector (flowood fit-detector, calibrate) or scorer file (ModelFile.Save)", Required = true };
+        var scorer = FlowScorerOption();
         var sets = OodOption();
         sets.Description = "set to score, repeatable; the first is the reference of the AUROCs: fashion-test, " + sets.Description;
         sets.DefaultValueFactory = _ => ["fashion-test", "mnist"];
@@ -329,9 +332,9 @@ internal static class CliApp
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
         var precision = PrecisionOption("scoring: the loaded flow's st-networks are converted once");
-        var command = new Command("score", "Scores sets with a saved flow: bits/dim per set, and AUROC, AUPR-Out, FPR@95%TPR of each set against the first.")
+        var command = new Command("score", "Scores sets with a saved flow, scorer or detector: scores per set (a detector's flagged fraction too), and AUROC, AUPR-Out, FPR@95%TPR of each set against the first.")
         {
-            model, sets, limit, csv, seed, dataDir, threads, precision,
+            model, scorer, sets, limit, csv, seed, dataDir, threads, precision,
         };
         command.SetAction(p =>
         {
@@ -339,6 +342,7 @@ internal static class CliApp
                 new ScoreOptions
                 {
                     ModelPath = p.GetValue(model)!,
+                    Scorer = p.GetValue(scorer),
                     Sets = p.GetValue(sets)!,
                     Limit = p.GetValue(limit),
                     CsvPath = p.GetValue(csv),
@@ -359,7 +363,7 @@ internal static class CliApp
     {
         var option = new Option<string>("--precision")
         {
-            Description = $"st-network precision, {when}: fp32 (default), bf16, or auto (bf16 where the CPU lists avx512_bf16 or amx_bf16)",
+            Description = $"st-network precision, {when}: fp32, bf16, or auto (bf16 where the CPU lists avx512_bf16 or amx_bf16)",
             DefaultValueFactory = _ => "fp32",
         };
         option.AcceptOnlyFromAmong("fp32", "bf16", "auto");
@@ -378,30 +382,33 @@ internal static class CliApp
         var d = new EvaluateOptions();
         var scorers = new Option<string[]>("--scorer")
         {
-            Description = "scorer, repeatable: nll (bits/dim), complexity (input complexity, PNG), typicality, llr (likelihood ratio, fine-tuned background). Default nll",
+            Description = "scorer, repeatable: nll (bits/dim), complexity (input complexity, PNG), typicality, llr (likelihood ratio, fine-tuned background); with --model, a flow file takes nll or complexity and a scorer or detector file none",
             DefaultValueFactory = _ => ["nll"],
         };
         scorers.AcceptOnlyFromAmong(EvaluateOptions.ScorerNames);
-        var flow = new Option<string>("--flow") { Description = "pixel flow: glow (2 scales × 4 steps, width 32; default) or realnvp (compact RealNVP)", DefaultValueFactory = _ => d.Flow };
+        var flow = new Option<string>("--flow") { Description = "pixel flow: glow (2 scales × 4 steps, width 32) or realnvp (compact RealNVP)", DefaultValueFactory = _ => d.Flow };
         flow.AcceptOnlyFromAmong("glow", "realnvp");
         var steps = Positive("--steps", "training steps of the flow (and of the llr background)", d.Steps);
         var batch = Positive("--batch-size", "images per step", d.BatchSize);
         var trainImages = Positive("--train-images", "Fashion-MNIST training images used (at most 50000; typicality's held-out images come from index 50000 on)", d.TrainImages);
         var ood = OodOption();
         var limit = Positive("--eval-limit", "images of each set scored", d.EvaluationLimit);
-        var mutation = Range("--mutation-rate", "pixel replacement rate of the llr background (the compare default; it was chosen on MNIST in issue 4, so its MNIST number is optimistic)", d.MutationRate, 0, 1);
+        var mutation = Range("--mutation-rate", "pixel replacement rate of the llr background (as in compare; chosen on MNIST, so its MNIST number is optimistic: docs/results.md)", d.MutationRate, 0, 1);
         var seed = SeedOption();
         var outDir = new Option<string?>("--out") { Description = "folder for ROC plots (PNG, SVG) and a Markdown table" };
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
-        var command = new Command("evaluate", "Trains a pixel flow on Fashion-MNIST and reports AUROC, AUPR-Out and FPR@95%TPR of each scorer vs each OOD set.")
+        var model = new Option<string?>("--model") { Description = "score a saved flow (with --scorer nll or complexity), scorer or detector instead of training a flow" };
+        var command = new Command("evaluate", "Trains a pixel flow on Fashion-MNIST (or loads --model) and reports AUROC, AUPR-Out and FPR@95%TPR of each scorer vs each OOD set.")
         {
-            scorers, flow, steps, batch, trainImages, ood, limit, mutation, seed, outDir, dataDir, threads,
+            model, scorers, flow, steps, batch, trainImages, ood, limit, mutation, seed, outDir, dataDir, threads,
         };
         command.SetAction(p =>
         {
             var options = new EvaluateOptions
             {
+                ModelPath = p.GetValue(model),
+                ScorersGiven = p.GetResult(scorers) is { Implicit: false },
                 Scorers = p.GetValue(scorers)!,
                 Flow = p.GetValue(flow)!,
                 Steps = p.GetValue(steps),

@@ -18,6 +18,12 @@ internal sealed record EvaluateOptions
     /// <summary>The scorer names <c>--scorer</c> accepts.</summary>
     public static readonly string[] ScorerNames = ["nll", "complexity", "typicality", "llr"];
 
+    /// <summary>A saved flow, scorer or detector to evaluate instead of training a flow; null: train.</summary>
+    public string? ModelPath { get; init; }
+
+    /// <summary>Whether --scorer was given (for a saved scorer or detector it must not be).</summary>
+    public bool ScorersGiven { get; init; }
+
     public string Flow { get; init; } = "glow";
 
     public int Steps { get; init; } = 600;
@@ -64,6 +70,30 @@ internal static class Evaluate
         var trainCount = Math.Min(options.TrainImages, HeldOutStart);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"In-distribution: {inTest.Name} ({inTest.Count} images); OOD: {string.Join(", ", oodSets.Select(s => $"{s.Name} ({s.Count})"))}; {get_num_threads()} threads."));
+
+        if (options.ModelPath is { } path)
+        {
+            var names = options.ScorersGiven ? options.Scorers.Distinct().Select(n => (string?)n).ToList() : [null];
+            var all = new List<OodResult>();
+            foreach (var name in names)
+            {
+                using var model = DetectorVerbs.Load(path, name);
+                var inScores = ScoringDisplay.Score(console, plain, $"scoring {inTest.Name}", model.Scorer, inTest, 0, inTest.Count);
+                var rows = oodSets.Select(set => new OodResult(model.Scorer.Name, inTest.Name, set.Name, inScores,
+                    ScoringDisplay.Score(console, plain, $"scoring {set.Name}", model.Scorer, set, 0, Math.Min(options.EvaluationLimit, set.Count)))).ToList();
+                OodResult.Write(console, plain, $"{model.Scorer.Name} ({path}): {inTest.Name} (in-dist.) vs each OOD set, OOD = positive", rows);
+                all.AddRange(rows);
+            }
+
+            if (options.OutputDirectory is { } folder)
+            {
+                Directory.CreateDirectory(folder);
+                File.WriteAllText(Path.Combine(folder, "evaluate-model.md"), OodResult.Markdown(all));
+                console.WriteLine($"Wrote evaluate-model.md to {folder}.");
+            }
+
+            return 0;
+        }
 
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         var training = new TrainingOptions { Steps = options.Steps, BatchSize = options.BatchSize, LearningRate = 1e-3, Seed = options.Seed, ProgressInterval = 25 };

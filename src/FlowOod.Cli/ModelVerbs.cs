@@ -44,8 +44,11 @@ internal sealed record TrainOptions
 /// <summary>Options of <c>flowood score</c>.</summary>
 internal sealed record ScoreOptions
 {
-    /// <summary>A flow saved by <c>flowood train</c> (or <c>ModelFile.Save</c>).</summary>
+    /// <summary>A flow, scorer or detector saved by <c>flowood train</c>, <c>fit-detector</c> or <c>ModelFile.Save</c>.</summary>
     public required string ModelPath { get; init; }
+
+    /// <summary>For a flow file: the scorer kind (nll or complexity); null: nll.</summary>
+    public string? Scorer { get; init; }
 
     /// <summary>The sets to score: built-in, synthetic or IDX folders, as <c>--ood</c>; the first is the reference of the AUROCs.</summary>
     public required IReadOnlyList<string> Sets { get; init; }
@@ -67,7 +70,8 @@ internal sealed record ScoreOptions
 
 /// <summary>
 /// <c>flowood train</c> and <c>flowood score</c>: a flow trained on Fashion-MNIST or any folder of IDX images and saved
-/// as a model file; a saved flow's bits/dim on any sets, with AUROCs against the first set and an optional CSV.
+/// as a model file; any saved model's scores on any sets (a flow's bits/dim, or its <c>--scorer</c>; a scorer's; a
+/// detector's, with the fraction it flags), with AUROCs against the first set and an optional CSV.
 /// </summary>
 internal static class ModelVerbs
 {
@@ -101,39 +105,52 @@ internal static class ModelVerbs
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
-        var info = ModelFile.ReadInfo(options.ModelPath);
         var precision = ConditionerPrecision.Choose(options.Precision);
-        using var flow = ModelFile.LoadFlow(options.ModelPath, new ModelLoadOptions { Precision = options.Precision });
-        using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
+        using var model = DetectorVerbs.Load(options.ModelPath, options.Scorer, new ModelLoadOptions { Precision = options.Precision });
+        var scorer = model.Scorer;
+        var bitsPerDim = scorer is NegativeLogLikelihoodScorer { Unit: LikelihoodUnit.BitsPerDim };
+        var label = bitsPerDim ? "NLL (bits/dim)" : scorer.Name;
         var seed = (int)(options.Seed & int.MaxValue);
         var sets = options.Sets.Select(name => name == "fashion-test"
             ? data.FashionTest.Take(Math.Min(options.Limit, data.FashionTest.Count))
             : OodSets.Load(name, data.FashionTest, options.DataDirectory, options.Limit, seed)).ToList();
-        var scores = sets.Select(set => CompareScorers.Score(scorer, set, options.Limit)).ToList();
-        console.WriteLine($"{options.ModelPath}: {string.Join(", ", info.Metadata.Select(m => $"{m.Key} = {m.Value}"))}.");
+        var scores = sets.Select(set => ScoringDisplay.Score(console, plain, $"scoring {set.Name}", scorer, set, 0, Math.Min(options.Limit, set.Count))).ToList();
+        console.WriteLine($"{options.ModelPath} ({model.Info.Kind}): {string.Join(", ", model.Info.Metadata.Select(m => $"{m.Key} = {m.Value}"))}.");
         console.WriteLine($"st-networks in {(precision.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32")}: {precision.Reason}");
-        var table = Terminal.NewTable(plain, "bits/dim per set (lower = more likely)");
-        foreach (var header in new[] { "set", "images", "mean", "median", "5%", "95%" })
+        var table = Terminal.NewTable(plain, bitsPerDim ? "bits/dim per set (lower = more likely)" : $"{scorer.Name} per set (higher = more OOD)");
+        var headers = new List<string> { "set", "images", "mean", "median", "5%", "95%" };
+        if (model.Detector is { } detector)
         {
-            table.AddColumn(header == "set" ? new TableColumn(header) : new TableColumn(header).RightAligned());
+            headers.Add(string.Create(CultureInfo.InvariantCulture, $"flagged (p ≤ {detector.TargetFalsePositiveRate})"));
+        }
+
+        foreach (var header in headers)
+        {
+            table.AddColumn(header == "set" ? new TableColumn(header) : new TableColumn(Markup.Escape(header)).RightAligned());
         }
 
         for (int i = 0; i < sets.Count; i++)
         {
             var sorted = scores[i].Order().ToArray();
-            table.AddRow(Markup.Escape(sets[i].Name), sorted.Length.ToString(CultureInfo.InvariantCulture), F(sorted.Average()), F(Quantile(sorted, 0.5)), F(Quantile(sorted, 0.05)), F(Quantile(sorted, 0.95)));
+            var row = new List<string> { Markup.Escape(sets[i].Name), sorted.Length.ToString(CultureInfo.InvariantCulture), F(sorted.Average()), F(Quantile(sorted, 0.5)), F(Quantile(sorted, 0.05)), F(Quantile(sorted, 0.95)) };
+            if (model.Detector is { } d)
+            {
+                row.Add(F(scores[i].Count(x => d.Predict(x).IsOutOfDistribution) / (double)scores[i].Length));
+            }
+
+            table.AddRow(row.ToArray());
         }
 
         console.Write(table);
-        var results = Enumerable.Range(1, sets.Count - 1).Select(i => new OodResult("NLL (bits/dim)", sets[0].Name, sets[i].Name, scores[0], scores[i])).ToList();
+        var results = Enumerable.Range(1, sets.Count - 1).Select(i => new OodResult(label, sets[0].Name, sets[i].Name, scores[0], scores[i])).ToList();
         if (results.Count > 0)
         {
-            OodResult.Write(console, plain, $"NLL as an OOD score: {sets[0].Name} (reference) vs each other set, OOD = positive", results);
+            OodResult.Write(console, plain, $"{label} as an OOD score: {sets[0].Name} (reference) vs each other set, OOD = positive", results);
         }
 
         if (options.CsvPath is { } csv)
         {
-            var text = new StringBuilder("set,index,bits_per_dim\n");
+            var text = new StringBuilder(bitsPerDim ? "set,index,bits_per_dim\n" : "set,index,score\n");
             for (int i = 0; i < sets.Count; i++)
             {
                 for (int k = 0; k < scores[i].Length; k++)

@@ -40,6 +40,7 @@ public sealed class ScalarLifetimeTests
         { "tests", "FlowOod.OnnxRuntime.Tests", "FlowOod.OnnxRuntime.Tests.dll" },
         { "tests", "FlowOod.Cli.Tests", "FlowOod.Cli.Tests.dll" },
         { "tests", "FlowOod.GateService.Tests", "FlowOod.GateService.Tests.dll" },
+        { "tests", "FlowOod.Docs.Tests", "FlowOod.Docs.Tests.dll" },
     };
 
     // What the scan of this test assembly leaves out, each for a reason: the specimens below are unsafe on purpose

@@ -1,4 +1,6 @@
-// Build-time helper for FlowOod's test, sample and benchmark projects (never shipped in a package).
+// Build-time helper, shipped in the FlowOod package as buildTransitive/ElfVersionNeeds.cs (an MSBuild inline task's
+// source, never compiled into a project: do not copy it into a project folder, where the SDK would compile it) and
+// used by this repository's test, sample, benchmark and tool projects.
 //
 // TorchSharp 0.107's libLibTorchSharp.so declares a need for the symbol version GLIBCXX_3.4.32 (libstdc++ from
 // GCC >= 13.2). The only symbol bound to that version is the GCC 13 link marker std::ios_base_library_init(), and no
@@ -7,8 +9,9 @@
 // (VER_FLG_WEAK in its Elf64_Vernaux entry) makes a missing version non-fatal. This file does exactly that edit, on
 // the build-output copy only, and only when the system's libstdc++ lacks the version.
 //
-// The MSBuild task (build/NativeTorch.targets) compiles this file with RoslynCodeTaskFactory; the unit tests compile
-// it with FLOWOOD_ELF_NO_MSBUILD defined, which leaves out the MSBuild task class.
+// The MSBuild task (buildTransitive/FlowOod.targets, opted into with <FlowOodPatchLibTorchGlibc>true</...>) compiles
+// this file with RoslynCodeTaskFactory; the unit tests compile it with FLOWOOD_ELF_NO_MSBUILD defined, which leaves out
+// the MSBuild task class.
 #nullable enable
 using System;
 using System.Collections.Generic;
@@ -400,6 +403,12 @@ namespace FlowOod.Build
         /// <summary>The symbol version to weaken.</summary>
         public string Version { get; set; } = "GLIBCXX_3.4.32";
 
+        /// <summary>
+        /// False: change nothing, only warn (FLOWOOD0001) when the system's libstdc++ lacks <see cref="Version"/>, so
+        /// the application would fail to load libtorch.
+        /// </summary>
+        public bool Patch { get; set; } = true;
+
         /// <inheritdoc/>
         public override bool Execute()
         {
@@ -411,6 +420,13 @@ namespace FlowOod.Build
             if (ElfVersionNeeds.SystemLibStdCxxDefines(Version))
             {
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Low, $"System libstdc++ defines {Version}; nothing to do.");
+                return true;
+            }
+
+            if (!Patch)
+            {
+                Log.LogWarning(null, "FLOWOOD0001", null, null, 0, 0, 0, 0,
+                    $"This system's libstdc++ lacks {Version}, which TorchSharp's libLibTorchSharp.so asks for, so libtorch will not load (Debian 12, Ubuntu 22.04). Set <FlowOodPatchLibTorchGlibc>true</FlowOodPatchLibTorchGlibc> in the project to mark that need weak in the build output (see FlowOod's getting-started guide), or run on a newer distribution.");
                 return true;
             }
 
