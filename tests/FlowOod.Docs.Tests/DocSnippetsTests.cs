@@ -11,7 +11,7 @@ namespace FlowOod.Docs.Tests;
 
 /// <summary>
 /// Every ```csharp block of README.md, docs/*.md and src/*/README.md compiles against the FlowOod assemblies this
-/// project references (FlowOod, FlowOod.AspNetCore, FlowOod.Testing, TorchSharp, the ASP.NET Core shared framework).
+/// project references (FlowOod, FlowOod.AspNetCore, FlowOod.Testing, FlowOod.OnnxRuntime, TorchSharp, the ASP.NET Core shared framework).
 /// New blocks and new files are picked up automatically; the conventions for fragments are in
 /// <see cref="MarkdownSnippets"/> and docs/design.md ("Documentation snippets").
 /// </summary>
