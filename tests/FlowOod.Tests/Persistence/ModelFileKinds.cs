@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using FlowOod.Embeddings;
 using FlowOod.Gating;
 using FlowOod.Models;
 using FlowOod.Persistence;
@@ -16,7 +17,8 @@ namespace FlowOod.Tests.Persistence;
 
 // One small, valid model file of every kind, with the load method of its kind and a use of what loaded (scores of a fixed
 // batch): the golden files of the current format version (five flow builders, every FlowOod scorer kind, a detector and
-// a typicality test), a two-sided scorer, a gate on a classifier layer and a gate over a detector of the inputs.
+// a typicality test), a two-sided scorer, a gate on a classifier layer, a gate over a detector of the inputs and an
+// embedding detector.
 public sealed class ModelFileKinds : IDisposable
 {
     public ModelFileKinds()
@@ -72,6 +74,23 @@ public sealed class ModelFileKinds : IDisposable
         {
             inputGate.Save(path);
             Kinds.Add(new ModelFileKind("gate-input", File.ReadAllBytes(path), LoadGate, ScoreGate, IsGate: true));
+        }
+
+        var embeddingOptions = new EmbeddingDetectorOptions
+        {
+            TargetFalsePositiveRate = 0.1,
+            CalibrationFraction = 0.5,
+            FeatureFlow = fit.FeatureFlow,
+        };
+        using (var embeddings = EmbeddingDetector.Fit(Embeddings.EmbeddingTestData.Rows(40, seed: 2, dimension: 4), embeddingOptions))
+        {
+            embeddings.Save(path);
+            Kinds.Add(new ModelFileKind(
+                "embedding-detector",
+                File.ReadAllBytes(path),
+                p => EmbeddingDetector.Load(p),
+                loaded => ((EmbeddingDetector)loaded).Predict(Embeddings.EmbeddingTestData.Rows(10, seed: 0, dimension: 4)).Select(d => d.Score).ToArray(),
+                IsGate: false));
         }
     }
 

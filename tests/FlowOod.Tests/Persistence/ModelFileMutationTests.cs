@@ -15,7 +15,7 @@ using static TorchSharp.torch;
 namespace FlowOod.Tests.Persistence;
 
 // Every kind of model file (five flow builders, every scorer kind including the two-sided and the feature-space scorer,
-// a detector, a typicality test, both kinds of gate) under seeded damage: each load either throws an exception its load
+// a detector, a typicality test, both kinds of gate, an embedding detector) under seeded damage: each load either throws an exception its load
 // method documents for a damaged file, or gives a model that scores a fixed batch; never another exception, a hang, or a
 // load that grows the process by more than MemoryBound. Runs alone (its collection is never run beside another), so the
 // process's peak resident memory measures the case being loaded.
