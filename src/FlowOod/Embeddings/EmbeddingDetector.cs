@@ -36,14 +36,25 @@ public sealed class EmbeddingDetector : IDisposable
     /// <summary>The model-file kind of a saved detector.</summary>
     public const string FileKind = "embedding-detector";
 
+    /// <summary>
+    /// How far, in standard deviations of the in-distribution rows, a value may lie from their mean before its row is out
+    /// of distribution without evaluation (half <see cref="FeatureSpaceScorer.MaxStandardizedFeature"/>, beyond which the
+    /// flow's arithmetic overflows): such a row gets score +∞ and p-value 1/(n + 1), never an exception.
+    /// </summary>
+    public const double MaxEvaluatedDeviation = FeatureSpaceScorer.MaxStandardizedFeature / 2;
+
     private const string Source = "The embedding rows";
     private readonly FeatureSpaceScorer scorer;
+    private readonly double[] mean;
+    private readonly double[] deviation;
     private int disposed;
 
     internal EmbeddingDetector(OodDetector detector, int chunkSize)
     {
         Detector = detector;
         scorer = (FeatureSpaceScorer)detector.Scorer;
+        mean = [.. scorer.Standardizer.Mean];
+        deviation = [.. scorer.Standardizer.StandardDeviation];
         ChunkSize = chunkSize;
     }
 
@@ -140,8 +151,8 @@ public sealed class EmbeddingDetector : IDisposable
     /// <summary>One verdict per row.</summary>
     /// <param name="rows">N ≥ 1 rows of exactly <see cref="Dimension"/> finite values.</param>
     /// <returns>N predictions in row order.</returns>
-    /// <exception cref="ArgumentException">No rows, a null row, a row of another length, NaN/Inf, or a row so far from the
-    /// data that the flow cannot score it (beyond ±<see cref="FeatureSpaceScorer.MaxStandardizedFeature"/> standard deviations).</exception>
+    /// <exception cref="ArgumentException">No rows, a null row, a row of another length, or NaN/Inf. (A finite row
+    /// however far from the data is an answer: beyond <see cref="MaxEvaluatedDeviation"/> it scores +∞ and is out of distribution.)</exception>
     /// <exception cref="ObjectDisposedException">The detector is disposed.</exception>
     public OodPrediction[] Predict(float[][] rows)
     {
@@ -168,7 +179,7 @@ public sealed class EmbeddingDetector : IDisposable
     {
         ThrowIfDisposed();
         EmbeddingRows.CheckTensor(rows, Dimension, nameof(rows));
-        return Verdicts(ScoreTensor(scorer, rows, ChunkSize, nameof(rows)));
+        return Verdicts(ScoreFlat(EmbeddingRows.ToArray(rows), (int)rows.shape[0], nameof(rows)));
     }
 
     /// <summary>
@@ -217,30 +228,6 @@ public sealed class EmbeddingDetector : IDisposable
         }
     }
 
-    /// <summary>Scores rows <c>[N, D]</c> (float32, checked) in chunks of exactly <paramref name="chunkSize"/>, the last padded with its last row.</summary>
-    internal static double[] ScoreTensor(FeatureSpaceScorer scorer, Tensor rows, int chunkSize, string parameterName)
-    {
-        IntraOpThreads.Adopt();
-        var count = rows.shape[0];
-        var scores = new double[count];
-        var device = scorer.Flow.parameters().FirstOrDefault()?.device ?? CPU;
-        for (long start = 0; start < count; start += chunkSize)
-        {
-            using var scope = NewDisposeScope();
-            var length = Math.Min(chunkSize, count - start);
-            var chunk = rows.narrow(0, start, length);
-            if (length < chunkSize)
-            {
-                chunk = cat([chunk, chunk.narrow(0, length - 1, 1).expand(chunkSize - length, rows.shape[1])], 0);
-            }
-
-            var chunkScores = scorer.ScoreFeatures(chunk.to(device), Source, parameterName);
-            Array.Copy(chunkScores, 0, scores, start, length);
-        }
-
-        return scores;
-    }
-
     private static EmbeddingDetector FitCore(
         Tensor rows, EmbeddingDetectorOptions? options, IProgress<TrainingProgress>? progress, string parameterName, CancellationToken cancellationToken)
     {
@@ -272,7 +259,9 @@ public sealed class EmbeddingDetector : IDisposable
         var scorer = FeatureSpaceScorer.FitOnFeatures(train, options.FeatureFlow, progress, cancellationToken);
         try
         {
-            var scores = ScoreTensor(scorer, calibration, options.ChunkSize, parameterName);
+            // Calibration scores come from the serving path itself: the same chunks, padding and far-row rule.
+            var uncalibrated = new EmbeddingDetector(new OodDetector(scorer, 0.5, [0.0, 0.0]), options.ChunkSize);
+            var scores = uncalibrated.ScoreFlat(EmbeddingRows.ToArray(calibration), (int)calibration.shape[0], parameterName);
             return new EmbeddingDetector(new OodDetector(scorer, options.TargetFalsePositiveRate, scores, ownsScorer: true), options.ChunkSize);
         }
         catch
@@ -312,7 +301,9 @@ public sealed class EmbeddingDetector : IDisposable
         return Verdicts(ScoreFlat(values, rowCount, parameterName));
     }
 
-    // Chunks built in managed memory: exactly ChunkSize rows each, the last padded with copies of its last row.
+    // Chunks built in managed memory: exactly ChunkSize rows each, the last padded with copies of its last row. A row with
+    // a value beyond MaxEvaluatedDeviation is not evaluated (its slot holds the mean, so the chunk stays valid) and
+    // scores +∞; rows are evaluated independently, so the substitution changes no other row's score.
     private double[] ScoreFlat(ReadOnlySpan<float> values, int rowCount, string parameterName)
     {
         IntraOpThreads.Adopt();
@@ -320,10 +311,24 @@ public sealed class EmbeddingDetector : IDisposable
         var scores = new double[rowCount];
         var device = scorer.Flow.parameters().FirstOrDefault()?.device ?? CPU;
         var buffer = new float[ChunkSize * width];
+        var far = new bool[ChunkSize];
         for (int start = 0; start < rowCount; start += ChunkSize)
         {
             var length = Math.Min(ChunkSize, rowCount - start);
             values.Slice(start * width, length * width).CopyTo(buffer);
+            for (int r = 0; r < length; r++)
+            {
+                var row = buffer.AsSpan(r * width, width);
+                far[r] = IsFar(row);
+                if (far[r])
+                {
+                    for (int j = 0; j < width; j++)
+                    {
+                        row[j] = (float)mean[j];
+                    }
+                }
+            }
+
             for (int pad = length; pad < ChunkSize; pad++)
             {
                 buffer.AsSpan((length - 1) * width, width).CopyTo(buffer.AsSpan(pad * width, width));
@@ -332,10 +337,26 @@ public sealed class EmbeddingDetector : IDisposable
             using var scope = NewDisposeScope();
             var chunk = tensor(buffer, [ChunkSize, width]).to(device);
             var chunkScores = scorer.ScoreFeatures(chunk, Source, parameterName);
-            Array.Copy(chunkScores, 0, scores, start, length);
+            for (int r = 0; r < length; r++)
+            {
+                scores[start + r] = far[r] ? double.PositiveInfinity : chunkScores[r];
+            }
         }
 
         return scores;
+    }
+
+    private bool IsFar(ReadOnlySpan<float> row)
+    {
+        for (int j = 0; j < row.Length; j++)
+        {
+            if (!(Math.Abs((row[j] - mean[j]) / deviation[j]) <= MaxEvaluatedDeviation))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private OodPrediction[] Verdicts(double[] scores)

@@ -109,6 +109,13 @@ internal static class EmbeddingRows
         }
     }
 
+    /// <summary>The values of checked rows <c>[N, D]</c> (float32), row-major, copied to managed memory.</summary>
+    public static float[] ToArray(Tensor rows)
+    {
+        using var scope = NewDisposeScope();
+        return rows.to(CPU).contiguous().data<float>().ToArray();
+    }
+
     /// <summary>D must be 2 … 2²⁴ (a coupling flow needs two features).</summary>
     public static void CheckDimension(long dimension, string parameterName)
     {

@@ -170,6 +170,24 @@ public sealed class EmbeddingDetectorTests(FittedEmbeddingDetector fixture) : IC
         nullRows.Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("rows");
     }
 
+    // A finite row far beyond the data is an answer, not an exception: the flow's arithmetic would overflow, so the row is
+    // not evaluated, scores +∞ and gets the smallest p-value; the other rows of its batch keep their answers.
+    [Fact]
+    public void FarRows_AreOutOfDistributionWithAnInfiniteScore_AndLeaveTheOtherRowsAlone()
+    {
+        var rows = EmbeddingTestData.Rows(5, seed: 80);
+        var alone = Detector.Predict(rows);
+        var far = Enumerable.Repeat(1e30f, EmbeddingTestData.Dimension).ToArray();
+        var mixed = Detector.Predict([rows[0], rows[1], far, rows[2], rows[3], rows[4]]);
+
+        mixed[2].IsOutOfDistribution.Should().BeTrue();
+        mixed[2].Score.Should().Be(double.PositiveInfinity);
+        mixed[2].PValue.Should().Be(1.0 / (Detector.Detector.CalibrationScores.Count + 1));
+        mixed.Where((_, i) => i != 2).Should().Equal(alone);
+        using var asTensor = tensor(far, [1, EmbeddingTestData.Dimension]);
+        Detector.Predict(asTensor)[0].Should().Be(mixed[2]);
+    }
+
     [Fact]
     public void AfterDispose_CallsThrowObjectDisposed()
     {

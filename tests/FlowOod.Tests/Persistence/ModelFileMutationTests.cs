@@ -158,14 +158,16 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
         var outcomes = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var problems = new List<string>();
         var rng = new Random(2026);
+        var ownStreams = kinds.Kinds.Where(k => k.MutationSeed is not null).ToDictionary(k => k.Name, k => new Random(k.MutationSeed!.Value));
         foreach (var mutation in ModelFileMutations.Kinds)
         {
             foreach (var kind in kinds.Kinds)
             {
+                var source = ownStreams.GetValueOrDefault(kind.Name) ?? rng;
                 for (int i = 0; i < CasesPerKindAndMutation; i++)
                 {
                     TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
-                    var (what, file) = ModelFileMutations.Apply(mutation, kind.Bytes, rng);
+                    var (what, file) = ModelFileMutations.Apply(mutation, kind.Bytes, source);
                     var outcome = Outcome(kind.Name, file);
                     if (outcome.StartsWith("PROBLEM", StringComparison.Ordinal))
                     {
