@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Embeddings;
 
-public sealed class EmbeddingDetectorTests(FittedEmbeddingDetector fixture) : IClassFixture<FittedEmbeddingDetector>
+public sealed class EmbeddingDetectorTests(FittedEmbeddingDetector fixture, ITestOutputHelper output) : IClassFixture<FittedEmbeddingDetector>
 {
     private EmbeddingDetector Detector => fixture.Detector;
 
@@ -123,6 +123,22 @@ public sealed class EmbeddingDetectorTests(FittedEmbeddingDetector fixture) : IC
 
         var shifted = Detector.Predict(EmbeddingTestData.Rows(200, seed: 61, shift: 3));
         shifted.Count(p => p.IsOutOfDistribution).Should().BeGreaterThan(180, "rows shifted by 3 in every coordinate are far out of distribution");
+        var nearby = Detector.Predict(EmbeddingTestData.Rows(200, seed: 62, shift: 1));
+        output.WriteLine(
+            $"α = {Detector.TargetFalsePositiveRate}, n = {Detector.Detector.CalibrationScores.Count}: in-distribution flagged {rate:P2} of 2000; "
+            + $"shifted by 3: {shifted.Count(p => p.IsOutOfDistribution) / 200.0:P1}; shifted by 1: {nearby.Count(p => p.IsOutOfDistribution) / 200.0:P1}");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var one = EmbeddingTestData.Rows(1, seed: 63)[0];
+        for (int i = 0; i < 200; i++)
+        {
+            Detector.PredictOne(one);
+        }
+
+        var single = watch.Elapsed.TotalMilliseconds / 200;
+        var batch = EmbeddingTestData.Rows(1024, seed: 64);
+        watch.Restart();
+        Detector.Predict(batch);
+        output.WriteLine($"PredictOne {single:F3} ms per row; Predict of 1024 rows {watch.Elapsed.TotalMilliseconds / 1024:F4} ms per row (D = 8, chunk 16, 1 thread)");
     }
 
     [Fact]
