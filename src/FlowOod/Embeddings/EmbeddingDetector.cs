@@ -45,16 +45,12 @@ public sealed class EmbeddingDetector : IDisposable
 
     private const string Source = "The embedding rows";
     private readonly FeatureSpaceScorer scorer;
-    private readonly double[] mean;
-    private readonly double[] deviation;
     private int disposed;
 
     internal EmbeddingDetector(OodDetector detector, int chunkSize)
     {
         Detector = detector;
         scorer = (FeatureSpaceScorer)detector.Scorer;
-        mean = [.. scorer.Standardizer.Mean];
-        deviation = [.. scorer.Standardizer.StandardDeviation];
         ChunkSize = chunkSize;
     }
 
@@ -260,8 +256,7 @@ public sealed class EmbeddingDetector : IDisposable
         try
         {
             // Calibration scores come from the serving path itself: the same chunks, padding and far-row rule.
-            var uncalibrated = new EmbeddingDetector(new OodDetector(scorer, 0.5, [0.0, 0.0]), options.ChunkSize);
-            var scores = uncalibrated.ScoreFlat(EmbeddingRows.ToArray(calibration), (int)calibration.shape[0], parameterName);
+            var scores = ScoreRows(scorer, options.ChunkSize, EmbeddingRows.ToArray(calibration), (int)calibration.shape[0], parameterName);
             return new EmbeddingDetector(new OodDetector(scorer, options.TargetFalsePositiveRate, scores, ownsScorer: true), options.ChunkSize);
         }
         catch
@@ -304,22 +299,27 @@ public sealed class EmbeddingDetector : IDisposable
     // Chunks built in managed memory: exactly ChunkSize rows each, the last padded with copies of its last row. A row with
     // a value beyond MaxEvaluatedDeviation is not evaluated (its slot holds the mean, so the chunk stays valid) and
     // scores +∞; rows are evaluated independently, so the substitution changes no other row's score.
-    private double[] ScoreFlat(ReadOnlySpan<float> values, int rowCount, string parameterName)
+    private double[] ScoreFlat(ReadOnlySpan<float> values, int rowCount, string parameterName) =>
+        ScoreRows(scorer, ChunkSize, values, rowCount, parameterName);
+
+    private static double[] ScoreRows(FeatureSpaceScorer scorer, int chunkSize, ReadOnlySpan<float> values, int rowCount, string parameterName)
     {
         IntraOpThreads.Adopt();
-        var width = Dimension;
+        var width = scorer.FeatureDimension;
+        var mean = scorer.Standardizer.Mean;
+        var deviation = scorer.Standardizer.StandardDeviation;
         var scores = new double[rowCount];
         var device = scorer.Flow.parameters().FirstOrDefault()?.device ?? CPU;
-        var buffer = new float[ChunkSize * width];
-        var far = new bool[ChunkSize];
-        for (int start = 0; start < rowCount; start += ChunkSize)
+        var buffer = new float[chunkSize * width];
+        var far = new bool[chunkSize];
+        for (int start = 0; start < rowCount; start += chunkSize)
         {
-            var length = Math.Min(ChunkSize, rowCount - start);
+            var length = Math.Min(chunkSize, rowCount - start);
             values.Slice(start * width, length * width).CopyTo(buffer);
             for (int r = 0; r < length; r++)
             {
                 var row = buffer.AsSpan(r * width, width);
-                far[r] = IsFar(row);
+                far[r] = IsFar(row, mean, deviation);
                 if (far[r])
                 {
                     for (int j = 0; j < width; j++)
@@ -329,13 +329,13 @@ public sealed class EmbeddingDetector : IDisposable
                 }
             }
 
-            for (int pad = length; pad < ChunkSize; pad++)
+            for (int pad = length; pad < chunkSize; pad++)
             {
                 buffer.AsSpan((length - 1) * width, width).CopyTo(buffer.AsSpan(pad * width, width));
             }
 
             using var scope = NewDisposeScope();
-            var chunk = tensor(buffer, [ChunkSize, width]).to(device);
+            var chunk = tensor(buffer, [chunkSize, width]).to(device);
             var chunkScores = scorer.ScoreFeatures(chunk, Source, parameterName);
             for (int r = 0; r < length; r++)
             {
@@ -346,7 +346,7 @@ public sealed class EmbeddingDetector : IDisposable
         return scores;
     }
 
-    private bool IsFar(ReadOnlySpan<float> row)
+    private static bool IsFar(ReadOnlySpan<float> row, IReadOnlyList<double> mean, IReadOnlyList<double> deviation)
     {
         for (int j = 0; j < row.Length; j++)
         {

@@ -331,23 +331,10 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         ArgumentNullException.ThrowIfNull(reader);
         var dimension = reader.ReadInt("featureDimension", 1, ComponentLimits.MaxCount);
         var extractorName = reader.ReadString("extractorName", 256);
-        if (reader.ContainsField("extractor"))
-        {
-            var kind = reader.ReadString("extractor", 16);
-            if (kind != "identity")
-            {
-                throw reader.Invalid("extractor", $"is \"{kind}\"; the only extractor stored as data is \"identity\"");
-            }
-
-            var identityStandardizer = new FeatureStandardizer(reader.ReadDoubles("mean", dimension), reader.ReadDoubles("std", dimension));
-            var identityChunkSize = reader.ReadInt("chunkSize", 1, ComponentLimits.MaxCount);
-            var identityFlow = reader.ReadFlow("flow");
-            return new FeatureSpaceScorer(Identity, null, identityFlow, identityStandardizer, identityChunkSize, extractorName, ownsFlow: true);
-        }
-
+        var identity = ReadsIdentityExtractor(reader);
         var delegates = reader.Provided<Func<Tensor, Tensor>>();
         var modules = reader.Provided<nn.Module<Tensor, Tensor>>();
-        if (delegates.Count + modules.Count != 1)
+        if (!identity && delegates.Count + modules.Count != 1)
         {
             throw reader.NotProvided(
                 $"This file holds a feature-space scorer whose extractor ('{extractorName}', {dimension} features) is code, not data: " +
@@ -357,9 +344,22 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         var standardizer = new FeatureStandardizer(reader.ReadDoubles("mean", dimension), reader.ReadDoubles("std", dimension));
         var chunkSize = reader.ReadInt("chunkSize", 1, ComponentLimits.MaxCount);
         var flow = reader.ReadFlow("flow");
-        return modules.Count == 1
-            ? new FeatureSpaceScorer(modules[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true)
+        return identity ? new FeatureSpaceScorer(Identity, null, flow, standardizer, chunkSize, extractorName, ownsFlow: true)
+            : modules.Count == 1 ? new FeatureSpaceScorer(modules[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true)
             : new FeatureSpaceScorer(delegates[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true);
+    }
+
+    // The optional field "extractor": absent for a code extractor (passed at load time), "identity" for a scorer on
+    // precomputed features; any other value is a damaged file.
+    private static bool ReadsIdentityExtractor(ComponentReader reader)
+    {
+        if (!reader.ContainsField("extractor"))
+        {
+            return false;
+        }
+
+        var kind = reader.ReadString("extractor", 16);
+        return kind == "identity" ? true : throw reader.Invalid("extractor", $"is \"{kind}\"; the only extractor stored as data is \"identity\"");
     }
 
     private static FeatureSpaceScorer FitCore(
