@@ -119,12 +119,14 @@ public sealed class OodDetector : IDisposable
     /// scorer expects; n ≥ ⌈1/α⌉.</param>
     /// <param name="targetFalsePositiveRate">α in (0, 1).</param>
     /// <param name="ownsScorer">Whether disposing the detector disposes <paramref name="scorer"/> (default false: it stays the caller's).</param>
+    /// <param name="progress">Default null. Receives <see cref="ScoringProgress"/>(done, n) as the validation batch is
+    /// scored, slice by slice (<see cref="ScoringProgressExtensions.Score"/>: the same scores as one call), ending at n.</param>
     /// <returns>The calibrated detector.</returns>
     /// <exception cref="ArgumentOutOfRangeException">α is not in (0, 1).</exception>
     /// <exception cref="ArgumentException">The batch has fewer than ⌈1/α⌉ examples (checked before scoring), the scorer
     /// rejects it, or a score is NaN or infinite.</exception>
     public static OodDetector Calibrate(
-        IOodScorer scorer, Tensor inDistributionValidation, double targetFalsePositiveRate, bool ownsScorer = false)
+        IOodScorer scorer, Tensor inDistributionValidation, double targetFalsePositiveRate, bool ownsScorer = false, IProgress<ScoringProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentNullException.ThrowIfNull(inDistributionValidation);
@@ -135,7 +137,7 @@ public sealed class OodDetector : IDisposable
         }
 
         CheckCount(inDistributionValidation.shape[0], targetFalsePositiveRate, nameof(inDistributionValidation));
-        var scores = ScoreChecked(scorer, inDistributionValidation);
+        var scores = ScoreChecked(scorer, inDistributionValidation, progress);
         return new OodDetector(scorer, targetFalsePositiveRate, scores, $"score from {scorer.Name} of validation example", ownsScorer);
     }
 
@@ -246,9 +248,9 @@ public sealed class OodDetector : IDisposable
         }
     }
 
-    private static double[] ScoreChecked(IOodScorer scorer, Tensor batch)
+    private static double[] ScoreChecked(IOodScorer scorer, Tensor batch, IProgress<ScoringProgress>? progress = null)
     {
-        var scores = scorer.Score(batch);
+        var scores = progress is null ? scorer.Score(batch) : scorer.Score(batch, progress);
         if (scores is null || scores.Length != batch.shape[0])
         {
             throw new InvalidOperationException(

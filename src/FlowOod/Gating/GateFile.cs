@@ -95,7 +95,7 @@ internal static class GateFile
             // before anything is.
             var inputShape = Json.LongArray(content, "inputShape", Where, 8, 1, int.MaxValue);
             var chunkSize = Json.Int(content, "chunkSize", Where, 1, OodGate.MaxChunkSize);
-            if (OodGate.InputSizeProblem(inputShape, chunkSize) is { } problem)
+            if (GateChecks.InputSizeProblem(inputShape, chunkSize) is { } problem)
             {
                 throw ModelContainer.Error(path, $"{Where}.inputShape {Shapes.Format(inputShape)} {problem}");
             }

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,8 +32,11 @@ internal sealed class LayerCapture : IDisposable
 
     /// <summary>
     /// Runs <paramref name="classifier"/> on <paramref name="input"/> and returns its output and a copy of the hooked
-    /// layer's output in that call (both in the caller's dispose scope).
+    /// layer's output in that call, both in the dispose scope active when <see cref="Run"/> was called (none: the caller's).
     /// </summary>
+    /// <remarks>The hook runs inside whatever dispose scopes the classifier's forward opens, which are disposed when it
+    /// returns; the copy is therefore detached from every scope in the hook and owned by the slot until it is handed out
+    /// here (or disposed, when the classifier throws or the layer did not run exactly once).</remarks>
     /// <exception cref="InvalidOperationException">The layer did not run exactly once during the call.</exception>
     public (Tensor Output, Tensor Features) Run(nn.Module<Tensor, Tensor> classifier, Tensor input)
     {
@@ -44,12 +48,18 @@ internal sealed class LayerCapture : IDisposable
         {
             output = classifier.call(input);
         }
+        catch
+        {
+            slot.Output?.Dispose();
+            throw;
+        }
         finally
         {
             current = previous;
         }
 
-        if (slot.Calls != 1 || slot.Output is null)
+        using var captured = slot.Output;
+        if (slot.Calls != 1 || captured is null)
         {
             throw new InvalidOperationException(slot.Calls == 0
                 ? $"The feature layer '{LayerName}' did not run during the classifier's forward. TorchSharp runs forward hooks only when a module is "
@@ -59,7 +69,28 @@ internal sealed class LayerCapture : IDisposable
                     + "(pick a layer that is not shared, or pass a FeatureExtractor instead).");
         }
 
-        return (output, slot.Output);
+        // A new handle on the same storage, registered in the scope active here; the detached one is freed by the using.
+        return (output, captured.alias());
+    }
+
+    // The named layer of the classifier (a name from named_modules()); the message lists the names when there is none.
+    public static nn.Module<Tensor, Tensor> FindLayer(nn.Module<Tensor, Tensor> classifier, string featureLayer)
+    {
+        var named = classifier.named_modules().ToList();
+        var match = named.FirstOrDefault(m => m.name == featureLayer);
+        if (match.module is null)
+        {
+            var names = named.Select(m => m.name).Where(n => n.Length > 0).ToList();
+            throw new ArgumentException(
+                $"The classifier has no layer named '{featureLayer}'. Its named_modules() are: "
+                + (names.Count == 0 ? "(none)" : string.Join(", ", names.Take(200).Select(n => $"'{n}'")) + (names.Count > 200 ? ", ..." : string.Empty)) + ".",
+                nameof(featureLayer));
+        }
+
+        return match.module as nn.Module<Tensor, Tensor> ?? throw new ArgumentException(
+            $"The classifier's layer '{featureLayer}' is a {match.module.GetType().Name}, not a Module<Tensor, Tensor>, so a forward hook cannot read its output; "
+            + "pick a layer with one tensor in and one out, or pass a FeatureExtractor.",
+            nameof(featureLayer));
     }
 
     /// <summary>Removes the hook; harmless when called again.</summary>
@@ -79,8 +110,9 @@ internal sealed class LayerCapture : IDisposable
             slot.Calls++;
             if (slot.Calls == 1)
             {
-                // A copy: the classifier may modify the output in place (an in-place ReLU after the layer) or dispose it.
-                slot.Output = output.clone();
+                // A copy: the classifier may modify the output in place (an in-place ReLU after the layer) or dispose it,
+                // and the scopes its forward opens are disposed when it returns, so the copy belongs to no scope until Run.
+                slot.Output = output.clone().DetachFromDisposeScope();
             }
         }
 

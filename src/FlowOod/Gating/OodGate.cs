@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Linq;
 using System.Threading;
@@ -50,21 +49,13 @@ public sealed class OodGate : IDisposable
 
     internal const string FileKind = "gate";
 
-    // The most input entries a chunk may hold (1 GiB of float32): ChunkSize × entries of one input.
-    private const long MaxChunkEntries = 1L << 28;
-
     private readonly nn.Module<Tensor, Tensor> classifier;
     private readonly long[] inputShape;
-    private readonly Device device;
-    private readonly LayerCapture? capture;
-    private readonly Func<Tensor, Tensor>? extractor;
-    private readonly string sourceDescription;
     private OodDetector? detector;
-    private FeatureSpaceScorer? featureScorer;
     private bool ownsDetector;
     private int disposed;
 
-    private OodGate(
+    internal OodGate(
         nn.Module<Tensor, Tensor> classifier,
         long[] inputShape,
         IReadOnlyList<string>? classNames,
@@ -77,22 +68,12 @@ public sealed class OodGate : IDisposable
     {
         this.classifier = classifier;
         this.inputShape = inputShape;
-        this.extractor = extractor;
         Source = source;
-        ChunkSize = chunkSize;
-        this.device = device ?? classifier.parameters().Select(p => p.device).FirstOrDefault() ?? CPU;
-        EnsureEvaluationMode(classifier);
+        Evaluator = new GateEvaluator(classifier, inputShape, source, featureName, extractor, chunkSize, device);
         InputShape = Array.AsReadOnly(inputShape);
-        sourceDescription = source switch
-        {
-            FeatureSource.Layer => $"The classifier layer '{featureName}'",
-            FeatureSource.Extractor => $"The feature extractor '{featureName}'",
-            _ => "The detector's scorer",
-        };
         if (source == FeatureSource.Layer)
         {
             FeatureLayer = featureName;
-            capture = new LayerCapture(FindLayer(classifier, featureName!), featureName!);
         }
         else if (source == FeatureSource.Extractor)
         {
@@ -101,10 +82,10 @@ public sealed class OodGate : IDisposable
 
         try
         {
-            var (classes, dimension) = Probe();
+            var (classes, dimension) = Evaluator.Probe();
             ClassCount = classes;
             FeatureDimension = dimension;
-            CheckClassNames(classNames, classes, "classNames");
+            GateChecks.CheckClassNames(classNames, classes, "classNames");
             ClassNames = classNames is null
                 ? Array.AsReadOnly(Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray())
                 : Array.AsReadOnly(classNames.ToArray());
@@ -112,7 +93,7 @@ public sealed class OodGate : IDisposable
         }
         catch
         {
-            capture?.Dispose();
+            Evaluator.Dispose();
             throw;
         }
     }
@@ -140,7 +121,7 @@ public sealed class OodGate : IDisposable
     public string? FeatureExtractorName { get; }
 
     /// <summary>The fixed number of inputs per evaluation (see the remarks of <see cref="OodGate"/>).</summary>
-    public int ChunkSize { get; }
+    public int ChunkSize => Evaluator.ChunkSize;
 
     /// <summary>The fingerprint of the classifier the gate was fitted (or created) with; <see cref="Load"/> checks it.</summary>
     public ClassifierFingerprint ClassifierFingerprint { get; }
@@ -149,6 +130,9 @@ public sealed class OodGate : IDisposable
     public OodDetector Detector => detector ?? throw new InvalidOperationException("The gate is not built yet.");
 
     internal FeatureSource Source { get; }
+
+    // The padded, chunked inference (and the layer hook) of this gate.
+    internal GateEvaluator Evaluator { get; }
 
     // D for a feature gate, 0 for a gate over a detector of inputs.
     internal int FeatureDimension { get; }
@@ -165,87 +149,29 @@ public sealed class OodGate : IDisposable
     /// <param name="inDistribution">In-distribution inputs <c>[N, ...InputShape]</c>, float32, finite; InputShape is taken
     /// from it. The held-out part needs at least ⌈1/α⌉ inputs and the training part at least 2.</param>
     /// <param name="options">The settings.</param>
+    /// <param name="progress">Default null. Receives <see cref="GateFitProgress"/> reports, on the calling thread: the
+    /// inputs whose features were extracted, the flow's training steps (with the trainer's <see cref="Training.TrainingProgress"/>,
+    /// every <see cref="Training.TrainingOptions.ProgressInterval"/> steps and at the end), then the calibration inputs scored.</param>
     /// <param name="cancellationToken">Checked between chunks and before every training step.</param>
     /// <returns>The gate; it owns its detector and flow (the classifier stays the caller's).</returns>
     /// <exception cref="ArgumentException">Bad options, input, feature layer (the message lists the classifier's layers),
     /// features, or classifier output shape; inputs of more than 2²⁴ entries, or chunks (<see cref="OodGateOptions.ChunkSize"/>
     /// inputs) of more than 2²⁸.</exception>
-    /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
+    /// <exception cref="InvalidOperationException">The classifier (or one of its submodules) is in training mode: call
+    /// <c>eval()</c> on it first (checked before the data is read).</exception>
     /// <exception cref="Training.TrainingDivergedException">The feature flow's training diverged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public static OodGate Fit(
-        nn.Module<Tensor, Tensor> classifier, Tensor inDistribution, OodGateOptions options, CancellationToken cancellationToken = default)
+        nn.Module<Tensor, Tensor> classifier,
+        Tensor inDistribution,
+        OodGateOptions options,
+        IProgress<GateFitProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(classifier);
         ArgumentNullException.ThrowIfNull(inDistribution);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        EnsureEvaluationMode(classifier);
-        var shape = ValidateData(inDistribution, nameof(inDistribution));
-        if (InputSizeProblem(shape, options.ChunkSize) is { } tooLarge)
-        {
-            throw new ArgumentException($"The inputs' shape {Shapes.Format(shape)} {tooLarge}.", nameof(inDistribution));
-        }
-
-        var count = inDistribution.shape[0];
-        var calibrationCount = (long)Math.Round(count * options.CalibrationFraction, MidpointRounding.AwayFromZero);
-        var required = OodDetector.RequiredCalibrationCount(options.TargetFalsePositiveRate);
-        if (calibrationCount < required || count - calibrationCount < 2)
-        {
-            throw new ArgumentException(
-                $"{count} in-distribution inputs with a calibration fraction of {options.CalibrationFraction} leave {calibrationCount} for calibration and "
-                + $"{count - calibrationCount} for training the flow; α = {options.TargetFalsePositiveRate} needs at least {required} for calibration "
-                + "(α ≥ 1/n) and the flow at least 2. Give more data, or change the fraction or α.",
-                nameof(inDistribution));
-        }
-
-        var source = options.FeatureLayer is not null ? FeatureSource.Layer : FeatureSource.Extractor;
-        var name = options.FeatureLayer ?? options.FeatureExtractorName ?? DescribeDelegate(options.FeatureExtractor!);
-        var gate = new OodGate(
-            classifier, shape, options.ClassNames, source, name, options.FeatureExtractor, options.ChunkSize, options.Device, fingerprint: null);
-        try
-        {
-            var (trainIndices, calibrationIndices) = Split(count, calibrationCount, options.Seed);
-            FeatureSpaceScorer scorer;
-            double[] calibrationScores;
-            using (var scope = NewDisposeScope())
-            {
-                var train = inDistribution.index_select(0, tensor(trainIndices, device: inDistribution.device));
-                var calibration = inDistribution.index_select(0, tensor(calibrationIndices, device: inDistribution.device));
-                Func<Tensor, Tensor> features = source == FeatureSource.Layer ? gate.LayerFeatures : options.FeatureExtractor!;
-                var scorerName = source == FeatureSource.Layer ? $"classifier layer '{name}'" : name;
-                scorer = FeatureSpaceScorer.FitNamed(features, scorerName, train, options.FeatureFlow, cancellationToken);
-                try
-                {
-                    gate.featureScorer = scorer;
-                    calibrationScores = gate.Run(calibration, nameof(inDistribution), cancellationToken).Scores;
-                }
-                catch
-                {
-                    scorer.Dispose();
-                    throw;
-                }
-            }
-
-            OodDetector calibrated;
-            try
-            {
-                calibrated = new OodDetector(scorer, options.TargetFalsePositiveRate, calibrationScores, ownsScorer: true);
-            }
-            catch
-            {
-                scorer.Dispose();
-                throw;
-            }
-
-            gate.Attach(calibrated, owns: true);
-            return gate;
-        }
-        catch
-        {
-            gate.Dispose();
-            throw;
-        }
+        return GateFitting.Fit(classifier, inDistribution, options, progress, cancellationToken);
     }
 
     /// <summary>
@@ -262,7 +188,8 @@ public sealed class OodGate : IDisposable
     /// <returns>The gate.</returns>
     /// <exception cref="ArgumentException">Bad shape or class names, a classifier output that is not <c>[1, C]</c> with
     /// C ≥ 2 for one input, or a scorer that rejects inputs of the shape.</exception>
-    /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
+    /// <exception cref="InvalidOperationException">The classifier (or one of its submodules) is in training mode: call
+    /// <c>eval()</c> on it first.</exception>
     public static OodGate Create(
         nn.Module<Tensor, Tensor> classifier,
         OodDetector detector,
@@ -274,7 +201,7 @@ public sealed class OodGate : IDisposable
         ArgumentNullException.ThrowIfNull(detector);
         ArgumentNullException.ThrowIfNull(inputShape);
         var shape = Shapes.CheckEventShape(inputShape.ToArray(), nameof(inputShape));
-        if (InputSizeProblem(shape, DefaultChunkSize) is { } tooLarge)
+        if (GateChecks.InputSizeProblem(shape, DefaultChunkSize) is { } tooLarge)
         {
             throw new ArgumentException($"The input shape {Shapes.Format(shape)} {tooLarge}.", nameof(inputShape));
         }
@@ -283,7 +210,7 @@ public sealed class OodGate : IDisposable
         try
         {
             gate.Attach(detector, ownsDetector);
-            gate.ProbeScorer();
+            gate.Evaluator.ProbeScorer();
             return gate;
         }
         catch
@@ -361,14 +288,16 @@ public sealed class OodGate : IDisposable
     /// shape, class names or feature layer do not fit it (a damaged file, or another classifier with the same weights).</exception>
     /// <exception cref="ArgumentException">Bad options (α override out of range or below 1/n, the extractor missing or
     /// given when not needed).</exception>
-    /// <exception cref="InvalidOperationException">The classifier is in training mode.</exception>
+    /// <exception cref="InvalidOperationException">The classifier (or one of its submodules) is in training mode: call
+    /// <c>eval()</c> on it first. This is checked before the file is read, so a classifier in training mode gives this
+    /// exception, never <see cref="GateMismatchException"/>, whatever the file holds.</exception>
     public static OodGate Load(string path, nn.Module<Tensor, Tensor> classifier, GateLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(classifier);
         options ??= new GateLoadOptions();
         options.Validate();
-        EnsureEvaluationMode(classifier);
+        GateChecks.EnsureEvaluationMode(classifier);
         var actual = ClassifierFingerprint.Of(classifier);
         var holder = new GateHolder();
         var stored = GateFile.Load(path, actual, options, holder.LayerFeatures);
@@ -401,13 +330,13 @@ public sealed class OodGate : IDisposable
             if (gate.FeatureDimension != stored.FeatureDimension)
             {
                 throw new GateMismatchException(
-                    $"The gate file '{path}' expects {stored.FeatureDimension} features from {gate.sourceDescription.ToLowerInvariant()}, which gives {gate.FeatureDimension}.");
+                    $"The gate file '{path}' expects {stored.FeatureDimension} features from {gate.Evaluator.SourceDescription.ToLowerInvariant()}, which gives {gate.FeatureDimension}.");
             }
 
             gate.Attach(stored.Detector, owns: false);
             if (gate.Source == FeatureSource.Input)
             {
-                ProbeStoredScorer(gate, path);
+                gate.Evaluator.ProbeStoredScorer(path);
             }
 
             gate.Attach(stored.Detector, owns: true);
@@ -429,58 +358,34 @@ public sealed class OodGate : IDisposable
             return;
         }
 
-        capture?.Dispose();
+        Evaluator.Dispose();
         if (ownsDetector)
         {
             detector?.Dispose();
         }
     }
 
-    internal static void CheckClassNames(IReadOnlyList<string>? names, int? classCount, string parameterName)
-    {
-        if (names is null)
-        {
-            return;
-        }
-
-        if (classCount is { } c && names.Count != c)
-        {
-            throw new ArgumentException($"{names.Count} class names were given for a classifier with {c} classes.", parameterName);
-        }
-
-        for (int i = 0; i < names.Count; i++)
-        {
-            if (names[i] is not { Length: > 0 and <= 256 })
-            {
-                throw new ArgumentException($"Class name #{i} is null, empty or longer than 256 characters.", parameterName);
-            }
-        }
-    }
-
     // The fitted scorer on features (null for a gate over a detector of inputs).
-    internal FeatureSpaceScorer? FeatureScorer => featureScorer;
+    internal FeatureSpaceScorer? FeatureScorer => Evaluator.FeatureScorer;
 
-    private void Attach(OodDetector calibrated, bool owns)
+    internal void Attach(OodDetector calibrated, bool owns)
     {
         detector = calibrated;
         ownsDetector = owns;
-        featureScorer = Source == FeatureSource.Input ? null : (FeatureSpaceScorer)calibrated.Scorer;
+        Evaluator.FeatureScorer = Source == FeatureSource.Input ? null : (FeatureSpaceScorer)calibrated.Scorer;
+        Evaluator.InputScorer = Source == FeatureSource.Input ? calibrated.Scorer : null;
     }
 
     private GateDecision[] Decide(Tensor batch, string parameterName)
     {
         ThrowIfDisposed();
-        var (scores, labels, probabilities) = Run(batch, parameterName, CancellationToken.None);
+        var (scores, labels, probabilities) = Evaluator.Run(batch, parameterName, CancellationToken.None);
         var calibrated = Detector;
         var names = ClassNames;
         var decisions = new GateDecision[scores.Length];
         for (int i = 0; i < decisions.Length; i++)
         {
-            if (double.IsNaN(scores[i]))
-            {
-                throw new InvalidOperationException($"{calibrated.Scorer.Name} returned NaN for input {i}.");
-            }
-
+            // No score is NaN here: the scorers' path checked each once (GateEvaluator).
             var prediction = calibrated.Predict(scores[i]);
             decisions[i] = new GateDecision(
                 labels[i], names[labels[i]], probabilities[i], prediction.IsOutOfDistribution, prediction.Score, prediction.PValue, calibrated.Threshold);
@@ -489,321 +394,12 @@ public sealed class OodGate : IDisposable
         return decisions;
     }
 
-    // Scores, labels and probabilities of every input, evaluated in chunks of exactly ChunkSize (the last padded).
-    private (double[] Scores, int[] Labels, ReadOnlyCollection<float>[] Probabilities) Run(Tensor batch, string parameterName, CancellationToken cancellationToken)
-    {
-        IntraOpThreads.Adopt();
-        var count = ValidateBatch(batch, parameterName);
-        EnsureEvaluationMode(classifier);
-        var scores = new double[count];
-        var labels = new int[count];
-        var probabilities = new ReadOnlyCollection<float>[count];
-        using var inference = inference_mode();
-        for (long start = 0; start < count; start += ChunkSize)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var length = (int)Math.Min(ChunkSize, count - start);
-            var chunk = batch.narrow(0, start, length);
-            if (chunk.device_type != device.type || chunk.device_index != device.index)
-            {
-                chunk = chunk.to(device);
-            }
-
-            if (length < ChunkSize)
-            {
-                chunk = cat([chunk, zeros([ChunkSize - length, .. inputShape], ScalarType.Float32, device)], 0);
-            }
-
-            var (logits, features) = Forward(chunk);
-            CheckLogits(logits, chunk.shape[0]);
-            var chunkScores = features is null ? ScoreInputs(chunk) : featureScorer!.ScoreFeatures(features, sourceDescription, parameterName);
-            var logitValues = logits.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
-            var probabilityValues = softmax(logits.to_type(ScalarType.Float32), 1).cpu().data<float>().ToArray();
-            for (int i = 0; i < length; i++)
-            {
-                var row = i * ClassCount;
-                var label = 0;
-                for (int c = 1; c < ClassCount; c++)
-                {
-                    if (logitValues[row + c] > logitValues[row + label])
-                    {
-                        label = c;
-                    }
-                }
-
-                scores[start + i] = chunkScores[i];
-                labels[start + i] = label;
-                probabilities[start + i] = Array.AsReadOnly(probabilityValues.AsSpan(row, ClassCount).ToArray());
-            }
-        }
-
-        return (scores, labels, probabilities);
-    }
-
-    // One classifier forward: its logits and, for a feature gate, the features [n, D] (float32 or float64 as produced).
-    private (Tensor Logits, Tensor? Features) Forward(Tensor chunk)
-    {
-        switch (Source)
-        {
-            case FeatureSource.Layer:
-                var (output, layerOutput) = capture!.Run(classifier, chunk);
-                return (output, Flatten(layerOutput, chunk.shape[0]));
-            case FeatureSource.Extractor:
-                var logits = classifier.call(chunk);
-                return (logits, extractor!(chunk));
-            default:
-                return (classifier.call(chunk), null);
-        }
-    }
-
-    private Tensor Flatten(Tensor layerOutput, long rows)
-    {
-        if (layerOutput.Dimensions < 1 || layerOutput.shape[0] != rows)
-        {
-            throw new InvalidOperationException(
-                $"{sourceDescription} returned shape {Shapes.Format(layerOutput.shape)} for a chunk of {rows} inputs; expected [{rows}, ...] (one row per input).");
-        }
-
-        return layerOutput.Dimensions == 2 ? layerOutput : layerOutput.reshape(rows, -1);
-    }
-
-    private double[] ScoreInputs(Tensor chunk)
-    {
-        var result = Detector.Scorer.Score(chunk);
-        if (result is null || result.Length != chunk.shape[0])
-        {
-            throw new InvalidOperationException(
-                $"{Detector.Scorer.Name} returned {result?.Length ?? 0} scores for a chunk of {chunk.shape[0]} inputs; expected one per input.");
-        }
-
-        return result;
-    }
-
     // The extractor the feature-space scorer calls (in training and for Detector.Predict): the layer's features of a batch.
-    private Tensor LayerFeatures(Tensor batch)
+    internal Tensor LayerFeatures(Tensor batch)
     {
         ThrowIfDisposed();
-        EnsureEvaluationMode(classifier);
-        using var inference = inference_mode();
-        var input = batch.device_type != device.type || batch.device_index != device.index ? batch.to(device) : batch;
-        return Forward(input).Features!;
+        return Evaluator.LayerFeatures(batch);
     }
-
-    // Runs one zero input: the classifier must return [1, C], C ≥ 2; a feature gate's features must be [1, D], D ≥ 2.
-    private (int Classes, int Dimension) Probe()
-    {
-        using var scope = NewDisposeScope();
-        using var inference = inference_mode();
-        var probe = zeros([1, .. inputShape], ScalarType.Float32, device);
-        Tensor logits;
-        Tensor? features;
-        try
-        {
-            (logits, features) = Forward(probe);
-        }
-        catch (Exception e) when (e is not (OutOfMemoryException or InvalidOperationException))
-        {
-            var reason = e.Message.Split('\n', 2)[0].TrimEnd();
-            throw new ArgumentException(
-                $"The classifier (or the feature extractor) failed on one input of shape {Shapes.Format(inputShape)} "
-                + $"(a batch {Shapes.Format(probe.shape)} of float32 on {device}): {reason}",
-                "classifier",
-                e);
-        }
-
-        if (logits is null || logits.Dimensions != 2 || logits.shape[0] != 1 || logits.shape[1] < 2 || !logits.is_floating_point())
-        {
-            throw new ArgumentException(
-                $"The classifier must return logits [N, C] with C ≥ 2 classes (floating point); for one input of shape {Shapes.Format(inputShape)} it returned "
-                + (logits is null ? "null" : $"{logits.dtype} of shape {Shapes.Format(logits.shape)}")
-                + (logits is { Dimensions: 1 } ? " (no batch dimension?)" : logits is { Dimensions: 2 } && logits.shape[1] < 2 ? " (fewer than 2 classes)" : string.Empty) + ".",
-                "classifier");
-        }
-
-        var classes = checked((int)logits.shape[1]);
-        if (features is null)
-        {
-            return (classes, 0);
-        }
-
-        if (features.Dimensions != 2 || features.shape[1] < 2 || features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
-        {
-            throw new ArgumentException(
-                $"{sourceDescription} must give at least 2 floating-point features per input; for one input it gave {features.dtype} of shape {Shapes.Format(features.shape)}.",
-                Source == FeatureSource.Layer ? "FeatureLayer" : "FeatureExtractor");
-        }
-
-        return (classes, checked((int)features.shape[1]));
-    }
-
-    private void ProbeScorer()
-    {
-        using var scope = NewDisposeScope();
-        var probe = zeros([1, .. inputShape], ScalarType.Float32, device);
-        try
-        {
-            ScoreInputs(probe);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException(
-                $"The detector's scorer ({Detector.Scorer.Name}) rejects inputs of the gate's shape {Shapes.Format(inputShape)}: {e.Message}", "detector", e);
-        }
-    }
-
-    // A gate over a detector of inputs was created only after its scorer scored a zero input of the gate's shape (Create),
-    // and scoring is deterministic: a stored scorer that no longer does is a damaged file.
-    private static void ProbeStoredScorer(OodGate gate, string path)
-    {
-        try
-        {
-            gate.ProbeScorer();
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            throw new Persistence.ModelFormatException(
-                $"Model file '{path}' is invalid: its detector's scorer fails on a zero input of its input shape {Shapes.Format(gate.inputShape)}: {e.Message}", e);
-        }
-    }
-
-    /// <summary>
-    /// Why inputs of <paramref name="shape"/> are too large for a gate of <paramref name="chunkSize"/> (null when they are
-    /// not): at most <see cref="Components.ComponentLimits.MaxCount"/> entries per input and 2²⁸ per chunk.
-    /// </summary>
-    internal static string? InputSizeProblem(long[] shape, int chunkSize)
-    {
-        if (shape.Aggregate(1.0, (product, d) => product * d) > Components.ComponentLimits.MaxCount)
-        {
-            return $"has more than {Components.ComponentLimits.MaxCount} entries per input, the most a gate takes";
-        }
-
-        var chunk = Shapes.Product(shape) * chunkSize;
-        return chunk > MaxChunkEntries
-            ? $"with a chunk size of {chunkSize} makes chunks of {chunk} entries, more than the {MaxChunkEntries} a gate allows"
-            : null;
-    }
-
-    private void CheckLogits(Tensor logits, long rows)
-    {
-        if (logits is null || logits.Dimensions != 2 || logits.shape[0] != rows || logits.shape[1] != ClassCount)
-        {
-            throw new InvalidOperationException(
-                $"The classifier returned {(logits is null ? "null" : Shapes.Format(logits.shape))} for a chunk of {rows} inputs; expected [{rows}, {ClassCount}].");
-        }
-    }
-
-    private long ValidateBatch(Tensor batch, string parameterName)
-    {
-        ArgumentNullException.ThrowIfNull(batch, parameterName);
-        if (!Shapes.EventMatches(batch.shape, inputShape))
-        {
-            throw new ArgumentException(
-                $"Expected a batch of shape [N, {string.Join(", ", inputShape)}], got {Shapes.Format(batch.shape)}"
-                + (batch.shape.AsSpan().SequenceEqual(inputShape) ? "; use ClassifyOne for a single input." : "."),
-                parameterName);
-        }
-
-        if (batch.shape[0] == 0)
-        {
-            throw new ArgumentException("The batch is empty.", parameterName);
-        }
-
-        if (batch.dtype != ScalarType.Float32)
-        {
-            throw new ArgumentException($"Expected float32 inputs, got {batch.dtype}; convert with .to_type(ScalarType.Float32).", parameterName);
-        }
-
-        InputChecks.RejectMetaDevice(batch, "The batch", parameterName);
-        var (min, max) = InputChecks.MinMaxOnHost(batch);
-        if (double.IsNaN(min) || double.IsInfinity(min) || double.IsInfinity(max))
-        {
-            throw new ArgumentException("The batch contains NaN or infinite values.", parameterName);
-        }
-
-        return batch.shape[0];
-    }
-
-    // In-distribution data for Fit: [N, ...], N ≥ 1, rank ≥ 2, float32, finite; returns the shape of one input.
-    private static long[] ValidateData(Tensor data, string parameterName)
-    {
-        if (data.Dimensions < 2 || data.shape.Skip(1).Any(d => d <= 0))
-        {
-            throw new ArgumentException($"Expected in-distribution inputs [N, ...InputShape], got shape {Shapes.Format(data.shape)}.", parameterName);
-        }
-
-        if (data.dtype != ScalarType.Float32)
-        {
-            throw new ArgumentException($"Expected float32 inputs, got {data.dtype}.", parameterName);
-        }
-
-        InputChecks.RejectMetaDevice(data, "The in-distribution data", parameterName);
-        if (data.shape[0] > 0)
-        {
-            var (min, max) = InputChecks.MinMaxOnHost(data);
-            if (double.IsNaN(min) || double.IsInfinity(min) || double.IsInfinity(max))
-            {
-                throw new ArgumentException("The in-distribution data contains NaN or infinite values.", parameterName);
-            }
-        }
-
-        return data.shape[1..];
-    }
-
-    private static (long[] Train, long[] Calibration) Split(long count, long calibrationCount, int seed)
-    {
-        var order = new long[count];
-        for (long i = 0; i < count; i++)
-        {
-            order[i] = i;
-        }
-
-        // Fisher-Yates with a private generator: torch's global generator is neither read nor advanced.
-        var random = new Random(seed);
-        for (long i = count - 1; i > 0; i--)
-        {
-            var j = random.NextInt64(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
-
-        var calibration = order[..(int)calibrationCount];
-        var train = order[(int)calibrationCount..];
-        Array.Sort(calibration);
-        Array.Sort(train);
-        return (train, calibration);
-    }
-
-    private static nn.Module<Tensor, Tensor> FindLayer(nn.Module<Tensor, Tensor> classifier, string featureLayer)
-    {
-        var named = classifier.named_modules().ToList();
-        var match = named.FirstOrDefault(m => m.name == featureLayer);
-        if (match.module is null)
-        {
-            var names = named.Select(m => m.name).Where(n => n.Length > 0).ToList();
-            throw new ArgumentException(
-                $"The classifier has no layer named '{featureLayer}'. Its named_modules() are: "
-                + (names.Count == 0 ? "(none)" : string.Join(", ", names.Take(200).Select(n => $"'{n}'")) + (names.Count > 200 ? ", ..." : string.Empty)) + ".",
-                nameof(featureLayer));
-        }
-
-        return match.module as nn.Module<Tensor, Tensor> ?? throw new ArgumentException(
-            $"The classifier's layer '{featureLayer}' is a {match.module.GetType().Name}, not a Module<Tensor, Tensor>, so a forward hook cannot read its output; "
-            + "pick a layer with one tensor in and one out, or pass a FeatureExtractor.",
-            nameof(featureLayer));
-    }
-
-    // FlowOod never changes the mode of the caller's classifier: it must be in evaluation mode already.
-    private static void EnsureEvaluationMode(nn.Module module)
-    {
-        if (module.training || module.modules().Any(m => m.training))
-        {
-            throw new InvalidOperationException(
-                "The classifier is in training mode; call .eval() on it first (the gate never changes the mode of your module, and in training mode "
-                + "dropout and BatchNorm would make predictions and features random and race between threads).");
-        }
-    }
-
-    private static string DescribeDelegate(Func<Tensor, Tensor> extractor) => $"{extractor.Method.DeclaringType?.Name}.{extractor.Method.Name}";
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
 

@@ -14,6 +14,10 @@ public sealed record OodGateOptions
     /// layer whose output is the feature vector, typically the penultimate layer. Its output for a batch
     /// <c>[N, ...InputShape]</c> must be <c>[N, D]</c> (D ≥ 2) or <c>[N, ...]</c>, which is flattened to <c>[N, D]</c>. It is
     /// read with a forward hook during the gate's own classifier call, so one forward gives both logits and features.
+    /// TorchSharp runs forward hooks only from <c>Module.call</c>: the classifier's <c>forward</c> must invoke this layer
+    /// (and the modules that contain it) with <c>.call(x)</c>, as <c>Sequential</c> does, not <c>.forward(x)</c>;
+    /// otherwise the hook never fires and the gate throws <see cref="InvalidOperationException"/> saying so. Dispose
+    /// scopes inside <c>forward</c> are fine: the gate's copy of the layer's output outlives them.
     /// </summary>
     public string? FeatureLayer { get; init; }
 
@@ -109,6 +113,6 @@ public sealed record OodGateOptions
 
         ArgumentNullException.ThrowIfNull(FeatureFlow, nameof(FeatureFlow));
         FeatureFlow.Validate();
-        OodGate.CheckClassNames(ClassNames, null, nameof(ClassNames));
+        GateChecks.CheckClassNames(ClassNames, null, nameof(ClassNames));
     }
 }

@@ -224,7 +224,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
             throw new ArgumentException($"Expected feature rows [N, D], got shape {Shapes.Format(features.shape)}.", nameof(features));
         }
 
-        return FitCore(Identity, null, IdentityExtractorName, features, options, cancellationToken, progress);
+        return FitCore(Identity, null, IdentityExtractorName, features, options, cancellationToken, trainingProgress: progress);
     }
 
     /// <summary>
@@ -294,10 +294,12 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         string extractorName,
         Tensor inDistributionTrain,
         FeatureSpaceFitOptions? options,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IProgress<ScoringProgress>? extraction = null,
+        IProgress<TrainingProgress>? training = null)
     {
         ArgumentNullException.ThrowIfNull(featureExtractor);
-        return FitCore(featureExtractor, null, extractorName, inDistributionTrain, options, cancellationToken);
+        return FitCore(featureExtractor, null, extractorName, inDistributionTrain, options, cancellationToken, extraction, training);
     }
 
     /// <summary>Writes the flow, the feature dimension, the standardiser's vectors, the chunk size and the extractor's name (not the extractor).</summary>
@@ -369,7 +371,8 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         Tensor inDistributionTrain,
         FeatureSpaceFitOptions? options,
         CancellationToken cancellationToken,
-        IProgress<TrainingProgress>? progress = null)
+        IProgress<ScoringProgress>? extraction = null,
+        IProgress<TrainingProgress>? trainingProgress = null)
     {
         const int chunkSize = 256;
         var count = ValidateBatch(inDistributionTrain, nameof(inDistributionTrain));
@@ -377,13 +380,13 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         options.Validate();
 
         var (standardizer, training) = ExtractAndStandardize(
-            extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, options.Device, cancellationToken);
+            extractor, extractorModule, extractorName, inDistributionTrain, count, chunkSize, options.Device, cancellationToken, extraction);
         using (training)
         {
             var flow = TabularRealNvp.Create(standardizer.FeatureDimension, options.Flow, options.Device);
             try
             {
-                new FlowTrainer(flow, options.Training).Train(training, progress: progress, cancellationToken: cancellationToken);
+                new FlowTrainer(flow, options.Training).Train(training, progress: trainingProgress, cancellationToken: cancellationToken);
             }
             catch
             {
@@ -405,7 +408,8 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         long count,
         int chunkSize,
         Device? device,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IProgress<ScoringProgress>? progress)
     {
         using var scope = NewDisposeScope();
         var chunks = new List<Tensor>();
@@ -413,6 +417,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         using (var inference = inference_mode())
         {
             int? dimension = null;
+            progress?.Report(new ScoringProgress(0, count));
             for (long start = 0; start < count; start += chunkSize)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -421,6 +426,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
                 var features = Extract(extractor, extractorName, chunk, dimension, nameof(inDistributionTrain));
                 dimension ??= (int)features.shape[1];
                 chunks.Add(chunkScope.MoveToOuter(features.to(ScalarType.Float64, CPU)));
+                progress?.Report(new ScoringProgress(start + chunk.shape[0], count));
             }
         }
 

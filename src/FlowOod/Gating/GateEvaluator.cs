@@ -1,0 +1,263 @@
+using System;
+using System.Collections.ObjectModel;
+using System.Linq;
+using System.Threading;
+using FlowOod.Scoring;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Gating;
+
+// The padded, chunked inference of a gate: every batch is cut into chunks of exactly ChunkSize inputs (the last padded
+// with zero inputs); one classifier forward per chunk gives the logits and, for a feature gate, the features (from the
+// layer hook or the extractor), which the feature scorer scores; a gate over a detector of inputs scores the chunk itself.
+// Also the probes of a zero input run at construction and loading. The classifier stays the caller's; the evaluator owns
+// only its layer hook.
+internal sealed class GateEvaluator : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> classifier;
+    private readonly long[] inputShape;
+    private readonly LayerCapture? capture;
+    private readonly Func<Tensor, Tensor>? extractor;
+
+    public GateEvaluator(
+        nn.Module<Tensor, Tensor> classifier, long[] inputShape, FeatureSource source, string? featureName, Func<Tensor, Tensor>? extractor, int chunkSize, Device? device)
+    {
+        this.classifier = classifier;
+        this.inputShape = inputShape;
+        this.extractor = extractor;
+        Source = source;
+        ChunkSize = chunkSize;
+        Device = device ?? classifier.parameters().Select(p => p.device).FirstOrDefault() ?? CPU;
+        GateChecks.EnsureEvaluationMode(classifier);
+        SourceDescription = source switch
+        {
+            FeatureSource.Layer => $"The classifier layer '{featureName}'",
+            FeatureSource.Extractor => $"The feature extractor '{featureName}'",
+            _ => "The detector's scorer",
+        };
+        if (source == FeatureSource.Layer)
+        {
+            capture = new LayerCapture(LayerCapture.FindLayer(classifier, featureName!), featureName!);
+        }
+    }
+
+    public FeatureSource Source { get; }
+
+    public int ChunkSize { get; }
+
+    public Device Device { get; }
+
+    // "The classifier layer 'fc1'", "The feature extractor 'Name'" or "The detector's scorer": the subject of messages.
+    public string SourceDescription { get; }
+
+    // C, known once Probe has run.
+    public int ClassCount { get; private set; }
+
+    // What scores a chunk: the feature-space scorer of a feature gate, or the detector's scorer of a gate over inputs.
+    public FeatureSpaceScorer? FeatureScorer { get; set; }
+
+    public IOodScorer? InputScorer { get; set; }
+
+    /// <summary>Scores, labels and probabilities of every input of a batch, in chunks of exactly ChunkSize (the last padded).</summary>
+    public (double[] Scores, int[] Labels, ReadOnlyCollection<float>[] Probabilities) Run(
+        Tensor batch, string parameterName, CancellationToken cancellationToken, IProgress<GateFitProgress>? progress = null)
+    {
+        IntraOpThreads.Adopt();
+        var count = GateChecks.ValidateBatch(batch, inputShape, parameterName);
+        GateChecks.EnsureEvaluationMode(classifier);
+        var scores = new double[count];
+        var labels = new int[count];
+        var probabilities = new ReadOnlyCollection<float>[count];
+        using var inference = inference_mode();
+        progress?.Report(new GateFitProgress(GateFitPhase.Calibrating, 0, count));
+        for (long start = 0; start < count; start += ChunkSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var length = (int)Math.Min(ChunkSize, count - start);
+            var chunk = batch.narrow(0, start, length);
+            if (chunk.device_type != Device.type || chunk.device_index != Device.index)
+            {
+                chunk = chunk.to(Device);
+            }
+
+            if (length < ChunkSize)
+            {
+                chunk = cat([chunk, zeros([ChunkSize - length, .. inputShape], ScalarType.Float32, Device)], 0);
+            }
+
+            var (logits, features) = Forward(chunk);
+            GateChecks.CheckLogits(logits, chunk.shape[0], ClassCount);
+            // The batch was checked above; the features are checked (shape, dtype, finite) and the scores for NaN once,
+            // by the feature scorer, or here for a scorer of inputs.
+            var chunkScores = features is null
+                ? ScoreInputs(chunk, start, length)
+                : FeatureScorer!.ScoreFeatures(features, SourceDescription, parameterName);
+            var logitValues = logits.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
+            var probabilityValues = softmax(logits.to_type(ScalarType.Float32), 1).cpu().data<float>().ToArray();
+            for (int i = 0; i < length; i++)
+            {
+                var row = i * ClassCount;
+                var label = 0;
+                for (int c = 1; c < ClassCount; c++)
+                {
+                    if (logitValues[row + c] > logitValues[row + label])
+                    {
+                        label = c;
+                    }
+                }
+
+                scores[start + i] = chunkScores[i];
+                labels[start + i] = label;
+                probabilities[start + i] = Array.AsReadOnly(probabilityValues.AsSpan(row, ClassCount).ToArray());
+            }
+
+            progress?.Report(new GateFitProgress(GateFitPhase.Calibrating, start + length, count));
+        }
+
+        return (scores, labels, probabilities);
+    }
+
+    // The features of a batch for the feature-space scorer (in training and for Detector.Predict), on the gate's device.
+    public Tensor LayerFeatures(Tensor batch)
+    {
+        GateChecks.EnsureEvaluationMode(classifier);
+        using var inference = inference_mode();
+        var input = batch.device_type != Device.type || batch.device_index != Device.index ? batch.to(Device) : batch;
+        return Forward(input).Features!;
+    }
+
+    // Runs one zero input: the classifier must return [1, C], C ≥ 2; a feature gate's features must be [1, D], D ≥ 2.
+    // Sets ClassCount; returns (C, D), D = 0 for a gate over a detector of inputs.
+    public (int Classes, int Dimension) Probe()
+    {
+        using var scope = NewDisposeScope();
+        using var inference = inference_mode();
+        var probe = zeros([1, .. inputShape], ScalarType.Float32, Device);
+        Tensor logits;
+        Tensor? features;
+        try
+        {
+            (logits, features) = Forward(probe);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or InvalidOperationException))
+        {
+            var reason = e.Message.Split('\n', 2)[0].TrimEnd();
+            throw new ArgumentException(
+                $"The classifier (or the feature extractor) failed on one input of shape {Shapes.Format(inputShape)} "
+                + $"(a batch {Shapes.Format(probe.shape)} of float32 on {Device}): {reason}",
+                "classifier",
+                e);
+        }
+
+        if (logits is null || logits.Dimensions != 2 || logits.shape[0] != 1 || logits.shape[1] < 2 || !logits.is_floating_point())
+        {
+            throw new ArgumentException(
+                $"The classifier must return logits [N, C] with C ≥ 2 classes (floating point); for one input of shape {Shapes.Format(inputShape)} it returned "
+                + (logits is null ? "null" : $"{logits.dtype} of shape {Shapes.Format(logits.shape)}")
+                + (logits is { Dimensions: 1 } ? " (no batch dimension?)" : logits is { Dimensions: 2 } && logits.shape[1] < 2 ? " (fewer than 2 classes)" : string.Empty) + ".",
+                "classifier");
+        }
+
+        var classes = checked((int)logits.shape[1]);
+        ClassCount = classes;
+        if (features is null)
+        {
+            return (classes, 0);
+        }
+
+        if (features.Dimensions != 2 || features.shape[1] < 2 || features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        {
+            throw new ArgumentException(
+                $"{SourceDescription} must give at least 2 floating-point features per input; for one input it gave {features.dtype} of shape {Shapes.Format(features.shape)}.",
+                Source == FeatureSource.Layer ? "FeatureLayer" : "FeatureExtractor");
+        }
+
+        return (classes, checked((int)features.shape[1]));
+    }
+
+    // Scores one zero input with the detector's scorer of inputs (Create: the scorer must accept the gate's shape).
+    public void ProbeScorer()
+    {
+        using var scope = NewDisposeScope();
+        var probe = zeros([1, .. inputShape], ScalarType.Float32, Device);
+        try
+        {
+            ScoreInputs(probe, 0, 0);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(
+                $"The detector's scorer ({InputScorer!.Name}) rejects inputs of the gate's shape {Shapes.Format(inputShape)}: {e.Message}", "detector", e);
+        }
+    }
+
+    // A gate over a detector of inputs was created only after its scorer scored a zero input of the gate's shape (Create),
+    // and scoring is deterministic: a stored scorer that no longer does is a damaged file.
+    public void ProbeStoredScorer(string path)
+    {
+        try
+        {
+            ProbeScorer();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new Persistence.ModelFormatException(
+                $"Model file '{path}' is invalid: its detector's scorer fails on a zero input of its input shape {Shapes.Format(inputShape)}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Removes the layer hook; harmless when called again.</summary>
+    public void Dispose() => capture?.Dispose();
+
+    // One classifier forward: its logits and, for a feature gate, the features [n, D] (float32 or float64 as produced).
+    private (Tensor Logits, Tensor? Features) Forward(Tensor chunk)
+    {
+        switch (Source)
+        {
+            case FeatureSource.Layer:
+                var (output, layerOutput) = capture!.Run(classifier, chunk);
+                return (output, Flatten(layerOutput, chunk.shape[0]));
+            case FeatureSource.Extractor:
+                var logits = classifier.call(chunk);
+                return (logits, extractor!(chunk));
+            default:
+                return (classifier.call(chunk), null);
+        }
+    }
+
+    private Tensor Flatten(Tensor layerOutput, long rows)
+    {
+        if (layerOutput.Dimensions < 1 || layerOutput.shape[0] != rows)
+        {
+            throw new InvalidOperationException(
+                $"{SourceDescription} returned shape {Shapes.Format(layerOutput.shape)} for a chunk of {rows} inputs; expected [{rows}, ...] (one row per input).");
+        }
+
+        return layerOutput.Dimensions == 2 ? layerOutput : layerOutput.reshape(rows, -1);
+    }
+
+    // The scores of a chunk from the detector's scorer of inputs: one per row, and no NaN among the first `length` rows
+    // (the real inputs; `start` is the first one's index in the batch).
+    private double[] ScoreInputs(Tensor chunk, long start, int length)
+    {
+        var scorer = InputScorer!;
+        var result = scorer.Score(chunk);
+        if (result is null || result.Length != chunk.shape[0])
+        {
+            throw new InvalidOperationException(
+                $"{scorer.Name} returned {result?.Length ?? 0} scores for a chunk of {chunk.shape[0]} inputs; expected one per input.");
+        }
+
+        for (int i = 0; i < length; i++)
+        {
+            if (double.IsNaN(result[i]))
+            {
+                throw new InvalidOperationException($"{scorer.Name} returned NaN for input {start + i}.");
+            }
+        }
+
+        return result;
+    }
+}
