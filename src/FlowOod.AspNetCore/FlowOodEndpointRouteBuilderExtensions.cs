@@ -13,8 +13,8 @@ using Microsoft.Extensions.Logging;
 
 namespace FlowOod.AspNetCore;
 
-/// <summary>Maps the gate's HTTP endpoint.</summary>
-public static class FlowOodEndpointRouteBuilderExtensions
+/// <summary>Maps the HTTP endpoints of the gate and of the embedding detector.</summary>
+public static partial class FlowOodEndpointRouteBuilderExtensions
 {
     // Answers are application/json, never embedded in HTML: keep ', ≤, α readable instead of \u-escaping them.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -42,8 +42,8 @@ public static class FlowOodEndpointRouteBuilderExtensions
     /// for an accepted input; 422 <c>{"ood": true, "reason", "pValue", "score", "threshold"}</c> for an input refused as
     /// out-of-distribution (p-value ≤ α). Problem details (<c>application/problem+json</c> with a <c>detail</c> message)
     /// otherwise: 400 (empty body, damaged PNG, wrong size or count, a value that is not a number in 0..255, malformed
-    /// JSON), 408 (the body was not complete within <see cref="FlowOodGateOptions.RequestBodyTimeout"/>; the connection is
-    /// closed), 413 (body over <see cref="FlowOodGateOptions.MaxRequestBytes"/>, enforced while reading), 415 (other
+    /// JSON), 408 (the body was not complete within <see cref="FlowOodServingOptions.RequestBodyTimeout"/>; the connection is
+    /// closed), 413 (body over <see cref="FlowOodServingOptions.MaxRequestBytes"/>, enforced while reading), 415 (other
     /// content types, unsupported PNG kinds: palette, 16-bit, interlaced, mismatched colour), 503 (queue full, with
     /// Retry-After: 1; or the service is not running). <c>score</c> is null when it is not finite.</para>
     /// </remarks>
@@ -54,16 +54,14 @@ public static class FlowOodEndpointRouteBuilderExtensions
         return endpoints.MapPost(pattern, HandleAsync);
     }
 
-    private static async Task HandleAsync(HttpContext context)
+    private static Task HandleAsync(HttpContext context)
     {
         var runtime = context.RequestServices.GetRequiredService<GateRuntime>();
-        var logger = runtime.LoggerFactory.CreateLogger(typeof(FlowOodEndpointRouteBuilderExtensions).FullName!);
-        var aborted = context.RequestAborted;
-        try
+        return AnswerAsync(context, runtime, async aborted =>
         {
             var format = RequestParser.ParseContentType(context.Request.ContentType);
             var layout = runtime.Layout;
-            var (buffer, length) = await ReadBodyAsync(context, runtime.Options, logger).ConfigureAwait(false);
+            var (buffer, length) = await ReadBodyAsync(context, runtime.Options, Logger(runtime)).ConfigureAwait(false);
             float[] input;
             try
             {
@@ -76,6 +74,21 @@ public static class FlowOodEndpointRouteBuilderExtensions
 
             var decision = await runtime.EnqueueOwned(input, aborted).ConfigureAwait(false);
             await WriteDecisionAsync(context, decision, runtime.Gate.TargetFalsePositiveRate).ConfigureAwait(false);
+        });
+    }
+
+    private static ILogger Logger(GateRuntime runtime) => runtime.LoggerFactory.CreateLogger(typeof(FlowOodEndpointRouteBuilderExtensions).FullName!);
+
+    // Runs one request's work and maps its failures to answers, the same for every FlowOod endpoint: bad input → its 4xx
+    // problem (408 also closes the connection), a full queue → 503 with Retry-After: 1, not running → 503, the client
+    // gone → nothing.
+    private static async Task AnswerAsync(HttpContext context, GateRuntime runtime, Func<CancellationToken, Task> work)
+    {
+        var logger = Logger(runtime);
+        var aborted = context.RequestAborted;
+        try
+        {
+            await work(aborted).ConfigureAwait(false);
         }
         catch (BadInputException e)
         {
@@ -112,7 +125,7 @@ public static class FlowOodEndpointRouteBuilderExtensions
 
     // The whole body within RequestBodyTimeout, however it is paced (Kestrel's minimum data rate alone lets a client
     // trickling at 240 B/s hold a connection for minutes).
-    private static async ValueTask<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext context, FlowOodGateOptions options, ILogger logger)
+    private static async ValueTask<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext context, FlowOodServingOptions options, ILogger logger)
     {
         var aborted = context.RequestAborted;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);

@@ -17,8 +17,11 @@ namespace FlowOod.AspNetCore;
 /// "warming up" while fewer than W decisions have been made. The data holds the rate, α, W, z and the alarm rate, and
 /// <c>fileError</c>/<c>reloadError</c> when the file was refused.
 /// </summary>
-internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
+internal sealed class FlowOodGateHealthCheck(GateRuntime runtime, string kind = "gate", string noun = "gate") : IHealthCheck
 {
+    /// <summary>The health check of the embedding-detector service: the same checks on its runtime and file kind.</summary>
+    public static FlowOodGateHealthCheck ForEmbeddings(GateRuntime runtime) => new(runtime, FlowOod.Embeddings.EmbeddingDetector.FileKind, "embedding detector");
+
     private readonly Lock cacheLock = new();
     private (FileStamp Stamp, string? Error) verified;
 
@@ -28,14 +31,14 @@ internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
     private HealthCheckResult Check()
     {
         var options = runtime.Options;
-        var path = options.GatePath;
+        var path = options.ModelPath;
         var data = new Dictionary<string, object> { ["path"] = path };
         var stamp = FileStamp.Of(path);
-        string? fileError = stamp is null ? $"The gate file '{path}' is missing." : Verify(path, stamp.Value) is { } error ? $"The gate file '{path}' fails verification: {error}" : null;
+        string? fileError = stamp is null ? $"The {noun} file '{path}' is missing." : Verify(path, stamp.Value) is { } error ? $"The {noun} file '{path}' fails verification: {error}" : null;
         var host = runtime.Host;
         if (host?.Info is not { } gate)
         {
-            return HealthCheckResult.Unhealthy(fileError ?? "No gate is loaded (the service has not started, or the start failed).", data: data);
+            return HealthCheckResult.Unhealthy(fileError ?? $"No {noun} is loaded (the service has not started, or the start failed).", data: data);
         }
 
         var drift = runtime.Drift.Snapshot();
@@ -58,7 +61,7 @@ internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
         if (host.LastReloadError is { } reload)
         {
             data["reloadError"] = reload;
-            return HealthCheckResult.Degraded($"The gate file changed but could not be loaded ({reload}); generation {gate.Generation} still serves.", data: data);
+            return HealthCheckResult.Degraded($"The {noun} file changed but could not be loaded ({reload}); generation {gate.Generation} still serves.", data: data);
         }
 
         if (drift.IsDrifting)
@@ -89,7 +92,7 @@ internal sealed class FlowOodGateHealthCheck(GateRuntime runtime) : IHealthCheck
         try
         {
             var info = ModelFile.ReadInfo(path);
-            error = info.Kind == "gate" ? null : $"it holds a {info.Kind}, not a gate.";
+            error = info.Kind == kind ? null : $"it holds a {info.Kind}, not a {kind}.";
         }
         catch (ModelFormatException e)
         {

@@ -3,7 +3,7 @@ using System;
 namespace FlowOod.AspNetCore;
 
 /// <summary>
-/// The scoring queue is full (<see cref="FlowOodGateOptions.MaxQueueLength"/> requests are already waiting): the request
+/// The scoring queue is full (<see cref="FlowOodServingOptions.MaxQueueLength"/> requests are already waiting): the request
 /// was refused at once instead of waiting. The classify endpoint answers 503 with a Retry-After header.
 /// </summary>
 public sealed class GateOverloadedException : Exception

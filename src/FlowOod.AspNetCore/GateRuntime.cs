@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FlowOod.AspNetCore;
 
 /// <summary>
-/// The gate service: the serving gate (<see cref="GateHost"/>), the scoring worker (<see cref="MicroBatcher"/>), the
+/// A FlowOod service (the gate, or the embedding detector through the same <see cref="IGateModel"/> seam): the serving model (<see cref="GateHost"/>), the scoring worker (<see cref="MicroBatcher"/>), the
 /// reload watcher and the drift window, started and stopped with the host by <see cref="GateHostedService"/>.
 /// </summary>
 internal sealed class GateRuntime : IOodGateClassifier, IDisposable
@@ -31,7 +31,7 @@ internal sealed class GateRuntime : IOodGateClassifier, IDisposable
     /// <param name="metrics">Instruments, or null.</param>
     /// <param name="beforeStart">Runs first at start (the shipped one sets libtorch's threads when configured).</param>
     /// <param name="onDispose">Runs last at dispose (the shipped one disposes a classifier made by the factory).</param>
-    public GateRuntime(FlowOodGateOptions options, Func<IGateModelLoader> createLoader, ILoggerFactory? loggerFactory = null, GateMetrics? metrics = null, Action? beforeStart = null, Action? onDispose = null)
+    public GateRuntime(FlowOodServingOptions options, Func<IGateModelLoader> createLoader, ILoggerFactory? loggerFactory = null, GateMetrics? metrics = null, Action? beforeStart = null, Action? onDispose = null)
     {
         Options = options;
         this.createLoader = createLoader;
@@ -43,7 +43,7 @@ internal sealed class GateRuntime : IOodGateClassifier, IDisposable
         Drift = new DriftMonitor(options.DriftWindow, options.DriftAlarmZ);
     }
 
-    public FlowOodGateOptions Options { get; }
+    public FlowOodServingOptions Options { get; }
 
     public ILoggerFactory LoggerFactory { get; }
 
@@ -72,7 +72,7 @@ internal sealed class GateRuntime : IOodGateClassifier, IDisposable
             }
 
             beforeStart?.Invoke();
-            var gateHost = new GateHost(Options.GatePath, createLoader(), LoggerFactory.CreateLogger<GateHost>(), Metrics);
+            var gateHost = new GateHost(Options.ModelPath, createLoader(), LoggerFactory.CreateLogger<GateHost>(), Metrics);
             gateHost.Loaded += g => Drift.Reset(g.TargetFalsePositiveRate);
             try
             {
@@ -156,5 +156,5 @@ internal sealed class GateRuntime : IOodGateClassifier, IDisposable
     }
 
     private static InvalidOperationException NotStarted() =>
-        new("The FlowOod gate has not started: it loads when the host starts (AddFlowOodGate registers the hosted service).");
+        new("The FlowOod service has not started: it loads its model when the host starts (AddFlowOodGate or AddFlowOodEmbeddingDetector registers the hosted service).");
 }

@@ -5,9 +5,11 @@ using FlowOod.Gating;
 namespace FlowOod.AspNetCore;
 
 /// <summary>
-/// The seam between the serving machinery (batcher, reload, health) and libtorch: one loaded gate that classifies a
-/// batch of flat float32 inputs. The shipped implementation is <see cref="OodGateModel"/> over <see cref="OodGate"/>;
-/// tests substitute managed fakes so the batching, lease and reload logic is tested without torch.
+/// The seam between the serving machinery (batcher, reload, health) and libtorch: one loaded model that answers a
+/// batch of flat float32 inputs. The shipped implementations are <see cref="OodGateModel"/> over <see cref="OodGate"/>
+/// and <see cref="EmbeddingDetectorModel"/> over an embedding detector (inputs <c>[D]</c>, no classes: empty
+/// <see cref="ClassNames"/>, decisions with label −1); tests substitute managed fakes so the batching, lease and reload
+/// logic is tested without torch.
 /// </summary>
 internal interface IGateModel : IDisposable
 {

@@ -182,6 +182,9 @@ public sealed class ComponentReader
     /// <returns>The exception, to throw.</returns>
     public ComponentFormatException Invalid(string name, string problem) => new($"Value {Path}.{name} {problem}.");
 
+    /// <summary>Whether the field is present and not JSON <c>null</c> (for fields only some files carry).</summary>
+    internal bool ContainsField(string name) => fields.TryGetPropertyValue(name, out var node) && node is not null;
+
     private JsonNode Node(string name) =>
         fields.TryGetPropertyValue(name, out var node) && node is not null
             ? node

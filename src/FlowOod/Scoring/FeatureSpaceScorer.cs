@@ -32,11 +32,18 @@ namespace FlowOod.Scoring;
 /// at the bin centres (<see cref="ScoringNoise.BinCentres"/>).</para>
 /// <para>The extractor is arbitrary user code and cannot be saved: a model file stores the flow, the standardiser, the
 /// chunk size and the extractor's name, and loading needs the extractor passed again (the loader's options hand it to
-/// <see cref="Read"/> through <see cref="ComponentReader.Provided{T}"/>).</para>
+/// <see cref="Read"/> through <see cref="ComponentReader.Provided{T}"/>). The exception is a scorer on precomputed
+/// features (<see cref="FitOnFeatures"/>): its extractor is the identity, stored as data, and its file loads with no code.</para>
 /// </remarks>
 [ComponentName("FeatureSpace")]
 public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScorer>
 {
+    /// <summary>The <see cref="ExtractorName"/> of a scorer on precomputed features (<see cref="FitOnFeatures"/>).</summary>
+    public const string IdentityExtractorName = "identity (precomputed features)";
+
+    // The identity extractor of a scorer on precomputed features: a new handle on the chunk, which the chunk's scope frees.
+    private static readonly Func<Tensor, Tensor> Identity = static features => features.alias();
+
     private readonly Func<Tensor, Tensor> extractor;
     private readonly nn.Module<Tensor, Tensor>? extractorModule;
 
@@ -127,6 +134,12 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     /// <summary>The extractor's name, used in error messages (informational; the extractor itself is not saved).</summary>
     public string ExtractorName { get; }
 
+    /// <summary>
+    /// True for a scorer on precomputed features (<see cref="FitOnFeatures"/>): its extractor is the identity, φ(x) = x on
+    /// rows <c>[N, D]</c>, stored in a model file as data (<c>"extractor": "identity"</c>), so loading needs no code.
+    /// </summary>
+    public bool HasIdentityExtractor => ReferenceEquals(extractor, Identity);
+
     /// <inheritdoc/>
     public override string Name => "Feature-space NLL (nats)";
 
@@ -182,6 +195,36 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         ArgumentNullException.ThrowIfNull(featureExtractor);
         return FitCore(
             featureExtractor.call, featureExtractor, DescribeModule(featureExtractor), inDistributionTrain, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Fits the scorer on precomputed features (embeddings computed elsewhere): the extractor is the identity, φ(x) = x,
+    /// so the scorer scores rows <c>[N, D]</c> and a saved file reloads with no code passed (the identity is stored as
+    /// data). Otherwise as <see cref="Fit(Func{Tensor, Tensor}, Tensor, FeatureSpaceFitOptions?, CancellationToken)"/>:
+    /// standardiser fitted on the rows, <see cref="TabularRealNvp"/> trained on the standardised rows.
+    /// </summary>
+    /// <param name="features">In-distribution feature rows <c>[N, D]</c>, N ≥ 2, D ≥ 2, float32 or float64, finite.</param>
+    /// <param name="options">The flow's hyper-parameters, its training and its device (default <c>new FeatureSpaceFitOptions()</c>).</param>
+    /// <param name="progress">Receives the flow trainer's reports (optional).</param>
+    /// <param name="cancellationToken">Checked before every training step.</param>
+    /// <returns>The fitted scorer (<see cref="HasIdentityExtractor"/> true), with <see cref="FlowScorer.ChunkSize"/> 256; it owns its flow.</returns>
+    /// <exception cref="ArgumentException">The rows are not <c>[N, D]</c> float32/float64, are empty, contain NaN/Inf,
+    /// D &lt; 2, or every feature is constant.</exception>
+    /// <exception cref="TrainingDivergedException">The flow's training diverged.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static FeatureSpaceScorer FitOnFeatures(
+        Tensor features,
+        FeatureSpaceFitOptions? options = null,
+        IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        if (features.Dimensions != 2)
+        {
+            throw new ArgumentException($"Expected feature rows [N, D], got shape {Shapes.Format(features.shape)}.", nameof(features));
+        }
+
+        return FitCore(Identity, null, IdentityExtractorName, features, options, cancellationToken, trainingProgress: progress);
     }
 
     /// <summary>
@@ -270,11 +313,17 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         writer.WriteDoubles("std", Standardizer.StandardDeviation);
         writer.WriteInt("chunkSize", ChunkSize);
         writer.WriteString("extractorName", ExtractorName);
+        if (HasIdentityExtractor)
+        {
+            // Only scorers on precomputed features carry the field, so files of extractor scorers keep their bytes.
+            writer.WriteString("extractor", "identity");
+        }
     }
 
     /// <summary>
     /// Rebuilds a saved scorer with the extractor passed at load time (exactly one <see cref="Func{T, TResult}"/> of
     /// tensors or one <see cref="nn.Module{T, TResult}"/>); it owns the flow it reads, the extractor stays the caller's.
+    /// A scorer on precomputed features (stored <c>"extractor": "identity"</c>) needs no extractor, and any passed is not used.
     /// </summary>
     /// <param name="reader">The stored fields.</param>
     /// <returns>The scorer.</returns>
@@ -284,9 +333,10 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         ArgumentNullException.ThrowIfNull(reader);
         var dimension = reader.ReadInt("featureDimension", 1, ComponentLimits.MaxCount);
         var extractorName = reader.ReadString("extractorName", 256);
+        var identity = ReadsIdentityExtractor(reader);
         var delegates = reader.Provided<Func<Tensor, Tensor>>();
         var modules = reader.Provided<nn.Module<Tensor, Tensor>>();
-        if (delegates.Count + modules.Count != 1)
+        if (!identity && delegates.Count + modules.Count != 1)
         {
             throw reader.NotProvided(
                 $"This file holds a feature-space scorer whose extractor ('{extractorName}', {dimension} features) is code, not data: " +
@@ -296,9 +346,22 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         var standardizer = new FeatureStandardizer(reader.ReadDoubles("mean", dimension), reader.ReadDoubles("std", dimension));
         var chunkSize = reader.ReadInt("chunkSize", 1, ComponentLimits.MaxCount);
         var flow = reader.ReadFlow("flow");
-        return modules.Count == 1
-            ? new FeatureSpaceScorer(modules[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true)
+        return identity ? new FeatureSpaceScorer(Identity, null, flow, standardizer, chunkSize, extractorName, ownsFlow: true)
+            : modules.Count == 1 ? new FeatureSpaceScorer(modules[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true)
             : new FeatureSpaceScorer(delegates[0], flow, standardizer, chunkSize, extractorName, ownsFlow: true);
+    }
+
+    // The optional field "extractor": absent for a code extractor (passed at load time), "identity" for a scorer on
+    // precomputed features; any other value is a damaged file.
+    private static bool ReadsIdentityExtractor(ComponentReader reader)
+    {
+        if (!reader.ContainsField("extractor"))
+        {
+            return false;
+        }
+
+        var kind = reader.ReadString("extractor", 16);
+        return kind == "identity" ? true : throw reader.Invalid("extractor", $"is \"{kind}\"; the only extractor stored as data is \"identity\"");
     }
 
     private static FeatureSpaceScorer FitCore(

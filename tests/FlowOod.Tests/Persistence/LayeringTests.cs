@@ -11,8 +11,8 @@ namespace FlowOod.Tests.Persistence;
 /// <summary>
 /// The folder → folder dependencies of src/FlowOod, from <c>using FlowOod.X;</c> directives and qualified
 /// <c>FlowOod.X.</c> / <c>X.</c> references: the component mechanism depends on nothing else of FlowOod, only
-/// Persistence itself and Gating (the application layer on top, whose gates save and load themselves) depend on
-/// Persistence, nothing depends on Gating, and the folders form no cycle.
+/// Persistence itself and the application layers on top, Gating and Embeddings (whose gates and detectors save and load themselves), depend on
+/// Persistence, nothing depends on Gating or Embeddings, and the folders form no cycle.
 /// </summary>
 public sealed class LayeringTests
 {
@@ -29,8 +29,15 @@ public sealed class LayeringTests
     [Fact]
     public void NothingOutsidePersistence_DependsOnPersistence()
     {
-        var dependents = Graph().Where(p => p.Key is not ("Persistence" or "Gating") && p.Value.Contains("Persistence")).Select(p => p.Key).ToArray();
-        dependents.Should().BeEmpty("Persistence is the top layer below Gating; move what others need below it");
+        var dependents = Graph().Where(p => p.Key is not ("Persistence" or "Gating" or "Embeddings") && p.Value.Contains("Persistence")).Select(p => p.Key).ToArray();
+        dependents.Should().BeEmpty("Persistence is the top layer below the application layers Gating and Embeddings; move what others need below it");
+    }
+
+    [Fact]
+    public void NothingDependsOnEmbeddings()
+    {
+        var dependents = Graph().Where(p => p.Key != "Embeddings" && p.Value.Contains("Embeddings")).Select(p => p.Key).ToArray();
+        dependents.Should().BeEmpty("Embeddings is an application layer on top of everything else");
     }
 
     [Fact]

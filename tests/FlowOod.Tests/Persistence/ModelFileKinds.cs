@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using FlowOod.Embeddings;
 using FlowOod.Gating;
 using FlowOod.Models;
 using FlowOod.Persistence;
@@ -16,7 +17,8 @@ namespace FlowOod.Tests.Persistence;
 
 // One small, valid model file of every kind, with the load method of its kind and a use of what loaded (scores of a fixed
 // batch): the golden files of the current format version (five flow builders, every FlowOod scorer kind, a detector and
-// a typicality test), a two-sided scorer, a gate on a classifier layer and a gate over a detector of the inputs.
+// a typicality test), a two-sided scorer, a gate on a classifier layer, a gate over a detector of the inputs and an
+// embedding detector.
 public sealed class ModelFileKinds : IDisposable
 {
     public ModelFileKinds()
@@ -73,6 +75,24 @@ public sealed class ModelFileKinds : IDisposable
             inputGate.Save(path);
             Kinds.Add(new ModelFileKind("gate-input", File.ReadAllBytes(path), LoadGate, ScoreGate, IsGate: true));
         }
+
+        var embeddingOptions = new EmbeddingDetectorOptions
+        {
+            TargetFalsePositiveRate = 0.1,
+            CalibrationFraction = 0.5,
+            FeatureFlow = fit.FeatureFlow,
+        };
+        using (var embeddings = EmbeddingDetector.Fit(Embeddings.EmbeddingTestData.Rows(40, seed: 2, dimension: 4), embeddingOptions))
+        {
+            embeddings.Save(path);
+            Kinds.Add(new ModelFileKind(
+                "embedding-detector",
+                File.ReadAllBytes(path),
+                p => EmbeddingDetector.Load(p),
+                loaded => ((EmbeddingDetector)loaded).Predict(Embeddings.EmbeddingTestData.Rows(10, seed: 0, dimension: 4)).Select(d => d.Score).ToArray(),
+                IsGate: false,
+                MutationSeed: 19));
+        }
     }
 
     // The classifier both gates were made for (a tiny CNN on [1, 8, 8] images).
@@ -104,8 +124,10 @@ public sealed class ModelFileKinds : IDisposable
 }
 
 // A valid model file, how to load it and how to use what loaded. Load may throw ModelFormatException (and, for a gate,
-// GateMismatchException): the exceptions the load methods document for a damaged file.
-public sealed record ModelFileKind(string Name, byte[] Bytes, Func<string, object> Load, Func<object, double[]> Score, bool IsGate)
+// GateMismatchException): the exceptions the load methods document for a damaged file. MutationSeed: a kind added after
+// the seeded mutation test was written draws its mutants from a generator of its own, so the mutants of the earlier kinds
+// (one shared stream) stay the ones the test has always checked.
+public sealed record ModelFileKind(string Name, byte[] Bytes, Func<string, object> Load, Func<object, double[]> Score, bool IsGate, int? MutationSeed = null)
 {
     public override string ToString() => Name;
 }

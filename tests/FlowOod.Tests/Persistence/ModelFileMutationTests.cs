@@ -15,7 +15,7 @@ using static TorchSharp.torch;
 namespace FlowOod.Tests.Persistence;
 
 // Every kind of model file (five flow builders, every scorer kind including the two-sided and the feature-space scorer,
-// a detector, a typicality test, both kinds of gate) under seeded damage: each load either throws an exception its load
+// a detector, a typicality test, both kinds of gate, an embedding detector) under seeded damage: each load either throws an exception its load
 // method documents for a damaged file, or gives a model that scores a fixed batch; never another exception, a hang, or a
 // load that grows the process by more than MemoryBound. Runs alone (its collection is never run beside another), so the
 // process's peak resident memory measures the case being loaded.
@@ -158,14 +158,16 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
         var outcomes = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var problems = new List<string>();
         var rng = new Random(2026);
+        var ownStreams = kinds.Kinds.Where(k => k.MutationSeed is not null).ToDictionary(k => k.Name, k => new Random(k.MutationSeed!.Value));
         foreach (var mutation in ModelFileMutations.Kinds)
         {
             foreach (var kind in kinds.Kinds)
             {
+                var source = ownStreams.GetValueOrDefault(kind.Name) ?? rng;
                 for (int i = 0; i < CasesPerKindAndMutation; i++)
                 {
                     TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
-                    var (what, file) = ModelFileMutations.Apply(mutation, kind.Bytes, rng);
+                    var (what, file) = ModelFileMutations.Apply(mutation, kind.Bytes, source);
                     var outcome = Outcome(kind.Name, file);
                     if (outcome.StartsWith("PROBLEM", StringComparison.Ordinal))
                     {
