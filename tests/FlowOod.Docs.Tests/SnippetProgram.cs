@@ -25,7 +25,7 @@ internal static partial class SnippetProgram
         "FlowOod", "FlowOod.Bijectors", "FlowOod.Conditioners", "FlowOod.Data", "FlowOod.Detection", "FlowOod.Gating",
         "FlowOod.Masks", "FlowOod.Metrics", "FlowOod.Models", "FlowOod.Persistence", "FlowOod.Scoring",
         "FlowOod.Training", "FlowOod.Precision", "FlowOod.Runtime", "FlowOod.Components", "FlowOod.Bottlenecks",
-        "FlowOod.Layers", "FlowOod.Distributions", "TorchSharp", "static TorchSharp.torch",
+        "FlowOod.Layers", "FlowOod.Distributions", "FlowOod.Embeddings", "FlowOod.OnnxRuntime", "TorchSharp", "static TorchSharp.torch",
     ];
 
     /// <summary>The generated source of <paramref name="snippets"/>, read from <paramref name="markdownPath"/>.</summary>
