@@ -190,7 +190,7 @@ internal static class JsonInput
             throw BadInputException.Malformed($"Value {index} is {v.ToString("G6", CultureInfo.InvariantCulture)}, outside 0..255.");
         }
 
-        return (float)v / 255f;
+        return Pixels.ToUnit((float)v);
     }
 
     private static string Describe(JsonTokenType type) => type switch

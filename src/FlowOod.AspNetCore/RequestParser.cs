@@ -113,7 +113,7 @@ internal static class RequestParser
                     throw BadInputException.Unsupported($"This gate's input {layout.Describe()} is not an image; send application/octet-stream or application/json.");
                 }
 
-                return Scale(PngDecoder.Decode(body, layout.Channels, layout.Height, layout.Width));
+                return Pixels.ToUnit(PngDecoder.Decode(body, layout.Channels, layout.Height, layout.Width));
             case RequestFormat.Raw:
                 if (body.Length != layout.Length)
                 {
@@ -121,22 +121,12 @@ internal static class RequestParser
                         $"The body holds {body.Length} bytes; this gate takes exactly {layout.Length} (one byte per value of {layout.Describe()}, row-major).");
                 }
 
-                return Scale(body.Span);
+                return Pixels.ToUnit(body.Span);
             default:
                 return JsonInput.Parse(body.Span, layout);
         }
     }
 
-    private static float[] Scale(ReadOnlySpan<byte> bytes)
-    {
-        var values = new float[bytes.Length];
-        for (int i = 0; i < bytes.Length; i++)
-        {
-            values[i] = bytes[i] / 255f;
-        }
-
-        return values;
-    }
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "...";
 }
