@@ -8,26 +8,66 @@ namespace FlowOod.Docs.Tests;
 
 /// <summary>
 /// A user's first project, for real: a fresh console project in a temporary folder references the FlowOod package
-/// packed from this build and TorchSharp-cpu, creates a tensor and scores it with a tiny flow. On a system whose
+/// packed from this build and TorchSharp-cpu, scores a tensor with a tiny flow, then runs the README's first two ways in
+/// (a TorchSharp classifier behind a gate; embedding rows behind an EmbeddingDetector), each saved and reloaded. On a system whose
 /// libstdc++ lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu 22.04; this repository's build machine) it must fail without
 /// <c>FlowOodPatchLibTorchGlibc</c> (libtorch does not load, and the build warns FLOWOOD0001) and run with it; on newer
 /// systems it must run either way. Needs the package registry or a NuGet cache holding TorchSharp-cpu 0.107.0.
 /// </summary>
-public sealed class PackageConsumerTests
+public sealed class PackageConsumerTests(ITestOutputHelper output)
 {
+    // The README's first two ways in ("An OOD check in front of the classifier you already run"), from the packages:
+    // a TorchSharp classifier behind a gate, and embedding rows behind an EmbeddingDetector, each saved and reloaded.
     private const string Program = """
         using System;
+        using System.Diagnostics;
+        using System.Linq;
         using FlowOod;
+        using FlowOod.Detection;
+        using FlowOod.Embeddings;
+        using FlowOod.Gating;
         using FlowOod.Models;
         using FlowOod.Scoring;
+        using FlowOod.Training;
         using TorchSharp;
+        using static TorchSharp.torch;
 
+        var clock = Stopwatch.StartNew();
         FlowOodRuntime.EnsureAvailable();
-        using var flow = TabularRealNvp.Create(2);
-        using var scorer = new NegativeLogLikelihoodScorer(flow);
-        using var x = torch.randn(4, 2);
-        double[] scores = scorer.Score(x);
-        Console.WriteLine($"scored {scores.Length} inputs, first {scores[0]:F3}");
+        using (var flow = TabularRealNvp.Create(2))
+        using (var scorer = new NegativeLogLikelihoodScorer(flow))
+        using (var x = torch.randn(4, 2))
+        {
+            double[] scores = scorer.Score(x);
+            Console.WriteLine($"scored {scores.Length} inputs, first {scores[0]:F3}");
+        }
+
+        var shortFit = new FeatureSpaceFitOptions { Training = new TrainingOptions { Steps = 60, BatchSize = 32, Seed = 1 } };
+        torch.random.manual_seed(1);
+        var classifier = nn.Sequential(("flatten", nn.Flatten()), ("embed", nn.Linear(16, 6)), ("relu", nn.ReLU()), ("head", nn.Linear(6, 3)));
+        classifier.eval();
+        using (var images = torch.rand(300, 1, 4, 4))
+        using (var gate = OodGate.Fit(classifier, images, new OodGateOptions { FeatureLayer = "embed", TargetFalsePositiveRate = 0.1, FeatureFlow = shortFit }))
+        {
+            gate.Save("gate.flowood");
+            using var loaded = OodGate.Load("gate.flowood", classifier);
+            GateDecision d = loaded.Classify(images)[0];
+            bool same = loaded.Classify(images).Select(e => e.PValue).SequenceEqual(gate.Classify(images).Select(e => e.PValue));
+            Console.WriteLine($"gate: label {d.Label}, p = {d.PValue:F3}, reloaded identical {same}");
+        }
+
+        var random = new Random(1);
+        float[][] rows = Enumerable.Range(0, 400).Select(_ => Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble()).ToArray()).ToArray();
+        using (var detector = EmbeddingDetector.Fit(rows, new EmbeddingDetectorOptions { TargetFalsePositiveRate = 0.1, FeatureFlow = shortFit }))
+        {
+            detector.Save("embeddings.flowood");
+            using var loaded = EmbeddingDetector.Load("embeddings.flowood");
+            OodPrediction near = loaded.PredictOne(rows[0]);
+            OodPrediction far = loaded.PredictOne(new float[] { 40f, -40f, 40f, -40f });
+            Console.WriteLine($"embeddings: in-distribution row OOD {near.IsOutOfDistribution}, far row OOD {far.IsOutOfDistribution}");
+        }
+
+        Console.WriteLine($"checks ran in {clock.Elapsed.TotalSeconds:F1} s");
         """;
 
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(8);
@@ -35,6 +75,7 @@ public sealed class PackageConsumerTests
     [Fact]
     public void FreshProject_WithPackedFlowOodAndTorchSharpCpu_RunsWithThePatchProperty()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var work = Directory.CreateTempSubdirectory("flowood-consumer-").FullName;
         var version = $"0.1.0-consumertest.{DateTime.UtcNow:yyyyMMddHHmmss}";
         try
@@ -99,6 +140,10 @@ public sealed class PackageConsumerTests
             var run = DotnetProcess.Run(app, Timeout, dll);
             run.ExitCode.Should().Be(0, run.Output);
             run.Output.Should().Contain("scored 4 inputs");
+            run.Output.Should().Contain("reloaded identical True");
+            run.Output.Should().Contain("far row OOD True");
+            output.WriteLine($"From an empty folder to a working check (pack, restore, two builds, runs): {clock.Elapsed.TotalSeconds:F0} s");
+            output.WriteLine(run.Output);
         }
         finally
         {
