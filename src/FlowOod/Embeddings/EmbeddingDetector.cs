@@ -238,18 +238,8 @@ public sealed class EmbeddingDetector : IDisposable
                 $"Chunks of {options.ChunkSize} rows of {width} values exceed the {EmbeddingRows.MaxChunkValues} values a chunk may hold; lower ChunkSize.", parameterName);
         }
 
-        var calibrationCount = (long)Math.Round(count * options.CalibrationFraction, MidpointRounding.AwayFromZero);
-        var required = OodDetector.RequiredCalibrationCount(options.TargetFalsePositiveRate);
-        if (calibrationCount < required || count - calibrationCount < 2)
-        {
-            throw new ArgumentException(
-                $"{count} rows with a calibration fraction of {options.CalibrationFraction} leave {calibrationCount} for calibration and {count - calibrationCount} "
-                + $"for training the flow; α = {options.TargetFalsePositiveRate} needs at least {required} for calibration (α ≥ 1/n) and the flow at least 2. "
-                + "Give more rows, or change the fraction or α.",
-                parameterName);
-        }
-
-        var (trainIndices, calibrationIndices) = Split(count, calibrationCount, options.Seed);
+        var calibrationCount = CalibrationSplit.CalibrationCount(count, options.CalibrationFraction, options.TargetFalsePositiveRate, "rows", parameterName);
+        var (trainIndices, calibrationIndices) = CalibrationSplit.Split(count, calibrationCount, options.Seed);
         var train = rows.index_select(0, tensor(trainIndices, device: rows.device));
         var calibration = rows.index_select(0, tensor(calibrationIndices, device: rows.device));
         var scorer = FeatureSpaceScorer.FitOnFeatures(train, options.FeatureFlow, progress, cancellationToken);
@@ -264,29 +254,6 @@ public sealed class EmbeddingDetector : IDisposable
             scorer.Dispose();
             throw;
         }
-    }
-
-    // Fisher-Yates with a private generator (torch's global generator is neither read nor advanced); both parts sorted.
-    private static (long[] Train, long[] Calibration) Split(long count, long calibrationCount, int seed)
-    {
-        var order = new long[count];
-        for (long i = 0; i < count; i++)
-        {
-            order[i] = i;
-        }
-
-        var random = new Random(seed);
-        for (long i = count - 1; i > 0; i--)
-        {
-            var j = random.NextInt64(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
-
-        var calibration = order[..(int)calibrationCount];
-        var train = order[(int)calibrationCount..];
-        Array.Sort(calibration);
-        Array.Sort(train);
-        return (train, calibration);
     }
 
     private OodPrediction[] PredictFlat(ReadOnlySpan<float> values, int rowCount, string parameterName)

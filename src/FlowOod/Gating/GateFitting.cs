@@ -28,7 +28,7 @@ internal static class GateFitting
         }
 
         var count = inDistribution.shape[0];
-        var calibrationCount = GateSplit.CalibrationCount(count, options, nameof(inDistribution));
+        var calibrationCount = CalibrationSplit.CalibrationCount(count, options.CalibrationFraction, options.TargetFalsePositiveRate, "in-distribution inputs", nameof(inDistribution));
 
         var source = options.FeatureLayer is not null ? FeatureSource.Layer : FeatureSource.Extractor;
         var name = options.FeatureLayer ?? options.FeatureExtractorName ?? $"{options.FeatureExtractor!.Method.DeclaringType?.Name}.{options.FeatureExtractor.Method.Name}";
@@ -36,7 +36,7 @@ internal static class GateFitting
             classifier, shape, options.ClassNames, source, name, options.FeatureExtractor, options.ChunkSize, options.Device, fingerprint: null);
         try
         {
-            var (trainIndices, calibrationIndices) = GateSplit.Split(count, calibrationCount, options.Seed);
+            var (trainIndices, calibrationIndices) = CalibrationSplit.Split(count, calibrationCount, options.Seed);
             FeatureSpaceScorer scorer;
             double[] calibrationScores;
             using (var scope = NewDisposeScope())
