@@ -166,9 +166,7 @@ public sealed class FlowTrainer
         using var noiseGenerator = new Generator((ulong)options.Seed, data.device);
         using var noise = DrawsFrom(noiseGenerator);
         using var negativeShuffle = new Generator(unchecked((ulong)options.Seed ^ NegativeSeedSalt));
-        using OptimizerHelper optimizer = options.Optimizer == OptimizerKind.RmsProp
-            ? optim.RMSProp(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay)
-            : optim.Adam(parameters, lr: options.LearningRate, weight_decay: options.WeightDecay);
+        using var optimizer = new FlowOptimizer(parameters, options.Optimizer, options.LearningRate, options.WeightDecay);
         Tensor? order = null;
         long cursor = count;
         var negativeCount = negatives?.Data.shape[0] ?? 0;
@@ -335,7 +333,7 @@ public sealed class FlowTrainer
         Tensor indices,
         NegativeBatch? negatives,
         Func<Tensor, Tensor>? batchTransform,
-        OptimizerHelper optimizer,
+        FlowOptimizer optimizer,
         Parameter[] parameters,
         int step,
         NoiseSource? noise)
@@ -354,7 +352,7 @@ public sealed class FlowTrainer
             ActNorm.InitializeAll(flow, () => flow.ForwardUnchecked(batch, noise), reinitialize: false);
         }
 
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         var logProb = flow.LogProbUnchecked(batch, noise);
         Tensor objective;
         double negativeLoss = 0;
@@ -383,7 +381,7 @@ public sealed class FlowTrainer
             throw new TrainingDivergedException(step, objectiveValue, gradientNorm);
         }
 
-        optimizer.step();
+        optimizer.Step();
         return (flow.ToBitsPerDim(-loss), negativeLoss);
     }
 
