@@ -97,12 +97,12 @@ internal sealed class FlowOptimizer : IDisposable
             {
                 var first = firstMoments[i];
                 first.mul_(decay1).add_(gradient, rest1);
-                var denominator = second.sqrt().div(sqrtCorrection2).add_(epsilon);
+                var denominator = second.sqrt().div(sqrtCorrection2).add_(epsilon, ScalarMath.One);
                 parameter.addcdiv_(first, denominator, minusStepSize);
             }
             else
             {
-                var average = second.sqrt().add_(epsilon);
+                var average = second.sqrt().add_(epsilon, ScalarMath.One);
                 parameter.addcdiv_(gradient, average, minusLearningRate);
             }
         }

@@ -64,8 +64,11 @@ public sealed class FlowOptimizerTests
         unused.grad.Should().BeNull();
     }
 
-    private static Tensor Loss(Parameter[] parameters, Tensor targets) =>
-        parameters[0].sub(targets).square().sum().add(parameters[1].square().sum());
+    private static Tensor Loss(Parameter[] parameters, Tensor targets)
+    {
+        var difference = parameters[0].sub(targets, ScalarMath.One);
+        return difference.mul(difference).sum().add(parameters[1].mul(parameters[1]).sum(), ScalarMath.One);
+    }
 
     private static byte[] Bytes(Tensor t)
     {
