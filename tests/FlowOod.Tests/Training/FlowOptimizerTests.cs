@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using FlowOod;
 using FlowOod.Training;
 using FluentAssertions;
 using TorchSharp;
@@ -66,7 +67,7 @@ public sealed class FlowOptimizerTests
 
     private static Tensor Loss(Parameter[] parameters, Tensor targets)
     {
-        var difference = parameters[0].sub(targets, ScalarMath.One);
+        var difference = parameters[0].Minus(targets);
         return difference.mul(difference).sum().add(parameters[1].mul(parameters[1]).sum(), ScalarMath.One);
     }
 
