@@ -67,7 +67,7 @@ public sealed class FlowOptimizerTests
 
     private static Tensor Loss(Parameter[] parameters, Tensor targets)
     {
-        var difference = parameters[0].Minus(targets);
+        var difference = parameters[0].add(targets.neg(), ScalarMath.One);
         return difference.mul(difference).sum().add(parameters[1].mul(parameters[1]).sum(), ScalarMath.One);
     }
 
