@@ -222,6 +222,17 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
         scorer.Score(GoldenModels.Images(5, 0)).Should().AllSatisfy(s => s.Should().Be(double.PositiveInfinity));
     }
 
+    // Seeds 9 and 14 of the exploration: $.content.inputShape[1 or 2] = 9 is a shape the tiny CNN also accepts (the load
+    // probes it), so the file is a valid gate for [1, 9, 8] or [1, 8, 9] inputs; it must load and classify inputs of it.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void LayerGate_InputShapeItsClassifierAccepts_LoadsAndClassifiesInputsOfIt(int index)
+    {
+        var file = ModelFileMutations.WithHeader(kinds["gate-layer"].Bytes, h => h["content"]!["inputShape"]![index] = 9);
+        Outcome("gate-layer", file).Should().Be("loaded", LastMessage);
+    }
+
     // An embedding detector whose scorer lost "extractor": "identity" asked the caller for extractor code (an
     // ArgumentException about the options); the file is what is wrong.
     [Fact]
