@@ -50,7 +50,16 @@ internal static class EmbeddingDetectorFile
 
             var stored = Json.Object(content, "detector", Where);
             var calibration = reader.ReadDoubles(Json.String(stored, "calibrationScores", $"{Where}.detector", 64));
-            var scorer = ScorerCodec.Decode(reader, Json.Object(stored, "scorer", $"{Where}.detector"), $"{Where}.detector.scorer", o);
+            var storedScorer = Json.Object(stored, "scorer", $"{Where}.detector");
+
+            // The scorer reads precomputed rows: without "extractor": "identity" it would ask the caller for extractor code
+            // (an ArgumentException about the options) although the file, not the options, is wrong.
+            if (storedScorer["extractor"] is not JsonValue extractor || !extractor.TryGetValue(out string? kind) || kind != "identity")
+            {
+                throw ModelContainer.Error(path, $"{Where}.detector.scorer.extractor must be \"identity\": an embedding detector's scorer reads precomputed rows");
+            }
+
+            var scorer = ScorerCodec.Decode(reader, storedScorer, $"{Where}.detector.scorer", o);
             if (scorer is not FeatureSpaceScorer { HasIdentityExtractor: true } features)
             {
                 throw ModelContainer.Error(path, $"an embedding detector needs a FeatureSpace scorer with the identity extractor, the file holds {scorer.Name}");

@@ -140,7 +140,7 @@ public static class ModelFile
             return new TypicalityTest(
                 flow,
                 Json.Double(content, "entropy", where),
-                Json.Int(content, "batchSize", where, 1, int.MaxValue),
+                Json.Int(content, "batchSize", where, 1, ComponentLimits.MaxCount),
                 Json.Double(content, "alpha", where, 0, 1),
                 reader.ReadDoubles(Json.String(content, "bootstrapStatistics", where, 64)),
                 ScorerCodec.ChunkSize(content, where),
@@ -159,7 +159,7 @@ public static class ModelFile
     /// <param name="path">The model file.</param>
     /// <param name="options">Device, factories for custom architectures, extractors and compressors (code is not stored),
     /// the component catalog (register your own scorers there), size limit.</param>
-    /// <exception cref="ModelFormatException">The file is not a valid FlowOod scorer file, or names a scorer the catalog does not hold.</exception>
+    /// <exception cref="ModelFormatException">The file is not a valid FlowOod scorer file, or names a scorer (or compressor) that neither the catalog holds nor the options provide.</exception>
     public static IOodScorer LoadScorer(string path, ModelLoadOptions? options = null) =>
         Load(path, "scorer", options, (reader, content, o) => ScorerCodec.Decode(reader, content, "$.content", o));
 

@@ -147,7 +147,9 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     /// The input range of the feature-space flow: standardised features (φ(x) − μ)/σ must lie within ± this many standard
     /// deviations of the in-distribution mean (10⁶). Out-of-distribution inputs of the data's own kind stay far inside it;
     /// beyond it the flow's float arithmetic overflows, so such a batch is refused with an <see cref="ArgumentException"/>
-    /// before the flow runs instead of producing a meaningless NaN.
+    /// before the flow runs instead of producing a meaningless NaN. A feature out of range although it is no larger than
+    /// twice its stored mean (|xⱼ| ≤ 2|μⱼ|: the stored statistics, not the input's scale, put it there, e.g. a feature
+    /// constant in training, or a damaged file) makes its row's score +∞ instead.
     /// </summary>
     public const double MaxStandardizedFeature = 1e6;
 
@@ -235,7 +237,8 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     /// <exception cref="ArgumentException">The batch is empty, a scalar, or contains NaN/Inf; the extractor throws on
     /// it; the extractor returns the wrong shape, a non-float dtype, or NaN/Inf (the message names the extractor); or a
     /// standardised feature lies outside ±<see cref="MaxStandardizedFeature"/> (an input far outside the range of the data
-    /// the scorer was fitted on, e.g. pixels multiplied by 10³⁸).</exception>
+    /// the scorer was fitted on, e.g. pixels multiplied by 10³⁸; a row out of range because of the stored mean scores +∞,
+    /// see <see cref="MaxStandardizedFeature"/>).</exception>
     /// <exception cref="InvalidOperationException">The flow produced a NaN density, or the extractor module is in training mode.</exception>
     public override double[] Score(Tensor batch)
     {
@@ -252,12 +255,13 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
             using var scope = NewDisposeScope();
             var chunk = batch.narrow(0, start, Math.Min(ChunkSize, count - start));
             var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
-            var standardized = CheckStandardized(Standardizer.ApplyUnchecked(features), nameof(batch)).to(dtype, device);
+            var (checkedRows, outOfRange) = CheckStandardized(features, Standardizer.ApplyUnchecked(features), nameof(batch));
+            var standardized = checkedRows.to(dtype, device);
             // Extract has checked the features' shape, dtype and finiteness, and CheckStandardized their range.
             var logProb = LogProbUnchecked(Flow, standardized);
             for (int i = 0; i < logProb.Length; i++)
             {
-                scores[start + i] = -logProb[i];
+                scores[start + i] = outOfRange?[i] == true ? double.PositiveInfinity : -logProb[i];
             }
         }
 
@@ -277,12 +281,13 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
         var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
         using var inference = inference_mode();
-        var standardized = CheckStandardized(Standardizer.ApplyUnchecked(features), parameterName).to(dtype, device);
+        var (checkedRows, outOfRange) = CheckStandardized(features, Standardizer.ApplyUnchecked(features), parameterName);
+        var standardized = checkedRows.to(dtype, device);
         var logProb = LogProbUnchecked(Flow, standardized);
         var scores = new double[logProb.Length];
         for (int i = 0; i < logProb.Length; i++)
         {
-            scores[i] = -logProb[i];
+            scores[i] = outOfRange?[i] == true ? double.PositiveInfinity : -logProb[i];
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
@@ -309,6 +314,11 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteFlow("flow", Flow);
         writer.WriteInt("featureDimension", FeatureDimension);
+        if (FeatureStandardizer.FloorViolation(Standardizer.StandardDeviation) is { } problem)
+        {
+            throw new ArgumentException($"The standardiser's σ {problem}; such a file could not be loaded (nothing is written).", nameof(writer));
+        }
+
         writer.WriteDoubles("mean", Standardizer.Mean);
         writer.WriteDoubles("std", Standardizer.StandardDeviation);
         writer.WriteInt("chunkSize", ChunkSize);
@@ -343,7 +353,14 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
                 "pass it as exactly one of ModelLoadOptions.FeatureExtractor or FeatureExtractorModule.");
         }
 
-        var standardizer = new FeatureStandardizer(reader.ReadDoubles("mean", dimension), reader.ReadDoubles("std", dimension));
+        var mean = reader.ReadDoubles("mean", dimension);
+        var std = reader.ReadDoubles("std", dimension);
+        if (FeatureStandardizer.FloorViolation(std) is { } problem)
+        {
+            throw reader.Invalid("std", problem);
+        }
+
+        var standardizer = new FeatureStandardizer(mean, std);
         var chunkSize = reader.ReadInt("chunkSize", 1, ComponentLimits.MaxCount);
         var flow = reader.ReadFlow("flow");
         return identity ? new FeatureSpaceScorer(Identity, null, flow, standardizer, chunkSize, extractorName, ownsFlow: true)
@@ -503,22 +520,61 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     }
 
     // Standardised features within ±MaxStandardizedFeature (one host sync); NaN or ±∞ after the conversion back to the
-    // features' dtype fails the same test.
-    private static Tensor CheckStandardized(Tensor standardized, string parameterName)
+    // features' dtype fails the same test. Beyond it (slow path, on the host): an entry whose feature is no larger than
+    // twice its stored mean, |xⱼ| ≤ 2|μⱼ|, is out of range because of the fitted statistics (μⱼ far from the data in units
+    // of σⱼ: a feature constant in training, or a damaged file), not because of the input's scale; such a row gets the
+    // score +∞ (zero density) and is replaced by zeros for the flow. Any other entry out of range is the input's fault.
+    private (Tensor Standardized, bool[]? OutOfRange) CheckStandardized(Tensor features, Tensor standardized, string parameterName)
     {
         var (min, max) = InputChecks.MinMaxOnHost(standardized);
         var extreme = Math.Max(Math.Abs(min), Math.Abs(max));
-        if (!(extreme <= MaxStandardizedFeature))
+        if (extreme <= MaxStandardizedFeature)
         {
-            var culture = System.Globalization.CultureInfo.InvariantCulture;
-            throw new ArgumentException(
-                $"The batch's features lie up to {extreme.ToString("G3", culture)} standard deviations from the in-distribution mean; "
-                + $"the feature-space flow scores features within ±{MaxStandardizedFeature.ToString("G3", culture)} (beyond that its arithmetic "
-                + "overflows). The input is far outside the range of the data the scorer was fitted on (e.g. not scaled like it).",
-                parameterName);
+            return (standardized, null);
         }
 
-        return standardized;
+        var d = FeatureDimension;
+        var z = standardized.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
+        var x = features.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
+        var rows = z.Length / d;
+        var outOfRange = new bool[rows];
+        var inputAtFault = false;
+        for (int r = 0; r < rows && !inputAtFault; r++)
+        {
+            for (int j = 0; j < d; j++)
+            {
+                var k = (r * d) + j;
+                if (!(Math.Abs(z[k]) <= MaxStandardizedFeature))
+                {
+                    if (Math.Abs(x[k]) <= 2 * Math.Abs(Standardizer.Mean[j]))
+                    {
+                        outOfRange[r] = true;
+                    }
+                    else
+                    {
+                        inputAtFault = true;
+                        break;
+                    }
+                }
+            }
+
+            if (outOfRange[r])
+            {
+                Array.Clear(z, r * d, d);
+            }
+        }
+
+        if (!inputAtFault)
+        {
+            return (tensor(z, standardized.shape, ScalarType.Float64).to(standardized.dtype, standardized.device), outOfRange);
+        }
+
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        throw new ArgumentException(
+            $"The batch's features lie up to {extreme.ToString("G3", culture)} standard deviations from the in-distribution mean; "
+            + $"the feature-space flow scores features within ±{MaxStandardizedFeature.ToString("G3", culture)} (beyond that its arithmetic "
+            + "overflows). The input is far outside the range of the data the scorer was fitted on (e.g. not scaled like it).",
+            parameterName);
     }
 
     private static string For(long[]? chunkShape) => chunkShape is null ? string.Empty : $" for a chunk of shape {Shapes.Format(chunkShape)}";

@@ -117,6 +117,34 @@ public sealed class FeatureStandardizer
         return new FeatureStandardizer(mean, spread);
     }
 
+    /// <summary>
+    /// Null when every σⱼ ≥ <see cref="RelativeFloor"/> · maxₖ σₖ (as <see cref="Fit"/> guarantees, and a stored
+    /// standardiser must satisfy), else what is wrong. A damaged σⱼ (an exponent bit flipped) breaks it and would otherwise
+    /// turn in-range inputs into standardised features of 10⁹ and more.
+    /// </summary>
+    internal static string? FloorViolation(IReadOnlyList<double> standardDeviation)
+    {
+        double largest = 0;
+        foreach (var s in standardDeviation)
+        {
+            largest = Math.Max(largest, s);
+        }
+
+        // The floor is computed exactly as Fit computes it, so a fitted σ always passes.
+        var floor = RelativeFloor * largest;
+        for (int j = 0; j < standardDeviation.Count; j++)
+        {
+            if (!(standardDeviation[j] >= floor))
+            {
+                return $"[{j}] is {standardDeviation[j].ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, below the floor "
+                    + $"{RelativeFloor.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} × the largest σ "
+                    + $"({largest.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}) that every fitted standardiser keeps";
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>z = (x − μ) / σ per feature, dimensionless.</summary>
     /// <param name="features"><c>[N, D]</c>, float32 or float64, finite; N may be 0.</param>
     /// <returns>A new tensor <c>[N, D]</c> with the dtype and device of <paramref name="features"/> (computed in float64).</returns>

@@ -126,7 +126,9 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
     /// </summary>
     /// <param name="reader">The stored fields.</param>
     /// <returns>The scorer.</returns>
-    /// <exception cref="ArgumentException">The compressor is neither passed at load time nor a component in the catalog.</exception>
+    /// <exception cref="ComponentFormatException">The stored compressor name is neither an instance passed at load time nor a
+    /// component in the catalog (a damaged name, or a custom compressor not passed again); a load method reports it as a
+    /// file error naming the field.</exception>
     public static InputComplexityScorer Read(ComponentReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
@@ -134,9 +136,11 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
         var compressor = reader.Provided<ICompressor>().FirstOrDefault(c => c.Name == name)
             ?? (reader.Catalog.Contains<ICompressor>(name)
                 ? read()
-                : throw reader.NotProvided(
-                    $"This file's input-complexity scorer uses the compressor \"{name}\", which is not FlowOod's; pass an instance in "
-                    + "ModelLoadOptions.Compressors, or, if it is a component, register its type in ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>()."));
+                : throw reader.Invalid(
+                    "compressor",
+                    $"names the compressor \"{name}\", which is neither FlowOod's (PNG, Deflate) nor passed at load time: if the file is "
+                    + "intact, pass an instance in ModelLoadOptions.Compressors, or, if it is a component, register its type in "
+                    + "ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>()"));
         var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new InputComplexityScorer(reader.ReadFlow("flow"), compressor, chunkSize, noise, ownsFlow: true);
     }

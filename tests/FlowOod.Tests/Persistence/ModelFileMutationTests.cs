@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using FlowOod.Gating;
 using FlowOod.Persistence;
 using FlowOod.Tests.Data;
+using FlowOod.Tests.Persistence.Golden;
 using FluentAssertions;
 using Xunit;
 using static TorchSharp.torch;
@@ -143,6 +144,103 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
         var file = ModelFileMutations.WithHeader(kinds["gate-input"].Bytes, h => h["content"]!["inputShape"] = new JsonArray(1, 8, 9));
         Outcome("gate-input", file).Should().Be("rejected: ModelFormatException");
         LastMessage.Should().Match("*[1, 8, 9]*");
+    }
+
+    // Found when the seeded stream shifted: a stored batch size the test's constructor accepts but no batch of inputs could
+    // fill (2^28 rows) loaded, and every use then threw an ArgumentException about the caller's rows. A batch size a file
+    // may hold is bounded like every other count (2^24); a smaller changed one is a valid test for batches of that size.
+    [Theory]
+    [InlineData(268435456L)]
+    [InlineData(2147483647L)]
+    public void TypicalityTest_BatchSizeBeyondTheLimit_IsRefusedAtLoad(long batchSize)
+    {
+        var file = ModelFileMutations.WithHeader(kinds["typicality-test"].Bytes, h => h["content"]!["batchSize"] = batchSize);
+        Outcome("typicality-test", file).Should().Be("rejected: ModelFormatException");
+        LastMessage.Should().Match($"*mutant.flowood*$.content.batchSize*");
+    }
+
+    [Fact]
+    public void TypicalityTest_ChangedBatchSizeInRange_LoadsAndTestsWholeBatchesOfIt()
+    {
+        var file = ModelFileMutations.WithHeader(kinds["typicality-test"].Bytes, h => h["content"]!["batchSize"] = 8);
+        Outcome("typicality-test", file).Should().Be("loaded", LastMessage);
+    }
+
+    // A damaged compressor name ("PNG" cut to "PN") threw the ArgumentException meant for a custom compressor not passed
+    // again; an unknown compressor is a file error naming the field (whether the name is damaged or the compressor custom).
+    [Theory]
+    [InlineData("scorer-input-complexity-png", "PN")]
+    [InlineData("scorer-input-complexity-deflate", "Deflat")]
+    public void InputComplexityScorer_UnknownCompressorName_IsAFormatError(string kind, string name)
+    {
+        var file = ModelFileMutations.WithHeader(kinds[kind].Bytes, h => h["content"]!["compressor"] = name);
+        Outcome(kind, file).Should().Be("rejected: ModelFormatException");
+        LastMessage.Should().Match($"*mutant.flowood*$.content.compressor*\"{name}\"*ModelLoadOptions.Compressors*");
+    }
+
+    // Data byte 55 (the exponent of σ[0]) changed: the scorer loaded and every in-range input then lay 10⁹ standard
+    // deviations out, an ArgumentException blaming the caller's batch. Every fitted σⱼ is at least 1e-6 · max σ.
+    [Theory]
+    [InlineData("scorer-feature-space", 1e-10, 0)]
+    [InlineData("scorer-feature-space", 1e12, 3)]
+    [InlineData("gate-layer", 1e-300, 1)]
+    [InlineData("embedding-detector", 1e-9, 0)]
+    public void FeatureSpaceScorer_StandardDeviationBelowTheFitFloor_IsRefusedAtLoad(string kind, double value, int index)
+    {
+        var surgery = ModelFileSurgery.Open(kinds[kind].Bytes);
+        var name = surgery.HeaderJson["tensors"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()).Single(n => n.EndsWith(".std", StringComparison.Ordinal));
+        surgery.SetElement(name, index, value);
+        Outcome(kind, surgery.Build()).Should().Be("rejected: ModelFormatException");
+        LastMessage.Should().Match("*mutant.flowood*.std*below the floor*");
+    }
+
+    [Fact]
+    public void FeatureSpaceScorer_TheExactMutantOfTheShiftedStream_IsRefusedAtLoad()
+    {
+        var surgery = ModelFileSurgery.Open(kinds["scorer-feature-space"].Bytes);
+        var (offset, _, _) = surgery.Tensor("scorer.std");
+        surgery.Data[offset + 7] = 0x3D; // σ[0] = 0.5 (0x3FE0...) becomes 0x3DE0... ≈ 1.1e-10
+        Outcome("scorer-feature-space", surgery.Build()).Should().Be("rejected: ModelFormatException");
+        LastMessage.Should().Match("*$.content.std*[0]*below the floor*");
+    }
+
+    // Data byte 7 (the exponent of μ[0]) changed to make μ[0] ≈ 1e300: every input then lay "Infinity standard deviations"
+    // out, an ArgumentException blaming the caller's batch. No bound on a fitted mean is safe (a feature constant in
+    // training has μ/σ up to 10⁶ · max σ / σ), so a row out of range because of the stored mean scores +∞.
+    [Theory]
+    [InlineData(1e300)]
+    [InlineData(-1e12)]
+    public void FeatureSpaceScorer_AbsurdStoredMean_ScoresPlusInfinityInsteadOfBlamingTheInput(double mean)
+    {
+        var surgery = ModelFileSurgery.Open(kinds["scorer-feature-space"].Bytes);
+        surgery.SetElement("scorer.mean", 0, mean);
+        Outcome("scorer-feature-space", surgery.Build()).Should().Be("loaded", LastMessage);
+
+        var path = folder.Write("mean.flowood", surgery.Build());
+        using var scope = NewDisposeScope();
+        using var scorer = (FlowOod.Scoring.FeatureSpaceScorer)kinds["scorer-feature-space"].Load(path);
+        scorer.Score(GoldenModels.Images(5, 0)).Should().AllSatisfy(s => s.Should().Be(double.PositiveInfinity));
+    }
+
+    // Seeds 9 and 14 of the exploration: $.content.inputShape[1 or 2] = 9 is a shape the tiny CNN also accepts (the load
+    // probes it), so the file is a valid gate for [1, 9, 8] or [1, 8, 9] inputs; it must load and classify inputs of it.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void LayerGate_InputShapeItsClassifierAccepts_LoadsAndClassifiesInputsOfIt(int index)
+    {
+        var file = ModelFileMutations.WithHeader(kinds["gate-layer"].Bytes, h => h["content"]!["inputShape"]![index] = 9);
+        Outcome("gate-layer", file).Should().Be("loaded", LastMessage);
+    }
+
+    // An embedding detector whose scorer lost "extractor": "identity" asked the caller for extractor code (an
+    // ArgumentException about the options); the file is what is wrong.
+    [Fact]
+    public void EmbeddingDetector_ScorerWithoutTheIdentityExtractor_IsAFormatError()
+    {
+        var file = ModelFileMutations.WithHeader(kinds["embedding-detector"].Bytes, h => h["content"]!["detector"]!["scorer"]!.AsObject().Remove("extractor"));
+        Outcome("embedding-detector", file).Should().Be("rejected: ModelFormatException");
+        LastMessage.Should().Match("*mutant.flowood*$.content.detector.scorer.extractor*identity*");
     }
 
     [Fact(Timeout = 600_000)]

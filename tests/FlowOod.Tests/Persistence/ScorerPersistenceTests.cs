@@ -148,7 +148,7 @@ public sealed class ScorerPersistenceTests
         ModelFile.Save(scorer, path);
 
         var act = () => ModelFile.LoadScorer(path);
-        act.Should().Throw<ArgumentException>().WithMessage("*compressor \"Counting\"*ModelLoadOptions.Compressors*");
+        act.Should().Throw<ModelFormatException>().WithMessage($"*{path}*$.content.compressor*compressor \"Counting\"*ModelLoadOptions.Compressors*");
 
         var loaded = (InputComplexityScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { Compressors = [new CountingCompressor()] });
         loaded.Score(batch).Should().Equal(scorer.Score(batch));
