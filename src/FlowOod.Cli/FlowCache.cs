@@ -27,7 +27,7 @@ internal sealed record TrainedFlow(NormalizingFlow Flow, TrainingResult Result, 
 internal sealed class FlowCache : IDisposable
 {
     private readonly Dictionary<string, TrainedFlow> flows = new(StringComparer.Ordinal);
-    private readonly Dictionary<int, Tensor> trainingSets = [];
+    private readonly Dictionary<string, Tensor> trainingSets = [];
     private bool disposed;
 
     /// <summary>Flows trained so far (cache misses).</summary>
@@ -56,7 +56,7 @@ internal sealed class FlowCache : IDisposable
         ArgumentNullException.ThrowIfNull(fashionTrain);
         ObjectDisposedException.ThrowIf(disposed, this);
         var count = Math.Min(trainImages, fashionTrain.Count);
-        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{steps}|{batchSize}|{count}|{seed}|{precision}");
+        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{fashionTrain.Name}|{steps}|{batchSize}|{count}|{seed}|{precision}");
         if (flows.TryGetValue(key, out var found))
         {
             Reused++;
@@ -65,10 +65,11 @@ internal sealed class FlowCache : IDisposable
             return found;
         }
 
-        if (!trainingSets.TryGetValue(count, out var train))
+        var setKey = string.Create(CultureInfo.InvariantCulture, $"{fashionTrain.Name}|{count}");
+        if (!trainingSets.TryGetValue(setKey, out var train))
         {
             train = fashionTrain.ToTensor(0, count);
-            trainingSets[count] = train;
+            trainingSets[setKey] = train;
         }
 
         var flow = Build(seed, model.Build);

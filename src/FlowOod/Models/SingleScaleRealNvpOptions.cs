@@ -47,6 +47,19 @@ public sealed record SingleScaleRealNvpOptions : IFlowBuilderOptions, IComponent
     /// </summary>
     public static SingleScaleRealNvpOptions RealNvpMaskHorizontal3Layers { get; } = new() { Mask = HalfMask.Horizontal, Couplings = 3 };
 
+    /// <summary>
+    /// A deliberately <i>local</i> flow: 4 alternating checkerboard couplings whose st-networks see a 3×3 window
+    /// (<see cref="LocalConditionerFactory"/>, width 32, 2 residual 1×1 blocks), no squeeze, so every latent is a
+    /// function of a 9×9 window of the image. Its likelihood can only learn local pixel statistics; it is the reference
+    /// model of <see cref="Scoring.LocalLikelihoodRatioScorer"/>.
+    /// </summary>
+    public static SingleScaleRealNvpOptions Local { get; } = new()
+    {
+        Mask = CheckerboardMask.Instance,
+        Couplings = 4,
+        Conditioner = new LocalConditionerFactory(window: 3, width: 32, blocks: 2),
+    };
+
     /// <summary>Chooses each coupling's mask from its index 0 … <see cref="Couplings"/> − 1. Default: checkerboard.</summary>
     public IMaskStrategy Mask { get; init; } = CheckerboardMask.Instance;
 

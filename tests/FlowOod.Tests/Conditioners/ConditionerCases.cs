@@ -18,6 +18,7 @@ internal static class ConditionerCases
         ["Highway"] = new HighwayConditionerFactory(width: 4, layers: 2),
         ["GlowConv"] = new GlowConvConditionerFactory(width: 4),
         ["Autoencoder"] = new AutoencoderConditionerFactory(latentSize: 3),
+        ["Local"] = new LocalConditionerFactory(window: 3, width: 4, blocks: 1),
     };
 
     public static readonly IReadOnlyDictionary<string, IConditionerFactory> Vector = new Dictionary<string, IConditionerFactory>

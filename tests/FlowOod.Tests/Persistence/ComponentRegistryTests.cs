@@ -46,6 +46,7 @@ public sealed class ComponentRegistryTests
         ["linear"] = () => RealNvp.Create([1, 4, 4], new RealNvpOptions { Scales = 1, Width = 4, Blocks = 2, Bottleneck = new LinearBottleneck(2) }),
         ["resnet"] = () => SingleScale(CheckerboardMask.Instance, new ResNetConditionerFactory(4, 1, NoBottleneck.Instance, weightNorm: true)),
         ["highway"] = () => SingleScale(CheckerboardMask.Instance, new HighwayConditionerFactory(4, 1)),
+        ["local"] = () => SingleScale(CheckerboardMask.Instance, new LocalConditionerFactory(3, 4, 1)),
         ["glowConv"] = () => Glow.Create([1, 4, 4], GlowOptions.Tiny with { Scales = 1, Width = 4, Conditioner = new GlowConvConditionerFactory(4) }),
         ["mlp"] = () => new VectorCouplingOptions { Conditioner = new MlpConditionerFactory(8, 1, 0.25) }.Build([5]),
         ["autoencoder"] = () => SingleScaleRealNvp.Create([1, 16, 16], new SingleScaleRealNvpOptions { Mask = HalfMask.Vertical, Couplings = 2, Conditioner = new AutoencoderConditionerFactory(3) }),
@@ -63,6 +64,7 @@ public sealed class ComponentRegistryTests
         ["TwoSided"] = () => ImageCase(new TwoSidedScorer(new NegativeLogLikelihoodScorer(ScoringFlowsFor(), LikelihoodUnit.Nats, ownsFlow: true), center: 3.5, scale: 2, ownsInner: true)),
         ["Waic"] = () => ImageCase(new WaicScorer([ScoringFlowsFor(seed: 1), ScoringFlowsFor(seed: 2)], chunkSize: 4, ownsFlows: true)),
         ["LikelihoodRatio"] = () => ImageCase(new LikelihoodRatioScorer(ScoringFlowsFor(seed: 3), ScoringFlowsFor(seed: 4), chunkSize: 2, ownsFlows: true)),
+        ["LocalLikelihoodRatio"] = () => ImageCase(new LocalLikelihoodRatioScorer(ScoringFlowsFor(seed: 5), Scoring.ScoringFlows.CreateLocal(seed: 6), chunkSize: 3, ScoringNoise.Seeded(2), ownsFlows: true)),
         ["InputComplexity"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), chunkSize: 3, ScoringNoise.BinCentres, ownsFlow: true)),
         ["FeatureSpace"] = () => new ScorerCase(
             new FeatureSpaceScorer(

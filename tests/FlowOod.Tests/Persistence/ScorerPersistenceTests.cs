@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -167,6 +167,7 @@ public sealed class ScorerPersistenceTests
             "Typicality" => TypicalityScorer.Fit(flow, heldOut, chunkSize: 9, ScoringNoise.Seeded(3)),
             "Waic" => new WaicScorer([flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 22)], chunkSize: 11),
             "LikelihoodRatio" => new LikelihoodRatioScorer(flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 24), chunkSize: 13, ScoringNoise.Seeded(9)),
+            "LocalLikelihoodRatio" => new LocalLikelihoodRatioScorer(flow, ScoringFlows.CreateLocal(seed: 25), chunkSize: 6, ScoringNoise.Seeded(4)),
             "InputComplexityPng" => new InputComplexityScorer(flow, new PngCompressor(), chunkSize: 5),
             "InputComplexityDeflate" => new InputComplexityScorer(flow, new DeflateCompressor()),
             "TwoSided" => TwoSidedScorer.Fit(new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7), heldOut, ownsInner: true),
@@ -180,6 +181,7 @@ public sealed class ScorerPersistenceTests
         TypicalityScorer s => [s.Flow],
         WaicScorer s => s.Ensemble,
         LikelihoodRatioScorer s => [s.Foreground, s.Background],
+        LocalLikelihoodRatioScorer s => [s.Full, s.Local],
         InputComplexityScorer s => [s.Flow],
         TwoSidedScorer s => FlowsOf(s.Inner),
         _ => [],

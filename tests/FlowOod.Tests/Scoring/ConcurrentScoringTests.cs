@@ -150,6 +150,7 @@ public sealed class ConcurrentScoringTests
             var other = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 32);
             scorers.Add(new NegativeLogLikelihoodScorer(flow, chunkSize: 64, noise: noise));
             scorers.Add(new LikelihoodRatioScorer(flow, other, chunkSize: 50, noise: noise));
+            scorers.Add(new LocalLikelihoodRatioScorer(flow, ScoringFlows.CreateLocal(seed: 33), chunkSize: 50, noise: noise, ownsFlows: false));
             scorers.Add(new InputComplexityScorer(flow, chunkSize: 64, noise: noise));
             scorers.Add(TypicalityScorer.Fit(flow, heldOut, chunkSize: 64, noise));
             scorers.Add(new WaicScorer([flow, other], chunkSize: 64, noise: noise));

@@ -30,6 +30,17 @@ internal static class ScoringFlows
         return flow;
     }
 
+    // A tiny local flow (SingleScaleRealNvpOptions.Local's layout: checkerboard couplings with 3×3-window st-networks) on
+    // 1x8x8 images, parameters perturbed so that it is not the identity, in eval() mode. Seeds torch's global generator.
+    public static NormalizingFlow CreateLocal(long seed = 98)
+    {
+        random.manual_seed(seed);
+        var flow = SingleScaleRealNvp.Create(ImageShape, SingleScaleRealNvpOptions.Local with { Couplings = 2, Conditioner = new FlowOod.Conditioners.LocalConditionerFactory(window: 3, width: 4, blocks: 1) });
+        BijectorCase.Perturb(flow);
+        flow.eval();
+        return flow;
+    }
+
     // [n, 1, 8, 8] images k/255 with k uniform in 0..255, from torch's global generator.
     public static Tensor EightBitImages(long n, ScalarType dtype) =>
         randint(0, 256, [n, .. ImageShape], dtype: dtype).DivideInPlace(255.0);

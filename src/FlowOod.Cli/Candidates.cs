@@ -1,0 +1,26 @@
+using System;
+using System.Collections.Generic;
+using FlowOod.Scoring;
+using static TorchSharp.torch;
+
+namespace FlowOod.Cli;
+
+/// <summary>
+/// One candidate OOD score of <c>flowood generalise</c>: a key, a label for tables, and how it is built from the full
+/// flow, the local flow and held-out in-distribution images (the fit set). Built scorers never own the flows.
+/// </summary>
+internal sealed record Candidate(string Key, string Label, Func<NormalizingFlow, NormalizingFlow, Tensor, IOodScorer> Build);
+
+/// <summary>The candidates, in table order.</summary>
+internal static class Candidates
+{
+    public static IReadOnlyList<Candidate> All { get; } =
+    [
+        new("nll", "NLL (bits/dim)", (full, _, _) => new NegativeLogLikelihoodScorer(full)),
+        new("two-sided-nll", "two-sided NLL", (full, _, fit) => TwoSidedScorer.Fit(new NegativeLogLikelihoodScorer(full), fit, ownsInner: true)),
+        new("typicality", "typicality |NLL − Ĥ|", (full, _, fit) => TypicalityScorer.Fit(full, fit)),
+        new("complexity", "input complexity (PNG)", (full, _, _) => new InputComplexityScorer(full, new PngCompressor())),
+        new("local-llr", "local likelihood ratio", (full, local, _) => new LocalLikelihoodRatioScorer(full, local)),
+        new("two-sided-local-llr", "two-sided local likelihood ratio", (full, local, fit) => TwoSidedScorer.Fit(new LocalLikelihoodRatioScorer(full, local), fit, ownsInner: true)),
+    ];
+}

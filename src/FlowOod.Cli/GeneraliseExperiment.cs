@@ -1,0 +1,178 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using FlowOod.Data;
+using FlowOod.Models;
+using FlowOod.Scoring;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace FlowOod.Cli;
+
+/// <summary>Options of <c>flowood generalise</c>. Null overrides take the budget's value.</summary>
+internal sealed record GeneraliseOptions : ExperimentOptions
+{
+    /// <summary>The report sets: MNIST and every synthetic shift of the Fashion-MNIST test images.</summary>
+    public static readonly string[] ReportSets = ["mnist", "noise", "constant", "inverted", "hflip", "vflip", "blur"];
+
+    /// <summary>The synthetic shifts of held-out training images that the selection sees (h-flip is near-in-distribution).</summary>
+    public static readonly string[] ValidationShifts = ["noise", "constant", "inverted", "vflip", "blur"];
+
+    /// <summary>Fashion-MNIST classes left out of the selection flows' training and used as semantic validation OOD: trouser, bag.</summary>
+    public static readonly byte[] HeldOutClasses = [1, 8];
+
+    /// <summary>Seeds the report runs (the selection uses the first).</summary>
+    public int Seeds { get; init; } = 3;
+
+    /// <summary>Training steps of the local flow; null: the budget's.</summary>
+    public int? LocalSteps { get; init; }
+
+    /// <summary>The full flow: glow or realnvp (the baseline's models).</summary>
+    public string Model { get; init; } = "glow";
+
+    /// <summary>Report sets: names of <see cref="ReportSets"/> or IDX folders.</summary>
+    public IReadOnlyList<string> OodSets { get; init; } = ReportSets;
+
+    /// <summary>Scoring may cost at most this many times the NLL scorer's time for a scorer to be recommended.</summary>
+    public double MaxCostRatio { get; init; } = 3;
+
+    public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 50_000);
+
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 2_000);
+
+    public int EffectiveLocalSteps => LocalSteps ?? (Budget == Budget.Quick ? 1_000 : 3_000);
+}
+
+/// <summary>
+/// Which OOD scores generalise (issue 20): every candidate scorer built on one full flow (and, for the local likelihood
+/// ratio, a local flow) trained on Fashion-MNIST; one is chosen on in-distribution-derived validation sets only
+/// (held-out training images, their synthetic shifts, Fashion-MNIST classes held out of training), then every
+/// candidate is reported on MNIST, the synthetic shifts of the test images and any <c>--ood</c> folder over several
+/// seeds, with bootstrap confidence intervals. Writes <c>generalise.md</c>.
+/// </summary>
+internal static class GeneraliseExperiment
+{
+    private const int FitStart = 50_000;
+    private const int FitCount = 2_000;
+    private const int ValidationStart = 52_000;
+
+    public static GeneraliseReport Run(GeneraliseOptions options, IAnsiConsole console, bool plain)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(console);
+        var total = Stopwatch.StartNew();
+        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var limit = options.EffectiveEvaluationLimit;
+        var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, FitStart), data.FashionTrain.Count);
+        var full = BaselineExperiment.Models(options.Budget).Single(m => m.Stem == options.Model);
+        var fullSteps = options.Steps ?? full.Steps;
+        var local = new BaselineModel("local", "local flow (4 checkerboard couplings, 3×3 windows, no squeeze)", options.EffectiveLocalSteps, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local));
+        Directory.CreateDirectory(options.OutputDirectory);
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Generalise: full flow {full.Stem} {fullSteps} steps, local flow {local.Steps} steps, {trainCount} training images, {limit} images per set, seeds {options.Seed}–{options.Seed + options.Seeds - 1}."));
+
+        using var cache = new FlowCache();
+        var fashionTrain = data.FashionTrain.Take(trainCount);
+        using var fit = data.FashionTrain.ToTensor(FitStart, FitCount);
+
+        // Selection: seed options.Seed, validation sets derived from in-distribution data only.
+        var validationIn = ImageSubsets.Slice(data.FashionTrain, ValidationStart, limit, "held-out training images");
+        var shifted = GeneraliseOptions.ValidationShifts
+            .Select(name => (Name: name, Set: SyntheticOodSets.Create(name, validationIn, (int)(options.Seed & int.MaxValue) + 1000)))
+            .ToList();
+        var keptTrain = ImageSubsets.WhereLabel(fashionTrain, label => !GeneraliseOptions.HeldOutClasses.Contains(label), "Fashion-MNIST train without trouser and bag");
+        var classIn = ImageSubsets.WhereLabel(validationIn, label => !GeneraliseOptions.HeldOutClasses.Contains(label), "held-out training images, kept classes");
+        var classOut = ImageSubsets.WhereLabel(ImageSubsets.Slice(data.FashionTrain, ValidationStart, 10_000, "held-out"), label => GeneraliseOptions.HeldOutClasses.Contains(label), "held-out classes (trouser, bag)", limit);
+
+        var validation = new List<CandidateResult>();
+        {
+            var flows = Train(cache, full, fullSteps, local, fashionTrain, options, options.Seed, console, plain);
+            foreach (var candidate in Candidates.All)
+            {
+                using var scorer = candidate.Build(flows.Full, flows.Local, fit);
+                var clock = Stopwatch.StartNew();
+                var inScores = CompareScorers.Score(scorer, validationIn, limit);
+                var seconds = clock.Elapsed.TotalSeconds;
+                var results = shifted.Select(s => new OodResult(candidate.Key, validationIn.Name, s.Name, inScores, CompareScorers.Score(scorer, s.Set, limit))).ToList();
+                validation.Add(new CandidateResult(candidate, results, seconds));
+                console.WriteLine(FormattableString.Invariant($"validation {candidate.Key}: {string.Join(", ", results.Select(r => $"{Short(r.OutOfDistribution)} {r.Auroc:F3}"))}; {seconds:F1} s"));
+            }
+        }
+
+        {
+            var flows = Train(cache, full, fullSteps, local, keptTrain, options, options.Seed, console, plain);
+            using var keptFit = FitTensor(data.FashionTrain);
+            for (int i = 0; i < Candidates.All.Count; i++)
+            {
+                using var scorer = Candidates.All[i].Build(flows.Full, flows.Local, keptFit);
+                var result = new OodResult(Candidates.All[i].Key, classIn.Name, "held-out classes", CompareScorers.Score(scorer, classIn, limit), CompareScorers.Score(scorer, classOut, limit));
+                validation[i] = validation[i] with { Results = [.. validation[i].Results, result] };
+            }
+        }
+
+        var nllSeconds = validation.Single(v => v.Candidate.Key == "nll").Seconds;
+        var eligible = validation.Where(v => v.Seconds <= options.MaxCostRatio * nllSeconds).ToList();
+        var chosen = eligible.OrderByDescending(v => v.Results.Min(r => r.Auroc)).ThenByDescending(v => v.Results.Average(r => r.Auroc)).First();
+        console.WriteLine($"Chosen on validation sets only: {chosen.Candidate.Label} (worst validation AUROC {chosen.Results.Min(r => r.Auroc):F3}).");
+
+        // Report: every candidate on every report set, each seed.
+        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
+        var reportSets = options.OodSets.Select(name => OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, (int)(options.Seed & int.MaxValue))).ToList();
+        var report = new List<(long Seed, string Key, IReadOnlyList<OodResult> Results)>();
+        for (long seed = options.Seed; seed < options.Seed + options.Seeds; seed++)
+        {
+            var flows = Train(cache, full, fullSteps, local, fashionTrain, options, seed, console, plain);
+            foreach (var candidate in Candidates.All)
+            {
+                using var scorer = candidate.Build(flows.Full, flows.Local, fit);
+                var inScores = CompareScorers.Score(scorer, inTest, limit);
+                report.Add((seed, candidate.Key, reportSets.Select(set => new OodResult(candidate.Key, inTest.Name, set.Name, inScores, CompareScorers.Score(scorer, set, limit))).ToList()));
+            }
+
+            var latest = report.Last(r => r.Key == chosen.Candidate.Key).Results.Select(r => FormattableString.Invariant($"{Short(r.OutOfDistribution)} {r.Auroc:F3}"));
+            console.WriteLine(FormattableString.Invariant($"seed {seed}: {chosen.Candidate.Key} AUROC {string.Join(", ", latest)}"));
+        }
+
+        var page = GeneralisePage.Write(options, full, fullSteps, local, trainCount, validation, chosen, nllSeconds, report, reportSets.Select(s => s.Name).ToList(), total.Elapsed);
+        var path = Path.Combine(options.OutputDirectory, "generalise.md");
+        File.WriteAllText(path, page);
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {path} in {total.Elapsed.TotalMinutes:F1} min."));
+        return new GeneraliseReport(validation, chosen.Candidate.Key, report.Select(r => new ScorerRow(r.Seed.ToString(CultureInfo.InvariantCulture), r.Key, r.Results)).ToList(), path, total.Elapsed);
+    }
+
+    private static Tensor FitTensor(ImageDataset train)
+    {
+        var kept = ImageSubsets.WhereLabel(ImageSubsets.Slice(train, FitStart, FitCount, "fit"), label => !GeneraliseOptions.HeldOutClasses.Contains(label), "fit");
+        return kept.ToTensor(0, kept.Count);
+    }
+
+    private static (NormalizingFlow Full, NormalizingFlow Local) Train(
+        FlowCache cache, BaselineModel full, int fullSteps, BaselineModel local, ImageDataset train, GeneraliseOptions options, long seed, IAnsiConsole console, bool plain)
+    {
+        var fullFlow = cache.GetOrTrain(full, fullSteps, options.BatchSize, train, train.Count, seed, console, plain).Flow;
+        var localFlow = cache.GetOrTrain(local, local.Steps, options.BatchSize, train, train.Count, seed, console, plain).Flow;
+        return (fullFlow, localFlow);
+    }
+
+    /// <summary>A short column label for a set name.</summary>
+    public static string Short(string set) => set switch
+    {
+        _ when set.StartsWith("MNIST", StringComparison.Ordinal) => "mnist",
+        _ when set.StartsWith("uniform noise", StringComparison.Ordinal) => "noise",
+        _ when set.StartsWith("constant", StringComparison.Ordinal) => "constant",
+        _ when set.StartsWith("inverted", StringComparison.Ordinal) => "inverted",
+        _ when set.StartsWith("h-flipped", StringComparison.Ordinal) => "hflip",
+        _ when set.StartsWith("v-flipped", StringComparison.Ordinal) => "vflip",
+        _ when set.StartsWith("blurred", StringComparison.Ordinal) => "blur",
+        _ => set,
+    };
+}
+
+/// <summary>A candidate's validation results and the seconds it took to score the validation in-distribution set.</summary>
+internal sealed record CandidateResult(Candidate Candidate, IReadOnlyList<OodResult> Results, double Seconds);
+
+/// <summary>What <see cref="GeneraliseExperiment.Run"/> produced.</summary>
+internal sealed record GeneraliseReport(IReadOnlyList<CandidateResult> Validation, string Chosen, IReadOnlyList<ScorerRow> Report, string MarkdownPath, TimeSpan Elapsed);
