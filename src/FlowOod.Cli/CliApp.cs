@@ -628,7 +628,7 @@ internal static partial class CliApp
     private static Command GeneraliseCommand(TextWriter output, bool plain)
     {
         var common = new ExperimentSwitches(
-            "the baseline's small Glow 600 steps and a local flow 1000 steps per seed, 1000 images per set",
+            "the baseline's small Glow 600 steps and a local flow 600 steps per seed, 1000 images per set",
             "the baseline's full models, 3000 steps, local flow 3000 steps, 2000 images per set; time not measured",
             "generalise.md",
             steps: "training steps of the full flow (overrides the budget)",

@@ -43,7 +43,7 @@ internal sealed record GeneraliseOptions : ExperimentOptions
 
     public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 2_000);
 
-    public int EffectiveLocalSteps => LocalSteps ?? (Budget == Budget.Quick ? 1_000 : 3_000);
+    public int EffectiveLocalSteps => LocalSteps ?? (Budget == Budget.Quick ? 600 : 3_000);
 }
 
 /// <summary>

@@ -49,7 +49,7 @@ public sealed record SingleScaleRealNvpOptions : IFlowBuilderOptions, IComponent
 
     /// <summary>
     /// A deliberately <i>local</i> flow: 4 alternating checkerboard couplings whose st-networks see a 3×3 window
-    /// (<see cref="LocalConditionerFactory"/>, width 32, 2 residual 1×1 blocks), no squeeze, so every latent is a
+    /// (<see cref="LocalConditionerFactory"/>, width 16, one residual 1×1 block), no squeeze, so every latent is a
     /// function of a 9×9 window of the image. Its likelihood can only learn local pixel statistics; it is the reference
     /// model of <see cref="Scoring.LocalLikelihoodRatioScorer"/>.
     /// </summary>
@@ -57,7 +57,7 @@ public sealed record SingleScaleRealNvpOptions : IFlowBuilderOptions, IComponent
     {
         Mask = CheckerboardMask.Instance,
         Couplings = 4,
-        Conditioner = new LocalConditionerFactory(window: 3, width: 32, blocks: 2),
+        Conditioner = new LocalConditionerFactory(window: 3, width: 16, blocks: 1),
     };
 
     /// <summary>Chooses each coupling's mask from its index 0 … <see cref="Couplings"/> − 1. Default: checkerboard.</summary>
