@@ -139,8 +139,8 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
                 : throw reader.Invalid(
                     "compressor",
                     $"names the compressor \"{name}\", which is neither FlowOod's (PNG, Deflate) nor passed at load time: if the file is "
-                    + "intact, pass an instance in ModelLoadOptions.Compressors, or, if it is a component, register its type in "
-                    + "ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>()"));
+                    + "intact, register an instance: ModelLoadOptions.Catalog = ModelCatalog.BuiltIn.WithCompressor(compressor), or, if it is a component, "
+                    + "register its type: ModelCatalog.BuiltIn.With<T>()"));
         var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new InputComplexityScorer(reader.ReadFlow("flow"), compressor, chunkSize, noise, ownsFlow: true);
     }
