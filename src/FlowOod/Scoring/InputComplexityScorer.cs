@@ -100,7 +100,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
     /// <summary>
     /// Writes the flow, the compressor, the chunk size and the noise. A compressor that describes itself is stored by its
     /// component name (as a string when it has no settings, as <c>{"type": name, ...}</c> otherwise); any other by its
-    /// <see cref="ICompressor.Name"/>, and must be passed again at load time.
+    /// <see cref="ICompressor.Name"/>, and must be registered again at load time (<c>ModelCatalog.WithCompressor</c>).
     /// </summary>
     /// <param name="writer">Receives the fields.</param>
     public void Write(ComponentWriter writer)
