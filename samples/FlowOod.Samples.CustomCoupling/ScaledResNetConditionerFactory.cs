@@ -11,7 +11,7 @@ namespace FlowOod.Samples.CustomCoupling;
 /// A user's own st-network: FlowOod's ResNet conditioner with its output multiplied by a fixed <see cref="Gain"/>
 /// (a gentler start for deep stacks). It describes itself as the component <c>"sample-scaled-resnet"</c>, so a flow
 /// built with it keeps its <c>Architecture</c>, saves through <c>ModelFile</c>, and loads once the type is in the
-/// catalog: <c>new ModelLoadOptions { Components = ComponentCatalog.BuiltIn.With&lt;ScaledResNetConditionerFactory&gt;() }</c>.
+/// catalog: <c>new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.With&lt;ScaledResNetConditionerFactory&gt;() }</c>.
 /// </summary>
 [ComponentName("sample-scaled-resnet")]
 public sealed class ScaledResNetConditionerFactory : IConditionerFactory, IComponent<ScaledResNetConditionerFactory>

@@ -36,8 +36,8 @@ public sealed class ScaledResNetConditionerFactoryTests : IDisposable
         using var levels = 255.0.ToScalar();
         var batch = randint(0, 256, [6, 1, 8, 8]).to(ScalarType.Float32).div_(levels);
 
-        var catalog = ComponentCatalog.BuiltIn.With<ScaledResNetConditionerFactory>();
-        using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Components = catalog });
+        var catalog = ModelCatalog.BuiltIn.With<ScaledResNetConditionerFactory>();
+        using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Catalog = catalog });
 
         using var expected = flow.LogProb(batch);
         using var actual = loaded.LogProb(batch);
@@ -53,7 +53,7 @@ public sealed class ScaledResNetConditionerFactoryTests : IDisposable
         ModelFile.Save(flow, path);
 
         var act = () => ModelFile.LoadFlow(path);
-        act.Should().Throw<ModelFormatException>().WithMessage("*unknown st-network \"sample-scaled-resnet\"*ComponentCatalog.BuiltIn.With<*");
+        act.Should().Throw<ModelFormatException>().WithMessage("*unknown st-network \"sample-scaled-resnet\"*ModelCatalog.BuiltIn.With<*");
     }
 
     public void Dispose() => Directory.Delete(folder, recursive: true);

@@ -23,8 +23,8 @@ public sealed class FlowOodGateOptions : FlowOodServingOptions
     /// </summary>
     public Func<IServiceProvider, nn.Module<Tensor, Tensor>>? ClassifierFactory { get; set; }
 
-    /// <summary>Further options of <see cref="OodGate.Load"/> (feature extractor for gates fitted with one, device,
-    /// model-file options). Code only. <see cref="FlowOodServingOptions.TargetFalsePositiveRate"/>, when set, takes precedence over theirs.</summary>
+    /// <summary>Further options of <see cref="OodGate.Load"/> (device, model-file options, whose catalog holds the
+    /// feature extractor of a gate fitted with one). Code only. <see cref="FlowOodServingOptions.TargetFalsePositiveRate"/>, when set, takes precedence over theirs.</summary>
     public GateLoadOptions? LoadOptions { get; set; }
 
     internal override string ModelPath => GatePath;

@@ -14,12 +14,13 @@ namespace FlowOod.Components;
 /// <remarks>
 /// <see cref="BuiltIn"/> holds FlowOod's own components, found once by scanning FlowOod's assembly for types
 /// implementing <see cref="IComponent{TSelf}"/>. Add yours with <see cref="With{T}"/>, which returns a new catalog (there
-/// is no process-wide registry), and pass it as <c>ModelLoadOptions.Components</c>.
+/// is no process-wide registry). At load time it is the component part of a <c>ModelCatalog</c>: register your types
+/// with <c>ModelCatalog.With&lt;T&gt;()</c> and pass that as <c>ModelLoadOptions.Catalog</c>.
 /// </remarks>
 /// <example>
 /// <code>
-/// var catalog = ComponentCatalog.BuiltIn.With&lt;StripeMask&gt;().With&lt;MyStNetworkFactory&gt;();
-/// using var flow = ModelFile.LoadFlow(path, new ModelLoadOptions { Components = catalog });
+/// var catalog = ModelCatalog.BuiltIn.With&lt;StripeMask&gt;().With&lt;MyStNetworkFactory&gt;();
+/// using var flow = ModelFile.LoadFlow(path, new ModelLoadOptions { Catalog = catalog });
 /// </code>
 /// </example>
 public sealed class ComponentCatalog
@@ -76,7 +77,7 @@ public sealed class ComponentCatalog
             var kind = KindName(typeof(TKind));
             throw new ComponentFormatException(
                 $"Value {path}.type: unknown {kind} \"{name}\". If \"{name}\" is your own {kind}, register its type: "
-                + $"ModelLoadOptions.Components = ComponentCatalog.BuiltIn.With<YourType>().");
+                + $"ModelLoadOptions.Catalog = ModelCatalog.BuiltIn.With<YourType>().");
         }
 
         return (TKind)entry.Read(new ComponentReader(fields, path, this, source));

@@ -36,8 +36,8 @@ public sealed class ComponentReader
 
     /// <summary>
     /// The objects of type <typeparamref name="T"/> the caller passed at load time, for a component that holds code a
-    /// file cannot store (a feature extractor, a compressor, ...): a model file's loader hands over its options' feature
-    /// extractor, extractor module, compressors and provided objects.
+    /// file cannot store (a feature extractor, a compressor, ...): a model file's loader hands over what its options'
+    /// catalog (<c>ModelLoadOptions.Catalog</c>) holds: feature extractor, compressors and provided objects, in that order.
     /// </summary>
     /// <typeparam name="T">The type asked for, e.g. <c>ICompressor</c>.</typeparam>
     /// <returns>The matching objects, in the order given (empty when none).</returns>

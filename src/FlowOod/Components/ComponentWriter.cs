@@ -227,7 +227,7 @@ public sealed class ComponentWriter
     internal sealed class NotDescribableException(Type type)
         : NotSupportedException(
             $"{type.FullName} is a custom component that does not describe itself; implement IComponent<TSelf> with a [ComponentName] "
-            + "on it (and register it in ModelLoadOptions.Components to load), or describe the whole flow with FlowArchitecture.Custom.")
+            + "on it (and register it with ModelCatalog.With<T>() in ModelLoadOptions.Catalog to load), or describe the whole flow with FlowArchitecture.Custom.")
     {
         public Type Type { get; } = type;
     }

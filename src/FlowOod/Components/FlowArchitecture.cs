@@ -8,7 +8,7 @@ namespace FlowOod.Components;
 /// object. FlowOod's builders (<c>RealNvp</c>, <c>SingleScaleRealNvp</c>, <c>Glow</c>, <c>TabularRealNvp</c>) set
 /// <c>NormalizingFlow.Architecture</c> themselves with <see cref="Of"/> (their options are components named after the
 /// builder); a flow composed by hand gets one with <see cref="Custom"/> and is rebuilt at load time by a factory
-/// registered in <c>ModelLoadOptions.FlowFactories</c>.
+/// registered with <c>ModelCatalog.WithFlowFactory</c> in <c>ModelLoadOptions.Catalog</c>.
 /// </summary>
 public sealed class FlowArchitecture
 {

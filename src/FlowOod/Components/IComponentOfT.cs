@@ -4,7 +4,7 @@ namespace FlowOod.Components;
 /// A component that describes itself (<see cref="IComponent.Write"/>) and is rebuilt from that description
 /// (<see cref="Read"/>). Give the type a <see cref="ComponentNameAttribute"/> and implement a kind's interface (e.g.
 /// <c>IMaskStrategy</c>); FlowOod's own components are found by <see cref="ComponentCatalog.BuiltIn"/>, yours are
-/// added with <see cref="ComponentCatalog.With{T}"/>.
+/// registered at load time with <c>ModelCatalog.With&lt;T&gt;()</c> (which extends <see cref="ComponentCatalog.With{T}"/>).
 /// </summary>
 /// <typeparam name="TSelf">The implementing type.</typeparam>
 /// <example>
@@ -18,7 +18,7 @@ namespace FlowOod.Components;
 ///     public static StripeMask Read(ComponentReader reader) => new(reader.ReadInt("width", 1, 1024));
 /// }
 ///
-/// var options = new ModelLoadOptions { Components = ComponentCatalog.BuiltIn.With&lt;StripeMask&gt;() };
+/// var options = new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.With&lt;StripeMask&gt;() };
 /// </code>
 /// </example>
 public interface IComponent<TSelf> : IComponent

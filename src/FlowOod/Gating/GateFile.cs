@@ -106,7 +106,7 @@ internal static class GateFile
                 throw ModelContainer.Error(path, $"{Where}.classNames holds {classNames.Length} names; a classifier has at least 2 classes");
             }
 
-            var scorerOptions = ScorerOptions(source, name, o, options, layerFeatures);
+            var scorerOptions = ScorerOptions(source, name, o, layerFeatures);
             var detector = Json.Object(content, "detector", Where);
             var calibration = reader.ReadDoubles(Json.String(detector, "calibrationScores", $"{Where}.detector", 64));
             var scorer = ScorerCodec.Decode(reader, Json.Object(detector, "scorer", $"{Where}.detector"), $"{Where}.detector.scorer", scorerOptions);
@@ -144,43 +144,38 @@ internal static class GateFile
         });
     }
 
-    private static ModelLoadOptions ScorerOptions(
-        FeatureSource source, string? name, ModelLoadOptions model, GateLoadOptions options, Func<Tensor, Tensor> layerFeatures)
+    private static ModelLoadOptions ScorerOptions(FeatureSource source, string? name, ModelLoadOptions options, Func<Tensor, Tensor> layerFeatures)
     {
         if (source == FeatureSource.Input)
         {
-            if (options.FeatureExtractor is not null)
-            {
-                throw new ArgumentException(
-                    "This gate file holds a gate over a detector of the classifier's inputs; it takes no GateLoadOptions.FeatureExtractor.", nameof(options));
-            }
-
-            return model;
+            // A gate over a detector of inputs: the catalog is passed on as it is, for a scorer that needs its code.
+            return options;
         }
 
-        if (model.FeatureExtractor is not null || model.FeatureExtractorModule is not null)
+        var catalog = options.Catalog ?? throw new ArgumentException(
+            "GateLoadOptions.Model.Catalog is null; use ModelCatalog.BuiltIn or a catalog made from it.", nameof(options));
+        if (source == FeatureSource.Layer)
+        {
+            if (catalog.HasFeatureExtractor)
+            {
+                throw new ArgumentException(
+                    $"This gate reads its features from the classifier layer '{name}'; its catalog (GateLoadOptions.Model.Catalog) must hold no feature extractor.",
+                    nameof(options));
+            }
+
+            return options with { Catalog = catalog.WithFeatureExtractor(layerFeatures) };
+        }
+
+        if (catalog.FeatureExtractor is null)
         {
             throw new ArgumentException(
-                "GateLoadOptions.Model must not carry a feature extractor for a gate on features: the gate supplies its own "
-                + "(pass a feature extractor function as GateLoadOptions.FeatureExtractor).",
+                $"This gate was fitted with the feature extractor function '{name}', which is code and not stored: register it again, "
+                + "GateLoadOptions.Model = new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(extractor) }"
+                + (catalog.FeatureExtractorModule is null ? "." : " (a function; the catalog holds a module)."),
                 nameof(options));
         }
 
-        if (source == FeatureSource.Layer)
-        {
-            if (options.FeatureExtractor is not null)
-            {
-                throw new ArgumentException(
-                    $"This gate reads its features from the classifier layer '{name}'; it takes no GateLoadOptions.FeatureExtractor.", nameof(options));
-            }
-
-            return model with { FeatureExtractor = layerFeatures, FeatureExtractorModule = null };
-        }
-
-        var extractor = options.FeatureExtractor ?? throw new ArgumentException(
-            $"This gate was fitted with the feature extractor function '{name}', which is code and not stored: pass it again as GateLoadOptions.FeatureExtractor.",
-            nameof(options));
-        return model with { FeatureExtractor = extractor, FeatureExtractorModule = null };
+        return options;
     }
 
     private static ClassifierFingerprint ReadFingerprint(string path, JsonObject node, string where)

@@ -14,22 +14,16 @@ public sealed record GateLoadOptions
     /// </summary>
     public double? TargetFalsePositiveRate { get; init; }
 
-    /// <summary>
-    /// The feature extractor, when the gate was fitted with <see cref="OodGateOptions.FeatureExtractor"/> (code is not
-    /// stored in a gate file): classifier input <c>[N, ...InputShape]</c> → features <c>[N, D]</c>, D as stored. Must be
-    /// null for a gate fitted on a feature layer or created over a pixel detector.
-    /// </summary>
-    public Func<torch.Tensor, torch.Tensor>? FeatureExtractor { get; init; }
-
     /// <summary>Where to put the loaded flow(s). Default null: <see cref="Model"/>'s device, else the CPU.</summary>
     public torch.Device? Device { get; init; }
 
     /// <summary>
-    /// Further options of the model file reader (component catalog, flow factories, compressors, size limit). Default
-    /// null: <c>new ModelLoadOptions()</c>. For a gate on a feature layer or extractor, its
-    /// <see cref="ModelLoadOptions.FeatureExtractor"/> and <see cref="ModelLoadOptions.FeatureExtractorModule"/> must be
-    /// null (the gate supplies the extractor); for a gate over a detector of inputs (<see cref="OodGate.Create"/>) they
-    /// are passed on as they are, for a scorer that needs them.
+    /// Further options of the model file reader (catalog, size limit). Default null: <c>new ModelLoadOptions()</c>. Its
+    /// <see cref="ModelLoadOptions.Catalog"/> holds the code the file cannot store: for a gate fitted with
+    /// <see cref="OodGateOptions.FeatureExtractor"/>, that function again
+    /// (<c>ModelCatalog.BuiltIn.WithFeatureExtractor(extractor)</c>); for a gate on a feature layer, no feature
+    /// extractor (the gate supplies the layer's); for a gate over a detector of inputs (<see cref="OodGate.Create"/>),
+    /// whatever its scorer needs, passed on as it is.
     /// </summary>
     public ModelLoadOptions? Model { get; init; }
 

@@ -280,7 +280,7 @@ public sealed class OodGate : IDisposable
     /// <summary>Loads a gate saved by <see cref="Save"/> for <paramref name="classifier"/>, after checking its fingerprint.</summary>
     /// <param name="path">The gate file.</param>
     /// <param name="classifier">The classifier the gate was fitted with, in evaluation mode (it stays the caller's).</param>
-    /// <param name="options">α override, feature extractor, device, model-file options.</param>
+    /// <param name="options">α override, device, model-file options (whose catalog holds the feature extractor of a gate fitted with one).</param>
     /// <returns>The gate; it owns what it loaded. Without an α override it gives the saved gate's decisions bit for bit.</returns>
     /// <exception cref="Persistence.ModelFormatException">The file is not a valid gate file (truncated, corrupted, not a gate,
     /// sizes out of bounds, a detector of inputs whose scorer fails on its own input shape, ...).</exception>
@@ -312,7 +312,7 @@ public sealed class OodGate : IDisposable
                     stored.ClassNames,
                     stored.Source,
                     stored.FeatureName,
-                    stored.Source == FeatureSource.Extractor ? options.FeatureExtractor : null,
+                    stored.Source == FeatureSource.Extractor ? (options.Model?.Catalog ?? Persistence.ModelCatalog.BuiltIn).FeatureExtractor : null,
                     stored.ChunkSize,
                     null,
                     actual);

@@ -24,7 +24,7 @@ public sealed record OodGateOptions
     /// <summary>
     /// A function computing features from the classifier's input instead of a layer: <c>[N, ...InputShape]</c> →
     /// <c>[N, D]</c>, float32 or float64, D ≥ 2. It must be safe to call from several threads at once. It is code, so
-    /// loading a gate fitted with it needs it again (<see cref="GateLoadOptions.FeatureExtractor"/>).
+    /// loading a gate fitted with it needs it again, in the catalog of <see cref="GateLoadOptions.Model"/> (<c>ModelCatalog.WithFeatureExtractor</c>).
     /// </summary>
     public Func<torch.Tensor, torch.Tensor>? FeatureExtractor { get; init; }
 

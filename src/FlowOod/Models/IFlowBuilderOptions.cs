@@ -6,7 +6,7 @@ namespace FlowOod.Models;
 /// The options of a flow builder, as a component: the component's name is the builder's name in a model file
 /// (<c>"RealNvp"</c>, ...), its fields are the options, and <see cref="Build"/> rebuilds the flow when the file is loaded.
 /// A user's own builder options can implement it with <see cref="IComponent{TSelf}"/> and be registered with
-/// <see cref="ComponentCatalog.With{T}"/>.
+/// <c>ModelCatalog.With&lt;T&gt;()</c> at load time.
 /// </summary>
 [ComponentKind(FlowArchitecture.BuilderKind)]
 public interface IFlowBuilderOptions

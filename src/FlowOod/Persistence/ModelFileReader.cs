@@ -110,7 +110,8 @@ internal sealed class ModelFileReader : IDisposable
         }
 
         var prefix = Json.String(node, "tensorPrefix", where, 64);
-        var catalog = options.Components ?? throw new ArgumentException("ModelLoadOptions.Components is null; use ComponentCatalog.BuiltIn or a catalog made from it.", nameof(options));
+        var code = options.Catalog ?? throw new ArgumentException("ModelLoadOptions.Catalog is null; use ModelCatalog.BuiltIn or a catalog made from it.", nameof(options));
+        var catalog = code.Components;
         var builtIn = catalog.Contains<IFlowBuilderOptions>(builder);
         FlowArchitecture architecture;
         Func<Device?, NormalizingFlow> build;
@@ -131,7 +132,7 @@ internal sealed class ModelFileReader : IDisposable
             build = device => BuildFromOptions(builderOptions, builder, path, eventShape, device);
             CheckAgainstFile(BuildOnMeta(builderOptions, build), prefix, dtype, where);
         }
-        else if (options.FlowFactories.TryGetValue(builder, out var factory))
+        else if (code.FlowFactory(builder) is { } factory)
         {
             architecture = FlowArchitecture.Create(builder, optionsNode, component: null);
             build = _ => factory(architecture, eventShape) ?? throw new InvalidOperationException($"The factory for \"{builder}\" returned null.");
@@ -140,8 +141,9 @@ internal sealed class ModelFileReader : IDisposable
         {
             throw ModelContainer.Error(
                 Path,
-                $"its flow was built by the custom factory \"{builder}\"; register that factory in ModelLoadOptions.FlowFactories to load it " +
-                $"(or, if \"{builder}\" is your own builder-options component, add it to ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>())");
+                $"its flow was built by the custom factory \"{builder}\"; register that factory to load it: ModelLoadOptions.Catalog = " +
+                $"ModelCatalog.BuiltIn.WithFlowFactory(\"{builder}\", factory) (or, if \"{builder}\" is your own builder-options component, " +
+                "register its type: ModelCatalog.BuiltIn.With<T>())");
         }
 
         // Every parameter and buffer is overwritten from the file below: nothing is initialised, and a flow of FlowOod's own

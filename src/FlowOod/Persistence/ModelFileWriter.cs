@@ -33,8 +33,8 @@ internal sealed class ModelFileWriter
             "This flow has no Architecture, so a model file cannot say how to rebuild it: it was composed by hand, or a builder " +
             "option holds a custom component (mask, st-network, bottleneck, scale activation) that does not describe itself, such as a " +
             "CustomMask. Make that component describe itself (implement IComponent<TSelf> with a [ComponentName], and register it in " +
-            "ModelLoadOptions.Components to load), or set flow.Architecture = FlowArchitecture.Custom(name, optionsJson) and register a " +
-            "factory under that name in ModelLoadOptions.FlowFactories.");
+            "ModelLoadOptions.Catalog with ModelCatalog.With<T>() to load), or set flow.Architecture = FlowArchitecture.Custom(name, optionsJson) " +
+            "and register a factory under that name with ModelCatalog.WithFlowFactory(name, factory).");
         var state = flow.state_dict();
         if (state.Values.Any(t => Layers.LowPrecision.IsLow(t.dtype)))
         {

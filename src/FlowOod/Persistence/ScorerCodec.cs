@@ -10,7 +10,7 @@ namespace FlowOod.Persistence;
 /// <summary>
 /// Scorers ↔ a model file's content. A scorer is a component of kind "scorer": it writes its own fields (settings in
 /// JSON; flows and fitted vectors as tensors of the file, through <see cref="FileSink"/>) and is read back by its
-/// registered name from <see cref="ModelLoadOptions.Components"/> (through <see cref="FileSource"/>, which also hands it
+/// registered name from <see cref="ModelLoadOptions.Catalog"/> (through <see cref="FileSource"/>, which also hands it
 /// the file's format version and the code passed in the options).
 /// </summary>
 internal static class ScorerCodec
@@ -26,16 +26,16 @@ internal static class ScorerCodec
             throw new NotSupportedException(
                 $"Model files store scorers that describe themselves; {scorer.GetType().FullName} does not. Implement IComponent<TSelf> with a "
                 + "[ComponentName(\"...\")] on it (writing its flows with WriteFlow and fitted vectors with WriteDoubles), and register it to load: "
-                + "ModelLoadOptions.Components = ComponentCatalog.BuiltIn.With<YourScorer>().",
+                + "ModelLoadOptions.Catalog = ModelCatalog.BuiltIn.With<YourScorer>().",
                 e);
         }
     }
 
     public static IOodScorer Decode(ModelFileReader reader, JsonObject content, string where, ModelLoadOptions options)
     {
-        var catalog = options.Components ?? throw new ArgumentException("ModelLoadOptions.Components is null; use ComponentCatalog.BuiltIn or a catalog made from it.", nameof(options));
+        var catalog = options.Catalog ?? throw new ArgumentException("ModelLoadOptions.Catalog is null; use ModelCatalog.BuiltIn or a catalog made from it.", nameof(options));
         var type = Json.String(content, "type", where, 64);
-        return catalog.Read<IOodScorer>(type, content, where, new FileSource(reader, options));
+        return catalog.Components.Read<IOodScorer>(type, content, where, new FileSource(reader, options));
     }
 
     public static int ChunkSize(JsonObject content, string where) => Json.Int(content, "chunkSize", where, 1, ComponentLimits.MaxCount);
@@ -74,7 +74,7 @@ internal static class ScorerCodec
         }
     }
 
-    /// <summary>Reads a component's flows and vectors from the file being loaded, and hands it the options' code.</summary>
+    /// <summary>Reads a component's flows and vectors from the file being loaded, and hands it the code registered in the options' catalog.</summary>
     private sealed class FileSource(ModelFileReader reader, ModelLoadOptions options) : IComponentSource
     {
         public uint FormatVersion => reader.FormatVersion;
@@ -99,23 +99,8 @@ internal static class ScorerCodec
             reader.ReadDoubles(Json.String(fields, field, path, 128), count);
 
         public IReadOnlyList<T> Provided<T>()
-            where T : class
-        {
-            var all = new List<object>();
-            if (options.FeatureExtractor is { } extractor)
-            {
-                all.Add(extractor);
-            }
-
-            if (options.FeatureExtractorModule is { } module)
-            {
-                all.Add(module);
-            }
-
-            all.AddRange(options.Compressors);
-            all.AddRange(options.Provided);
-            return all.OfType<T>().ToArray();
-        }
+            where T : class =>
+            options.Catalog.Provided<T>();
 
         public ArgumentException NotProvided(string message) => OptionsError(options, message);
 

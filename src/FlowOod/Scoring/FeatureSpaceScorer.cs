@@ -31,7 +31,7 @@ namespace FlowOod.Scoring;
 /// float32 or float64, finite) and converted to the flow's dtype and device. Flows with dequantization are evaluated
 /// at the bin centres (<see cref="ScoringNoise.BinCentres"/>).</para>
 /// <para>The extractor is arbitrary user code and cannot be saved: a model file stores the flow, the standardiser, the
-/// chunk size and the extractor's name, and loading needs the extractor passed again (the loader's options hand it to
+/// chunk size and the extractor's name, and loading needs the extractor registered again (<c>ModelCatalog.WithFeatureExtractor</c>; the loader hands it to
 /// <see cref="Read"/> through <see cref="ComponentReader.Provided{T}"/>). The exception is a scorer on precomputed
 /// features (<see cref="FitOnFeatures"/>): its extractor is the identity, stored as data, and its file loads with no code.</para>
 /// </remarks>
@@ -350,7 +350,8 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         {
             throw reader.NotProvided(
                 $"This file holds a feature-space scorer whose extractor ('{extractorName}', {dimension} features) is code, not data: " +
-                "pass it as exactly one of ModelLoadOptions.FeatureExtractor or FeatureExtractorModule.");
+                "register it, a function or a module, in the load options' catalog: ModelLoadOptions.Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(extractor) "
+                + $"(exactly one; {delegates.Count + modules.Count} given).");
         }
 
         var mean = reader.ReadDoubles("mean", dimension);

@@ -26,7 +26,7 @@ namespace FlowOod.Scoring;
 /// with a <see cref="ComponentNameAttribute"/> describes itself (settings, flows through <c>WriteFlow</c>, fitted
 /// vectors through <see cref="ComponentWriter.WriteDoubles"/>) and is saved by <c>ModelFile.Save</c>; FlowOod's own
 /// scorers are in <see cref="ComponentCatalog.BuiltIn"/>, yours load once registered with
-/// <see cref="ComponentCatalog.With{T}"/> in <c>ModelLoadOptions.Components</c>.</para>
+/// <c>ModelCatalog.With&lt;T&gt;()</c> in <c>ModelLoadOptions.Catalog</c>.</para>
 /// </remarks>
 [ComponentKind("scorer")]
 public interface IOodScorer : IDisposable

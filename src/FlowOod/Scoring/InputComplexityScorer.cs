@@ -100,7 +100,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
     /// <summary>
     /// Writes the flow, the compressor, the chunk size and the noise. A compressor that describes itself is stored by its
     /// component name (as a string when it has no settings, as <c>{"type": name, ...}</c> otherwise); any other by its
-    /// <see cref="ICompressor.Name"/>, and must be passed again at load time.
+    /// <see cref="ICompressor.Name"/>, and must be registered again at load time (<c>ModelCatalog.WithCompressor</c>).
     /// </summary>
     /// <param name="writer">Receives the fields.</param>
     public void Write(ComponentWriter writer)
@@ -139,8 +139,8 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
                 : throw reader.Invalid(
                     "compressor",
                     $"names the compressor \"{name}\", which is neither FlowOod's (PNG, Deflate) nor passed at load time: if the file is "
-                    + "intact, pass an instance in ModelLoadOptions.Compressors, or, if it is a component, register its type in "
-                    + "ModelLoadOptions.Components with ComponentCatalog.BuiltIn.With<T>()"));
+                    + "intact, register an instance: ModelLoadOptions.Catalog = ModelCatalog.BuiltIn.WithCompressor(compressor), or, if it is a component, "
+                    + "register its type: ModelCatalog.BuiltIn.With<T>()"));
         var (chunkSize, noise) = ReadEvaluationSettings(reader);
         return new InputComplexityScorer(reader.ReadFlow("flow"), compressor, chunkSize, noise, ownsFlow: true);
     }

@@ -91,8 +91,9 @@ public sealed class GatePersistenceTests(FittedGateFixture fixture) : IClassFixt
         tooStrict.Should().Throw<ArgumentException>().WithMessage("*needs at least 1000 calibration scores*holds 200*");
         var outOfRange = () => OodGate.Load(path, fixture.Classifier, new GateLoadOptions { TargetFalsePositiveRate = 1.5 });
         outOfRange.Should().Throw<ArgumentOutOfRangeException>();
-        var extractor = () => OodGate.Load(path, fixture.Classifier, new GateLoadOptions { FeatureExtractor = b => b.flatten(1) });
-        extractor.Should().Throw<ArgumentException>().WithMessage("*layer 'fc1'*takes no GateLoadOptions.FeatureExtractor*");
+        var extractor = () => OodGate.Load(
+            path, fixture.Classifier, new GateLoadOptions { Model = new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(b => b.flatten(1)) } });
+        extractor.Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("*layer 'fc1'*must hold no feature extractor*");
     }
 
     [Fact]

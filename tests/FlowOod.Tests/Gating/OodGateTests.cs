@@ -4,6 +4,8 @@ using System.Linq;
 using System.Threading;
 using FlowOod.Detection;
 using FlowOod.Gating;
+using FlowOod.Persistence;
+using FlowOod.Tests.Data;
 using FlowOod.Training;
 using FluentAssertions;
 using TorchSharp;
@@ -251,6 +253,27 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
         var singles = Enumerable.Range(0, 9).Select(i => gate.ClassifyOne(data[i])).ToArray();
         batch.Should().Equal(singles);
         extractorCalls.Should().BeGreaterThan(0);
+
+        // The function is code, not stored: loading the gate takes it again from the model options' catalog.
+        using var folder = new TempFolder();
+        var path = folder.Combine("gate.flowood");
+        gate.Save(path);
+        var missing = () => OodGate.Load(path, fixture.Classifier);
+        missing.Should().Throw<ArgumentException>().WithParameterName("options")
+            .WithMessage("*'first-16-pixels'*is code and not stored*ModelCatalog.BuiltIn.WithFeatureExtractor(extractor)*");
+        using (var module = nn.Flatten())
+        {
+            var asModule = () => OodGate.Load(
+                path, fixture.Classifier, new GateLoadOptions { Model = new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(module) } });
+            asModule.Should().Throw<ArgumentException>().WithMessage("*a function; the catalog holds a module*");
+        }
+
+        var callsBeforeLoad = extractorCalls;
+        using var loaded = OodGate.Load(
+            path, fixture.Classifier, new GateLoadOptions { Model = new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(Features) } });
+        loaded.FeatureExtractorName.Should().Be("first-16-pixels");
+        loaded.Classify(data.narrow(0, 0, 9)).Should().Equal(batch);
+        extractorCalls.Should().BeGreaterThan(callsBeforeLoad, "the loaded gate computes its features with the function registered in the catalog");
     }
 
     private static string[] Snapshot(nn.Module<Tensor, Tensor> module)

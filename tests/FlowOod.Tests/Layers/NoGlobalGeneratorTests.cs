@@ -152,10 +152,10 @@ public sealed class NoGlobalGeneratorTests
             expected = flow.LogProb(input, ScoringNoise.BinCentres).detach();
         }
 
-        var catalog = ComponentCatalog.BuiltIn.With<DrawingConvFactory>();
+        var catalog = ModelCatalog.BuiltIn.With<DrawingConvFactory>();
         var (state, next) = AroundGlobalGenerator(() =>
         {
-            using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Components = catalog });
+            using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Catalog = catalog });
             return loaded.LogProb(input, ScoringNoise.BinCentres).detach();
         }, out var actual);
 

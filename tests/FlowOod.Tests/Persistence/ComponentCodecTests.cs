@@ -21,7 +21,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ComponentCodecTests
 {
-    private static readonly ComponentCatalog UserCatalog = ComponentCatalog.BuiltIn.With<StripeMask>().With<TinyResNetFactory>();
+    private static readonly ModelCatalog UserCatalog = ModelCatalog.BuiltIn.With<StripeMask>().With<TinyResNetFactory>();
 
     public static TheoryData<string> UserFlows => ["SingleScaleUserMaskAndNetwork", "RealNvpUserMask", "GlowUserNetwork"];
 
@@ -46,9 +46,9 @@ public sealed class ComponentCodecTests
 
         var withoutCatalog = () => ModelFile.LoadFlow(path);
         withoutCatalog.Should().Throw<ModelFormatException>()
-            .WithMessage(name == "GlowUserNetwork" ? "*unknown st-network \"test-tiny-resnet\"*ComponentCatalog.BuiltIn.With<*" : "*unknown mask \"test-stripes\"*ComponentCatalog.BuiltIn.With<*");
+            .WithMessage(name == "GlowUserNetwork" ? "*unknown st-network \"test-tiny-resnet\"*ModelCatalog.BuiltIn.With<*" : "*unknown mask \"test-stripes\"*ModelCatalog.BuiltIn.With<*");
 
-        using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Components = UserCatalog });
+        using var loaded = ModelFile.LoadFlow(path, new ModelLoadOptions { Catalog = UserCatalog });
         loaded.Architecture!.Options.Should().Be(flow.Architecture!.Options);
         Nll(loaded, batch).Should().Equal(Nll(flow, batch));
     }
@@ -67,7 +67,7 @@ public sealed class ComponentCodecTests
         surgery.HeaderJson = header;
         File.WriteAllBytes(path, surgery.Build());
 
-        var act = () => ModelFile.LoadFlow(path, new ModelLoadOptions { Components = UserCatalog });
+        var act = () => ModelFile.LoadFlow(path, new ModelLoadOptions { Catalog = UserCatalog });
         act.Should().Throw<ModelFormatException>().WithMessage("*$.flows[0].options.mask.width = 1000 is outside [1, 64]*");
     }
 

@@ -32,7 +32,7 @@ public sealed class ComponentRegistryTests
     };
 
     // The mlp case's vector builder is a test-local component; every other case loads with the built-in catalog.
-    private static readonly ModelLoadOptions LoadOptions = new() { Components = ComponentCatalog.BuiltIn.With<VectorCouplingOptions>() };
+    private static readonly ModelLoadOptions LoadOptions = new() { Catalog = ModelCatalog.BuiltIn.With<VectorCouplingOptions>() };
 
     // Component name → a flow or a scorer case that uses it.
     private static readonly Dictionary<string, Func<object>> Cases = new()
@@ -74,7 +74,7 @@ public sealed class ComponentRegistryTests
                 chunkSize: 3,
                 ownsFlow: true),
             Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32),
-            LoadOptions with { FeatureExtractor = Features }),
+            LoadOptions with { Catalog = LoadOptions.Catalog.WithFeatureExtractor(Features) }),
     };
 
     public static TheoryData<string> CaseNames => new(Cases.Keys);

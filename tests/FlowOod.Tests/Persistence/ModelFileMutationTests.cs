@@ -175,7 +175,7 @@ public sealed class ModelFileMutationTests(ModelFileKinds kinds, ITestOutputHelp
     {
         var file = ModelFileMutations.WithHeader(kinds[kind].Bytes, h => h["content"]!["compressor"] = name);
         Outcome(kind, file).Should().Be("rejected: ModelFormatException");
-        LastMessage.Should().Match($"*mutant.flowood*$.content.compressor*\"{name}\"*ModelLoadOptions.Compressors*");
+        LastMessage.Should().Match($"*mutant.flowood*$.content.compressor*\"{name}\"*ModelCatalog.BuiltIn.WithCompressor(compressor)*");
     }
 
     // Data byte 55 (the exponent of σ[0]) changed: the scorer loaded and every in-range input then lay 10⁹ standard

@@ -191,14 +191,12 @@ public sealed class ModelFileTests
         var batch = randn(5, 6);
 
         var missing = () => ModelFile.LoadFlow(path);
-        missing.Should().Throw<ModelFormatException>().WithMessage("*custom factory \"my-coupling\"*FlowFactories*");
+        missing.Should().Throw<ModelFormatException>().WithMessage("*custom factory \"my-coupling\"*ModelCatalog.BuiltIn.WithFlowFactory(\"my-coupling\", factory)*");
 
         var options = new ModelLoadOptions
         {
-            FlowFactories = new Dictionary<string, Func<FlowArchitecture, long[], NormalizingFlow>>
-            {
-                ["my-coupling"] = (architecture, shape) => Build(JsonNode.Parse(architecture.Options)!["features"]!.GetValue<long>()),
-            },
+            Catalog = ModelCatalog.BuiltIn.WithFlowFactory(
+                "my-coupling", (architecture, shape) => Build(JsonNode.Parse(architecture.Options)!["features"]!.GetValue<long>())),
         };
         using var loaded = ModelFile.LoadFlow(path, options);
         loaded.LogProb(batch).eq(flow.LogProb(batch)).all().ReadBoolean().Should().BeTrue();

@@ -82,9 +82,13 @@ public sealed class ScorerPersistenceTests
         ModelFile.Save(scorer, path);
 
         var withoutExtractor = () => ModelFile.LoadScorer(path);
-        withoutExtractor.Should().Throw<ArgumentException>().WithMessage("*extractor*is code, not data*FeatureExtractor*");
+        withoutExtractor.Should().Throw<ArgumentException>().WithMessage("*extractor*is code, not data*ModelCatalog.BuiltIn.WithFeatureExtractor(extractor)*0 given*");
 
-        var loaded = (FeatureSpaceScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { FeatureExtractor = Features });
+        var twoExtractors = () => ModelFile.LoadScorer(
+            path, new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(Features).WithProvided((Func<Tensor, Tensor>)Features) });
+        twoExtractors.Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("*exactly one; 2 given*");
+
+        var loaded = (FeatureSpaceScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(Features) });
         loaded.Standardizer.Mean.Should().Equal(scorer.Standardizer.Mean);
         loaded.Standardizer.StandardDeviation.Should().Equal(scorer.Standardizer.StandardDeviation);
         loaded.ExtractorName.Should().Be(scorer.ExtractorName);
@@ -148,9 +152,9 @@ public sealed class ScorerPersistenceTests
         ModelFile.Save(scorer, path);
 
         var act = () => ModelFile.LoadScorer(path);
-        act.Should().Throw<ModelFormatException>().WithMessage($"*{path}*$.content.compressor*compressor \"Counting\"*ModelLoadOptions.Compressors*");
+        act.Should().Throw<ModelFormatException>().WithMessage($"*{path}*$.content.compressor*compressor \"Counting\"*ModelCatalog.BuiltIn.WithCompressor(compressor)*");
 
-        var loaded = (InputComplexityScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { Compressors = [new CountingCompressor()] });
+        var loaded = (InputComplexityScorer)ModelFile.LoadScorer(path, new ModelLoadOptions { Catalog = ModelCatalog.BuiltIn.WithCompressor(new CountingCompressor()) });
         loaded.Score(batch).Should().Equal(scorer.Score(batch));
         loaded.Flow.Dispose();
         scorer.Flow.Dispose();

@@ -21,7 +21,7 @@ public sealed class UserScorerTests
 {
     private static readonly ModelLoadOptions WithUserScorers = new()
     {
-        Components = ComponentCatalog.BuiltIn.With<OffsetNllScorer>().With<ScaledConstantScorer>(),
+        Catalog = ModelCatalog.BuiltIn.With<OffsetNllScorer>().With<ScaledConstantScorer>(),
     };
 
     [Fact]
@@ -57,7 +57,7 @@ public sealed class UserScorerTests
         var act = () => ModelFile.LoadScorer(path);
 
         act.Should().Throw<ModelFormatException>()
-            .WithMessage("*$.content.type: unknown scorer \"test-offset-nll\"*register its type*ModelLoadOptions.Components = ComponentCatalog.BuiltIn.With<YourType>()*");
+            .WithMessage("*$.content.type: unknown scorer \"test-offset-nll\"*register its type*ModelLoadOptions.Catalog = ModelCatalog.BuiltIn.With<YourType>()*");
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class UserScorerTests
         var act = () => ModelFile.Save(new PlainScorer(), path);
 
         act.Should().Throw<NotSupportedException>()
-            .WithMessage("*PlainScorer does not*IComponent<TSelf>*[ComponentName(*)]*ComponentCatalog.BuiltIn.With<YourScorer>()*");
+            .WithMessage("*PlainScorer does not*IComponent<TSelf>*[ComponentName(*)]*ModelCatalog.BuiltIn.With<YourScorer>()*");
         File.Exists(path).Should().BeFalse();
     }
 
@@ -103,9 +103,9 @@ public sealed class UserScorerTests
         ModelFile.Save(scorer, path);
 
         var without = () => ModelFile.LoadScorer(path, WithUserScorers);
-        without.Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("*Scale*is code*ModelLoadOptions.Provided*");
+        without.Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("*Scale*is code*ModelCatalog.WithProvided*");
 
-        using var loaded = ModelFile.LoadScorer(path, WithUserScorers with { Provided = ["not a scale", new Scale(3)] });
+        using var loaded = ModelFile.LoadScorer(path, WithUserScorers with { Catalog = WithUserScorers.Catalog.WithProvided("not a scale").WithProvided(new Scale(3)) });
         loaded.Score(batch).Should().Equal(4.5, 4.5, 4.5, 4.5);
         loaded.Score(batch).Should().Equal(scorer.Score(batch));
     }
@@ -260,7 +260,7 @@ public sealed class UserScorerTests
         }
     }
 
-    /// <summary>Code a file cannot store: passed again at load time through ModelLoadOptions.Provided.</summary>
+    /// <summary>Code a file cannot store: passed again at load time through ModelCatalog.WithProvided.</summary>
     internal sealed record Scale(double Factor);
 
     /// <summary>A test-local scorer without flows: a constant times a factor given as code at load time.</summary>
@@ -274,7 +274,7 @@ public sealed class UserScorerTests
             var scales = reader.Provided<Scale>();
             return scales.Count == 1
                 ? new ScaledConstantScorer(scales[0], reader.ReadDouble("value", -10, 10))
-                : throw reader.NotProvided("This scorer's Scale is code, not data: pass one in ModelLoadOptions.Provided.");
+                : throw reader.NotProvided("This scorer's Scale is code, not data: register one with ModelCatalog.WithProvided.");
         }
 
         public void Write(ComponentWriter writer) => writer.WriteDouble("value", value);

@@ -62,7 +62,7 @@ internal static class GoldenModels
     /// <summary>The extractor of the feature-space scorer: the first <see cref="FeatureCount"/> pixels, doubled.</summary>
     public static Tensor Features(Tensor batch) => batch.flatten(1).narrow(1, 0, FeatureCount).Times(2);
 
-    public static ModelLoadOptions LoadOptions { get; } = new() { FeatureExtractor = Features };
+    public static ModelLoadOptions LoadOptions { get; } = new() { Catalog = ModelCatalog.BuiltIn.WithFeatureExtractor(Features) };
 
     /// <summary>[n, 1, 8, 8] images k/255 with k an arithmetic function of the position; <paramref name="offset"/> picks another set.</summary>
     public static Tensor Images(int n, int offset)
