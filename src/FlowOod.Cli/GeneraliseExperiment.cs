@@ -36,6 +36,15 @@ internal sealed record GeneraliseOptions : ExperimentOptions
     /// <summary>Report sets: names of <see cref="ReportSets"/> or IDX folders.</summary>
     public IReadOnlyList<string> OodSets { get; init; } = ReportSets;
 
+    /// <summary>Replaces the budget's full flow (tests); null: the baseline's <see cref="Model"/>.</summary>
+    public BaselineModel? FullModel { get; init; }
+
+    /// <summary>Replaces the local flow (tests); null: <see cref="SingleScaleRealNvpOptions.Local"/>.</summary>
+    public BaselineModel? LocalModel { get; init; }
+
+    /// <summary>Where trained flows are found and kept; null: a cache of the run's own.</summary>
+    public FlowCache? Cache { get; init; }
+
     /// <summary>Scoring may cost at most this many times the NLL scorer's time for a scorer to be recommended.</summary>
     public double MaxCostRatio { get; init; } = 3;
 
@@ -67,14 +76,16 @@ internal static class GeneraliseExperiment
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
         var limit = options.EffectiveEvaluationLimit;
         var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, FitStart), data.FashionTrain.Count);
-        var full = BaselineExperiment.Models(options.Budget).Single(m => m.Stem == options.Model);
+        var full = options.FullModel ?? BaselineExperiment.Models(options.Budget).Single(m => m.Stem == options.Model);
         var fullSteps = options.Steps ?? full.Steps;
-        var local = new BaselineModel("local", "local flow (4 checkerboard couplings, 3×3 windows, no squeeze)", options.EffectiveLocalSteps, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local));
+        var local = options.LocalModel
+            ?? new BaselineModel("local", "local flow (SingleScaleRealNvpOptions.Local: 4 checkerboard couplings, 3×3 windows, no squeeze)", options.EffectiveLocalSteps, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local));
         Directory.CreateDirectory(options.OutputDirectory);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Generalise: full flow {full.Stem} {fullSteps} steps, local flow {local.Steps} steps, {trainCount} training images, {limit} images per set, seeds {options.Seed}–{options.Seed + options.Seeds - 1}."));
 
-        using var cache = new FlowCache();
+        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        var cache = options.Cache ?? ownCache!;
         var fashionTrain = data.FashionTrain.Take(trainCount);
         using var fit = data.FashionTrain.ToTensor(FitStart, FitCount);
 
@@ -85,7 +96,7 @@ internal static class GeneraliseExperiment
             .ToList();
         var keptTrain = ImageSubsets.WhereLabel(fashionTrain, label => !GeneraliseOptions.HeldOutClasses.Contains(label), "Fashion-MNIST train without trouser and bag");
         var classIn = ImageSubsets.WhereLabel(validationIn, label => !GeneraliseOptions.HeldOutClasses.Contains(label), "held-out training images, kept classes");
-        var classOut = ImageSubsets.WhereLabel(ImageSubsets.Slice(data.FashionTrain, ValidationStart, 10_000, "held-out"), label => GeneraliseOptions.HeldOutClasses.Contains(label), "held-out classes (trouser, bag)", limit);
+        var classOut = ImageSubsets.WhereLabel(ImageSubsets.Slice(data.FashionTrain, ValidationStart, data.FashionTrain.Count - ValidationStart, "held-out"), label => GeneraliseOptions.HeldOutClasses.Contains(label), "held-out classes (trouser, bag)", limit);
 
         var validation = new List<CandidateResult>();
         {

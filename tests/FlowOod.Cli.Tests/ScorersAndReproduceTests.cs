@@ -28,6 +28,47 @@ public sealed class ScorersAndReproduceTests : IDisposable
         new("glow", "tiny Glow", 2, () => Glow.Create([1, 28, 28], GlowOptions.Tiny)),
     ];
 
+    private static GeneraliseOptions TinyGeneralise(string folder) => new()
+    {
+        OutputDirectory = folder,
+        Steps = 2,
+        TrainImages = 128,
+        EvaluationLimit = 24,
+        Seeds = 2,
+        OodSets = ["mnist", "noise"],
+        FullModel = TinyModels()[1],
+        LocalModel = new("local", "tiny local flow", 2, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local with { Couplings = 2, Conditioner = new Conditioners.LocalConditionerFactory(3, 4, 1) })),
+    };
+
+    [Fact]
+    public void Generalise_TinyRun_ChoosesOnValidationSetsOnly_AndReportsEverySeed()
+    {
+        using var output = new StringWriter();
+        var options = TinyGeneralise(folder) with { CommandLine = "flowood generalise (tiny)" };
+
+        GeneraliseReport report;
+        try
+        {
+            report = GeneraliseExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
+        }
+        catch (Exception e)
+        {
+            throw new InvalidOperationException(output.ToString(), e);
+        }
+
+        report.Validation.Should().HaveCount(Candidates.All.Count);
+        report.Validation.Should().OnlyContain(v => v.Results.Count == GeneraliseOptions.ValidationShifts.Length + 1, "every shift of held-out training images and the held-out classes");
+        report.Validation.SelectMany(v => v.Results).Should().NotContain(r => r.OutOfDistribution.StartsWith("MNIST", StringComparison.Ordinal), "MNIST is never a validation set");
+        var nll = report.Validation.Single(v => v.Candidate.Key == "nll").Seconds;
+        var best = report.Validation.Where(v => v.Seconds <= options.MaxCostRatio * nll).Max(v => v.Results.Min(r => r.Auroc));
+        report.Validation.Single(v => v.Candidate.Key == report.Chosen).Results.Min(r => r.Auroc).Should().Be(best, "the eligible candidate with the best worst validation AUROC wins");
+        report.Report.Should().HaveCount(2 * Candidates.All.Count, "every candidate on each of the 2 seeds");
+        report.Report.Should().OnlyContain(r => r.Results.Count == 2 && r.Results[0].OutOfDistribution.StartsWith("MNIST", StringComparison.Ordinal));
+        var page = File.ReadAllText(report.MarkdownPath);
+        page.Should().Contain("## Which scores generalise").And.Contain("**Selection protocol**").And.Contain("(chosen)")
+            .And.Contain("mean ± sd").And.Contain("flowood generalise (tiny)").And.MatchRegex(@"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]");
+    }
+
     private static ScorersOptions TinyScorers(string folder) => new()
     {
         OutputDirectory = folder,
@@ -129,22 +170,24 @@ public sealed class ScorersAndReproduceTests : IDisposable
                 },
                 n => n with { Steps = 2, TrainImages = 128, EvaluationLimit = 16, BatchSize = 16, Model = models[1] },
                 s => TinyScorers(plots) with { Steps = 2, EvaluationLimit = 32, Cache = s.Cache, Background = s.Background, OodSets = ["mnist", "noise"] },
-                q => q with { Steps = 2, TrainImages = 128, Grid = [new(false, 0.1), new(false, 0.3)], Model = models[1] }),
+                q => q with { Steps = 2, TrainImages = 128, Grid = [new(false, 0.1), new(false, 0.3)], Model = models[1] },
+                g => TinyGeneralise(plots) with { FullModel = models[1], Cache = g.Cache, CommandLine = g.CommandLine }),
         };
 
         var report = ReproduceExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
         report.PagePath.Should().Be(pagePath);
-        report.Times.Select(t => t.Experiment).Should().HaveCount(7);
+        report.Times.Select(t => t.Experiment).Should().HaveCount(8);
         report.Findings.Should().Contain(f => f.Claim.Contains("higher likelihood", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("Co-adaptation", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("cycle beats the checkerboard", StringComparison.Ordinal))
             .And.Contain(f => f.Claim.Contains("Negative training (App. B)", StringComparison.Ordinal))
-            .And.Contain(f => f.Claim.Contains("generalises beyond MNIST", StringComparison.Ordinal));
+            .And.Contain(f => f.Claim.Contains("generalises beyond MNIST", StringComparison.Ordinal))
+            .And.Contain(f => f.Claim.Contains("chosen without OOD data", StringComparison.Ordinal));
         var page = File.ReadAllText(pagePath);
         page.Should().StartWith("# Results").And.Contain("| claim | target | measured | held |").And.Contain("\\|corr(x, z)\\| ≥ 0.3")
             .And.Contain("## Experiment 1").And.Contain("## Experiment 2").And.Contain("## Experiment 3").And.Contain("## Experiment 4").And.Contain("## Experiment 5").And.Contain("## Experiments 6 and 7")
-            .And.Contain("## Choosing the likelihood ratio's background")
+            .And.Contain("## Choosing the likelihood ratio's background").And.Contain("## Which scores generalise")
             .And.Contain("](results/realnvp-roc.png)").And.NotContain("](realnvp-roc.png)");
         Directory.GetFiles(folder, "*.tmp-*").Should().BeEmpty("the page is written atomically");
         output.ToString().Should().Contain("reused");

@@ -13,11 +13,12 @@ namespace FlowOod.Conditioners;
 /// </summary>
 /// <remarks>
 /// <para>Layout (after the local models of Zhang, Zhang &amp; McDonagh 2021: one small-window convolution, then
-/// capacity that does not widen the window): <c>in_conv</c> = k×k "same" conv Cin → width → ReLU → <c>blocks</c>
+/// capacity that does not widen the window): concatenate [x, −x] (as RealNVP's ResNet st-network does) →
+/// <c>in_conv</c> = k×k "same" conv 2·Cin → width → ReLU → <c>blocks</c>
 /// residual blocks (1×1 conv → ReLU → 1×1 conv, plus identity, then ReLU) → <c>out_conv</c> = 1×1 conv width → Cout,
 /// zero-initialised so that a fresh coupling layer is the identity. No normalisation layers: the network computes the
 /// same function in training and evaluation mode.</para>
-/// <para>Parameters: k²·Cin·width + width + blocks·2·(width² + width) + width·Cout + Cout.</para>
+/// <para>Parameters: 2k²·Cin·width + width + blocks·2·(width² + width) + width·Cout + Cout.</para>
 /// </remarks>
 internal sealed class LocalConditioner : nn.Module<Tensor, Tensor>
 {
@@ -39,7 +40,7 @@ internal sealed class LocalConditioner : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegative(blockCount);
-        in_conv = new Conv2dLayer(inputChannels, width, window, padding: window / 2, device: device);
+        in_conv = new Conv2dLayer(2 * inputChannels, width, window, padding: window / 2, device: device);
         block_convs = new ModuleList<Conv2dLayer>();
         for (int i = 0; i < 2 * blockCount; i++)
         {
@@ -54,11 +55,11 @@ internal sealed class LocalConditioner : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = in_conv.call(input).relu_();
+        var x = in_conv.call(cat([input, input.neg()], 1)).relu();
         for (int i = 0; i < block_convs.Count; i += 2)
         {
-            var inner = block_convs[i].call(x).relu_();
-            x = block_convs[i + 1].call(inner).PlusInPlace(x).relu_();
+            var inner = block_convs[i].call(x).relu();
+            x = block_convs[i + 1].call(inner).Plus(x).relu();
         }
 
         return scope.MoveToOuter(out_conv.call(x));

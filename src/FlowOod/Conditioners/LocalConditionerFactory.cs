@@ -9,13 +9,13 @@ namespace FlowOod.Conditioners;
 /// of <i>local</i> flows, whose likelihood can only learn local pixel statistics.
 /// </summary>
 /// <remarks>
-/// <para>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W. Layout:
-/// k×k "same" conv Cin → width → ReLU → <see cref="Blocks"/> × (1×1 conv → ReLU → 1×1 conv, + identity, ReLU) →
+/// <para>Image inputs only: <c>[C, H, W]</c> → <c>[N, outputChannels, H, W]</c>; any H and W. Layout: [x, −x] →
+/// k×k "same" conv 2·Cin → width → ReLU → <see cref="Blocks"/> × (1×1 conv → ReLU → 1×1 conv, + identity, ReLU) →
 /// 1×1 conv width → Cout, zero-initialised (a fresh coupling is the identity). No normalisation layers.</para>
 /// <para>Receptive field: a coupling whose st-network sees a k×k window moves information by at most r = (k − 1)/2
 /// pixels, so a stack of n such couplings without squeezes computes each latent from an (n(k − 1) + 1)² window of
 /// the input (<see cref="Models.SingleScaleRealNvpOptions.Local"/>: n = 4, k = 3, a 9×9 window).</para>
-/// <para>Parameters: k²·Cin·width + width + blocks·2·(width² + width) + width·Cout + Cout.</para>
+/// <para>Parameters: 2k²·Cin·width + width + blocks·2·(width² + width) + width·Cout + Cout.</para>
 /// </remarks>
 [ComponentName("local")]
 public sealed class LocalConditionerFactory : IConditionerFactory, IComponent<LocalConditionerFactory>
