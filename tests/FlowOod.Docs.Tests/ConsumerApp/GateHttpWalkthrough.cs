@@ -76,6 +76,9 @@ internal static class GateHttpWalkthrough
         var live = await Walk.GetAsync(client, "/health/live");
         Walk.Expect(live.Status == 200 && live.Body == "Healthy", $"/health/live answers 200 Healthy (it runs no check); got {live.Status} {live.Body}");
         Console.WriteLine($"gate-http: {accepted} of 20 dark images accepted and the white one refused over HTTP, each answer as OodGate.Classify's");
+        // Close the client's keep-alive connection first: on stop the service drains open connections for up to
+        // ShutdownDrainTimeout (5 s by default), so that no request already sent on one goes unanswered.
+        client.Dispose();
         await app.StopAsync();
     }
 }
