@@ -76,16 +76,13 @@ internal sealed class GateEvaluator : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var length = (int)Math.Min(ChunkSize, count - start);
-            var chunk = batch.narrow(0, start, length);
-            if (chunk.device_type != Device.type || chunk.device_index != Device.index)
-            {
-                chunk = chunk.to(Device);
-            }
-
-            if (length < ChunkSize)
-            {
-                chunk = cat([chunk, zeros([ChunkSize - length, .. inputShape], ScalarType.Float32, Device)], 0);
-            }
+            // Every chunk is copied into a buffer of the gate's own (libtorch's allocator: aligned, contiguous), the
+            // last one padded with zero inputs. The classifier's first layer reads this memory, and libtorch's CPU
+            // matrix products may round the last bit differently for data that is not 16-byte aligned (a float[]
+            // wrapped by torch.tensor, a view at an odd offset), so reading the caller's memory would make a decision
+            // depend on where the batch lies.
+            var chunk = zeros([ChunkSize, .. inputShape], ScalarType.Float32, Device);
+            chunk.narrow(0, 0, length).copy_(batch.narrow(0, start, length));
 
             var (logits, features) = Forward(chunk);
             GateChecks.CheckLogits(logits, chunk.shape[0], ClassCount);
