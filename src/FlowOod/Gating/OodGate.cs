@@ -387,7 +387,7 @@ public sealed class OodGate : IDisposable
         for (int i = 0; i < decisions.Length; i++)
         {
             // No score is NaN here: the scorers' path checked each once (GateEvaluator).
-            var prediction = calibrated.Predict(scores[i]);
+            var prediction = calibrated.PredictChecked(scores[i]);
             decisions[i] = new GateDecision(
                 labels[i], names[labels[i]], probabilities[i], prediction.IsOutOfDistribution, prediction.Score, prediction.PValue, calibrated.Threshold);
         }
