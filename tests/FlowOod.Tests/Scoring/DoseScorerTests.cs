@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
 using FlowOod.Bijectors;
@@ -9,6 +10,7 @@ using FlowOod.Persistence;
 using FlowOod.Scoring;
 using FlowOod.Tests.Analysis;
 using FlowOod.Tests.Data;
+using FlowOod.Tests.Persistence;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
@@ -215,6 +217,32 @@ public sealed class DoseScorerTests
         flow.Dispose();
     }
 
+    [Theory]
+    [InlineData("\"statistics\":7", "\"statistics\":5", "*$.content.statistics is 5, but the stored flow has 7 statistics*")]
+    [InlineData("\"statistics\":7", "\"statistics\":1", "*$.content.statistics*")]
+    [InlineData("\"samplesPerStatistic\":6", "\"samplesPerStatistic\":5", "*samples*")]
+    [InlineData("\"samplesPerStatistic\":6", "\"samplesPerStatistic\":1", "*$.content.samplesPerStatistic*")]
+    public void Load_DamagedCounts_IsAModelFormatExceptionNamingTheField(string original, string replacement, string message)
+    {
+        var surgery = ModelFileSurgery.Open(SavedScorer());
+        surgery.Header.Should().Contain(original);
+        surgery.Header = surgery.Header.Replace(original, replacement, StringComparison.Ordinal);
+
+        Load(surgery.Build()).Should().Throw<ModelFormatException>().WithMessage(message);
+    }
+
+    [Theory]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.NegativeInfinity, "-∞")]
+    public void Load_NonFiniteSample_IsAModelFormatExceptionNamingTheTensor(double value, string shown)
+    {
+        var surgery = ModelFileSurgery.Open(SavedScorer());
+        var tensor = surgery.HeaderJson["content"]!["samples"]!.GetValue<string>();
+        surgery.SetElement(tensor, 9, value);
+
+        Load(surgery.Build()).Should().Throw<ModelFormatException>().WithMessage($"*'{tensor}' holds {shown} at index 9*");
+    }
+
     [Fact]
     public void Score_ManyThreadsAtOnce_GiveTheSingleThreadedAnswers()
     {
@@ -236,6 +264,28 @@ public sealed class DoseScorerTests
             answers[i].Should().Equal(expected[i % batches.Length], $"call {i}");
         }
     }
+
+    // A saved scorer of the two-scale flow (7 statistics) fitted on 6 held-out images.
+    private static byte[] SavedScorer()
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        using var flow = Flow(seed: 24, ScalarType.Float32);
+        using var scorer = DoseScorer.Fit(flow, Images(6, seed: 25, ScalarType.Float32));
+        var path = folder.Combine("dose" + ModelFile.Extension);
+        ModelFile.Save(scorer, path);
+        return File.ReadAllBytes(path);
+    }
+
+    private static Func<IOodScorer> Load(byte[] file) => () =>
+    {
+        using var folder = new TempFolder();
+        var path = folder.Combine("damaged" + ModelFile.Extension);
+        File.WriteAllBytes(path, file);
+        var loaded = (DoseScorer)ModelFile.LoadScorer(path);
+        loaded.Dispose();
+        return loaded;
+    };
 
     private static NormalizingFlow Flow(ulong seed, ScalarType dtype)
     {
