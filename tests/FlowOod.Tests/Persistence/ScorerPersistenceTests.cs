@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -169,6 +169,7 @@ public sealed class ScorerPersistenceTests
         {
             "Nll" => new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7),
             "Typicality" => TypicalityScorer.Fit(flow, heldOut, chunkSize: 9, ScoringNoise.Seeded(3)),
+            "Dose" => DoseScorer.Fit(flow, heldOut, chunkSize: 9, ScoringNoise.Seeded(3)),
             "Waic" => new WaicScorer([flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 22)], chunkSize: 11),
             "LikelihoodRatio" => new LikelihoodRatioScorer(flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 24), chunkSize: 13, ScoringNoise.Seeded(9)),
             "InputComplexityPng" => new InputComplexityScorer(flow, new PngCompressor(), chunkSize: 5),
@@ -182,6 +183,7 @@ public sealed class ScorerPersistenceTests
     {
         NegativeLogLikelihoodScorer s => [s.Flow],
         TypicalityScorer s => [s.Flow],
+        DoseScorer s => [s.Flow],
         WaicScorer s => s.Ensemble,
         LikelihoodRatioScorer s => [s.Foreground, s.Background],
         InputComplexityScorer s => [s.Flow],

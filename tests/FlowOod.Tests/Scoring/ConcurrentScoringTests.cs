@@ -152,6 +152,7 @@ public sealed class ConcurrentScoringTests
             scorers.Add(new LikelihoodRatioScorer(flow, other, chunkSize: 50, noise: noise));
             scorers.Add(new InputComplexityScorer(flow, chunkSize: 64, noise: noise));
             scorers.Add(TypicalityScorer.Fit(flow, heldOut, chunkSize: 64, noise));
+            scorers.Add(DoseScorer.Fit(flow, heldOut, chunkSize: 64, noise));
             scorers.Add(new WaicScorer([flow, other], chunkSize: 64, noise: noise));
             scorers.Add(TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 50, noise: noise), heldOut, ownsInner: true));
         }
