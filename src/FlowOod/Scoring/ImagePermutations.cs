@@ -8,7 +8,8 @@ namespace FlowOod.Scoring;
 /// <summary>
 /// The pixel permutations of <see cref="StirringTransforms"/> on batches <c>[N, ..., H, W]</c>: each returns a new,
 /// contiguous tensor of the same shape whose every value is a value of the input (no arithmetic, so a valid input stays
-/// valid for the flow).
+/// valid for the flow). Contiguous matters: flip keeps its input's strides, and a flow evaluated on a strided copy of a
+/// batch can round differently in the last bit, so an image that T fixes would not score exactly 0.
 /// </summary>
 internal static class ImagePermutations
 {
@@ -73,7 +74,7 @@ internal static class ImagePermutations
             flipW,
             flipH,
             x => x.transpose(h, w).contiguous(),
-            x => x.transpose(h, w).flip(h, w),
+            x => x.transpose(h, w).flip(h, w).contiguous(),
         ];
     }
 

@@ -316,6 +316,9 @@ public sealed class StirringScorer : FlowScorer, IComponent<StirringScorer>
                 chunk = chunk.to(device);
             }
 
+            // The same memory layout as the permuted copies, so that ℓ(T(x)) = ℓ(x) bit for bit when T(x) = x.
+            chunk = chunk.contiguous();
+
             Copy(Flow.LogProbUnchecked(chunk, source), original, start);
             for (int t = 0; t < permutations.Length; t++)
             {
