@@ -64,6 +64,7 @@ public sealed class ComponentRegistryTests
         ["Dose"] = () => ImageCase(OwnedDose()),
         ["Waic"] = () => ImageCase(new WaicScorer([ScoringFlowsFor(seed: 1), ScoringFlowsFor(seed: 2)], chunkSize: 4, ownsFlows: true)),
         ["LikelihoodRatio"] = () => ImageCase(new LikelihoodRatioScorer(ScoringFlowsFor(seed: 3), ScoringFlowsFor(seed: 4), chunkSize: 2, ownsFlows: true)),
+        ["Stirring"] = () => ImageCase(new StirringScorer(ScoringFlowsFor(noise: true, seed: 5), median: -30.5, medianAbsoluteDeviation: 4.25, StirringTransforms.QuadrantDerangements, conditionalCorrection: true, chunkSize: 4, ScoringNoise.Seeded(6), ownsFlow: true)),
         ["InputComplexity"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), chunkSize: 3, ScoringNoise.BinCentres, ownsFlow: true)),
         ["FeatureSpace"] = () => new ScorerCase(
             new FeatureSpaceScorer(

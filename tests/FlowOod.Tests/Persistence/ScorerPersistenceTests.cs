@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided", "Stirring", "Shaking"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -175,6 +175,8 @@ public sealed class ScorerPersistenceTests
             "InputComplexityPng" => new InputComplexityScorer(flow, new PngCompressor(), chunkSize: 5),
             "InputComplexityDeflate" => new InputComplexityScorer(flow, new DeflateCompressor()),
             "TwoSided" => TwoSidedScorer.Fit(new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7), heldOut, ownsInner: true),
+            "Stirring" => StirringScorer.Fit(flow, heldOut, chunkSize: 9, noise: ScoringNoise.Seeded(3)),
+            "Shaking" => StirringScorer.Fit(flow, heldOut, StirringTransforms.QuadrantDerangements, conditionalCorrection: false, chunkSize: 11),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
     }
@@ -187,6 +189,7 @@ public sealed class ScorerPersistenceTests
         WaicScorer s => s.Ensemble,
         LikelihoodRatioScorer s => [s.Foreground, s.Background],
         InputComplexityScorer s => [s.Flow],
+        StirringScorer s => [s.Flow],
         TwoSidedScorer s => FlowsOf(s.Inner),
         _ => [],
     };
