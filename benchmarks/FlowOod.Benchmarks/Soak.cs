@@ -198,7 +198,9 @@ public static class Soak
                 Add($"llr/{label}", new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise));
                 Add($"complexity/{label}", new InputComplexityScorer(flow, chunkSize: 16, noise: noise));
                 Add($"typicality/{label}", TypicalityScorer.Fit(flow, heldOut, chunkSize: 16, noise));
+                Add($"dose/{label}", DoseScorer.Fit(flow, heldOut, chunkSize: 16, noise));
                 Add($"waic/{label}", new WaicScorer([flow, other], chunkSize: 16, noise: noise));
+                Add($"stirring/{label}", StirringScorer.Fit(flow, heldOut, chunkSize: 16, noise: noise));
                 Add($"two-sided-llr/{label}", TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise), heldOut, ownsInner: true));
             }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using FlowOod.Data;
 
 namespace FlowOod.AspNetCore;
 
@@ -190,7 +191,7 @@ internal static class JsonInput
             throw BadInputException.Malformed($"Value {index} is {v.ToString("G6", CultureInfo.InvariantCulture)}, outside 0..255.");
         }
 
-        return Pixels.ToUnit((float)v);
+        return PixelScale.ToUnit((float)v);
     }
 
     private static string Describe(JsonTokenType type) => type switch

@@ -4,6 +4,7 @@ using System.IO;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
+using FlowOod.Data;
 using Microsoft.Net.Http.Headers;
 
 namespace FlowOod.AspNetCore;
@@ -113,7 +114,7 @@ internal static class RequestParser
                     throw BadInputException.Unsupported($"This gate's input {layout.Describe()} is not an image; send application/octet-stream or application/json.");
                 }
 
-                return Pixels.ToUnit(PngDecoder.Decode(body, layout.Channels, layout.Height, layout.Width));
+                return PixelScale.ToUnit(PngDecoder.Decode(body, layout.Channels, layout.Height, layout.Width));
             case RequestFormat.Raw:
                 if (body.Length != layout.Length)
                 {
@@ -121,7 +122,7 @@ internal static class RequestParser
                         $"The body holds {body.Length} bytes; this gate takes exactly {layout.Length} (one byte per value of {layout.Describe()}, row-major).");
                 }
 
-                return Pixels.ToUnit(body.Span);
+                return PixelScale.ToUnit(body.Span);
             default:
                 return JsonInput.Parse(body.Span, layout);
         }

@@ -16,7 +16,7 @@ namespace FlowOod.Cli;
 internal sealed record EvaluateOptions
 {
     /// <summary>The scorer names <c>--scorer</c> accepts.</summary>
-    public static readonly string[] ScorerNames = ["nll", "complexity", "typicality", "llr"];
+    public static readonly string[] ScorerNames = ["nll", "complexity", "typicality", "dose", "llr", "stirring"];
 
     /// <summary>A saved flow, scorer or detector to evaluate instead of training a flow; null: train.</summary>
     public string? ModelPath { get; init; }
@@ -154,6 +154,18 @@ internal static class Evaluate
                 {
                     using var heldOut = data.FashionTrain.ToTensor(HeldOutStart, HeldOutCount);
                     return TypicalityScorer.Fit(flow, heldOut);
+                }
+
+            case "dose":
+                {
+                    using var heldOut = data.FashionTrain.ToTensor(HeldOutStart, HeldOutCount);
+                    return DoseScorer.Fit(flow, heldOut);
+                }
+
+            case "stirring":
+                {
+                    using var heldOut = data.FashionTrain.ToTensor(HeldOutStart, HeldOutCount);
+                    return StirringScorer.Fit(flow, heldOut);
                 }
 
             case "llr":

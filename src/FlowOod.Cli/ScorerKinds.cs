@@ -10,7 +10,7 @@ namespace FlowOod.Cli;
 
 /// <summary>What a scorer kind needs beyond the trained flow: data and settings, all owned by the caller.</summary>
 /// <param name="Training">The flow's training images (llr's background is fine-tuned on them).</param>
-/// <param name="Fit">Held-out in-distribution images for the scorers that fit a statistic (typicality, two-sided);
+/// <param name="Fit">Held-out in-distribution images for the scorers that fit a statistic (typicality, dose, two-sided);
 /// never the calibration images.</param>
 /// <param name="NewFlow">Makes and trains another flow with the given seed (waic's ensemble members).</param>
 internal sealed record ScorerInputs(
@@ -28,7 +28,7 @@ internal sealed record ScorerInputs(
 internal static class ScorerKinds
 {
     /// <summary>Every kind fit-detector accepts.</summary>
-    public static readonly string[] Names = ["nll", "two-sided", "llr", "two-sided-llr", "complexity", "typicality", "waic"];
+    public static readonly string[] Names = ["nll", "two-sided", "llr", "two-sided-llr", "complexity", "typicality", "dose", "waic", "stirring"];
 
     /// <summary>The kinds that need nothing but the flow, which score accepts for a saved flow.</summary>
     public static readonly string[] FlowOnly = ["nll", "complexity"];
@@ -37,10 +37,11 @@ internal static class ScorerKinds
     public const string Description =
         "nll (bits/dim; fails on MNIST, see the docs), two-sided (|NLL − its held-out mean|, fitted), llr (likelihood ratio, "
         + "background fine-tuned on μ-perturbed images), two-sided-llr, complexity (input complexity, PNG), typicality "
-        + "(fitted entropy), waic (an ensemble of --ensemble flows)";
+        + "(fitted entropy), dose (KDE of the flow's own statistics, fitted), waic (an ensemble of --ensemble flows), stirring "
+        + "(log p of the 7 rotated/flipped images vs log p, median − 3·MAD correction fitted)";
 
     /// <summary>Whether the kind fits a statistic on held-out in-distribution data.</summary>
-    public static bool NeedsFitData(string kind) => kind is "two-sided" or "two-sided-llr" or "typicality";
+    public static bool NeedsFitData(string kind) => kind is "two-sided" or "two-sided-llr" or "typicality" or "dose" or "stirring";
 
     /// <summary>Throws unless <paramref name="kind"/> is one of <see cref="FlowOnly"/>, saying what to do instead.</summary>
     public static void RequireFlowOnly(string kind)
@@ -89,6 +90,28 @@ internal static class ScorerKinds
                         }
 
                         return new TypicalityScorer(flow, entropy, ownsFlow: true);
+                    }
+
+                case "dose":
+                    {
+                        IReadOnlyList<IReadOnlyList<double>> samples;
+                        using (var fitted = DoseScorer.Fit(flow, FitData(inputs)))
+                        {
+                            samples = fitted.FittedStatistics;
+                        }
+
+                        return new DoseScorer(flow, samples, ownsFlow: true);
+                    }
+
+                case "stirring":
+                    {
+                        double median, mad;
+                        using (var fitted = StirringScorer.Fit(flow, FitData(inputs)))
+                        {
+                            (median, mad) = (fitted.Median, fitted.MedianAbsoluteDeviation);
+                        }
+
+                        return new StirringScorer(flow, median, mad, ownsFlow: true);
                     }
 
                 case "two-sided":

@@ -228,7 +228,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     }
 
     // Shape, dtype, emptiness, device, then the one host sync: the batch's (min, max), both NaN if it holds a NaN.
-    private (double Min, double Max) ValidateInputValues(Tensor input, string parameterName)
+    internal (double Min, double Max) ValidateInputValues(Tensor input, string parameterName)
     {
         ValidateInputStructure(input, parameterName);
         var (min, max) = InputChecks.MinMaxOnHost(input);
@@ -240,7 +240,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         return (min, max);
     }
 
-    private void ValidateInputStructure(Tensor input, string parameterName)
+    internal void ValidateInputStructure(Tensor input, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(input, parameterName);
         IntraOpThreads.Adopt();
@@ -270,7 +270,8 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
         InputChecks.RejectMetaDevice(input, "The batch", parameterName);
     }
 
-    private void CheckInputRange(double min, double max, string parameterName)
+    // The flow's value range against a batch's (min, max) read once by its caller.
+    internal void CheckInputRange(double min, double max, string parameterName)
     {
         if (InputRange is { } range && (min < range.Min || max > range.Max))
         {

@@ -1,5 +1,8 @@
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using FlowOod.Build;
 using FluentAssertions;
 using Xunit;
@@ -7,122 +10,89 @@ using Xunit;
 namespace FlowOod.Docs.Tests;
 
 /// <summary>
-/// A user's first project, for real: a fresh console project in a temporary folder references the FlowOod package
-/// packed from this build and TorchSharp-cpu, scores a tensor with a tiny flow, then runs the README's first two ways in
-/// (a TorchSharp classifier behind a gate; embedding rows behind an EmbeddingDetector), each saved and reloaded. On a system whose
-/// libstdc++ lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu 22.04; this repository's build machine) it must fail without
-/// <c>FlowOodPatchLibTorchGlibc</c> (libtorch does not load, and the build warns FLOWOOD0001) and run with it; on newer
-/// systems it must run either way. Needs the package registry or a NuGet cache holding TorchSharp-cpu 0.107.0.
+/// A user's first project, for real: the README's walkthrough ("An OOD check in front of the classifier you already
+/// run") in a fresh web project in a temporary folder that references the FlowOod, FlowOod.AspNetCore and
+/// FlowOod.OnnxRuntime packages packed from this build, and TorchSharp-cpu. The program (ConsumerApp/, copied there)
+/// runs one check per process: <c>library</c> (a tiny flow scores a tensor; a TorchSharp classifier → gate and
+/// embeddings → EmbeddingDetector, each saved and reloaded), <c>gate-http</c> (the classifier's gate behind
+/// AddFlowOodGate/MapFlowOodClassify on Kestrel, /classify and /health), <c>embeddings-http</c> (the detector behind
+/// AddFlowOodEmbeddingDetector/MapFlowOodEmbeddings: JSON rows and float32 bytes, /health) and <c>onnx</c> (an ONNX
+/// classifier written by this test → gate: fit, save, reload, then behind HTTP). Each answer is checked against the
+/// library's own decision for the same input. On a system whose libstdc++ lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu
+/// 22.04; this repository's build machine) the app must fail without <c>FlowOodPatchLibTorchGlibc</c> (libtorch does not
+/// load, and the build warns FLOWOOD0001) and run with it; on newer systems it must run either way. Needs the package
+/// registry or a NuGet cache holding TorchSharp-cpu 0.107.0 and Microsoft.ML.OnnxRuntime.
 /// </summary>
 public sealed class PackageConsumerTests(ITestOutputHelper output)
 {
-    // The README's first two ways in ("An OOD check in front of the classifier you already run"), from the packages:
-    // a TorchSharp classifier behind a gate, and embedding rows behind an EmbeddingDetector, each saved and reloaded.
-    private const string Program = """
-        using System;
-        using System.Diagnostics;
-        using System.Linq;
-        using FlowOod;
-        using FlowOod.Detection;
-        using FlowOod.Embeddings;
-        using FlowOod.Gating;
-        using FlowOod.Models;
-        using FlowOod.Scoring;
-        using FlowOod.Training;
-        using TorchSharp;
-        using static TorchSharp.torch;
+    // The packages a user adds, as ./build.sh pack makes them.
+    private static readonly string[] Packages = ["FlowOod", "FlowOod.AspNetCore", "FlowOod.OnnxRuntime"];
 
-        var clock = Stopwatch.StartNew();
-        FlowOodRuntime.EnsureAvailable();
-        using (var flow = TabularRealNvp.Create(2))
-        using (var scorer = new NegativeLogLikelihoodScorer(flow))
-        using (var x = torch.randn(4, 2))
-        {
-            double[] scores = scorer.Score(x);
-            Console.WriteLine($"scored {scores.Length} inputs, first {scores[0]:F3}");
-        }
-
-        var shortFit = new FeatureSpaceFitOptions { Training = new TrainingOptions { Steps = 60, BatchSize = 32, Seed = 1 } };
-        torch.random.manual_seed(1);
-        var classifier = nn.Sequential(("flatten", nn.Flatten()), ("embed", nn.Linear(16, 6)), ("relu", nn.ReLU()), ("head", nn.Linear(6, 3)));
-        classifier.eval();
-        using (var images = torch.rand(300, 1, 4, 4))
-        using (var gate = OodGate.Fit(classifier, images, new OodGateOptions { FeatureLayer = "embed", TargetFalsePositiveRate = 0.1, FeatureFlow = shortFit }))
-        {
-            gate.Save("gate.flowood");
-            using var loaded = OodGate.Load("gate.flowood", classifier);
-            GateDecision d = loaded.Classify(images)[0];
-            bool same = loaded.Classify(images).Select(e => e.PValue).SequenceEqual(gate.Classify(images).Select(e => e.PValue));
-            Console.WriteLine($"gate: label {d.Label}, p = {d.PValue:F3}, reloaded identical {same}");
-        }
-
-        var random = new Random(1);
-        float[][] rows = Enumerable.Range(0, 400).Select(_ => Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble()).ToArray()).ToArray();
-        using (var detector = EmbeddingDetector.Fit(rows, new EmbeddingDetectorOptions { TargetFalsePositiveRate = 0.1, FeatureFlow = shortFit }))
-        {
-            detector.Save("embeddings.flowood");
-            using var loaded = EmbeddingDetector.Load("embeddings.flowood");
-            OodPrediction near = loaded.PredictOne(rows[0]);
-            OodPrediction far = loaded.PredictOne(new float[] { 40f, -40f, 40f, -40f });
-            Console.WriteLine($"embeddings: in-distribution row OOD {near.IsOutOfDistribution}, far row OOD {far.IsOutOfDistribution}");
-        }
-
-        Console.WriteLine($"checks ran in {clock.Elapsed.TotalSeconds:F1} s");
-        """;
+    // Each check, its arguments and a line of its output that says it did what the documentation promises.
+    private static readonly (string Mode, string[] Arguments, string[] Expected)[] Checks =
+    [
+        ("library", [], ["scored 4 inputs", "reloaded identical True", "far row OOD True"]),
+        ("gate-http", ["--urls", "http://127.0.0.1:0"], ["gate-http: POST /classify (accepted) → 200 {\"label\":", "gate-http: POST /classify (refused) → 422 {\"ood\":true,\"reason\":\"out of distribution", "gate-http: GET /health → 200 {\"status\":\"Healthy\",\"checks\":{\"flowood-gate\":"]),
+        ("embeddings-http", ["--urls", "http://127.0.0.1:0"], ["embeddings-http: POST /embeddings {\"embedding\":[...]} → 200 {\"ood\":", "→ 200 {\"alpha\":0.1,\"threshold\":", "float32) → 200, the same answer", "\"checks\":{\"flowood-embeddings\":"]),
+        ("onnx", ["--urls", "http://127.0.0.1:0"], ["onnx: gate fitted, saved and reloaded with identical decisions", "onnx: POST /classify (refused) → 422", "onnx: GET /health → 200 {\"status\":\"Healthy\",\"checks\":{\"flowood-gate\":"]),
+    ];
 
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(8);
 
     [Fact]
-    public void FreshProject_WithPackedFlowOodAndTorchSharpCpu_RunsWithThePatchProperty()
+    public void FreshProject_WithThePackedPackagesAndTorchSharpCpu_RunsTheReadmeWalkthrough()
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
+        var steps = new List<string>();
+        void Step(string what, Stopwatch step) => steps.Add($"{what}: {step.Elapsed.TotalSeconds:F0} s (at {clock.Elapsed.TotalSeconds:F0} s from an empty folder)");
         var work = Directory.CreateTempSubdirectory("flowood-consumer-").FullName;
         var version = $"0.1.0-consumertest.{DateTime.UtcNow:yyyyMMddHHmmss}";
         try
         {
-            // The package as ./build.sh pack makes it, with a version of its own so the NuGet cache never serves an
-            // older build of it.
+            // The packages as ./build.sh pack makes them, with a version of their own so the NuGet cache never serves
+            // an older build of them (each package's dependency on FlowOod gets that version too).
+            var step = Stopwatch.StartNew();
             var packages = Path.Combine(work, "packages");
-            var pack = DotnetProcess.Run(RepositoryRoot.Path, Timeout, "pack", Path.Combine(RepositoryRoot.Path, "src", "FlowOod", "FlowOod.csproj"),
-                "-c", Configuration, "--no-build", "--nologo", "-o", packages, $"-p:Version={version}", "-p:IncludeSymbols=false");
-            pack.ExitCode.Should().Be(0, pack.Output);
+            foreach (var id in Packages)
+            {
+                var pack = DotnetProcess.Run(RepositoryRoot.Path, Timeout, "pack", Path.Combine(RepositoryRoot.Path, "src", id, $"{id}.csproj"),
+                    "-c", Configuration, "--no-build", "--nologo", "-o", packages, $"-p:Version={version}", "-p:IncludeSymbols=false");
+                pack.ExitCode.Should().Be(0, pack.Output);
+            }
 
-            var app = Path.Combine(work, "app");
-            Directory.CreateDirectory(app);
-            File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources>
-                    <add key="flowood-local" value="{packages}" />
-                  </packageSources>
-                </configuration>
-                """);
-            File.WriteAllText(Path.Combine(app, "App.csproj"), $"""
-                <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup>
-                    <OutputType>Exe</OutputType>
-                    <TargetFramework>net10.0</TargetFramework>
-                    <Nullable>enable</Nullable>
-                    <!-- The size recipe of docs/getting-started.md: copy the Linux natives only. -->
-                    <RuntimeIdentifier>linux-x64</RuntimeIdentifier>
-                    <SelfContained>false</SelfContained>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <PackageReference Include="FlowOod" Version="{version}" />
-                    <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
-                  </ItemGroup>
-                </Project>
-                """);
-            File.WriteAllText(Path.Combine(app, "Program.cs"), Program);
+            Step($"pack {string.Join(", ", Packages)}", step);
+            var app = CreateProject(work, packages, version);
             var dll = Path.Combine(app, "bin", "Release", "net10.0", "linux-x64", "App.dll");
-            var systemHasVersion = ElfVersionNeeds.SystemLibStdCxxDefines("GLIBCXX_3.4.32");
+
+            // With the property (docs: Debian 12 and Ubuntu 22.04 need it): restores and builds from the empty folder
+            // and runs everywhere.
+            step.Restart();
+            var patched = DotnetProcess.Run(app, Timeout, "build", "-c", "Release", "--nologo", "-p:FlowOodPatchLibTorchGlibc=true");
+            patched.ExitCode.Should().Be(0, patched.Output);
+            patched.Output.Should().NotContain("FLOWOOD0001");
+            Step("restore and build (FlowOodPatchLibTorchGlibc=true)", step);
+            foreach (var (mode, arguments, expected) in Checks)
+            {
+                step.Restart();
+                var run = DotnetProcess.Run(app, Timeout, [dll, mode, .. arguments]);
+                run.ExitCode.Should().Be(0, $"the walkthrough's {mode} check must pass:\n{run.Output}");
+                foreach (var line in expected)
+                {
+                    run.Output.Should().Contain(line, $"the {mode} check prints it:\n{run.Output}");
+                }
+
+                Step($"{mode} check working", step);
+                output.WriteLine(run.Output);
+            }
 
             // Without the property. On this repository's Debian 12 build machine (no GLIBCXX_3.4.32) the app cannot
-            // load libtorch, and the build says why; on a newer system it simply runs.
+            // load libtorch, and the build says why; on a newer system it simply runs. (Every build copies
+            // libLibTorchSharp.so afresh, so the patched copy of the build above does not survive this one.)
+            step.Restart();
             var plain = DotnetProcess.Run(app, Timeout, "build", "-c", "Release", "--nologo");
             plain.ExitCode.Should().Be(0, plain.Output);
             var plainRun = DotnetProcess.Run(app, Timeout, dll);
-            if (systemHasVersion)
+            if (ElfVersionNeeds.SystemLibStdCxxDefines("GLIBCXX_3.4.32"))
             {
                 plainRun.ExitCode.Should().Be(0, plainRun.Output);
             }
@@ -133,30 +103,68 @@ public sealed class PackageConsumerTests(ITestOutputHelper output)
                 plainRun.Output.Should().Contain("GLIBCXX_3.4.32", "FlowOodRuntime.EnsureAvailable names the real cause");
             }
 
-            // With the property: runs everywhere.
-            var patched = DotnetProcess.Run(app, Timeout, "build", "-c", "Release", "--nologo", "-p:FlowOodPatchLibTorchGlibc=true");
-            patched.ExitCode.Should().Be(0, patched.Output);
-            patched.Output.Should().NotContain("FLOWOOD0001");
-            var run = DotnetProcess.Run(app, Timeout, dll);
-            run.ExitCode.Should().Be(0, run.Output);
-            run.Output.Should().Contain("scored 4 inputs");
-            run.Output.Should().Contain("reloaded identical True");
-            run.Output.Should().Contain("far row OOD True");
-            output.WriteLine($"From an empty folder to a working check (pack, restore, two builds, runs): {clock.Elapsed.TotalSeconds:F0} s");
-            output.WriteLine(run.Output);
+            Step("build and run without the property", step);
+            output.WriteLine("Wall time, from an empty folder (this machine; the package cache warm):");
+            foreach (var line in steps)
+            {
+                output.WriteLine($"  {line}");
+            }
         }
         finally
         {
             Directory.Delete(work, recursive: true);
-            var cached = Path.Combine(NuGetCache, "flowood", version);
-            if (Directory.Exists(cached))
+            foreach (var id in Packages)
             {
-                Directory.Delete(cached, recursive: true);
+                var cached = Path.Combine(NuGetCache, id.ToLowerInvariant(), version);
+                if (Directory.Exists(cached))
+                {
+                    Directory.Delete(cached, recursive: true);
+                }
             }
         }
     }
 
-    // This test's build configuration (bin/<Configuration>/...), which the packed FlowOod was built in.
+    // The fresh project: a nuget.config adding the folder of packed packages to the user's sources, a web project
+    // referencing the packages, the walkthrough's sources and appsettings.json, and the ONNX classifier beside them.
+    private static string CreateProject(string work, string packages, string version)
+    {
+        var app = Path.Combine(work, "app");
+        Directory.CreateDirectory(app);
+        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="flowood-local" value="{packages}" />
+              </packageSources>
+            </configuration>
+            """);
+        File.WriteAllText(Path.Combine(app, "App.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk.Web">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <!-- The size recipe of docs/getting-started.md: copy the Linux natives only. -->
+                <RuntimeIdentifier>linux-x64</RuntimeIdentifier>
+                <SelfContained>false</SelfContained>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="FlowOod" Version="{version}" />
+                <PackageReference Include="FlowOod.AspNetCore" Version="{version}" />
+                <PackageReference Include="FlowOod.OnnxRuntime" Version="{version}" />
+                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+              </ItemGroup>
+            </Project>
+            """);
+        foreach (var file in Directory.GetFiles(Path.Combine(RepositoryRoot.Path, "tests", "FlowOod.Docs.Tests", "ConsumerApp")))
+        {
+            File.Copy(file, Path.Combine(app, Path.GetFileName(file)));
+        }
+
+        File.WriteAllBytes(Path.Combine(app, "classifier.onnx"), WalkthroughModel.Onnx());
+        return app;
+    }
+
+    // This test's build configuration (bin/<Configuration>/...), which the packed packages were built in.
     private static string Configuration =>
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
 

@@ -164,10 +164,8 @@ public sealed class ImageDataset
 
         FlowOodRuntime.EnsureAvailable();
         var imageSize = Height * Width;
-        var bytes = Pixels.Slice(start * imageSize, count * imageSize).ToArray();
-        using var scope = NewDisposeScope();
-        var result = tensor(bytes, [count, 1, Height, Width], device: device).to(ScalarType.Float32).DivideInPlace(255);
-        return scope.MoveToOuter(result);
+        var values = PixelScale.ToUnit(Pixels.Span.Slice(start * imageSize, count * imageSize));
+        return tensor(values, [count, 1, Height, Width], device: device);
     }
 
     private static string FindFile(string directory, string baseName, DatasetSplit split)

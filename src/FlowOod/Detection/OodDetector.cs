@@ -168,6 +168,7 @@ public sealed class OodDetector : IDisposable
     /// <exception cref="ArgumentException"><paramref name="score"/> is NaN.</exception>
     public double PValue(double score)
     {
+        CheckCounters.ScoresChecked(1);
         if (double.IsNaN(score))
         {
             throw new ArgumentException("Cannot compute the p-value of a NaN score.", nameof(score));
@@ -183,6 +184,13 @@ public sealed class OodDetector : IDisposable
     public OodPrediction Predict(double score)
     {
         var pValue = PValue(score);
+        return new OodPrediction(pValue <= TargetFalsePositiveRate, score, pValue);
+    }
+
+    /// <summary><see cref="Predict(double)"/> for a score its producer has checked for NaN already (the gate, the embedding detector).</summary>
+    internal OodPrediction PredictChecked(double score)
+    {
+        var pValue = PValueOfCount(CountAtLeast(score), sortedScores.Length);
         return new OodPrediction(pValue <= TargetFalsePositiveRate, score, pValue);
     }
 
@@ -203,14 +211,17 @@ public sealed class OodDetector : IDisposable
         }
 
         var predictions = new OodPrediction[scores.Length];
+        // A flow scorer checked its scores for NaN itself (FlowEvaluation.CheckFinite); any other scorer's are checked here.
+        var checkNaN = Scorer is not Scoring.FlowScorer;
+        CheckCounters.ScoresChecked(checkNaN ? scores.Length : 0);
         for (int i = 0; i < scores.Length; i++)
         {
-            if (double.IsNaN(scores[i]))
+            if (checkNaN && double.IsNaN(scores[i]))
             {
                 throw new InvalidOperationException($"{Scorer.Name} returned NaN for example {i}.");
             }
 
-            predictions[i] = Predict(scores[i]);
+            predictions[i] = PredictChecked(scores[i]);
         }
 
         return predictions;

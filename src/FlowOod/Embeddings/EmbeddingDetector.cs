@@ -303,7 +303,8 @@ public sealed class EmbeddingDetector : IDisposable
 
             using var scope = NewDisposeScope();
             var chunk = tensor(buffer, [chunkSize, width]).to(device);
-            var chunkScores = scorer.ScoreFeatures(chunk, Source, parameterName);
+            // The rows were checked (shape, finite) by EmbeddingRows and their range above: the scorer reads neither again.
+            var chunkScores = scorer.ScoreFeatures(chunk, Source, parameterName, checkedByCaller: true);
             for (int r = 0; r < length; r++)
             {
                 scores[start + r] = far[r] ? double.PositiveInfinity : chunkScores[r];
@@ -331,7 +332,8 @@ public sealed class EmbeddingDetector : IDisposable
         var predictions = new OodPrediction[scores.Length];
         for (int i = 0; i < scores.Length; i++)
         {
-            predictions[i] = Detector.Predict(scores[i]);
+            // The scorer checked every score for NaN (FlowEvaluation.CheckFinite); +∞ for far rows.
+            predictions[i] = Detector.PredictChecked(scores[i]);
         }
 
         return predictions;

@@ -37,6 +37,7 @@ internal static class EmbeddingRows
         }
 
         count = rows.Length;
+        CheckCounters.ValueRead();
         var flat = new float[rows.Length * width];
         for (int i = 0; i < rows.Length; i++)
         {
@@ -70,6 +71,7 @@ internal static class EmbeddingRows
                 parameterName);
         }
 
+        CheckCounters.ValueRead();
         for (int i = 0; i < rowCount; i++)
         {
             CheckFinite(values.Slice(i * dimension, dimension), i, parameterName);

@@ -59,8 +59,9 @@ internal static class GateChecks
         }
     }
 
-    // A batch for Classify: [N, ...inputShape], N ≥ 1, float32, not on the meta device, finite; returns N.
-    internal static long ValidateBatch(Tensor batch, long[] inputShape, string parameterName)
+    // A batch for Classify: [N, ...inputShape], N ≥ 1, float32, not on the meta device, finite; returns N and the batch's
+    // (min, max), read once here: a scorer of inputs checks its flows' ranges against them without reading the batch again.
+    internal static (long Count, InputValues Values) ValidateBatch(Tensor batch, long[] inputShape, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(batch, parameterName);
         if (!Shapes.EventMatches(batch.shape, inputShape))
@@ -88,7 +89,7 @@ internal static class GateChecks
             throw new ArgumentException("The batch contains NaN or infinite values.", parameterName);
         }
 
-        return batch.shape[0];
+        return (batch.shape[0], new InputValues(min, max));
     }
 
     // In-distribution data for Fit: [N, ...], N ≥ 1, rank ≥ 2, float32, finite; returns the shape of one input.

@@ -64,7 +64,7 @@ internal sealed class GateEvaluator : IDisposable
         Tensor batch, string parameterName, CancellationToken cancellationToken, IProgress<GateFitProgress>? progress = null)
     {
         IntraOpThreads.Adopt();
-        var count = GateChecks.ValidateBatch(batch, inputShape, parameterName);
+        var (count, values) = GateChecks.ValidateBatch(batch, inputShape, parameterName);
         GateChecks.EnsureEvaluationMode(classifier);
         var scores = new double[count];
         var labels = new int[count];
@@ -76,23 +76,22 @@ internal sealed class GateEvaluator : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var length = (int)Math.Min(ChunkSize, count - start);
-            var chunk = batch.narrow(0, start, length);
-            if (chunk.device_type != Device.type || chunk.device_index != Device.index)
-            {
-                chunk = chunk.to(Device);
-            }
-
-            if (length < ChunkSize)
-            {
-                chunk = cat([chunk, zeros([ChunkSize - length, .. inputShape], ScalarType.Float32, Device)], 0);
-            }
+            // Every chunk is copied into a buffer of the gate's own (libtorch's allocator: aligned, contiguous), the
+            // last one padded with zero inputs. The classifier's first layer reads this memory, and libtorch's CPU
+            // matrix products may round the last bit differently for data that is not 16-byte aligned (a float[]
+            // wrapped by torch.tensor, a view at an odd offset), so reading the caller's memory would make a decision
+            // depend on where the batch lies.
+            var chunk = zeros([ChunkSize, .. inputShape], ScalarType.Float32, Device);
+            chunk.narrow(0, 0, length).copy_(batch.narrow(0, start, length));
 
             var (logits, features) = Forward(chunk);
             GateChecks.CheckLogits(logits, chunk.shape[0], ClassCount);
-            // The batch was checked above; the features are checked (shape, dtype, finite) and the scores for NaN once,
-            // by the feature scorer, or here for a scorer of inputs.
+            // The batch was checked above (shape, dtype, finite: its values read once); the features are checked (shape,
+            // dtype, finite) and the scores for NaN once, by the feature scorer; a flow scorer of inputs checks only its
+            // flows' ranges (against the values read above) and its scores for NaN; any other scorer's scores are checked
+            // for NaN here.
             var chunkScores = features is null
-                ? ScoreInputs(chunk, start, length)
+                ? ScoreInputs(chunk, values, start, length, parameterName)
                 : FeatureScorer!.ScoreFeatures(features, SourceDescription, parameterName);
             var logitValues = logits.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
             var probabilityValues = softmax(logits.to_type(ScalarType.Float32), 1).cpu().data<float>().ToArray();
@@ -184,7 +183,8 @@ internal sealed class GateEvaluator : IDisposable
         var probe = zeros([1, .. inputShape], ScalarType.Float32, Device);
         try
         {
-            ScoreInputs(probe, 0, 0);
+            // The public path: every check of the scorer, once, so the structure the request path relies on is established.
+            ScoreInputs(probe, null, 0, 0, "batch");
         }
         catch (ArgumentException e)
         {
@@ -240,16 +240,24 @@ internal sealed class GateEvaluator : IDisposable
 
     // The scores of a chunk from the detector's scorer of inputs: one per row, and no NaN among the first `length` rows
     // (the real inputs; `start` is the first one's index in the batch).
-    private double[] ScoreInputs(Tensor chunk, long start, int length)
+    // A flow scorer is given the values read by the gate (values null: its public Score, all checks) and checks its scores.
+    private double[] ScoreInputs(Tensor chunk, InputValues? values, long start, int length, string parameterName)
     {
         var scorer = InputScorer!;
-        var result = scorer.Score(chunk);
+        var flowScorer = scorer as FlowScorer;
+        var result = flowScorer is not null && values is { } read ? flowScorer.ScoreChecked(chunk, read, parameterName) : scorer.Score(chunk);
         if (result is null || result.Length != chunk.shape[0])
         {
             throw new InvalidOperationException(
                 $"{scorer.Name} returned {result?.Length ?? 0} scores for a chunk of {chunk.shape[0]} inputs; expected one per input.");
         }
 
+        if (flowScorer is not null)
+        {
+            return result;
+        }
+
+        CheckCounters.ScoresChecked(length);
         for (int i = 0; i < length; i++)
         {
             if (double.IsNaN(result[i]))

@@ -31,9 +31,10 @@ namespace FlowOod.Gating;
 /// so your own calls of the classifier return exactly what they returned before. TorchSharp keeps hooks in a plain
 /// dictionary, so do not construct or dispose a gate while the same classifier runs on another thread.</para>
 /// <para>Exactness: libtorch chooses kernels by batch size, so the same input can get different last bits in batches of
-/// different sizes. The gate therefore evaluates every batch in chunks of exactly <see cref="ChunkSize"/> inputs, padding
-/// the last chunk with zero inputs: an input's decision is bit-identical whatever batch, position or thread it comes
-/// in (a single input costs one chunk's evaluation). Calibration scores are computed the same way, so a calibration
+/// different sizes, and its CPU matrix products may round differently for data that is not 16-byte aligned. The gate
+/// therefore evaluates every batch in chunks of exactly <see cref="ChunkSize"/> inputs, each copied into a buffer of its
+/// own and the last padded with zero inputs: an input's decision is bit-identical whatever batch, position, memory
+/// address or thread it comes in (a single input costs one chunk's evaluation). Calibration scores are computed the same way, so a calibration
 /// input gets exactly its calibration score back.</para>
 /// <para>Threads and ownership: a constructed gate is immutable and safe for concurrent <see cref="Classify"/> calls. A
 /// fitted or loaded gate owns its detector (and its flow); <see cref="Create"/> says with <c>ownsDetector</c>. Disposing
@@ -386,7 +387,7 @@ public sealed class OodGate : IDisposable
         for (int i = 0; i < decisions.Length; i++)
         {
             // No score is NaN here: the scorers' path checked each once (GateEvaluator).
-            var prediction = calibrated.Predict(scores[i]);
+            var prediction = calibrated.PredictChecked(scores[i]);
             decisions[i] = new GateDecision(
                 labels[i], names[labels[i]], probabilities[i], prediction.IsOutOfDistribution, prediction.Score, prediction.PValue, calibrated.Threshold);
         }

@@ -28,6 +28,7 @@ internal static class InputChecks
     /// </summary>
     public static (double Min, double Max) MinMaxOnHost(Tensor input)
     {
+        CheckCounters.ValueRead();
         using var scope = NewDisposeScope();
         var (min, max) = input.aminmax();
         var both = stack([min, max]).to(ScalarType.Float64).cpu();
@@ -35,3 +36,6 @@ internal static class InputChecks
         return (values[0], values[1]);
     }
 }
+
+/// <summary>A batch's minimum and maximum, read once by the layer that checked it finite (both finite).</summary>
+internal readonly record struct InputValues(double Min, double Max);

@@ -243,22 +243,30 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     public override double[] Score(Tensor batch)
     {
         ThrowIfDisposed();
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    // values given: a gate's chunk, checked finite by the gate (no second read) and scored as one piece.
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
         IntraOpThreads.Adopt();
-        var count = ValidateBatch(batch, nameof(batch));
+        var count = values is null ? ValidateBatch(batch, parameterName) : batch.shape[0];
+        var chunkSize = values is null ? ChunkSize : count;
         EnsureEvaluationMode(extractorModule, ExtractorName);
         var scores = new double[count];
         var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
         var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
         using var inference = inference_mode();
-        for (long start = 0; start < count; start += ChunkSize)
+        for (long start = 0; start < count; start += chunkSize)
         {
             using var scope = NewDisposeScope();
-            var chunk = batch.narrow(0, start, Math.Min(ChunkSize, count - start));
-            var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, nameof(batch));
-            var (checkedRows, outOfRange) = CheckStandardized(features, Standardizer.ApplyUnchecked(features), nameof(batch));
+            var chunk = batch.narrow(0, start, Math.Min(chunkSize, count - start));
+            var features = Extract(extractor, ExtractorName, chunk, FeatureDimension, parameterName);
+            var (checkedRows, outOfRange) = CheckStandardized(features, Standardizer.ApplyUnchecked(features), parameterName);
             var standardized = checkedRows.to(dtype, device);
-            // Extract has checked the features' shape, dtype and finiteness, and CheckStandardized their range.
-            var logProb = LogProbUnchecked(Flow, standardized);
+            // Extract has checked the features' shape, dtype and finiteness, and CheckStandardized their range; the
+            // chunk reaches the flow as one piece.
+            var logProb = LogProbUnchecked(Flow, standardized, oneChunk: true);
             for (int i = 0; i < logProb.Length; i++)
             {
                 scores[start + i] = outOfRange?[i] == true ? double.PositiveInfinity : -logProb[i];
@@ -273,17 +281,32 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     /// row of <paramref name="features"/> <c>[N, D]</c>, float32 or float64, finite (checked). The flow sees the rows in
     /// pieces of <see cref="FlowScorer.ChunkSize"/>, so a batch of fixed size is always evaluated the same way.
     /// </summary>
-    internal double[] ScoreFeatures(Tensor features, string source, string parameterName)
+    internal double[] ScoreFeatures(Tensor features, string source, string parameterName) =>
+        ScoreFeatures(features, source, parameterName, checkedByCaller: false);
+
+    /// <summary>
+    /// <see cref="ScoreFeatures(Tensor, string, string)"/>; with <paramref name="checkedByCaller"/> the caller (the embedding
+    /// detector) has checked the rows already: [N, D] float32, finite, and every row within ±<see cref="MaxStandardizedFeature"/>
+    /// standard deviations of the mean (farther rows replaced), so neither fact is read again here. The rows reach the flow
+    /// as one piece (the caller's fixed-size chunk).
+    /// </summary>
+    internal double[] ScoreFeatures(Tensor features, string source, string parameterName, bool checkedByCaller)
     {
         ThrowIfDisposed();
-        ValidateFeatures(features, source, features.shape[0], FeatureDimension, parameterName);
+        if (!checkedByCaller)
+        {
+            ValidateFeatures(features, source, features.shape[0], FeatureDimension, parameterName);
+        }
+
         using var scope = NewDisposeScope();
         var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
         var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
         using var inference = inference_mode();
-        var (checkedRows, outOfRange) = CheckStandardized(features, Standardizer.ApplyUnchecked(features), parameterName);
+        var (checkedRows, outOfRange) = checkedByCaller
+            ? (Standardizer.ApplyUnchecked(features), null)
+            : CheckStandardized(features, Standardizer.ApplyUnchecked(features), parameterName);
         var standardized = checkedRows.to(dtype, device);
-        var logProb = LogProbUnchecked(Flow, standardized);
+        var logProb = LogProbUnchecked(Flow, standardized, oneChunk: true);
         var scores = new double[logProb.Length];
         for (int i = 0; i < logProb.Length; i++)
         {
@@ -511,6 +534,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         InputChecks.RejectMetaDevice(features, $"What {source[0..1].ToLowerInvariant()}{source[1..]} returned", parameterName);
         using (var scope = NewDisposeScope())
         {
+            CheckCounters.ValueRead();
             if (!isfinite(features).all().item<bool>())
             {
                 throw new ArgumentException(
@@ -597,6 +621,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         if (batch.is_floating_point())
         {
             using var scope = NewDisposeScope();
+            CheckCounters.ValueRead();
             if (!isfinite(batch).all().item<bool>())
             {
                 throw new ArgumentException("The batch contains NaN or infinite values.", parameterName);

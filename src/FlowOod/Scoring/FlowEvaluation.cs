@@ -50,6 +50,7 @@ internal static class FlowEvaluation
                 chunk = chunk.to(device);
             }
 
+            CheckCounters.FlowEvaluated();
             var logProb = flow.LogProbUnchecked(chunk, source);
             logProb.to_type(ScalarType.Float64).cpu().data<double>().CopyTo(result, (int)start);
         }
@@ -85,6 +86,7 @@ internal static class FlowEvaluation
     /// <summary>Throws a <see cref="InvalidOperationException"/> when a score came out NaN (never returned silently).</summary>
     public static double[] CheckFinite(double[] scores, string scorer)
     {
+        CheckCounters.ScoresChecked(scores.Length);
         for (int i = 0; i < scores.Length; i++)
         {
             if (double.IsNaN(scores[i]))

@@ -67,6 +67,44 @@ public abstract class FlowScorer : IOodScorer
     /// <inheritdoc/>
     public abstract double[] Score(Tensor batch);
 
+    /// <summary>
+    /// The gate's path into the scorer (a gate over a detector of inputs): <paramref name="batch"/> is a fixed-size chunk
+    /// of the gate whose structure the gate's construction established (the scorer scored a float32 zero input of the
+    /// gate's shape) and whose values the gate has read once for this request (finite; <paramref name="values"/> are its
+    /// minimum and maximum). The flows check only their value range against those values, the chunk is evaluated as
+    /// one piece (it is already of fixed size), and the scorer checks its scores for NaN, once.
+    /// </summary>
+    internal double[] ScoreChecked(Tensor batch, InputValues values, string parameterName)
+    {
+        ThrowIfDisposed();
+        return ScoreCore(batch, values, parameterName);
+    }
+
+    /// <summary>
+    /// <see cref="Score"/> (<paramref name="values"/> null: the batch is validated here against every flow, its values
+    /// read once) or <see cref="ScoreChecked"/> (values given: only the flows' ranges are checked, against them).
+    /// </summary>
+    private protected abstract double[] ScoreCore(Tensor batch, InputValues? values, string parameterName);
+
+    /// <summary>
+    /// Validates <paramref name="batch"/> for every flow of <paramref name="flows"/> with its values read once; for a
+    /// batch a caller has read already (<paramref name="values"/> given), checks only each flow's range against them.
+    /// </summary>
+    private protected static void ValidateInput(Tensor batch, InputValues? values, string parameterName, params ReadOnlySpan<NormalizingFlow> flows)
+    {
+        ArgumentNullException.ThrowIfNull(batch, parameterName);
+        var (min, max) = values is { } known ? (known.Min, known.Max) : flows[0].ValidateInputValues(batch, parameterName);
+        for (int k = 0; k < flows.Length; k++)
+        {
+            if (values is null && k > 0)
+            {
+                flows[k].ValidateInputStructure(batch, parameterName);
+            }
+
+            flows[k].CheckInputRange(min, max, parameterName);
+        }
+    }
+
     /// <summary>Disposes the flows when the scorer owns them; harmless when called again.</summary>
     public void Dispose()
     {
@@ -91,11 +129,14 @@ public abstract class FlowScorer : IOodScorer
         return FlowEvaluation.LogProb(flow, batch, ChunkSize, Noise, parameterName);
     }
 
-    /// <summary>log p(x) for a batch validated against <paramref name="flow"/> already.</summary>
-    private protected double[] LogProbUnchecked(NormalizingFlow flow, Tensor batch)
+    /// <summary>
+    /// log p(x) for a batch validated against <paramref name="flow"/> already: in chunks of <see cref="ChunkSize"/>, or
+    /// as one piece for a chunk a caller has cut already (<paramref name="oneChunk"/>, e.g. the gate's fixed-size chunks).
+    /// </summary>
+    private protected double[] LogProbUnchecked(NormalizingFlow flow, Tensor batch, bool oneChunk = false)
     {
         ThrowIfDisposed();
-        return FlowEvaluation.LogProbUnchecked(flow, batch, ChunkSize, Noise);
+        return FlowEvaluation.LogProbUnchecked(flow, batch, oneChunk ? checked((int)Math.Max(1, batch.shape[0])) : ChunkSize, Noise);
     }
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> after <see cref="Dispose"/>.</summary>

@@ -85,9 +85,14 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
     {
         ArgumentNullException.ThrowIfNull(batch);
         ThrowIfDisposed();
-        Flow.ValidateInput(batch, nameof(batch));
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        ValidateInput(batch, values, parameterName, Flow);
         var lengths = CompressedBitsUnchecked(batch);
-        var logProb = LogProbUnchecked(Flow, batch);
+        var logProb = LogProbUnchecked(Flow, batch, oneChunk: values is not null);
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {

@@ -71,9 +71,14 @@ public sealed class LikelihoodRatioScorer : FlowScorer, IComponent<LikelihoodRat
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(batch);
-        Foreground.ValidateInputForBoth(batch, Background, nameof(batch));
-        var foreground = LogProbUnchecked(Foreground, batch);
-        var background = LogProbUnchecked(Background, batch);
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        ValidateInput(batch, values, parameterName, Foreground, Background);
+        var foreground = LogProbUnchecked(Foreground, batch, oneChunk: values is not null);
+        var background = LogProbUnchecked(Background, batch, oneChunk: values is not null);
         var scores = new double[foreground.Length];
         for (int i = 0; i < scores.Length; i++)
         {

@@ -52,7 +52,14 @@ public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<Negativ
     public override double[] Score(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var logProb = LogProb(Flow, batch, nameof(batch));
+        ThrowIfDisposed();
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        ValidateInput(batch, values, parameterName, Flow);
+        var logProb = LogProbUnchecked(Flow, batch, oneChunk: values is not null);
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {

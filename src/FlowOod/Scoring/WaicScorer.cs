@@ -88,7 +88,14 @@ public sealed class WaicScorer : FlowScorer, IComponent<WaicScorer>
     /// <exception cref="InvalidOperationException">A flow produced a NaN log-likelihood.</exception>
     public override double[] Score(Tensor batch)
     {
-        var logLikelihoods = LogLikelihoods(batch);
+        ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfDisposed();
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        var logLikelihoods = LogLikelihoods(batch, values, parameterName);
         var scores = new double[logLikelihoods[0].Length];
         var column = new double[ensemble.Length];
         for (int i = 0; i < scores.Length; i++)
@@ -134,16 +141,18 @@ public sealed class WaicScorer : FlowScorer, IComponent<WaicScorer>
     {
         ArgumentNullException.ThrowIfNull(batch);
         ThrowIfDisposed();
-        foreach (var flow in ensemble)
-        {
-            flow.ValidateInput(batch, nameof(batch));
-        }
+        return LogLikelihoods(batch, null, nameof(batch));
+    }
 
+    // The batch's values are read once for all K flows (or not at all when a caller read them: values given).
+    private double[][] LogLikelihoods(Tensor batch, InputValues? values, string parameterName)
+    {
+        ValidateInput(batch, values, parameterName, ensemble);
         var result = new double[ensemble.Length][];
         for (int k = 0; k < ensemble.Length; k++)
         {
             result[k] = FlowEvaluation.CheckFinite(
-                LogProbUnchecked(ensemble[k], batch), $"{Name}, flow {k}");
+                LogProbUnchecked(ensemble[k], batch, oneChunk: values is not null), $"{Name}, flow {k}");
         }
 
         return result;

@@ -91,6 +91,35 @@ public sealed class OodGateTests(FittedGateFixture fixture) : IClassFixture<Fitt
     }
 
     [Fact]
+    public void Classify_GivesTheSameBits_WhereverTheBatchLiesInMemory()
+    {
+        // A classifier whose first layer is a matrix product reads the caller's memory directly, and libtorch's CPU GEMM
+        // (MKL) may round the last bit differently when that memory is not 16-byte aligned: a float[] wrapped by
+        // torch.tensor, or a view at an odd offset. Seen on our build machine as an HTTP answer (the service's input
+        // comes from a float[]) one float32 step away from OodGate.Classify of the same values.
+        using var scope = NewDisposeScope();
+        using var classifier = nn.Sequential(("flatten", nn.Flatten()), ("fc1", nn.Linear(64, 8)), ("relu", nn.ReLU()), ("fc2", nn.Linear(8, 3)));
+        GateTestModels.Reinitialize(classifier, seed: 13);
+        classifier.eval();
+        using var gate = OodGate.Fit(classifier, GateTestModels.InDistribution(200, seed: 1), GateTestModels.FitOptions() with { FeatureFlow = Quick });
+        var inputs = cat([GateTestModels.InDistribution(24, seed: 5), GateTestModels.Noise(8, seed: 6)], 0);   // two full chunks
+        var aligned = gate.Classify(inputs);
+
+        var size = inputs.numel();
+        var buffer = zeros(size + 16);
+        var differing = new List<string>();
+        for (int offset = 1; offset < 16; offset++)
+        {
+            var shifted = buffer.narrow(0, offset, size).view(inputs.shape);   // 4·offset bytes past a 64-byte boundary
+            shifted.copy_(inputs);
+            var decisions = gate.Classify(shifted);
+            differing.AddRange(Enumerable.Range(0, 32).Where(i => !GateTestModels.SameBits(aligned[i], decisions[i])).Select(i => $"input {i} at offset {offset}"));
+        }
+
+        differing.Should().BeEmpty("an input's decision must not depend on where its batch lies in memory");
+    }
+
+    [Fact]
     public void TheClassifier_IsLeftUntouched_AndItsOwnCallsReturnWhatTheyReturnedBefore()
     {
         using var scope = NewDisposeScope();

@@ -62,9 +62,11 @@ public sealed class ComponentRegistryTests
         ["NegativeLogLikelihood"] = () => ImageCase(new NegativeLogLikelihoodScorer(ScoringFlowsFor(noise: true), LikelihoodUnit.Nats, chunkSize: 5, ScoringNoise.Seeded(4), ownsFlow: true)),
         ["Typicality"] = () => ImageCase(new TypicalityScorer(ScoringFlowsFor(noise: true), entropy: 41.5, chunkSize: 3, ScoringNoise.SeededStream(2), ownsFlow: true)),
         ["TwoSided"] = () => ImageCase(new TwoSidedScorer(new NegativeLogLikelihoodScorer(ScoringFlowsFor(), LikelihoodUnit.Nats, ownsFlow: true), center: 3.5, scale: 2, ownsInner: true)),
+        ["Dose"] = () => ImageCase(OwnedDose()),
         ["Waic"] = () => ImageCase(new WaicScorer([ScoringFlowsFor(seed: 1), ScoringFlowsFor(seed: 2)], chunkSize: 4, ownsFlows: true)),
         ["LikelihoodRatio"] = () => ImageCase(new LikelihoodRatioScorer(ScoringFlowsFor(seed: 3), ScoringFlowsFor(seed: 4), chunkSize: 2, ownsFlows: true)),
         ["LocalLikelihoodRatio"] = () => ImageCase(new LocalLikelihoodRatioScorer(ScoringFlowsFor(seed: 5), Scoring.ScoringFlows.CreateLocal(seed: 6), chunkSize: 3, ScoringNoise.Seeded(2), ownsFlows: true)),
+        ["Stirring"] = () => ImageCase(new StirringScorer(ScoringFlowsFor(noise: true, seed: 5), median: -30.5, medianAbsoluteDeviation: 4.25, StirringTransforms.QuadrantDerangements, conditionalCorrection: true, chunkSize: 4, ScoringNoise.Seeded(6), ownsFlow: true)),
         ["InputComplexity"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), chunkSize: 3, ScoringNoise.BinCentres, ownsFlow: true)),
         ["FeatureSpace"] = () => new ScorerCase(
             new FeatureSpaceScorer(
@@ -160,6 +162,14 @@ public sealed class ComponentRegistryTests
         SingleScaleRealNvp.Create([1, 4, 4], new SingleScaleRealNvpOptions { Mask = mask, Couplings = 2, Conditioner = conditioner });
 
     private static NormalizingFlow ScoringFlowsFor(bool noise = false, long seed = 99) => Scoring.ScoringFlows.CreatePrepared(noise, ScalarType.Float32, seed);
+
+    // A DoSE scorer fitted on 8 images that owns its flow, as the other cases' scorers do.
+    private static DoseScorer OwnedDose()
+    {
+        var flow = ScoringFlowsFor(noise: true);
+        using var fitted = DoseScorer.Fit(flow, Scoring.ScoringFlows.EightBitImages(8, ScalarType.Float32), chunkSize: 3, ScoringNoise.Seeded(5));
+        return new DoseScorer(flow, fitted.FittedStatistics, fitted.ChunkSize, fitted.Noise, ownsFlow: true);
+    }
 
     private static ScorerCase ImageCase(IOodScorer scorer) => new(scorer, Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32), LoadOptions);
 

@@ -17,8 +17,8 @@ namespace FlowOod.Tests.Persistence;
 
 // One small, valid model file of every kind, with the load method of its kind and a use of what loaded (scores of a fixed
 // batch): the golden files of the current format version (five flow builders, every FlowOod scorer kind, a detector and
-// a typicality test), a two-sided scorer, a gate on a classifier layer, a gate over a detector of the inputs and an
-// embedding detector.
+// a typicality test), a two-sided scorer, a DoSE scorer, a gate on a classifier layer, a gate over a detector of the
+// inputs, an embedding detector and a stirring scorer.
 public sealed class ModelFileKinds : IDisposable
 {
     public ModelFileKinds()
@@ -94,6 +94,30 @@ public sealed class ModelFileKinds : IDisposable
                 loaded => ((EmbeddingDetector)loaded).Predict(Embeddings.EmbeddingTestData.Rows(10, seed: 0, dimension: 4)).Select(d => d.Score).ToArray(),
                 IsGate: false,
                 MutationSeed: 19));
+        }
+
+        // A DoSE scorer on the golden NLL scorer's flow (its own mutation stream, so the streams of the kinds above stay as they were).
+        using (var nll = (NegativeLogLikelihoodScorer)ModelFile.LoadScorer(Path.Combine(golden, "scorer-nll" + ModelFile.Extension)))
+        using (var dose = DoseScorer.Fit(nll.Flow, GoldenModels.Images(20, 5), chunkSize: 7, ScoringNoise.Seeded(3)))
+        {
+            ModelFile.Save(dose, path);
+            Kinds.Add(new ModelFileKind(
+                "scorer-dose", File.ReadAllBytes(path), p => ModelFile.LoadScorer(p), loaded => ((IOodScorer)loaded).Score(GoldenModels.Images(10, 0)), IsGate: false, MutationSeed: 23));
+        }
+
+        // A stirring scorer (added after the seeded mutation test was written: mutants from a stream of its own) on the
+        // golden NLL scorer's flow, fitted on arithmetic images.
+        using (var nll = (NegativeLogLikelihoodScorer)ModelFile.LoadScorer(Path.Combine(golden, "scorer-nll" + ModelFile.Extension)))
+        using (var stirring = StirringScorer.Fit(nll.Flow, GoldenModels.Images(20, 5), chunkSize: 7, noise: ScoringNoise.Seeded(3)))
+        {
+            ModelFile.Save(stirring, path);
+            Kinds.Add(new ModelFileKind(
+                "scorer-stirring",
+                File.ReadAllBytes(path),
+                p => ModelFile.LoadScorer(p),
+                loaded => ((IOodScorer)loaded).Score(GoldenModels.Images(10, 0)),
+                IsGate: false,
+                MutationSeed: 29));
         }
     }
 

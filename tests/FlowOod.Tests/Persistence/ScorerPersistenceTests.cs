@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided", "Stirring", "Shaking"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -169,12 +169,15 @@ public sealed class ScorerPersistenceTests
         {
             "Nll" => new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7),
             "Typicality" => TypicalityScorer.Fit(flow, heldOut, chunkSize: 9, ScoringNoise.Seeded(3)),
+            "Dose" => DoseScorer.Fit(flow, heldOut, chunkSize: 9, ScoringNoise.Seeded(3)),
             "Waic" => new WaicScorer([flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 22)], chunkSize: 11),
             "LikelihoodRatio" => new LikelihoodRatioScorer(flow, ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 24), chunkSize: 13, ScoringNoise.Seeded(9)),
             "LocalLikelihoodRatio" => new LocalLikelihoodRatioScorer(flow, ScoringFlows.CreateLocal(seed: 25), chunkSize: 6, ScoringNoise.Seeded(4)),
             "InputComplexityPng" => new InputComplexityScorer(flow, new PngCompressor(), chunkSize: 5),
             "InputComplexityDeflate" => new InputComplexityScorer(flow, new DeflateCompressor()),
             "TwoSided" => TwoSidedScorer.Fit(new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7), heldOut, ownsInner: true),
+            "Stirring" => StirringScorer.Fit(flow, heldOut, chunkSize: 9, noise: ScoringNoise.Seeded(3)),
+            "Shaking" => StirringScorer.Fit(flow, heldOut, StirringTransforms.QuadrantDerangements, conditionalCorrection: false, chunkSize: 11),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
     }
@@ -183,10 +186,12 @@ public sealed class ScorerPersistenceTests
     {
         NegativeLogLikelihoodScorer s => [s.Flow],
         TypicalityScorer s => [s.Flow],
+        DoseScorer s => [s.Flow],
         WaicScorer s => s.Ensemble,
         LikelihoodRatioScorer s => [s.Foreground, s.Background],
         LocalLikelihoodRatioScorer s => [s.Full, s.Local],
         InputComplexityScorer s => [s.Flow],
+        StirringScorer s => [s.Flow],
         TwoSidedScorer s => FlowsOf(s.Inner),
         _ => [],
     };

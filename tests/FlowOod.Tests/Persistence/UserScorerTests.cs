@@ -163,6 +163,7 @@ public sealed class UserScorerTests
         { "LikelihoodRatio", "{\"type\":\"LikelihoodRatio\",\"foreground\":0,\"background\":1,\"chunkSize\":13,\"noise\":{\"kind\":\"SeededStream\",\"seed\":9}}" },
         { "InputComplexityPng", "{\"type\":\"InputComplexity\",\"flow\":0,\"compressor\":\"PNG\",\"chunkSize\":5,\"noise\":{\"kind\":\"Random\",\"seed\":0}}" },
         { "InputComplexityCustom", "{\"type\":\"InputComplexity\",\"flow\":0,\"compressor\":\"Counting\",\"chunkSize\":256,\"noise\":{\"kind\":\"BinCentres\",\"seed\":0}}" },
+        { "Stirring", "{\"type\":\"Stirring\",\"flow\":0,\"transforms\":\"Symmetries\",\"conditionalCorrection\":true,\"median\":-12.5,\"medianAbsoluteDeviation\":0.75,\"chunkSize\":9,\"noise\":{\"kind\":\"Seeded\",\"seed\":3}}" },
         { "FeatureSpace", "{\"type\":\"FeatureSpace\",\"flow\":0,\"featureDimension\":2,\"mean\":\"scorer.mean\",\"std\":\"scorer.std\",\"chunkSize\":4,\"extractorName\":\"features\"}" },
     };
 
@@ -180,6 +181,7 @@ public sealed class UserScorerTests
             "LikelihoodRatio" => new LikelihoodRatioScorer(Flow(), Flow(seed: 6), chunkSize: 13, ScoringNoise.SeededStream(9), ownsFlows: true),
             "InputComplexityPng" => new InputComplexityScorer(Flow(), new PngCompressor(), chunkSize: 5, ScoringNoise.Random, ownsFlow: true),
             "InputComplexityCustom" => new InputComplexityScorer(Flow(), new CountingCompressor(), ownsFlow: true),
+            "Stirring" => new StirringScorer(Flow(), -12.5, 0.75, chunkSize: 9, noise: ScoringNoise.Seeded(3), ownsFlow: true),
             "FeatureSpace" => new FeatureSpaceScorer(
                 b => b.flatten(1).narrow(1, 0, 2),
                 FlowOod.Models.TabularRealNvp.Create(2, new FlowOod.Models.TabularRealNvpOptions { Couplings = 2, HiddenWidth = 4 }),

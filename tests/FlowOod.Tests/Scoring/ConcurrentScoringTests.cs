@@ -153,9 +153,14 @@ public sealed class ConcurrentScoringTests
             scorers.Add(new LocalLikelihoodRatioScorer(flow, ScoringFlows.CreateLocal(seed: 33), chunkSize: 50, noise: noise, ownsFlows: false));
             scorers.Add(new InputComplexityScorer(flow, chunkSize: 64, noise: noise));
             scorers.Add(TypicalityScorer.Fit(flow, heldOut, chunkSize: 64, noise));
+            scorers.Add(DoseScorer.Fit(flow, heldOut, chunkSize: 64, noise));
             scorers.Add(new WaicScorer([flow, other], chunkSize: 64, noise: noise));
             scorers.Add(TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 50, noise: noise), heldOut, ownsInner: true));
+            scorers.Add(StirringScorer.Fit(flow, heldOut, chunkSize: 64, noise: noise));
         }
+
+        scorers.Add(new StirringScorer(
+            ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 33), -60, 3, StirringTransforms.QuadrantDerangements, chunkSize: 40, ownsFlow: true));
 
         scorers.Add(FeatureSpaceScorer.Fit(
             Features,
