@@ -142,7 +142,7 @@ public sealed class DoseScorer : FlowScorer, IComponent<DoseScorer>
     public double[][] Statistics(Tensor batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var rowMajor = StatisticsOf(batch, nameof(batch));
+        var rowMajor = StatisticsOf(batch, null, nameof(batch));
         var s = layout.Count;
         return Enumerable.Range(0, rowMajor.Length / s).Select(n => rowMajor.AsSpan(n * s, s).ToArray()).ToArray();
     }
@@ -154,8 +154,14 @@ public sealed class DoseScorer : FlowScorer, IComponent<DoseScorer>
     /// <exception cref="InvalidOperationException">A statistic of an example is NaN or infinite.</exception>
     public override double[] Score(Tensor batch)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(batch);
-        var rowMajor = StatisticsOf(batch, nameof(batch));
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        var rowMajor = StatisticsOf(batch, values, parameterName);
         var s = layout.Count;
         var scores = new double[rowMajor.Length / s];
         for (int n = 0; n < scores.Length; n++)
@@ -201,11 +207,11 @@ public sealed class DoseScorer : FlowScorer, IComponent<DoseScorer>
         return new DoseScorer(flow, split, chunkSize, noise, ownsFlow: true);
     }
 
-    private double[] StatisticsOf(Tensor batch, string parameterName)
+    private double[] StatisticsOf(Tensor batch, InputValues? values, string parameterName)
     {
         ThrowIfDisposed();
         FlowEvaluation.EnsureEvaluationMode(Flow);
-        Flow.ValidateInput(batch, parameterName);
+        ValidateInput(batch, values, parameterName, Flow);
         return CheckFinite(layout, layout.Compute(batch, ChunkSize, Noise), "example");
     }
 

@@ -192,7 +192,12 @@ public sealed class StirringScorer : FlowScorer, IComponent<StirringScorer>
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(batch);
-        Flow.ValidateInput(batch, nameof(batch));
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        ValidateInput(batch, values, parameterName, Flow);
         var (original, permuted) = LogProbs(batch);
         var scores = new double[original.Length];
         for (int i = 0; i < scores.Length; i++)
