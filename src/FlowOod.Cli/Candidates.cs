@@ -22,5 +22,7 @@ internal static class Candidates
         new("complexity", "input complexity (PNG)", (full, _, _) => new InputComplexityScorer(full, new PngCompressor())),
         new("local-llr", "local likelihood ratio", (full, local, _) => new LocalLikelihoodRatioScorer(full, local)),
         new("two-sided-local-llr", "two-sided local likelihood ratio", (full, local, fit) => TwoSidedScorer.Fit(new LocalLikelihoodRatioScorer(full, local), fit, ownsInner: true)),
+        new("dose", "DoSE (KDE of the flow's statistics)", (full, _, fit) => DoseScorer.Fit(full, fit)),
+        new("stirring", "stirring (7 rotations/flips)", (full, _, fit) => StirringScorer.Fit(full, fit)),
     ];
 }

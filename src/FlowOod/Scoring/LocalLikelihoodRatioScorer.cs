@@ -63,9 +63,14 @@ public sealed class LocalLikelihoodRatioScorer : FlowScorer, IComponent<LocalLik
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(batch);
-        Full.ValidateInputForBoth(batch, Local, nameof(batch));
-        var full = LogProbUnchecked(Full, batch);
-        var local = LogProbUnchecked(Local, batch);
+        return ScoreCore(batch, null, nameof(batch));
+    }
+
+    private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
+    {
+        ValidateInput(batch, values, parameterName, Full, Local);
+        var full = LogProbUnchecked(Full, batch, oneChunk: values is not null);
+        var local = LogProbUnchecked(Local, batch, oneChunk: values is not null);
         double perDimension = Full.Dimensions * Math.Log(2);
         var scores = new double[full.Length];
         for (int i = 0; i < scores.Length; i++)
