@@ -19,7 +19,7 @@ internal static class Candidates
     /// S·m kernel evaluations per image, which at m = 2,000 took 5.5× the small Glow's NLL pass in the first run
     /// (docs/results.md), above the 3× the selection allows; the cap was set for cost, before any AUROC at 500 was seen.
     /// </summary>
-    public const int DoseSamples = 500;
+    public const int DoseSamples = Detection.ImageDetectors.DoseSamplesPerStatistic;
 
     public static IReadOnlyList<Candidate> All { get; } =
     [

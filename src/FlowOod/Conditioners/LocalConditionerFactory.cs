@@ -14,7 +14,7 @@ namespace FlowOod.Conditioners;
 /// 1×1 conv width → Cout, zero-initialised (a fresh coupling is the identity). No normalisation layers.</para>
 /// <para>Receptive field: a coupling whose st-network sees a k×k window moves information by at most r = (k − 1)/2
 /// pixels, so a stack of n such couplings without squeezes computes each latent from an (n(k − 1) + 1)² window of
-/// the input (<see cref="Models.SingleScaleRealNvpOptions.Local"/>: n = 4, k = 3, a 9×9 window).</para>
+/// the input (<c>Models.SingleScaleRealNvpOptions.Local</c>: n = 4, k = 3, a 9×9 window).</para>
 /// <para>Parameters: 2k²·Cin·width + width + blocks·2·(width² + width) + width·Cout + Cout.</para>
 /// </remarks>
 [ComponentName("local")]

@@ -29,7 +29,10 @@ namespace FlowOod.Detection;
 public static class ImageDetectors
 {
     /// <summary>The score <c>flowood generalise</c> chose without OOD data (see the remarks of <see cref="ImageDetectors"/>).</summary>
-    public const ImageScore RecommendedScore = ImageScore.InputComplexity;
+    public const ImageScore RecommendedScore = ImageScore.Dose;
+
+    /// <summary>Held-out samples per statistic the DoSE score keeps (its KDE's cost; <c>flowood generalise</c> measured it at 500).</summary>
+    public const int DoseSamplesPerStatistic = 500;
 
     /// <summary>Trains the flow(s), builds the score and calibrates a detector on <paramref name="images"/>.</summary>
     /// <param name="images">In-distribution images <c>[N, C, H, W]</c> in [0, 1], 8-bit levels, on the device to train on;
@@ -96,7 +99,7 @@ public static class ImageDetectors
             return options.Score switch
             {
                 ImageScore.InputComplexity => new InputComplexityScorer(flow, new PngCompressor(), ownsFlow: true),
-                ImageScore.Dose => Owning(DoseScorer.Fit(flow, fit), f => new DoseScorer(flow, f.FittedStatistics, ownsFlow: true)),
+                ImageScore.Dose => Owning(DoseScorer.Fit(flow, fit, maxSamplesPerStatistic: DoseSamplesPerStatistic), f => new DoseScorer(flow, f.FittedStatistics, ownsFlow: true)),
                 ImageScore.Typicality => Owning(TypicalityScorer.Fit(flow, fit), f => new TypicalityScorer(flow, f.Entropy, ownsFlow: true)),
                 ImageScore.Stirring => Owning(StirringScorer.Fit(flow, fit), f => new StirringScorer(flow, f.Median, f.MedianAbsoluteDeviation, ownsFlow: true)),
                 ImageScore.LocalLikelihoodRatio => new LocalLikelihoodRatioScorer(flow, local!, ownsFlows: true),

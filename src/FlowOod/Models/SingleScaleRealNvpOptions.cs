@@ -51,7 +51,7 @@ public sealed record SingleScaleRealNvpOptions : IFlowBuilderOptions, IComponent
     /// A deliberately <i>local</i> flow: 4 alternating checkerboard couplings whose st-networks see a 3×3 window
     /// (<see cref="LocalConditionerFactory"/>, width 16, one residual 1×1 block), no squeeze, so every latent is a
     /// function of a 9×9 window of the image. Its likelihood can only learn local pixel statistics; it is the reference
-    /// model of <see cref="Scoring.LocalLikelihoodRatioScorer"/>.
+    /// model of <c>Scoring.LocalLikelihoodRatioScorer</c>.
     /// </summary>
     public static SingleScaleRealNvpOptions Local { get; } = new()
     {
