@@ -202,7 +202,7 @@ internal static partial class CliApp
         var d = new EvaluateOptions();
         var scorers = new Option<string[]>("--scorer")
         {
-            Description = "scorer, repeatable: nll (bits/dim), complexity (input complexity, PNG), typicality, llr (likelihood ratio, fine-tuned background); with --model, a flow file takes nll or complexity and a scorer or detector file none",
+            Description = "scorer, repeatable: nll (bits/dim), complexity (input complexity, PNG), typicality, dose (KDE of the flow's own statistics), llr (likelihood ratio, fine-tuned background), stirring (the 7 rotations and flips); with --model, a flow file takes nll or complexity and a scorer or detector file none",
             DefaultValueFactory = _ => ["nll"],
         };
         scorers.AcceptOnlyFromAmong(EvaluateOptions.ScorerNames);

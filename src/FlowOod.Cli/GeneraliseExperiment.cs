@@ -129,7 +129,7 @@ internal static class GeneraliseExperiment
         var chosen = eligible.OrderByDescending(v => v.Results.Min(r => r.Auroc)).ThenByDescending(v => v.Results.Average(r => r.Auroc)).First();
         console.WriteLine($"Chosen on validation sets only: {chosen.Candidate.Label} (worst validation AUROC {chosen.Results.Min(r => r.Auroc):F3}).");
 
-        // Report: every candidate on every report set, each seed.
+        // Report: every report set; every candidate on the first seed, the chosen one and NLL on each seed.
         var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
         var reportSets = options.OodSets.Select(name => OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, (int)(options.Seed & int.MaxValue))).ToList();
         var report = new List<(long Seed, string Key, IReadOnlyList<OodResult> Results)>();
@@ -150,7 +150,7 @@ internal static class GeneraliseExperiment
 
         var page = GeneralisePage.Write(options, full, fullSteps, local, trainCount, validation, chosen, nllSeconds, report, reportSets.Select(s => s.Name).ToList(), total.Elapsed);
         var path = Path.Combine(options.OutputDirectory, "generalise.md");
-        File.WriteAllText(path, page);
+        ReproduceExperiment.WriteAtomically(path, page);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {path} in {total.Elapsed.TotalMinutes:F1} min."));
         return new GeneraliseReport(validation, chosen.Candidate.Key, report.Select(r => new ScorerRow(r.Seed.ToString(CultureInfo.InvariantCulture), r.Key, r.Results)).ToList(), path, total.Elapsed);
     }
