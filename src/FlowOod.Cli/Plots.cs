@@ -17,8 +17,14 @@ internal static class Plots
     /// <summary>Height of histograms and ROC plots, pixels.</summary>
     public const int Height = 500;
 
-    /// <summary>Pixels per image cell of a sample grid.</summary>
+    /// <summary>The smallest pixels per image cell of a grid.</summary>
     public const int GridCell = 48;
+
+    /// <summary>The narrowest grid figure written, pixels: narrower ones cannot be read on a results page.</summary>
+    public const int MinGridWidth = 480;
+
+    /// <summary>Pixels per image cell of a grid of <paramref name="columns"/> columns: <see cref="GridCell"/>, or more so the figure is at least <see cref="MinGridWidth"/> wide.</summary>
+    public static int GridCellFor(int columns) => Math.Max(GridCell, (MinGridWidth + columns - 1) / columns);
 
     /// <summary>
     /// Overlaid density histograms (step lines, one per set, shared bins over the pooled 0.5–99.5% range), written to
@@ -107,7 +113,7 @@ internal static class Plots
 
     /// <summary>
     /// A grid of gray images (values in [0, 1], row-major <c>[count, height, width]</c>), <paramref name="columns"/>
-    /// per row, one pixel gap; <see cref="GridCell"/> pixels per image in the written files.
+    /// per row, one pixel gap; <see cref="GridCellFor"/> pixels per image in the written files (at least 480 wide).
     /// </summary>
     /// <returns>The written size in pixels.</returns>
     public static (int Width, int Height) ImageGrid(string pathWithoutExtension, string title, float[] images, int count, int height, int width, int columns)
@@ -141,7 +147,8 @@ internal static class Plots
         plot.Axes.Frameless();
         plot.HideGrid();
         plot.Axes.Margins(0, 0);
-        var size = (columns * GridCell, (rows * GridCell) + 40);
+        var cell = GridCellFor(columns);
+        var size = (columns * cell, (rows * cell) + 40);
         Save(plot, pathWithoutExtension, size.Item1, size.Item2);
         return size;
     }

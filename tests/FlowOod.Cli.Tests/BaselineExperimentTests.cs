@@ -57,7 +57,7 @@ public sealed class BaselineExperimentTests : IDisposable
 
             foreach (var t in new[] { "1.0", "0.7" })
             {
-                PlotTests.PngSize(Path.Combine(folder, $"{model}-samples-t{t}.png")).Should().Be((8 * Plots.GridCell, (8 * Plots.GridCell) + 40));
+                PlotTests.PngSize(Path.Combine(folder, $"{model}-samples-t{t}.png")).Should().Be((8 * Plots.GridCellFor(8), (8 * Plots.GridCellFor(8)) + 40));
                 File.Exists(Path.Combine(folder, $"{model}-samples-t{t}.svg")).Should().BeTrue();
             }
         }

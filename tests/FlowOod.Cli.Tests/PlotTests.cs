@@ -64,7 +64,8 @@ public sealed class PlotTests : IDisposable
 
         var size = Plots.ImageGrid(path, "grid", images, 10, 28, 28, columns: 4);
 
-        size.Should().Be((4 * Plots.GridCell, (3 * Plots.GridCell) + 40));
+        size.Should().Be((4 * Plots.GridCellFor(4), (3 * Plots.GridCellFor(4)) + 40));
+        size.Width.Should().BeGreaterThanOrEqualTo(480, "a narrower figure cannot be read on the results page");
         PngSize(path + ".png").Should().Be(size);
         File.Exists(path + ".svg").Should().BeTrue();
     }
