@@ -201,6 +201,8 @@ public static class Soak
                 Add($"dose/{label}", DoseScorer.Fit(flow, heldOut, chunkSize: 16, noise));
                 Add($"waic/{label}", new WaicScorer([flow, other], chunkSize: 16, noise: noise));
                 Add($"stirring/{label}", StirringScorer.Fit(flow, heldOut, chunkSize: 16, noise: noise));
+                Add($"score-density/{label}", ScoreDensityScorer.Fit(
+                    [new NegativeLogLikelihoodScorer(flow, chunkSize: 16, noise: noise), new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise)], heldOut, ownsMembers: true));
                 Add($"two-sided-llr/{label}", TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise), heldOut, ownsInner: true));
             }
 

@@ -31,5 +31,7 @@ internal static class Candidates
         new("two-sided-local-llr", "two-sided local likelihood ratio", (full, local, fit) => TwoSidedScorer.Fit(new LocalLikelihoodRatioScorer(full, local), fit, ownsInner: true)),
         new("dose", "DoSE (KDE of the flow's statistics, 500 samples each)", (full, _, fit) => DoseScorer.Fit(full, fit, maxSamplesPerStatistic: DoseSamples)),
         new("stirring", "stirring (7 rotations/flips)", (full, _, fit) => StirringScorer.Fit(full, fit)),
+        new("density-nll-local-llr", "score density of NLL and local likelihood ratio", (full, local, fit) => ScoreDensityScorer.Fit(
+            [new NegativeLogLikelihoodScorer(full), new LocalLikelihoodRatioScorer(full, local)], fit, DoseSamples, ownsMembers: true)),
     ];
 }

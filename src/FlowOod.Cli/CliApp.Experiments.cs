@@ -218,10 +218,12 @@ internal static partial class CliApp
         var localSteps = OptionalPositive("--local-steps", "training steps of the local flow (overrides the budget)");
         var model = new Option<string>("--model") { Description = "the full flow: glow (default) or realnvp", DefaultValueFactory = _ => "glow" };
         model.AcceptOnlyFromAmong("glow", "realnvp");
+        var local = new Option<string>("--local") { Description = "the local model: autoregressive (default; one masked 7×7 convolution) or flow (4 checkerboard couplings on 3×3 windows)", DefaultValueFactory = _ => "autoregressive" };
+        local.AcceptOnlyFromAmong("autoregressive", "flow");
         var ood = OodOption();
         ood.DefaultValueFactory = _ => GeneraliseOptions.ReportSets;
         var command = common.Command("generalise", "Which OOD scores generalise: every candidate score chosen between on in-distribution-derived validation sets only, then reported on MNIST, synthetic shifts and --ood folders over several seeds with bootstrap intervals; writes generalise.md.",
-            seeds, localSteps, model, ood);
+            seeds, localSteps, model, local, ood);
         command.SetAction(p =>
         {
             GeneraliseExperiment.Run(
@@ -231,6 +233,7 @@ internal static partial class CliApp
                     Seeds = p.GetValue(seeds) ?? 3,
                     LocalSteps = p.GetValue(localSteps),
                     Model = p.GetValue(model)!,
+                    Local = p.GetValue(local)!,
                     OodSets = p.GetValue(ood)!,
                 }),
                 Terminal.Create(output, plain),

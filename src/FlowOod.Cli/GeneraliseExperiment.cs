@@ -30,6 +30,9 @@ internal sealed record GeneraliseOptions : ExperimentOptions
     /// <summary>Training steps of the local flow; null: the budget's.</summary>
     public int? LocalSteps { get; init; }
 
+    /// <summary>The local model: autoregressive (<see cref="AutoregressiveFlowOptions.Local"/>) or flow (<see cref="SingleScaleRealNvpOptions.Local"/>).</summary>
+    public string Local { get; init; } = "autoregressive";
+
     /// <summary>The full flow: glow or realnvp (the baseline's models).</summary>
     public string Model { get; init; } = "glow";
 
@@ -78,8 +81,7 @@ internal static class GeneraliseExperiment
         var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, FitStart), data.FashionTrain.Count);
         var full = options.FullModel ?? BaselineExperiment.Models(options.Budget).Single(m => m.Stem == options.Model);
         var fullSteps = options.Steps ?? full.Steps;
-        var local = options.LocalModel
-            ?? new BaselineModel("local", "local flow (SingleScaleRealNvpOptions.Local: 4 checkerboard couplings, 3×3 windows, no squeeze)", options.EffectiveLocalSteps, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local));
+        var local = options.LocalModel ?? LocalModel(options.Local, options.EffectiveLocalSteps);
         Directory.CreateDirectory(options.OutputDirectory);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Generalise: full flow {full.Stem} {fullSteps} steps, local flow {local.Steps} steps, {trainCount} training images, {limit} images per set, seeds {options.Seed}–{options.Seed + options.Seeds - 1}."));
@@ -101,6 +103,13 @@ internal static class GeneraliseExperiment
         var validation = new List<CandidateResult>();
         {
             var flows = Train(cache, full, fullSteps, local, fashionTrain, options, options.Seed, console, plain);
+            using (var fullNll = new NegativeLogLikelihoodScorer(flows.Full))
+            using (var localNll = new NegativeLogLikelihoodScorer(flows.Local))
+            {
+                console.WriteLine(FormattableString.Invariant(
+                    $"held-out bits/dim: full {CompareScorers.Score(fullNll, validationIn, limit).Average():F3}, local {CompareScorers.Score(localNll, validationIn, limit).Average():F3}"));
+            }
+
             foreach (var candidate in Candidates.All)
             {
                 using var scorer = candidate.Build(flows.Full, flows.Local, fit);
@@ -154,6 +163,14 @@ internal static class GeneraliseExperiment
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {path} in {total.Elapsed.TotalMinutes:F1} min."));
         return new GeneraliseReport(validation, chosen.Candidate.Key, report.Select(r => new ScorerRow(r.Seed.ToString(CultureInfo.InvariantCulture), r.Key, r.Results)).ToList(), path, total.Elapsed);
     }
+
+    /// <summary>The local model of <c>--local</c>: autoregressive or flow.</summary>
+    public static BaselineModel LocalModel(string kind, int steps) => kind switch
+    {
+        "autoregressive" => new BaselineModel("local-ar", "local autoregressive flow (AutoregressiveFlowOptions.Local: one masked 7×7 convolution, one 1×1 block, width 32)", steps, () => AutoregressiveFlow.Create([1, 28, 28], AutoregressiveFlowOptions.Local)),
+        "flow" => new BaselineModel("local", "local flow (SingleScaleRealNvpOptions.Local: 4 checkerboard couplings, 3×3 windows, no squeeze)", steps, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local)),
+        _ => throw new ArgumentException($"Unknown local model \"{kind}\"; use autoregressive or flow.", nameof(kind)),
+    };
 
     private static Tensor FitTensor(ImageDataset train)
     {

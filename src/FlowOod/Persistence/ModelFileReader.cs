@@ -122,8 +122,9 @@ internal sealed class ModelFileReader : IDisposable
             var path = where + ".options";
             var builderOptions = ReadBuilderOptions(catalog, builder, optionsNode, path, eventShape, FormatVersion);
             ownComponents = FlowCopy.IsBuiltIn(builderOptions);
-            if (ownComponents)
+            if (ownComponents && builderOptions is not AutoregressiveFlowOptions)
             {
+                // An autoregressive flow stores no masks and allocates nothing per event entry when built.
                 StoredFlowChecks.EventAgainstMasks(Path, tensors.Values, prefix, eventShape, where);
             }
 

@@ -99,6 +99,18 @@ public static class BijectorCases
         },
         new()
         {
+            Name = "AutoregressiveAffine(window 3, 1 context layer, raster order) [2,4,4]",
+            Create = () => new AutoregressiveAffine([2, 4, 4], window: 3, width: 4, contextLayers: 1, blocks: 1),
+            EventShape = [2, 4, 4],
+        },
+        new()
+        {
+            Name = "AutoregressiveAffine(window 5, reverse order, SoftClamp) [1,5,3]",
+            Create = () => new AutoregressiveAffine([1, 5, 3], window: 5, width: 4, contextLayers: 0, blocks: 2, reverse: true, ScaleActivation.SoftClamp(2)),
+            EventShape = [1, 5, 3],
+        },
+        new()
+        {
             Name = "AffineCoupling(Cycle, layer 0) [2,4,4]",
             Create = () => new AffineCoupling([2, 4, 4], CycleMask.Instance, 0, SmallResNet),
             EventShape = [2, 4, 4],

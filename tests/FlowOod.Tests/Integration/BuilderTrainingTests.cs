@@ -54,6 +54,7 @@ public sealed class BuilderTrainingTests
         ["SingleScale(RealNvpMaskHorizontal)"] = () => SingleScale(SingleScaleRealNvpOptions.RealNvpMaskHorizontal),
         ["SingleScale(RealNvpCycleMask)"] = () => SingleScale(SingleScaleRealNvpOptions.RealNvpCycleMask),
         ["SingleScale(RealNvpMaskHorizontal3Layers)"] = () => SingleScale(SingleScaleRealNvpOptions.RealNvpMaskHorizontal3Layers),
+        ["Autoregressive(Local)"] = () => AutoregressiveFlow.Create(Shape, AutoregressiveFlowOptions.Local with { Width = 8, Blocks = 1 }),
         ["Glow(Tiny)"] = () => Glow.Create(Shape, GlowOptions.Tiny),
         ["Glow(Tiny, plain 1x1 conv, highway)"] = () => Glow.Create(
             Shape, GlowOptions.Tiny with { LuDecomposedConvolution = false, Conditioner = new HighwayConditionerFactory(8, 2) }),

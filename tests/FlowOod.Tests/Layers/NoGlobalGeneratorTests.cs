@@ -33,7 +33,7 @@ public sealed class NoGlobalGeneratorTests
     [
         "RealNvp", "RealNvpWeightNormCycleBottleneck", "RealNvpQuadrant", "SingleScaleCheckerboard", "SingleScaleChannel", "SingleScaleHalfHorizontal",
         "SingleScaleHalfVertical", "SingleScaleCycle", "SingleScaleHighway", "SingleScaleGlowConv", "SingleScaleAutoencoder",
-        "SingleScaleResNetLinearBottleneck", "GlowLu", "GlowPlainHighway", "Tabular", "TabularDropout",
+        "SingleScaleResNetLinearBottleneck", "Autoregressive", "GlowLu", "GlowPlainHighway", "Tabular", "TabularDropout",
     ];
 
     [Theory]
@@ -285,6 +285,7 @@ public sealed class NoGlobalGeneratorTests
         "SingleScaleGlowConv" => SingleScale(CheckerboardMask.Instance, new GlowConvConditionerFactory(4)),
         "SingleScaleAutoencoder" => SingleScaleRealNvp.Create([1, 14, 14], new SingleScaleRealNvpOptions { Mask = HalfMask.Horizontal, Couplings = 2, Conditioner = new AutoencoderConditionerFactory(5) }),
         "SingleScaleResNetLinearBottleneck" => SingleScale(CheckerboardMask.Instance, new ResNetConditionerFactory(4, 2, new LinearBottleneck(3))),
+        "Autoregressive" => AutoregressiveFlow.Create([1, 8, 8], new AutoregressiveFlowOptions { Layers = 2, Window = 3, Width = 4, ContextLayers = 1, Blocks = 1 }),
         "GlowLu" => Glow.Create([1, 8, 8], new GlowOptions { Scales = 2, StepsPerScale = 2, Width = 4 }),
         "GlowPlainHighway" => Glow.Create([1, 8, 8], new GlowOptions { Scales = 1, StepsPerScale = 2, Width = 4, LuDecomposedConvolution = false, Conditioner = new HighwayConditionerFactory(4, 1) }),
         "Tabular" => TabularRealNvp.Create(6, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8, HiddenLayers = 2 }),

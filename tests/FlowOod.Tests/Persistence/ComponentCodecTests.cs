@@ -112,7 +112,7 @@ public sealed class ComponentCodecTests
         catalog.Contains<Bottlenecks.IBottleneck>("linear").Should().BeTrue();
         string[] activations = ["realNvpTanh", "glowSigmoid", "softClamp"];
         activations.Should().OnlyContain(n => catalog.Contains<ScaleActivation>(n));
-        string[] builders = ["RealNvp", "Glow", "SingleScaleRealNvp", "TabularRealNvp"];
+        string[] builders = ["RealNvp", "Glow", "SingleScaleRealNvp", "AutoregressiveFlow", "TabularRealNvp"];
         builders.Should().OnlyContain(n => catalog.Contains<IFlowBuilderOptions>(n));
         catalog.Contains<ICompressor>("PNG").Should().BeTrue();
         catalog.Contains<ICompressor>("Deflate").Should().BeTrue();

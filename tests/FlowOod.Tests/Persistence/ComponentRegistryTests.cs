@@ -56,6 +56,7 @@ public sealed class ComponentRegistryTests
         ["RealNvp"] = () => RealNvp.Create([1, 4, 4], new RealNvpOptions { Scales = 1, Width = 4, Blocks = 1, LogitAlpha = 0.01 }),
         ["Glow"] = () => Glow.Create([1, 4, 4], GlowOptions.Tiny with { Scales = 1, Width = 4, LuDecomposedConvolution = false }),
         ["SingleScaleRealNvp"] = () => SingleScale(HalfMask.Horizontal, new ResNetConditionerFactory(4, 1)),
+        ["AutoregressiveFlow"] = () => AutoregressiveFlow.Create([1, 4, 4], new AutoregressiveFlowOptions { Layers = 2, Window = 3, Width = 4, ContextLayers = 1, Blocks = 1 }),
         ["TabularRealNvp"] = () => TabularRealNvp.Create(5, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8, Dropout = 0.1 }),
         ["PNG"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new PngCompressor(), ownsFlow: true)),
         ["Deflate"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), ownsFlow: true)),
@@ -67,6 +68,7 @@ public sealed class ComponentRegistryTests
         ["LikelihoodRatio"] = () => ImageCase(new LikelihoodRatioScorer(ScoringFlowsFor(seed: 3), ScoringFlowsFor(seed: 4), chunkSize: 2, ownsFlows: true)),
         ["LocalLikelihoodRatio"] = () => ImageCase(new LocalLikelihoodRatioScorer(ScoringFlowsFor(seed: 5), Scoring.ScoringFlows.CreateLocal(seed: 6), chunkSize: 3, ScoringNoise.Seeded(2), ownsFlows: true)),
         ["Stirring"] = () => ImageCase(new StirringScorer(ScoringFlowsFor(noise: true, seed: 5), median: -30.5, medianAbsoluteDeviation: 4.25, StirringTransforms.QuadrantDerangements, conditionalCorrection: true, chunkSize: 4, ScoringNoise.Seeded(6), ownsFlow: true)),
+        ["ScoreDensity"] = () => ImageCase(OwnedScoreDensity()),
         ["InputComplexity"] = () => ImageCase(new InputComplexityScorer(ScoringFlowsFor(), new DeflateCompressor(), chunkSize: 3, ScoringNoise.BinCentres, ownsFlow: true)),
         ["FeatureSpace"] = () => new ScorerCase(
             new FeatureSpaceScorer(
@@ -148,7 +150,15 @@ public sealed class ComponentRegistryTests
                 twoSided.OwnsInner.Should().BeTrue("a loaded two-sided scorer owns the scorer it read");
             }
 
-            ((FlowScorer)(loaded is TwoSidedScorer wrapper ? wrapper.Inner : loaded)).OwnsFlows.Should().BeTrue("a loaded scorer owns the flows it read");
+            if (loaded is ScoreDensityScorer density)
+            {
+                density.OwnsMembers.Should().BeTrue("a loaded score density owns the scorers it read");
+                density.Members.Cast<FlowScorer>().Should().OnlyContain(m => m.OwnsFlows, "a loaded scorer owns the flows it read");
+            }
+            else
+            {
+                ((FlowScorer)(loaded is TwoSidedScorer wrapper ? wrapper.Inner : loaded)).OwnsFlows.Should().BeTrue("a loaded scorer owns the flows it read");
+            }
             if (loaded is InputComplexityScorer complexity && name is "PNG" or "Deflate")
             {
                 ComponentCatalog.NameOf(complexity.Compressor.GetType()).Should().Be(name);
@@ -169,6 +179,17 @@ public sealed class ComponentRegistryTests
         var flow = ScoringFlowsFor(noise: true);
         using var fitted = DoseScorer.Fit(flow, Scoring.ScoringFlows.EightBitImages(8, ScalarType.Float32), chunkSize: 3, ScoringNoise.Seeded(5));
         return new DoseScorer(flow, fitted.FittedStatistics, fitted.ChunkSize, fitted.Noise, ownsFlow: true);
+    }
+
+    private static ScoreDensityScorer OwnedScoreDensity()
+    {
+        var full = ScoringFlowsFor(noise: true, seed: 7);
+        IOodScorer[] members =
+        [
+            new NegativeLogLikelihoodScorer(full, chunkSize: 4, noise: ScoringNoise.Seeded(3)),
+            new LocalLikelihoodRatioScorer(full, Scoring.ScoringFlows.CreateLocal(seed: 8), chunkSize: 3, ScoringNoise.Seeded(3), ownsFlows: true),
+        ];
+        return ScoreDensityScorer.Fit(members, Scoring.ScoringFlows.EightBitImages(8, ScalarType.Float32), ownsMembers: true);
     }
 
     private static ScorerCase ImageCase(IOodScorer scorer) => new(scorer, Scoring.ScoringFlows.EightBitImages(6, ScalarType.Float32), LoadOptions);

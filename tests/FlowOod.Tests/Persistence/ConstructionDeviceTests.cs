@@ -24,7 +24,7 @@ public sealed class ConstructionDeviceTests
 {
     private static readonly Device Meta = new(DeviceType.META);
 
-    public static TheoryData<string> Builders => ["RealNvp", "RealNvpBottleneck", "Glow", "GlowPlain", "SingleScale", "SingleScaleAutoencoder", "Tabular"];
+    public static TheoryData<string> Builders => ["RealNvp", "RealNvpBottleneck", "Glow", "GlowPlain", "SingleScale", "SingleScaleAutoencoder", "Autoregressive", "Tabular"];
 
     [Fact]
     public void Load_WhileAnotherThreadAllocatesWithoutADevice_NeverGivesThatThreadAMetaTensor()
@@ -118,6 +118,7 @@ public sealed class ConstructionDeviceTests
         "SingleScale" => SingleScaleRealNvp.Create([1, 8, 8], new SingleScaleRealNvpOptions { Couplings = 2, Mask = CheckerboardMask.Instance, Conditioner = new ResNetConditionerFactory(4, 1) }, device),
         "SingleScaleAutoencoder" => SingleScaleRealNvp.Create(
             [1, 14, 14], new SingleScaleRealNvpOptions { Couplings = 2, Mask = HalfMask.Horizontal, Conditioner = new AutoencoderConditionerFactory(5) }, device),
+        "Autoregressive" => AutoregressiveFlow.Create([1, 8, 8], new AutoregressiveFlowOptions { Layers = 2, Window = 3, Width = 4, ContextLayers = 1, Blocks = 1 }, device),
         "Tabular" => TabularRealNvp.Create(6, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8, HiddenLayers = 2 }, device),
         _ => throw new ArgumentOutOfRangeException(nameof(builder), builder, null),
     };

@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided", "Stirring", "Shaking"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided", "Stirring", "Shaking", "ScoreDensity"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -178,6 +178,11 @@ public sealed class ScorerPersistenceTests
             "TwoSided" => TwoSidedScorer.Fit(new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.Nats, chunkSize: 7), heldOut, ownsInner: true),
             "Stirring" => StirringScorer.Fit(flow, heldOut, chunkSize: 9, noise: ScoringNoise.Seeded(3)),
             "Shaking" => StirringScorer.Fit(flow, heldOut, StirringTransforms.QuadrantDerangements, conditionalCorrection: false, chunkSize: 11),
+            "ScoreDensity" => ScoreDensityScorer.Fit(
+                [new NegativeLogLikelihoodScorer(flow, chunkSize: 5), new LocalLikelihoodRatioScorer(flow, ScoringFlows.CreateLocal(seed: 26), chunkSize: 6, ScoringNoise.Seeded(4))],
+                heldOut,
+                maxSamplesPerScore: 7,
+                ownsMembers: true),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
     }
@@ -193,6 +198,7 @@ public sealed class ScorerPersistenceTests
         InputComplexityScorer s => [s.Flow],
         StirringScorer s => [s.Flow],
         TwoSidedScorer s => FlowsOf(s.Inner),
+        ScoreDensityScorer s => s.Members.SelectMany(FlowsOf).Distinct(),
         _ => [],
     };
 

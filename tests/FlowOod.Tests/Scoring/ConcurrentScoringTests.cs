@@ -157,6 +157,10 @@ public sealed class ConcurrentScoringTests
             scorers.Add(new WaicScorer([flow, other], chunkSize: 64, noise: noise));
             scorers.Add(TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 50, noise: noise), heldOut, ownsInner: true));
             scorers.Add(StirringScorer.Fit(flow, heldOut, chunkSize: 64, noise: noise));
+            scorers.Add(ScoreDensityScorer.Fit(
+                [new NegativeLogLikelihoodScorer(flow, chunkSize: 64, noise: noise), new LocalLikelihoodRatioScorer(flow, ScoringFlows.CreateLocal(seed: 34), chunkSize: 50, noise: noise, ownsFlows: false)],
+                heldOut,
+                ownsMembers: true));
         }
 
         scorers.Add(new StirringScorer(
