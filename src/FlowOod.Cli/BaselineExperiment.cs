@@ -132,7 +132,10 @@ internal static class BaselineExperiment
             {
                 var pixels = SampleAtTemperature(flow, GridSamples, temperature, options.Seed);
                 var grid = Path.Combine(options.OutputDirectory, string.Create(CultureInfo.InvariantCulture, $"{stem}-samples-t{temperature:F1}"));
-                Plots.ImageGrid(grid, string.Create(CultureInfo.InvariantCulture, $"{stem} samples, T = {temperature:F1}"), pixels, GridSamples, 28, 28, GridColumns);
+                Plots.ImageGrid(grid, string.Create(CultureInfo.InvariantCulture, $"{stem}: {GridSamples} samples at temperature T = {temperature:F1} (seed {options.Seed})"),
+                    pixels, GridSamples, 28, 28, GridColumns,
+                    columnLabels: Enumerable.Range(1, GridColumns).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray(),
+                    rowLabels: Enumerable.Range(0, GridSamples / GridColumns).Select(r => string.Create(CultureInfo.InvariantCulture, $"T = {temperature:F1}\nsamples {(r * GridColumns) + 1}–{(r + 1) * GridColumns}")).ToArray());
                 grids.Add(grid);
             }
 

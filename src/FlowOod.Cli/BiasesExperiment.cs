@@ -219,9 +219,9 @@ internal static class BiasesExperiment
         var curvePlot = Path.Combine(options.OutputDirectory, "biases-auroc-vs-bpd");
         Plots.Curves(curvePlot, "AUROC (MNIST) vs held-out bits/dim during training", "held-out Fashion-MNIST bits/dim (lower = better fit)", "AUROC, Fashion-MNIST test vs MNIST",
             rows.Select(r => (r.Model, r.Checkpoints.Select(c => c.HeldOutBitsPerDim).ToArray(), r.Checkpoints.Select(c => c.Auroc).ToArray())).ToList(),
-            Levels(matched).Select(l => ($"matched ({l.Comparison})", l.Level)).ToList());
+            Levels(matched).Select(l => ($"matched bits/dim ({l.Comparison})", l.Level)).ToList());
         var barPlot = Path.Combine(options.OutputDirectory, "biases-matched-auroc");
-        Plots.GroupedBars(barPlot, "AUROC (MNIST) at equal budget and at matched bits/dim", "AUROC",
+        Plots.GroupedBars(barPlot, "AUROC (MNIST) at equal budget and at matched bits/dim", "model", "AUROC, Fashion-MNIST test vs MNIST",
             rows.Select(r => r.Model).ToArray(),
             [
                 ("equal budget (last step)", rows.Select(r => r.FinalAuroc).ToArray()),

@@ -95,8 +95,10 @@ internal static class CouplingsExperiment
             }
 
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-couplings-{stem}");
-            Plots.ImageGrid(grid, $"{stem}: couplings",
-                panels.ToArray(), trace.Count * Columns, 28, 28, Columns);
+            Plots.ImageGrid(grid, $"{model.Stem} couplings: {name}",
+                panels.ToArray(), trace.Count * Columns, 28, 28, Columns,
+                columnLabels: ["input", "s (log-scale)", "t (shift)", "output"],
+                rowLabels: trace.Select(l => l.Name.Replace(" (", "\n(", StringComparison.Ordinal)).ToArray());
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
         }
@@ -129,7 +131,7 @@ internal static class CouplingsExperiment
 
         console.Write(table);
         var bars = Path.Combine(options.OutputDirectory, $"{model.Stem}-coadaptation");
-        Plots.GroupedBars(bars, "Co-adaptation: R² of −t predicting the transformed half", "R²",
+        Plots.GroupedBars(bars, $"{model.Stem}: co-adaptation, R² of −t predicting the transformed half", "coupling layer", "R² (1 = exact, 0 = the mean image)",
             rows.Select(r => r.Layer).ToArray(), [("Fashion-MNIST test (in-dist.)", rows.Select(r => r.InDistribution).ToArray()), ("MNIST test (OOD)", rows.Select(r => r.Ood).ToArray())]);
         files.Add(bars + ".png");
         files.Add(bars + ".svg");

@@ -120,8 +120,10 @@ internal static class LatentsExperiment
 
             var columns = kinds.Count + 1;
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-latents");
-            Plots.ImageGrid(grid, $"{model.Stem} latents",
-                panels.ToArray(), sets.Length * columns, 28, 28, columns);
+            Plots.ImageGrid(grid, $"{model.Stem}: latents z at pixel positions (black −2, white +2)",
+                panels.ToArray(), sets.Length * columns, 28, 28, columns,
+                columnLabels: ["image", .. kinds.Select(k => ShortLabel(k.Label))],
+                rowLabels: sets.Select(s => s.Name.Replace(" test ", " test\n", StringComparison.Ordinal)).ToArray());
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
             var latentText = string.Create(CultureInfo.InvariantCulture, $"latents of 2 images in {clock.Elapsed.TotalSeconds:F0} s");
@@ -170,6 +172,11 @@ internal static class LatentsExperiment
     }
 
     private static string F(double x) => x.ToString("F3", CultureInfo.InvariantCulture);
+
+    // A column label for the grid: "z, BatchNorm batch statistics (mean of 8)" → "z (batch BN)\nmean of 8".
+    private static string ShortLabel(string label) =>
+        label.Replace(", BatchNorm batch statistics", " (batch BN)", StringComparison.Ordinal)
+            .Replace(" (mean", "\nmean", StringComparison.Ordinal).Replace(" (1 draw", "\n1 draw", StringComparison.Ordinal).TrimEnd(')');
 
     private static bool HasBatchNorm(NormalizingFlow flow) =>
         flow.named_buffers().Any(b => b.name.EndsWith("running_mean", StringComparison.Ordinal));

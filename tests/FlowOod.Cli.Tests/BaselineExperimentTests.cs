@@ -57,7 +57,7 @@ public sealed class BaselineExperimentTests : IDisposable
 
             foreach (var t in new[] { "1.0", "0.7" })
             {
-                PlotTests.PngSize(Path.Combine(folder, $"{model}-samples-t{t}.png")).Should().Be((8 * Plots.GridCellFor(8), (8 * Plots.GridCellFor(8)) + 40));
+                PlotTests.PngSize(Path.Combine(folder, $"{model}-samples-t{t}.png")).Should().Be(Plots.GridSize(8, 8, rowLabels: true));
                 File.Exists(Path.Combine(folder, $"{model}-samples-t{t}.svg")).Should().BeTrue();
             }
         }
