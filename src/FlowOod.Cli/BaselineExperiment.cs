@@ -108,7 +108,7 @@ internal static class BaselineExperiment
         {
             var (stem, description) = (model.Stem, model.Description);
             var clock = Stopwatch.StartNew();
-            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
             var flow = trained.Flow;
             var trainedText = trained.Summary;
 
@@ -145,9 +145,12 @@ internal static class BaselineExperiment
                 files.Add(stemPath + ".svg");
             }
 
+            files.AddRange(trained.Curve.Write(options.OutputDirectory, stem));
+
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {description}").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {scoredText}.").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"![{stem} bits/dim histogram]({Path.GetFileName(histogram)}.png) ![{stem} ROC]({Path.GetFileName(roc)}.png)").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"![{stem} training curve]({stem}-training.png)").AppendLine()
                 .AppendLine(string.Join(' ', grids.Select(g => $"![{Path.GetFileName(g)}]({Path.GetFileName(g)}.png)"))).AppendLine();
         }
 

@@ -74,7 +74,9 @@ internal static class CouplingsExperiment
 
         var files = new List<string>();
         using var cache = new FlowCache();
-        var flow = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain).Flow;
+        var trained = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
+        var flow = trained.Flow;
+        files.AddRange(trained.Curve.Write(options.OutputDirectory, model.Stem));
         flow.eval();
         var sets = new[] { (Stem: "fashion", Name: "Fashion-MNIST test image 0", Set: data.FashionTest), (Stem: "mnist", Name: "MNIST test digit 0", Set: data.Mnist) };
         var couplings = 0;
@@ -151,7 +153,7 @@ internal static class CouplingsExperiment
 
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"{char.ToUpperInvariant(measureText[0])}{measureText[1..]}.").AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"![co-adaptation]({Path.GetFileName(bars)}.png)").AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"![co-adaptation]({Path.GetFileName(bars)}.png) ![{model.Stem} training curve]({model.Stem}-training.png)").AppendLine()
             .AppendLine("Per coupling (" + couplings.ToString(CultureInfo.InvariantCulture) + " rows): input, s, t and output, each panel scaled to its own largest |value| (gray = 0). "
                 + "s and t are 0 on the conditioning half.").AppendLine();
         foreach (var (stem, name, _) in sets)

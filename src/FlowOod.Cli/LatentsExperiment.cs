@@ -82,7 +82,7 @@ internal static class LatentsExperiment
         var cache = options.Cache ?? ownCache!;
         foreach (var model in models)
         {
-            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
             var flow = trained.Flow;
             var trainedText = trained.Summary;
             flow.eval();
@@ -126,12 +126,13 @@ internal static class LatentsExperiment
                 rowLabels: sets.Select(s => s.Name.Replace(" test ", " test\n", StringComparison.Ordinal)).ToArray());
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
+            files.AddRange(trained.Curve.Write(options.OutputDirectory, model.Stem));
             var latentText = string.Create(CultureInfo.InvariantCulture, $"latents of 2 images in {clock.Elapsed.TotalSeconds:F0} s");
             console.WriteLine(latentText + ".");
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {model.Description}").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {latentText}.").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"Rows: {string.Join(", ", sets.Select(s => s.Name))}. Columns: image; {string.Join("; ", kinds.Select(k => k.Label))}. Latents clipped to [−2, 2], black −2, white +2.").AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} latents]({Path.GetFileName(grid)}.png)").AppendLine();
+                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} latents]({Path.GetFileName(grid)}.png) ![{model.Stem} training curve]({model.Stem}-training.png)").AppendLine();
         }
 
         var table = Terminal.NewTable(plain, "Latents at pixel positions: correlation with the image's pixels");

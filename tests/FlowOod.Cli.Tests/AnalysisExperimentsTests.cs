@@ -44,7 +44,8 @@ public sealed class AnalysisExperimentsTests : IDisposable
 
         var report = LatentsExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(5).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(9).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "glow-training.png")).Should().Be((Plots.Width, Plots.Height));
         // RealNVP (BatchNorm): image + 4 latents per row; Glow (ActNorm, no BatchNorm): image + 2 latents; 2 rows each.
         report.Rows.Count(r => r.Model == "realnvp").Should().Be(8);
         report.Rows.Count(r => r.Model == "glow").Should().Be(4);
@@ -77,7 +78,8 @@ public sealed class AnalysisExperimentsTests : IDisposable
 
         var report = CouplingsExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(7).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(9).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "horizontal3-training.png")).Should().Be((Plots.Width, Plots.Height));
         report.Rows.Select(r => r.Layer).Should().Equal("coupling 1 (scale 1)", "coupling 2 (scale 1)", "coupling 3 (scale 1)");
         report.Rows.Should().OnlyContain(r => double.IsFinite(r.InDistribution) && double.IsFinite(r.Ood) && r.InDistribution <= 1 && r.Ood <= 1);
         foreach (var set in new[] { "fashion", "mnist" })
