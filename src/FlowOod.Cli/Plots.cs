@@ -22,7 +22,7 @@ internal static partial class Plots
     public const int Height = 500;
 
     /// <summary>A histogram's x-axis is logarithmic (log-spaced bins) when its plotted range spans more than this ratio.</summary>
-    public const double LogRangeRatio = 30;
+    public const double LogRangeRatio = 10;
 
     /// <summary>The text shown for a value that is not finite.</summary>
     public const string NotAvailable = "n/a";

@@ -104,11 +104,11 @@ internal sealed class TrainingCurve
         };
         if (HeldOutDescription is not null)
         {
-            series.Add(($"held-out: {HeldOutDescription}", heldOut.Select(p => p.Images).ToArray(), heldOut.Select(p => p.BitsPerDim).ToArray()));
+            var last = heldOut.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", last {heldOut[^1].BitsPerDim:F3}") : string.Empty;
+            series.Add(($"held-out: {HeldOutDescription}{last}", heldOut.Select(p => p.Images).ToArray(), heldOut.Select(p => p.BitsPerDim).ToArray()));
         }
 
-        var last = heldOut.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", held-out {heldOut[^1].BitsPerDim:F3} bits/dim at the end") : string.Empty;
-        Plots.Curves(path, $"{Model}: training curve{last}", "images seen (steps × batch size)", "bits/dim (lower = better fit)", series);
+        Plots.Curves(path, $"{Model}: training curve", "images seen (steps × batch size)", "bits/dim (lower = better fit)", series);
         return [path + ".png", path + ".svg"];
     }
 }

@@ -36,7 +36,7 @@ public sealed class TrainingCurveTests : IDisposable
         var files = curve.Write(folder, "glow");
         files.Should().Equal(Path.Combine(folder, "glow-training.png"), Path.Combine(folder, "glow-training.svg"));
         PlotTests.PngSize(files[0]).Should().Be((Plots.Width, Plots.Height));
-        File.ReadAllText(files[1]).Should().Contain("held-out: 100 images").And.Contain("images seen");
+        File.ReadAllText(files[1]).Should().Contain("held-out: 100 images, last 5.250").And.Contain("images seen");
     }
 
     [Theory]
