@@ -100,7 +100,8 @@ internal static class CouplingsExperiment
             Plots.ImageGrid(grid, $"{model.Stem} couplings: {name}",
                 panels.ToArray(), trace.Count * Columns, 28, 28, Columns,
                 columnLabels: ["input", "s (log-scale)", "t (shift)", "output"],
-                rowLabels: trace.Select(l => l.Name.Replace(" (", "\n(", StringComparison.Ordinal)).ToArray());
+                rowLabels: trace.Select(l => l.Name.Replace(" (", "\n(", StringComparison.Ordinal)).ToArray(),
+                note: "each panel scaled to its largest |value|: gray 0");
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
         }

@@ -120,10 +120,11 @@ internal static class LatentsExperiment
 
             var columns = kinds.Count + 1;
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-latents");
-            Plots.ImageGrid(grid, $"{model.Stem}: latents z at pixel positions (black −2, white +2)",
+            Plots.ImageGrid(grid, $"{model.Stem}: latents z at pixel positions",
                 panels.ToArray(), sets.Length * columns, 28, 28, columns,
                 columnLabels: ["image", .. kinds.Select(k => ShortLabel(k.Label))],
-                rowLabels: sets.Select(s => s.Name.Replace(" test ", " test\n", StringComparison.Ordinal)).ToArray());
+                rowLabels: sets.Select(s => s.Name.Replace(" test ", " test\n", StringComparison.Ordinal)).ToArray(),
+                note: "z clipped to [−2, 2]: black −2, gray 0, white +2");
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
             files.AddRange(trained.Curve.Write(options.OutputDirectory, model.Stem));

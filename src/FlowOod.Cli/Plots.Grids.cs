@@ -27,31 +27,36 @@ internal static partial class Plots
     /// <summary>
     /// The written size of a grid of <paramref name="rows"/> × <paramref name="columns"/> images: the images
     /// (<see cref="GridCellFor"/> pixels each), <see cref="GridTop"/> pixels above them for the title and column labels, and
-    /// <see cref="GridRowLabels"/> pixels left of them when the rows are labelled (8 otherwise); 8 pixels right and below.
+    /// <see cref="GridRowLabels"/> pixels left of them when the rows are labelled (8 otherwise); 8 pixels right, and
+    /// below 8 pixels, or <see cref="GridNote"/> with a note.
     /// </summary>
-    public static (int Width, int Height) GridSize(int rows, int columns, bool rowLabels)
+    public static (int Width, int Height) GridSize(int rows, int columns, bool rowLabels, bool note = false)
     {
         var cell = GridCellFor(columns);
-        return ((columns * cell) + (rowLabels ? GridRowLabels : 8) + 8, (rows * cell) + GridTop + 8);
+        return ((columns * cell) + (rowLabels ? GridRowLabels : 8) + 8, (rows * cell) + GridTop + (note ? GridNote : 8));
     }
+
+    /// <summary>Pixels below a grid's images when it has a note (e.g. how values map to gray levels).</summary>
+    public const int GridNote = 30;
 
     /// <summary>
     /// A grid of gray images (values in [0, 1], row-major <c>[count, height, width]</c>), <paramref name="columns"/> per
     /// row, one pixel gap, titled, with a label over each column and left of each row when given (use <c>\n</c> to
-    /// break a long label); <see cref="GridSize"/> gives the written size.
+    /// break a long label), and an optional one-line <paramref name="note"/> under the images; <see cref="GridSize"/> gives
+    /// the written size.
     /// </summary>
     /// <returns>The written size in pixels.</returns>
     public static (int Width, int Height) ImageGrid(string pathWithoutExtension, string title, float[] images, int count, int height, int width, int columns,
-        IReadOnlyList<string>? columnLabels = null, IReadOnlyList<string>? rowLabels = null)
+        IReadOnlyList<string>? columnLabels = null, IReadOnlyList<string>? rowLabels = null, string? note = null)
     {
-        var (plot, size) = BuildImageGrid(title, images, count, height, width, columns, columnLabels, rowLabels);
+        var (plot, size) = BuildImageGrid(title, images, count, height, width, columns, columnLabels, rowLabels, note);
         Save(plot, pathWithoutExtension, size.Width, size.Height);
         return size;
     }
 
     /// <summary>The plot <see cref="ImageGrid"/> writes, and its size.</summary>
     internal static (Plot Plot, (int Width, int Height) Size) BuildImageGrid(string title, float[] images, int count, int height, int width, int columns,
-        IReadOnlyList<string>? columnLabels = null, IReadOnlyList<string>? rowLabels = null)
+        IReadOnlyList<string>? columnLabels = null, IReadOnlyList<string>? rowLabels = null, string? note = null)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
@@ -111,8 +116,15 @@ internal static partial class Plots
             axis.TickLabelStyle.FontSize = 13;
         }
 
-        var size = GridSize(rows, columns, rowLabels is not null);
-        plot.Layout.Fixed(new PixelPadding(rowLabels is not null ? GridRowLabels : 8, 8, 8, GridTop));
+        if (note is not null)
+        {
+            plot.Axes.Bottom.Label.Text = note;
+            plot.Axes.Bottom.Label.FontSize = 12;
+            plot.Axes.Bottom.Label.Bold = false;
+        }
+
+        var size = GridSize(rows, columns, rowLabels is not null, note is not null);
+        plot.Layout.Fixed(new PixelPadding(rowLabels is not null ? GridRowLabels : 8, 8, note is not null ? GridNote : 8, GridTop));
         return (plot, size);
     }
 

@@ -100,7 +100,7 @@ internal sealed class TrainingCurve
         var path = Path.Combine(folder, stem + "-training");
         var series = new List<(string Name, double[] X, double[] Y)>
         {
-            ("training (mean over the last reporting interval)", training.Select(p => p.Images).ToArray(), training.Select(p => p.BitsPerDim).ToArray()),
+            ("training (mean of the last reporting interval)", training.Select(p => p.Images).ToArray(), training.Select(p => p.BitsPerDim).ToArray()),
         };
         if (HeldOutDescription is not null)
         {

@@ -50,8 +50,8 @@ public sealed class AnalysisExperimentsTests : IDisposable
         report.Rows.Count(r => r.Model == "realnvp").Should().Be(8);
         report.Rows.Count(r => r.Model == "glow").Should().Be(4);
         report.Rows.Should().OnlyContain(r => r.MeanAbs > 0 && r.Correlation >= -1 && r.Correlation <= 1);
-        PlotTests.PngSize(Path.Combine(folder, "realnvp-latents.png")).Should().Be(Plots.GridSize(2, 5, rowLabels: true));
-        PlotTests.PngSize(Path.Combine(folder, "glow-latents.png")).Should().Be(Plots.GridSize(2, 3, rowLabels: true));
+        PlotTests.PngSize(Path.Combine(folder, "realnvp-latents.png")).Should().Be(Plots.GridSize(2, 5, rowLabels: true, note: true));
+        PlotTests.PngSize(Path.Combine(folder, "glow-latents.png")).Should().Be(Plots.GridSize(2, 3, rowLabels: true, note: true));
         File.Exists(Path.Combine(folder, "glow-latents.svg")).Should().BeTrue();
         var page = File.ReadAllText(report.MarkdownPath);
         Path.GetFileName(report.MarkdownPath).Should().Be("latents.md");
@@ -84,7 +84,7 @@ public sealed class AnalysisExperimentsTests : IDisposable
         report.Rows.Should().OnlyContain(r => double.IsFinite(r.InDistribution) && double.IsFinite(r.Ood) && r.InDistribution <= 1 && r.Ood <= 1);
         foreach (var set in new[] { "fashion", "mnist" })
         {
-            PlotTests.PngSize(Path.Combine(folder, $"horizontal3-couplings-{set}.png")).Should().Be(Plots.GridSize(3, 4, rowLabels: true));
+            PlotTests.PngSize(Path.Combine(folder, $"horizontal3-couplings-{set}.png")).Should().Be(Plots.GridSize(3, 4, rowLabels: true, note: true));
         }
 
         PlotTests.PngSize(Path.Combine(folder, "horizontal3-coadaptation.png")).Should().Be((Plots.Width, Plots.Height));
