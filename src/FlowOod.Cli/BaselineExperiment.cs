@@ -108,7 +108,7 @@ internal static class BaselineExperiment
         {
             var (stem, description) = (model.Stem, model.Description);
             var clock = Stopwatch.StartNew();
-            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
             var flow = trained.Flow;
             var trainedText = trained.Summary;
 
@@ -132,7 +132,10 @@ internal static class BaselineExperiment
             {
                 var pixels = SampleAtTemperature(flow, GridSamples, temperature, options.Seed);
                 var grid = Path.Combine(options.OutputDirectory, string.Create(CultureInfo.InvariantCulture, $"{stem}-samples-t{temperature:F1}"));
-                Plots.ImageGrid(grid, string.Create(CultureInfo.InvariantCulture, $"{stem} samples, T = {temperature:F1}"), pixels, GridSamples, 28, 28, GridColumns);
+                Plots.ImageGrid(grid, string.Create(CultureInfo.InvariantCulture, $"{stem}: {GridSamples} samples at temperature T = {temperature:F1} (seed {options.Seed})"),
+                    pixels, GridSamples, 28, 28, GridColumns,
+                    columnLabels: Enumerable.Range(1, GridColumns).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray(),
+                    rowLabels: Enumerable.Range(0, GridSamples / GridColumns).Select(r => string.Create(CultureInfo.InvariantCulture, $"T = {temperature:F1}\nsamples {(r * GridColumns) + 1}–{(r + 1) * GridColumns}")).ToArray());
                 grids.Add(grid);
             }
 
@@ -142,9 +145,12 @@ internal static class BaselineExperiment
                 files.Add(stemPath + ".svg");
             }
 
+            files.AddRange(trained.Curve.Write(options.OutputDirectory, stem));
+
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {description}").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {scoredText}.").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"![{stem} bits/dim histogram]({Path.GetFileName(histogram)}.png) ![{stem} ROC]({Path.GetFileName(roc)}.png)").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"![{stem} training curve]({stem}-training.png)").AppendLine()
                 .AppendLine(string.Join(' ', grids.Select(g => $"![{Path.GetFileName(g)}]({Path.GetFileName(g)}.png)"))).AppendLine();
         }
 

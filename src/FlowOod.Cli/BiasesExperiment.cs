@@ -178,6 +178,7 @@ internal static class BiasesExperiment
         var rows = new List<BiasesRow>();
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         using var heldOut = data.FashionTrain.ToTensor(BiasesOptions.HeldOutStart, heldOutCount);
+        var curveFiles = new List<string>();
         foreach (var model in models)
         {
             using var flow = FlowCache.Build(options.Seed, model.Build);
@@ -193,9 +194,12 @@ internal static class BiasesExperiment
                 EvaluationInterval = interval,
             });
             var clock = Stopwatch.StartNew();
+            var curve = new TrainingCurve(model.Stem, Math.Min(options.BatchSize, trainCount), string.Create(CultureInfo.InvariantCulture,
+                $"{heldOutCount} Fashion-MNIST training images {BiasesOptions.HeldOutStart}–{BiasesOptions.HeldOutStart + heldOutCount - 1}"));
             var trained = TrainingDisplay.Run(console, plain, $"training {model.Stem}", progress => trainer.Train(train, heldOut, new SyncProgress<TrainingProgress>(p =>
             {
                 progress.Report(p);
+                curve.Add(p);
                 if (p.EvaluationLoss is { } bitsPerDim)
                 {
                     // The trainer puts the flow back in training mode before the next step.
@@ -203,6 +207,7 @@ internal static class BiasesExperiment
                 }
             })));
 
+            curveFiles.AddRange(curve.Write(options.OutputDirectory, model.Stem));
             using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
             var inScores = CompareScorers.Score(scorer, inTest, limit);
             var syntheticAurocs = synthetic.Select(s => (s.Key, OodMetrics.Auroc(inScores, CompareScorers.Score(scorer, s.Set, limit)))).ToList();
@@ -215,13 +220,13 @@ internal static class BiasesExperiment
 
         var matched = Match(rows);
         WriteTable(console, plain, rows, matched);
-        var files = new List<string>();
+        var files = new List<string>(curveFiles);
         var curvePlot = Path.Combine(options.OutputDirectory, "biases-auroc-vs-bpd");
         Plots.Curves(curvePlot, "AUROC (MNIST) vs held-out bits/dim during training", "held-out Fashion-MNIST bits/dim (lower = better fit)", "AUROC, Fashion-MNIST test vs MNIST",
             rows.Select(r => (r.Model, r.Checkpoints.Select(c => c.HeldOutBitsPerDim).ToArray(), r.Checkpoints.Select(c => c.Auroc).ToArray())).ToList(),
-            Levels(matched).Select(l => ($"matched ({l.Comparison})", l.Level)).ToList());
+            Levels(matched).Select(l => ($"matched bits/dim ({l.Comparison})", l.Level)).ToList());
         var barPlot = Path.Combine(options.OutputDirectory, "biases-matched-auroc");
-        Plots.GroupedBars(barPlot, "AUROC (MNIST) at equal budget and at matched bits/dim", "AUROC",
+        Plots.GroupedBars(barPlot, "AUROC (MNIST) at equal budget and at matched bits/dim", "model", "AUROC, Fashion-MNIST test vs MNIST",
             rows.Select(r => r.Model).ToArray(),
             [
                 ("equal budget (last step)", rows.Select(r => r.FinalAuroc).ToArray()),
@@ -345,6 +350,9 @@ internal static class BiasesExperiment
             var curve = string.Join(", ", r.Checkpoints.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Step}: {F(c.HeldOutBitsPerDim)}, {F(c.Auroc)}")));
             page.AppendLine(CultureInfo.InvariantCulture, $"- {r.Model}: {r.Description}; checkpoints (step: bits/dim, AUROC) {curve}");
         }
+
+        page.AppendLine().AppendLine("Training curves (training and held-out bits/dim against images seen):").AppendLine()
+            .AppendLine(string.Join(' ', rows.Select(r => $"![{r.Model} training curve]({r.Model}-training.png)")));
 
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")

@@ -74,7 +74,9 @@ internal static class CouplingsExperiment
 
         var files = new List<string>();
         using var cache = new FlowCache();
-        var flow = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain).Flow;
+        var trained = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
+        var flow = trained.Flow;
+        files.AddRange(trained.Curve.Write(options.OutputDirectory, model.Stem));
         flow.eval();
         var sets = new[] { (Stem: "fashion", Name: "Fashion-MNIST test image 0", Set: data.FashionTest), (Stem: "mnist", Name: "MNIST test digit 0", Set: data.Mnist) };
         var couplings = 0;
@@ -95,8 +97,11 @@ internal static class CouplingsExperiment
             }
 
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-couplings-{stem}");
-            Plots.ImageGrid(grid, $"{stem}: couplings",
-                panels.ToArray(), trace.Count * Columns, 28, 28, Columns);
+            Plots.ImageGrid(grid, $"{model.Stem} couplings: {name}",
+                panels.ToArray(), trace.Count * Columns, 28, 28, Columns,
+                columnLabels: ["input", "s (log-scale)", "t (shift)", "output"],
+                rowLabels: trace.Select(l => l.Name.Replace(" (", "\n(", StringComparison.Ordinal)).ToArray(),
+                note: "each panel scaled to its largest |value|: gray 0");
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
         }
@@ -129,7 +134,7 @@ internal static class CouplingsExperiment
 
         console.Write(table);
         var bars = Path.Combine(options.OutputDirectory, $"{model.Stem}-coadaptation");
-        Plots.GroupedBars(bars, "Co-adaptation: R² of −t predicting the transformed half", "R²",
+        Plots.GroupedBars(bars, $"{model.Stem}: co-adaptation, R² of −t predicting the transformed half", "coupling layer", "R² (1 = exact, 0 = the mean image)",
             rows.Select(r => r.Layer).ToArray(), [("Fashion-MNIST test (in-dist.)", rows.Select(r => r.InDistribution).ToArray()), ("MNIST test (OOD)", rows.Select(r => r.Ood).ToArray())]);
         files.Add(bars + ".png");
         files.Add(bars + ".svg");
@@ -149,7 +154,7 @@ internal static class CouplingsExperiment
 
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"{char.ToUpperInvariant(measureText[0])}{measureText[1..]}.").AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"![co-adaptation]({Path.GetFileName(bars)}.png)").AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"![co-adaptation]({Path.GetFileName(bars)}.png) ![{model.Stem} training curve]({model.Stem}-training.png)").AppendLine()
             .AppendLine("Per coupling (" + couplings.ToString(CultureInfo.InvariantCulture) + " rows): input, s, t and output, each panel scaled to its own largest |value| (gray = 0). "
                 + "s and t are 0 on the conditioning half.").AppendLine();
         foreach (var (stem, name, _) in sets)

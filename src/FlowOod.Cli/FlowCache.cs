@@ -9,8 +9,11 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Cli;
 
-/// <summary>A flow trained by <see cref="FlowCache"/>, with what its training run did and a one-line summary.</summary>
-internal sealed record TrainedFlow(NormalizingFlow Flow, TrainingResult Result, string Summary);
+/// <summary>
+/// A flow trained by <see cref="FlowCache"/>, with what its training run did, a one-line summary and its training curve
+/// (held-out bits/dim included when the training that made it evaluated them).
+/// </summary>
+internal sealed record TrainedFlow(NormalizingFlow Flow, TrainingResult Result, string Summary, TrainingCurve Curve);
 
 /// <summary>
 /// Trains the experiments' pixel flows the one way they are all trained (Adam, lr 10⁻³, the model's seed for the
@@ -39,7 +42,10 @@ internal sealed class FlowCache : IDisposable
     /// <summary>
     /// The trained flow of <paramref name="model"/>: found in the cache, or initialised with <paramref name="seed"/> and
     /// trained for <paramref name="steps"/> steps on the first <paramref name="trainImages"/> images of
-    /// <paramref name="fashionTrain"/>.
+    /// <paramref name="fashionTrain"/>. With <paramref name="evaluateHeldOut"/>, the training also evaluates held-out
+    /// bits/dim every tenth of the run on up to <see cref="TrainingCurve.MaxHeldOutImages"/> images of
+    /// <paramref name="fashionTrain"/> it does not train on (from <see cref="BiasesOptions.HeldOutStart"/>, or right after
+    /// the training images), for the training curve; the trained weights are the same either way.
     /// </summary>
     public TrainedFlow GetOrTrain(
         BaselineModel model,
@@ -50,7 +56,8 @@ internal sealed class FlowCache : IDisposable
         long seed,
         IAnsiConsole console,
         bool plain,
-        ComputePrecision precision = ComputePrecision.Float32)
+        ComputePrecision precision = ComputePrecision.Float32,
+        bool evaluateHeldOut = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(fashionTrain);
@@ -72,6 +79,10 @@ internal sealed class FlowCache : IDisposable
             trainingSets[setKey] = train;
         }
 
+        var (heldOutStart, heldOutCount) = evaluateHeldOut ? HeldOut(fashionTrain.Count, count, steps, batchSize) : (0, 0);
+        using var heldOut = heldOutCount > 0 ? fashionTrain.ToTensor(heldOutStart, heldOutCount) : null;
+        var curve = new TrainingCurve(model.Stem, Math.Min(batchSize, count), heldOut is null ? null
+            : string.Create(CultureInfo.InvariantCulture, $"{heldOutCount} {fashionTrain.Name} images {heldOutStart}–{heldOutStart + heldOutCount - 1}"));
         var flow = Build(seed, model.Build);
         try
         {
@@ -82,15 +93,16 @@ internal sealed class FlowCache : IDisposable
                 LearningRate = 1e-3,
                 Seed = seed,
                 ProgressInterval = Math.Max(1, steps / 50),
+                EvaluationInterval = TrainingCurve.EvaluationInterval(steps),
                 Precision = precision,
             });
             var label = seed == 1 ? $"training {model.Stem}" : string.Create(CultureInfo.InvariantCulture, $"training {model.Stem} (seed {seed})");
-            var result = TrainingDisplay.Run(console, plain, label, progress => trainer.Train(train, progress: progress));
+            var result = TrainingDisplay.Run(console, plain, label, progress => trainer.Train(train, heldOut, curve.Recording(progress)));
             var parameters = flow.parameters().Sum(p => p.numel());
             var summary = string.Create(CultureInfo.InvariantCulture,
                 $"{model.Description}, {parameters:N0} parameters: trained {result.Steps} steps × {batchSize} images on {count} Fashion-MNIST images in {result.Elapsed.TotalSeconds:F0} s (seed {seed}{(result.Precision == ComputePrecision.BFloat16 ? ", bf16 st-networks" : string.Empty)}), final loss {result.FinalLoss:F3} bits/dim");
             console.WriteLine(summary + ".");
-            var trained = new TrainedFlow(flow, result, summary);
+            var trained = new TrainedFlow(flow, result, summary, curve);
             flows[key] = trained;
             Trained++;
             return trained;
@@ -100,6 +112,18 @@ internal sealed class FlowCache : IDisposable
             flow.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The held-out images of a training run on images 0 … <paramref name="trained"/> − 1 of a set of
+    /// <paramref name="available"/>: from <see cref="BiasesOptions.HeldOutStart"/> when the training stays below it (as the
+    /// biases experiment's held-out set), otherwise right after the training images; as many as
+    /// <see cref="TrainingCurve.HeldOutImages"/> asks for, or fewer (possibly none) when the set runs out.
+    /// </summary>
+    public static (int Start, int Count) HeldOut(int available, int trained, int steps, int batchSize)
+    {
+        var start = trained <= BiasesOptions.HeldOutStart && available > BiasesOptions.HeldOutStart ? BiasesOptions.HeldOutStart : trained;
+        return (start, Math.Max(0, Math.Min(TrainingCurve.HeldOutImages(steps, batchSize), available - start)));
     }
 
     /// <summary>

@@ -82,7 +82,7 @@ internal static class LatentsExperiment
         var cache = options.Cache ?? ownCache!;
         foreach (var model in models)
         {
-            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
             var flow = trained.Flow;
             var trainedText = trained.Summary;
             flow.eval();
@@ -120,16 +120,20 @@ internal static class LatentsExperiment
 
             var columns = kinds.Count + 1;
             var grid = Path.Combine(options.OutputDirectory, $"{model.Stem}-latents");
-            Plots.ImageGrid(grid, $"{model.Stem} latents",
-                panels.ToArray(), sets.Length * columns, 28, 28, columns);
+            Plots.ImageGrid(grid, $"{model.Stem}: latents z at pixel positions",
+                panels.ToArray(), sets.Length * columns, 28, 28, columns,
+                columnLabels: ["image", .. kinds.Select(k => ShortLabel(k.Label))],
+                rowLabels: sets.Select(s => s.Name.Replace(" test ", " test\n", StringComparison.Ordinal)).ToArray(),
+                note: "z clipped to [−2, 2]: black −2, gray 0, white +2");
             files.Add(grid + ".png");
             files.Add(grid + ".svg");
+            files.AddRange(trained.Curve.Write(options.OutputDirectory, model.Stem));
             var latentText = string.Create(CultureInfo.InvariantCulture, $"latents of 2 images in {clock.Elapsed.TotalSeconds:F0} s");
             console.WriteLine(latentText + ".");
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {model.Description}").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {latentText}.").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"Rows: {string.Join(", ", sets.Select(s => s.Name))}. Columns: image; {string.Join("; ", kinds.Select(k => k.Label))}. Latents clipped to [−2, 2], black −2, white +2.").AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} latents]({Path.GetFileName(grid)}.png)").AppendLine();
+                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} latents]({Path.GetFileName(grid)}.png) ![{model.Stem} training curve]({model.Stem}-training.png)").AppendLine();
         }
 
         var table = Terminal.NewTable(plain, "Latents at pixel positions: correlation with the image's pixels");
@@ -170,6 +174,11 @@ internal static class LatentsExperiment
     }
 
     private static string F(double x) => x.ToString("F3", CultureInfo.InvariantCulture);
+
+    // A column label for the grid: "z, BatchNorm batch statistics (mean of 8)" → "z (batch BN)\nmean of 8".
+    private static string ShortLabel(string label) =>
+        label.Replace(", BatchNorm batch statistics", " (batch BN)", StringComparison.Ordinal)
+            .Replace(" (mean", "\nmean", StringComparison.Ordinal).Replace(" (1 draw", "\n1 draw", StringComparison.Ordinal).TrimEnd(')');
 
     private static bool HasBatchNorm(NormalizingFlow flow) =>
         flow.named_buffers().Any(b => b.name.EndsWith("running_mean", StringComparison.Ordinal));

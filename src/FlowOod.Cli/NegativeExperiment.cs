@@ -92,6 +92,10 @@ internal static class NegativeExperiment
         var sections = new StringBuilder();
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         using var negatives = data.Mnist.ToTensor(0, NegativeDigits);
+        var (heldOutStart, heldOutCount) = FlowCache.HeldOut(data.FashionTrain.Count, trainCount, steps, options.BatchSize);
+        using var heldOut = heldOutCount > 0 ? data.FashionTrain.ToTensor(heldOutStart, heldOutCount) : null;
+        var heldOutText = heldOut is null ? null
+            : string.Create(CultureInfo.InvariantCulture, $"{heldOutCount} Fashion-MNIST training images {heldOutStart}–{heldOutStart + heldOutCount - 1}");
         foreach (var (stem, label, useNegatives) in new[] { ("ml", "maximum likelihood", false), ("negative", "negative training", true) })
         {
             using var flow = FlowCache.Build(options.Seed, model.Build);
@@ -103,10 +107,13 @@ internal static class NegativeExperiment
                 LearningRate = 1e-3,
                 Seed = options.Seed,
                 ProgressInterval = Math.Max(1, steps / 50),
+                EvaluationInterval = TrainingCurve.EvaluationInterval(steps),
             });
+            var curve = new TrainingCurve($"{model.Stem}, {label}", Math.Min(options.BatchSize, trainCount), heldOutText);
             var trained = TrainingDisplay.Run(console, plain, $"training {stem}", progress => useNegatives
-                ? trainer.TrainWithNegatives(train, negatives, bound, progress: progress)
-                : trainer.Train(train, progress: progress));
+                ? trainer.TrainWithNegatives(train, negatives, bound, heldOut, curve.Recording(progress))
+                : trainer.Train(train, heldOut, curve.Recording(progress)));
+            files.AddRange(curve.Write(options.OutputDirectory, $"negative-{stem}"));
             var trainedText = string.Create(CultureInfo.InvariantCulture,
                 $"{model.Description}, {label}: {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, final in-dist. loss {trained.FinalLoss:F3} bits/dim")
                 + (trained.NegativeLoss is { } n ? string.Create(CultureInfo.InvariantCulture, $", negatives' loss {n:F3} bits/dim") : string.Empty);
@@ -132,7 +139,8 @@ internal static class NegativeExperiment
 
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {char.ToUpperInvariant(label[0])}{label[1..]}").AppendLine()
                 .AppendLine(CultureInfo.InvariantCulture, $"{trainedText}; {scoredText}.").AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"![{stem} bits/dim histogram]({Path.GetFileName(histogram)}.png) ![{stem} ROC]({Path.GetFileName(roc)}.png)").AppendLine();
+                .AppendLine(CultureInfo.InvariantCulture, $"![{stem} bits/dim histogram]({Path.GetFileName(histogram)}.png) ![{stem} ROC]({Path.GetFileName(roc)}.png)").AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"![{stem} training curve (Fashion-MNIST training and held-out bits/dim)](negative-{stem}-training.png)").AppendLine();
         }
 
         var table = Table(rows);

@@ -107,8 +107,14 @@ internal static class ScorersExperiment
             var steps = options.EffectiveSteps(model);
             var clock = Stopwatch.StartNew();
             var ensemble = Enumerable.Range(0, Math.Max(1, options.EffectiveEnsemble(model)))
-                .Select(k => cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed + k, console, plain))
+                .Select(k => cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed + k, console, plain, evaluateHeldOut: true))
                 .ToList();
+            var curves = ensemble.Select((e, k) => k == 0 ? model.Stem : string.Create(CultureInfo.InvariantCulture, $"{model.Stem}-seed{options.Seed + k}")).ToList();
+            for (int k = 0; k < ensemble.Count; k++)
+            {
+                files.AddRange(ensemble[k].Curve.Write(options.OutputDirectory, curves[k]));
+            }
+
             var flow = ensemble[0].Flow;
             using var background = options.HasBackground(model)
                 ? options.Background.Background(flow, model.Build, train, steps, options.BatchSize, options.Seed, console, plain)
@@ -149,7 +155,8 @@ internal static class ScorersExperiment
             console.WriteLine(modelText + ".");
             sections.AppendLine(CultureInfo.InvariantCulture, $"### {model.Description}").AppendLine()
                 .AppendLine(modelText + ".").AppendLine()
-                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} scorers ROC on MNIST]({Path.GetFileName(roc)}.png)").AppendLine();
+                .AppendLine(CultureInfo.InvariantCulture, $"![{model.Stem} scorers ROC on MNIST]({Path.GetFileName(roc)}.png)").AppendLine()
+                .AppendLine(string.Join(' ', curves.Select(c => $"![{c} training curve]({c}-training.png)"))).AppendLine();
         }
 
         // Experiment 6: the feature-space flow (Sec. 8) on the embedding of a small CNN trained on the same images.

@@ -44,13 +44,14 @@ public sealed class AnalysisExperimentsTests : IDisposable
 
         var report = LatentsExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(5).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(9).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "glow-training.png")).Should().Be((Plots.Width, Plots.Height));
         // RealNVP (BatchNorm): image + 4 latents per row; Glow (ActNorm, no BatchNorm): image + 2 latents; 2 rows each.
         report.Rows.Count(r => r.Model == "realnvp").Should().Be(8);
         report.Rows.Count(r => r.Model == "glow").Should().Be(4);
         report.Rows.Should().OnlyContain(r => r.MeanAbs > 0 && r.Correlation >= -1 && r.Correlation <= 1);
-        PlotTests.PngSize(Path.Combine(folder, "realnvp-latents.png")).Should().Be((5 * Plots.GridCellFor(5), (2 * Plots.GridCellFor(5)) + 40));
-        PlotTests.PngSize(Path.Combine(folder, "glow-latents.png")).Should().Be((3 * Plots.GridCellFor(3), (2 * Plots.GridCellFor(3)) + 40));
+        PlotTests.PngSize(Path.Combine(folder, "realnvp-latents.png")).Should().Be(Plots.GridSize(2, 5, rowLabels: true, note: true));
+        PlotTests.PngSize(Path.Combine(folder, "glow-latents.png")).Should().Be(Plots.GridSize(2, 3, rowLabels: true, note: true));
         File.Exists(Path.Combine(folder, "glow-latents.svg")).Should().BeTrue();
         var page = File.ReadAllText(report.MarkdownPath);
         Path.GetFileName(report.MarkdownPath).Should().Be("latents.md");
@@ -77,12 +78,13 @@ public sealed class AnalysisExperimentsTests : IDisposable
 
         var report = CouplingsExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(7).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(9).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "horizontal3-training.png")).Should().Be((Plots.Width, Plots.Height));
         report.Rows.Select(r => r.Layer).Should().Equal("coupling 1 (scale 1)", "coupling 2 (scale 1)", "coupling 3 (scale 1)");
         report.Rows.Should().OnlyContain(r => double.IsFinite(r.InDistribution) && double.IsFinite(r.Ood) && r.InDistribution <= 1 && r.Ood <= 1);
         foreach (var set in new[] { "fashion", "mnist" })
         {
-            PlotTests.PngSize(Path.Combine(folder, $"horizontal3-couplings-{set}.png")).Should().Be((4 * Plots.GridCellFor(4), (3 * Plots.GridCellFor(4)) + 40));
+            PlotTests.PngSize(Path.Combine(folder, $"horizontal3-couplings-{set}.png")).Should().Be(Plots.GridSize(3, 4, rowLabels: true, note: true));
         }
 
         PlotTests.PngSize(Path.Combine(folder, "horizontal3-coadaptation.png")).Should().Be((Plots.Width, Plots.Height));

@@ -46,10 +46,10 @@ public sealed class BaselineExperimentTests : IDisposable
 
         report.Results.Should().HaveCount(4);
         report.Results.Should().OnlyContain(r => r.InScores.Length == 64 && r.OodScores.Length == 64);
-        report.Files.Should().HaveCount(17).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(21).And.OnlyContain(f => File.Exists(f));
         foreach (var model in new[] { "realnvp", "glow" })
         {
-            foreach (var plot in new[] { "bits-per-dim", "roc" })
+            foreach (var plot in new[] { "bits-per-dim", "roc", "training" })
             {
                 PlotTests.PngSize(Path.Combine(folder, $"{model}-{plot}.png")).Should().Be((Plots.Width, Plots.Height));
                 File.Exists(Path.Combine(folder, $"{model}-{plot}.svg")).Should().BeTrue();
@@ -57,7 +57,7 @@ public sealed class BaselineExperimentTests : IDisposable
 
             foreach (var t in new[] { "1.0", "0.7" })
             {
-                PlotTests.PngSize(Path.Combine(folder, $"{model}-samples-t{t}.png")).Should().Be((8 * Plots.GridCellFor(8), (8 * Plots.GridCellFor(8)) + 40));
+                PlotTests.PngSize(Path.Combine(folder, $"{model}-samples-t{t}.png")).Should().Be(Plots.GridSize(8, 8, rowLabels: true));
                 File.Exists(Path.Combine(folder, $"{model}-samples-t{t}.svg")).Should().BeTrue();
             }
         }
@@ -65,7 +65,7 @@ public sealed class BaselineExperimentTests : IDisposable
         var page = File.ReadAllText(Path.Combine(folder, "baseline.md"));
         page.Should().Contain("MNIST test").And.Contain("inverted Fashion-MNIST test").And.Contain("AUROC")
             .And.Contain("--seed 3").And.Contain("Budget quick: realnvp 2 steps, glow 2 steps").And.Contain("Machine: CPU").And.Contain("Wall time")
-            .And.Contain("realnvp-roc.png").And.Contain("glow-samples-t0.7.png");
+            .And.Contain("realnvp-roc.png").And.Contain("glow-training.png").And.Contain("glow-samples-t0.7.png");
         page.Split('\n').Count(l => l.StartsWith("| realnvp", StringComparison.Ordinal) || l.StartsWith("| glow", StringComparison.Ordinal)).Should().Be(4);
         output.ToString().Should().NotContain("\u001b[", "plain output has no ANSI escapes");
     }

@@ -123,7 +123,8 @@ public sealed class BiasesExperimentTests : IDisposable
 
         var report = BiasesExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(5).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(11).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "cycle-training.png")).Should().Be((Plots.Width, Plots.Height));
         report.Rows.Select(r => r.Model).Should().Equal("checkerboard", "cycle", "bottleneck-l4");
         // Steps 3, interval max(1, 3 / 8) = 1: a checkpoint after every step.
         report.Rows.Should().OnlyContain(r => r.Checkpoints.Select(c => c.Step).SequenceEqual(Enumerable.Range(1, 3)));

@@ -38,7 +38,8 @@ public sealed class NegativeExperimentTests : IDisposable
 
         var report = NegativeExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(9).And.OnlyContain(f => File.Exists(f));
+        report.Files.Should().HaveCount(13).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "negative-negative-training.png")).Should().Be((Plots.Width, Plots.Height));
         report.Rows.Select(r => r.Model).Should().Equal("maximum likelihood", "negative training");
         report.Rows.Should().OnlyContain(r => r.Results.Count == 7 && double.IsFinite(r.FashionTestBitsPerDim) && double.IsFinite(r.MnistHeldOutBitsPerDim));
         report.Rows.SelectMany(r => r.Results).Should().OnlyContain(r => r.Auroc >= 0 && r.Auroc <= 1 && r.OodScores.Length == 32);

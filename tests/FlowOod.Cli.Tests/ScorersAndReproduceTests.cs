@@ -97,7 +97,7 @@ public sealed class ScorersAndReproduceTests : IDisposable
         report.Rows.SelectMany(r => r.Results).Should().OnlyContain(r => r.Auroc >= 0 && r.Auroc <= 1);
         report.ClassifierAccuracy.Should().BeInRange(0, 1);
         report.Files.Should().OnlyContain(f => File.Exists(f));
-        foreach (var plot in new[] { "realnvp-scorers-roc-mnist", "glow-scorers-roc-mnist", "feature-space-nll", "feature-space-roc" })
+        foreach (var plot in new[] { "realnvp-scorers-roc-mnist", "glow-scorers-roc-mnist", "feature-space-nll", "feature-space-roc", "glow-training", "glow-seed4-training" })
         {
             PlotTests.PngSize(Path.Combine(folder, plot + ".png")).Should().Be((Plots.Width, Plots.Height));
             File.Exists(Path.Combine(folder, plot + ".svg")).Should().BeTrue();
