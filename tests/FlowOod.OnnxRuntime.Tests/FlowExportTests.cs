@@ -94,7 +94,7 @@ public sealed class FlowExportTests
     {
         var flow = new NormalizingFlow(new Chain(new Logit(0.1), new ExportableShift(), new AffineCoupling([4], ChannelMask.Instance, 0, new MlpConditionerFactory(8, 1))), [4], inputRange: (0.0, 1.0));
         using var scope = NewDisposeScope();
-        var data = rand(new long[] { 64, 4 }, generator: new Generator(5)).mul_(0.9).add_(0.05);
+        var data = rand(new long[] { 64, 4 }, generator: new Generator(5)).mul_(C.Point9).add_(C.Point05, C.One);
         AssertSameScores(Trained(flow, data), data);
     }
 
@@ -159,8 +159,8 @@ public sealed class FlowExportTests
         var generator = new Generator((ulong)seed);
         var coarse = rand(new long[] { count, 1, 2, 2 }, generator: generator);
         var smooth = nn.functional.interpolate(coarse, [size, size], mode: InterpolationMode.Bilinear, align_corners: true);
-        var noisy = smooth.mul_(0.8).add_(rand(new long[] { count, 1, size, size }, generator: generator).mul_(0.2));
-        return scope.MoveToOuter(noisy.mul_(255).round_().div_(255).clamp_(0, 1));
+        var noisy = smooth.mul_(C.Point8).add_(rand(new long[] { count, 1, size, size }, generator: generator).mul_(C.Point2), C.One);
+        return scope.MoveToOuter(noisy.mul_(C.Levels).round_().div_(C.Levels).clamp_(C.Zero, C.One));
     }
 
     // Correlated continuous features.
@@ -170,7 +170,7 @@ public sealed class FlowExportTests
         var generator = new Generator((ulong)seed);
         var latent = randn(new long[] { count, 3 }, generator: generator);
         var mixing = randn(new long[] { 3, 6 }, generator: generator);
-        return scope.MoveToOuter(latent.matmul(mixing).add_(randn(new long[] { count, 6 }, generator: generator).mul_(0.3)));
+        return scope.MoveToOuter(latent.matmul(mixing).add_(randn(new long[] { count, 6 }, generator: generator).mul_(C.Point3), C.One));
     }
 
     private sealed class OpaqueShift : Bijector
@@ -181,9 +181,9 @@ public sealed class FlowExportTests
             RegisterComponents();
         }
 
-        protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) => (input.add(1.0), zeros(input.shape[0]));
+        protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) => (input.add(C.One, C.One), zeros(input.shape[0]));
 
-        protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input) => (input.sub(1.0), zeros(input.shape[0]));
+        protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input) => (input.add(C.MinusOne, C.One), zeros(input.shape[0]));
     }
 
     // y = 2x − 1: LogDet = D·log 2.
@@ -202,9 +202,27 @@ public sealed class FlowExportTests
         }
 
         protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input) =>
-            (input.mul(2.0).sub(1.0), full(input.shape[0], input.shape[1] * Math.Log(2)));
+            (input.mul(C.Two).add(C.MinusOne, C.One), ones(input.shape[0]).mul_(C.Log2).mul_(C.Four));
 
         protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input) =>
-            (input.add(1.0).div(2.0), full(input.shape[0], -input.shape[1] * Math.Log(2)));
+            (input.add(C.One, C.One).div(C.Two), ones(input.shape[0]).mul_(C.Log2).mul_(C.MinusFour));
+    }
+
+    // Cached Scalars: a temporary Scalar may be freed by its finalizer during the native call that reads it.
+    private static class C
+    {
+        public static readonly Scalar Zero = 0.0.ToScalar();
+        public static readonly Scalar One = 1.0.ToScalar();
+        public static readonly Scalar MinusOne = (-1.0).ToScalar();
+        public static readonly Scalar Two = 2.0.ToScalar();
+        public static readonly Scalar Four = 4.0.ToScalar();
+        public static readonly Scalar MinusFour = (-4.0).ToScalar();
+        public static readonly Scalar Log2 = Math.Log(2).ToScalar();
+        public static readonly Scalar Levels = 255.0.ToScalar();
+        public static readonly Scalar Point05 = 0.05.ToScalar();
+        public static readonly Scalar Point2 = 0.2.ToScalar();
+        public static readonly Scalar Point3 = 0.3.ToScalar();
+        public static readonly Scalar Point8 = 0.8.ToScalar();
+        public static readonly Scalar Point9 = 0.9.ToScalar();
     }
 }
