@@ -28,7 +28,7 @@ namespace FlowOod.Onnx;
 /// <c>flowood.discretization_levels</c> (if any), <c>flowood.input_range</c> (if any), <c>flowood.noise</c> and
 /// <c>flowood.version</c>, plus <see cref="OnnxExportOptions.Metadata"/>.</para>
 /// </remarks>
-public static class OnnxExport
+public static partial class OnnxExport
 {
     /// <summary>The ONNX opset the graph uses.</summary>
     public const int Opset = 17;
@@ -57,7 +57,7 @@ public static class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(destination);
-        Build(flow, options ?? new OnnxExportOptions()).CopyTo(destination);
+        Build(flow, options ?? new OnnxExportOptions(), [(MetadataPrefix + "kind", FlowKind)]).CopyTo(destination);
     }
 
     /// <summary>Writes <paramref name="flow"/>'s scoring graph to the file <paramref name="path"/> (replaced whole: written
@@ -70,7 +70,12 @@ public static class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(flow);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var model = Build(flow, options ?? new OnnxExportOptions());
+        WriteFile(Build(flow, options ?? new OnnxExportOptions(), [(MetadataPrefix + "kind", FlowKind)]), path);
+    }
+
+    // Writes beside the target, then moves over it: a reader never sees half a file.
+    private static void WriteFile(ProtoWriter model, string path)
+    {
         var full = Path.GetFullPath(path);
         var temporary = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try
@@ -96,12 +101,12 @@ public static class OnnxExport
     public static byte[] ToBytes(NormalizingFlow flow, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(flow);
-        return Build(flow, options ?? new OnnxExportOptions()).ToArray();
+        return Build(flow, options ?? new OnnxExportOptions(), [(MetadataPrefix + "kind", FlowKind)]).ToArray();
     }
 
     // ModelProto: ir_version (1), producer_name (2), producer_version (3), doc_string (6), graph (7), opset_import (8),
     // metadata_props (14: StringStringEntryProto key 1, value 2).
-    private static ProtoWriter Build(NormalizingFlow flow, OnnxExportOptions options)
+    private static ProtoWriter Build(NormalizingFlow flow, OnnxExportOptions options, IReadOnlyList<(string Key, string Value)> scoring)
     {
         if (!BitConverter.IsLittleEndian)
         {
@@ -109,6 +114,7 @@ public static class OnnxExport
         }
 
         var metadata = Metadata(flow, options);
+        metadata.InsertRange(metadata.Count - (options.Metadata?.Count ?? 0), scoring);
         var graph = new OnnxGraphBuilder(InputName);
         var (logLikelihood, bitsPerDim) = ScoringGraph(graph, flow);
         graph.Alias(logLikelihood, LogLikelihoodOutput);
