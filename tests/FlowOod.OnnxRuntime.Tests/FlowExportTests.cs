@@ -145,7 +145,7 @@ public sealed class FlowExportTests
                 results[1].GetTensorDataAsSpan<float>().ToArray().Select(v => (double)v).ToArray());
     }
 
-    private static NormalizingFlow Trained(NormalizingFlow flow, Tensor data)
+    internal static NormalizingFlow Trained(NormalizingFlow flow, Tensor data)
     {
         new FlowTrainer(flow, new TrainingOptions { Steps = 15, BatchSize = 32, LearningRate = 3e-3, Seed = 1, ProgressInterval = 100 }).Train(data);
         flow.eval();
@@ -153,7 +153,7 @@ public sealed class FlowExportTests
     }
 
     // 8-bit images with structure (a smooth random field plus noise), values k/255.
-    private static Tensor Images(int count, int seed, int size = 8)
+    internal static Tensor Images(int count, int seed, int size = 8)
     {
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
