@@ -9,6 +9,7 @@ using FlowOod.Conditioners;
 using FlowOod.Masks;
 using FlowOod.Models;
 using FlowOod.Onnx;
+using FlowOod.Tests.Bijectors;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
@@ -60,6 +61,8 @@ public sealed class OnnxExportRegistryTests
     };
 
     public static TheoryData<string> CaseNames => new(Cases.Keys);
+
+    public static TheoryData<string> BijectorCaseNames => BijectorCases.Names();
 
     [Fact]
     public void EveryPublicBijector_HasABuiltInExport()
@@ -117,6 +120,29 @@ public sealed class OnnxExportRegistryTests
 
         model.Length.Should().BeGreaterThan(100);
         flow.LogProb(batch).isfinite().all().item<bool>().Should().BeTrue("exporting reads the flow and leaves it usable");
+    }
+
+    [Theory]
+    [MemberData(nameof(BijectorCaseNames))]
+    public void BijectorCase_Exports_OrNamesTheInverseItCannotExport(string name)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(5);
+        var bijectorCase = BijectorCases.Get(name);
+        using var bijector = bijectorCase.Create();
+        var graph = new OnnxGraphBuilder(OnnxExport.InputName);
+
+        var act = () => graph.Bijector(bijector, new OnnxValue(OnnxExport.InputName, bijectorCase.EventShape));
+
+        if (name.StartsWith("InverseOf(", StringComparison.Ordinal) && !name.StartsWith("InverseOf(Squeeze", StringComparison.Ordinal))
+        {
+            act.Should().Throw<NotSupportedException>().WithMessage("InverseOf(FlowOod.Bijectors.*) cannot be exported*IOnnxExportable*");
+        }
+        else
+        {
+            act().Output.Name.Should().NotBe(OnnxExport.InputName, "every case adds nodes");
+            graph.NodeCount.Should().BePositive();
+        }
     }
 
     [Fact]
