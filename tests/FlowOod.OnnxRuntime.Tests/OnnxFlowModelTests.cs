@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using FlowOod.Bijectors;
 using FlowOod.Detection;
 using FlowOod.Models;
 using FlowOod.Onnx;
@@ -17,6 +18,7 @@ namespace FlowOod.OnnxRuntime.Tests;
 /// A detector saved as a model file, exported with <see cref="OnnxExport.WriteModelFile"/> and loaded by
 /// <see cref="OnnxFlowModel"/>: the same threshold, scores within 1e-4 bits/dim and identical verdicts; bad input is refused.
 /// </summary>
+[Collection(TorchGlobalState.Name)]
 public sealed class OnnxFlowModelTests : IDisposable
 {
     private readonly string folder = Path.Combine(Path.GetTempPath(), "flowood-onnx-" + Guid.NewGuid().ToString("N"));
@@ -28,6 +30,7 @@ public sealed class OnnxFlowModelTests : IDisposable
     [Fact]
     public void ExportedDetector_GivesFlowOodsVerdicts()
     {
+        random.manual_seed(201);
         using var scope = NewDisposeScope();
         var flow = FlowExportTests.Trained(RealNvp.Create([1, 8, 8], RealNvpOptions.Compact with { Width = 8, Blocks = 1 }), FlowExportTests.Images(256, seed: 1));
         using var detector = OodDetector.Calibrate(new NegativeLogLikelihoodScorer(flow, ownsFlow: true), FlowExportTests.Images(200, seed: 20), 0.05, ownsScorer: true);
@@ -57,6 +60,7 @@ public sealed class OnnxFlowModelTests : IDisposable
     [Fact]
     public void Score_BadInput_IsRefusedWithTheReason()
     {
+        random.manual_seed(202);
         using var flow = RealNvp.Create([1, 4, 4], new RealNvpOptions { Scales = 1, Width = 4, Blocks = 1 });
         flow.eval();
         using var model = OnnxFlowModel.Load(OnnxExport.ToBytes(flow));
@@ -80,8 +84,30 @@ public sealed class OnnxFlowModelTests : IDisposable
     }
 
     [Fact]
+    public void Score_FromManyThreads_GivesTheSingleThreadedScores()
+    {
+        random.manual_seed(203);
+        using var scope = NewDisposeScope();
+        var flow = Glow.Create([1, 8, 8], GlowOptions.Tiny with { Width = 8 });
+        var images = FlowExportTests.Images(64, seed: 30);
+        ActNorm.InitializeAll(flow, images);
+        flow.eval();
+        using var model = OnnxFlowModel.Load(OnnxExport.ToBytes(flow), intraOpThreads: 1);
+        var inputs = images.contiguous().data<float>().ToArray();
+        var expected = model.Score(inputs);
+
+        var results = new double[16][];
+        System.Threading.Tasks.Parallel.For(0, results.Length, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = 4 }, i => results[i] = model.Score(inputs));
+
+        results.Should().AllSatisfy(r => r.Should().Equal(expected));
+        model.Kind.Should().Be("flow");
+        model.ScoreUnit.Should().Be("bits_per_dim");
+    }
+
+    [Fact]
     public void Export_AScorerWithRandomNoise_IsRefused()
     {
+        random.manual_seed(204);
         using var flow = RealNvp.Create([1, 4, 4], new RealNvpOptions { Scales = 1, Width = 4, Blocks = 1 });
         using var scorer = new NegativeLogLikelihoodScorer(flow, noise: ScoringNoise.Random);
 
