@@ -94,6 +94,7 @@ internal static partial class CliApp
         root.Subcommands.Add(ReproduceCommand(output, plain));
         root.Subcommands.Add(ImportMnistJsonCommand());
         root.Subcommands.Add(CheckRuntimeCommand(output, error));
+        root.Subcommands.Add(ExportOnnxCommand(output, error));
         return root;
     }
 

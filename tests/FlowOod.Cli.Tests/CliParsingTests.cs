@@ -107,6 +107,7 @@ public sealed class CliParsingTests
     [InlineData("negative")]
     [InlineData("import-mnist-json")]
     [InlineData("check-runtime")]
+    [InlineData("export-onnx")]
     public void Run_VerbHelp_PrintsUsageAndSucceeds(string verb)
     {
         var (code, output, _) = Run(verb, "--help");

@@ -34,7 +34,7 @@ namespace FlowOod.Bijectors;
 /// is therefore seen by the next Forward, Inverse or <see cref="IsInitialized"/>; keep no such tensor to write into
 /// later.</para>
 /// </remarks>
-public sealed class ActNorm : Bijector
+public sealed partial class ActNorm : Bijector
 {
     /// <summary>The ε of log s = −log(std + ε) in <see cref="InitializeFrom"/>.</summary>
     public const double Epsilon = 1e-6;

@@ -21,7 +21,7 @@ namespace FlowOod.Bijectors;
 /// <see cref="ActNorm"/>, <see cref="LuInvertibleConv1x1"/>). Shapes: input and output <c>[N, eventShape...]</c>,
 /// LogDet <c>[N]</c> of zeros.</para>
 /// </remarks>
-public sealed class AdditiveCoupling : CouplingLayer
+public sealed partial class AdditiveCoupling : CouplingLayer
 {
     /// <summary>Creates the layer for events of shape <paramref name="eventShape"/>.</summary>
     /// <param name="eventShape">The per-example shape, e.g. <c>[C, H, W]</c>.</param>

@@ -27,7 +27,7 @@ namespace FlowOod.Bijectors;
 /// and output <c>[N, eventShape...]</c>, LogDet <c>[N]</c>. With <see cref="ScaleActivation.RealNvpTanh"/> the layer
 /// has a parameter <c>scale</c> of shape <c>[Ct, 1, ...]</c> (σ, initialised to 1); other presets have none.</para>
 /// </remarks>
-public sealed class AffineCoupling : CouplingLayer
+public sealed partial class AffineCoupling : CouplingLayer
 {
     private readonly Parameter? scale;
     private readonly ScaleActivation activation;

@@ -13,7 +13,7 @@ namespace FlowOod.Bijectors;
 /// f⁻¹ₖ first, ending with f⁻¹₁. This is nflows' order (data → latent reads left to right), not distrax/TFP's.
 /// Each step frees its own temporaries before the next runs.
 /// </remarks>
-public sealed class Chain : Bijector
+public sealed partial class Chain : Bijector
 {
     private readonly ModuleList<Bijector> steps;
 

@@ -32,7 +32,7 @@ namespace FlowOod.Bijectors;
 /// the masking is right by construction (entries outside the transformed set are copied bit for bit in both
 /// directions).</para>
 /// </remarks>
-public abstract class CouplingLayer : Bijector
+public abstract partial class CouplingLayer : Bijector
 {
     private readonly nn.Module<Tensor, Tensor> st_net;
     private readonly Tensor condition_mask;

@@ -13,7 +13,7 @@ namespace FlowOod.Bijectors;
 /// exact and the output has the input's shape (the inner bijector must preserve the shape of its input). RealNVP keeps
 /// half the channels after each squeeze (Kirichenko et al.'s <c>keepChannels</c>).
 /// </remarks>
-public sealed class FactorOut : Bijector
+public sealed partial class FactorOut : Bijector
 {
     private readonly Bijector inner;
     private readonly long keep;

@@ -6,7 +6,7 @@ namespace FlowOod.Bijectors;
 /// <summary>The inverse of another bijector: Forward runs the wrapped bijector's Inverse and vice versa.</summary>
 /// <remarks>Example: <c>new InverseOf(new Squeeze())</c> is depth-to-space (unsqueeze). Parameters are shared with the
 /// wrapped bijector.</remarks>
-public sealed class InverseOf : Bijector
+public sealed partial class InverseOf : Bijector
 {
     private readonly Bijector inner;
 

@@ -23,7 +23,7 @@ namespace FlowOod.Bijectors;
 /// matrix the log-determinant goes to −∞ and the inverse fails. <see cref="LuInvertibleConv1x1"/> parameterises W so
 /// that it stays invertible and its log-determinant costs O(C); Kirichenko et al. (2020) used this plain form.</para>
 /// </remarks>
-public sealed class InvertibleConv1x1 : Bijector
+public sealed partial class InvertibleConv1x1 : Bijector
 {
     private readonly Parameter weight;
     private readonly long channels;

@@ -12,7 +12,7 @@ namespace FlowOod.Bijectors;
 /// event. Inverse: x = (sigmoid(y) − α) / (1 − 2α), LogDet = −(the same sum). α = 0.05 in Dinh et al. (2017) and
 /// Kirichenko et al. (2020). Inputs are expected in [0, 1] (e.g. the output of <see cref="UniformDequantization"/>).</para>
 /// </remarks>
-public sealed class Logit : Bijector
+public sealed partial class Logit : Bijector
 {
     private readonly double alpha;
 

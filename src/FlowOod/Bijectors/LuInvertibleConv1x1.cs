@@ -27,7 +27,7 @@ namespace FlowOod.Bijectors;
 /// torch's global generator, so initially W is orthogonal (loading a model file or copying a flow skips the draw: the
 /// stored factors are copied in).</para>
 /// </remarks>
-public sealed class LuInvertibleConv1x1 : Bijector
+public sealed partial class LuInvertibleConv1x1 : Bijector
 {
     private readonly Tensor permutation;
     private readonly Tensor lower;

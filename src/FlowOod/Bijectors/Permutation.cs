@@ -14,7 +14,7 @@ namespace FlowOod.Bijectors;
 /// <see cref="Random"/> (a seeded shuffle). Between couplings that always transform the same half, a permutation is the
 /// fixed, cheaper alternative to a learned <see cref="InvertibleConv1x1"/>.</para>
 /// </remarks>
-public sealed class Permutation : Bijector
+public sealed partial class Permutation : Bijector
 {
     private readonly Tensor indices;
     private readonly Tensor inverse_indices;

@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Components;
+using FlowOod.Onnx;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -12,7 +13,7 @@ public abstract partial class ScaleActivation
     /// <c>{"type": "glowSigmoid"}</c>.
     /// </summary>
     [ComponentName("glowSigmoid")]
-    private sealed class SigmoidScale : ScaleActivation, IComponent<SigmoidScale>
+    private sealed class SigmoidScale : ScaleActivation, IComponent<SigmoidScale>, IOnnxExportableScaleActivation
     {
         public static SigmoidScale Read(ComponentReader reader) => (SigmoidScale)GlowSigmoid;
 
@@ -25,6 +26,15 @@ public abstract partial class ScaleActivation
             ArgumentNullException.ThrowIfNull(raw);
             using var shifted = raw.Plus(2.0);
             return nn.functional.logsigmoid(shifted);
+        }
+
+        // log sigmoid(ŝ + 2) = −softplus(−(ŝ + 2)).
+        public string ExportLogScale(OnnxGraphBuilder graph, OnnxValue raw, string? learnableScale)
+        {
+            ArgumentNullException.ThrowIfNull(graph);
+            ArgumentNullException.ThrowIfNull(raw);
+            var shifted = graph.Node("Add", [raw.Name, graph.Scalar(2.0)]);
+            return graph.Node("Neg", [graph.Node("Softplus", [graph.Node("Neg", [shifted])])]);
         }
 
         public override string ToString() => "GlowSigmoid";

@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using FlowOod.Components;
+using FlowOod.Onnx;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -10,7 +11,7 @@ public abstract partial class ScaleActivation
 {
     /// <summary>s = c·(2/π)·atan(ŝ/c); stored as <c>{"type": "softClamp", "bound": c}</c>, c in (0, 10⁶].</summary>
     [ComponentName("softClamp")]
-    private sealed class SoftClampScale : ScaleActivation, IComponent<SoftClampScale>
+    private sealed class SoftClampScale : ScaleActivation, IComponent<SoftClampScale>, IOnnxExportableScaleActivation
     {
         private readonly double bound;
 
@@ -27,6 +28,14 @@ public abstract partial class ScaleActivation
         {
             ArgumentNullException.ThrowIfNull(raw);
             return raw.DividedBy(bound).atan_().TimesInPlace(bound * 2.0 / Math.PI);
+        }
+
+        public string ExportLogScale(OnnxGraphBuilder graph, OnnxValue raw, string? learnableScale)
+        {
+            ArgumentNullException.ThrowIfNull(graph);
+            ArgumentNullException.ThrowIfNull(raw);
+            var angle = graph.Node("Atan", [graph.Node("Div", [raw.Name, graph.Scalar(bound)])]);
+            return graph.Node("Mul", [angle, graph.Scalar(bound * 2.0 / Math.PI)]);
         }
 
         public override string ToString() => "SoftClamp(" + bound.ToString("R", CultureInfo.InvariantCulture) + ")";

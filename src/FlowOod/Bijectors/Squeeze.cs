@@ -10,7 +10,7 @@ namespace FlowOod.Bijectors;
 /// row of every 2×2 block and the last two the bottom row. H and W must be even. <see cref="Bijector.Inverse"/> is
 /// depth-to-space.
 /// </remarks>
-public sealed class Squeeze : Bijector
+public sealed partial class Squeeze : Bijector
 {
     /// <summary>Creates the layer.</summary>
     public Squeeze()

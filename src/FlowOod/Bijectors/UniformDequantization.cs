@@ -24,7 +24,7 @@ namespace FlowOod.Bijectors;
 /// with this layer's log(255/256) that matches Kirichenko et al.'s code exactly, which is log₂(256/255) ≈ 0.0056
 /// bits/dim above the (pixel + u)/256 convention of other papers.</para>
 /// </remarks>
-public sealed class UniformDequantization : Bijector
+public sealed partial class UniformDequantization : Bijector
 {
     private static readonly double LogScale = Math.Log(255.0 / 256.0);
     private readonly bool addNoise;

@@ -19,7 +19,7 @@ namespace FlowOod.Bottlenecks;
 /// follows can only depend on the input through the l numbers of the code, so the Jacobian of the output with respect
 /// to the input has rank at most l.
 /// </remarks>
-internal sealed class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
 {
     private readonly LinearLayer encode;
     private readonly LinearLayer decode;

@@ -31,7 +31,7 @@ namespace FlowOod.Conditioners;
 /// <para><c>out_conv</c> starts at zero, so a fresh coupling layer is the identity; the other layers use PyTorch's
 /// default initialisation.</para>
 /// </remarks>
-internal sealed class AutoencoderConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class AutoencoderConditioner : nn.Module<Tensor, Tensor>
 {
     /// <summary>Negative slope of every LeakyReLU (PyTorch's default).</summary>
     public const double LeakySlope = 0.01;

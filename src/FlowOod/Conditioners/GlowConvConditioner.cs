@@ -17,7 +17,7 @@ namespace FlowOod.Conditioners;
 /// the zero-initialised output conv (as the <c>glow_convnet</c> st-network of Kirichenko et al. 2020's code).</para>
 /// <para>Parameters: 9·Cin·width + width + width² + width + 9·width·Cout + Cout.</para>
 /// </remarks>
-internal sealed class GlowConvConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class GlowConvConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2dLayer in_conv;
     private readonly Conv2dLayer mid_conv;

@@ -16,7 +16,7 @@ namespace FlowOod.Conditioners;
 /// 0.05) with zero biases; <c>out_conv</c> starts at zero, so a fresh coupling layer is the identity.</para>
 /// <para>Parameters: 9·Cin·width + width + layers·2·(9·width² + width) + width·Cout + Cout.</para>
 /// </remarks>
-internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class HighwayConditioner : nn.Module<Tensor, Tensor>
 {
     /// <summary>Standard deviation of the N(0, σ²) initialisation of the 3×3 convolutions.</summary>
     public const double InitStd = 0.05;
@@ -74,7 +74,7 @@ internal sealed class HighwayConditioner : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>out = h(x)·σ(g(x)) + x·(1 − σ(g(x))), h and g 3×3 "same" convs.</summary>
-    private sealed class HighwayLayer : nn.Module<Tensor, Tensor>
+    private sealed partial class HighwayLayer : nn.Module<Tensor, Tensor>
     {
         private readonly Conv2dLayer h_conv;
         private readonly Conv2dLayer gate_conv;

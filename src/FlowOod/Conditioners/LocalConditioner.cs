@@ -20,7 +20,7 @@ namespace FlowOod.Conditioners;
 /// same function in training and evaluation mode.</para>
 /// <para>Parameters: 2k²·Cin·width + width + blocks·2·(width² + width) + width·Cout + Cout.</para>
 /// </remarks>
-internal sealed class LocalConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class LocalConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2dLayer in_conv;
     private readonly ModuleList<Conv2dLayer> block_convs;

@@ -14,7 +14,7 @@ namespace FlowOod.Conditioners;
 /// initialisation. Dropout (probability <c>dropout</c>, reference option 0.5) is active only in training mode.</para>
 /// <para>Parameters: with hiddenLayers = k ≥ 1 and width w, (Din + 1)·w + (k − 1)·(w + 1)·w + (w + 1)·Dout.</para>
 /// </remarks>
-internal sealed class MlpConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class MlpConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly ModuleList<LinearLayer> hidden;
     private readonly LinearLayer out_linear;

@@ -25,7 +25,7 @@ namespace FlowOod.Conditioners;
 /// <para>Differences from the reference code: plain convolutions instead of weight-normalised ones, and no doubling of
 /// the normalised input for checkerboard masks.</para>
 /// </remarks>
-internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly BatchNorm2dLayer in_norm;
     private readonly nn.Module<Tensor, Tensor> in_conv;
@@ -187,7 +187,7 @@ internal sealed class ResNetConditioner : nn.Module<Tensor, Tensor>
             ? new WeightNormConv2d(input, output, kernel, padding: kernel / 2, hasBias: bias, device: device)
             : new Conv2dLayer(input, output, kernel, padding: kernel / 2, hasBias: bias, device: device);
 
-    private sealed class ResidualBlock : nn.Module<Tensor, Tensor>
+    private sealed partial class ResidualBlock : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2dLayer in_norm;
         private readonly nn.Module<Tensor, Tensor> in_conv;

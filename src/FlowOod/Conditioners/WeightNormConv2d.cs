@@ -15,7 +15,7 @@ namespace FlowOod.Conditioners;
 /// <c>bias</c> <c>[Cout]</c> (when present). Initialised so that W equals a default-initialised <c>Conv2d</c>'s weight
 /// (g = ‖V‖). Shapes: <c>[N, Cin, H, W]</c> → <c>[N, Cout, H', W']</c>, stride 1, zero padding on every side.
 /// </remarks>
-internal sealed class WeightNormConv2d : nn.Module<Tensor, Tensor>
+internal sealed partial class WeightNormConv2d : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight_v;
     private readonly Parameter weight_g;

@@ -18,7 +18,7 @@ namespace FlowOod.Layers;
 /// <c>num_batches_tracked</c> incremented; in evaluation, the running statistics. Starts at weight 1, bias 0, mean 0,
 /// variance 1 (left uninitialised inside <see cref="ParameterInitialization.Skip"/>).
 /// </remarks>
-internal sealed class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
 {
     /// <summary>The weight of the newest batch in the running statistics.</summary>
     public const double Momentum = 0.1;

@@ -16,7 +16,7 @@ namespace FlowOod.Layers;
 /// same draws in the same order, so a seeded build gives the weights TorchSharp's module gave) unless built inside
 /// <see cref="ParameterInitialization.Skip"/>, and creates its parameters without TorchSharp's counting artifact.
 /// </remarks>
-internal sealed class Conv2dLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class Conv2dLayer : nn.Module<Tensor, Tensor>
 {
     // Declaration order is registration order, hence state-dict order: weight before bias, as TorchSharp's Conv2d.
     private readonly Parameter weight;

@@ -15,7 +15,7 @@ namespace FlowOod.Layers;
 /// transposed weight: Cout·kh·kw) unless built inside <see cref="ParameterInitialization.Skip"/>; see
 /// <see cref="Conv2dLayer"/>.
 /// </remarks>
-internal sealed class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;

@@ -13,7 +13,7 @@ namespace FlowOod.Layers;
 /// Initialised like TorchSharp's module (kaiming-uniform weight, uniform bias, fan-in = in) unless built inside
 /// <see cref="ParameterInitialization.Skip"/>; see <see cref="Conv2dLayer"/>.
 /// </remarks>
-internal sealed class LinearLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class LinearLayer : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;
