@@ -69,6 +69,14 @@ public sealed class FlowExportTests
     }
 
     [Fact]
+    public void AutoregressiveFlow_BothOrdersAndContextLayers_OnnxRuntimeBitsPerDim_MatchFlowOod()
+    {
+        random.manual_seed(107);
+        var flow = AutoregressiveFlow.Create([1, 8, 8], new AutoregressiveFlowOptions { Layers = 2, Window = 5, Width = 8, ContextLayers = 1, Blocks = 1 });
+        AssertSameScores(Trained(flow, Images(256, seed: 13)), Images(300, seed: 14));
+    }
+
+    [Fact]
     public void AutoencoderSt_Network_OnnxRuntimeBitsPerDim_MatchFlowOod()
     {
         random.manual_seed(105);

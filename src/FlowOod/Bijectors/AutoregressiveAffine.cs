@@ -24,7 +24,7 @@ namespace FlowOod.Bijectors;
 /// <c>[N, C, H, W]</c>, LogDet <c>[N]</c>. The network's output is 2C channels: ŝ then t, zero-initialised (identity at
 /// creation). With <see cref="ScaleActivation.RealNvpTanh"/> the layer owns a parameter <c>scale</c> <c>[C, 1, 1]</c>.</para>
 /// </remarks>
-public sealed class AutoregressiveAffine : Bijector
+public sealed partial class AutoregressiveAffine : Bijector
 {
     private readonly CausalConditioner net;
     private readonly Parameter? scale;

@@ -21,7 +21,7 @@ namespace FlowOod.Conditioners;
 /// pixel on every causal side, so with L context layers pixel (h, w) sees rows h − c − L … h and columns
 /// w − c − L … w + c + L (c = (k − 1)/2), and never (h, w) itself or any later pixel.</para>
 /// </remarks>
-internal sealed class CausalConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class CausalConditioner : nn.Module<Tensor, Tensor>
 {
     private readonly CausalConv2dLayer in_conv;
     private readonly ModuleList<CausalConv2dLayer> context_convs;

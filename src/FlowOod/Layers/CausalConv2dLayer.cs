@@ -18,7 +18,7 @@ namespace FlowOod.Layers;
 /// weight in every forward pass (the weight entries it hides are never used and receive zero gradient). Same state-dict
 /// keys as <see cref="Conv2dLayer"/>: <c>weight</c> <c>[Cout, Cin, k, k]</c>, <c>bias</c> <c>[Cout]</c>.</para>
 /// </remarks>
-internal sealed class CausalConv2dLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class CausalConv2dLayer : nn.Module<Tensor, Tensor>
 {
     // Declaration order is registration order, hence state-dict order: weight before bias.
     private readonly Parameter weight;

@@ -52,6 +52,7 @@ public sealed class OnnxExportRegistryTests
         ["RealNvp"] = () => RealNvp.Create([1, 8, 8], new RealNvpOptions { Scales = 2, Width = 4, Blocks = 1 }),
         ["Glow"] = () => Glow.Create([1, 8, 8], GlowOptions.Tiny with { Scales = 2, Width = 4, LuDecomposedConvolution = false }),
         ["SingleScaleRealNvp"] = () => SingleScale(HalfMask.Horizontal, new ResNetConditionerFactory(4, 1)),
+        ["AutoregressiveFlow"] = () => AutoregressiveFlow.Create([1, 4, 4], new AutoregressiveFlowOptions { Layers = 2, Window = 3, Width = 4, ContextLayers = 1, Blocks = 1 }),
         ["TabularRealNvp"] = () => TabularRealNvp.Create(5, new TabularRealNvpOptions { Couplings = 2, HiddenWidth = 8 }),
         ["bijectors"] = () => new NormalizingFlow(
             new Chain(
