@@ -37,8 +37,8 @@ public sealed class FusedInferenceTests
         using var scope = NewDisposeScope();
         using var images = EightBitImages(16, 31);
 
-        var expected = unfused.LogProb(images, ScoringNoise.BinCentres).div(Dimensions);
-        var actual = fused.LogProb(images, ScoringNoise.BinCentres).div(Dimensions);
+        var expected = unfused.LogProb(images, ScoringNoise.BinCentres).DividedBy(Dimensions);
+        var actual = fused.LogProb(images, ScoringNoise.BinCentres).DividedBy(Dimensions);
 
         Foldables(fused).Should().NotBeEmpty().And.OnlyContain(f => f.IsFolded);
         Foldables(unfused).Should().OnlyContain(f => !f.IsFolded);
@@ -84,9 +84,9 @@ public sealed class FusedInferenceTests
         using var scope = NewDisposeScope();
         using var images = EightBitImages(16, 32);
 
-        var reference = fp32.LogProb(images, ScoringNoise.BinCentres).div(Dimensions);
-        var fusedBf16 = fused.LogProb(images, ScoringNoise.BinCentres).div(Dimensions);
-        var unfusedBf16 = unfused.LogProb(images, ScoringNoise.BinCentres).div(Dimensions);
+        var reference = fp32.LogProb(images, ScoringNoise.BinCentres).DividedBy(Dimensions);
+        var fusedBf16 = fused.LogProb(images, ScoringNoise.BinCentres).DividedBy(Dimensions);
+        var unfusedBf16 = unfused.LogProb(images, ScoringNoise.BinCentres).DividedBy(Dimensions);
 
         ConditionerPrecision.Of(fused).Should().Be(ComputePrecision.BFloat16);
         var fusedError = fusedBf16.sub(reference).abs().mean().ReadDouble();
