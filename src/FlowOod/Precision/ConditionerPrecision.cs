@@ -83,7 +83,7 @@ public static class ConditionerPrecision
     /// <remarks>
     /// <para>Folding (ResNet st-networks): in evaluation mode BN(x) = a·x + c per channel with a = γ/√(σ²+ε) and
     /// c = β − μ·a, so conv → BN is one conv with weights W·a and bias b·a + c; the sum of the skip taps → BN folds into
-    /// every tap; BN → cat[x, −x] becomes one 1×1 conv; weight-normalised convolutions become plain ones. A BN followed
+    /// every tap; weight-normalised convolutions become plain ones. A BN followed
     /// by ReLU is kept. The folded weights are computed in float64 from the copy's parameters, which are kept unchanged,
     /// so the copy saves and copies as the unfolded flow. In float32 the log-likelihoods move by the rounding of the
     /// folded weights only (tests bound it at 10⁻⁴ nats/dim); <see cref="CreateUnfusedInferenceCopy"/> scores bit for bit
