@@ -41,7 +41,7 @@ internal sealed class FrozenConv : IDisposable
     public ScalarType DType => weight.dtype;
 
     /// <summary>Whether <paramref name="input"/> can be convolved as it is: same dtype and device as the weights.</summary>
-    public bool Accepts(Tensor input) => input.dtype == weight.dtype && input.device == weight.device;
+    public bool Accepts(Tensor input) => input.dtype == weight.dtype && input.device_type == weight.device_type && input.device_index == weight.device_index;
 
     /// <summary>The weight (for tests; do not dispose it).</summary>
     internal Tensor Weight => weight;

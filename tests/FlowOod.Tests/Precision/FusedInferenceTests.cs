@@ -44,6 +44,11 @@ public sealed class FusedInferenceTests
         Foldables(unfused).Should().OnlyContain(f => !f.IsFolded);
         var difference = actual.sub(expected).abs().max().ReadDouble();
         difference.Should().BeLessThan(1e-4, "folding moves log p(x) by the rounding of the folded weights only (nats/dim)");
+        if (!name.StartsWith("Glow", StringComparison.Ordinal))
+        {
+            // Glow's zero-initialised output convs are still tiny after 4 steps: their rounding can vanish in log p.
+            difference.Should().BePositive("the folded weights are really used (their rounding differs from the layers')");
+        }
         expected.abs().max().ReadDouble().Should().BeGreaterThan(0.01, "the flow computes something");
     }
 
