@@ -10,6 +10,7 @@
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
 #   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak (args: requestsPerRun soakRequests [models])
 #   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, the PyTorch twin (args: steps images threads)
+#   ./build.sh bench-fused  scoring images/s and single-image latency of the compact RealNVP's inference copy, BatchNorm folded vs not, fp32 and bf16 (args: rounds images threads latencyCalls)
 #   ./build.sh bench-long  one long training run's throughput over time (args: steps fp32|bf16 interval batch; default 3000 fp32 100 64)
 #   ./build.sh soak   every scorer kind, a detector and both gate kinds on 1 and 8 threads under forced garbage collections: 0 exceptions, 0 mismatches, 0 leaks (args: callsPerPhase threads collectorPauseMs; default 500000 1,8 0; OMP_NUM_THREADS=1 runs it ~3x faster)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.
@@ -156,6 +157,9 @@ case "$verb" in
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
+  bench-fused)
+    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
+    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- fused "$@" ;;
   bench-long)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- long-run "$@" ;;

@@ -7,7 +7,8 @@ namespace FlowOod.Benchmarks;
 /// <summary>
 /// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of FlowOod's
 /// image flows in fp32 and bf16 (<see cref="Throughput"/>); <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
-/// long training run's throughput over time (<see cref="LongRun"/>); <c>soak [callsPerPhase] [threads,threads...] [collectorPauseMs]</c> the
+/// long training run's throughput over time (<see cref="LongRun"/>); <c>fused [rounds] [images] [threads] [latencyCalls]</c>
+/// the folded against the unfolded inference copy, images/s and single-image latency (<see cref="FusedScoring"/>); <c>soak [callsPerPhase] [threads,threads...] [collectorPauseMs]</c> the
 /// production-correctness soak (<see cref="Soak"/>; exit code 1 on any exception, mismatch or leak); anything else goes to
 /// BenchmarkDotNet's switcher.
 /// </summary>
@@ -22,6 +23,12 @@ internal static class Program
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
             return Throughput.Run(Arg(1, 30), Arg(2, 2048), Arg(3, 0));
+        }
+
+        if (args.Length > 0 && args[0] == "fused")
+        {
+            int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+            return FusedScoring.Run(Arg(1, 5), Arg(2, 1024), Arg(3, 0), Arg(4, 200));
         }
 
         if (args.Length > 0 && args[0] == "long-run")

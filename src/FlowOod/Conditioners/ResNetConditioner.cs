@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using FlowOod.Bottlenecks;
 using FlowOod.Layers;
 using TorchSharp;
@@ -25,7 +26,7 @@ namespace FlowOod.Conditioners;
 /// <para>Differences from the reference code: plain convolutions instead of weight-normalised ones, and no doubling of
 /// the normalised input for checkerboard masks.</para>
 /// </remarks>
-internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>
+internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>, IFoldableConditioner
 {
     private readonly BatchNorm2dLayer in_norm;
     private readonly nn.Module<Tensor, Tensor> in_conv;
@@ -36,6 +37,7 @@ internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>
     private readonly BatchNorm2dLayer out_norm;
     private readonly nn.Module<Tensor, Tensor> out_conv;
     private readonly long[]? inputShape;
+    private FusedResNet? fused;
 
     /// <summary>Creates the network.</summary>
     /// <param name="inputChannels">Cin.</param>
@@ -129,6 +131,11 @@ internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>
                 nameof(input));
         }
 
+        if (fused is not null && !training && fused.Accepts(input))
+        {
+            return fused.Forward(input);
+        }
+
         using var scope = NewDisposeScope();
         Tensor x;
         using (var normalized = in_norm.call(input))
@@ -156,6 +163,41 @@ internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>
         using var normalizedSum = out_norm.call(sum);
         sum.Dispose();
         return scope.MoveToOuter(out_conv.call(normalizedSum.relu_()));
+    }
+
+    /// <inheritdoc/>
+    public bool IsFolded => fused is not null;
+
+    /// <inheritdoc/>
+    /// <remarks>See <see cref="FusedResNet"/> for what is folded. In training mode, or for an input of another dtype or
+    /// device than the folded weights, <see cref="forward"/> runs the unfused layers.</remarks>
+    public void FoldForInference()
+    {
+        var replacement = new FusedResNet(
+            in_norm,
+            in_conv,
+            blocks.Select(b => b.Parts).ToArray(),
+            skips is null ? null : new[] { in_skip! }.Concat(skips).ToArray(),
+            bottleneck,
+            out_norm,
+            out_conv);
+        fused?.Dispose();
+        fused = replacement;
+    }
+
+    /// <inheritdoc/>
+    public void ConvertFolded(ScalarType dtype) => fused?.ConvertTo(dtype);
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            fused?.Dispose();
+            fused = null;
+        }
+
+        base.Dispose(disposing);
     }
 
     /// <summary>Blocks, with the bottleneck after the first half, then the output head; no skip aggregation.</summary>
@@ -203,6 +245,8 @@ internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>
             out_conv = Conv(width, width, 3, weightNorm, device);
             RegisterComponents();
         }
+
+        public ResidualParts Parts => new(in_norm, in_conv, out_norm, out_conv);
 
         public override Tensor forward(Tensor input)
         {

@@ -77,5 +77,20 @@ internal sealed partial class WeightNormConv2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>‖V‖ per output channel, shape <c>[Cout, 1, 1, 1]</c>.</summary>
+    /// <summary>The bias <c>[Cout]</c>, or null (the parameter itself: do not dispose it).</summary>
+    internal Parameter? Bias => bias;
+
+    /// <summary>The zero padding (ph, pw).</summary>
+    internal long[] Padding => (long[])padding.Clone();
+
+    /// <summary>The weight this layer convolves with, W = g·V/‖V‖ <c>[Cout, Cin, k, k]</c>: a new tensor without gradient,
+    /// in the parameters' dtype (for a frozen inference copy, <see cref="ResNetConditioner"/>).</summary>
+    internal Tensor EffectiveWeight()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return scope.MoveToOuter(weight_v.mul(weight_g.div(Norms(weight_v))));
+    }
+
     private static Tensor Norms(Tensor v) => v.flatten(1).Squared().sum(1).sqrt().reshape(v.shape[0], 1, 1, 1);
 }

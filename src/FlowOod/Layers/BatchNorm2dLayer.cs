@@ -71,4 +71,18 @@ internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
 
         return nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, Momentum, Epsilon);
     }
+
+    /// <summary>
+    /// The evaluation-mode map as a per-channel affine y = a·x + c, in float64 on the layer's device, for folding into a
+    /// convolution: a = γ/√(σ² + ε) and c = β − μ·a (μ, σ² the running statistics). New tensors <c>[C]</c>, owned by the
+    /// caller; the layer is left unchanged.
+    /// </summary>
+    internal (Tensor Scale, Tensor Shift) EvaluationAffine()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var scale = weight.detach().to(ScalarType.Float64).div(running_var.to(ScalarType.Float64).PlusInPlace(Epsilon).sqrt_());
+        var shift = running_mean.to(ScalarType.Float64).mul_(scale).neg_().PlusInPlace(bias.detach().to(ScalarType.Float64));
+        return (scope.MoveToOuter(scale), scope.MoveToOuter(shift));
+    }
 }

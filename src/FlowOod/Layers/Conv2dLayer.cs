@@ -57,6 +57,12 @@ internal sealed partial class Conv2dLayer : nn.Module<Tensor, Tensor>
     /// <summary>The bias <c>[Cout]</c>, or null (the parameter itself: do not dispose it).</summary>
     public Parameter? Bias => bias;
 
+    /// <summary>The stride (sh, sw).</summary>
+    public long[] Stride => (long[])stride.Clone();
+
+    /// <summary>The zero padding (ph, pw).</summary>
+    public long[] Padding => (long[])padding.Clone();
+
     /// <inheritdoc/>
     /// <remarks>A bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>); on the
     /// CPU the weight is used channels-last (<see cref="ConvLayout"/>).</remarks>

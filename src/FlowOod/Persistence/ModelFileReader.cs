@@ -201,6 +201,7 @@ internal sealed class ModelFileReader : IDisposable
             flow.eval();
             if (ConditionerPrecision.Choose(options.Precision, options.Device).Precision == ComputePrecision.BFloat16)
             {
+                ConditionerPrecision.FoldForInference(flow);
                 ConditionerPrecision.ConvertForInference(flow);
             }
 

@@ -68,7 +68,7 @@ public sealed class ConditionerPrecisionTests
     }
 
     [Fact]
-    public void CreateInferenceCopy_Float32_IsFrozenAndScoresBitForBitLikeTheOriginal()
+    public void CreateUnfusedInferenceCopy_Float32_IsFrozenAndScoresBitForBitLikeTheOriginal()
     {
         using var flow = PerturbedRealNvp();
         using var scope = NewDisposeScope();
@@ -77,7 +77,7 @@ public sealed class ConditionerPrecisionTests
         var expected = new NegativeLogLikelihoodScorer(flow).Score(images);
         flow.train();
 
-        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+        using var copy = ConditionerPrecision.CreateUnfusedInferenceCopy(flow, ComputePrecision.Float32);
 
         copy.IsInEvaluationMode.Should().BeTrue();
         copy.parameters().Should().OnlyContain(p => !p.requires_grad && p.dtype == ScalarType.Float32);

@@ -1,0 +1,129 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using FlowOod.Models;
+using FlowOod.Precision;
+using FlowOod.Scoring;
+using FlowOod.Training;
+using static TorchSharp.torch;
+
+namespace FlowOod.Benchmarks;
+
+/// <summary>
+/// <c>./build.sh bench-fused [rounds] [images] [threads]</c>: scoring images/s of the compact RealNVP's inference copy
+/// with BatchNorm folded into the convolutions (<see cref="ConditionerPrecision.CreateInferenceCopy"/>) against the
+/// unfolded copy (<see cref="ConditionerPrecision.CreateUnfusedInferenceCopy"/>), fp32 and bf16, chunks of 256, in
+/// alternated rounds of one process; then single-image latency p50/p99 of each.
+/// </summary>
+/// <remarks>
+/// Machine-readable lines: <c>fused-score MODEL PRECISION: fused N images/s | unfused N images/s | ratio Rx (min–max over
+/// rounds) | best fused N | best unfused N | best ratio Rx | ...</c> (best: the least disturbed round of each) and <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N</c>. Each round measures the pair in
+/// the opposite order of the previous one, so a neighbour's load falls on both; the ratio of each round's pair is
+/// reported with its spread. The load average is printed before and after: on a shared machine, quote it.
+/// </remarks>
+internal static class FusedScoring
+{
+    private const int Chunk = 256;
+    private const string Name = "compact RealNVP";
+    private static readonly long[] ImageShape = [1, 28, 28];
+
+    public static int Run(int rounds, int images, int threads, int latencyCalls)
+    {
+        if (threads > 0)
+        {
+            set_num_threads(threads);
+        }
+
+        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()}");
+        Console.WriteLine($"load average before: {LoadAverage()}");
+        random.manual_seed(1);
+        using var data = rand(images, 1, 28, 28).mul_(255).floor_().div_(255);
+        using var flow = RealNvp.Create(ImageShape, RealNvpOptions.Compact);
+        // A few steps, so the running statistics are a trained flow's (speed does not depend on them).
+        new FlowTrainer(flow, new TrainingOptions { Steps = 3, BatchSize = 64, Seed = 1 }).Train(data);
+
+        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        {
+            using var fused = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(flow, precision), chunkSize: Chunk, ownsFlow: true);
+            using var unfused = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateUnfusedInferenceCopy(flow, precision), chunkSize: Chunk, ownsFlow: true);
+            Rate(fused, data);
+            Rate(unfused, data);
+            var fusedRates = new List<double>();
+            var unfusedRates = new List<double>();
+            for (int round = 0; round < rounds; round++)
+            {
+                if (round % 2 == 0)
+                {
+                    fusedRates.Add(Rate(fused, data));
+                    unfusedRates.Add(Rate(unfused, data));
+                }
+                else
+                {
+                    unfusedRates.Add(Rate(unfused, data));
+                    fusedRates.Add(Rate(fused, data));
+                }
+            }
+
+            var ratios = fusedRates.Zip(unfusedRates, (f, u) => f / u).ToArray();
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"fused-score {Name} {Label(precision)}: fused {Median(fusedRates):F1} images/s | unfused {Median(unfusedRates):F1} images/s | "
+                + $"ratio {Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} alternated rounds of {images} images, chunks of {Chunk}) | "
+                + $"best fused {fusedRates.Max():F1} | best unfused {unfusedRates.Max():F1} | best ratio {fusedRates.Max() / unfusedRates.Max():F2}x | "
+                + $"fused rounds {Join(fusedRates)} | unfused rounds {Join(unfusedRates)}"));
+
+            using var one = data.narrow(0, 0, 1);
+            foreach (var (variant, scorer) in new[] { ("fused", fused), ("unfused", unfused) })
+            {
+                var (p50, p99) = Latency(scorer, one, latencyCalls);
+                Console.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"latency {Name} {Label(precision)} {variant}: p50 {p50:F2} ms | p99 {p99:F2} ms | calls {latencyCalls} | one image, one thread of the caller"));
+            }
+        }
+
+        Console.WriteLine($"load average after: {LoadAverage()}");
+        return 0;
+    }
+
+    private static double Rate(NegativeLogLikelihoodScorer scorer, Tensor data)
+    {
+        var clock = Stopwatch.StartNew();
+        scorer.Score(data);
+        return data.shape[0] / clock.Elapsed.TotalSeconds;
+    }
+
+    private static (double P50, double P99) Latency(NegativeLogLikelihoodScorer scorer, Tensor one, int calls)
+    {
+        for (int i = 0; i < 10; i++)
+        {
+            scorer.Score(one);
+        }
+
+        var times = new double[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            scorer.Score(one);
+            times[i] = clock.Elapsed.TotalMilliseconds;
+        }
+
+        Array.Sort(times);
+        return (times[(int)Math.Floor(0.5 * (calls - 1))], times[(int)Math.Ceiling(0.99 * (calls - 1))]);
+    }
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]);
+    }
+
+    private static string Join(IEnumerable<double> values) => string.Join(" ", values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)));
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "unknown";
+
+    private static string Label(ComputePrecision precision) => precision == ComputePrecision.BFloat16 ? "bf16" : "fp32";
+}
