@@ -5,7 +5,7 @@ namespace FlowOod.Components;
 
 /// <summary>
 /// What a model file stores to rebuild a flow before loading its weights: the builder's name and its options as a JSON
-/// object. FlowOod's builders (<c>RealNvp</c>, <c>SingleScaleRealNvp</c>, <c>Glow</c>, <c>TabularRealNvp</c>) set
+/// object. FlowOod's builders (<c>RealNvp</c>, <c>SingleScaleRealNvp</c>, <c>AutoregressiveFlow</c>, <c>Glow</c>, <c>TabularRealNvp</c>) set
 /// <c>NormalizingFlow.Architecture</c> themselves with <see cref="Of"/> (their options are components named after the
 /// builder); a flow composed by hand gets one with <see cref="Custom"/> and is rebuilt at load time by a factory
 /// registered with <c>ModelCatalog.WithFlowFactory</c> in <c>ModelLoadOptions.Catalog</c>.

@@ -42,8 +42,8 @@ public sealed record ImageDetectorOptions
     /// <summary>The full flow's architecture. Default: Glow, 2 scales × 4 steps, width 32 (30,272 parameters on 28×28).</summary>
     public IFlowBuilderOptions Flow { get; init; } = new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 };
 
-    /// <summary>The local flow of the local likelihood ratio. Default <see cref="SingleScaleRealNvpOptions.Local"/>.</summary>
-    public SingleScaleRealNvpOptions LocalFlow { get; init; } = SingleScaleRealNvpOptions.Local;
+    /// <summary>The local flow of the local likelihood ratio. Default <see cref="AutoregressiveFlowOptions.Local"/>.</summary>
+    public IFlowBuilderOptions LocalFlow { get; init; } = AutoregressiveFlowOptions.Local;
 
     /// <summary>Training of both flows. Default: 600 steps of 64 images, Adam at lr 10⁻³, seed 1.</summary>
     public TrainingOptions Training { get; init; } = new() { Steps = 600, BatchSize = 64, LearningRate = 1e-3, Seed = 1 };

@@ -19,7 +19,7 @@ internal static class FlowCopy
         if (architecture?.Component is not IFlowBuilderOptions options)
         {
             throw new NotSupportedException(
-                "Only flows made by FlowOod's builders (RealNvp, SingleScaleRealNvp, Glow, TabularRealNvp) or by your own IFlowBuilderOptions component "
+                "Only flows made by FlowOod's builders (RealNvp, SingleScaleRealNvp, AutoregressiveFlow, Glow, TabularRealNvp) or by your own IFlowBuilderOptions component "
                 + "can be copied; train a separate flow of your own architecture instead.");
         }
 

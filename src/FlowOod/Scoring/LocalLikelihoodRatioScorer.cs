@@ -18,8 +18,13 @@ namespace FlowOod.Scoring;
 /// they show. A model that can only learn local statistics, trained on the same in-distribution images, explains exactly
 /// that part; the ratio log p_full − log p_local keeps what the full flow learnt beyond it, and S is its negation. This
 /// is the idea of Schirrmeister et al. (2020, a general-domain model as reference) and Zhang, Zhang &amp; McDonagh
-/// (2021, local autoregressive models); here the local model is a FlowOod flow: <see cref="SingleScaleRealNvpOptions.Local"/>
-/// (4 checkerboard couplings whose st-networks see 3×3 windows, no squeeze: each latent depends on a 9×9 window).</para>
+/// (2021, local autoregressive models); here the local model is a FlowOod flow, by default
+/// <see cref="AutoregressiveFlowOptions.Local"/> (one pixel-autoregressive layer whose conditionals see the 24 preceding
+/// pixels of a 7×7 window), or <see cref="SingleScaleRealNvpOptions.Local"/> (4 checkerboard couplings whose st-networks
+/// see 3×3 windows, no squeeze: each latent depends on a 9×9 window).</para>
+/// <para>The ratio only isolates the non-local part when the local model fits local statistics at least as well as the
+/// full flow does; a weaker local model makes the score follow the two models' difference in fit instead (see
+/// docs/results.md, "Which scores generalise").</para>
 /// <para>What is fitted on what: the full flow p_full is the user's trained flow; the local flow p_local is trained on
 /// the same in-distribution training images by <see cref="TrainLocalFlow"/>. Nothing is fitted on OOD data and nothing
 /// else is fitted. Both flows must model the same inputs (event shape, input range, discretization levels).</para>
@@ -111,13 +116,13 @@ public sealed class LocalLikelihoodRatioScorer : FlowScorer, IComponent<LocalLik
     }
 
     /// <summary>
-    /// Builds a local flow (default <see cref="SingleScaleRealNvpOptions.Local"/>) for the images' shape and trains it on
+    /// Builds a local flow (default <see cref="AutoregressiveFlowOptions.Local"/>) for the images' shape and trains it on
     /// <paramref name="inDistributionData"/>, the full flow's training images.
     /// </summary>
     /// <param name="inDistributionData">Training images <c>[N, C, H, W]</c> in [0, 1] (8-bit levels); not modified.</param>
     /// <param name="options">The training run (steps, batch size, learning rate, seed).</param>
-    /// <param name="architecture">The local flow's architecture; null: <see cref="SingleScaleRealNvpOptions.Local"/>. Any
-    /// single-scale options work; keep the st-networks' window small, or the flow stops being local.</param>
+    /// <param name="architecture">The local flow's builder options; null: <see cref="AutoregressiveFlowOptions.Local"/>. Keep
+    /// each latent's window small (<see cref="SingleScaleRealNvpOptions.Local"/> also qualifies), or the flow stops being local.</param>
     /// <param name="progress">Receives the trainer's progress reports.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
     /// <returns>The trained flow on the data's device, in evaluation mode; the caller owns it.</returns>
@@ -126,7 +131,7 @@ public sealed class LocalLikelihoodRatioScorer : FlowScorer, IComponent<LocalLik
     public static NormalizingFlow TrainLocalFlow(
         Tensor inDistributionData,
         TrainingOptions options,
-        SingleScaleRealNvpOptions? architecture = null,
+        IFlowBuilderOptions? architecture = null,
         IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -139,7 +144,7 @@ public sealed class LocalLikelihoodRatioScorer : FlowScorer, IComponent<LocalLik
                 nameof(inDistributionData));
         }
 
-        var flow = SingleScaleRealNvp.Create(inDistributionData.shape.Skip(1).ToArray(), architecture ?? SingleScaleRealNvpOptions.Local, inDistributionData.device);
+        var flow = (architecture ?? AutoregressiveFlowOptions.Local).Build(inDistributionData.shape.Skip(1).ToArray(), inDistributionData.device);
         try
         {
             new FlowTrainer(flow, options).Train(inDistributionData, progress: progress, cancellationToken: cancellationToken);
