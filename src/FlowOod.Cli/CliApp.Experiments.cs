@@ -216,8 +216,8 @@ internal static partial class CliApp
             trainImages: "Fashion-MNIST training images (overrides the budget; at most 50000)");
         var seeds = OptionalPositive("--seeds", "seeds of the report (default 3; the selection uses the first)");
         var localSteps = OptionalPositive("--local-steps", "training steps of the local flow (overrides the budget)");
-        var model = new Option<string>("--model") { Description = "the full flow: glow (default) or realnvp", DefaultValueFactory = _ => "glow" };
-        model.AcceptOnlyFromAmong("glow", "realnvp");
+        var model = new Option<string>("--model") { Description = "the full flow: glow (default), realnvp, or autoregressive (the local model's family with a wide context)", DefaultValueFactory = _ => "glow" };
+        model.AcceptOnlyFromAmong("glow", "realnvp", "autoregressive");
         var local = new Option<string>("--local") { Description = "the local model: autoregressive (default; one masked 7×7 convolution) or flow (4 checkerboard couplings on 3×3 windows)", DefaultValueFactory = _ => "autoregressive" };
         local.AcceptOnlyFromAmong("autoregressive", "flow");
         var ood = OodOption();

@@ -33,7 +33,7 @@ internal sealed record GeneraliseOptions : ExperimentOptions
     /// <summary>The local model: autoregressive (<see cref="AutoregressiveFlowOptions.Local"/>) or flow (<see cref="SingleScaleRealNvpOptions.Local"/>).</summary>
     public string Local { get; init; } = "autoregressive";
 
-    /// <summary>The full flow: glow or realnvp (the baseline's models).</summary>
+    /// <summary>The full flow: glow or realnvp (the baseline's models), or autoregressive (<see cref="GeneraliseExperiment.FullAutoregressive"/>).</summary>
     public string Model { get; init; } = "glow";
 
     /// <summary>Report sets: names of <see cref="ReportSets"/> or IDX folders.</summary>
@@ -79,7 +79,7 @@ internal static class GeneraliseExperiment
         var data = SampleData.Prepare(options.Threads, options.DataDirectory);
         var limit = options.EffectiveEvaluationLimit;
         var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, FitStart), data.FashionTrain.Count);
-        var full = options.FullModel ?? BaselineExperiment.Models(options.Budget).Single(m => m.Stem == options.Model);
+        var full = options.FullModel ?? FullModel(options.Model, options.Budget);
         var fullSteps = options.Steps ?? full.Steps;
         var local = options.LocalModel ?? LocalModel(options.Local, options.EffectiveLocalSteps);
         Directory.CreateDirectory(options.OutputDirectory);
@@ -163,6 +163,18 @@ internal static class GeneraliseExperiment
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {path} in {total.Elapsed.TotalMinutes:F1} min."));
         return new GeneraliseReport(validation, chosen.Candidate.Key, report.Select(r => new ScorerRow(r.Seed.ToString(CultureInfo.InvariantCulture), r.Key, r.Results)).ToList(), path, total.Elapsed);
     }
+
+    /// <summary>
+    /// The full flow of <c>--model</c>: the baseline's glow or realnvp, or autoregressive: the local model's family with a
+    /// wide context (two layers in opposite orders, four masked 3×3 context layers each), so that the likelihood ratio
+    /// compares two models that fit local statistics alike and differ in how far they see.
+    /// </summary>
+    public static BaselineModel FullModel(string kind, Budget budget) => kind == "autoregressive"
+        ? new BaselineModel("full-ar", "autoregressive flow (2 layers in opposite orders, masked 7×7 convolution + 4 masked 3×3 context layers, width 16)", budget == Budget.Quick ? 600 : 3000, () => AutoregressiveFlow.Create([1, 28, 28], FullAutoregressive))
+        : BaselineExperiment.Models(budget).Single(m => m.Stem == kind);
+
+    /// <summary>The options of the autoregressive full flow.</summary>
+    public static AutoregressiveFlowOptions FullAutoregressive { get; } = new() { Layers = 2, Window = 7, Width = 16, ContextLayers = 4, Blocks = 1 };
 
     /// <summary>The local model of <c>--local</c>: autoregressive or flow.</summary>
     public static BaselineModel LocalModel(string kind, int steps) => kind switch
