@@ -1,6 +1,5 @@
 using System;
 using FlowOod.Components;
-using FlowOod.Onnx;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -13,7 +12,7 @@ public abstract partial class ScaleActivation
     /// <c>{"type": "glowSigmoid"}</c>.
     /// </summary>
     [ComponentName("glowSigmoid")]
-    private sealed class SigmoidScale : ScaleActivation, IComponent<SigmoidScale>, IOnnxExportableScaleActivation
+    private sealed partial class SigmoidScale : ScaleActivation, IComponent<SigmoidScale>
     {
         public static SigmoidScale Read(ComponentReader reader) => (SigmoidScale)GlowSigmoid;
 
@@ -29,14 +28,6 @@ public abstract partial class ScaleActivation
         }
 
         // log sigmoid(ŝ + 2) = −softplus(−(ŝ + 2)).
-        public string ExportLogScale(OnnxGraphBuilder graph, OnnxValue raw, string? learnableScale)
-        {
-            ArgumentNullException.ThrowIfNull(graph);
-            ArgumentNullException.ThrowIfNull(raw);
-            var shifted = graph.Node("Add", [raw.Name, graph.Scalar(2.0)]);
-            return graph.Node("Neg", [graph.Node("Softplus", [graph.Node("Neg", [shifted])])]);
-        }
-
         public override string ToString() => "GlowSigmoid";
     }
 }

@@ -1,6 +1,5 @@
 using System;
 using FlowOod.Components;
-using FlowOod.Onnx;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -10,7 +9,7 @@ public abstract partial class ScaleActivation
 {
     /// <summary>s = σ ⊙ tanh(ŝ); stored as <c>{"type": "realNvpTanh"}</c>.</summary>
     [ComponentName("realNvpTanh")]
-    private sealed class TanhScale : ScaleActivation, IComponent<TanhScale>, IOnnxExportableScaleActivation
+    private sealed partial class TanhScale : ScaleActivation, IComponent<TanhScale>
     {
         public override bool UsesLearnableScale => true;
 
@@ -25,14 +24,6 @@ public abstract partial class ScaleActivation
             ArgumentNullException.ThrowIfNull(raw);
             ArgumentNullException.ThrowIfNull(learnableScale);
             return raw.tanh().mul(learnableScale);
-        }
-
-        public string ExportLogScale(OnnxGraphBuilder graph, OnnxValue raw, string? learnableScale)
-        {
-            ArgumentNullException.ThrowIfNull(graph);
-            ArgumentNullException.ThrowIfNull(raw);
-            ArgumentNullException.ThrowIfNull(learnableScale);
-            return graph.Node("Mul", [graph.Node("Tanh", [raw.Name]), learnableScale]);
         }
 
         public override string ToString() => "RealNvpTanh";

@@ -1,7 +1,6 @@
 using System;
 using System.Globalization;
 using FlowOod.Components;
-using FlowOod.Onnx;
 using static TorchSharp.torch;
 
 namespace FlowOod.Bijectors;
@@ -11,7 +10,7 @@ public abstract partial class ScaleActivation
 {
     /// <summary>s = c·(2/π)·atan(ŝ/c); stored as <c>{"type": "softClamp", "bound": c}</c>, c in (0, 10⁶].</summary>
     [ComponentName("softClamp")]
-    private sealed class SoftClampScale : ScaleActivation, IComponent<SoftClampScale>, IOnnxExportableScaleActivation
+    private sealed partial class SoftClampScale : ScaleActivation, IComponent<SoftClampScale>
     {
         private readonly double bound;
 
@@ -28,14 +27,6 @@ public abstract partial class ScaleActivation
         {
             ArgumentNullException.ThrowIfNull(raw);
             return raw.DividedBy(bound).atan_().TimesInPlace(bound * 2.0 / Math.PI);
-        }
-
-        public string ExportLogScale(OnnxGraphBuilder graph, OnnxValue raw, string? learnableScale)
-        {
-            ArgumentNullException.ThrowIfNull(graph);
-            ArgumentNullException.ThrowIfNull(raw);
-            var angle = graph.Node("Atan", [graph.Node("Div", [raw.Name, graph.Scalar(bound)])]);
-            return graph.Node("Mul", [angle, graph.Scalar(bound * 2.0 / Math.PI)]);
         }
 
         public override string ToString() => "SoftClamp(" + bound.ToString("R", CultureInfo.InvariantCulture) + ")";

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace FlowOod.Conditioners;
 
 /// <summary>
-/// The autoregressive network of <see cref="Bijectors.AutoregressiveAffine"/>: maps <c>[N, Cin, H, W]</c> to
+/// The autoregressive network of <c>Bijectors.AutoregressiveAffine</c>: maps <c>[N, Cin, H, W]</c> to
 /// <c>[N, Cout, H, W]</c> so that output pixel (h, w) depends only on input pixels strictly before it in raster order and
 /// within a window around it.
 /// </summary>
