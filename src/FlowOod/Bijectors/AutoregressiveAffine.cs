@@ -53,7 +53,7 @@ public sealed partial class AutoregressiveAffine : Bijector
             throw new ArgumentException($"An autoregressive layer needs an image shape [C, H, W], got {Shapes.Format(shape)}.", nameof(eventShape));
         }
 
-        if (window < 1 || window > Conditioners.LocalConditionerFactory.MaxWindow || window % 2 == 0)
+        if (!IsWindow(window))
         {
             throw new ArgumentOutOfRangeException(nameof(window), window, $"The window must be odd and between 1 and {Conditioners.LocalConditionerFactory.MaxWindow}.");
         }
@@ -70,6 +70,9 @@ public sealed partial class AutoregressiveAffine : Bijector
 
         RegisterComponents();
     }
+
+    /// <summary>Whether <paramref name="window"/> is a valid window: odd, 1 … <see cref="Conditioners.LocalConditionerFactory.MaxWindow"/>.</summary>
+    internal static bool IsWindow(int window) => window >= 1 && window <= Conditioners.LocalConditionerFactory.MaxWindow && window % 2 == 1;
 
     /// <summary>Whether pixels are ordered bottom-right first.</summary>
     public bool IsReversed => reverse;

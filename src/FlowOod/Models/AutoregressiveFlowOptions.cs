@@ -99,7 +99,7 @@ public sealed record AutoregressiveFlowOptions : IFlowBuilderOptions, IComponent
     {
         ArgumentNullException.ThrowIfNull(Scale, nameof(Scale));
         ArgumentOutOfRangeException.ThrowIfLessThan(Layers, 1, nameof(Layers));
-        if (Window < 1 || Window > Conditioners.LocalConditionerFactory.MaxWindow || Window % 2 == 0)
+        if (!AutoregressiveAffine.IsWindow(Window))
         {
             throw new ArgumentOutOfRangeException(nameof(Window), Window, $"Window must be odd and between 1 and {Conditioners.LocalConditionerFactory.MaxWindow}.");
         }
