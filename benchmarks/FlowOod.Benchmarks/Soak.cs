@@ -206,6 +206,8 @@ public static class Soak
                 Add($"two-sided-llr/{label}", TwoSidedScorer.Fit(new LikelihoodRatioScorer(flow, other, chunkSize: 16, noise: noise), heldOut, ownsInner: true));
             }
 
+            Add("rotation-prediction", RotationPredictionScorer.Train(training, new RotationPredictionOptions { Width = 4, Hidden = 16, Steps = 20, BatchSize = 32, Seed = 13 }, chunkSize: 16));
+
             Add("feature-space", FeatureSpaceScorer.Fit(
                 x => x.flatten(1).narrow(1, 20, 8),
                 heldOut,

@@ -220,10 +220,13 @@ internal static partial class CliApp
         model.AcceptOnlyFromAmong("glow", "realnvp", "autoregressive");
         var local = new Option<string>("--local") { Description = "the local model: autoregressive (default; one masked 7×7 convolution) or flow (4 checkerboard couplings on 3×3 windows)", DefaultValueFactory = _ => "autoregressive" };
         local.AcceptOnlyFromAmong("autoregressive", "flow");
+        var candidates = new Option<string[]>("--candidates") { Description = "candidate keys to run (NLL, the cost reference, always runs); default every candidate", AllowMultipleArgumentsPerToken = true };
+        candidates.AcceptOnlyFromAmong([.. Candidates.All.Select(c => c.Key)]);
+        var rotationSteps = OptionalPositive("--rotation-steps", "Adam steps of the rotation-prediction network (default the library's, 1500)");
         var ood = OodOption();
         ood.DefaultValueFactory = _ => GeneraliseOptions.ReportSets;
         var command = common.Command("generalise", "Which OOD scores generalise: every candidate score chosen between on in-distribution-derived validation sets only, then reported on MNIST, synthetic shifts and --ood folders over several seeds with bootstrap intervals; writes generalise.md.",
-            seeds, localSteps, model, local, ood);
+            seeds, localSteps, model, local, candidates, rotationSteps, ood);
         command.SetAction(p =>
         {
             GeneraliseExperiment.Run(
@@ -234,6 +237,8 @@ internal static partial class CliApp
                     LocalSteps = p.GetValue(localSteps),
                     Model = p.GetValue(model)!,
                     Local = p.GetValue(local)!,
+                    Candidates = p.GetValue(candidates) is { Length: > 0 } keys ? keys : null,
+                    RotationSteps = p.GetValue(rotationSteps),
                     OodSets = p.GetValue(ood)!,
                 }),
                 Terminal.Create(output, plain),

@@ -45,6 +45,12 @@ internal sealed record GeneraliseOptions : ExperimentOptions
     /// <summary>Replaces the local flow (tests); null: <see cref="SingleScaleRealNvpOptions.Local"/>.</summary>
     public BaselineModel? LocalModel { get; init; }
 
+    /// <summary>Candidate keys to run (NLL always runs: it is the cost reference); null: every candidate.</summary>
+    public IReadOnlyList<string>? Candidates { get; init; }
+
+    /// <summary>Adam steps of the rotation-prediction network; null: the library's default.</summary>
+    public int? RotationSteps { get; init; }
+
     /// <summary>Where trained flows are found and kept; null: a cache of the run's own.</summary>
     public FlowCache? Cache { get; init; }
 
@@ -88,6 +94,8 @@ internal static class GeneraliseExperiment
 
         using var ownCache = options.Cache is null ? new FlowCache() : null;
         var cache = options.Cache ?? ownCache!;
+        using var rotations = new RotationCache(console);
+        var candidates = options.Candidates is null ? Candidates.All : Candidates.All.Where(c => c.Key == "nll" || options.Candidates.Contains(c.Key)).ToList();
         var fashionTrain = data.FashionTrain.Take(trainCount);
         using var fit = data.FashionTrain.ToTensor(FitStart, FitCount);
 
@@ -102,17 +110,21 @@ internal static class GeneraliseExperiment
 
         var validation = new List<CandidateResult>();
         {
-            var flows = Train(cache, full, fullSteps, local, fashionTrain, options, options.Seed, console, plain);
+            var flows = Train(cache, rotations, full, fullSteps, local, fashionTrain, options, options.Seed, console, plain);
             using (var fullNll = new NegativeLogLikelihoodScorer(flows.Full))
-            using (var localNll = new NegativeLogLikelihoodScorer(flows.Local))
             {
-                console.WriteLine(FormattableString.Invariant(
-                    $"held-out bits/dim: full {CompareScorers.Score(fullNll, validationIn, limit).Average():F3}, local {CompareScorers.Score(localNll, validationIn, limit).Average():F3}"));
+                console.WriteLine(FormattableString.Invariant($"held-out bits/dim: full {CompareScorers.Score(fullNll, validationIn, limit).Average():F3}"));
             }
 
-            foreach (var candidate in Candidates.All)
+            if (candidates.Any(c => c.Key.Contains("local", StringComparison.Ordinal)))
             {
-                using var scorer = candidate.Build(flows.Full, flows.Local, fit);
+                using var localNll = new NegativeLogLikelihoodScorer(flows.Local());
+                console.WriteLine(FormattableString.Invariant($"held-out bits/dim: local {CompareScorers.Score(localNll, validationIn, limit).Average():F3}"));
+            }
+
+            foreach (var candidate in candidates)
+            {
+                using var scorer = candidate.Build(flows, fit);
                 var clock = Stopwatch.StartNew();
                 var inScores = CompareScorers.Score(scorer, validationIn, limit);
                 var results = shifted.Select(s => new OodResult(candidate.Key, validationIn.Name, s.Name, inScores, CompareScorers.Score(scorer, s.Set, limit))).ToList();
@@ -123,12 +135,12 @@ internal static class GeneraliseExperiment
         }
 
         {
-            var flows = Train(cache, full, fullSteps, local, keptTrain, options, options.Seed, console, plain);
+            var flows = Train(cache, rotations, full, fullSteps, local, keptTrain, options, options.Seed, console, plain);
             using var keptFit = FitTensor(data.FashionTrain);
-            for (int i = 0; i < Candidates.All.Count; i++)
+            for (int i = 0; i < candidates.Count; i++)
             {
-                using var scorer = Candidates.All[i].Build(flows.Full, flows.Local, keptFit);
-                var result = new OodResult(Candidates.All[i].Key, classIn.Name, "held-out classes", CompareScorers.Score(scorer, classIn, limit), CompareScorers.Score(scorer, classOut, limit));
+                using var scorer = candidates[i].Build(flows, keptFit);
+                var result = new OodResult(candidates[i].Key, classIn.Name, "held-out classes", CompareScorers.Score(scorer, classIn, limit), CompareScorers.Score(scorer, classOut, limit));
                 validation[i] = validation[i] with { Results = [.. validation[i].Results, result] };
             }
         }
@@ -144,11 +156,11 @@ internal static class GeneraliseExperiment
         var report = new List<(long Seed, string Key, IReadOnlyList<OodResult> Results)>();
         for (long seed = options.Seed; seed < options.Seed + options.Seeds; seed++)
         {
-            var flows = Train(cache, full, fullSteps, local, fashionTrain, options, seed, console, plain);
+            var flows = Train(cache, rotations, full, fullSteps, local, fashionTrain, options, seed, console, plain);
             // Every candidate on the first seed; the chosen one and NLL (the reference) on every seed.
-            foreach (var candidate in Candidates.All.Where(c => seed == options.Seed || c.Key == chosen.Candidate.Key || c.Key == "nll"))
+            foreach (var candidate in candidates.Where(c => seed == options.Seed || c.Key == chosen.Candidate.Key || c.Key == "nll"))
             {
-                using var scorer = candidate.Build(flows.Full, flows.Local, fit);
+                using var scorer = candidate.Build(flows, fit);
                 var inScores = CompareScorers.Score(scorer, inTest, limit);
                 report.Add((seed, candidate.Key, reportSets.Select(set => new OodResult(candidate.Key, inTest.Name, set.Name, inScores, CompareScorers.Score(scorer, set, limit))).ToList()));
             }
@@ -190,12 +202,14 @@ internal static class GeneraliseExperiment
         return kept.ToTensor(0, kept.Count);
     }
 
-    private static (NormalizingFlow Full, NormalizingFlow Local) Train(
-        FlowCache cache, BaselineModel full, int fullSteps, BaselineModel local, ImageDataset train, GeneraliseOptions options, long seed, IAnsiConsole console, bool plain)
+    private static CandidateModels Train(
+        FlowCache cache, RotationCache rotations, BaselineModel full, int fullSteps, BaselineModel local, ImageDataset train, GeneraliseOptions options, long seed, IAnsiConsole console, bool plain)
     {
         var fullFlow = cache.GetOrTrain(full, fullSteps, options.BatchSize, train, train.Count, seed, console, plain).Flow;
-        var localFlow = cache.GetOrTrain(local, local.Steps, options.BatchSize, train, train.Count, seed, console, plain).Flow;
-        return (fullFlow, localFlow);
+        return new CandidateModels(
+            fullFlow,
+            () => cache.GetOrTrain(local, local.Steps, options.BatchSize, train, train.Count, seed, console, plain).Flow,
+            () => rotations.GetOrTrain(train, seed, options.RotationSteps));
     }
 
     /// <summary>A short column label for a set name.</summary>

@@ -35,6 +35,7 @@ public sealed class ScorersAndReproduceTests : IDisposable
         TrainImages = 128,
         EvaluationLimit = 24,
         Seeds = 2,
+        RotationSteps = 2,
         OodSets = ["mnist", "noise"],
         FullModel = TinyModels()[1],
         LocalModel = new("local", "tiny local flow", 2, () => SingleScaleRealNvp.Create([1, 28, 28], SingleScaleRealNvpOptions.Local with { Couplings = 2, Conditioner = new Conditioners.LocalConditionerFactory(3, 4, 1) })),

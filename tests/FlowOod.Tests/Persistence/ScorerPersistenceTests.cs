@@ -19,7 +19,7 @@ namespace FlowOod.Tests.Persistence;
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class ScorerPersistenceTests
 {
-    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided", "Stirring", "Shaking", "ScoreDensity"];
+    public static TheoryData<string> Scorers => ["Nll", "Typicality", "Dose", "Waic", "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "InputComplexityDeflate", "TwoSided", "Stirring", "Shaking", "ScoreDensity", "RotationPrediction"];
 
     [Theory]
     [MemberData(nameof(Scorers))]
@@ -164,6 +164,11 @@ public sealed class ScorerPersistenceTests
 
     internal static IOodScorer Create(string name, Tensor heldOut)
     {
+        if (name == "RotationPrediction")
+        {
+            return RotationPredictionScorerTests.TrainTiny(heldOut, seed: 27);
+        }
+
         var flow = ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 21);
         return name switch
         {

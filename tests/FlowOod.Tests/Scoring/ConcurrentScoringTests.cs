@@ -166,6 +166,7 @@ public sealed class ConcurrentScoringTests
         scorers.Add(new StirringScorer(
             ScoringFlows.CreatePrepared(noise: true, ScalarType.Float32, seed: 33), -60, 3, StirringTransforms.QuadrantDerangements, chunkSize: 40, ownsFlow: true));
 
+        scorers.Add(RotationPredictionScorerTests.TrainTiny(heldOut, seed: 35));
         scorers.Add(FeatureSpaceScorer.Fit(
             Features,
             heldOut,

@@ -17,7 +17,7 @@ public sealed class ScorerContractTests
     public static TheoryData<string, string, string> Cases()
     {
         var data = new TheoryData<string, string, string>();
-        foreach (var scorer in new[] { "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "Typicality", "Waic", "Stirring", "ScoreDensity" })
+        foreach (var scorer in new[] { "LikelihoodRatio", "LocalLikelihoodRatio", "InputComplexityPng", "Typicality", "Waic", "Stirring", "ScoreDensity", "RotationPrediction" })
         {
             foreach (var row in NegativeLogLikelihoodScorerTests.BadInputs())
             {
