@@ -8,7 +8,7 @@
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod, FlowOod.Testing, FlowOod.AspNetCore, FlowOod.OnnxRuntime and FlowOod.OnnxRuntime.Serving .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
-#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak (args: requestsPerRun soakRequests [models])
+#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request vs the ONNX mode (classifier and gate through ONNX Runtime), 100k-request soak (args: requestsPerRun soakRequests [models])
 #   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, the PyTorch twin (args: steps images threads)
 #   ./build.sh bench-fused  scoring images/s and single-image latency of the compact RealNVP's inference copy, BatchNorm folded vs not, fp32 and bf16 (args: rounds images threads latencyCalls)
 #   ./build.sh bench-long  one long training run's throughput over time (args: steps fp32|bf16 interval batch; default 3000 fp32 100 64)

@@ -71,6 +71,22 @@ public sealed class OnnxGateTests(GateFixture fixture) : IClassFixture<GateFixtu
     }
 
     [Fact]
+    public void Classify_ClassifierWithABatchOfOne_RunsInputByInput()
+    {
+        using var scope = NewDisposeScope();
+        var inputs = Values(Batch());
+        using var symbolic = OnnxGate.Load(fixture.ModelA, Export());
+        using var single = OnnxGate.Load(fixture.TwinA.Onnx(embeddingOutput: true, batch: 1), Export());
+
+        var expected = symbolic.Classify(inputs);
+        var actual = single.Classify(inputs);
+
+        actual.Select(d => d.Label).Should().Equal(expected.Select(d => d.Label));
+        actual.Select(d => d.IsOutOfDistribution).Should().Equal(expected.Select(d => d.IsOutOfDistribution));
+        actual.Zip(expected, (a, e) => Math.Abs(a.Score - e.Score) <= Math.Max(1e-4, 1e-6 * Math.Abs(e.Score))).Should().AllSatisfy(ok => ok.Should().BeTrue());
+    }
+
+    [Fact]
     public void Classify_FromManyThreads_GivesTheSerialDecisions()
     {
         using var served = OnnxGate.Load(fixture.ModelA, Export());
