@@ -6,9 +6,9 @@
 #   ./build.sh flowood  run the flowood tool with the given verb and options (e.g. ./build.sh flowood baseline --budget quick --out out/)
 #   ./build.sh reproduce  every experiment of the paper at the quick budget (time: docs/performance.md): docs/results.md and its plots in docs/results/ (extra args go to flowood reproduce, e.g. --budget full)
 #   ./build.sh data   only prepare the datasets
-#   ./build.sh pack   build FlowOod, FlowOod.Testing, FlowOod.AspNetCore and FlowOod.OnnxRuntime .nupkg/.snupkg into artifacts/packages and check their contents
+#   ./build.sh pack   build FlowOod, FlowOod.Testing, FlowOod.AspNetCore, FlowOod.OnnxRuntime and FlowOod.OnnxRuntime.Serving .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
-#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request, 100k-request soak (args: requestsPerRun soakRequests [models])
+#   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request vs the ONNX mode (classifier and gate through ONNX Runtime), 100k-request soak (args: requestsPerRun soakRequests [models])
 #   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, the PyTorch twin (args: steps images threads)
 #   ./build.sh bench-fused  scoring images/s and single-image latency of the compact RealNVP's inference copy, BatchNorm folded vs not, fp32 and bf16 (args: rounds images threads latencyCalls)
 #   ./build.sh bench-long  one long training run's throughput over time (args: steps fp32|bf16 interval batch; default 3000 fp32 100 64)
@@ -122,7 +122,7 @@ run_pack() {
   local out="$ROOT/artifacts/packages"
   rm -rf "$out"
   local id nupkg listing expected
-  for id in FlowOod FlowOod.Testing FlowOod.AspNetCore FlowOod.OnnxRuntime; do
+  for id in FlowOod FlowOod.Testing FlowOod.AspNetCore FlowOod.OnnxRuntime FlowOod.OnnxRuntime.Serving; do
     dotnet pack "$ROOT/src/$id/$id.csproj" -c "$CONFIGURATION" --nologo -o "$out"
     nupkg=$(ls "$out/$id".[0-9]*.nupkg 2>/dev/null | head -n1)
     [[ -n "$nupkg" && -e "${nupkg%.nupkg}.snupkg" ]] || die "pack did not produce $id .nupkg and .snupkg"
@@ -131,6 +131,9 @@ run_pack() {
       grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"
     done
     if grep -q 'runtimes/.*/native' <<<"$listing"; then die "$nupkg must not contain native libtorch files"; fi
+    if [[ "$id" == FlowOod.OnnxRuntime.Serving ]] && unzip -p "$nupkg" "$id.nuspec" | grep -Eiq 'id="(TorchSharp|libtorch|FlowOod)'; then
+      die "$nupkg must depend on ONNX Runtime only (no TorchSharp, libtorch or FlowOod)"
+    fi
     if [[ "$id" == FlowOod ]]; then # the opt-in Debian 12 build step (FlowOodPatchLibTorchGlibc), as build assets
       for expected in buildTransitive/FlowOod.props buildTransitive/FlowOod.targets buildTransitive/ElfVersionNeeds.cs; do
         grep -q "$expected" <<<"$listing" || die "$nupkg lacks $expected"

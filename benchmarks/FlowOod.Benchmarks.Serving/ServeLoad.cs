@@ -50,9 +50,11 @@ internal static class ServeLoad
         string[]? reference = null;
         foreach (var (mode, settings) in Modes)
         {
+            var clock = Stopwatch.StartNew();
             await using var service = await Service.StartAsync([.. common, .. settings]);
+            var start = await service.FirstAnswerAsync(images[0], clock);
             reference ??= await service.SerialAsync(images);
-            Console.WriteLine($"\n{mode}; torch threads {get_num_threads()}");
+            Console.WriteLine($"\n{mode}; torch threads {get_num_threads()}; start to first answer {start:F2} s (in process)");
             Console.WriteLine("clients  requests  requests/s  p50 ms  p99 ms  max ms  differ from serial  non-2xx/422");
             foreach (int clients in ClientCounts)
             {
@@ -62,6 +64,8 @@ internal static class ServeLoad
                     $"{clients,7}  {run.Requests,8}  {run.RequestsPerSecond,10:F0}  {run.Percentile(0.50),6:F2}  {run.Percentile(0.99),6:F2}  {run.Percentile(1),6:F1}  {run.Mismatches,18}  {run.Failures,11}"));
             }
         }
+
+        await OnnxModeAsync(images, requestsPerRun, models);
 
         if (soakRequests > 0)
         {
@@ -82,6 +86,28 @@ internal static class ServeLoad
         return 0;
     }
 
+    // The ONNX mode (samples/FlowOod.Samples.GateService.Onnx): the files the TorchSharp service exported on its first
+    // start, served with ONNX Runtime alone (one intra-op thread per call; requests run concurrently, no micro-batching).
+    private static async Task OnnxModeAsync(byte[][] images, int requestsPerRun, string? models)
+    {
+        var clock = Stopwatch.StartNew();
+        string[] args = ["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default", "Warning", .. models is null ? Array.Empty<string>() : ["--models", models]];
+        await using var service = await Service.StartAsync(Samples.GateService.Onnx.Program.Build(args));
+        var start = await service.FirstAnswerAsync(images[0], clock);
+        var reference = await service.SerialAsync(images);
+        Console.WriteLine($"\nONNX mode: classifier and gate through ONNX Runtime (no libtorch); start to first answer {start:F2} s (in process, after the modes above warmed the JIT)");
+        Console.WriteLine("clients  requests  requests/s  p50 ms  p99 ms  max ms  differ from serial  non-2xx/422");
+        foreach (int clients in ClientCounts)
+        {
+            await service.RunAsync(images, reference, clients, Math.Min(200, requestsPerRun));   // warm-up
+            var run = await service.RunAsync(images, reference, clients, requestsPerRun);
+            Console.WriteLine(FormattableString.Invariant(
+                $"{clients,7}  {run.Requests,8}  {run.RequestsPerSecond,10:F0}  {run.Percentile(0.50),6:F2}  {run.Percentile(0.99),6:F2}  {run.Percentile(1),6:F1}  {run.Mismatches,18}  {run.Failures,11}"));
+        }
+
+        Console.WriteLine(Machine.NativeLibraries());
+    }
+
     private sealed class Service : IAsyncDisposable
     {
         private readonly WebApplication app;
@@ -93,12 +119,20 @@ internal static class ServeLoad
             client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri(app.Urls.Single()) };
         }
 
-        public static async Task<Service> StartAsync(string[] extra)
+        public static Task<Service> StartAsync(string[] extra) => StartAsync(GateServiceApp.Build(
+            ["--urls", "http://127.0.0.1:0", "--metrics-interval", "0", "--FlowOod:Gate:MaxQueueLength", "1024", "--Logging:LogLevel:Default", "Warning", .. extra]));
+
+        public static async Task<Service> StartAsync(WebApplication app)
         {
-            var app = GateServiceApp.Build(
-                ["--urls", "http://127.0.0.1:0", "--metrics-interval", "0", "--FlowOod:Gate:MaxQueueLength", "1024", "--Logging:LogLevel:Default", "Warning", .. extra]);
             await app.StartAsync();
             return new Service(app);
+        }
+
+        // Seconds from the clock's start (before the app was built: models loaded) to the first successful answer.
+        public async Task<double> FirstAnswerAsync(byte[] image, Stopwatch clock)
+        {
+            var (status, _) = await PostAsync(image);
+            return status is 200 or 422 ? clock.Elapsed.TotalSeconds : throw new InvalidOperationException($"The first request failed with status {status}.");
         }
 
         public async Task<string[]> SerialAsync(byte[][] images)
@@ -168,6 +202,16 @@ internal static class ServeLoad
 internal static class Machine
 {
     public static string Describe() => $"machine: {ProcessorInfo.Current.Describe()}, {Environment.ProcessorCount} cores; {RuntimeDescription()}";
+
+    // The native libraries beside the benchmark (one build holds both modes): what each mode needs in its published folder.
+    public static string NativeLibraries()
+    {
+        var files = Directory.EnumerateFiles(AppContext.BaseDirectory, "*.so*", SearchOption.AllDirectories).Select(f => new FileInfo(f)).ToArray();
+        double MiB(Func<FileInfo, bool> which) => files.Where(which).Sum(f => f.Length) / 1048576.0;
+        var onnx = MiB(f => f.Name.StartsWith("libonnxruntime", StringComparison.Ordinal));
+        var torch = MiB(f => !f.Name.StartsWith("libonnxruntime", StringComparison.Ordinal));
+        return FormattableString.Invariant($"native libraries: ONNX Runtime {onnx:F0} MiB (the ONNX mode's only ones); libtorch and the rest {torch:F0} MiB (the TorchSharp mode's)");
+    }
 
     private static string RuntimeDescription() =>
         $".NET {Environment.Version}, TorchSharp {typeof(Tensor).Assembly.GetName().Version}";

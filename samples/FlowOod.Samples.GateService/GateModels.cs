@@ -4,6 +4,7 @@ using System.IO;
 using FlowOod.Data;
 using FlowOod.Gating;
 using FlowOod.Models;
+using FlowOod.Onnx;
 using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
@@ -69,6 +70,8 @@ public static class GateModels
             using var gate = OodGate.Fit(classifier, images, FitOptions(settings));
             gate.Save(settings.GatePath);
             ServiceLog.GateSaved(logger, settings.GatePath, gate.Threshold, clock.Elapsed.TotalSeconds);
+            ExportOnnx(settings, classifier, gate);
+            ServiceLog.OnnxExported(logger, settings.OnnxClassifierPath, settings.OnnxGatePath);
         }
 
         return true;
@@ -113,6 +116,10 @@ public static class GateModels
         try
         {
             using var gate = OodGate.Load(settings.GatePath, classifier);
+            if (!File.Exists(settings.OnnxClassifierPath) || !File.Exists(settings.OnnxGatePath))
+            {
+                ExportOnnx(settings, (SmallClassifier)classifier, gate);
+            }
         }
         catch (Exception e) when (IsLoadFailure(e))
         {
@@ -127,6 +134,22 @@ public static class GateModels
     /// <returns>The classifier.</returns>
     /// <exception cref="InvalidDataException">The file is missing, damaged or not this classifier's state; the message
     /// names the file.</exception>
+    /// <summary>
+    /// Writes the ONNX mode's files beside the models: the classifier (<see cref="ClassifierOnnx"/>, outputs logits and
+    /// embedding) and the gate (<see cref="OnnxExport.WriteGate"/>: its feature flow, standardiser folded in, and its
+    /// calibration), which samples/FlowOod.Samples.GateService.Onnx serves with ONNX Runtime alone.
+    /// </summary>
+    /// <param name="settings">Where the files go.</param>
+    /// <param name="classifier">The classifier the gate was fitted on.</param>
+    /// <param name="gate">The gate.</param>
+    public static void ExportOnnx(GateServiceSettings settings, SmallClassifier classifier, OodGate gate)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(gate);
+        ClassifierOnnx.WriteAtomically(ClassifierOnnx.Export(classifier), settings.OnnxClassifierPath);
+        OnnxExport.WriteGate(gate.Detector, gate.InputShape, gate.ClassNames, ClassifierOnnx.FeatureOutput, settings.OnnxGatePath);
+    }
+
     public static nn.Module<Tensor, Tensor> LoadClassifier(string path)
     {
         var model = new SmallClassifier(EmbeddingSize);

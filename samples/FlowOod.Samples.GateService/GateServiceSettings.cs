@@ -65,6 +65,12 @@ public sealed class GateServiceSettings
     /// <summary>The gate's file.</summary>
     public string GatePath => Path.Combine(Models, "gate.flowood");
 
+    /// <summary>The classifier as ONNX (logits and embedding outputs), for the ONNX mode (FlowOod.Samples.GateService.Onnx).</summary>
+    public string OnnxClassifierPath => Path.Combine(Models, "classifier.onnx");
+
+    /// <summary>The gate exported to ONNX (OnnxExport.WriteGate), for the ONNX mode.</summary>
+    public string OnnxGatePath => Path.Combine(Models, "gate.onnx");
+
     /// <summary>Checks every setting and names the first bad one.</summary>
     /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public void Validate()

@@ -19,4 +19,7 @@ internal static partial class ServiceLog
 
     [LoggerMessage(5, LogLevel.Information, "Gate saved to {Path}: threshold {Threshold:G6} ({Seconds:F0} s in all)")]
     public static partial void GateSaved(ILogger logger, string path, double threshold, double seconds);
+
+    [LoggerMessage(6, LogLevel.Information, "Exported the classifier to {Classifier} and the gate to {Gate} for the ONNX mode (FlowOod.Samples.GateService.Onnx)")]
+    public static partial void OnnxExported(ILogger logger, string classifier, string gate);
 }

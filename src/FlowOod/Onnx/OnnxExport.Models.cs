@@ -25,7 +25,9 @@ public static partial class OnnxExport
     /// <c>flowood.score</c>: <c>"bits_per_dim"</c> (the score is the <see cref="BitsPerDimOutput"/> output) or
     /// <c>"nll_nats"</c> (the score is −<see cref="LogLikelihoodOutput"/>).
     /// </summary>
-    /// <param name="scorer">A <see cref="NegativeLogLikelihoodScorer"/> with bin-centre noise.</param>
+    /// <param name="scorer">A <see cref="NegativeLogLikelihoodScorer"/> with bin-centre noise, or a <see cref="FeatureSpaceScorer"/>
+    /// (then the graph's input is the raw feature vector <c>[N, D]</c>, its standardiser folded in, and the score is
+    /// "nll_nats"; <c>flowood.feature_mean</c> and <c>flowood.feature_std</c> record the standardiser).</param>
     /// <param name="path">The ONNX file to write.</param>
     /// <param name="options">Graph name, description and extra metadata (null: defaults).</param>
     /// <exception cref="NotSupportedException">The scorer is of another kind or uses other noise (its scores are not the
@@ -34,9 +36,9 @@ public static partial class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var (flow, score) = ScoringRule(scorer);
-        List<(string, string)> scoring = [(MetadataPrefix + "kind", ScorerKind), (MetadataPrefix + "score", score)];
-        WriteFile(Build(flow, options ?? new OnnxExportOptions(), scoring), path);
+        var (flow, score, standardizer) = ScoringRule(scorer);
+        List<(string, string)> scoring = [(MetadataPrefix + "kind", ScorerKind), (MetadataPrefix + "score", score), .. FeatureMetadata(standardizer)];
+        WriteFile(Build(flow, options ?? new OnnxExportOptions(), scoring, standardizer), path);
     }
 
     /// <summary>
@@ -45,7 +47,8 @@ public static partial class OnnxExport
     /// <c>flowood.target_false_positive_rate</c> and <c>flowood.calibration_scores</c> (sorted, comma-separated, round-trip
     /// format; the p-value of a score s is (1 + #{scores ≥ s}) / (n + 1)).
     /// </summary>
-    /// <param name="detector">The detector; its scorer must be a bin-centre <see cref="NegativeLogLikelihoodScorer"/>.</param>
+    /// <param name="detector">The detector; its scorer must be a bin-centre <see cref="NegativeLogLikelihoodScorer"/> or a
+    /// <see cref="FeatureSpaceScorer"/> (graph input: the raw features, as for a scorer).</param>
     /// <param name="path">The ONNX file to write.</param>
     /// <param name="options">Graph name, description and extra metadata (null: defaults).</param>
     /// <exception cref="NotSupportedException">The detector's scorer cannot be exported; the message names it.</exception>
@@ -53,16 +56,7 @@ public static partial class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(detector);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var (flow, score) = ScoringRule(detector.Scorer);
-        List<(string, string)> scoring =
-        [
-            (MetadataPrefix + "kind", DetectorKind),
-            (MetadataPrefix + "score", score),
-            (MetadataPrefix + "threshold", Format(detector.Threshold)),
-            (MetadataPrefix + "target_false_positive_rate", Format(detector.TargetFalsePositiveRate)),
-            (MetadataPrefix + "calibration_scores", string.Join(",", detector.CalibrationScores.Select(Format))),
-        ];
-        WriteFile(Build(flow, options ?? new OnnxExportOptions(), scoring), path);
+        WriteFile(BuildDetector(detector, DetectorKind, [], options), path);
     }
 
     /// <summary>
@@ -112,12 +106,45 @@ public static partial class OnnxExport
         return kind;
     }
 
-    private static (NormalizingFlow Flow, string Score) ScoringRule(IOodScorer scorer)
+    // The detector's flow graph with its scoring rule and calibration in metadata (plus `extra` entries), as a model.
+    private static ProtoWriter BuildDetector(OodDetector detector, string kind, IEnumerable<(string, string)> extra, OnnxExportOptions? options)
     {
+        var (flow, score, standardizer) = ScoringRule(detector.Scorer);
+        List<(string, string)> scoring =
+        [
+            (MetadataPrefix + "kind", kind),
+            (MetadataPrefix + "score", score),
+            (MetadataPrefix + "threshold", Format(detector.Threshold)),
+            (MetadataPrefix + "target_false_positive_rate", Format(detector.TargetFalsePositiveRate)),
+            (MetadataPrefix + "calibration_scores", string.Join(",", detector.CalibrationScores.Select(Format))),
+            .. FeatureMetadata(standardizer),
+            .. extra,
+        ];
+        return Build(flow, options ?? new OnnxExportOptions(), scoring, standardizer);
+    }
+
+    // A feature-space graph's standardiser (also folded into the graph): the runtime needs μ and σ for FeatureSpaceScorer's
+    // range rule (a standardised feature beyond ±MaxStandardizedFeature scores +∞ or is refused).
+    private static IEnumerable<(string, string)> FeatureMetadata(FeatureStandardizer? standardizer) => standardizer is null ? [] :
+    [
+        (MetadataPrefix + "feature_mean", string.Join(",", standardizer.Mean.Select(Format))),
+        (MetadataPrefix + "feature_std", string.Join(",", standardizer.StandardDeviation.Select(Format))),
+        (MetadataPrefix + "max_standardized_feature", Format(FeatureSpaceScorer.MaxStandardizedFeature)),
+    ];
+
+    // The flow, the score ("bits_per_dim" or "nll_nats") and, for a feature-space scorer, the standardiser its graph
+    // applies to the raw features first.
+    private static (NormalizingFlow Flow, string Score, FeatureStandardizer? Standardizer) ScoringRule(IOodScorer scorer)
+    {
+        if (scorer is FeatureSpaceScorer features)
+        {
+            return (features.Flow, "nll_nats", features.Standardizer);
+        }
+
         if (scorer is not NegativeLogLikelihoodScorer likelihood)
         {
             throw new NotSupportedException(
-                $"The scorer {scorer.GetType().FullName} ({scorer.Name}) cannot be exported to ONNX: only NegativeLogLikelihoodScorer is; export its flows with OnnxExport.Write(flow, ...).");
+                $"The scorer {scorer.GetType().FullName} ({scorer.Name}) cannot be exported to ONNX: only NegativeLogLikelihoodScorer and FeatureSpaceScorer are; export its flows with OnnxExport.Write(flow, ...).");
         }
 
         if (likelihood.Noise.Kind != ScoringNoiseKind.BinCentres)
@@ -126,7 +153,7 @@ public static partial class OnnxExport
                 $"The scorer uses {likelihood.Noise} dequantization noise; the ONNX graph computes the bin-centre density, so its scores would differ. Rebuild the scorer with ScoringNoise.BinCentres.");
         }
 
-        return (likelihood.Flow, likelihood.Unit == LikelihoodUnit.Nats ? "nll_nats" : BitsPerDimOutput);
+        return (likelihood.Flow, likelihood.Unit == LikelihoodUnit.Nats ? "nll_nats" : BitsPerDimOutput, null);
     }
 
     private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using FlowOod.Distributions;
+using FlowOod.Scoring;
 using static TorchSharp.torch;
 
 namespace FlowOod.Onnx;
@@ -106,7 +107,8 @@ public static partial class OnnxExport
 
     // ModelProto: ir_version (1), producer_name (2), producer_version (3), doc_string (6), graph (7), opset_import (8),
     // metadata_props (14: StringStringEntryProto key 1, value 2).
-    private static ProtoWriter Build(NormalizingFlow flow, OnnxExportOptions options, IReadOnlyList<(string Key, string Value)> scoring)
+    private static ProtoWriter Build(
+        NormalizingFlow flow, OnnxExportOptions options, IReadOnlyList<(string Key, string Value)> scoring, FeatureStandardizer? standardizer = null)
     {
         if (!BitConverter.IsLittleEndian)
         {
@@ -116,7 +118,7 @@ public static partial class OnnxExport
         var metadata = Metadata(flow, options);
         metadata.InsertRange(metadata.Count - (options.Metadata?.Count ?? 0), scoring);
         var graph = new OnnxGraphBuilder(InputName);
-        var (logLikelihood, bitsPerDim) = ScoringGraph(graph, flow);
+        var (logLikelihood, bitsPerDim) = ScoringGraph(graph, flow, standardizer);
         graph.Alias(logLikelihood, LogLikelihoodOutput);
         graph.Alias(bitsPerDim, BitsPerDimOutput);
 
@@ -141,11 +143,22 @@ public static partial class OnnxExport
         return model;
     }
 
-    private static (string LogLikelihood, string BitsPerDim) ScoringGraph(OnnxGraphBuilder graph, NormalizingFlow flow)
+    private static (string LogLikelihood, string BitsPerDim) ScoringGraph(OnnxGraphBuilder graph, NormalizingFlow flow, FeatureStandardizer? standardizer)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var transformed = graph.Bijector(flow.Transform, new OnnxValue(InputName, flow.EventShape));
+        var input = InputName;
+        if (standardizer is not null)
+        {
+            // A feature-space graph takes raw features f [N, D]: z = float32((float64(f) − μ) / σ), as FeatureStandardizer.
+            var features = standardizer.FeatureDimension;
+            var wide = graph.Node("Cast", [InputName], OnnxAttributeValue.Of("to", 11L));
+            var centred = graph.Node("Sub", [wide, graph.Float64Constant("feature_mean", [.. standardizer.Mean], features)]);
+            var scaled = graph.Node("Div", [centred, graph.Float64Constant("feature_std", [.. standardizer.StandardDeviation], features)]);
+            input = graph.Node("Cast", [scaled], OnnxAttributeValue.Of("to", 1L));
+        }
+
+        var transformed = graph.Bijector(flow.Transform, new OnnxValue(input, flow.EventShape));
         if (flow.BaseDistribution is not StandardNormal)
         {
             throw new NotSupportedException(

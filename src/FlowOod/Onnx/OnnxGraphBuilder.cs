@@ -128,6 +128,10 @@ public sealed class OnnxGraphBuilder
         return Initializer(hint, 1, shape, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), values.Length);
     }
 
+    // A float64 constant (the feature standardiser, computed in float64 as FeatureStandardizer computes it).
+    internal string Float64Constant(string hint, double[] values, params long[] shape) =>
+        Initializer(hint, 11, shape, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), values.Length);
+
     /// <summary>An int64 constant of shape <paramref name="shape"/> (row-major values).</summary>
     /// <param name="hint">A readable stem for its name.</param>
     /// <param name="values">The values; their count must fill the shape.</param>

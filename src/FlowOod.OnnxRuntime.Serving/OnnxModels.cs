@@ -27,7 +27,7 @@ public static class OnnxModels
     /// <summary>
     /// Makes the value <paramref name="valueName"/> of the model's main graph (the output of one of its nodes, e.g. the
     /// penultimate layer of a classifier) an extra graph output, so ONNX Runtime returns it and
-    /// <see cref="OnnxClassifierOptions.FeatureOutputName"/> can name it. ONNX Runtime returns graph outputs only.
+    /// <see cref="OnnxGateOptions.FeatureOutputName"/> (or <c>OnnxClassifierOptions.FeatureOutputName</c> of FlowOod.OnnxRuntime) can name it. ONNX Runtime returns graph outputs only.
     /// </summary>
     /// <remarks>
     /// <para>Protobuf merges a message field that occurs more than once, concatenating the repeated fields inside. The
