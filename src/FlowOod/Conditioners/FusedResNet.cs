@@ -118,8 +118,7 @@ internal sealed class FusedResNet : IDisposable
             var next = Block(blocks[i], x);
             x.Dispose();
             x = next;
-            using var tap = taps[i + 1].Call(x);
-            sum.PlusInPlace(tap);
+            taps[i + 1].AccumulateInto(sum, x);
         }
 
         x.Dispose();
