@@ -61,7 +61,11 @@ internal static class Peers
         // The trained flow is another instance: training moves weights, and the scored flow must stay the exported one.
         random.manual_seed(2);
         using var trained = RealNvp.Create(ImageShape, RealNvpOptions.Compact);
-        new FlowTrainer(trained, new TrainingOptions { Steps = 2, BatchSize = 64 }).Train(data);
+        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        {
+            // Warm-up: the first steps of each precision pay for kernel selection and allocation.
+            new FlowTrainer(trained, new TrainingOptions { Steps = 2, BatchSize = 64, Precision = precision }).Train(data);
+        }
 
         var python = PyTorchTwin.Python();
         var twinNote = python is null ? "no python3 with torch here (Debian: apt-get install python3-torch), so no PyTorch peer and no ONNX export of the twin" : python;
