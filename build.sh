@@ -9,7 +9,8 @@
 #   ./build.sh pack   build FlowOod, FlowOod.Testing, FlowOod.AspNetCore, FlowOod.OnnxRuntime and FlowOod.OnnxRuntime.Serving .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)
 #   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request vs the ONNX mode (classifier and gate through ONNX Runtime), 100k-request soak (args: requestsPerRun soakRequests [models])
-#   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, the PyTorch twin (args: steps images threads)
+#   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, then the compact RealNVP beside ONNX Runtime and the PyTorch twin (alternated rounds, ratios to the best peer) and single-image latency (args: steps images threads rounds latencyCalls)
+#   ./build.sh bench-peers  only the peers and the single-image latency of `bench` (args: rounds steps images threads latencyCalls; default 3 30 2048 all 200)
 #   ./build.sh bench-fused  scoring images/s and single-image latency of the compact RealNVP's inference copy, BatchNorm folded vs not, fp32 and bf16 (args: rounds images threads latencyCalls)
 #   ./build.sh bench-long  one long training run's throughput over time (args: steps fp32|bf16 interval batch; default 3000 fp32 100 64)
 #   ./build.sh soak   every scorer kind, a detector and both gate kinds on 1 and 8 threads under forced garbage collections: 0 exceptions, 0 mismatches, 0 leaks (args: callsPerPhase threads collectorPauseMs; default 500000 1,8 0; OMP_NUM_THREADS=1 runs it ~3x faster)
@@ -160,6 +161,9 @@ case "$verb" in
   bench)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- throughput "$@" ;;
+  bench-peers)
+    dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
+    dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- peers "$@" ;;
   bench-fused)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- fused "$@" ;;
@@ -169,5 +173,5 @@ case "$verb" in
   soak)
     dotnet build "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --nologo -v quiet >/dev/null
     dotnet run --project "$ROOT/benchmarks/FlowOod.Benchmarks/FlowOod.Benchmarks.csproj" -c Release --no-build -- soak "$@" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$verb" ]] && exit 2 || die "unknown verb '$verb'" ;;
 esac

@@ -5,8 +5,10 @@ using BenchmarkDotNet.Running;
 namespace FlowOod.Benchmarks;
 
 /// <summary>
-/// Entry point. <c>throughput [trainSteps] [scoreImages] [threads]</c> prints training and scoring images/s of FlowOod's
-/// image flows in fp32 and bf16 (<see cref="Throughput"/>); <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
+/// Entry point. <c>throughput [trainSteps] [scoreImages] [threads] [rounds] [latencyCalls]</c> prints training and scoring
+/// images/s of FlowOod's image flows in fp32 and bf16, then the compact RealNVP beside its peers and single-image latency
+/// (<see cref="Throughput"/>, <see cref="Peers"/>, <see cref="Latency"/>); <c>peers [rounds] [trainSteps] [scoreImages]
+/// [threads] [latencyCalls]</c> only the peers and the latency; <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
 /// long training run's throughput over time (<see cref="LongRun"/>); <c>fused [rounds] [images] [threads] [latencyCalls]</c>
 /// the folded against the unfolded inference copy, images/s and single-image latency (<see cref="FusedScoring"/>); <c>soak [callsPerPhase] [threads,threads...] [collectorPauseMs]</c> the
 /// production-correctness soak (<see cref="Soak"/>; exit code 1 on any exception, mismatch or leak); anything else goes to
@@ -22,7 +24,13 @@ internal static class Program
         if (args.Length > 0 && args[0] == "throughput")
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-            return Throughput.Run(Arg(1, 30), Arg(2, 2048), Arg(3, 0));
+            return Throughput.Run(Arg(1, 30), Arg(2, 2048), Arg(3, 0), Arg(4, 3), Arg(5, 200));
+        }
+
+        if (args.Length > 0 && args[0] == "peers")
+        {
+            int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+            return Throughput.RunPeers(Arg(1, 3), Arg(2, 30), Arg(3, 2048), Arg(4, 0), Arg(5, 200));
         }
 
         if (args.Length > 0 && args[0] == "fused")

@@ -1,21 +1,30 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text.RegularExpressions;
 
 namespace FlowOod.Benchmarks;
 
-/// <summary>What the PyTorch twin printed: its version line and its two rates.</summary>
-/// <param name="Description">PyTorch's version, threads and parameter count, as the twin printed them.</param>
+/// <summary>One eager mode of the PyTorch twin, as it printed it.</summary>
+/// <param name="Mode">fp32 (NCHW), fp32-cl (channels_last) or bf16-cl (autocast bf16 + channels_last).</param>
+/// <param name="Description">PyTorch's version, the mode, threads and parameter count, as the twin printed them.</param>
 /// <param name="TrainImagesPerSecond">Training images/s (Adam, batch 64).</param>
-/// <param name="ScoreImagesPerSecond">Scoring images/s (eval, inference mode, batch 64).</param>
-public sealed record TwinRates(string Description, double TrainImagesPerSecond, double ScoreImagesPerSecond);
+/// <param name="ScoreImagesPerSecond">Scoring images/s (eval, inference mode, the bench's chunk).</param>
+public sealed record TwinRates(string Mode, string Description, double TrainImagesPerSecond, double ScoreImagesPerSecond);
+
+/// <summary>One run of the twin: a line per mode, and the ONNX file it exported (null with the reason when none).</summary>
+/// <param name="Modes">The modes measured, in the order run.</param>
+/// <param name="OnnxPath">The exported fp32 model, or null.</param>
+/// <param name="OnnxNote">Why there is no export, or the python used.</param>
+public sealed record TwinRun(IReadOnlyList<TwinRates> Modes, string? OnnxPath, string OnnxNote);
 
 /// <summary>
-/// Runs <c>benchmarks/reference/realnvp_pytorch.py</c> (the compact RealNVP in PyTorch eager, fp32) with the first
-/// <c>python3</c> that imports torch, after FlowOod's own measurements and never beside them (two libtorch processes on
-/// the same cores slow each other down many times over).
+/// Runs <c>benchmarks/reference/realnvp_pytorch.py</c> (the compact RealNVP in PyTorch eager: fp32 NCHW, fp32
+/// channels_last, bf16 autocast + channels_last) with the first <c>python3</c> that imports torch, after FlowOod's own
+/// measurements and never beside them (two libtorch processes on the same cores slow each other down many times over).
 /// </summary>
 public static partial class PyTorchTwin
 {
@@ -49,8 +58,11 @@ public static partial class PyTorchTwin
         return null;
     }
 
-    /// <summary>Runs the twin with <paramref name="threads"/> threads and parses its line; null with the reason when it cannot.</summary>
-    public static (TwinRates? Rates, string Note) Measure(int threads)
+    /// <summary>
+    /// Runs the twin with <paramref name="threads"/> threads, scoring in chunks of <paramref name="chunk"/>, and parses its
+    /// lines; with <paramref name="onnxPath"/> it also exports its fp32 model there. Null with the reason when it cannot run.
+    /// </summary>
+    public static (TwinRun? Run, string Note) Measure(int threads, int chunk, string? onnxPath)
     {
         var script = Script();
         if (script is null)
@@ -64,17 +76,29 @@ public static partial class PyTorchTwin
             return (null, "no python3 with torch here (Debian: apt-get install python3-torch)");
         }
 
-        var (code, output) = Run(python, $"\"{script}\" 32 2 {threads}", TimeSpan.FromMinutes(15));
-        var match = TwinLine().Match(output);
-        if (code != 0 || !match.Success)
+        var arguments = string.Create(CultureInfo.InvariantCulture, $"\"{script}\" 32 2 {threads} {chunk} fp32,fp32-cl,bf16-cl");
+        if (onnxPath is not null)
+        {
+            arguments += $" \"{onnxPath}\"";
+        }
+
+        var (code, output) = Run(python, arguments, TimeSpan.FromMinutes(15));
+        var modes = TwinLine().Matches(output).Select(m => new TwinRates(
+            m.Groups["mode"].Value,
+            m.Groups["what"].Value.Trim(),
+            double.Parse(m.Groups["train"].Value, CultureInfo.InvariantCulture),
+            double.Parse(m.Groups["score"].Value, CultureInfo.InvariantCulture))).ToArray();
+        if (code != 0 || modes.Length == 0)
         {
             return (null, $"the twin exited with {code}: {output.Trim()}");
         }
 
-        return (new TwinRates(
-            match.Groups["what"].Value.Trim(),
-            double.Parse(match.Groups["train"].Value, CultureInfo.InvariantCulture),
-            double.Parse(match.Groups["score"].Value, CultureInfo.InvariantCulture)), python);
+        var exported = ExportLine().Match(output);
+        var failed = ExportFailedLine().Match(output);
+        var (path, note) = onnxPath is null ? (null, "not asked")
+            : exported.Success && File.Exists(onnxPath) ? (onnxPath, python)
+            : (null, failed.Success ? failed.Groups["why"].Value.Trim() : "the twin printed no export line");
+        return (new TwinRun(modes, path, note), python);
     }
 
     private static (int Code, string Output) Run(string file, string arguments, TimeSpan timeout)
@@ -108,6 +132,12 @@ public static partial class PyTorchTwin
         }
     }
 
-    [GeneratedRegex(@"(?<what>PyTorch [^:]*): train (?<train>[0-9.]+) images/s, score (?<score>[0-9.]+) images/s")]
+    [GeneratedRegex(@"(?<what>PyTorch \S+ mode (?<mode>\S+)[^:\n]*): train (?<train>[0-9.]+) images/s, score (?<score>[0-9.]+) images/s")]
     private static partial Regex TwinLine();
+
+    [GeneratedRegex(@"PyTorch ONNX export: (?<path>[^\n]+)")]
+    private static partial Regex ExportLine();
+
+    [GeneratedRegex(@"PyTorch ONNX export failed: (?<why>[^\n]+)")]
+    private static partial Regex ExportFailedLine();
 }

@@ -15,12 +15,13 @@ namespace FlowOod.Benchmarks;
 /// <summary>
 /// <c>./build.sh bench</c>: training and scoring images/s of FlowOod's image flows in fp32 and with bf16 st-networks, the
 /// FLOPs per image counted from each architecture, the GFLOP/s achieved against the convolution ceiling this process
-/// measures at the model's own shapes, peak RSS per phase, and the PyTorch twin of the compact RealNVP from the same run.
+/// measures at the model's own shapes, peak RSS per phase; then the compact RealNVP beside its peers (ONNX Runtime, the
+/// PyTorch twin when torch is found; <see cref="Peers"/>) and single-image latency (<see cref="Latency"/>).
 /// </summary>
 /// <remarks>
 /// One line per model and precision, <c>NAME PRECISION: train N images/s | score N images/s | ...</c>, so runs can be
-/// compared by a script. Everything runs in one process, one measurement at a time; the twin runs after FlowOod, never
-/// beside it. Inputs are random 8-bit images (28×28×1): speed does not depend on the pixels.
+/// compared by a script. Everything runs in one process, one measurement at a time; the twin runs between FlowOod's
+/// measurements, never beside them. Inputs are random 8-bit images (28×28×1): speed does not depend on the pixels.
 /// </remarks>
 internal static class Throughput
 {
@@ -28,7 +29,7 @@ internal static class Throughput
     private static readonly int[] ChunkSizes = [16, 64, 256];
     private static readonly bool[] Layouts = [false, true]; // channels-last?
 
-    public static int Run(int trainSteps, int scoreImages, int threads)
+    public static int Run(int trainSteps, int scoreImages, int threads, int rounds, int latencyCalls)
     {
         if (threads > 0)
         {
@@ -49,30 +50,33 @@ internal static class Throughput
             new Model("paper RealNVP", () => RealNvp.Create(ImageShape, RealNvpOptions.FashionMnistPaper), 32, Math.Min(trainSteps, 4), Math.Min(scoreImages, 256)),
         };
 
-        var compact = new Dictionary<ComputePrecision, (double Train, double Score)>();
         foreach (var model in models)
         {
-            var rates = Measure(model, data);
+            Measure(model, data);
             if (model.Name == "compact RealNVP")
             {
-                compact = rates;
                 ChunkAndThreads(model, data, threads);
             }
         }
 
-        var (twin, note) = PyTorchTwin.Measure(get_num_threads());
-        if (twin is null)
+        Peers.Run(data, rounds, trainSteps, scoreImages);
+        Latency.Run(data, latencyCalls);
+        return 0;
+    }
+
+    /// <summary>Only the peers (<see cref="Peers"/>) and the single-image latency (<see cref="Latency"/>) of the compact RealNVP.</summary>
+    public static int RunPeers(int rounds, int trainSteps, int scoreImages, int threads, int latencyCalls)
+    {
+        if (threads > 0)
         {
-            Console.WriteLine($"PyTorch twin: not run ({note})");
-            return 0;
+            set_num_threads(threads);
         }
 
-        Console.WriteLine($"PyTorch twin fp32: train {twin.TrainImagesPerSecond:F1} images/s | score {twin.ScoreImagesPerSecond:F1} images/s | {twin.Description} ({note})");
-        foreach (var (precision, (train, score)) in compact)
-        {
-            Console.WriteLine($"compact RealNVP {Label(precision)} / PyTorch twin fp32: train {train / twin.TrainImagesPerSecond:F2}x | score {score / twin.ScoreImagesPerSecond:F2}x");
-        }
-
+        random.manual_seed(1);
+        using var data = rand(2048, 1, 28, 28).mul_(255).floor_().div_(255);
+        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()}");
+        Peers.Run(data, rounds, trainSteps, scoreImages);
+        Latency.Run(data, latencyCalls);
         return 0;
     }
 

@@ -22,6 +22,8 @@ namespace FlowOod.Conditioners;
 /// shifted into the first tap's.</description></item>
 /// <item><description>Weight-normalised convolutions become plain ones with W = g·V/‖V‖.</description></item>
 /// </list>
+/// <para>The skip taps after the first (1×1, no bias once folded) accumulate into the running sum by one matrix product
+/// each on the channels-last tensors (<see cref="FrozenConv.AccumulateInto"/>), with no separate addition pass.</para>
 /// <para>Not folded: the stem's BN → cat[x, −x] → ReLU (as a 1×1 convolution Cin → 2·Cin it is exact but 5–20× slower than
 /// the three passes over a tensor of 1–4 channels: oneDNN has no fast kernel for so few channels; measured on a 2-core
 /// AMD EPYC), a BN followed by ReLU before a convolution (the ReLU sits between, and the block's input is also the
@@ -118,8 +120,7 @@ internal sealed class FusedResNet : IDisposable
             var next = Block(blocks[i], x);
             x.Dispose();
             x = next;
-            using var tap = taps[i + 1].Call(x);
-            sum.PlusInPlace(tap);
+            taps[i + 1].AccumulateInto(sum, x);
         }
 
         x.Dispose();

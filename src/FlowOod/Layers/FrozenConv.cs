@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,6 +17,7 @@ internal sealed class FrozenConv : IDisposable
     private readonly long[] padding;
     private Tensor weight;
     private Tensor? bias;
+    private Tensor? matrix; // a 1×1, stride-1, unpadded conv's W as [Cin, Cout], for AccumulateInto
 
     /// <summary>Stores <paramref name="weight"/> and <paramref name="bias"/> (any float dtype, e.g. float64 after a fold)
     /// as new tensors of <paramref name="dtype"/>; the arguments are left to the caller.</summary>
@@ -35,6 +37,7 @@ internal sealed class FrozenConv : IDisposable
         this.stride = (long[])stride.Clone();
         this.padding = (long[])padding.Clone();
         (this.weight, this.bias) = Store(weight, bias, dtype);
+        matrix = Matrix(this.weight, this.stride, this.padding);
     }
 
     /// <summary>The dtype the weights are stored and used in.</summary>
@@ -49,6 +52,51 @@ internal sealed class FrozenConv : IDisposable
     /// <summary>conv2d(<paramref name="input"/>, W) + b: <c>[N, Cin, H, W]</c> → <c>[N, Cout, H', W']</c>, a new tensor.</summary>
     public Tensor Call(Tensor input) => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding);
 
+    /// <summary>
+    /// <paramref name="accumulator"/> += conv2d(<paramref name="input"/>, W) + b, in place; returns <paramref name="accumulator"/>.
+    /// </summary>
+    /// <remarks>
+    /// A 1×1, stride-1, unpadded convolution without bias on channels-last tensors is a matrix product of the
+    /// <c>[N·H·W, Cin]</c> view of the input with W as <c>[Cin, Cout]</c>: it accumulates into the <c>[N·H·W, Cout]</c> view
+    /// of <paramref name="accumulator"/> in one GEMM (addmm_, β = α = 1), with no separate addition pass over the
+    /// accumulator. Any other case (another kernel size, stride, padding, a bias, NCHW tensors): the convolution, then an
+    /// in-place addition.
+    /// </remarks>
+    /// <param name="accumulator"><c>[N, Cout, H', W']</c>, same dtype as the weights; changed in place.</param>
+    /// <param name="input"><c>[N, Cin, H, W]</c>.</param>
+    /// <returns><paramref name="accumulator"/>.</returns>
+    public Tensor AccumulateInto(Tensor accumulator, Tensor input)
+    {
+        if (AccumulatesByProduct(accumulator, input))
+        {
+            using var sums = accumulator.permute(0, 2, 3, 1);
+            using var rows = input.permute(0, 2, 3, 1);
+            using var sumRows = sums.view(-1, matrix!.shape[1]);
+            using var inputRows = rows.view(-1, matrix.shape[0]);
+            sumRows.addmm_(inputRows, matrix);
+            return accumulator;
+        }
+
+        using var product = Call(input);
+        return accumulator.PlusInPlace(product);
+    }
+
+    /// <summary>Whether <see cref="AccumulateInto"/> takes the matrix-product path for these tensors (for tests).</summary>
+    internal bool AccumulatesByProduct(Tensor accumulator, Tensor input)
+    {
+        if (matrix is null || bias is not null || accumulator.dtype != weight.dtype || input.dtype != weight.dtype
+            || accumulator.dim() != 4 || input.dim() != 4
+            || accumulator.shape[0] != input.shape[0] || accumulator.shape[2] != input.shape[2] || accumulator.shape[3] != input.shape[3]
+            || accumulator.shape[1] != matrix.shape[1] || input.shape[1] != matrix.shape[0])
+        {
+            return false;
+        }
+
+        using var sums = accumulator.permute(0, 2, 3, 1);
+        using var rows = input.permute(0, 2, 3, 1);
+        return sums.is_contiguous() && rows.is_contiguous();
+    }
+
     /// <summary>Converts the stored weights to <paramref name="dtype"/> once (a bf16 inference copy).</summary>
     public void ConvertTo(ScalarType dtype)
     {
@@ -60,7 +108,9 @@ internal sealed class FrozenConv : IDisposable
         var (newWeight, newBias) = Store(weight, bias, dtype);
         weight.Dispose();
         bias?.Dispose();
+        matrix?.Dispose();
         (weight, bias) = (newWeight, newBias);
+        matrix = Matrix(weight, stride, padding);
     }
 
     /// <inheritdoc/>
@@ -68,6 +118,19 @@ internal sealed class FrozenConv : IDisposable
     {
         weight.Dispose();
         bias?.Dispose();
+        matrix?.Dispose();
+    }
+
+    // W [Cout, Cin, 1, 1] as a dense [Cin, Cout] matrix when the conv is a per-pixel matrix product, else null.
+    private static Tensor? Matrix(Tensor weight, long[] stride, long[] padding)
+    {
+        if (weight.shape[2] != 1 || weight.shape[3] != 1 || stride.Any(s => s != 1) || padding.Any(p => p != 0))
+        {
+            return null;
+        }
+
+        using var scope = NewDisposeScope();
+        return weight.reshape(weight.shape[0], weight.shape[1]).t().contiguous().DetachFromDisposeScope();
     }
 
     private static (Tensor Weight, Tensor? Bias) Store(Tensor weight, Tensor? bias, ScalarType dtype)

@@ -1,0 +1,124 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using FlowOod.Models;
+using FlowOod.Onnx;
+using FlowOod.Precision;
+using FlowOod.Scoring;
+using FlowOod.Training;
+using static TorchSharp.torch;
+
+namespace FlowOod.Benchmarks;
+
+/// <summary>
+/// Single-image latency, the gate's case: p50/p99 of one image per call through the compact RealNVP (FlowOod fp32 — the
+/// flow and its inference copy (<see cref="ConditionerPrecision.CreateInferenceCopy"/>, BatchNorm folded) —, the bf16
+/// inference copy where the CPU has native bf16, ONNX Runtime on FlowOod's export) and through a gate-sized feature flow (<see cref="TabularRealNvp"/> on a 32-dim feature,
+/// 4 couplings of width 64, as the gate service sample fits it: FlowOod fp32, bf16 where native, ONNX Runtime).
+/// </summary>
+/// <remarks>
+/// The variants of a model take turns call by call (each call of each variant in rotated order), so a neighbour's load
+/// falls on all of them alike. Line form: <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N | threads T</c>.
+/// FlowOod calls go through <see cref="NegativeLogLikelihoodScorer.Score"/> (input checks included); ONNX Runtime calls
+/// wrap the caller's float array (no copy) and run the session.
+/// </remarks>
+internal static class Latency
+{
+    private const int FeatureSize = 32;
+    private static readonly long[] ImageShape = [1, 28, 28];
+
+    /// <summary>Measures <paramref name="calls"/> timed calls per variant (after 10 warm-up calls each) on <paramref name="images"/> (<c>[N, 1, 28, 28]</c> in [0, 1]).</summary>
+    public static void Run(Tensor images, int calls)
+    {
+        var threads = get_num_threads();
+        var bf16 = ProcessorInfo.Current.HasNativeBFloat16;
+        Console.WriteLine($"latency: cpu {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {threads} (torch and ONNX Runtime intra-op) | load average {Peers.LoadAverage()}");
+        if (!bf16)
+        {
+            Console.WriteLine("latency: no bf16 rows: this CPU has no native bf16 (avx512_bf16 or amx_bf16)");
+        }
+
+        random.manual_seed(1);
+        using (var image = RealNvp.Create(ImageShape, RealNvpOptions.Compact))
+        {
+            new FlowTrainer(image, new TrainingOptions { Steps = 3, BatchSize = 64, Seed = 1 }).Train(images);
+            Measure("compact RealNVP", image, images.narrow(0, 0, 1), calls, threads, bf16);
+        }
+
+        random.manual_seed(2);
+        using var features = randn(2048, FeatureSize);
+        using var feature = TabularRealNvp.Create(FeatureSize, new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 });
+        new FlowTrainer(feature, new TrainingOptions { Steps = 20, BatchSize = 128, Seed = 1 }).Train(features);
+        Measure($"feature flow ({FeatureSize}-dim TabularRealNvp, 4 couplings of width 64)", feature, features.narrow(0, 0, 1), calls, threads, bf16);
+    }
+
+    private static void Measure(string model, NormalizingFlow flow, Tensor one, int calls, int threads, bool bf16)
+    {
+        flow.eval();
+        var scorers = new List<NegativeLogLikelihoodScorer>();
+        try
+        {
+            var variants = new List<(string Name, Action Call)>();
+            void FlowOod(string name, NormalizingFlow scored, bool owns)
+            {
+                var scorer = new NegativeLogLikelihoodScorer(scored, chunkSize: Peers.Chunk, ownsFlow: owns);
+                scorers.Add(scorer);
+                variants.Add((name, () => scorer.Score(one)));
+            }
+
+            FlowOod("fp32 FlowOod flow", flow, owns: false);
+            FlowOod("fp32 FlowOod inference copy", ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32), owns: true);
+            if (bf16)
+            {
+                FlowOod("bf16 FlowOod inference copy", ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16), owns: true);
+            }
+
+            using var ort = new OnnxRuntimePeer(OnnxExport.ToBytes(flow), null, threads, OnnxExport.BitsPerDimOutput, [.. flow.EventShape]);
+            var pixels = Peers.Pixels(one);
+            variants.Add(($"fp32 {OnnxRuntimePeer.Version} (FlowOod's export)", () => ort.Run(pixels, 0, 1)));
+
+            var gap = Math.Abs(scorers[0].Score(one)[0] - ort.Run(pixels, 0, 1)[0]);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency {model}: |bits/dim gap| ONNX Runtime vs FlowOod's flow {gap:E2} on the timed input"));
+            var times = variants.Select(_ => new double[calls]).ToArray();
+            for (int v = 0; v < variants.Count; v++)
+            {
+                for (int i = 0; i < 10; i++)
+                {
+                    variants[v].Call();
+                }
+            }
+
+            for (int i = 0; i < calls; i++)
+            {
+                for (int k = 0; k < variants.Count; k++)
+                {
+                    var v = (i + k) % variants.Count;
+                    var clock = Stopwatch.StartNew();
+                    variants[v].Call();
+                    times[v][i] = clock.Elapsed.TotalMilliseconds;
+                }
+            }
+
+            for (int v = 0; v < variants.Count; v++)
+            {
+                var (p50, p99) = Percentiles(times[v]);
+                Console.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"latency {model} {variants[v].Name}: p50 {p50:F3} ms | p99 {p99:F3} ms | calls {calls} | threads {threads} | one input per call, variants interleaved"));
+            }
+        }
+        finally
+        {
+            scorers.ForEach(s => s.Dispose());
+        }
+    }
+
+    /// <summary>p50 and p99 (nearest rank below and above) of <paramref name="times"/>.</summary>
+    public static (double P50, double P99) Percentiles(double[] times)
+    {
+        var sorted = times.Order().ToArray();
+        return (sorted[(int)Math.Floor(0.5 * (sorted.Length - 1))], sorted[(int)Math.Ceiling(0.99 * (sorted.Length - 1))]);
+    }
+}
