@@ -184,10 +184,11 @@ internal static partial class CliApp
         var mutation = Range("--mutation-rate", "μ of the llr background (default: the setting llr-select chose)", LikelihoodRatioSetting.Default.MutationRate, 0, 1);
         var oneSided = new Option<bool>("--one-sided") { Description = "score the likelihood ratio one-sided, as Ren et al. (default: two-sided, the setting llr-select chose)" };
         var classifierSteps = OptionalPositive("--classifier-steps", "training steps of the small CNN of the feature-space flow (overrides the budget)");
+        var rotationSteps = OptionalPositive("--rotation-steps", "Adam steps of the rotation-prediction network of the recommended score (default the library's, 1500)");
         var ood = OodOption();
         ood.DefaultValueFactory = _ => ScorersOptions.ReportSets;
-        var command = common.Command("scorers", "Experiments 6 and 7: NLL, likelihood ratio, input complexity, typicality and WAIC on each pixel flow, and the feature-space flow; AUROC on MNIST and synthetic sets; writes scorers.md.",
-            ensemble, background, mutation, oneSided, classifierSteps, ood);
+        var command = common.Command("scorers", "Experiments 6 and 7: NLL, likelihood ratio, input complexity, typicality, DoSE, the recommended score (ImageDetectors' density of DoSE and rotation prediction) and WAIC on each pixel flow, and the feature-space flow; AUROC on MNIST, synthetic sets and --ood folders; writes scorers.md.",
+            ensemble, background, mutation, oneSided, classifierSteps, rotationSteps, ood);
         command.SetAction(p =>
         {
             ScorersExperiment.Run(
@@ -197,6 +198,7 @@ internal static partial class CliApp
                     Ensemble = p.GetValue(ensemble),
                     Background = LikelihoodRatioSetting.Default with { FromScratch = p.GetValue(background) == "scratch", MutationRate = p.GetValue(mutation), TwoSided = !p.GetValue(oneSided) },
                     ClassifierSteps = p.GetValue(classifierSteps),
+                    RotationSteps = p.GetValue(rotationSteps),
                     OodSets = p.GetValue(ood)!,
                 }),
                 Terminal.Create(output, plain),

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using FlowOod.Metrics;
+using FlowOod.Scoring;
 
 namespace FlowOod.Cli;
 
@@ -26,11 +27,11 @@ internal static class GeneralisePage
         var text = new StringBuilder();
         var held = string.Join(", ", GeneraliseOptions.HeldOutClasses.Select(c => c.ToString(CultureInfo.InvariantCulture)));
         text.AppendLine("## Which scores generalise").AppendLine()
-            .AppendLine(Invariant($"Every candidate score is built on one full flow ({full.Description}, {fullSteps} steps) and, for the local likelihood ratio, a local flow ({local.Description}, {local.Steps} steps), both trained on the first {trainCount} Fashion-MNIST training images. Scores: higher = more OOD; AUROC with OOD = positive."))
+            .AppendLine(Invariant($"Every candidate score is built on one full flow ({full.Description}, {fullSteps} steps) for the local likelihood ratio, a local flow ({local.Description}, {local.Steps} steps), and for the rotation scores a rotation-prediction network (RotationPredictionScorer: a strided CNN learning which of 4 rotations an image was given; {options.RotationSteps ?? new RotationPredictionOptions().Steps} Adam steps of 64 images × 4 rotations), all trained on the first {trainCount} Fashion-MNIST training images. Scores: higher = more OOD; AUROC with OOD = positive."))
             .AppendLine()
             .AppendLine("**Selection protocol** (written before the run; MNIST and every report set are never used to choose):").AppendLine()
             .AppendLine(Invariant($"1. Validation sets come from in-distribution data only: held-out Fashion-MNIST training images {52_000}–{52_000 + options.EffectiveEvaluationLimit - 1} (in-distribution) against their synthetic shifts ({string.Join(", ", GeneraliseOptions.ValidationShifts)}; noise and constant images drawn with another seed than the report's), and Fashion-MNIST classes held out of training: second flows trained without classes {held} (trouser, bag) score held-out images of the kept classes against held-out images of classes {held}."))
-            .AppendLine("2. Scorers that fit a statistic (two-sided, typicality) fit it on held-out training images 50000–51999 (kept classes only for the held-out-class flows).")
+            .AppendLine("2. Scorers that fit a statistic (two-sided, typicality, DoSE, stirring, the score densities) fit it on held-out training images 50000–51999 (kept classes only for the held-out-class flows); a score density and a member it fits (DoSE) both use those images.")
             .AppendLine(Invariant($"3. A candidate is eligible if scoring costs at most {options.MaxCostRatio:G}× the NLL scorer's time (measured in the same run: the seconds to score all validation images of the shifts, in-distribution ones included)."))
             .AppendLine("4. The eligible candidate with the highest **worst** validation AUROC wins (a score that generalises must hold on every shift, not on average); ties go to the higher mean.")
             .AppendLine(Invariant($"5. Every candidate is reported on the first seed; the chosen score and NLL (the reference) on {options.Seeds} seeds, each seed training both flows again."))

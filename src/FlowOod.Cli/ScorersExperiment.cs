@@ -31,6 +31,9 @@ internal sealed record ScorersOptions : ExperimentOptions
 
     public int? ClassifierSteps { get; init; }
 
+    /// <summary>Adam steps of the rotation-prediction network of the recommended score; null: the library's default.</summary>
+    public int? RotationSteps { get; init; }
+
     public IReadOnlyList<string> OodSets { get; init; } = ReportSets;
 
     /// <summary>Replaces the budget's models (tests); null: the baseline's.</summary>
@@ -102,6 +105,7 @@ internal static class ScorersExperiment
         var rows = new List<ScorerRow>();
         var files = new List<string>();
         var sections = new StringBuilder();
+        using var rotations = new RotationCache(console);
         foreach (var model in models)
         {
             var steps = options.EffectiveSteps(model);
@@ -127,6 +131,8 @@ internal static class ScorersExperiment
 
             scorers.Add(new InputComplexityScorer(flow, new PngCompressor()));
             scorers.Add(TypicalityScorer.Fit(flow, heldOut));
+            scorers.Add(DoseScorer.Fit(flow, heldOut, maxSamplesPerStatistic: Detection.ImageDetectors.DoseSamplesPerStatistic));
+            scorers.Add(Recommended(flow, rotations.GetOrTrain(data.FashionTrain.Take(trainCount), options.Seed, options.RotationSteps), heldOut));
             if (ensemble.Count >= 2)
             {
                 scorers.Add(new WaicScorer(ensemble.Select(e => e.Flow).ToList()));
@@ -235,10 +241,27 @@ internal static class ScorersExperiment
         var open = scorer.IndexOf(" (", StringComparison.Ordinal);
         return scorer switch
         {
+            _ when scorer.StartsWith("score density of [DoSE", StringComparison.Ordinal) => RecommendedLabel,
             _ when scorer.StartsWith("Input complexity", StringComparison.Ordinal) => "input complexity (PNG)",
             _ when scorer.StartsWith("Typicality", StringComparison.Ordinal) => "typicality |NLL − Ĥ|",
             _ => open > 0 ? scorer[..open] : scorer,
         };
+    }
+
+    private const string RecommendedLabel = "recommended: density of DoSE and rotation prediction";
+
+    // The score ImageDetectors.Fit builds by default (ImageScore.DoseAndRotation): DoSE fitted on the first half of the
+    // held-out images, the density of (DoSE, rotation prediction) on the second; the rotation network stays the cache's.
+    private static IOodScorer Recommended(NormalizingFlow flow, RotationPredictionScorer rotation, Tensor heldOut)
+    {
+        var half = heldOut.shape[0] / 2;
+        using var doseFit = heldOut.narrow(0, 0, half);
+        using var densityFit = heldOut.narrow(0, half, heldOut.shape[0] - half);
+        return ScoreDensityScorer.Fit(
+            [DoseScorer.Fit(flow, doseFit, maxSamplesPerStatistic: Detection.ImageDetectors.DoseSamplesPerStatistic), new BorrowedScorer(rotation)],
+            densityFit,
+            Detection.ImageDetectors.DoseSamplesPerStatistic,
+            ownsMembers: true);
     }
 
     /// <summary>AUROC of every row on every set as a Markdown table, rows = model and scorer, columns = sets.</summary>

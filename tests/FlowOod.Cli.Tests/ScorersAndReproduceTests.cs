@@ -78,6 +78,7 @@ public sealed class ScorersAndReproduceTests : IDisposable
         EvaluationLimit = 48,
         Ensemble = 2,
         ClassifierSteps = 3,
+        RotationSteps = 2,
         OodSets = ["mnist", "inverted"],
         Seed = 3,
         CommandLine = "flowood scorers --seed 3 (tiny models)",
@@ -91,8 +92,10 @@ public sealed class ScorersAndReproduceTests : IDisposable
 
         var report = ScorersExperiment.Run(TinyScorers(folder), Terminal.Create(output, plain: true), plain: true);
 
-        // Per model: NLL, likelihood ratio, input complexity, typicality, WAIC; then the feature-space flow.
-        report.Rows.Should().HaveCount(11);
+        // Per model: NLL, likelihood ratio, input complexity, typicality, DoSE, the recommended score, WAIC; then the feature-space flow.
+        report.Rows.Should().HaveCount(15);
+        report.Rows.Where(r => ScorersExperiment.ShortName(r.Scorer) == "recommended: density of DoSE and rotation prediction").Select(r => r.Model)
+            .Should().Equal("realnvp", "glow");
         report.Rows.Select(r => r.Model).Distinct().Should().Equal("realnvp", "glow", "classifier");
         report.Rows.Should().OnlyContain(r => r.Results.Count == 2 && r.Results.All(x => x.InScores.Length == 48 && x.OodScores.Length == 48));
         report.Rows.SelectMany(r => r.Results).Should().OnlyContain(r => r.Auroc >= 0 && r.Auroc <= 1);

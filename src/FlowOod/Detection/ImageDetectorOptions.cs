@@ -1,5 +1,6 @@
 using System;
 using FlowOod.Models;
+using FlowOod.Scoring;
 using FlowOod.Training;
 
 namespace FlowOod.Detection;
@@ -27,6 +28,17 @@ public enum ImageScore
 
     /// <summary><see cref="Scoring.NegativeLogLikelihoodScorer"/> in bits/dim: the score Kirichenko et al. show failing on MNIST.</summary>
     NegativeLogLikelihood,
+
+    /// <summary><see cref="Scoring.RotationPredictionScorer"/>: a self-supervised CNN's failure to tell the 4 rotations of the image apart; trains no flow.</summary>
+    RotationPrediction,
+
+    /// <summary>
+    /// <see cref="Scoring.ScoreDensityScorer"/> of <see cref="Scoring.DoseScorer"/> and <see cref="Scoring.RotationPredictionScorer"/>:
+    /// the flow's statistics catch what changes pixel statistics (noise, constant images, inverted ones), the rotation
+    /// network what changes content (other objects, garments upside down). DoSE and the density are fitted on the two
+    /// halves of the fit images.
+    /// </summary>
+    DoseAndRotation,
 }
 
 /// <summary>
@@ -44,6 +56,9 @@ public sealed record ImageDetectorOptions
 
     /// <summary>The local flow of the local likelihood ratio. Default <see cref="AutoregressiveFlowOptions.Local"/>.</summary>
     public IFlowBuilderOptions LocalFlow { get; init; } = AutoregressiveFlowOptions.Local;
+
+    /// <summary>The rotation-prediction network (<see cref="ImageScore.RotationPrediction"/>, <see cref="ImageScore.DoseAndRotation"/>). Default <see cref="RotationPredictionOptions"/> with seed 1.</summary>
+    public RotationPredictionOptions Rotation { get; init; } = new() { Seed = 1 };
 
     /// <summary>Training of both flows. Default: 600 steps of 64 images, Adam at lr 10⁻³, seed 1.</summary>
     public TrainingOptions Training { get; init; } = new() { Steps = 600, BatchSize = 64, LearningRate = 1e-3, Seed = 1 };
@@ -68,6 +83,7 @@ public sealed record ImageDetectorOptions
         ArgumentNullException.ThrowIfNull(Flow, nameof(Flow));
         ArgumentNullException.ThrowIfNull(LocalFlow, nameof(LocalFlow));
         ArgumentNullException.ThrowIfNull(Training, nameof(Training));
+        ArgumentNullException.ThrowIfNull(Rotation, nameof(Rotation));
         if (!Enum.IsDefined(Score))
         {
             throw new ArgumentOutOfRangeException(nameof(Score), Score, "Unknown image score.");

@@ -17,8 +17,8 @@ namespace FlowOod.Detection;
 /// <para>What <see cref="Fit"/> does with N images <c>[N, C, H, W]</c> in [0, 1] (8-bit levels): a seeded split
 /// (<see cref="ImageDetectorOptions.Seed"/>, a private generator) holds out ⌊N·<see cref="ImageDetectorOptions.CalibrationFraction"/>⌉
 /// images to calibrate the threshold and ⌊rest·<see cref="ImageDetectorOptions.FitFraction"/>⌉ to fit the scores that
-/// fit a statistic; the remaining images train the full flow (<see cref="ImageDetectorOptions.Flow"/>) and, for the local
-/// likelihood ratio, the local flow; the score (<see cref="ImageDetectorOptions.Score"/>) is built on them and
+/// fit a statistic; the remaining images train the full flow (<see cref="ImageDetectorOptions.Flow"/>), for the local
+/// likelihood ratio the local flow, and for the rotation scores the rotation network (<see cref="ImageDetectorOptions.Rotation"/>); the score (<see cref="ImageDetectorOptions.Score"/>) is built on them and
 /// <see cref="OodDetector.Calibrate"/> sets the threshold at α on the calibration images. No image is used twice.</para>
 /// <para>The default score is <see cref="RecommendedScore"/>: the one <c>flowood generalise</c> chose on validation sets
 /// derived from in-distribution data only (held-out images, their synthetic shifts, classes held out of training);
@@ -29,7 +29,7 @@ namespace FlowOod.Detection;
 public static class ImageDetectors
 {
     /// <summary>The score <c>flowood generalise</c> chose without OOD data (see the remarks of <see cref="ImageDetectors"/>).</summary>
-    public const ImageScore RecommendedScore = ImageScore.Dose;
+    public const ImageScore RecommendedScore = ImageScore.DoseAndRotation;
 
     /// <summary>Held-out samples per statistic the DoSE score keeps (its KDE's cost; <c>flowood generalise</c> measured it at 500).</summary>
     public const int DoseSamplesPerStatistic = 500;
@@ -55,6 +55,15 @@ public static class ImageDetectors
             throw new ArgumentException($"The detector is fitted on a batch of images [N, C, H, W]; got {Shapes.Format(images.shape)}.", nameof(images));
         }
 
+        if (options.Score is ImageScore.RotationPrediction or ImageScore.DoseAndRotation
+            && (images.shape[2] != images.shape[3] || images.shape[2] % 4 != 0 || images.shape[2] > RotationPredictionScorer.MaxSize))
+        {
+            throw new ArgumentException(
+                $"The score {options.Score} rotates images by 90°, so it needs square images with a side that is a multiple of 4 (up to {RotationPredictionScorer.MaxSize}); got {Shapes.Format(images.shape)}. "
+                + $"Crop or pad the images, or choose Score = {nameof(ImageScore)}.{nameof(ImageScore.Dose)}.",
+                nameof(images));
+        }
+
         var count = images.shape[0];
         var calibrationCount = CalibrationSplit.CalibrationCount(count, options.CalibrationFraction, options.TargetFalsePositiveRate, "images", nameof(images));
         var (rest, calibrationIndices) = CalibrationSplit.Split(count, calibrationCount, options.Seed);
@@ -63,6 +72,13 @@ public static class ImageDetectors
         {
             throw new ArgumentException(
                 $"{count} images leave {rest.Length} after calibration; a fit fraction of {options.FitFraction} must leave at least 2 to fit the score and 2 to train the flow. Give more images.",
+                nameof(images));
+        }
+
+        if (options.Score == ImageScore.DoseAndRotation && fitCount < 4)
+        {
+            throw new ArgumentException(
+                $"The DoSE-and-rotation score needs at least 4 fit images (two halves of 2); a fit fraction of {options.FitFraction} gave {fitCount}. Give more images or a larger FitFraction.",
                 nameof(images));
         }
 
@@ -85,6 +101,11 @@ public static class ImageDetectors
 
     private static IOodScorer BuildScorer(Tensor train, Tensor fit, ImageDetectorOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
+        if (options.Score == ImageScore.RotationPrediction)
+        {
+            return RotationPredictionScorer.Train(train, options.Rotation, cancellationToken: cancellationToken);
+        }
+
         var flow = options.Flow.Build(train.shape.Skip(1).ToArray(), train.device);
         NormalizingFlow? local = null;
         try
@@ -104,6 +125,7 @@ public static class ImageDetectors
                 ImageScore.Stirring => Owning(StirringScorer.Fit(flow, fit), f => new StirringScorer(flow, f.Median, f.MedianAbsoluteDeviation, ownsFlow: true)),
                 ImageScore.LocalLikelihoodRatio => new LocalLikelihoodRatioScorer(flow, local!, ownsFlows: true),
                 ImageScore.TwoSidedLocalLikelihoodRatio => TwoSidedScorer.Fit(new LocalLikelihoodRatioScorer(flow, local!, ownsFlows: true), fit, ownsInner: true),
+                ImageScore.DoseAndRotation => DoseAndRotation(flow, train, fit, options, cancellationToken),
                 _ => new NegativeLogLikelihoodScorer(flow, ownsFlow: true),
             };
         }
@@ -111,6 +133,27 @@ public static class ImageDetectors
         {
             flow.Dispose();
             local?.Dispose();
+            throw;
+        }
+    }
+
+    // DoSE fitted on the first half of the fit images, the density of (DoSE, rotation) on the second: each member is
+    // fitted on images the density never sees, as ScoreDensityScorer asks. The result owns the flow and the network.
+    private static IOodScorer DoseAndRotation(NormalizingFlow flow, Tensor train, Tensor fit, ImageDetectorOptions options, CancellationToken cancellationToken)
+    {
+        var half = fit.shape[0] / 2;
+        using var doseFit = fit.narrow(0, 0, half);
+        using var densityFit = fit.narrow(0, half, fit.shape[0] - half);
+        var dose = Owning(DoseScorer.Fit(flow, doseFit, maxSamplesPerStatistic: DoseSamplesPerStatistic), f => new DoseScorer(flow, f.FittedStatistics, ownsFlow: true));
+        RotationPredictionScorer? rotation = null;
+        try
+        {
+            rotation = RotationPredictionScorer.Train(train, options.Rotation, cancellationToken: cancellationToken);
+            return ScoreDensityScorer.Fit([dose, rotation], densityFit, DoseSamplesPerStatistic, ownsMembers: true);
+        }
+        catch
+        {
+            rotation?.Dispose(); // the flow, which dose holds, is disposed by the caller's catch
             throw;
         }
     }

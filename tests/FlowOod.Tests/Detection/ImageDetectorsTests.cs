@@ -24,6 +24,7 @@ public sealed class ImageDetectorsTests
         Flow = new RealNvpOptions { Scales = 1, Width = 4, Blocks = 1 },
         LocalFlow = SingleScaleRealNvpOptions.Local with { Couplings = 2, Conditioner = new FlowOod.Conditioners.LocalConditionerFactory(3, 4, 1) },
         Training = new TrainingOptions { Steps = 4, BatchSize = 16, LearningRate = 1e-3, Seed = 2 },
+        Rotation = new RotationPredictionOptions { Width = 2, Hidden = 4, Steps = 3, BatchSize = 16, Seed = 2 },
         TargetFalsePositiveRate = 0.1,
         CalibrationFraction = 0.2,
         FitFraction = 0.2,
@@ -51,6 +52,8 @@ public sealed class ImageDetectorsTests
             ImageScore.TwoSidedLocalLikelihoodRatio => typeof(TwoSidedScorer),
             ImageScore.Typicality => typeof(TypicalityScorer),
             ImageScore.Stirring => typeof(StirringScorer),
+            ImageScore.RotationPrediction => typeof(RotationPredictionScorer),
+            ImageScore.DoseAndRotation => typeof(ScoreDensityScorer),
             _ => typeof(NegativeLogLikelihoodScorer),
         };
         detector.Scorer.Should().BeOfType(expected);
@@ -73,5 +76,9 @@ public sealed class ImageDetectorsTests
 
         var badRate = () => ImageDetectors.Fit(few, Tiny(ImageScore.Dose) with { TargetFalsePositiveRate = 1.5 });
         badRate.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("TargetFalsePositiveRate");
+
+        var wide = zeros(100, 1, 8, 12);
+        var notSquare = () => ImageDetectors.Fit(wide, Tiny(ImageScore.DoseAndRotation));
+        notSquare.Should().Throw<ArgumentException>().WithParameterName("images").WithMessage("*square images*[100, 1, 8, 12]*ImageScore.Dose*");
     }
 }
