@@ -11,8 +11,8 @@ namespace FlowOod.Docs.Tests;
 
 /// <summary>
 /// A user's first project, for real: the README's walkthrough ("An OOD check in front of the classifier you already
-/// run") in a fresh web project in a temporary folder that references the FlowOod, FlowOod.AspNetCore and
-/// FlowOod.OnnxRuntime packages packed from this build, and TorchSharp-cpu. The program (ConsumerApp/, copied there)
+/// run") in a fresh web project in a temporary folder that references the FlowOod, FlowOod.AspNetCore and (with its
+/// dependency FlowOod.OnnxRuntime.Serving) FlowOod.OnnxRuntime packages packed from this build, and TorchSharp-cpu. The program (ConsumerApp/, copied there)
 /// runs one check per process: <c>library</c> (a tiny flow scores a tensor; a TorchSharp classifier → gate and
 /// embeddings → EmbeddingDetector, each saved and reloaded), <c>gate-http</c> (the classifier's gate behind
 /// AddFlowOodGate/MapFlowOodClassify on Kestrel, /classify and /health), <c>embeddings-http</c> (the detector behind
@@ -26,7 +26,7 @@ namespace FlowOod.Docs.Tests;
 public sealed class PackageConsumerTests(ITestOutputHelper output)
 {
     // The packages a user adds, as ./build.sh pack makes them.
-    private static readonly string[] Packages = ["FlowOod", "FlowOod.AspNetCore", "FlowOod.OnnxRuntime"];
+    private static readonly string[] Packages = ["FlowOod", "FlowOod.AspNetCore", "FlowOod.OnnxRuntime.Serving", "FlowOod.OnnxRuntime"];
 
     // Each check, its arguments and a line of its output that says it did what the documentation promises.
     private static readonly (string Mode, string[] Arguments, string[] Expected)[] Checks =
