@@ -71,15 +71,32 @@ public static class Program
                 return Results.Problem(e.Message, statusCode: StatusCodes.Status400BadRequest);
             }
 
+            // The TorchSharp mode's contract (FlowOod.AspNetCore's MapFlowOodClassify): 200 with the label for an accepted
+            // input, 422 with the reason for one refused as out of distribution; same fields, same order.
             var decision = gate.ClassifyOne(pixels);
+            if (decision.IsOutOfDistribution)
+            {
+                return Results.Json(
+                    new
+                    {
+                        ood = true,
+                        reason = FormattableString.Invariant(
+                            $"out of distribution: p-value {decision.PValue:G4} ≤ α {gate.TargetFalsePositiveRate:G4} (score {decision.Score:G6} above the threshold {decision.Threshold:G6}); the label is not trustworthy"),
+                        pValue = decision.PValue,
+                        score = decision.Score,
+                        threshold = decision.Threshold,
+                    },
+                    statusCode: StatusCodes.Status422UnprocessableEntity);
+            }
+
             return Results.Json(new
             {
                 label = decision.Label,
                 labelName = decision.LabelName,
                 probabilities = decision.Probabilities,
-                isOutOfDistribution = decision.IsOutOfDistribution,
-                score = decision.Score,
+                ood = false,
                 pValue = decision.PValue,
+                score = decision.Score,
                 threshold = decision.Threshold,
             });
         });

@@ -61,10 +61,27 @@ public sealed class OnnxModeTests(ServiceFixture fixture, ITestOutputHelper outp
             using var response = await client.PostAsync(new Uri("/classify", UriKind.Relative), content);
             using var bad = await client.PostAsync(new Uri("/classify", UriKind.Relative), new ByteArrayContent(new byte[10]));
 
-            response.IsSuccessStatusCode.Should().BeTrue();
+            // The TorchSharp mode's contract: 200 with the label when accepted, 422 with the reason when refused as OOD.
             using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            json.RootElement.GetProperty("labelName").GetString().Should().BeOneOf(GateModels.ClassNames);
-            json.RootElement.GetProperty("probabilities").GetArrayLength().Should().Be(10);
+            var ood = json.RootElement.GetProperty("ood").GetBoolean();
+            ((int)response.StatusCode).Should().Be(ood ? 422 : 200);
+            if (ood)
+            {
+                json.RootElement.GetProperty("reason").GetString().Should().StartWith("out of distribution");
+            }
+            else
+            {
+                json.RootElement.GetProperty("labelName").GetString().Should().BeOneOf(GateModels.ClassNames);
+                json.RootElement.GetProperty("probabilities").GetArrayLength().Should().Be(10);
+            }
+
+            using var noise = new ByteArrayContent(Enumerable.Range(0, 784).Select(i => (byte)(i * 97 % 256)).ToArray());
+            noise.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var refused = await client.PostAsync(new Uri("/classify", UriKind.Relative), noise);
+            ((int)refused.StatusCode).Should().Be(422, "a scrambled image is far out of distribution, as in the TorchSharp mode");
+            using var refusedJson = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+            refusedJson.RootElement.GetProperty("ood").GetBoolean().Should().BeTrue();
+            refusedJson.RootElement.TryGetProperty("label", out _).Should().BeFalse("a refused input's label is not trustworthy and is not sent");
             ((int)bad.StatusCode).Should().Be(400);
             await app.StopAsync();
         }
