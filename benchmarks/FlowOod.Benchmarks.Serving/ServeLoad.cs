@@ -55,14 +55,7 @@ internal static class ServeLoad
             var start = await service.FirstAnswerAsync(images[0], clock);
             reference ??= await service.SerialAsync(images);
             Console.WriteLine($"\n{mode}; torch threads {get_num_threads()}; start to first answer {start:F2} s (in process)");
-            Console.WriteLine("clients  requests  requests/s  p50 ms  p99 ms  max ms  differ from serial  non-2xx/422");
-            foreach (int clients in ClientCounts)
-            {
-                await service.RunAsync(images, reference, clients, Math.Min(200, requestsPerRun));   // warm-up
-                var run = await service.RunAsync(images, reference, clients, requestsPerRun);
-                Console.WriteLine(FormattableString.Invariant(
-                    $"{clients,7}  {run.Requests,8}  {run.RequestsPerSecond,10:F0}  {run.Percentile(0.50),6:F2}  {run.Percentile(0.99),6:F2}  {run.Percentile(1),6:F1}  {run.Mismatches,18}  {run.Failures,11}"));
-            }
+            await PrintClientRunsAsync(service, images, reference, requestsPerRun);
         }
 
         await OnnxModeAsync(images, requestsPerRun, models);
@@ -96,6 +89,13 @@ internal static class ServeLoad
         var start = await service.FirstAnswerAsync(images[0], clock);
         var reference = await service.SerialAsync(images);
         Console.WriteLine($"\nONNX mode: classifier and gate through ONNX Runtime (no libtorch); start to first answer {start:F2} s (in process, after the modes above warmed the JIT)");
+        await PrintClientRunsAsync(service, images, reference, requestsPerRun);
+        Console.WriteLine(Machine.NativeLibraries());
+    }
+
+    // One table per mode: a warm-up then a measured run at each client count, every answer compared with the serial one.
+    private static async Task PrintClientRunsAsync(Service service, byte[][] images, string[] reference, int requestsPerRun)
+    {
         Console.WriteLine("clients  requests  requests/s  p50 ms  p99 ms  max ms  differ from serial  non-2xx/422");
         foreach (int clients in ClientCounts)
         {
@@ -104,8 +104,6 @@ internal static class ServeLoad
             Console.WriteLine(FormattableString.Invariant(
                 $"{clients,7}  {run.Requests,8}  {run.RequestsPerSecond,10:F0}  {run.Percentile(0.50),6:F2}  {run.Percentile(0.99),6:F2}  {run.Percentile(1),6:F1}  {run.Mismatches,18}  {run.Failures,11}"));
         }
-
-        Console.WriteLine(Machine.NativeLibraries());
     }
 
     private sealed class Service : IAsyncDisposable

@@ -190,8 +190,8 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
             foreach (var (name, value) in network.NamedParameters())
             {
                 var stored = reader.ReadDoubles("weights." + name, checked((int)value.numel()));
-                using var source = tensor(stored, ScalarType.Float64).reshape(value.shape).to(value.dtype);
-                value.copy_(source);
+                using var scope = NewDisposeScope(); // the float64 tensor, its reshape and its cast
+                value.copy_(tensor(stored, ScalarType.Float64).reshape(value.shape).to(value.dtype));
             }
 
             return new RotationPredictionScorer(network, channels, size, options, chunkSize);
