@@ -21,6 +21,9 @@ internal enum Budget
     /// <summary>Compact models, 150 steps, 2,000 images per set: minutes on 2 cores.</summary>
     Quick,
 
+    /// <summary>Every trained model sees at least 20,000 images, 3 seeds where an experiment compares models, 2,000 images per evaluation set: about 2 hours on 2 cores.</summary>
+    Standard,
+
     /// <summary>Larger models, thousands of steps, 10,000 images per set.</summary>
     Full,
 }

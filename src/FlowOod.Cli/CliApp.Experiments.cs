@@ -135,7 +135,8 @@ internal static partial class CliApp
                 result.AddError(problem);
             }
         });
-        var command = common.Command("biases", "Experiment 4 (paper Sec. 7): checkerboard vs cycle-mask vs horizontal masks and an l-bottleneck sweep at equal budget and at matched held-out bits/dim; AUROC vs bits/dim plot; writes biases.md.", latentSizes);
+        var seeds = OptionalPositive("--seeds", "seeds per model: --seed, --seed + 1, … (default: quick 1; standard and full 3)");
+        var command = common.Command("biases", "Experiment 4 (paper Sec. 7): checkerboard vs cycle-mask vs horizontal masks, and the auto-encoder st-network without and with an l-bottleneck, at equal budget and at matched held-out bits/dim, over seeds with bootstrap intervals; finished models are saved in OUT/biases-runs/ and reused when the run is repeated; writes biases.md.", latentSizes, seeds);
         command.SetAction(p =>
         {
             IReadOnlyList<int>? sizes = null;
@@ -145,7 +146,7 @@ internal static partial class CliApp
                 sizes = parsed;
             }
 
-            BiasesExperiment.Run(common.Bind(p, new BiasesOptions { OutputDirectory = common.Out(p), LatentSizes = sizes }), Terminal.Create(output, plain), plain);
+            BiasesExperiment.Run(common.Bind(p, new BiasesOptions { OutputDirectory = common.Out(p), LatentSizes = sizes, Seeds = p.GetValue(seeds) }), Terminal.Create(output, plain), plain);
             return Success;
         });
         return command;

@@ -96,48 +96,61 @@ public sealed class BiasesExperimentTests : IDisposable
         output.ToString().Should().Contain("--latent-sizes").And.Contain("--budget").And.Contain("--eval-limit").And.Contain("--threads");
     }
 
+    private BiasesOptions TinyOptions(int seeds) => new()
+    {
+        OutputDirectory = folder,
+        Steps = 3,
+        TrainImages = 64,
+        EvaluationLimit = 16,
+        BatchSize = 8,
+        Seed = 3,
+        Seeds = seeds,
+        CommandLine = "flowood biases --seed 3 (tiny models)",
+        Models =
+        [
+            new("checkerboard", "tiny checkerboard", BiasesFamily.Baseline, () => SingleScaleRealNvp.Create(
+                [1, 28, 28], SingleScaleRealNvpOptions.RealNvp8Layers with { Couplings = 2, Conditioner = new ResNetConditionerFactory(width: 4, blocks: 1) })),
+            new("cycle", "tiny cycle-mask", BiasesFamily.Mask, () => SingleScaleRealNvp.Create(
+                [1, 28, 28], SingleScaleRealNvpOptions.RealNvpCycleMask with { Couplings = 2, Conditioner = new ResNetConditionerFactory(width: 4, blocks: 1) })),
+            new("autoencoder", "tiny auto-encoder", BiasesFamily.Unbottlenecked, () => SingleScaleRealNvp.Create(
+                [1, 28, 28], SingleScaleRealNvpOptions.RealNvp8Layers with { Couplings = 2, Conditioner = new AutoencoderConditionerFactory(Bottlenecks.NoBottleneck.Instance) })),
+            new("bottleneck-l4", "tiny bottleneck", BiasesFamily.Bottleneck, () => SingleScaleRealNvp.Create(
+                [1, 28, 28], SingleScaleRealNvpOptions.RealNvp8Layers with { Couplings = 2, Conditioner = new AutoencoderConditionerFactory(4) })),
+        ],
+    };
+
     [Fact]
     public void Biases_TinyRun_WritesPlotsAndMarkdownWithTheMatchedLevel()
     {
         using var output = new StringWriter();
-        var tiny = new ResNetConditionerFactory(width: 4, blocks: 1);
-        var options = new BiasesOptions
-        {
-            OutputDirectory = folder,
-            Steps = 3,
-            TrainImages = 64,
-            EvaluationLimit = 16,
-            BatchSize = 8,
-            Seed = 3,
-            CommandLine = "flowood biases --seed 3 (tiny models)",
-            Models =
-            [
-                new("checkerboard", "tiny checkerboard", BiasesFamily.Baseline, () => SingleScaleRealNvp.Create(
-                    [1, 28, 28], SingleScaleRealNvpOptions.RealNvp8Layers with { Couplings = 2, Conditioner = tiny })),
-                new("cycle", "tiny cycle-mask", BiasesFamily.Mask, () => SingleScaleRealNvp.Create(
-                    [1, 28, 28], SingleScaleRealNvpOptions.RealNvpCycleMask with { Couplings = 2, Conditioner = tiny })),
-                new("bottleneck-l4", "tiny bottleneck", BiasesFamily.Bottleneck, () => SingleScaleRealNvp.Create(
-                    [1, 28, 28], SingleScaleRealNvpOptions.RealNvp8Layers with { Couplings = 2, Conditioner = new AutoencoderConditionerFactory(4) })),
-            ],
-        };
+        var options = TinyOptions(seeds: 2);
 
         var report = BiasesExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
-        report.Files.Should().HaveCount(11).And.OnlyContain(f => File.Exists(f));
-        PlotTests.PngSize(Path.Combine(folder, "cycle-training.png")).Should().Be((Plots.Width, Plots.Height));
-        report.Rows.Select(r => r.Model).Should().Equal("checkerboard", "cycle", "bottleneck-l4");
+        // 4 models × 2 seeds × training curve (PNG, SVG) + 2 plots × 2 + biases.md.
+        report.Files.Should().HaveCount((8 * 2) + 4 + 1).And.OnlyContain(f => File.Exists(f));
+        PlotTests.PngSize(Path.Combine(folder, "cycle-seed4-training.png")).Should().Be((Plots.Width, Plots.Height));
+        report.Summaries.Select(s => s.Model.Stem).Should().Equal("checkerboard", "cycle", "autoencoder", "bottleneck-l4");
+        report.Runs.Should().HaveCount(8).And.OnlyContain(r => r.Seed == 3 || r.Seed == 4);
         // Steps 3, interval max(1, 3 / 8) = 1: a checkpoint after every step.
-        report.Rows.Should().OnlyContain(r => r.Checkpoints.Select(c => c.Step).SequenceEqual(Enumerable.Range(1, 3)));
-        report.Rows.Should().OnlyContain(r => r.Checkpoints.All(c => double.IsFinite(c.HeldOutBitsPerDim) && c.Auroc >= 0 && c.Auroc <= 1));
-        report.Rows.Should().OnlyContain(r => r.Synthetic.Count == SyntheticOodSets.Names.Count && r.Parameters > 0);
-        report.Matched.Should().HaveCount(4, "masks: checkerboard + cycle; bottleneck: checkerboard + l4");
-        foreach (var comparison in new[] { BiasesExperiment.MasksComparison, BiasesExperiment.BottleneckComparison })
+        report.Runs.Should().OnlyContain(r => r.Checkpoints.Select(c => c.Step).SequenceEqual(Enumerable.Range(1, 3)));
+        report.Runs.Should().OnlyContain(r => r.Checkpoints.All(c => double.IsFinite(c.HeldOutBitsPerDim) && c.Auroc >= 0 && c.Auroc <= 1));
+        report.Runs.Should().OnlyContain(r => r.Synthetic.Count == SyntheticOodSets.Names.Count && r.Parameters > 0 && r.InScores.Length == 16 && r.MnistScores.Length == 16);
+        report.Summaries.Should().OnlyContain(s => s.AurocInterval.Lower <= s.Auroc.Mean + 1e-9 || s.AurocInterval.Upper >= s.Auroc.Mean - 1e-9);
+        // masks: checkerboard + cycle; bottleneck: autoencoder + l4; bottleneck vs ResNet: checkerboard + l4; two seeds each.
+        report.Matched.Should().HaveCount(3 * 2 * 2);
+        foreach (var group in report.Matched.GroupBy(m => (m.Comparison, m.Seed)))
         {
-            var members = report.Rows.Where(r => report.Matched.Any(m => m.Comparison == comparison && m.Model == r.Model)).ToList();
-            var level = report.Matched.First(m => m.Comparison == comparison).Level;
-            level.Should().Be(members.Max(r => r.Checkpoints.Min(c => c.HeldOutBitsPerDim)));
-            report.Matched.Where(m => m.Comparison == comparison).Should().OnlyContain(m => m.Auroc >= 0 && m.Auroc <= 1);
+            var runs = group.Select(m => report.Runs.Single(r => r.Model == m.Model && r.Seed == m.Seed)).ToList();
+            group.Should().OnlyContain(m => m.Level == runs.Max(r => r.Checkpoints.Min(c => c.HeldOutBitsPerDim)));
+            group.Should().OnlyContain(m => m.Auroc >= 0 && m.Auroc <= 1 && m.Reached > 0 && m.Reached <= 1);
         }
+
+        report.Comparisons.Select(c => (c.Comparison, c.Model, c.Reference)).Distinct().Should().Equal(
+            (BiasesExperiment.MasksComparison, "cycle", "checkerboard"),
+            (BiasesExperiment.BottleneckComparison, "bottleneck-l4", "autoencoder"),
+            (BiasesExperiment.CrossFamilyComparison, "bottleneck-l4", "checkerboard"));
+        report.Comparisons.Should().HaveCount(6, "equal budget and matched for each").And.OnlyContain(c => c.Noise >= 0 && double.IsFinite(c.Noise));
 
         foreach (var plot in new[] { "biases-auroc-vs-bpd", "biases-matched-auroc" })
         {
@@ -148,14 +161,82 @@ public sealed class BiasesExperimentTests : IDisposable
         var page = File.ReadAllText(report.MarkdownPath);
         Path.GetFileName(report.MarkdownPath).Should().Be("biases.md");
         page.Should().StartWith("## Experiment 4: changing the biases (Sec. 7)");
-        page.Should().Contain("`flowood biases --seed 3 (tiny models)`").And.Contain("Budget quick: 3 models × 3 steps × 8 images")
+        page.Should().Contain("`flowood biases --seed 3 (tiny models)`").And.Contain("Budget quick: 4 models × 2 seeds (3, 4) × 3 steps × 8 images")
             .And.Contain("the lowest held-out bits/dim that every model of the comparison reached")
-            .And.Contain("- Matched masks: level").And.Contain("- Matched bottleneck: level")
-            .And.Contain("biases-auroc-vs-bpd.png").And.Contain("biases-matched-auroc.png")
+            .And.Contain("only when |Δ| > 2 × noise")
+            .And.Contain("| masks | cycle | checkerboard | matched bits/dim |").And.Contain("| bottleneck | bottleneck-l4 | autoencoder | equal budget |")
+            .And.Contain("biases-auroc-vs-bpd.png").And.Contain("biases-matched-auroc.png").And.Contain("checkerboard-seed4-training.png")
             .And.Contain("| inverted |").And.Contain("Machine: CPU").And.Contain("Wall time");
+        page.Should().NotContain("official code, MNIST AUROC", "only the standard budget's own models have the official run's sizes");
         page.Split('\n').Count(l => l.StartsWith("| checkerboard |", StringComparison.Ordinal)).Should().Be(2, "one row in the main table, one in the synthetic table");
         output.ToString().Should().NotContain("\u001b[");
     }
+
+    [Fact]
+    public void Biases_RunAgainIntoTheSameFolder_ReusesTheSavedModelsAndRedoesABrokenOne()
+    {
+        var first = BiasesExperiment.Run(TinyOptions(seeds: 1), Terminal.Create(new StringWriter(), plain: true), plain: true);
+        var broken = Path.Combine(folder, "biases-runs", "cycle-seed3.json");
+        File.WriteAllText(broken, File.ReadAllText(broken)[..100]);
+        using var output = new StringWriter();
+
+        var second = BiasesExperiment.Run(TinyOptions(seeds: 1), Terminal.Create(output, plain: true), plain: true);
+
+        var log = output.ToString();
+        log.Should().Contain("checkerboard seed 3: reusing the saved run").And.Contain("bottleneck-l4 seed 3: reusing the saved run")
+            .And.Contain("cycle seed 3: cycle-seed3.json is not a complete run file").And.Contain("training cycle-seed3");
+        log.Should().NotContain("training checkerboard-seed3");
+        second.Runs.Single(r => r.Model == "checkerboard").InScores.Should().Equal(first.Runs.Single(r => r.Model == "checkerboard").InScores);
+        second.Runs.Single(r => r.Model == "cycle").InScores.Should().Equal(first.Runs.Single(r => r.Model == "cycle").InScores, "training is deterministic at a seed");
+
+        using var third = new StringWriter();
+        BiasesExperiment.Run(TinyOptions(seeds: 1) with { Steps = 2 }, Terminal.Create(third, plain: true), plain: true);
+        third.ToString().Should().Contain("checkerboard seed 3: checkerboard-seed3.json was made with other settings; training again");
+    }
+
+    [Fact]
+    public void Comparison_VerdictNeedsTwiceTheNoise()
+    {
+        new BiasesComparison("masks", BiasesComparison.EqualBudget, "cycle", "checkerboard", 0.30, 0.20, 0.04, double.NaN).Verdict.Should().Be(BiasesVerdict.Above);
+        new BiasesComparison("masks", BiasesComparison.EqualBudget, "cycle", "checkerboard", 0.27, 0.20, 0.04, double.NaN).Verdict.Should().Be(BiasesVerdict.WithinNoise);
+        new BiasesComparison("masks", BiasesComparison.EqualBudget, "cycle", "checkerboard", 0.10, 0.20, 0.04, double.NaN).Verdict.Should().Be(BiasesVerdict.Below);
+    }
+
+    [Fact]
+    public void Compare_NoiseAddsTheSeedSpreadToThePairedImageBootstrap()
+    {
+        // Two models scored on the same 200 + 200 images: "good" separates them perfectly at every seed, "coin" not at all
+        // but with seed-to-seed spread.
+        var random = new Random(5);
+        double[] Noise(int n) => Enumerable.Range(0, n).Select(_ => random.NextDouble()).ToArray();
+        BiasesRun Run(string model, long seed, double[] inScores, double[] mnist) =>
+            new(model, seed, 10, 1, [new BiasesCheckpoint(1, 5.0, Auroc(inScores, mnist)), new BiasesCheckpoint(2, 4.0, Auroc(inScores, mnist))], [], inScores, mnist);
+        var runs = Enumerable.Range(1, 3).Select(k => (long)k).SelectMany(seed => new[]
+        {
+            Run("good", seed, Noise(200), Noise(200).Select(x => x + 2).ToArray()),
+            Run("coin", seed, Noise(200), Noise(200).Select(x => x + (0.1 * (seed - 2))).ToArray()),
+        }).ToList();
+        BiasesModel Model(string stem, BiasesFamily family) => new(stem, stem, family, () => throw new InvalidOperationException());
+        var models = new[] { Model("coin", BiasesFamily.Baseline), Model("good", BiasesFamily.Mask) };
+        var bootstrap = new ImageBootstrap(200, 200);
+        var summaries = BiasesStatistics.Summarise(models, runs, bootstrap);
+        var groups = BiasesStatistics.Groups(models);
+        var matched = groups.SelectMany(g => BiasesStatistics.Match(g, summaries)).ToList();
+
+        var comparisons = BiasesStatistics.Compare(groups, summaries, matched, bootstrap);
+
+        summaries["good"].Auroc.Should().Be((1.0, 0.0));
+        summaries["good"].AurocInterval.Should().Be((1.0, 1.0));
+        var coin = summaries["coin"];
+        coin.Auroc.Sd.Should().BeGreaterThan(0.05, "the seeds shift MNIST by −0.1, 0 and +0.1");
+        coin.AurocInterval.Lower.Should().BeLessThan(coin.Auroc.Mean).And.BeGreaterThan(coin.Auroc.Mean - 0.1);
+        var equal = comparisons.Single(c => c.Kind == BiasesComparison.EqualBudget);
+        equal.Noise.Should().BeGreaterThan(coin.Auroc.Sd / Math.Sqrt(3)).And.BeLessThan(0.2);
+        equal.Verdict.Should().Be(BiasesVerdict.Above);
+        comparisons.Single(c => c.Kind == BiasesComparison.Matched).Level.Should().Be(4.0);
+    }
+
+    private static double Auroc(double[] inScores, double[] ood) => FlowOod.Metrics.OodMetrics.Auroc(inScores, ood);
 
     [Fact]
     public void Curves_WritesPngOfTheStatedSizeWithTheLegend()
