@@ -132,7 +132,7 @@ internal static class CouplingsExperiment
         var measureText = string.Create(CultureInfo.InvariantCulture, $"co-adaptation measured on 2 × {limit} images in {clock.Elapsed.TotalSeconds:F0} s");
         console.WriteLine(measureText + ".");
         var table = Terminal.NewTable(plain, "Co-adaptation: R² of −t as a prediction of the transformed half (1 = exact, 0 = no better than the mean image)");
-        foreach (var header in new[] { "layer", "R² Fashion-MNIST [95% CI]", "R² MNIST [95% CI]" })
+        foreach (var header in new[] { "layer", "R² Fashion-MNIST [[95% CI]]", "R² MNIST [[95% CI]]" })
         {
             table.AddColumn(new TableColumn(header));
         }
