@@ -63,20 +63,24 @@ internal sealed record Spread(double Mean, double P5, double P95)
 /// <param name="Gain">Mean over images of own − shuffled.</param>
 /// <param name="GainLow">Lower end of the gain's 95% confidence interval, mean − 1.96 sd/√N.</param>
 /// <param name="GainHigh">Upper end, mean + 1.96 sd/√N.</param>
+/// <param name="Wins">The share of images whose own score exceeds their shuffled score (0.5 when z ignores its image).</param>
+/// <param name="WinsLow">Lower end of the share's 95% Wilson interval.</param>
+/// <param name="WinsHigh">Upper end of the share's 95% Wilson interval.</param>
 /// <param name="Edges">Spearman ρ(|z̄|, edge strength of the own image): mean and 5–95% range.</param>
 /// <param name="EdgesShuffled">The same with another image's edges: mean.</param>
 internal sealed record LatentLayoutSummary(
-    string Model, string Set, int Images, int Draws, Spread Own, Spread Shuffled, double Gain, double GainLow, double GainHigh, Spread Edges, double EdgesShuffled)
+    string Model, string Set, int Images, int Draws, Spread Own, Spread Shuffled, double Gain, double GainLow, double GainHigh,
+    double Wins, double WinsLow, double WinsHigh, Spread Edges, double EdgesShuffled)
 {
-    /// <summary>The smallest gain over the null called a kept layout.</summary>
-    public const double Margin = 0.1;
+    /// <summary>The share of images, halfway between chance (0.5) and every image (1), above which the layout is kept.</summary>
+    public const double Threshold = 0.75;
 
-    /// <summary>The verdict: the gain's 95% confidence interval lies above <see cref="Margin"/>.</summary>
-    public bool Kept => GainLow > Margin;
+    /// <summary>The verdict: the 95% interval of the share of images whose own score beats the shuffled one lies above <see cref="Threshold"/>.</summary>
+    public bool Kept => WinsLow > Threshold;
 
-    /// <summary>One line of text: own vs shuffled, the gain with its interval, N.</summary>
+    /// <summary>One line of text: the share with its interval, own vs shuffled, N.</summary>
     public string Measured => string.Create(CultureInfo.InvariantCulture,
-        $"own {Own.Mean:F3} vs shuffled {Shuffled.Mean:F3}: gain {Gain:F3} [{GainLow:F3}, {GainHigh:F3}], {Images} images");
+        $"own > shuffled in {Wins * 100:F0}% [{WinsLow * 100:F0}%, {WinsHigh * 100:F0}%] of {Images} images; score {Own.Mean:F3} vs {Shuffled.Mean:F3}, gain {Gain:F3} [{GainLow:F3}, {GainHigh:F3}]");
 }
 
 /// <summary>
@@ -96,8 +100,9 @@ internal sealed record LatentLayoutSummary(
 /// <para>3. Own score of image n: Spearman ρ over its pixels between a_n and T(u_n, g_n). Shuffled score: ρ between a_n and
 /// T(u_m, g_m) for another image m of the same set (a seeded random derangement), the null of a latent that follows the
 /// set's typical layout but not its own image's.</para>
-/// <para>4. Verdict: the layout is kept when the mean gain own − shuffled has its 95% confidence interval
-/// (mean ± 1.96 sd/√N over images) above <see cref="LatentLayoutSummary.Margin"/>.</para>
+/// <para>4. Verdict: the layout is kept when the share of images whose own score beats their shuffled score (0.5 for a
+/// latent that ignores its image) has its 95% Wilson interval above <see cref="LatentLayoutSummary.Threshold"/>. The mean
+/// gain own − shuffled with its interval (mean ± 1.96 sd/√N) says by how much.</para>
 /// </remarks>
 internal static class LatentLayout
 {
@@ -109,8 +114,9 @@ internal static class LatentLayout
         + draws.ToString(CultureInfo.InvariantCulture) + " dequantization draws, "
         + "at pixel positions) and the |z̄| predicted at each pixel from the image's own local content: a table of mean |z̄| by octile bins of pixel intensity × Sobel edge strength, "
         + "fitted on the other half of the set (odd images predict even ones and vice versa). Shuffled null: the same correlation with the content of another image of the set "
-        + "(a seeded random pairing). The layout is called kept when the mean gain own − shuffled has its 95% confidence interval (mean ± 1.96 sd/√N over images) above "
-        + LatentLayoutSummary.Margin.ToString("F1", CultureInfo.InvariantCulture) + ". ρ(|z̄|, edges) is the Spearman correlation of |z̄| with the image's own Sobel edge strength "
+        + "(a seeded random pairing). The layout is called kept when the share of images whose own score beats their shuffled score (0.5 for a latent that ignores its image) "
+        + "has its 95% Wilson interval above " + LatentLayoutSummary.Threshold.ToString("F2", CultureInfo.InvariantCulture)
+        + "; the mean gain own − shuffled (95% interval mean ± 1.96 sd/√N) says by how much. ρ(|z̄|, edges) is the Spearman correlation of |z̄| with the image's own Sobel edge strength "
         + "(positive: z is large on the image's edges, the paper's \"we can recognize edges of the inputs in their latent representations\"), next to the same with another image's edges.";
 
     /// <summary>
@@ -232,8 +238,9 @@ internal static class LatentLayout
         }
 
         var (mean, halfWidth) = MeanAndHalfWidth(gains);
+        var (wins, winsLow, winsHigh) = Wilson(gains.Count(v => v > 0), gains.Count);
         return new LatentLayoutSummary(model, set, gains.Count, draws, Spread.Of(own), Spread.Of(shuffled), mean, mean - halfWidth, mean + halfWidth,
-            Spread.Of(edges), edgesShuffled.Count == 0 ? double.NaN : edgesShuffled.Average());
+            wins, winsLow, winsHigh, Spread.Of(edges), edgesShuffled.Count == 0 ? double.NaN : edgesShuffled.Average());
     }
 
     /// <summary>A Markdown table of summaries with the verdict column.</summary>
@@ -241,12 +248,12 @@ internal static class LatentLayout
     {
         ArgumentNullException.ThrowIfNull(summaries);
         var text = new StringBuilder()
-            .AppendLine("| model | set | images | layout score, own [5–95%] | shuffled image [5–95%] | gain [95% CI] | ρ(\\|z̄\\|, edges) own [5–95%] / shuffled | layout kept |")
-            .AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
+            .AppendLine("| model | set | images | layout score, own [5–95%] | shuffled image [5–95%] | gain [95% CI] | own > shuffled [95% CI] | ρ(\\|z̄\\|, edges) own [5–95%] / shuffled | layout kept |")
+            .AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var s in summaries)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {s.Model} | {s.Set} | {s.Images} | {s.Own} | {s.Shuffled} | {s.Gain:F3} [{s.GainLow:F3}, {s.GainHigh:F3}] | {s.Edges} / {s.EdgesShuffled:F3} | {(s.Kept ? "yes" : "**no**")} |");
+                $"| {s.Model} | {s.Set} | {s.Images} | {s.Own} | {s.Shuffled} | {s.Gain:F3} [{s.GainLow:F3}, {s.GainHigh:F3}] | {s.Wins * 100:F1}% [{s.WinsLow * 100:F1}%, {s.WinsHigh * 100:F1}%] | {s.Edges} / {s.EdgesShuffled:F3} | {(s.Kept ? "yes" : "**no**")} |");
         }
 
         return text.ToString();
@@ -291,6 +298,21 @@ internal static class LatentLayout
         }
 
         return p;
+    }
+
+    /// <summary>The share k/n with its 95% Wilson score interval; NaN for n = 0.</summary>
+    public static (double Share, double Low, double High) Wilson(int k, int n)
+    {
+        if (n == 0)
+        {
+            return (double.NaN, double.NaN, double.NaN);
+        }
+
+        const double Z = 1.959963984540054;
+        var p = k / (double)n;
+        var centre = (p + (Z * Z / (2 * n))) / (1 + (Z * Z / n));
+        var half = Z * Math.Sqrt((p * (1 - p) / n) + (Z * Z / (4.0 * n * n))) / (1 + (Z * Z / n));
+        return (p, centre - half, centre + half);
     }
 
     private static (double Mean, double HalfWidth) MeanAndHalfWidth(List<double> values)

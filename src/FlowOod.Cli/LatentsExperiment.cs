@@ -158,7 +158,7 @@ internal static class LatentsExperiment
         }
 
         var table = Terminal.NewTable(plain, "Latent layout over many images: own image's content vs a shuffled image's");
-        foreach (var header in new[] { "model", "set", "images", "own [5-95%]", "shuffled [5-95%]", "gain [95% CI]", "rho(|z|, edges)", "kept" })
+        foreach (var header in new[] { "model", "set", "images", "own [5-95%]", "shuffled [5-95%]", "gain [95% CI]", "own > shuffled [95% CI]", "rho(|z|, edges)", "kept" })
         {
             table.AddColumn(new TableColumn(Markup.Escape(header)));
         }
@@ -166,7 +166,8 @@ internal static class LatentsExperiment
         foreach (var s in layout)
         {
             table.AddRow(Markup.Escape(s.Model), Markup.Escape(s.Set), s.Images.ToString(CultureInfo.InvariantCulture), Markup.Escape(s.Own.ToString()), Markup.Escape(s.Shuffled.ToString()),
-                Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{s.Gain:F3} [{s.GainLow:F3}, {s.GainHigh:F3}]")), Markup.Escape(s.Edges.ToString()), s.Kept ? "yes" : "no");
+                Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{s.Gain:F3} [{s.GainLow:F3}, {s.GainHigh:F3}]")),
+                Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{s.Wins * 100:F1}% [{s.WinsLow * 100:F1}%, {s.WinsHigh * 100:F1}%]")), Markup.Escape(s.Edges.ToString()), s.Kept ? "yes" : "no");
         }
 
         console.Write(table);

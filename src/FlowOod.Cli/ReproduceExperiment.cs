@@ -165,7 +165,7 @@ internal static partial class ReproduceExperiment
         {
             yield return new Finding(
                 $"Latents keep the image's layout (Sec. 5): {s.Model}, {s.Set}",
-                string.Create(CultureInfo.InvariantCulture, $"layout score above a shuffled image's: gain 95% CI > {LatentLayoutSummary.Margin:F1}"),
+                string.Create(CultureInfo.InvariantCulture, $"own image's layout score above a shuffled image's in > {LatentLayoutSummary.Threshold * 100:F0}% of images (95% CI)"),
                 s.Measured, s.Kept);
         }
     }

@@ -27,7 +27,8 @@ public sealed class LatentLayoutTests
         s.Images.Should().Be(Count);
         s.Own.Mean.Should().BeGreaterThan(0.8, "|z| is a function of the pixel's own intensity");
         s.Shuffled.Mean.Should().BeLessThan(0.5);
-        s.GainLow.Should().BeGreaterThan(LatentLayoutSummary.Margin);
+        s.GainLow.Should().BeGreaterThan(0.3);
+        s.WinsLow.Should().BeGreaterThan(LatentLayoutSummary.Threshold);
         s.Kept.Should().BeTrue();
     }
 
@@ -79,6 +80,7 @@ public sealed class LatentLayoutTests
 
         s.Kept.Should().BeFalse();
         Math.Abs(s.Gain).Should().BeLessThan(0.1, "own and shuffled images predict a scrambled latent equally badly");
+        s.Wins.Should().BeInRange(0.3, 0.7, "chance is 0.5");
     }
 
     [Fact]
@@ -91,7 +93,8 @@ public sealed class LatentLayoutTests
         var s = LatentLayout.Score("noise", "blobs", images, noise, Count, 1, Side, Side, draws: 1, seed: 1);
 
         s.Kept.Should().BeFalse();
-        s.GainHigh.Should().BeLessThan(LatentLayoutSummary.Margin);
+        s.GainHigh.Should().BeLessThan(0.1);
+        s.WinsHigh.Should().BeLessThan(LatentLayoutSummary.Threshold);
     }
 
     [Fact]
@@ -127,6 +130,9 @@ public sealed class LatentLayoutTests
         double.IsNaN(LatentLayout.Spearman([1, 1, 1], [1, 2, 3])).Should().BeTrue();
         LatentLayout.Derangement(50, seed: 3).Select((p, i) => p == i).Should().NotContain(true);
         LatentLayout.Derangement(50, seed: 3).Order().Should().Equal(Enumerable.Range(0, 50));
+        // Wilson 95% interval of 8/10: 0.490 to 0.943 (the textbook value).
+        var (share, low, high) = LatentLayout.Wilson(8, 10);
+        (share, Math.Round(low, 3), Math.Round(high, 3)).Should().Be((0.8, 0.49, 0.943));
     }
 
     // Count images Side × Side in [0, 1]: a Gaussian blob of random place, width and height each, on a black background.
