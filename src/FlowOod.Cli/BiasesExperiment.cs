@@ -72,6 +72,12 @@ internal sealed record BiasesOptions : ExperimentOptions
     /// <summary>The st-networks' training precision: fp32 at the quick budget (tests and previews), bf16 where the CPU has it otherwise.</summary>
     public ComputePrecision Precision => Budget == Budget.Quick ? ComputePrecision.Float32 : ComputePrecision.Auto;
 
+    /// <summary>Images per set of the latent-layout measure (Sec. 5) on each model's first seed: at most the evaluation limit, 500 at most.</summary>
+    public int EffectiveLayoutImages => Math.Min(500, EffectiveEvaluationLimit);
+
+    /// <summary>Dequantization draws averaged by the latent-layout measure.</summary>
+    public int LayoutDraws => Budget == Budget.Quick ? 2 : 4;
+
     public IReadOnlyList<BiasesModel> EffectiveModels => Models ?? BiasesExperiment.ModelsOf(Budget, EffectiveLatentSizes);
 }
 
@@ -197,7 +203,7 @@ internal static class BiasesExperiment
             {
                 var settings = string.Create(CultureInfo.InvariantCulture,
                     $"{model.Stem}: {model.Description}; {steps} steps × {options.BatchSize}; checkpoints every {interval}; {trainCount} training images; {heldOutCount} held-out; "
-                    + $"{inTest.Count} test, {mnist.Count} MNIST; synthetic {string.Join(",", SyntheticOodSets.Names)}; {options.Precision}; FlowOod {BiasesRunStore.Version}");
+                    + $"{inTest.Count} test, {mnist.Count} MNIST; layout {(seed == seeds[0] ? options.EffectiveLayoutImages : 0)} × {options.LayoutDraws}; synthetic {string.Join(",", SyntheticOodSets.Names)}; {options.Precision}; FlowOod {BiasesRunStore.Version}");
                 if (store.TryLoad(model.Stem, seed, settings, out var reason) is { } saved)
                 {
                     console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{model.Stem} seed {seed}: reusing the saved run (held-out {saved.FinalBitsPerDim:F3} bits/dim, AUROC MNIST {saved.FinalAuroc:F3})."));
@@ -210,7 +216,7 @@ internal static class BiasesExperiment
                     console.WriteLine($"{model.Stem} seed {seed}: {reason}.");
                 }
 
-                var run = TrainOne(model, seed, options, steps, interval, precision.Precision, train, heldOut, heldOutCount, inTest, mnist, synthetic, console, plain, files);
+                var run = TrainOne(model, seed, seed == seeds[0], options, steps, interval, precision.Precision, train, heldOut, heldOutCount, inTest, mnist, synthetic, console, plain, files);
                 store.Save(run, settings);
                 runs.Add(run);
             }
@@ -223,7 +229,7 @@ internal static class BiasesExperiment
     }
 
     private static BiasesRun TrainOne(
-        BiasesModel model, long seed, BiasesOptions options, int steps, int interval, ComputePrecision precision, Tensor train, Tensor heldOut, int heldOutCount,
+        BiasesModel model, long seed, bool measureLayout, BiasesOptions options, int steps, int interval, ComputePrecision precision, Tensor train, Tensor heldOut, int heldOutCount,
         FlowOod.Data.ImageDataset inTest, FlowOod.Data.ImageDataset mnist, IReadOnlyList<(string Key, FlowOod.Data.ImageDataset Set)> synthetic,
         IAnsiConsole console, bool plain, List<string> files)
     {
@@ -260,7 +266,10 @@ internal static class BiasesExperiment
         var (finalIn, finalMnist) = Scores(flow, inTest, mnist);
         using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
         var syntheticAurocs = synthetic.Select(s => new SetAuroc(s.Key, OodMetrics.Auroc(finalIn, CompareScorers.Score(scorer, s.Set, s.Set.Count)))).ToList();
-        var run = new BiasesRun(model.Stem, seed, parameters, trained.Elapsed.TotalSeconds, checkpoints, syntheticAurocs, finalIn, finalMnist);
+        var layout = measureLayout
+            ? LatentLayout.Measure(flow, model.Stem, [inTest, mnist], new LatentLayoutSettings { Images = options.EffectiveLayoutImages, Draws = options.LayoutDraws, Seed = seed })
+            : null;
+        var run = new BiasesRun(model.Stem, seed, parameters, trained.Elapsed.TotalSeconds, checkpoints, syntheticAurocs, finalIn, finalMnist, layout);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{stem}: {parameters:N0} parameters, trained {trained.Steps} steps in {trained.Elapsed.TotalSeconds:F0} s, held-out {run.FinalBitsPerDim:F3} bits/dim, "
             + $"AUROC MNIST {run.FinalAuroc:F3}; model total {clock.Elapsed.TotalSeconds:F0} s."));

@@ -182,6 +182,14 @@ internal static class BiasesPage
             page.Append(CultureInfo.InvariantCulture, $"| {s.Model.Stem} | ").AppendJoin(" | ", s.Synthetic.Select(a => F(a.Auroc))).AppendLine(" |");
         }
 
+        var layouts = report.Summaries.SelectMany(s => s.Runs[0].Layout ?? []).ToList();
+        if (layouts.Count > 0)
+        {
+            page.AppendLine()
+                .AppendLine(CultureInfo.InvariantCulture, $"**Latent layout (Sec. 5) of these models** (first seed, {layouts[0].Draws} draws). {LatentLayout.Rule(layouts[0].Draws)}").AppendLine()
+                .Append(LatentLayout.MarkdownTable(layouts));
+        }
+
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"![AUROC vs bits/dim]({Path.GetFileName(curvePlot)}.png)").AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"![AUROC at matched bits/dim]({Path.GetFileName(barPlot)}.png)").AppendLine()

@@ -17,7 +17,7 @@ internal sealed record SetAuroc(string Set, double Auroc);
 /// One trained model of experiment 4 at one seed: size, training time, the checkpoints (held-out bits/dim and MNIST
 /// AUROC during training), the final AUROC on every synthetic set, and the final NLL scores (bits/dim) of the
 /// evaluation images — Fashion-MNIST test and MNIST, the same images for every model and seed, so comparisons can be
-/// bootstrapped over images in pairs.
+/// bootstrapped over images in pairs; for the first seed, the latent layout (Sec. 5) on Fashion-MNIST test and MNIST.
 /// </summary>
 internal sealed record BiasesRun(
     string Model,
@@ -27,7 +27,8 @@ internal sealed record BiasesRun(
     IReadOnlyList<BiasesCheckpoint> Checkpoints,
     IReadOnlyList<SetAuroc> Synthetic,
     double[] InScores,
-    double[] MnistScores)
+    double[] MnistScores,
+    IReadOnlyList<LatentLayoutSummary>? Layout = null)
 {
     /// <summary>Held-out bits/dim after the last step.</summary>
     public double FinalBitsPerDim => Checkpoints[^1].HeldOutBitsPerDim;

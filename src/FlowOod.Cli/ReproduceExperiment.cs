@@ -200,6 +200,12 @@ internal static partial class ReproduceExperiment
             var reported = c.Model == "horizontal";
             yield return new Finding(claim, reported ? "reported" : "Δ AUROC > 2 × noise", measured, reported ? null : c.Verdict == BiasesVerdict.Above);
         }
+
+        foreach (var layout in report.Summaries.SelectMany(s => s.Runs[0].Layout ?? []))
+        {
+            yield return new Finding($"Latents keep the image's layout (Sec. 5): {layout.Model}, {layout.Set}",
+                string.Create(CultureInfo.InvariantCulture, $"own > shuffled in a share whose 95% interval is above {LatentLayoutSummary.Threshold:F2}"), layout.Measured, layout.Kept);
+        }
     }
 
     private static IEnumerable<Finding> NegativeFindings(NegativeReport report)

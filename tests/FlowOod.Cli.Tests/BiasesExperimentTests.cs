@@ -136,6 +136,8 @@ public sealed class BiasesExperimentTests : IDisposable
         report.Runs.Should().OnlyContain(r => r.Checkpoints.Select(c => c.Step).SequenceEqual(Enumerable.Range(1, 3)));
         report.Runs.Should().OnlyContain(r => r.Checkpoints.All(c => double.IsFinite(c.HeldOutBitsPerDim) && c.Auroc >= 0 && c.Auroc <= 1));
         report.Runs.Should().OnlyContain(r => r.Synthetic.Count == SyntheticOodSets.Names.Count && r.Parameters > 0 && r.InScores.Length == 16 && r.MnistScores.Length == 16);
+        report.Runs.Where(r => r.Seed == 3).Should().OnlyContain(r => r.Layout != null && r.Layout.Count == 2 && r.Layout[0].Set != r.Layout[1].Set && r.Layout.All(l => l.Images > 0 && l.Draws == 2));
+        report.Runs.Where(r => r.Seed == 4).Should().OnlyContain(r => r.Layout == null, "the layout is measured on the first seed");
         report.Summaries.Should().OnlyContain(s => s.AurocInterval.Lower <= s.Auroc.Mean + 1e-9 || s.AurocInterval.Upper >= s.Auroc.Mean - 1e-9);
         // masks: checkerboard + cycle; bottleneck: autoencoder + l4; bottleneck vs ResNet: checkerboard + l4; two seeds each.
         report.Matched.Should().HaveCount(3 * 2 * 2);
@@ -163,12 +165,12 @@ public sealed class BiasesExperimentTests : IDisposable
         page.Should().StartWith("## Experiment 4: changing the biases (Sec. 7)");
         page.Should().Contain("`flowood biases --seed 3 (tiny models)`").And.Contain("Budget quick: 4 models × 2 seeds (3, 4) × 3 steps × 8 images")
             .And.Contain("the lowest held-out bits/dim that every model of the comparison reached")
-            .And.Contain("only when |Δ| > 2 × noise")
+            .And.Contain("only when |Δ| > 2 × noise").And.Contain("**Latent layout (Sec. 5) of these models** (first seed, 2 draws)")
             .And.Contain("| masks | cycle | checkerboard | matched bits/dim |").And.Contain("| bottleneck | bottleneck-l4 | autoencoder | equal budget |")
             .And.Contain("biases-auroc-vs-bpd.png").And.Contain("biases-matched-auroc.png").And.Contain("checkerboard-seed4-training.png")
             .And.Contain("| inverted |").And.Contain("Machine: CPU").And.Contain("Wall time");
         page.Should().NotContain("official code, MNIST AUROC", "only the standard budget's own models have the official run's sizes");
-        page.Split('\n').Count(l => l.StartsWith("| checkerboard |", StringComparison.Ordinal)).Should().Be(2, "one row in the main table, one in the synthetic table");
+        page.Split('\n').Count(l => l.StartsWith("| checkerboard |", StringComparison.Ordinal)).Should().Be(4, "one row in the main table, one in the synthetic table, one per set in the latent-layout table");
         output.ToString().Should().NotContain("\u001b[");
     }
 
