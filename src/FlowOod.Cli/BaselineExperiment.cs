@@ -21,6 +21,13 @@ internal enum Budget
     /// <summary>Compact models, 150 steps, 2,000 images per set: minutes on 2 cores.</summary>
     Quick,
 
+    /// <summary>
+    /// The quick models trained to at least 20,000 images seen (steps × batch) in <c>ComputePrecision.Auto</c> (bf16 where
+    /// the CPU has it), at least 2,000 images per evaluation set and at least 3 seeds where an experiment takes seeds:
+    /// about 2 hours for <c>reproduce</c> on 2 cores.
+    /// </summary>
+    Standard,
+
     /// <summary>Larger models, thousands of steps, 10,000 images per set.</summary>
     Full,
 }
@@ -39,11 +46,11 @@ internal sealed record BaselineOptions : ExperimentOptions
     /// <summary>Training steps of <paramref name="model"/>: <see cref="Steps"/> when given, else the model's budget steps.</summary>
     public int EffectiveSteps(BaselineModel model) => Steps ?? model.Steps;
 
-    /// <summary>Fashion-MNIST training images used.</summary>
-    public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);
+    /// <summary>Fashion-MNIST training images used (standard: images 0–49,999, so the training curve's held-out images start at 50,000).</summary>
+    public int EffectiveTrainImages => TrainImages ?? Budget switch { Budget.Quick => 20_000, Budget.Standard => 50_000, _ => 60_000 };
 
     /// <summary>Images scored per set.</summary>
-    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 10_000);
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? Budget switch { Budget.Quick => 1_000, Budget.Standard => 2_000, _ => 10_000 };
 }
 
 /// <summary>One model of the baseline: its file stem, description, training steps at the budget, and builder.</summary>
@@ -69,17 +76,28 @@ internal static class BaselineExperiment
     /// The two models of the budget. The small Glow trains about 20 times faster than the compact RealNVP on a CPU, so
     /// the quick budget gives it 4 times the steps (measured: 60 steps took 148 s for RealNVP, 8 s for Glow, 1 thread).
     /// </summary>
-    public static IReadOnlyList<BaselineModel> Models(Budget budget) => budget == Budget.Quick
-        ?
-        [
-            new("realnvp", "RealNVP, compact (2 scales, width 32, 2 residual blocks, checkerboard + channel masks)", 150, () => RealNvp.Create([1, 28, 28], RealNvpOptions.Compact)),
-            new("glow", "Glow (2 scales × 4 steps, width 32)", 600, () => Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })),
-        ]
-        :
+    /// <remarks>
+    /// Standard: the quick models, RealNVP 320 steps × 64 = 20,480 images (quick, 2 cores: 156 s for 150 steps fp32, i.e.
+    /// 62 images/s; bf16 about 1.8× that, docs/performance.md: about 190 s), Glow 1,500 steps = 96,000 images (quick: 25 s
+    /// for 600 steps; bf16 does not speed the small Glow up: about 65 s). With 2,000 images per set (16,000 scored per
+    /// model; quick: RealNVP 8,000 in 42 s) the baseline takes about 6 min.
+    /// </remarks>
+    public static IReadOnlyList<BaselineModel> Models(Budget budget) => budget switch
+    {
+        Budget.Quick => QuickModels(150, 600),
+        Budget.Standard => QuickModels(320, 1_500),
+        _ =>
         [
             new("realnvp", "RealNVP (2 scales, width 64, 6 residual blocks)", 3000, () => RealNvp.Create([1, 28, 28], new RealNvpOptions())),
             new("glow", "Glow, compact preset (2 scales × 8 steps, width 64)", 3000, () => Glow.Create([1, 28, 28], GlowOptions.Compact)),
-        ];
+        ],
+    };
+
+    private static BaselineModel[] QuickModels(int realNvpSteps, int glowSteps) =>
+    [
+        new("realnvp", "RealNVP, compact (2 scales, width 32, 2 residual blocks, checkerboard + channel masks)", realNvpSteps, () => RealNvp.Create([1, 28, 28], RealNvpOptions.Compact)),
+        new("glow", "Glow (2 scales × 4 steps, width 32)", glowSteps, () => Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })),
+    ];
 
     public static BaselineReport Run(BaselineOptions options, IAnsiConsole console, bool plain)
     {

@@ -1,3 +1,5 @@
+using FlowOod.Precision;
+
 namespace FlowOod.Cli;
 
 /// <summary>
@@ -30,6 +32,15 @@ internal abstract record ExperimentOptions
 
     /// <summary>TorchSharp intra-op threads; 0: libtorch's choice.</summary>
     public int Threads { get; init; }
+
+    /// <summary>The st-networks' precision while training; null: the budget's (<see cref="EffectivePrecision"/>).</summary>
+    public ComputePrecision? Precision { get; init; }
+
+    /// <summary>
+    /// The training precision: standard trains in <see cref="ComputePrecision.Auto"/> (bf16 st-networks where the CPU has
+    /// native bf16, fp32 elsewhere); quick and full in fp32.
+    /// </summary>
+    public ComputePrecision EffectivePrecision => Precision ?? (Budget == Budget.Standard ? ComputePrecision.Auto : ComputePrecision.Float32);
 
     /// <summary>The command line shown on the results page.</summary>
     public string CommandLine { get; init; } = "flowood";
