@@ -126,7 +126,7 @@ internal static class BaselineExperiment
         {
             var (stem, description) = (model.Stem, model.Description);
             var clock = Stopwatch.StartNew();
-            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, options.EffectivePrecision, evaluateHeldOut: true);
             var flow = trained.Flow;
             var trainedText = trained.Summary;
 
