@@ -83,14 +83,11 @@ internal static partial class CliApp
         root.Subcommands.Add(EvaluateCommand(output, plain));
         root.Subcommands.Add(FitDetectorCommand(output, plain));
         root.Subcommands.Add(CalibrateCommand(output, plain));
-        root.Subcommands.Add(BaselineCommand(output, plain));
-        root.Subcommands.Add(LatentsCommand(output, plain));
-        root.Subcommands.Add(CouplingsCommand(output, plain));
-        root.Subcommands.Add(BiasesCommand(output, plain));
-        root.Subcommands.Add(NegativeCommand(output, plain));
-        root.Subcommands.Add(ScorersCommand(output, plain));
-        root.Subcommands.Add(GeneraliseCommand(output, plain));
-        root.Subcommands.Add(LikelihoodRatioSelectCommand(output, plain));
+        foreach (var experiment in Experiments.ExperimentList.All)
+        {
+            root.Subcommands.Add(experiment.Command(output, plain));
+        }
+
         root.Subcommands.Add(ReproduceCommand(output, plain));
         root.Subcommands.Add(ImportMnistJsonCommand());
         root.Subcommands.Add(CheckRuntimeCommand(output, error));
@@ -99,7 +96,7 @@ internal static partial class CliApp
     }
 
     // Options shared by several verbs.
-    private static Option<int> Positive(string name, string description, int defaultValue)
+    internal static Option<int> Positive(string name, string description, int defaultValue)
     {
         var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
@@ -112,7 +109,7 @@ internal static partial class CliApp
         return option;
     }
 
-    private static Option<int?> OptionalPositive(string name, string description)
+    internal static Option<int?> OptionalPositive(string name, string description)
     {
         var option = new Option<int?>(name) { Description = description };
         option.Validators.Add(result =>
@@ -125,7 +122,7 @@ internal static partial class CliApp
         return option;
     }
 
-    private static Option<double> Range(string name, string description, double defaultValue, double min, double max, bool exclusiveMin = false)
+    internal static Option<double> Range(string name, string description, double defaultValue, double min, double max, bool exclusiveMin = false)
     {
         var option = new Option<double>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
@@ -145,13 +142,13 @@ internal static partial class CliApp
         return result.Tokens.Count > 0 && T.TryParse(result.Tokens[^1].Value, CultureInfo.InvariantCulture, out var value) ? value : null;
     }
 
-    private static Option<long> SeedOption() =>
+    internal static Option<long> SeedOption() =>
         new("--seed") { Description = "seed of every initialisation, shuffle and noise", DefaultValueFactory = _ => 1 };
 
-    private static Option<string?> DataDirOption() =>
+    internal static Option<string?> DataDirOption() =>
         new("--data-dir") { Description = "folder holding fashion-mnist/ and mnist/ (default: $FLOWOOD_DATA_DIR, else ~/.local/share/flowood/datasets)" };
 
-    private static Option<int> ThreadsOption()
+    internal static Option<int> ThreadsOption()
     {
         var option = new Option<int>("--threads") { Description = "TorchSharp intra-op threads (default: libtorch's choice)" };
         option.Validators.Add(result =>
@@ -164,7 +161,7 @@ internal static partial class CliApp
         return option;
     }
 
-    private static Option<string[]> OodOption()
+    internal static Option<string[]> OodOption()
     {
         var option = new Option<string[]>("--ood")
         {

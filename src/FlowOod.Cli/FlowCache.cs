@@ -56,6 +56,9 @@ internal sealed class FlowCache : IDisposable
     /// <summary>The folder of the saved flows; null: none are saved.</summary>
     public string? Folder { get; }
 
+    /// <summary>Whether flows saved in <see cref="Folder"/> by an earlier cache are loaded (default); false: they are trained again and overwritten.</summary>
+    public bool LoadSaved { get; init; } = true;
+
     /// <summary>Flows trained so far (cache misses).</summary>
     public int Trained { get; private set; }
 
@@ -100,7 +103,7 @@ internal sealed class FlowCache : IDisposable
             return found;
         }
 
-        if (Folder is not null && SavedFlows.TryLoad(Folder, model.Stem, key, console) is { } saved)
+        if (Folder is not null && LoadSaved && SavedFlows.TryLoad(Folder, model.Stem, key, console) is { } saved)
         {
             flows[key] = saved;
             Loaded++;
