@@ -9,6 +9,7 @@ using FlowOod.Data;
 using FlowOod.Models;
 using FlowOod.Scoring;
 using FlowOod.Training;
+using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -182,10 +183,7 @@ internal static class BaselineExperiment
                 + "h/v-flipped; blurred: 3×3 box).").AppendLine()
             .Append(OodResult.Markdown(results)).AppendLine()
             .Append(sections)
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

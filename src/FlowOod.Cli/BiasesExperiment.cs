@@ -10,6 +10,7 @@ using FlowOod.Metrics;
 using FlowOod.Models;
 using FlowOod.Scoring;
 using FlowOod.Training;
+using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -355,11 +356,7 @@ internal static class BiasesExperiment
             .AppendLine(string.Join(' ', rows.Select(r => $"![{r.Model} training curve]({r.Model}-training.png)")));
 
         page.AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .AppendLine("- Times are wall-clock on a machine that may be shared with other jobs")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {elapsed.TotalSeconds:F0} s"));
+            .Append(PageFooter.Markdown(options, elapsed, budgetText, "Times are wall-clock on a machine that may be shared with other jobs"));
         return page.ToString();
     }
 }

@@ -9,6 +9,7 @@ using FlowOod.Analysis;
 using FlowOod.Conditioners;
 using FlowOod.Models;
 using FlowOod.Training;
+using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -163,10 +164,7 @@ internal static class CouplingsExperiment
         }
 
         page.AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

@@ -96,8 +96,9 @@ internal static class GeneraliseExperiment
         var fullSteps = options.Steps ?? full.Steps;
         var local = options.LocalModel ?? LocalModel(options.Local, options.EffectiveLocalSteps);
         Directory.CreateDirectory(options.OutputDirectory);
-        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Generalise: full flow {full.Stem} {fullSteps} steps, local flow {local.Steps} steps, {trainCount} training images, {limit} images per set, seeds {options.Seed}–{options.Seed + options.Seeds - 1}."));
+        var budgetText = string.Create(CultureInfo.InvariantCulture,
+            $"budget {options.Budget.ToString().ToLowerInvariant()}: full flow {full.Stem} {fullSteps} steps, local flow {local.Steps} steps, × {options.BatchSize} images, {trainCount} training images, {limit} images per set, seeds {options.Seed}–{options.Seed + options.Seeds - 1}");
+        console.WriteLine($"Generalise ({budgetText}).");
 
         using var ownCache = options.Cache is null ? new FlowCache() : null;
         var cache = options.Cache ?? ownCache!;
@@ -176,7 +177,7 @@ internal static class GeneraliseExperiment
             console.WriteLine(FormattableString.Invariant($"seed {seed}: {chosen.Candidate.Key} AUROC {string.Join(", ", latest)}"));
         }
 
-        var page = GeneralisePage.Write(options, full, fullSteps, local, trainCount, validation, chosen, nllSeconds, report, reportSets.Select(s => s.Name).ToList(), total.Elapsed);
+        var page = GeneralisePage.Write(options, full, fullSteps, local, trainCount, validation, chosen, nllSeconds, report, reportSets.Select(s => s.Name).ToList(), budgetText, total.Elapsed);
         var path = Path.Combine(options.OutputDirectory, "generalise.md");
         ReproduceExperiment.WriteAtomically(path, page);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {path} in {total.Elapsed.TotalMinutes:F1} min."));

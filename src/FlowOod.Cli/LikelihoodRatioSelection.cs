@@ -7,6 +7,7 @@ using System.Linq;
 using System.Text;
 using FlowOod.Data;
 using FlowOod.Scoring;
+using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -98,8 +99,11 @@ internal static class LikelihoodRatioSelection
         var validationOod = ValidationSets.Select(name => SyntheticOodSets.Create(name, oodSource, (int)(options.Seed & int.MaxValue))).ToList();
         var mnist = data.Mnist.Take(Math.Min(count, data.Mnist.Count));
         Directory.CreateDirectory(options.OutputDirectory);
+        var budgetText = string.Create(CultureInfo.InvariantCulture,
+            $"budget {options.Budget.ToString().ToLowerInvariant()}: {model.Stem} {steps} steps × {options.BatchSize} images and each background as many, Adam lr 0.001, {trainCount} Fashion-MNIST training images, "
+            + $"{count} images per validation set, {options.Grid.Count} settings, seed {options.Seed}");
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"llr-select: {model.Stem} {steps} steps × {options.BatchSize} on {trainCount} images; validation {validationIn.Name} vs {string.Join(", ", validationOod.Select(s => s.Name))}; {options.Grid.Count} settings; {get_num_threads()} threads."));
+            $"llr-select ({budgetText}); validation {validationIn.Name} vs {string.Join(", ", validationOod.Select(s => s.Name))}; {get_num_threads()} threads."));
 
         using var ownCache = options.Cache is null ? new FlowCache() : null;
         var cache = options.Cache ?? ownCache!;
@@ -158,9 +162,7 @@ internal static class LikelihoodRatioSelection
 
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"Chosen: **{best.Setting.Label}**.").AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         return new SelectionReport(rows, best.Setting, [markdownPath], markdownPath, total.Elapsed);
     }

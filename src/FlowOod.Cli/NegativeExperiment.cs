@@ -9,6 +9,7 @@ using FlowOod.Data;
 using FlowOod.Models;
 using FlowOod.Scoring;
 using FlowOod.Training;
+using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -174,10 +175,7 @@ internal static class NegativeExperiment
                 + " The synthetic sets (made from Fashion-MNIST test: uniform noise, constant gray, inverted, h/v-flipped, 3×3 blur) were never seen in training by either model.").AppendLine()
             .Append(table).AppendLine()
             .Append(sections)
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

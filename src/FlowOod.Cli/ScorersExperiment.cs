@@ -10,6 +10,7 @@ using FlowOod.Models;
 using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
+using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -231,10 +232,7 @@ internal static class ScorersExperiment
             .AppendLine("### Feature-space flow (Sec. 8)").AppendLine()
             .AppendLine(featureText + ".").AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"![feature-space NLL histogram]({Path.GetFileName(featureHistogram)}.png) ![feature-space ROC]({Path.GetFileName(featureRoc)}.png)").AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

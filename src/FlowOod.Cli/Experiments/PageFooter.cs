@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.Text;
+using FlowOod.Precision;
 
 namespace FlowOod.Cli.Experiments;
 
@@ -25,6 +26,12 @@ internal static class PageFooter
         var text = new StringBuilder()
             .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
             .AppendLine(CultureInfo.InvariantCulture, $"- {budget}");
+        if (options.EffectivePrecision != ComputePrecision.Float32)
+        {
+            var chosen = ConditionerPrecision.Choose(options.EffectivePrecision);
+            text.AppendLine(CultureInfo.InvariantCulture, $"- Training precision: {options.EffectivePrecision} ({(chosen.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32")} st-networks here: {chosen.Reason})");
+        }
+
         foreach (var note in notes)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"- {note}");
