@@ -9,7 +9,6 @@ using FlowOod.Data;
 using FlowOod.Models;
 using FlowOod.Scoring;
 using FlowOod.Training;
-using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -104,14 +103,11 @@ internal static class BaselineExperiment
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         var limit = options.EffectiveEvaluationLimit;
-        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
-        var seed = (int)(options.Seed & int.MaxValue);
-        var oodSets = options.OodSets.Select(name => (Key: name, Set: OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, seed))).ToList();
+        var inTest = ExperimentOptions.TestImages(data, limit);
+        var oodSets = options.LoadOodSets(data, options.OodSets, limit);
         var trainCount = Math.Min(options.EffectiveTrainImages, data.FashionTrain.Count);
-        Directory.CreateDirectory(options.OutputDirectory);
         var models = options.Models ?? Models(options.Budget);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {string.Join(", ", models.Select(m => $"{m.Stem} {options.EffectiveSteps(m)} steps"))} × {options.BatchSize} images, Adam lr 0.001, "
@@ -134,7 +130,7 @@ internal static class BaselineExperiment
             using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
             var inScores = CompareScorers.Score(scorer, inTest, limit);
             var modelResults = oodSets
-                .Select(o => new OodResult($"{stem} NLL (bits/dim)", inTest.Name, o.Set.Name, inScores, CompareScorers.Score(scorer, o.Set, limit)))
+                .Select(o => new OodResult($"{stem} NLL (bits/dim)", inTest.Name, o.Name, inScores, CompareScorers.Score(scorer, o, limit)))
                 .ToList();
             results.AddRange(modelResults);
             var scoredText = string.Create(CultureInfo.InvariantCulture, $"scored {inScores.Length + modelResults.Sum(r => r.OodScores.Length)} images; model total {clock.Elapsed.TotalSeconds:F0} s");
@@ -183,7 +179,7 @@ internal static class BaselineExperiment
                 + "h/v-flipped; blurred: 3×3 box).").AppendLine()
             .Append(OodResult.Markdown(results)).AppendLine()
             .Append(sections)
-            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

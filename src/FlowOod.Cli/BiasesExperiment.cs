@@ -10,7 +10,6 @@ using FlowOod.Metrics;
 using FlowOod.Models;
 using FlowOod.Scoring;
 using FlowOod.Training;
-using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -356,7 +355,7 @@ internal static class BiasesExperiment
             .AppendLine(string.Join(' ', rows.Select(r => $"![{r.Model} training curve]({r.Model}-training.png)")));
 
         page.AppendLine()
-            .Append(PageFooter.Markdown(options, elapsed, budgetText, "Times are wall-clock on a machine that may be shared with other jobs"));
+            .Append(Experiments.PageFooter.Markdown(options, elapsed, budgetText, "Times are wall-clock on a machine that may be shared with other jobs"));
         return page.ToString();
     }
 }

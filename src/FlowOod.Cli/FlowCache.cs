@@ -2,7 +2,6 @@ using FlowOod.Precision;
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using System.IO;
 using System.Linq;
 using FlowOod.Training;
 using Spectre.Console;

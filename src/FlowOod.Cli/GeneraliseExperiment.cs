@@ -88,14 +88,12 @@ internal static class GeneraliseExperiment
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         var limit = options.EffectiveEvaluationLimit;
         var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, FitStart), data.FashionTrain.Count);
         var full = options.FullModel ?? FullModel(options.Model, options.Budget);
         var fullSteps = options.Steps ?? full.Steps;
         var local = options.LocalModel ?? LocalModel(options.Local, options.EffectiveLocalSteps);
-        Directory.CreateDirectory(options.OutputDirectory);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: full flow {full.Stem} {fullSteps} steps, local flow {local.Steps} steps, × {options.BatchSize} images, {trainCount} training images, {limit} images per set, seeds {options.Seed}–{options.Seed + options.Seeds - 1}");
         console.WriteLine($"Generalise ({budgetText}).");
@@ -110,7 +108,7 @@ internal static class GeneraliseExperiment
         // Selection: seed options.Seed, validation sets derived from in-distribution data only.
         var validationIn = ImageSubsets.Slice(data.FashionTrain, ValidationStart, limit, "held-out training images");
         var shifted = GeneraliseOptions.ValidationShifts
-            .Select(name => (Name: name, Set: SyntheticOodSets.Create(name, validationIn, (int)(options.Seed & int.MaxValue) + 1000)))
+            .Select(name => (Name: name, Set: SyntheticOodSets.Create(name, validationIn, options.NoiseSeed + 1000)))
             .ToList();
         var keptTrain = ImageSubsets.WhereLabel(fashionTrain, label => !GeneraliseOptions.HeldOutClasses.Contains(label), "Fashion-MNIST train without trouser and bag");
         var classIn = ImageSubsets.WhereLabel(validationIn, label => !GeneraliseOptions.HeldOutClasses.Contains(label), "held-out training images, kept classes");
@@ -159,8 +157,8 @@ internal static class GeneraliseExperiment
         console.WriteLine($"Chosen on validation sets only: {chosen.Candidate.Label} (worst validation AUROC {chosen.Results.Min(r => r.Auroc):F3}).");
 
         // Report: every report set; every candidate on the first seed, the chosen one and NLL on each seed.
-        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
-        var reportSets = options.OodSets.Select(name => OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, (int)(options.Seed & int.MaxValue))).ToList();
+        var inTest = ExperimentOptions.TestImages(data, limit);
+        var reportSets = options.LoadOodSets(data, options.OodSets, limit);
         var report = new List<(long Seed, string Key, IReadOnlyList<OodResult> Results)>();
         for (long seed = options.Seed; seed < options.Seed + options.Seeds; seed++)
         {

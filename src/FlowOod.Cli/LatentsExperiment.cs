@@ -8,7 +8,6 @@ using System.Text;
 using FlowOod.Analysis;
 using FlowOod.Models;
 using FlowOod.Training;
-using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -164,7 +163,7 @@ internal static class LatentsExperiment
 
         page.AppendLine()
             .Append(sections)
-            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

@@ -7,7 +7,6 @@ using System.Linq;
 using System.Text;
 using FlowOod.Data;
 using FlowOod.Scoring;
-using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -82,8 +81,7 @@ internal static class LikelihoodRatioSelection
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         var count = options.EffectiveEvaluationLimit;
         var oodStart = ValidationInStart + count;
         if (data.FashionTrain.Count < oodStart + count)
@@ -96,9 +94,8 @@ internal static class LikelihoodRatioSelection
         var trainCount = Math.Min(options.EffectiveTrainImages, 50_000);
         var validationIn = Slice(data.FashionTrain, ValidationInStart, count, string.Create(CultureInfo.InvariantCulture, $"Fashion-MNIST train {ValidationInStart}–{oodStart - 1}"));
         var oodSource = Slice(data.FashionTrain, oodStart, count, string.Create(CultureInfo.InvariantCulture, $"Fashion-MNIST train {oodStart}–{oodStart + count - 1}"));
-        var validationOod = ValidationSets.Select(name => SyntheticOodSets.Create(name, oodSource, (int)(options.Seed & int.MaxValue))).ToList();
+        var validationOod = ValidationSets.Select(name => SyntheticOodSets.Create(name, oodSource, options.NoiseSeed)).ToList();
         var mnist = data.Mnist.Take(Math.Min(count, data.Mnist.Count));
-        Directory.CreateDirectory(options.OutputDirectory);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {model.Stem} {steps} steps × {options.BatchSize} images and each background as many, Adam lr 0.001, {trainCount} Fashion-MNIST training images, "
             + $"{count} images per validation set, {options.Grid.Count} settings, seed {options.Seed}");
@@ -162,7 +159,7 @@ internal static class LikelihoodRatioSelection
 
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"Chosen: **{best.Setting.Label}**.").AppendLine()
-            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         return new SelectionReport(rows, best.Setting, [markdownPath], markdownPath, total.Elapsed);
     }

@@ -9,7 +9,6 @@ using FlowOod.Data;
 using FlowOod.Models;
 using FlowOod.Scoring;
 using FlowOod.Training;
-using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -76,22 +75,19 @@ internal static class NegativeExperiment
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         if (data.Mnist.Count <= NegativeDigits)
         {
             throw new ArgumentException($"Negative training needs more than {NegativeDigits} MNIST digits (half negatives, half held out); found {data.Mnist.Count}.");
         }
 
         var limit = options.EffectiveEvaluationLimit;
-        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
-        var seed = (int)(options.Seed & int.MaxValue);
+        var inTest = ExperimentOptions.TestImages(data, limit);
         var mnistHeldOut = Slice(data.Mnist, NegativeDigits, Math.Min(limit, data.Mnist.Count - NegativeDigits),
             $"MNIST held-out (test digits {NegativeDigits}–{data.Mnist.Count - 1})");
         var oodSets = new List<ImageDataset> { mnistHeldOut };
-        oodSets.AddRange(SyntheticOodSets.Names.Select(name => SyntheticOodSets.Create(name, inTest, seed)));
+        oodSets.AddRange(SyntheticOodSets.Names.Select(name => SyntheticOodSets.Create(name, inTest, options.NoiseSeed)));
         var trainCount = Math.Min(options.EffectiveTrainImages, data.FashionTrain.Count);
-        Directory.CreateDirectory(options.OutputDirectory);
         var model = options.EffectiveModel;
         var steps = options.EffectiveSteps;
         var bound = new NegativeTrainingOptions { BoundBitsPerDim = options.BoundBitsPerDim };
@@ -175,7 +171,7 @@ internal static class NegativeExperiment
                 + " The synthetic sets (made from Fashion-MNIST test: uniform noise, constant gray, inverted, h/v-flipped, 3×3 blur) were never seen in training by either model.").AppendLine()
             .Append(table).AppendLine()
             .Append(sections)
-            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

@@ -10,7 +10,6 @@ using FlowOod.Models;
 using FlowOod.Samples.FashionMnist;
 using FlowOod.Scoring;
 using FlowOod.Training;
-using FlowOod.Cli.Experiments;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -91,14 +90,11 @@ internal static class ScorersExperiment
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         var limit = options.EffectiveEvaluationLimit;
-        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
-        var seed = (int)(options.Seed & int.MaxValue);
-        var oodSets = options.OodSets.Select(name => OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, seed)).ToList();
+        var inTest = ExperimentOptions.TestImages(data, limit);
+        var oodSets = options.LoadOodSets(data, options.OodSets, limit);
         var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, HeldOutStart), data.FashionTrain.Count);
-        Directory.CreateDirectory(options.OutputDirectory);
         var models = options.Models ?? BaselineExperiment.Models(options.Budget);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {string.Join(", ", models.Select(m => $"{m.Stem} {options.EffectiveSteps(m)} steps (WAIC ensemble {options.EffectiveEnsemble(m)})"))} × {options.BatchSize} images, Adam lr 0.001, "
@@ -232,7 +228,7 @@ internal static class ScorersExperiment
             .AppendLine("### Feature-space flow (Sec. 8)").AppendLine()
             .AppendLine(featureText + ".").AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"![feature-space NLL histogram]({Path.GetFileName(featureHistogram)}.png) ![feature-space ROC]({Path.GetFileName(featureRoc)}.png)").AppendLine()
-            .Append(PageFooter.Markdown(options, total.Elapsed, budgetText));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

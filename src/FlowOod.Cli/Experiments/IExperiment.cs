@@ -57,29 +57,63 @@ internal sealed record ExperimentResult(IReadOnlyList<Finding> Findings, string 
     public const string DiscussionNote = "discussion";
 }
 
+/// <summary>The wording of an experiment verb's shared switches: what each budget runs, what <c>--out</c> receives, and the overrides' descriptions (null <see cref="EvaluationLimit"/>: no --eval-limit).</summary>
+internal sealed record VerbTexts(string Quick, string Standard, string Full, string Outputs)
+{
+    public string? EvaluationLimit { get; init; } = "images scored per set (overrides the budget)";
+
+    public string Steps { get; init; } = "training steps per model (overrides the budget)";
+
+    public string TrainImages { get; init; } = "Fashion-MNIST training images (overrides the budget)";
+}
+
+/// <summary>Binds a verb's parsed options (its own ones and <c>--out</c>, <paramref name="folder"/>) to its options record; the shared switches are bound after it.</summary>
+internal delegate TOptions OptionsBinder<TOptions>(ParseResult p, string folder);
+
 /// <summary>
 /// An experiment whose verb binds its options to <typeparamref name="TOptions"/> and whose run gives a
-/// <typeparamref name="TReport"/>: the contract's plumbing (the verb's action, the reproduce run's options) in one place,
-/// so that a definition says only what is its own.
+/// <typeparamref name="TReport"/>: the contract's plumbing (the verb with the shared switches and its action, the reproduce
+/// run's options) in one place, so that a definition says only what is its own: its names and wording, how it runs,
+/// its findings, its own options and its options in a reproduce run.
 /// </summary>
-internal abstract class Experiment<TOptions, TReport> : IExperiment
+/// <param name="verb">The verb.</param>
+/// <param name="title">The section title of the reproduce run.</param>
+/// <param name="run">Runs the experiment (its own class does the work).</param>
+/// <param name="outcome">The findings, fragment and wall time of a report.</param>
+internal abstract class Experiment<TOptions, TReport>(string verb, string title, Func<TOptions, IAnsiConsole, bool, TReport> run, Func<TReport, ExperimentResult> outcome) : IExperiment
     where TOptions : ExperimentOptions
 {
-    public abstract string Verb { get; }
+    public string Verb { get; } = verb;
 
-    public abstract string Title { get; }
+    public string Title { get; } = title;
 
     public abstract string Description { get; }
 
-    public abstract Command Command(TextWriter output, bool plain);
+    /// <summary>The wording of the verb's shared switches.</summary>
+    protected abstract VerbTexts Texts { get; }
+
+    public Command Command(TextWriter output, bool plain)
+    {
+        var texts = Texts;
+        var switches = new ExperimentSwitches(texts.Quick, texts.Standard, texts.Full, texts.Outputs, texts.EvaluationLimit, texts.Steps, texts.TrainImages);
+        var own = new List<Option>();
+        var bind = Bind(own);
+        var command = switches.Command(Verb, Description, [.. own]);
+        command.SetAction(p =>
+        {
+            Run(switches.Bind(p, bind(p, switches.Out(p))), Terminal.Create(output, plain), plain);
+            return CliApp.Success;
+        });
+        return command;
+    }
 
     public virtual bool RunsIn(ReproduceOptions options) => true;
 
     /// <summary>Runs the experiment with <paramref name="options"/>: its report, findings and fragment.</summary>
     public ExperimentResult Run(TOptions options, IAnsiConsole console, bool plain)
     {
-        var report = Execute(options, console, plain);
-        return Outcome(report) with { Report = report };
+        var report = run(options, console, plain);
+        return outcome(report) with { Report = report };
     }
 
     public ExperimentResult Reproduce(ReproduceContext context, IAnsiConsole console, bool plain)
@@ -88,26 +122,9 @@ internal abstract class Experiment<TOptions, TReport> : IExperiment
         return Run(context.Apply(OptionsFor(context)), console, plain);
     }
 
-    /// <summary>Runs the experiment (its own class does the work).</summary>
-    protected abstract TReport Execute(TOptions options, IAnsiConsole console, bool plain);
-
-    /// <summary>The findings, fragment and wall time of <paramref name="report"/>.</summary>
-    protected abstract ExperimentResult Outcome(TReport report);
+    /// <summary>Adds the verb's own options to <paramref name="own"/> and returns how their values become its options.</summary>
+    protected abstract OptionsBinder<TOptions> Bind(List<Option> own);
 
     /// <summary>The options of a reproduce run, before the run's overrides (<see cref="ReproduceContext.Prepare{T}"/> fills the shared ones).</summary>
     protected abstract TOptions OptionsFor(ReproduceContext context);
-
-    /// <summary>The verb from <paramref name="switches"/> and <paramref name="own"/> options; its action binds them with <paramref name="bind"/> and runs.</summary>
-    protected Command VerbCommand(ExperimentSwitches switches, TextWriter output, bool plain, Func<System.CommandLine.ParseResult, string, TOptions> bind, params Option[] own)
-    {
-        ArgumentNullException.ThrowIfNull(switches);
-        ArgumentNullException.ThrowIfNull(bind);
-        var command = switches.Command(Verb, Description, own);
-        command.SetAction(p =>
-        {
-            Run(switches.Bind(p, bind(p, switches.Out(p))), Terminal.Create(output, plain), plain);
-            return CliApp.Success;
-        });
-        return command;
-    }
 }
