@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.IO;
 using System.Linq;
@@ -20,7 +21,7 @@ internal static partial class CliApp
     internal static string CommandLineOf(ParseResult p) =>
         "flowood " + string.Join(' ', p.Tokens.Select(t => t.Value.Contains(' ', StringComparison.Ordinal) ? $"\"{t.Value}\"" : t.Value));
 
-    private static Command ReproduceCommand(TextWriter output, bool plain)
+    private static Command ReproduceCommand(TextWriter output, bool plain, IReadOnlyList<Experiments.IExperiment> experiments)
     {
         var budget = BudgetOption(
             "every experiment at its quick budget, the baseline's flows shared: 19.5 min measured on 2 cores",
@@ -33,7 +34,7 @@ internal static partial class CliApp
         var fresh = new Option<bool>("--fresh") { Description = "ignore the saved state and trained flows of an earlier run in --out (by default a rerun with the same budget and seed reuses every completed experiment and trained flow)" };
         var dataDir = DataDirOption();
         var threads = ThreadsOption();
-        var verbs = string.Join(", ", Experiments.ExperimentList.All.Select(e => e.Verb));
+        var verbs = string.Join(", ", experiments.Select(e => e.Verb));
         var command = new Command("reproduce", $"Runs every experiment ({verbs}) and writes the results page with every plot; resumes an interrupted run in the same --out.")
         {
             budget, outDir, page, seed, skipSelection, fresh, dataDir, threads,
@@ -53,6 +54,7 @@ internal static partial class CliApp
                     Threads = p.GetValue(threads),
                     CommandLine = CommandLineOf(p),
                 },
+                experiments,
                 Terminal.Create(output, plain),
                 plain);
             return Success;

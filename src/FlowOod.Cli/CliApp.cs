@@ -24,14 +24,17 @@ internal static partial class CliApp
     /// <summary>Exit code of bad usage.</summary>
     public const int Usage = 2;
 
-    /// <summary>Parses and runs <paramref name="args"/>; tables and messages go to <paramref name="output"/> and <paramref name="error"/>.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error, bool? plain = null)
+    /// <summary>
+    /// Parses and runs <paramref name="args"/>; tables and messages go to <paramref name="output"/> and <paramref name="error"/>.
+    /// The experiment verbs, and what <c>reproduce</c> runs, are <paramref name="experiments"/> (null: <see cref="Experiments.ExperimentList.All"/>).
+    /// </summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool? plain = null, IReadOnlyList<Experiments.IExperiment>? experiments = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         var isPlain = plain ?? Terminal.PlainByDefault;
-        var root = Build(output, error, isPlain);
+        var root = Build(output, error, isPlain, experiments ?? Experiments.ExperimentList.All);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -68,7 +71,7 @@ internal static partial class CliApp
 
     // The root is a plain command named flowood (a RootCommand takes the assembly's file name, FlowOod.Cli) with the help
     // and version options a RootCommand would add.
-    private static Command Build(TextWriter output, TextWriter error, bool plain)
+    private static Command Build(TextWriter output, TextWriter error, bool plain, IReadOnlyList<Experiments.IExperiment> experiments)
     {
         var root = new Command(
             "flowood",
@@ -83,12 +86,12 @@ internal static partial class CliApp
         root.Subcommands.Add(EvaluateCommand(output, plain));
         root.Subcommands.Add(FitDetectorCommand(output, plain));
         root.Subcommands.Add(CalibrateCommand(output, plain));
-        foreach (var experiment in Experiments.ExperimentList.All)
+        foreach (var experiment in experiments)
         {
             root.Subcommands.Add(experiment.Command(output, plain));
         }
 
-        root.Subcommands.Add(ReproduceCommand(output, plain));
+        root.Subcommands.Add(ReproduceCommand(output, plain, experiments));
         root.Subcommands.Add(ImportMnistJsonCommand());
         root.Subcommands.Add(CheckRuntimeCommand(output, error));
         root.Subcommands.Add(ExportOnnxCommand(output, error));
