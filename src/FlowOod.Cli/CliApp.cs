@@ -164,13 +164,13 @@ internal static partial class CliApp
         return option;
     }
 
-    internal static Option<string[]> OodOption()
+    internal static Option<string[]> OodOption(string[]? defaults = null)
     {
         var option = new Option<string[]>("--ood")
         {
             Description = $"OOD set, repeatable: {string.Join(", ", OodSets.BuiltIn)} (built-in), {string.Join(", ", SyntheticOodSets.Names)} "
                 + "(synthetic, from Fashion-MNIST test), or a folder holding IDX files (t10k-* or train-* MNIST names)",
-            DefaultValueFactory = _ => OodSets.Defaults,
+            DefaultValueFactory = _ => defaults ?? OodSets.Defaults,
             AllowMultipleArgumentsPerToken = false,
         };
         option.Validators.Add(result =>

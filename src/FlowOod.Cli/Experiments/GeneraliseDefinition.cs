@@ -18,8 +18,7 @@ internal sealed class GeneraliseDefinition() : Experiment<GeneraliseOptions, Gen
         var candidates = new Option<string[]>("--candidates") { Description = "candidate keys to run (NLL, the cost reference, always runs); default every candidate", AllowMultipleArgumentsPerToken = true };
         candidates.AcceptOnlyFromAmong([.. Candidates.All.Select(c => c.Key)]);
         var rotationSteps = CliApp.OptionalPositive("--rotation-steps", "Adam steps of the rotation-prediction network (default the library's, 1500)");
-        var ood = CliApp.OodOption();
-        ood.DefaultValueFactory = _ => GeneraliseOptions.ReportSets;
+        var ood = CliApp.OodOption(GeneraliseOptions.ReportSets);
         own.AddRange([seeds, localSteps, model, local, candidates, rotationSteps, ood]);
         return (p, folder) => new GeneraliseOptions
         {

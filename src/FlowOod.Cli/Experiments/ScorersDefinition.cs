@@ -15,8 +15,7 @@ internal sealed class ScorersDefinition() : Experiment<ScorersOptions, ScorersRe
         var oneSided = new Option<bool>("--one-sided") { Description = "score the likelihood ratio one-sided, as Ren et al. (default: two-sided, the setting llr-select chose)" };
         var classifierSteps = CliApp.OptionalPositive("--classifier-steps", "training steps of the small CNN of the feature-space flow (overrides the budget)");
         var rotationSteps = CliApp.OptionalPositive("--rotation-steps", "Adam steps of the rotation-prediction network of the recommended score (default the library's, 1500)");
-        var ood = CliApp.OodOption();
-        ood.DefaultValueFactory = _ => ScorersOptions.ReportSets;
+        var ood = CliApp.OodOption(ScorersOptions.ReportSets);
         own.AddRange([ensemble, background, mutation, oneSided, classifierSteps, rotationSteps, ood]);
         return (p, folder) => new ScorersOptions
         {
