@@ -4,7 +4,7 @@
 #   ./build.sh demo   prepare the datasets if missing, run the Fashion-MNIST -> MNIST demo (flowood demo; extra args go to it)
 #   ./build.sh compare  every OOD scorer on Fashion-MNIST vs MNIST: AUROC, AUPR-Out, FPR@95, calibrated detectors (flowood compare)
 #   ./build.sh flowood  run the flowood tool with the given verb and options (e.g. ./build.sh flowood baseline --budget quick --out out/)
-#   ./build.sh reproduce  every experiment of the paper at the quick budget (time: docs/performance.md): docs/results.md and its plots in docs/results/ (extra args go to flowood reproduce, e.g. --budget full)
+#   ./build.sh reproduce  every experiment of the paper at the quick budget (time: docs/performance.md): docs/results.md and its plots in docs/results/ (extra args go to flowood reproduce: --budget quick|standard|full, standard about 2 h on 2 cores; a rerun resumes from docs/results/, --fresh starts over)
 #   ./build.sh data   only prepare the datasets
 #   ./build.sh pack   build FlowOod, FlowOod.Testing, FlowOod.AspNetCore, FlowOod.OnnxRuntime and FlowOod.OnnxRuntime.Serving .nupkg/.snupkg into artifacts/packages and check their contents
 #   ./build.sh serve  start the OOD-gated Fashion-MNIST service (trains its models on first start; e.g. --urls http://127.0.0.1:5080)

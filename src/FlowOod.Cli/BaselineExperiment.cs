@@ -21,7 +21,11 @@ internal enum Budget
     /// <summary>Compact models, 150 steps, 2,000 images per set: minutes on 2 cores.</summary>
     Quick,
 
-    /// <summary>Every trained model sees at least 20,000 images, 3 seeds where an experiment compares models, 2,000 images per evaluation set: about 2 hours on 2 cores.</summary>
+    /// <summary>
+    /// The quick models trained to at least 20,000 images seen (steps × batch) in <c>ComputePrecision.Auto</c> (bf16 where
+    /// the CPU has it), at least 2,000 images per evaluation set and at least 3 seeds where an experiment takes seeds:
+    /// about 2 hours for <c>reproduce</c> on 2 cores.
+    /// </summary>
     Standard,
 
     /// <summary>Larger models, thousands of steps, 10,000 images per set.</summary>
@@ -42,11 +46,11 @@ internal sealed record BaselineOptions : ExperimentOptions
     /// <summary>Training steps of <paramref name="model"/>: <see cref="Steps"/> when given, else the model's budget steps.</summary>
     public int EffectiveSteps(BaselineModel model) => Steps ?? model.Steps;
 
-    /// <summary>Fashion-MNIST training images used.</summary>
-    public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 60_000);
+    /// <summary>Fashion-MNIST training images used (standard: images 0–49,999, so the training curve's held-out images start at 50,000).</summary>
+    public int EffectiveTrainImages => TrainImages ?? Budget switch { Budget.Quick => 20_000, Budget.Standard => 50_000, _ => 60_000 };
 
     /// <summary>Images scored per set.</summary>
-    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 10_000);
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? Budget switch { Budget.Quick => 1_000, Budget.Standard => 2_000, _ => 10_000 };
 }
 
 /// <summary>One model of the baseline: its file stem, description, training steps at the budget, and builder.</summary>
@@ -72,30 +76,38 @@ internal static class BaselineExperiment
     /// The two models of the budget. The small Glow trains about 20 times faster than the compact RealNVP on a CPU, so
     /// the quick budget gives it 4 times the steps (measured: 60 steps took 148 s for RealNVP, 8 s for Glow, 1 thread).
     /// </summary>
-    public static IReadOnlyList<BaselineModel> Models(Budget budget) => budget == Budget.Quick
-        ?
-        [
-            new("realnvp", "RealNVP, compact (2 scales, width 32, 2 residual blocks, checkerboard + channel masks)", 150, () => RealNvp.Create([1, 28, 28], RealNvpOptions.Compact)),
-            new("glow", "Glow (2 scales × 4 steps, width 32)", 600, () => Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })),
-        ]
-        :
+    /// <remarks>
+    /// Standard: the quick models, RealNVP 320 steps × 64 = 20,480 images (quick, 2 cores: 156 s for 150 steps fp32, i.e.
+    /// 62 images/s; bf16 about 1.8× that, docs/performance.md: about 190 s), Glow 1,500 steps = 96,000 images (quick: 25 s
+    /// for 600 steps; bf16 does not speed the small Glow up: about 65 s). With 2,000 images per set (16,000 scored per
+    /// model; quick: RealNVP 8,000 in 42 s) the baseline takes about 6 min.
+    /// </remarks>
+    public static IReadOnlyList<BaselineModel> Models(Budget budget) => budget switch
+    {
+        Budget.Quick => QuickModels(150, 600),
+        Budget.Standard => QuickModels(320, 1_500),
+        _ =>
         [
             new("realnvp", "RealNVP (2 scales, width 64, 6 residual blocks)", 3000, () => RealNvp.Create([1, 28, 28], new RealNvpOptions())),
             new("glow", "Glow, compact preset (2 scales × 8 steps, width 64)", 3000, () => Glow.Create([1, 28, 28], GlowOptions.Compact)),
-        ];
+        ],
+    };
+
+    private static BaselineModel[] QuickModels(int realNvpSteps, int glowSteps) =>
+    [
+        new("realnvp", "RealNVP, compact (2 scales, width 32, 2 residual blocks, checkerboard + channel masks)", realNvpSteps, () => RealNvp.Create([1, 28, 28], RealNvpOptions.Compact)),
+        new("glow", "Glow (2 scales × 4 steps, width 32)", glowSteps, () => Glow.Create([1, 28, 28], new GlowOptions { Scales = 2, StepsPerScale = 4, Width = 32 })),
+    ];
 
     public static BaselineReport Run(BaselineOptions options, IAnsiConsole console, bool plain)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         var limit = options.EffectiveEvaluationLimit;
-        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
-        var seed = (int)(options.Seed & int.MaxValue);
-        var oodSets = options.OodSets.Select(name => (Key: name, Set: OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, seed))).ToList();
+        var inTest = ExperimentOptions.TestImages(data, limit);
+        var oodSets = options.LoadOodSets(data, options.OodSets, limit);
         var trainCount = Math.Min(options.EffectiveTrainImages, data.FashionTrain.Count);
-        Directory.CreateDirectory(options.OutputDirectory);
         var models = options.Models ?? Models(options.Budget);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {string.Join(", ", models.Select(m => $"{m.Stem} {options.EffectiveSteps(m)} steps"))} × {options.BatchSize} images, Adam lr 0.001, "
@@ -105,20 +117,20 @@ internal static class BaselineExperiment
         var results = new List<OodResult>();
         var files = new List<string>();
         var sections = new StringBuilder();
-        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        using var ownCache = options.Cache is null ? new FlowCache(options.EffectivePrecision) : null;
         var cache = options.Cache ?? ownCache!;
         foreach (var model in models)
         {
             var (stem, description) = (model.Stem, model.Description);
             var clock = Stopwatch.StartNew();
-            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, evaluateHeldOut: true);
+            var trained = cache.GetOrTrain(model, options.EffectiveSteps(model), options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, options.EffectivePrecision, evaluateHeldOut: true);
             var flow = trained.Flow;
             var trainedText = trained.Summary;
 
             using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
             var inScores = CompareScorers.Score(scorer, inTest, limit);
             var modelResults = oodSets
-                .Select(o => new OodResult($"{stem} NLL (bits/dim)", inTest.Name, o.Set.Name, inScores, CompareScorers.Score(scorer, o.Set, limit)))
+                .Select(o => new OodResult($"{stem} NLL (bits/dim)", inTest.Name, o.Name, inScores, CompareScorers.Score(scorer, o, limit)))
                 .ToList();
             results.AddRange(modelResults);
             var scoredText = string.Create(CultureInfo.InvariantCulture, $"scored {inScores.Length + modelResults.Sum(r => r.OodScores.Length)} images; model total {clock.Elapsed.TotalSeconds:F0} s");
@@ -167,10 +179,7 @@ internal static class BaselineExperiment
                 + "h/v-flipped; blurred: 3×3 box).").AppendLine()
             .Append(OodResult.Markdown(results)).AppendLine()
             .Append(sections)
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

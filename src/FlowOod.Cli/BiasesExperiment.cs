@@ -69,9 +69,6 @@ internal sealed record BiasesOptions : ExperimentOptions
 
     public IReadOnlyList<int> EffectiveLatentSizes => LatentSizes ?? Budget switch { Budget.Quick => [10, 20, 50], Budget.Standard => [20], _ => [10, 20, 50, 100] };
 
-    /// <summary>The st-networks' training precision: fp32 at the quick budget (tests and previews), bf16 where the CPU has it otherwise.</summary>
-    public ComputePrecision Precision => Budget == Budget.Quick ? ComputePrecision.Float32 : ComputePrecision.Auto;
-
     /// <summary>Images per set of the latent-layout measure (Sec. 5) on each model's first seed: at most the evaluation limit, 500 at most.</summary>
     public int EffectiveLayoutImages => Math.Min(500, EffectiveEvaluationLimit);
 
@@ -183,7 +180,7 @@ internal static class BiasesExperiment
         var models = options.EffectiveModels;
         var seeds = Enumerable.Range(0, options.EffectiveSeeds).Select(k => options.Seed + k).ToList();
         Directory.CreateDirectory(options.OutputDirectory);
-        var precision = ConditionerPrecision.Choose(options.Precision);
+        var precision = ConditionerPrecision.Choose(options.EffectivePrecision);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {models.Count} models × {seeds.Count} seed{(seeds.Count == 1 ? string.Empty : "s")} ({string.Join(", ", seeds)}) × {steps} steps × {options.BatchSize} images "
             + $"({steps * options.BatchSize:N0} images seen), Adam lr 0.001, {(precision.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32")} st-networks, "

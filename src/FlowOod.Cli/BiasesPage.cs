@@ -208,11 +208,8 @@ internal static class BiasesPage
             .AppendLine(string.Join(' ', report.Runs.Select(r => string.Create(CultureInfo.InvariantCulture, $"![{r.Model} seed {r.Seed} training curve]({r.Model}-seed{r.Seed}-training.png)"))));
 
         page.AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .AppendLine("- Times are wall-clock on a machine that may be shared with other jobs; a resumed run reports the training time of each saved model")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {elapsed.TotalSeconds:F0} s"));
+            .Append(Experiments.PageFooter.Markdown(options, elapsed, budgetText,
+                "Times are wall-clock on a machine that may be shared with other jobs; a resumed run reports the training time of each saved model"));
         return page.ToString();
     }
 

@@ -24,14 +24,17 @@ internal static partial class CliApp
     /// <summary>Exit code of bad usage.</summary>
     public const int Usage = 2;
 
-    /// <summary>Parses and runs <paramref name="args"/>; tables and messages go to <paramref name="output"/> and <paramref name="error"/>.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error, bool? plain = null)
+    /// <summary>
+    /// Parses and runs <paramref name="args"/>; tables and messages go to <paramref name="output"/> and <paramref name="error"/>.
+    /// The experiment verbs, and what <c>reproduce</c> runs, are <paramref name="experiments"/> (null: <see cref="Experiments.ExperimentList.All"/>).
+    /// </summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool? plain = null, IReadOnlyList<Experiments.IExperiment>? experiments = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         var isPlain = plain ?? Terminal.PlainByDefault;
-        var root = Build(output, error, isPlain);
+        var root = Build(output, error, isPlain, experiments ?? Experiments.ExperimentList.All);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -68,7 +71,7 @@ internal static partial class CliApp
 
     // The root is a plain command named flowood (a RootCommand takes the assembly's file name, FlowOod.Cli) with the help
     // and version options a RootCommand would add.
-    private static Command Build(TextWriter output, TextWriter error, bool plain)
+    private static Command Build(TextWriter output, TextWriter error, bool plain, IReadOnlyList<Experiments.IExperiment> experiments)
     {
         var root = new Command(
             "flowood",
@@ -83,15 +86,12 @@ internal static partial class CliApp
         root.Subcommands.Add(EvaluateCommand(output, plain));
         root.Subcommands.Add(FitDetectorCommand(output, plain));
         root.Subcommands.Add(CalibrateCommand(output, plain));
-        root.Subcommands.Add(BaselineCommand(output, plain));
-        root.Subcommands.Add(LatentsCommand(output, plain));
-        root.Subcommands.Add(CouplingsCommand(output, plain));
-        root.Subcommands.Add(BiasesCommand(output, plain));
-        root.Subcommands.Add(NegativeCommand(output, plain));
-        root.Subcommands.Add(ScorersCommand(output, plain));
-        root.Subcommands.Add(GeneraliseCommand(output, plain));
-        root.Subcommands.Add(LikelihoodRatioSelectCommand(output, plain));
-        root.Subcommands.Add(ReproduceCommand(output, plain));
+        foreach (var experiment in experiments)
+        {
+            root.Subcommands.Add(experiment.Command(output, plain));
+        }
+
+        root.Subcommands.Add(ReproduceCommand(output, plain, experiments));
         root.Subcommands.Add(ImportMnistJsonCommand());
         root.Subcommands.Add(CheckRuntimeCommand(output, error));
         root.Subcommands.Add(ExportOnnxCommand(output, error));
@@ -99,7 +99,7 @@ internal static partial class CliApp
     }
 
     // Options shared by several verbs.
-    private static Option<int> Positive(string name, string description, int defaultValue)
+    internal static Option<int> Positive(string name, string description, int defaultValue)
     {
         var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
@@ -112,7 +112,7 @@ internal static partial class CliApp
         return option;
     }
 
-    private static Option<int?> OptionalPositive(string name, string description)
+    internal static Option<int?> OptionalPositive(string name, string description)
     {
         var option = new Option<int?>(name) { Description = description };
         option.Validators.Add(result =>
@@ -125,7 +125,7 @@ internal static partial class CliApp
         return option;
     }
 
-    private static Option<double> Range(string name, string description, double defaultValue, double min, double max, bool exclusiveMin = false)
+    internal static Option<double> Range(string name, string description, double defaultValue, double min, double max, bool exclusiveMin = false)
     {
         var option = new Option<double>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
@@ -145,13 +145,13 @@ internal static partial class CliApp
         return result.Tokens.Count > 0 && T.TryParse(result.Tokens[^1].Value, CultureInfo.InvariantCulture, out var value) ? value : null;
     }
 
-    private static Option<long> SeedOption() =>
+    internal static Option<long> SeedOption() =>
         new("--seed") { Description = "seed of every initialisation, shuffle and noise", DefaultValueFactory = _ => 1 };
 
-    private static Option<string?> DataDirOption() =>
+    internal static Option<string?> DataDirOption() =>
         new("--data-dir") { Description = "folder holding fashion-mnist/ and mnist/ (default: $FLOWOOD_DATA_DIR, else ~/.local/share/flowood/datasets)" };
 
-    private static Option<int> ThreadsOption()
+    internal static Option<int> ThreadsOption()
     {
         var option = new Option<int>("--threads") { Description = "TorchSharp intra-op threads (default: libtorch's choice)" };
         option.Validators.Add(result =>
@@ -164,13 +164,13 @@ internal static partial class CliApp
         return option;
     }
 
-    private static Option<string[]> OodOption()
+    internal static Option<string[]> OodOption(string[]? defaults = null)
     {
         var option = new Option<string[]>("--ood")
         {
             Description = $"OOD set, repeatable: {string.Join(", ", OodSets.BuiltIn)} (built-in), {string.Join(", ", SyntheticOodSets.Names)} "
                 + "(synthetic, from Fashion-MNIST test), or a folder holding IDX files (t10k-* or train-* MNIST names)",
-            DefaultValueFactory = _ => OodSets.Defaults,
+            DefaultValueFactory = _ => defaults ?? OodSets.Defaults,
             AllowMultipleArgumentsPerToken = false,
         };
         option.Validators.Add(result =>

@@ -1,3 +1,11 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using FlowOod.Data;
+using FlowOod.Precision;
+
 namespace FlowOod.Cli;
 
 /// <summary>
@@ -31,8 +39,47 @@ internal abstract record ExperimentOptions
     /// <summary>TorchSharp intra-op threads; 0: libtorch's choice.</summary>
     public int Threads { get; init; }
 
+    /// <summary>The st-networks' precision while training; null: the budget's (<see cref="EffectivePrecision"/>).</summary>
+    public ComputePrecision? Precision { get; init; }
+
+    /// <summary>
+    /// The training precision: standard trains in <see cref="ComputePrecision.Auto"/> (bf16 st-networks where the CPU has
+    /// native bf16, fp32 elsewhere); quick and full in fp32.
+    /// </summary>
+    public ComputePrecision EffectivePrecision => Precision ?? (Budget == Budget.Standard ? ComputePrecision.Auto : ComputePrecision.Float32);
+
     /// <summary>The command line shown on the results page.</summary>
     public string CommandLine { get; init; } = "flowood";
+
+    /// <summary>The seed of the synthetic OOD sets' noise (the low 31 bits of <see cref="Seed"/>).</summary>
+    public int NoiseSeed => (int)(Seed & int.MaxValue);
+
+    /// <summary>
+    /// What every experiment's run starts with: its wall-time clock started, the runtime checked, the threads set and the
+    /// data sets loaded (<see cref="SampleData.Prepare"/>), the output folder created.
+    /// </summary>
+    public (SampleData Data, Stopwatch Clock) Start()
+    {
+        var clock = Stopwatch.StartNew();
+        var data = SampleData.Prepare(Threads, DataDirectory);
+        Directory.CreateDirectory(OutputDirectory);
+        return (data, clock);
+    }
+
+    /// <summary>The first <paramref name="limit"/> Fashion-MNIST test images: the in-distribution evaluation set.</summary>
+    public static ImageDataset TestImages(SampleData data, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
+    }
+
+    /// <summary>The OOD sets <paramref name="names"/> (<see cref="Cli.OodSets.Load"/>), at most <paramref name="limit"/> images each.</summary>
+    public IReadOnlyList<ImageDataset> LoadOodSets(SampleData data, IEnumerable<string> names, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(names);
+        return names.Select(name => Cli.OodSets.Load(name, data.FashionTest, DataDirectory, limit, NoiseSeed)).ToList();
+    }
 
     /// <summary>A copy with the switches every experiment verb shares (the runtime type is kept).</summary>
     public ExperimentOptions WithCommon(

@@ -22,7 +22,9 @@ internal sealed record TrainedFlow(NormalizingFlow Flow, TrainingResult Result, 
 /// </summary>
 /// <remarks>
 /// A flow is found again when the model's stem, the steps, the batch size, the number of training images and the seed
-/// are the same. The cache owns every flow it returns; callers must not dispose them, and may use them only until the
+/// are the same. With a <see cref="Folder"/>, every flow it trains is also saved there as a model file (with its
+/// training summary and curve, <see cref="SavedFlows"/>), and a later cache on the same folder loads it instead of
+/// training it again: an interrupted <c>flowood reproduce</c> resumes with the flows it had trained. The cache owns every flow it returns; callers must not dispose them, and may use them only until the
 /// cache is disposed. Flows are returned in evaluation mode; a caller that switches one into training mode (BatchNorm
 /// batch statistics) must switch it back. Initialisation seeds TorchSharp's global generator, so the cache belongs to the
 /// application (the CLI), never to the library.
@@ -31,13 +33,39 @@ internal sealed class FlowCache : IDisposable
 {
     private readonly Dictionary<string, TrainedFlow> flows = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tensor> trainingSets = [];
+    private readonly ComputePrecision defaultPrecision;
     private bool disposed;
+
+    /// <summary>A cache in memory only, training in <paramref name="precision"/> unless a request says otherwise.</summary>
+    public FlowCache(ComputePrecision precision = ComputePrecision.Float32)
+        : this(null, precision)
+    {
+    }
+
+    /// <summary>
+    /// A cache that also keeps its flows as model files in <paramref name="directory"/> (null: in memory only) and
+    /// trains in <paramref name="precision"/> unless a request says otherwise.
+    /// </summary>
+    public FlowCache(string? directory, ComputePrecision precision)
+    {
+        Folder = directory;
+        defaultPrecision = precision;
+    }
+
+    /// <summary>The folder of the saved flows; null: none are saved.</summary>
+    public string? Folder { get; }
+
+    /// <summary>Whether flows saved in <see cref="Folder"/> by an earlier cache are loaded (default); false: they are trained again and overwritten.</summary>
+    public bool LoadSaved { get; init; } = true;
 
     /// <summary>Flows trained so far (cache misses).</summary>
     public int Trained { get; private set; }
 
     /// <summary>Requests answered from the cache.</summary>
     public int Reused { get; private set; }
+
+    /// <summary>Flows loaded from <see cref="Folder"/> instead of being trained.</summary>
+    public int Loaded { get; private set; }
 
     /// <summary>
     /// The trained flow of <paramref name="model"/>: found in the cache, or initialised with <paramref name="seed"/> and
@@ -56,20 +84,29 @@ internal sealed class FlowCache : IDisposable
         long seed,
         IAnsiConsole console,
         bool plain,
-        ComputePrecision precision = ComputePrecision.Float32,
+        ComputePrecision? precision = null,
         bool evaluateHeldOut = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(fashionTrain);
+        ArgumentNullException.ThrowIfNull(console);
         ObjectDisposedException.ThrowIf(disposed, this);
         var count = Math.Min(trainImages, fashionTrain.Count);
-        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{fashionTrain.Name}|{steps}|{batchSize}|{count}|{seed}|{precision}");
+        var chosen = precision ?? defaultPrecision;
+        var key = string.Create(CultureInfo.InvariantCulture, $"{model.Stem}|{model.Description}|{fashionTrain.Name}|{steps}|{batchSize}|{count}|{seed}|{chosen}");
         if (flows.TryGetValue(key, out var found))
         {
             Reused++;
             console.WriteLine($"Reusing the trained {model.Stem} (seed {seed}, {steps} steps).");
             found.Flow.eval();
             return found;
+        }
+
+        if (Folder is not null && LoadSaved && SavedFlows.TryLoad(Folder, model.Stem, key, console) is { } saved)
+        {
+            flows[key] = saved;
+            Loaded++;
+            return saved;
         }
 
         var setKey = string.Create(CultureInfo.InvariantCulture, $"{fashionTrain.Name}|{count}");
@@ -94,7 +131,7 @@ internal sealed class FlowCache : IDisposable
                 Seed = seed,
                 ProgressInterval = Math.Max(1, steps / 50),
                 EvaluationInterval = TrainingCurve.EvaluationInterval(steps),
-                Precision = precision,
+                Precision = chosen,
             });
             var label = seed == 1 ? $"training {model.Stem}" : string.Create(CultureInfo.InvariantCulture, $"training {model.Stem} (seed {seed})");
             var result = TrainingDisplay.Run(console, plain, label, progress => trainer.Train(train, heldOut, curve.Recording(progress)));
@@ -105,6 +142,11 @@ internal sealed class FlowCache : IDisposable
             var trained = new TrainedFlow(flow, result, summary, curve);
             flows[key] = trained;
             Trained++;
+            if (Folder is not null)
+            {
+                SavedFlows.Save(Folder, model.Stem, key, trained, console);
+            }
+
             return trained;
         }
         catch

@@ -22,6 +22,7 @@ internal static class GeneralisePage
         double nllSeconds,
         IReadOnlyList<(long Seed, string Key, IReadOnlyList<OodResult> Results)> report,
         IReadOnlyList<string> reportSets,
+        string budgetText,
         TimeSpan elapsed)
     {
         var text = new StringBuilder();
@@ -69,10 +70,7 @@ internal static class GeneralisePage
                 .AppendLine(" |");
         }
 
-        text.AppendLine()
-            .AppendLine(Invariant($"- Command: `{options.CommandLine}`"))
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(Invariant($"- Wall time: {elapsed.TotalMinutes:F1} min"));
+        text.AppendLine().Append(Experiments.PageFooter.Markdown(options, elapsed, budgetText));
         return text.ToString();
     }
 

@@ -101,7 +101,7 @@ internal static class LatentsExperiment
         var layoutSettings = new LatentLayoutSettings { Images = options.EffectiveLayoutImages, Draws = options.EffectiveLayoutDraws, Seed = options.Seed, BatchSize = options.BatchSize };
         var files = new List<string>();
         var sections = new StringBuilder();
-        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        using var ownCache = options.Cache is null ? new FlowCache(options.EffectivePrecision) : null;
         var cache = options.Cache ?? ownCache!;
         foreach (var model in models)
         {
@@ -196,10 +196,7 @@ internal static class LatentsExperiment
 
         page.AppendLine()
             .Append(sections)
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

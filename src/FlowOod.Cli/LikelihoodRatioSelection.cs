@@ -35,6 +35,17 @@ internal sealed record LikelihoodRatioSelectionOptions : ExperimentOptions
     public FlowCache? Cache { get; init; }
 
     public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 50_000);
+
+    /// <summary>
+    /// Images per validation set (in-distribution, each shift, MNIST), at most <see cref="LikelihoodRatioSelection.MaxValidationImages"/>:
+    /// quick 1,000, standard and full 2,000.
+    /// </summary>
+    /// <remarks>
+    /// Standard's time, from the quick run on 2 cores (165 s: five backgrounds of the small Glow, 600 steps each, about
+    /// 25 s apiece, and 10 scorers on 4 × 1,000 images): five backgrounds of 1,500 steps about 5.5 min, scoring 4 × 2,000
+    /// images with 10 scorers about 0.5 min; the foreground is the baseline's Glow: about 6 min.
+    /// </remarks>
+    public int EffectiveEvaluationLimit => Math.Min(LikelihoodRatioSelection.MaxValidationImages, EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 2_000));
 }
 
 /// <summary>One background setting's validation AUROCs (and MNIST's, reported only).</summary>
@@ -59,18 +70,21 @@ internal static class LikelihoodRatioSelection
     /// <summary>The synthetic sets the choice is made on; <c>scorers</c> never reports them.</summary>
     public static readonly string[] ValidationSets = ["vflip", "blur"];
 
+    /// <summary>The largest validation set: images 52,000 … 55,999 in-distribution, 56,000 … 59,999 shifted.</summary>
+    public const int MaxValidationImages = 4_000;
+
     private const int FitStart = 50_000;
+    private const int FitCount = 2_000;
     private const int ValidationInStart = 52_000;
-    private const int ValidationOodStart = 53_000;
-    private const int ValidationCount = 1_000;
 
     public static SelectionReport Run(LikelihoodRatioSelectionOptions options, IAnsiConsole console, bool plain)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
-        if (data.FashionTrain.Count < ValidationOodStart + ValidationCount)
+        var (data, total) = options.Start();
+        var count = options.EffectiveEvaluationLimit;
+        var oodStart = ValidationInStart + count;
+        if (data.FashionTrain.Count < oodStart + count)
         {
             throw new ArgumentException($"llr-select needs the 60,000 Fashion-MNIST training images; found {data.FashionTrain.Count}.");
         }
@@ -78,17 +92,19 @@ internal static class LikelihoodRatioSelection
         var model = options.Model ?? BaselineExperiment.Models(options.Budget).Single(m => m.Stem == options.Flow);
         var steps = options.Steps ?? model.Steps;
         var trainCount = Math.Min(options.EffectiveTrainImages, 50_000);
-        var validationIn = Slice(data.FashionTrain, ValidationInStart, ValidationCount, "Fashion-MNIST train 52000–52999");
-        var oodSource = Slice(data.FashionTrain, ValidationOodStart, ValidationCount, "Fashion-MNIST train 53000–53999");
-        var validationOod = ValidationSets.Select(name => SyntheticOodSets.Create(name, oodSource, (int)(options.Seed & int.MaxValue))).ToList();
-        var mnist = data.Mnist.Take(Math.Min(ValidationCount, data.Mnist.Count));
-        Directory.CreateDirectory(options.OutputDirectory);
+        var validationIn = Slice(data.FashionTrain, ValidationInStart, count, string.Create(CultureInfo.InvariantCulture, $"Fashion-MNIST train {ValidationInStart}–{oodStart - 1}"));
+        var oodSource = Slice(data.FashionTrain, oodStart, count, string.Create(CultureInfo.InvariantCulture, $"Fashion-MNIST train {oodStart}–{oodStart + count - 1}"));
+        var validationOod = ValidationSets.Select(name => SyntheticOodSets.Create(name, oodSource, options.NoiseSeed)).ToList();
+        var mnist = data.Mnist.Take(Math.Min(count, data.Mnist.Count));
+        var budgetText = string.Create(CultureInfo.InvariantCulture,
+            $"budget {options.Budget.ToString().ToLowerInvariant()}: {model.Stem} {steps} steps × {options.BatchSize} images and each background as many, Adam lr 0.001, {trainCount} Fashion-MNIST training images, "
+            + $"{count} images per validation set, {options.Grid.Count} settings, seed {options.Seed}");
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"llr-select: {model.Stem} {steps} steps × {options.BatchSize} on {trainCount} images; validation {validationIn.Name} vs {string.Join(", ", validationOod.Select(s => s.Name))}; {options.Grid.Count} settings; {get_num_threads()} threads."));
+            $"llr-select ({budgetText}); validation {validationIn.Name} vs {string.Join(", ", validationOod.Select(s => s.Name))}; {get_num_threads()} threads."));
 
-        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        using var ownCache = options.Cache is null ? new FlowCache(options.EffectivePrecision) : null;
         var cache = options.Cache ?? ownCache!;
-        var foreground = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain);
+        var foreground = cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed, console, plain, options.EffectivePrecision);
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         var rows = new List<SelectionRow>();
         using (var nll = new NegativeLogLikelihoodScorer(foreground.Flow))
@@ -96,11 +112,11 @@ internal static class LikelihoodRatioSelection
             rows.Add(Row(null, nll, validationIn, validationOod, options.ReportMnist ? mnist : null));
         }
 
-        using var fit = data.FashionTrain.ToTensor(FitStart, ValidationCount);
+        using var fit = data.FashionTrain.ToTensor(FitStart, Math.Min(count, FitCount));
         foreach (var setting in options.Grid.Select(g => g.WithSides(false)).Distinct())
         {
-            // One background, scored one-sided and two-sided (centre and spread from images 50,000–50,999).
-            using var background = setting.Background(foreground.Flow, model.Build, train, steps, options.BatchSize, options.Seed, console, plain);
+            // One background, scored one-sided and two-sided (centre and spread from images 50,000 on).
+            using var background = setting.Background(foreground.Flow, model.Build, train, steps, options.BatchSize, options.Seed, console, plain, options.EffectivePrecision);
             foreach (var variant in new[] { setting, setting.WithSides(true) })
             {
                 using var scorer = variant.Scorer(foreground.Flow, background, fit);
@@ -143,9 +159,7 @@ internal static class LikelihoodRatioSelection
 
         page.AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"Chosen: **{best.Setting.Label}**.").AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         return new SelectionReport(rows, best.Setting, [markdownPath], markdownPath, total.Elapsed);
     }

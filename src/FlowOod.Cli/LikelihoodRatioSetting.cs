@@ -56,7 +56,8 @@ internal sealed record LikelihoodRatioSetting(bool FromScratch, double MutationR
 
     /// <summary>Makes the background of <paramref name="foreground"/>; the caller owns it.</summary>
     public NormalizingFlow Background(
-        NormalizingFlow foreground, Func<NormalizingFlow> build, TorchSharp.torch.Tensor train, int foregroundSteps, int batchSize, long seed, IAnsiConsole console, bool plain)
+        NormalizingFlow foreground, Func<NormalizingFlow> build, TorchSharp.torch.Tensor train, int foregroundSteps, int batchSize, long seed, IAnsiConsole console, bool plain,
+        FlowOod.Precision.ComputePrecision precision = FlowOod.Precision.ComputePrecision.Float32)
     {
         ArgumentNullException.ThrowIfNull(foreground);
         ArgumentNullException.ThrowIfNull(build);
@@ -69,6 +70,7 @@ internal sealed record LikelihoodRatioSetting(bool FromScratch, double MutationR
             WeightDecay = WeightDecay,
             Seed = seed + 1000,
             ProgressInterval = Math.Max(1, steps / 50),
+            Precision = precision,
         };
         if (!FromScratch)
         {

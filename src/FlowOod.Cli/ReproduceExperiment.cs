@@ -6,6 +6,8 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.RegularExpressions;
+using FlowOod.Cli.Experiments;
+using FlowOod.Precision;
 using Spectre.Console;
 
 namespace FlowOod.Cli;
@@ -32,6 +34,9 @@ internal sealed record ReproduceOptions
     /// <summary>Run <c>llr-select</c> (six extra background trainings) and use the setting it chooses (default true).</summary>
     public bool SelectBackground { get; init; } = true;
 
+    /// <summary>Ignore the saved state and model files of an earlier run in <see cref="OutputDirectory"/> (they are overwritten).</summary>
+    public bool Fresh { get; init; }
+
     /// <summary>
     /// Runs each experiment with these options instead of the budget's (tests shrink every experiment); null: the budget's.
     /// </summary>
@@ -40,22 +45,25 @@ internal sealed record ReproduceOptions
     public string EffectivePagePath => PagePath ?? Path.Combine(OutputDirectory, "results.md");
 }
 
-/// <summary>Tiny-size replacements of each experiment's budget, for tests.</summary>
-internal sealed record ReproduceOverrides(
-    Func<BaselineOptions, BaselineOptions> Baseline,
-    Func<LatentsOptions, LatentsOptions> Latents,
-    Func<CouplingsOptions, CouplingsOptions> Couplings,
-    Func<BiasesOptions, BiasesOptions> Biases,
-    Func<NegativeOptions, NegativeOptions> Negative,
-    Func<ScorersOptions, ScorersOptions> Scorers,
-    Func<LikelihoodRatioSelectionOptions, LikelihoodRatioSelectionOptions> Selection,
-    Func<GeneraliseOptions, GeneraliseOptions> Generalise);
-
 /// <summary>One line of the results page's summary: a claim or target, what was measured, and whether it held.</summary>
 internal sealed record Finding(string Claim, string Target, string Measured, bool? Held);
 
-/// <summary>What <see cref="ReproduceExperiment.Run"/> produced.</summary>
-internal sealed record ReproduceReport(IReadOnlyList<Finding> Findings, IReadOnlyList<(string Experiment, TimeSpan Elapsed)> Times, string PagePath, TimeSpan Elapsed);
+/// <summary>
+/// What <see cref="ReproduceExperiment.Run(ReproduceOptions, IAnsiConsole, bool)"/> produced: the findings, each experiment's wall time
+/// (as it ran, also when its outcome was reused), the page, this run's wall time, the flows this run trained, and the
+/// experiments whose saved outcomes it reused.
+/// </summary>
+internal sealed record ReproduceReport(IReadOnlyList<Finding> Findings, IReadOnlyList<(string Experiment, TimeSpan Elapsed)> Times, string PagePath, TimeSpan Elapsed)
+{
+    /// <summary>Flows this run trained (not counting those loaded from the output folder's model files).</summary>
+    public int FlowsTrained { get; init; }
+
+    /// <summary>Flows this run loaded from the output folder's model files.</summary>
+    public int FlowsLoaded { get; init; }
+
+    /// <summary>Verbs whose saved outcomes this run reused.</summary>
+    public IReadOnlyList<string> Resumed { get; init; } = [];
+}
 
 /// <summary>
 /// <c>flowood reproduce</c>: every experiment of the results page in one process at one budget, sharing the trained
@@ -64,90 +72,76 @@ internal sealed record ReproduceReport(IReadOnlyList<Finding> Findings, IReadOnl
 /// </summary>
 internal static partial class ReproduceExperiment
 {
-    public static ReproduceReport Run(ReproduceOptions options, IAnsiConsole console, bool plain)
+    /// <summary>The folder of the run's saved flows inside the output folder.</summary>
+    public const string ModelsFolder = "models";
+
+    public static ReproduceReport Run(ReproduceOptions options, IAnsiConsole console, bool plain) => Run(options, ExperimentList.All, console, plain);
+
+    /// <summary>
+    /// Runs <paramref name="experiments"/> in order (those <see cref="IExperiment.RunsIn"/> this run), each outcome saved
+    /// as soon as it completes and reused by a rerun into the same folder (<see cref="ReproduceState"/>; not with
+    /// <see cref="ReproduceOptions.Fresh"/>), the trained flows kept as model files in <see cref="ModelsFolder"/>, and
+    /// writes the page from the outcomes.
+    /// </summary>
+    public static ReproduceReport Run(ReproduceOptions options, IReadOnlyList<IExperiment> experiments, IAnsiConsole console, bool plain)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(experiments);
         ArgumentNullException.ThrowIfNull(console);
         var total = Stopwatch.StartNew();
         var output = options.OutputDirectory;
         Directory.CreateDirectory(output);
-        var o = options.Overrides;
-        var times = new List<(string, TimeSpan)>();
-        var fragments = new List<string>();
-        using var cache = new FlowCache();
-        var budgetName = options.Budget.ToString().ToLowerInvariant();
-        string Command(string verb) => string.Create(CultureInfo.InvariantCulture, $"{options.CommandLine} (runs: flowood {verb} --budget {budgetName} --seed {options.Seed})");
+        var precision = options.Budget == Budget.Standard ? ComputePrecision.Auto : ComputePrecision.Float32;
+        using var cache = new FlowCache(Path.Combine(output, ModelsFolder), precision) { LoadSaved = !options.Fresh };
+        var context = new ReproduceContext(options, cache);
+        var state = new ReproduceState(output, options);
+        var outcomes = new List<(IExperiment Experiment, ExperimentResult Result)>();
+        var resumed = new List<string>();
+        if (options.Fresh)
+        {
+            console.WriteLine($"--fresh: ignoring any saved state and model files in {output}.");
+        }
 
-        T Step<T>(string name, Func<T> run, Func<T, string> markdownOf)
+        foreach (var experiment in experiments.Where(e => e.RunsIn(options)))
         {
             console.WriteLine();
-            console.WriteLine($"==> {name}");
-            var clock = Stopwatch.StartNew();
-            var report = run();
-            times.Add((name, clock.Elapsed));
-            fragments.Add(markdownOf(report));
-            return report;
+            console.WriteLine($"==> {experiment.Title}");
+            var result = options.Fresh ? null : state.TryLoad(experiment.Verb, console);
+            if (result is not null)
+            {
+                resumed.Add(experiment.Verb);
+            }
+            else
+            {
+                var (trained, loaded, reused) = (cache.Trained, cache.Loaded, cache.Reused);
+                var clock = Stopwatch.StartNew();
+                result = experiment.Reproduce(context, console, plain) with { Elapsed = clock.Elapsed };
+                result = result with { FlowsTrained = cache.Trained - trained + cache.Loaded - loaded, FlowsReused = cache.Reused - reused };
+                state.Save(experiment.Verb, result);
+            }
+
+            context.Complete(experiment.Verb, result);
+            outcomes.Add((experiment, result));
         }
 
-        var baseline = Step("Experiment 1: baseline", () => BaselineExperiment.Run(
-            Apply(o?.Baseline, new BaselineOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("baseline"), Cache = cache }),
-            console, plain), r => r.MarkdownPath);
-        var baselineModels = o is null ? BaselineExperiment.Models(options.Budget) : null;
-        var latents = Step("Experiment 2: latents", () => LatentsExperiment.Run(
-            Apply(o?.Latents, new LatentsOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("latents") + "; the baseline's trained models", Models = baselineModels, Cache = cache }),
-            console, plain), r => r.MarkdownPath);
-        var couplings = Step("Experiment 3: couplings", () => CouplingsExperiment.Run(
-            Apply(o?.Couplings, new CouplingsOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("couplings") }),
-            console, plain), r => r.MarkdownPath);
-
-        var biases = Step("Experiment 4: changing the biases", () => BiasesExperiment.Run(
-            Apply(o?.Biases, new BiasesOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("biases") }),
-            console, plain), r => r.MarkdownPath);
-
-        var negative = Step("Experiment 5: negative training", () => NegativeExperiment.Run(
-            Apply(o?.Negative, new NegativeOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("negative") }),
-            console, plain), r => r.MarkdownPath);
-
-        var background = LikelihoodRatioSetting.Default;
-        SelectionReport? selection = null;
-        if (options.SelectBackground)
-        {
-            selection = Step("Choosing the likelihood ratio's background", () => LikelihoodRatioSelection.Run(
-                Apply(o?.Selection, new LikelihoodRatioSelectionOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("llr-select"), Cache = cache }),
-                console, plain), r => r.MarkdownPath);
-            background = selection.Chosen;
-        }
-
-        var scorers = Step("Experiments 6 and 7: scorers", () => ScorersExperiment.Run(
-            Apply(o?.Scorers, new ScorersOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("scorers") + "; the baseline's trained models", Background = background, Cache = cache }),
-            console, plain), r => r.MarkdownPath);
-
-        var generalise = Step("Which scores generalise", () => GeneraliseExperiment.Run(
-            Apply(o?.Generalise, new GeneraliseOptions { Budget = options.Budget, OutputDirectory = output, Seed = options.Seed, DataDirectory = options.DataDirectory, Threads = options.Threads, CommandLine = Command("generalise") + "; the baseline's trained Glow", Cache = cache }),
-            console, plain), r => r.MarkdownPath);
-
-        var findings = new List<Finding>();
-        findings.AddRange(BaselineFindings(baseline));
-        findings.AddRange(LatentFindings(latents));
-        findings.AddRange(CouplingFindings(couplings));
-        findings.AddRange(BiasFindings(biases));
-        findings.AddRange(NegativeFindings(negative));
-        findings.AddRange(ScorerFindings(scorers));
-        findings.AddRange(GeneraliseFindings(generalise));
-
-        var page = Page(options, findings, times, fragments, total.Elapsed, cache, selection is null ? null : LikelihoodRatioDiscussion(selection));
+        var findings = outcomes.SelectMany(o => o.Result.Findings).ToList();
+        var page = Page(options, findings, outcomes.Select(o => (o.Experiment.Title, o.Result)).ToList());
         var pagePath = options.EffectivePagePath;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(pagePath))!);
         WriteAtomically(pagePath, page);
         console.WriteLine();
         OodFindingsTable(console, plain, findings);
-        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {pagePath} and the plots in {output}; {total.Elapsed.TotalMinutes:F1} min in all ({cache.Trained} flows trained, {cache.Reused} reused)."));
-        return new ReproduceReport(findings, times, pagePath, total.Elapsed);
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Wrote {pagePath} and the plots in {output}; {total.Elapsed.TotalMinutes:F1} min in all ({cache.Trained} flows trained, {cache.Loaded} loaded from {ModelsFolder}/, {cache.Reused} reused; {resumed.Count} of {outcomes.Count} experiments reused from {ReproduceState.FolderName}/)."));
+        return new ReproduceReport(findings, outcomes.Select(o => (o.Experiment.Title, o.Result.Elapsed)).ToList(), pagePath, total.Elapsed)
+        {
+            FlowsTrained = cache.Trained,
+            FlowsLoaded = cache.Loaded,
+            Resumed = resumed,
+        };
     }
 
-    private static T Apply<T>(Func<T, T>? change, T options) => change is null ? options : change(options);
-
-    private static IEnumerable<Finding> BaselineFindings(BaselineReport report)
+    internal static IEnumerable<Finding> BaselineFindings(BaselineReport report)
     {
         foreach (var r in report.Results.Where(r => IsMnist(r.OutOfDistribution)))
         {
@@ -157,7 +151,7 @@ internal static partial class ReproduceExperiment
         }
     }
 
-    private static IEnumerable<Finding> LatentFindings(LatentsReport report)
+    internal static IEnumerable<Finding> LatentFindings(LatentsReport report)
     {
         // Sec. 5: the latent keeps the image's layout, for in-distribution and OOD images alike, measured over many images
         // against a shuffled-image null (LatentLayout: the rule is on the experiment's fragment).
@@ -170,7 +164,7 @@ internal static partial class ReproduceExperiment
         }
     }
 
-    private static IEnumerable<Finding> CouplingFindings(CouplingsReport report)
+    internal static IEnumerable<Finding> CouplingFindings(CouplingsReport report)
     {
         // Sec. 6 as the paper states it (CoAdaptationCriterion): layer 1 cannot predict its half of MNIST as it does
         // Fashion-MNIST's; the later layers predict theirs better than layer 1 and as accurately as for Fashion-MNIST.
@@ -180,7 +174,7 @@ internal static partial class ReproduceExperiment
         }
     }
 
-    private static IEnumerable<Finding> BiasFindings(BiasesReport report)
+    internal static IEnumerable<Finding> BiasFindings(BiasesReport report)
     {
         // Sec. 7: the cycle-mask and the l-bottleneck each raise likelihood-based OOD detection; verdicts need a margin of
         // twice the noise (BiasesComparison). The horizontal mask is reported without a claim (the paper makes none).
@@ -208,7 +202,7 @@ internal static partial class ReproduceExperiment
         }
     }
 
-    private static IEnumerable<Finding> NegativeFindings(NegativeReport report)
+    internal static IEnumerable<Finding> NegativeFindings(NegativeReport report)
     {
         // App. B: with MNIST as negatives the same architecture separates the two datasets (so the failure is a matter of
         // the objective and the biases, not of capacity); whether that carries to sets never seen is the open question.
@@ -225,7 +219,7 @@ internal static partial class ReproduceExperiment
         }
     }
 
-    private static IEnumerable<Finding> ScorerFindings(ScorersReport report)
+    internal static IEnumerable<Finding> ScorerFindings(ScorersReport report)
     {
         (string Scorer, string Target, double Bound)[] targets =
         [
@@ -262,7 +256,7 @@ internal static partial class ReproduceExperiment
     /// Issue 20's targets for the score chosen on validation sets only: mean AUROC over the seeds ≥ 0.95 on MNIST and on
     /// every synthetic shift but the horizontal flip (garments flipped left to right are still garments).
     /// </summary>
-    private static IEnumerable<Finding> GeneraliseFindings(GeneraliseReport report)
+    internal static IEnumerable<Finding> GeneraliseFindings(GeneraliseReport report)
     {
         var runs = report.Report.Where(r => r.Scorer == report.Chosen).ToList();
         var label = report.Validation.First(v => v.Candidate.Key == report.Chosen).Candidate.Label;
@@ -286,7 +280,7 @@ internal static partial class ReproduceExperiment
     /// Why the likelihood ratio does or does not generalise, in numbers of this run: the MNIST AUROC of each background
     /// next to its validation AUROC on blurred images, one-sided and two-sided.
     /// </summary>
-    private static string LikelihoodRatioDiscussion(SelectionReport selection)
+    internal static string LikelihoodRatioDiscussion(SelectionReport selection)
     {
         var rows = selection.Rows.Where(r => r.Setting is not null && r.MnistAuroc is not null).ToList();
         if (rows.Count == 0)
@@ -318,14 +312,16 @@ internal static partial class ReproduceExperiment
             .ToString();
     }
 
-    private static string Page(ReproduceOptions options, IReadOnlyList<Finding> findings, IReadOnlyList<(string Name, TimeSpan Elapsed)> times, IReadOnlyList<string> fragments, TimeSpan elapsed, FlowCache cache, string? discussion)
+    // The page from the outcomes alone (each one run now or read back), so that a resumed run writes the same page.
+    private static string Page(ReproduceOptions options, IReadOnlyList<Finding> findings, IReadOnlyList<(string Title, ExperimentResult Result)> outcomes)
     {
         var pageDirectory = Path.GetDirectoryName(Path.GetFullPath(options.EffectivePagePath))!;
         var prefix = Path.GetRelativePath(pageDirectory, Path.GetFullPath(options.OutputDirectory)).Replace('\\', '/');
+        var elapsed = TimeSpan.FromTicks(outcomes.Sum(o => o.Result.Elapsed.Ticks));
         var text = new StringBuilder()
             .AppendLine("# Results: Kirichenko et al. (2020) reproduced with FlowOod").AppendLine()
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"Generated by `{options.CommandLine}` (budget {options.Budget.ToString().ToLowerInvariant()}, seed {options.Seed}); ")
-                + string.Create(CultureInfo.InvariantCulture, $"{elapsed.TotalMinutes:F1} min in all, {cache.Trained} flows trained and {cache.Reused} reused between experiments. ")
+                + string.Create(CultureInfo.InvariantCulture, $"{elapsed.TotalMinutes:F1} min in all, {outcomes.Sum(o => o.Result.FlowsTrained)} flows trained and {outcomes.Sum(o => o.Result.FlowsReused)} reused between experiments. ")
                 + "Every number below was measured in that run; nothing was tuned on a set whose number is reported. "
                 + "Scores: higher = more OOD; AUROC with OOD = positive, so below 0.5 means the OOD set looks *more* in-distribution than the test set.").AppendLine()
             .Append(MachineInfo.Current().Markdown()).AppendLine()
@@ -338,15 +334,23 @@ internal static partial class ReproduceExperiment
         }
 
         text.AppendLine().AppendLine("| experiment | wall time |").AppendLine("|---|---:|");
-        foreach (var (name, time) in times)
+        foreach (var (title, result) in outcomes)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {time.TotalMinutes:F1} min |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {title} | {result.Elapsed.TotalMinutes:F1} min |");
         }
 
-        text.AppendLine().Append(discussion);
-        foreach (var fragment in fragments)
+        text.AppendLine();
+        foreach (var (_, result) in outcomes)
         {
-            var body = File.ReadAllText(fragment);
+            if (result.Notes.TryGetValue(ExperimentResult.DiscussionNote, out var discussion))
+            {
+                text.Append(discussion);
+            }
+        }
+
+        foreach (var (_, result) in outcomes)
+        {
+            var body = File.ReadAllText(result.MarkdownPath);
             text.AppendLine(prefix == "." ? body : RelativeLink().Replace(body, m => $"]({prefix}/{m.Groups[1].Value})")).AppendLine();
         }
 

@@ -44,21 +44,28 @@ internal sealed record ScorersOptions : ExperimentOptions
 
     public int EffectiveSteps(BaselineModel model) => Steps ?? model.Steps;
 
-    /// <summary>WAIC ensemble size of <paramref name="model"/> (below 2: no WAIC row).</summary>
+    /// <summary>WAIC ensemble size of <paramref name="model"/> (below 2: no WAIC row): full 5; quick and standard 3 Glows (seeds s, s + 1, s + 2) and one RealNVP.</summary>
     public int EffectiveEnsemble(BaselineModel model) => Ensemble ?? (Budget == Budget.Full ? 5 : model.Stem == "glow" ? 3 : 1);
 
     /// <summary>
     /// Whether <paramref name="model"/> gets a likelihood-ratio background: every model at the full budget, at the quick
-    /// budget only the Glow the background setting was chosen on (a RealNVP background trains as long as RealNVP itself,
-    /// about 3 minutes on 2 cores).
+    /// and standard budgets only the Glow the background setting was chosen on (a RealNVP background trains as long as
+    /// RealNVP itself, about 3 minutes on 2 cores).
     /// </summary>
     public bool HasBackground(BaselineModel model) => Budget == Budget.Full || Models is not null || model.Stem == "glow";
 
     public int EffectiveTrainImages => TrainImages ?? (Budget == Budget.Quick ? 20_000 : 50_000);
 
-    public int EffectiveEvaluationLimit => EvaluationLimit ?? (Budget == Budget.Quick ? 1_000 : 10_000);
+    /// <remarks>
+    /// Standard's time, from the quick run on 2 cores (RealNVP's scorers 106 s and the Glow's 101 s at 1,000 images per
+    /// set, the Glow's including two more Glows for WAIC, a background and the rotation network; feature-space flow 18 s):
+    /// at 2,000 images per set and the standard models (flows reused from the baseline; Glow ensemble members and the
+    /// background 1,500 steps, about 65 s each), RealNVP's scorers about 3.5 min, the Glow's about 5.5 min, the
+    /// feature-space flow (3,000 classifier steps) about 0.6 min: about 10 min.
+    /// </remarks>
+    public int EffectiveEvaluationLimit => EvaluationLimit ?? Budget switch { Budget.Quick => 1_000, Budget.Standard => 2_000, _ => 10_000 };
 
-    public int EffectiveClassifierSteps => ClassifierSteps ?? (Budget == Budget.Quick ? 1_500 : 6_000);
+    public int EffectiveClassifierSteps => ClassifierSteps ?? Budget switch { Budget.Quick => 1_500, Budget.Standard => 3_000, _ => 6_000 };
 }
 
 /// <summary>One scorer's results on every OOD set.</summary>
@@ -83,14 +90,11 @@ internal static class ScorersExperiment
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(console);
-        var total = Stopwatch.StartNew();
-        var data = SampleData.Prepare(options.Threads, options.DataDirectory);
+        var (data, total) = options.Start();
         var limit = options.EffectiveEvaluationLimit;
-        var inTest = data.FashionTest.Take(Math.Min(limit, data.FashionTest.Count));
-        var seed = (int)(options.Seed & int.MaxValue);
-        var oodSets = options.OodSets.Select(name => OodSets.Load(name, data.FashionTest, options.DataDirectory, limit, seed)).ToList();
+        var inTest = ExperimentOptions.TestImages(data, limit);
+        var oodSets = options.LoadOodSets(data, options.OodSets, limit);
         var trainCount = Math.Min(Math.Min(options.EffectiveTrainImages, HeldOutStart), data.FashionTrain.Count);
-        Directory.CreateDirectory(options.OutputDirectory);
         var models = options.Models ?? BaselineExperiment.Models(options.Budget);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {string.Join(", ", models.Select(m => $"{m.Stem} {options.EffectiveSteps(m)} steps (WAIC ensemble {options.EffectiveEnsemble(m)})"))} × {options.BatchSize} images, Adam lr 0.001, "
@@ -98,7 +102,7 @@ internal static class ScorersExperiment
             + $"classifier {options.EffectiveClassifierSteps} steps, {inTest.Count} images per evaluation set, seed {options.Seed}");
         console.WriteLine($"Scorers ({budgetText}); {get_num_threads()} threads.");
 
-        using var ownCache = options.Cache is null ? new FlowCache() : null;
+        using var ownCache = options.Cache is null ? new FlowCache(options.EffectivePrecision) : null;
         var cache = options.Cache ?? ownCache!;
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         using var heldOut = data.FashionTrain.ToTensor(HeldOutStart, Math.Min(HeldOutCount, data.FashionTrain.Count - HeldOutStart));
@@ -111,7 +115,7 @@ internal static class ScorersExperiment
             var steps = options.EffectiveSteps(model);
             var clock = Stopwatch.StartNew();
             var ensemble = Enumerable.Range(0, Math.Max(1, options.EffectiveEnsemble(model)))
-                .Select(k => cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed + k, console, plain, evaluateHeldOut: true))
+                .Select(k => cache.GetOrTrain(model, steps, options.BatchSize, data.FashionTrain, trainCount, options.Seed + k, console, plain, options.EffectivePrecision, evaluateHeldOut: true))
                 .ToList();
             var curves = ensemble.Select((e, k) => k == 0 ? model.Stem : string.Create(CultureInfo.InvariantCulture, $"{model.Stem}-seed{options.Seed + k}")).ToList();
             for (int k = 0; k < ensemble.Count; k++)
@@ -121,7 +125,7 @@ internal static class ScorersExperiment
 
             var flow = ensemble[0].Flow;
             using var background = options.HasBackground(model)
-                ? options.Background.Background(flow, model.Build, train, steps, options.BatchSize, options.Seed, console, plain)
+                ? options.Background.Background(flow, model.Build, train, steps, options.BatchSize, options.Seed, console, plain, options.EffectivePrecision)
                 : null;
             var scorers = new List<IOodScorer> { new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim) };
             if (background is not null)
@@ -224,10 +228,7 @@ internal static class ScorersExperiment
             .AppendLine("### Feature-space flow (Sec. 8)").AppendLine()
             .AppendLine(featureText + ".").AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"![feature-space NLL histogram]({Path.GetFileName(featureHistogram)}.png) ![feature-space ROC]({Path.GetFileName(featureRoc)}.png)").AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"- Command: `{options.CommandLine}`")
-            .AppendLine(CultureInfo.InvariantCulture, $"- {char.ToUpperInvariant(budgetText[0])}{budgetText[1..]}")
-            .Append(MachineInfo.Current().Markdown())
-            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Wall time: {total.Elapsed.TotalSeconds:F0} s"));
+            .Append(Experiments.PageFooter.Markdown(options, total.Elapsed, budgetText));
         File.WriteAllText(markdownPath, page.ToString());
         files.Add(markdownPath);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Wrote {files.Count} files to {options.OutputDirectory} in {total.Elapsed.TotalSeconds:F0} s."));

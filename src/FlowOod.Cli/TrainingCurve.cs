@@ -63,6 +63,17 @@ internal sealed class TrainingCurve
     /// <summary>Steps between held-out evaluations: a tenth of the run (the trainer also evaluates after the last step).</summary>
     public static int EvaluationInterval(int steps) => Math.Max(1, (steps + 9) / 10);
 
+    /// <summary>A curve recorded earlier (<see cref="SavedFlows"/>): its training and held-out points as (images, bits/dim).</summary>
+    public static TrainingCurve Restore(string model, int batchSize, string? heldOutDescription, IEnumerable<(double Images, double BitsPerDim)> training, IEnumerable<(double Images, double BitsPerDim)> heldOut)
+    {
+        ArgumentNullException.ThrowIfNull(training);
+        ArgumentNullException.ThrowIfNull(heldOut);
+        var curve = new TrainingCurve(model, batchSize, heldOutDescription);
+        curve.training.AddRange(training);
+        curve.heldOut.AddRange(heldOut);
+        return curve;
+    }
+
     /// <summary>Records <paramref name="progress"/>.</summary>
     public void Add(TrainingProgress progress)
     {

@@ -138,18 +138,15 @@ public sealed class ScorersAndReproduceTests : IDisposable
         page.Should().Contain("(chosen)").And.Contain("never used to choose").And.Contain("AUROC vflip");
     }
 
-    [Fact]
-    public void Reproduce_TinyRun_WritesThePageWithFindingsAndRelativeLinks()
+    /// <summary>The reproduce run at a tiny size: every experiment's budget replaced (seconds per experiment).</summary>
+    internal static ReproduceOptions TinyReproduce(string plots, string pagePath, long seed = 3)
     {
-        using var output = new StringWriter();
-        var plots = Path.Combine(folder, "results");
-        var pagePath = Path.Combine(folder, "results.md");
         var models = TinyModels();
-        var options = new ReproduceOptions
+        return new ReproduceOptions
         {
             OutputDirectory = plots,
             PagePath = pagePath,
-            Seed = 3,
+            Seed = seed,
             CommandLine = "flowood reproduce (tiny)",
             Overrides = new ReproduceOverrides(
                 b => b with { Steps = 2, TrainImages = 128, EvaluationLimit = 32, OodSets = ["mnist", "noise"], Models = models },
@@ -178,6 +175,16 @@ public sealed class ScorersAndReproduceTests : IDisposable
                 q => q with { Steps = 2, TrainImages = 128, Grid = [new(false, 0.1), new(false, 0.3)], Model = models[1] },
                 g => TinyGeneralise(plots) with { FullModel = models[1], Cache = g.Cache, CommandLine = g.CommandLine }),
         };
+
+    }
+
+    [Fact]
+    public void Reproduce_TinyRun_WritesThePageWithFindingsAndRelativeLinks()
+    {
+        using var output = new StringWriter();
+        var plots = Path.Combine(folder, "results");
+        var pagePath = Path.Combine(folder, "results.md");
+        var options = TinyReproduce(plots, pagePath);
 
         var report = ReproduceExperiment.Run(options, Terminal.Create(output, plain: true), plain: true);
 
