@@ -86,7 +86,7 @@ internal sealed class OnnxScorers
             DoseScorer dose => Kde(dose.Kde, DoseStatistics(dose)),
             ScoreDensityScorer density => Kde(density.Kde, Stack(density.Members.Select(Score).ToArray())),
             RotationPredictionScorer rotation => Rotation(rotation),
-            StirringScorer stirring => OnnxStirring.Score(graph, input, stirring),
+            StirringScorer stirring => Stirring(stirring),
             FeatureSpaceScorer => throw new NotSupportedException(
                 $"The scorer {scorer.GetType().FullName} scores feature vectors, not the inputs of the other scores: it exports on its own (OnnxExport.Write(scorer, ...)), not inside another scorer."),
             _ => throw new NotSupportedException(
@@ -142,6 +142,14 @@ internal sealed class OnnxScorers
         InputComplexityScorer x => [x.Flow],
         _ => [],
     });
+
+    private string Stirring(StirringScorer stirring)
+    {
+        var (score, logProb) = OnnxStirring.Score(graph, input, stirring);
+        logProbs.TryAdd(stirring.Flow, logProb);
+        FirstFlow ??= stirring.Flow;
+        return score;
+    }
 
     private void Remember(NormalizingFlow flow, string logProb)
     {

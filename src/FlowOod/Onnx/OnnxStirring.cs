@@ -12,7 +12,8 @@ namespace FlowOod.Onnx;
 /// </summary>
 internal static class OnnxStirring
 {
-    public static string Score(OnnxGraphBuilder graph, OnnxValue input, StirringScorer stirring)
+    // The score (float64 [N]) and ℓ(x) (float32 [N], the flow's log-density of the input itself).
+    public static (string Score, string LogProb) Score(OnnxGraphBuilder graph, OnnxValue input, StirringScorer stirring)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -35,14 +36,18 @@ internal static class OnnxStirring
             logProb = OnnxExport.LogProbGraph(graph, flow, new OnnxValue(batch, shape));
         }
 
-        var byCopy = graph.Node("Cast", [graph.Node("Reshape", [logProb, graph.Int64Constant("shape", [copies.Length, -1], 2)])], OnnxAttributeValue.Of("to", 11L));
-        var original = graph.Node("Gather", [byCopy, graph.Int64Constant("first", [0])], OnnxAttributeValue.Of("axis", 0L));
+        var narrow = graph.Node("Reshape", [logProb, graph.Int64Constant("shape", [copies.Length, -1], 2)]);
+        var first = graph.Int64Constant("first", [0]);
+        var originalLogProb = graph.Node("Gather", [narrow, first], OnnxAttributeValue.Of("axis", 0L));
+        var byCopy = graph.Node("Cast", [narrow], OnnxAttributeValue.Of("to", 11L));
+        var original = graph.Node("Gather", [byCopy, first], OnnxAttributeValue.Of("axis", 0L));
         var permuted = graph.Node("Slice", [byCopy, graph.Int64Constant("start", [1], 1), graph.Int64Constant("end", [copies.Length], 1), graph.Int64Constant("axis", [0], 1)]);
         var sum = graph.Node("ReduceSum", [graph.Node("Sub", [permuted, original]), graph.Int64Constant("axes", [0], 1)], OnnxAttributeValue.Of("keepdims", 0L));
         var zeroDensity = graph.Node("IsInf", [original], OnnxAttributeValue.Of("detect_positive", 0L));
         var score = graph.Node("Where", [zeroDensity, graph.Float64Scalar(double.PositiveInfinity), sum]);
-        return stirring.ConditionalCorrection
+        var corrected = stirring.ConditionalCorrection
             ? graph.Node("Where", [graph.Node("Less", [original, graph.Float64Scalar(stirring.Threshold)]), graph.Float64Scalar(StirringScorer.FlaggedScore), score])
             : score;
+        return (corrected, originalLogProb);
     }
 }
