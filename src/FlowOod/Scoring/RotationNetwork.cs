@@ -1,8 +1,6 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using FlowOod.Layers;
-using FlowOod.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,7 +17,7 @@ namespace FlowOod.Scoring;
 /// full-resolution ones: the first layer's activations are 4× smaller, which on a 2-core CPU made scoring about 7× faster
 /// (the full-resolution activations of a chunk no longer fit in cache). S must be a multiple of 4.
 /// </remarks>
-internal sealed class RotationNetwork : nn.Module<Tensor, Tensor>, IOnnxExportableModule
+internal sealed partial class RotationNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2dLayer conv1;
     private readonly Conv2dLayer conv2;
@@ -58,15 +56,5 @@ internal sealed class RotationNetwork : nn.Module<Tensor, Tensor>, IOnnxExportab
         x = nn.functional.relu(conv2.call(x));
         x = nn.functional.relu(conv3.call(x)).flatten(1);
         return scope.MoveToOuter(logits.call(nn.functional.relu(hidden.call(x))));
-    }
-
-    /// <summary>ONNX export of <see cref="forward"/>: the same layers, Relu, Flatten and Gemm; <c>[N, C, S, S]</c> → <c>[N, 4]</c>.</summary>
-    public OnnxValue ExportModule(OnnxGraphBuilder graph, OnnxValue input)
-    {
-        var x = OnnxShapes.Unary(graph, "Relu", graph.Module(conv1, input));
-        x = OnnxShapes.Unary(graph, "Relu", graph.Module(conv2, x));
-        x = OnnxShapes.Unary(graph, "Relu", graph.Module(conv3, x));
-        var flat = new OnnxValue(graph.Node("Flatten", [x.Name], OnnxAttributeValue.Of("axis", 1)), [x.EventShape.Aggregate(1L, (a, b) => a * b)]);
-        return graph.Module(logits, OnnxShapes.Unary(graph, "Relu", graph.Module(hidden, flat)));
     }
 }
