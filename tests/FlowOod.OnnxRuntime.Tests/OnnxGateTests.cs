@@ -151,7 +151,7 @@ public sealed class OnnxGateTests(GateFixture fixture) : IClassFixture<GateFixtu
             saved.ClassNames.Should().Equal(fixture.Gate.ClassNames);
             fromFile.Threshold.Should().Be(fixture.Gate.Threshold);
             fromFile.Classify(values).Select(d => (d.Label, d.IsOutOfDistribution, d.Score, d.PValue)).Should().Equal(fromGate.Classify(values).Select(d => (d.Label, d.IsOutOfDistribution, d.Score, d.PValue)));
-            saved.Detector.Scorer.Invoking(s => s.Score(fixture.Test)).Should().Throw<InvalidOperationException>().WithMessage("*without its classifier*");
+            saved.Detector.Scorer.Invoking(s => s.Score(fixture.Test)).Should().Throw<ArgumentException>().WithMessage("*without its classifier*");
         }
         finally
         {

@@ -15,8 +15,8 @@ namespace FlowOod.Gating;
 /// </summary>
 /// <remarks>
 /// The classifier's fingerprint is read but not checked (there is no classifier to check it against). A feature gate's
-/// detector scores feature vectors the classifier computes; read this way it has no classifier, so asking its scorer for
-/// the features of an input throws an <see cref="InvalidOperationException"/>. Disposing frees the detector.
+/// detector scores feature vectors the classifier computes; read this way it has no classifier, so scoring inputs with it
+/// throws an <see cref="ArgumentException"/> saying so. Disposing frees the detector.
 /// </remarks>
 public sealed class SavedGate : IDisposable
 {
