@@ -201,7 +201,7 @@ public sealed class ScorerExportTests(ITestOutputHelper output) : IDisposable
     {
         using var scope = NewDisposeScope();
         var ramp = linspace(1.0, 0.0, 8).reshape(1, 1, 8, 1);
-        var blended = FlowExportTests.Images(count, seed).mul_(C.Field).add_(ramp.mul(C.Ramp));
+        var blended = FlowExportTests.Images(count, seed).mul_(C.Field).add_(ramp.mul(C.Ramp), C.One);
         return scope.MoveToOuter(blended.mul_(C.Levels).round_().div_(C.Levels));
     }
 
@@ -226,6 +226,7 @@ public sealed class ScorerExportTests(ITestOutputHelper output) : IDisposable
     private static class C
     {
         public static readonly Scalar Levels = 255.0.ToScalar();
+        public static readonly Scalar One = 1.0.ToScalar();
         public static readonly Scalar Field = 0.8.ToScalar();
         public static readonly Scalar Ramp = 0.2.ToScalar();
     }

@@ -20,7 +20,7 @@ internal static class OnnxStirring
         var flow = stirring.Flow;
         long[] shape = [.. flow.EventShape];
         var transforms = ImagePermutations.For(stirring.Transforms, shape);
-        var indices = arange(flow.Dimensions, dtype: ScalarType.Int64).reshape([1, .. shape]);
+        var indices = tensor(Enumerable.Range(0, checked((int)flow.Dimensions)).Select(i => (long)i).ToArray()).reshape([1, .. shape]);
         var flat = graph.Node("Flatten", [input.Name], OnnxAttributeValue.Of("axis", 1L));
         long[] target = [0, .. shape];
         var copies = transforms
