@@ -132,7 +132,10 @@ public static partial class OnnxExport
 
                 break;
             default:
-                throw new NotSupportedException($"The model file {modelPath} holds a '{kind}', which has no ONNX export (flows, scorers and detectors do).");
+                throw new NotSupportedException(
+                    kind == "gate"
+                        ? $"The model file {modelPath} holds a gate: export it with its classifier's feature output name, with 'flowood export-onnx --model FILE --out FILE.onnx --feature-output NAME' or SavedGate.Read and OnnxExport.WriteGate."
+                        : $"The model file {modelPath} holds a '{kind}', which has no ONNX export (flows, scorers, detectors and gates do).");
         }
 
         return kind;

@@ -25,6 +25,9 @@ namespace FlowOod.Onnx;
 /// your own implements <see cref="IOnnxExportable"/> (bijectors), <see cref="IOnnxExportableModule"/> (st-networks,
 /// bottleneck layers) or <see cref="IOnnxExportableScaleActivation"/>; otherwise the export throws a
 /// <see cref="NotSupportedException"/> naming it. The file is written by FlowOod's own protobuf encoder.</para>
+/// <para>Scorers and detectors export too (<see cref="Write(Scoring.IOodScorer, string, OnnxExportOptions?)"/>): a
+/// likelihood scorer as its flow's graph, every other exportable scorer (DoSE, rotation prediction, score densities,
+/// likelihood ratios, …) as a graph that computes its whole score into the float64 output <see cref="ScoreOutput"/>.</para>
 /// <para>metadata_props record <c>flowood.event_shape</c>, <c>flowood.dimensions</c>,
 /// <c>flowood.discretization_levels</c> (if any), <c>flowood.input_range</c> (if any), <c>flowood.noise</c> and
 /// <c>flowood.version</c>, plus <see cref="OnnxExportOptions.Metadata"/>.</para>

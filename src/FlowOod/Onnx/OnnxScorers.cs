@@ -181,7 +181,12 @@ internal sealed class OnnxScorers
         var centred = graph.Node("Sub", [columns, mean]);
         var sumOfSquares = graph.Node("ReduceSum", [graph.Node("Mul", [centred, centred]), axes], OnnxAttributeValue.Of("keepdims", 0));
         var variance = graph.Node("Div", [sumOfSquares, graph.Float64Scalar(k - 1)]);
-        return graph.Node("Sub", [variance, graph.Node("Squeeze", [mean, axes])]);
+        var score = graph.Node("Sub", [variance, graph.Node("Squeeze", [mean, axes])]);
+
+        // A flow that gives the input zero density (log p = −∞) makes the score +∞, as WaicScorer.
+        var lowest = graph.Node("ReduceMin", [columns], OnnxAttributeValue.Of("axes", [1L]), OnnxAttributeValue.Of("keepdims", 0L));
+        var zeroDensity = graph.Node("IsInf", [lowest], OnnxAttributeValue.Of("detect_positive", 0L));
+        return graph.Node("Where", [zeroDensity, graph.Float64Scalar(double.PositiveInfinity), score]);
     }
 
     // −Σ_j log KDE_j(u_j) of values [N, J] (float64), as IndependentKde.NegativeLogDensity, saturated at double.MaxValue.
