@@ -15,8 +15,10 @@ namespace FlowOod.OnnxRuntime;
 /// <remarks>
 /// <para>Inputs are float32, row-major <c>[N, eventShape...]</c> flattened into one array of N·D values: images in
 /// the flow's input range, or, for a feature-space detector, raw feature vectors <c>[N, D]</c> (the file's graph
-/// standardises them). Scores are computed from the graph's log_likelihood output in double precision with the
-/// formulas of FlowOod's scorers, so a detector gives FlowOod's verdicts. Any number of threads may score at once
+/// standardises them). A likelihood scorer's scores are computed from the graph's log_likelihood output in double
+/// precision with the formulas of FlowOod's scorers; every other exported scorer (DoSE, rotation prediction, score
+/// densities, …) is computed by the graph itself, in float64 after its flows and networks (<see cref="ScoreUnit"/> =
+/// <c>"score"</c>). Either way a detector gives FlowOod's verdicts. Any number of threads may score at once
 /// (ONNX Runtime's <c>Run</c> is thread-safe and the model keeps no per-call state); dispose only when no call is
 /// running.</para>
 /// </remarks>
@@ -32,6 +34,12 @@ public sealed class OnnxFlowModel : IDisposable
         this.session = session;
         metadata = new ExportMetadata(session.ModelMetadata.CustomMetadataMap, parameterName);
         eventShape = metadata.EventShape;
+        HasLogLikelihood = session.OutputMetadata.ContainsKey(ExportMetadata.LogLikelihoodOutput);
+        if (metadata.GraphScores && !session.OutputMetadata.ContainsKey(ExportMetadata.ScoreOutput))
+        {
+            throw new ArgumentException($"The ONNX model's metadata says its graph computes the score, but the graph has no '{ExportMetadata.ScoreOutput}' output.", parameterName);
+        }
+
         if (metadata.Kind == "gate")
         {
             throw new ArgumentException("The ONNX model is an exported gate: load it with OnnxGate.Load, together with its classifier.", parameterName);
@@ -53,8 +61,19 @@ public sealed class OnnxFlowModel : IDisposable
     /// <summary>K, the number of discrete levels per value of a flow on discrete data (e.g. 256 for 8-bit pixels), or null.</summary>
     public int? DiscretizationLevels => metadata.Levels;
 
-    /// <summary>What <see cref="Score"/> returns: <c>"bits_per_dim"</c> or <c>"nll_nats"</c> (−log p in nats).</summary>
+    /// <summary>
+    /// What <see cref="Score"/> returns: <c>"bits_per_dim"</c> or <c>"nll_nats"</c> (−log p in nats), computed here from
+    /// the graph's log-likelihood; or <c>"score"</c>: the exported scorer's own score (see <see cref="ScorerName"/>; e.g.
+    /// the DoSE-and-rotation score density of <c>ImageDetectors.Fit</c>), computed by the graph in float64.
+    /// </summary>
     public string ScoreUnit => metadata.ScoreUnit;
+
+    /// <summary>The exported scorer's name (FlowOod's <c>IOodScorer.Name</c>), or null for a flow.</summary>
+    public string? ScorerName => metadata.ScorerName;
+
+    /// <summary>Whether <see cref="LogLikelihood"/> and <see cref="BitsPerDim"/> are available: the graph has a flow (a
+    /// scorer without one, such as rotation prediction alone, has only its score).</summary>
+    public bool HasLogLikelihood { get; }
 
     /// <summary>A detector's threshold (flag a score strictly above it), or null.</summary>
     public double? Threshold => metadata.Calibration?.Threshold;
@@ -94,7 +113,16 @@ public sealed class OnnxFlowModel : IDisposable
     /// <exception cref="ArgumentException">The length is not a positive multiple of D, or a value is NaN, infinite or
     /// outside <see cref="InputRange"/>, or a feature lies far outside the in-distribution range.</exception>
     /// <exception cref="ObjectDisposedException">The model is disposed.</exception>
-    public double[] LogLikelihood(float[] inputs) => Evaluate(inputs).LogLikelihood;
+    /// <exception cref="InvalidOperationException">The graph has no flow (<see cref="HasLogLikelihood"/> is false).</exception>
+    public double[] LogLikelihood(float[] inputs)
+    {
+        if (!HasLogLikelihood)
+        {
+            throw new InvalidOperationException($"This ONNX model's scorer ({ScorerName}) has no flow, so no log-likelihood: use Score or Predict.");
+        }
+
+        return Evaluate(inputs).LogLikelihood;
+    }
 
     /// <summary>Bits per dimension per input, from <see cref="LogLikelihood"/> as <c>NormalizingFlow.BitsPerDim</c> computes it.</summary>
     /// <param name="inputs">N inputs, N·D float32 values, row-major.</param>
@@ -108,6 +136,13 @@ public sealed class OnnxFlowModel : IDisposable
     /// <exception cref="ArgumentException">Bad input, as for <see cref="LogLikelihood"/>.</exception>
     public double[] Score(float[] inputs)
     {
+        if (metadata.GraphScores)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
+            var count = Validate(inputs);
+            return Sessions.DoubleOutput(session, inputs, [count, .. eventShape], ExportMetadata.ScoreOutput);
+        }
+
         var (logLikelihood, outOfRange) = Evaluate(inputs);
         var scores = new double[logLikelihood.Length];
         for (int i = 0; i < scores.Length; i++)

@@ -1,6 +1,8 @@
 using System;
+using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
+using FlowOod.Gating;
 using FlowOod.Onnx;
 using FluentAssertions;
 using TorchSharp;
@@ -127,6 +129,34 @@ public sealed class OnnxGateTests(GateFixture fixture) : IClassFixture<GateFixtu
             .Should().Throw<ArgumentException>().Which.ParamName.Should().Be("classNames");
         served.Dispose();
         served.Invoking(g => g.Classify(new float[16])).Should().Throw<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public void SavedGateFile_ReadWithoutItsClassifier_ExportsTheSameGate()
+    {
+        var folder = Directory.CreateTempSubdirectory("flowood-onnx-gate-file-").FullName;
+        try
+        {
+            var path = Path.Combine(folder, "gate.flowood");
+            fixture.Gate.Save(path);
+            using var saved = SavedGate.Read(path);
+            using var fromFile = OnnxGate.Load(fixture.ModelA, OnnxExport.GateToBytes(saved.Detector, saved.InputShape, saved.ClassNames, "embedding"));
+            using var fromGate = OnnxGate.Load(fixture.ModelA, Export());
+            using var scope = NewDisposeScope();
+            var values = Values(Batch());
+
+            saved.IsFeatureGate.Should().BeTrue();
+            saved.FeatureName.Should().Be(OnnxClassifier.FeatureLayer);
+            saved.InputShape.Should().Equal(fixture.Gate.InputShape);
+            saved.ClassNames.Should().Equal(fixture.Gate.ClassNames);
+            fromFile.Threshold.Should().Be(fixture.Gate.Threshold);
+            fromFile.Classify(values).Select(d => (d.Label, d.IsOutOfDistribution, d.Score, d.PValue)).Should().Equal(fromGate.Classify(values).Select(d => (d.Label, d.IsOutOfDistribution, d.Score, d.PValue)));
+            saved.Detector.Scorer.Invoking(s => s.Score(fixture.Test)).Should().Throw<ArgumentException>().WithMessage("*without its classifier*");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     private byte[] Export() => OnnxExport.GateToBytes(fixture.Gate.Detector, fixture.Gate.InputShape, fixture.Gate.ClassNames, "embedding");

@@ -12,6 +12,7 @@ internal sealed class ExportMetadata
 {
     public const string InputName = "input";
     public const string LogLikelihoodOutput = "log_likelihood";
+    public const string ScoreOutput = "score";
     public const string Prefix = "flowood.";
 
     private readonly IReadOnlyDictionary<string, string> map;
@@ -37,10 +38,12 @@ internal sealed class ExportMetadata
         }
 
         ScoreUnit = Optional("score") ?? "bits_per_dim";
-        if (ScoreUnit is not ("bits_per_dim" or "nll_nats"))
+        if (ScoreUnit is not ("bits_per_dim" or "nll_nats" or ScoreOutput))
         {
-            throw Invalid("score", $"is '{ScoreUnit}', expected 'bits_per_dim' or 'nll_nats'");
+            throw Invalid("score", $"is '{ScoreUnit}', expected 'bits_per_dim', 'nll_nats' or '{ScoreOutput}'");
         }
+
+        ScorerName = Optional("scorer");
 
         if (Optional("target_false_positive_rate") is { } alpha && Optional("calibration_scores") is { Length: > 0 } scores)
         {
@@ -73,6 +76,12 @@ internal sealed class ExportMetadata
     public (double Min, double Max)? InputRange { get; }
 
     public string ScoreUnit { get; }
+
+    // The exported scorer's name (flowood.scorer), or null in files written before it was recorded.
+    public string? ScorerName { get; }
+
+    // Whether the graph computes the score itself (output "score", float64) rather than the runtime from log p.
+    public bool GraphScores => ScoreUnit == ScoreOutput;
 
     public Calibration? Calibration { get; }
 

@@ -36,4 +36,13 @@ internal static class Sessions
 
         return logLikelihood;
     }
+
+    // Runs the exported graph and returns its float64 output `name` [count] (a scorer's "score").
+    public static double[] DoubleOutput(InferenceSession session, float[] values, long[] shape, string name)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, [ExportMetadata.InputName], [input], [name]);
+        return results[0].GetTensorDataAsSpan<double>().ToArray();
+    }
 }

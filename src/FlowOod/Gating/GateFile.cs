@@ -61,8 +61,12 @@ internal static class GateFile
         writer.Write(path, OodGate.FileKind, content, metadata);
     }
 
-    /// <summary>Reads a gate file for the classifier whose fingerprint is <paramref name="actual"/>; the detector returned is the caller's.</summary>
-    public static Stored Load(string path, ClassifierFingerprint actual, GateLoadOptions options, Func<Tensor, Tensor> layerFeatures)
+    /// <summary>
+    /// Reads a gate file for the classifier whose fingerprint is <paramref name="actual"/> (null: without a classifier, no
+    /// fingerprint check, and <paramref name="layerFeatures"/> also stands in for an unregistered feature extractor); the
+    /// detector returned is the caller's.
+    /// </summary>
+    public static Stored Load(string path, ClassifierFingerprint? actual, GateLoadOptions options, Func<Tensor, Tensor> layerFeatures)
     {
         var model = options.Model ?? new ModelLoadOptions();
         if (options.Device is not null)
@@ -74,7 +78,7 @@ internal static class GateFile
         {
             // The fingerprint first: a gate for another classifier is refused before anything is allocated.
             var stored = ReadFingerprint(path, Json.Object(content, "classifier", Where), $"{Where}.classifier");
-            if (stored.DescribeDifference(actual) is { } difference)
+            if (actual is not null && stored.DescribeDifference(actual) is { } difference)
             {
                 throw new GateMismatchException(
                     $"The gate file '{path}' was fitted with another classifier: {difference}. A gate's calibration holds only for the exact classifier it was "
@@ -106,7 +110,7 @@ internal static class GateFile
                 throw ModelContainer.Error(path, $"{Where}.classNames holds {classNames.Length} names; a classifier has at least 2 classes");
             }
 
-            var scorerOptions = ScorerOptions(source, name, o, layerFeatures);
+            var scorerOptions = ScorerOptions(source, name, o, layerFeatures, withoutClassifier: actual is null);
             var detector = Json.Object(content, "detector", Where);
             var calibration = reader.ReadDoubles(Json.String(detector, "calibrationScores", $"{Where}.detector", 64));
             var scorer = ScorerCodec.Decode(reader, Json.Object(detector, "scorer", $"{Where}.detector"), $"{Where}.detector.scorer", scorerOptions);
@@ -144,7 +148,7 @@ internal static class GateFile
         });
     }
 
-    private static ModelLoadOptions ScorerOptions(FeatureSource source, string? name, ModelLoadOptions options, Func<Tensor, Tensor> layerFeatures)
+    private static ModelLoadOptions ScorerOptions(FeatureSource source, string? name, ModelLoadOptions options, Func<Tensor, Tensor> layerFeatures, bool withoutClassifier)
     {
         if (source == FeatureSource.Input)
         {
@@ -163,6 +167,11 @@ internal static class GateFile
                     nameof(options));
             }
 
+            return options with { Catalog = catalog.WithFeatureExtractor(layerFeatures) };
+        }
+
+        if (catalog.FeatureExtractor is null && withoutClassifier)
+        {
             return options with { Catalog = catalog.WithFeatureExtractor(layerFeatures) };
         }
 

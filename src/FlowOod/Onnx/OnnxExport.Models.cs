@@ -21,24 +21,56 @@ public static partial class OnnxExport
     public const string DetectorKind = "detector";
 
     /// <summary>
-    /// Writes a negative log-likelihood scorer as its flow's graph plus, in metadata, <c>flowood.kind</c> = "scorer" and
-    /// <c>flowood.score</c>: <c>"bits_per_dim"</c> (the score is the <see cref="BitsPerDimOutput"/> output) or
-    /// <c>"nll_nats"</c> (the score is −<see cref="LogLikelihoodOutput"/>).
+    /// Writes a scorer as an ONNX graph plus, in metadata, <c>flowood.kind</c> = "scorer", <c>flowood.scorer</c> (its
+    /// name) and <c>flowood.score</c>, which says where the score is: <c>"bits_per_dim"</c> (the <see cref="BitsPerDimOutput"/>
+    /// output) or <c>"nll_nats"</c> (−<see cref="LogLikelihoodOutput"/>) for a <see cref="NegativeLogLikelihoodScorer"/> or a
+    /// <see cref="FeatureSpaceScorer"/>, and <c>"score"</c> (the float64 output <see cref="ScoreOutput"/>) for every other scorer.
     /// </summary>
-    /// <param name="scorer">A <see cref="NegativeLogLikelihoodScorer"/> with bin-centre noise, or a <see cref="FeatureSpaceScorer"/>
-    /// (then the graph's input is the raw feature vector <c>[N, D]</c>, its standardiser folded in, and the score is
-    /// "nll_nats"; <c>flowood.feature_mean</c> and <c>flowood.feature_std</c> record the standardiser).</param>
+    /// <remarks>
+    /// <para>Exportable: <see cref="NegativeLogLikelihoodScorer"/>, <see cref="FeatureSpaceScorer"/> (the graph's input is
+    /// then the raw feature vector <c>[N, D]</c>, its standardiser folded in; <c>flowood.feature_mean</c> and
+    /// <c>flowood.feature_std</c> record it), <see cref="TypicalityScorer"/>, <see cref="LikelihoodRatioScorer"/>,
+    /// <see cref="LocalLikelihoodRatioScorer"/>, <see cref="WaicScorer"/>, <see cref="StirringScorer"/>,
+    /// <see cref="DoseScorer"/> (its statistics and KDE), <see cref="RotationPredictionScorer"/> (the network on the four
+    /// rotations), and <see cref="TwoSidedScorer"/> and <see cref="ScoreDensityScorer"/> over exportable members — so the
+    /// default <c>ImageDetectors.Fit</c> detector (DoSE and rotation prediction) exports. Flow scorers must use bin-centre
+    /// noise. The flows and networks run in float32, their log-densities and losses are widened to float64 and the scorer's
+    /// own arithmetic (KDEs, ratios, variances) runs in float64, as in FlowOod. A KDE over m fitted samples becomes an
+    /// <c>[N, J, m]</c> float64 tensor per call. <see cref="InputComplexityScorer"/> cannot be exported (it compresses
+    /// the image with PNG or Deflate, which no ONNX operator does).</para>
+    /// </remarks>
+    /// <param name="scorer">The scorer.</param>
     /// <param name="path">The ONNX file to write.</param>
     /// <param name="options">Graph name, description and extra metadata (null: defaults).</param>
-    /// <exception cref="NotSupportedException">The scorer is of another kind or uses other noise (its scores are not the
-    /// graph's outputs), or a component of its flow cannot be exported; the message names it.</exception>
+    /// <exception cref="NotSupportedException">The scorer (or a member of it) is of a kind that cannot be exported, uses
+    /// other noise than the bin centres, or a component of its flow cannot be exported; the message names it.</exception>
     public static void Write(IOodScorer scorer, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var (flow, score, standardizer) = ScoringRule(scorer);
-        List<(string, string)> scoring = [(MetadataPrefix + "kind", ScorerKind), (MetadataPrefix + "score", score), .. FeatureMetadata(standardizer)];
-        WriteFile(Build(flow, options ?? new OnnxExportOptions(), scoring, standardizer), path);
+        WriteFile(BuildScorer(scorer, options), path);
+    }
+
+    /// <summary>The ONNX model of <see cref="Write(IOodScorer, string, OnnxExportOptions?)"/> as bytes.</summary>
+    /// <param name="scorer">The scorer.</param>
+    /// <param name="options">Graph name, description and extra metadata (null: defaults).</param>
+    /// <returns>The serialized ModelProto.</returns>
+    /// <exception cref="NotSupportedException">As for <see cref="Write(IOodScorer, string, OnnxExportOptions?)"/>.</exception>
+    public static byte[] ToBytes(IOodScorer scorer, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(scorer);
+        return BuildScorer(scorer, options).ToArray();
+    }
+
+    /// <summary>The ONNX model of <see cref="Write(OodDetector, string, OnnxExportOptions?)"/> as bytes.</summary>
+    /// <param name="detector">The detector.</param>
+    /// <param name="options">Graph name, description and extra metadata (null: defaults).</param>
+    /// <returns>The serialized ModelProto.</returns>
+    /// <exception cref="NotSupportedException">As for <see cref="Write(OodDetector, string, OnnxExportOptions?)"/>.</exception>
+    public static byte[] ToBytes(OodDetector detector, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(detector);
+        return BuildDetector(detector, DetectorKind, [], options).ToArray();
     }
 
     /// <summary>
@@ -47,8 +79,8 @@ public static partial class OnnxExport
     /// <c>flowood.target_false_positive_rate</c> and <c>flowood.calibration_scores</c> (sorted, comma-separated, round-trip
     /// format; the p-value of a score s is (1 + #{scores ≥ s}) / (n + 1)).
     /// </summary>
-    /// <param name="detector">The detector; its scorer must be a bin-centre <see cref="NegativeLogLikelihoodScorer"/> or a
-    /// <see cref="FeatureSpaceScorer"/> (graph input: the raw features, as for a scorer).</param>
+    /// <param name="detector">The detector; its scorer must be exportable (see <see cref="Write(IOodScorer, string, OnnxExportOptions?)"/>),
+    /// e.g. the default detector of <c>ImageDetectors.Fit</c>.</param>
     /// <param name="path">The ONNX file to write.</param>
     /// <param name="options">Graph name, description and extra metadata (null: defaults).</param>
     /// <exception cref="NotSupportedException">The detector's scorer cannot be exported; the message names it.</exception>
@@ -100,27 +132,48 @@ public static partial class OnnxExport
 
                 break;
             default:
-                throw new NotSupportedException($"The model file {modelPath} holds a '{kind}', which has no ONNX export (flows, scorers and detectors do).");
+                throw new NotSupportedException(
+                    kind == "gate"
+                        ? $"The model file {modelPath} holds a gate: export it with its classifier's feature output name, with 'flowood export-onnx --model FILE --out FILE.onnx --feature-output NAME' or SavedGate.Read and OnnxExport.WriteGate."
+                        : $"The model file {modelPath} holds a '{kind}', which has no ONNX export (flows, scorers, detectors and gates do).");
         }
 
         return kind;
     }
 
-    // The detector's flow graph with its scoring rule and calibration in metadata (plus `extra` entries), as a model.
+    // A scorer's graph with its scoring rule in metadata.
+    private static ProtoWriter BuildScorer(IOodScorer scorer, OnnxExportOptions? options) => BuildScoring(scorer, ScorerKind, [], options);
+
+    // The detector's scorer graph with its scoring rule and calibration in metadata (plus `extra` entries), as a model.
     private static ProtoWriter BuildDetector(OodDetector detector, string kind, IEnumerable<(string, string)> extra, OnnxExportOptions? options)
     {
-        var (flow, score, standardizer) = ScoringRule(detector.Scorer);
-        List<(string, string)> scoring =
+        List<(string, string)> calibration =
         [
-            (MetadataPrefix + "kind", kind),
-            (MetadataPrefix + "score", score),
             (MetadataPrefix + "threshold", Format(detector.Threshold)),
             (MetadataPrefix + "target_false_positive_rate", Format(detector.TargetFalsePositiveRate)),
             (MetadataPrefix + "calibration_scores", string.Join(",", detector.CalibrationScores.Select(Format))),
-            .. FeatureMetadata(standardizer),
             .. extra,
         ];
-        return Build(flow, options ?? new OnnxExportOptions(), scoring, standardizer);
+        return BuildScoring(detector.Scorer, kind, calibration, options);
+    }
+
+    // A negative log-likelihood or feature-space scorer: the flow graph, its score computed from log_likelihood by the
+    // runtime. Any other scorer: the graph of its score (output "score").
+    private static ProtoWriter BuildScoring(IOodScorer scorer, string kind, IEnumerable<(string, string)> extra, OnnxExportOptions? options)
+    {
+        options ??= new OnnxExportOptions();
+        if (scorer is NegativeLogLikelihoodScorer or FeatureSpaceScorer)
+        {
+            var (flow, score, standardizer) = ScoringRule(scorer);
+            List<(string, string)> rule =
+            [
+                (MetadataPrefix + "kind", kind), (MetadataPrefix + "score", score), (MetadataPrefix + "scorer", scorer.Name), .. FeatureMetadata(standardizer), .. extra,
+            ];
+            return Build(flow, options, rule, standardizer);
+        }
+
+        List<(string, string)> scoring = [(MetadataPrefix + "kind", kind), (MetadataPrefix + "score", ScoreOutput), (MetadataPrefix + "scorer", scorer.Name), .. extra];
+        return BuildScore(scorer, options, scoring);
     }
 
     // A feature-space graph's standardiser (also folded into the graph): the runtime needs μ and σ for FeatureSpaceScorer's
@@ -141,11 +194,7 @@ public static partial class OnnxExport
             return (features.Flow, "nll_nats", features.Standardizer);
         }
 
-        if (scorer is not NegativeLogLikelihoodScorer likelihood)
-        {
-            throw new NotSupportedException(
-                $"The scorer {scorer.GetType().FullName} ({scorer.Name}) cannot be exported to ONNX: only NegativeLogLikelihoodScorer and FeatureSpaceScorer are; export its flows with OnnxExport.Write(flow, ...).");
-        }
+        var likelihood = (NegativeLogLikelihoodScorer)scorer;
 
         if (likelihood.Noise.Kind != ScoringNoiseKind.BinCentres)
         {

@@ -25,6 +25,9 @@ namespace FlowOod.Onnx;
 /// your own implements <see cref="IOnnxExportable"/> (bijectors), <see cref="IOnnxExportableModule"/> (st-networks,
 /// bottleneck layers) or <see cref="IOnnxExportableScaleActivation"/>; otherwise the export throws a
 /// <see cref="NotSupportedException"/> naming it. The file is written by FlowOod's own protobuf encoder.</para>
+/// <para>Scorers and detectors export too (<see cref="Write(Scoring.IOodScorer, string, OnnxExportOptions?)"/>): a
+/// likelihood scorer as its flow's graph, every other exportable scorer (DoSE, rotation prediction, score densities,
+/// likelihood ratios, …) as a graph that computes its whole score into the float64 output <see cref="ScoreOutput"/>.</para>
 /// <para>metadata_props record <c>flowood.event_shape</c>, <c>flowood.dimensions</c>,
 /// <c>flowood.discretization_levels</c> (if any), <c>flowood.input_range</c> (if any), <c>flowood.noise</c> and
 /// <c>flowood.version</c>, plus <see cref="OnnxExportOptions.Metadata"/>.</para>
@@ -46,7 +49,16 @@ public static partial class OnnxExport
     /// <summary>The prefix of the metadata keys the export writes itself.</summary>
     public const string MetadataPrefix = "flowood.";
 
+    /// <summary>
+    /// The output of a scorer's or detector's graph that is its score, float64 <c>[N]</c> (for every scorer but a
+    /// <see cref="NegativeLogLikelihoodScorer"/> or <see cref="FeatureSpaceScorer"/>, whose score the runtime computes from
+    /// <see cref="LogLikelihoodOutput"/>); <c>flowood.score</c> is then <c>"score"</c>.
+    /// </summary>
+    public const string ScoreOutput = "score";
+
     private const long IrVersion = 8;
+    private const int FloatType = 1;
+    private const int DoubleType = 11;
 
     /// <summary>Writes <paramref name="flow"/>'s scoring graph to <paramref name="destination"/>.</summary>
     /// <param name="flow">The flow (its parameters are read, not changed).</param>
@@ -110,20 +122,44 @@ public static partial class OnnxExport
     private static ProtoWriter Build(
         NormalizingFlow flow, OnnxExportOptions options, IReadOnlyList<(string Key, string Value)> scoring, FeatureStandardizer? standardizer = null)
     {
-        if (!BitConverter.IsLittleEndian)
-        {
-            throw new PlatformNotSupportedException("The ONNX export writes raw little-endian tensors and needs a little-endian machine.");
-        }
-
-        var metadata = Metadata(flow, options);
+        CheckEndianness();
+        var metadata = Metadata([.. flow.EventShape], flow.DiscretizationLevels, flow.InputRange, options);
         metadata.InsertRange(metadata.Count - (options.Metadata?.Count ?? 0), scoring);
         var graph = new OnnxGraphBuilder(InputName);
         var (logLikelihood, bitsPerDim) = ScoringGraph(graph, flow, standardizer);
         graph.Alias(logLikelihood, LogLikelihoodOutput);
         graph.Alias(bitsPerDim, BitsPerDimOutput);
-
-        var inputInfo = ValueInfo(InputName, [.. flow.EventShape]);
         var outputs = new[] { ValueInfo(LogLikelihoodOutput, []), ValueInfo(BitsPerDimOutput, []) };
+        return Assemble(graph, options, ValueInfo(InputName, [.. flow.EventShape]), outputs, metadata);
+    }
+
+    // The graph of a scorer's score (OnnxScorers): output ScoreOutput (float64), plus log_likelihood and bits_per_dim of
+    // its first flow when it has one.
+    private static ProtoWriter BuildScore(IOodScorer scorer, OnnxExportOptions options, IReadOnlyList<(string Key, string Value)> scoring)
+    {
+        CheckEndianness();
+        var (shape, range, levels) = OnnxScorers.InputOf(scorer);
+        var metadata = Metadata(shape, levels, range, options);
+        metadata.InsertRange(metadata.Count - (options.Metadata?.Count ?? 0), scoring);
+        var graph = new OnnxGraphBuilder(InputName);
+        var scorers = new OnnxScorers(graph, new OnnxValue(InputName, shape));
+        graph.Alias(scorers.Score(scorer), ScoreOutput);
+        var outputs = new List<ProtoWriter> { ValueInfo(ScoreOutput, [], DoubleType) };
+        if (scorers.FirstFlow is { } flow)
+        {
+            var logProb = scorers.LogProb(flow);
+            graph.Alias(logProb, LogLikelihoodOutput);
+            graph.Alias(BitsGraph(graph, flow, logProb), BitsPerDimOutput);
+            outputs.Add(ValueInfo(LogLikelihoodOutput, []));
+            outputs.Add(ValueInfo(BitsPerDimOutput, []));
+        }
+
+        return Assemble(graph, options, ValueInfo(InputName, shape), outputs, metadata);
+    }
+
+    private static ProtoWriter Assemble(
+        OnnxGraphBuilder graph, OnnxExportOptions options, ProtoWriter inputInfo, IEnumerable<ProtoWriter> outputs, List<(string Key, string Value)> metadata)
+    {
         var model = new ProtoWriter()
             .Varint(1, IrVersion)
             .Text(2, "FlowOod")
@@ -143,10 +179,16 @@ public static partial class OnnxExport
         return model;
     }
 
+    private static void CheckEndianness()
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("The ONNX export writes raw little-endian tensors and needs a little-endian machine.");
+        }
+    }
+
     private static (string LogLikelihood, string BitsPerDim) ScoringGraph(OnnxGraphBuilder graph, NormalizingFlow flow, FeatureStandardizer? standardizer)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
         var input = InputName;
         if (standardizer is not null)
         {
@@ -158,7 +200,17 @@ public static partial class OnnxExport
             input = graph.Node("Cast", [scaled], OnnxAttributeValue.Of("to", 1L));
         }
 
-        var transformed = graph.Bijector(flow.Transform, new OnnxValue(input, flow.EventShape));
+        var logProb = LogProbGraph(graph, flow, new OnnxValue(input, flow.EventShape));
+        return (logProb, BitsGraph(graph, flow, logProb));
+    }
+
+    /// <summary>log p(x) of <paramref name="flow"/> on <paramref name="input"/> (float32 <c>[N]</c>): its transform's forward
+    /// pass and log-determinant plus the standard normal log-density of the latent.</summary>
+    internal static string LogProbGraph(OnnxGraphBuilder graph, NormalizingFlow flow, OnnxValue input)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var transformed = graph.Bijector(flow.Transform, input);
         if (flow.BaseDistribution is not StandardNormal)
         {
             throw new NotSupportedException(
@@ -166,34 +218,34 @@ public static partial class OnnxExport
         }
 
         // log N(z; 0, I) = −½·Σ z² − D·½·log 2π, then + log|det|.
-        var latent = graph.Node("Flatten", [transformed.Output.Name], OnnxAttributeValue.Of("axis", 1));
-        var squares = graph.Node("ReduceSum", [graph.Node("Mul", [latent, latent]), graph.Int64Constant("axes", [1], 1)], OnnxAttributeValue.Of("keepdims", 0));
-        var halved = graph.Node("Mul", [squares, graph.Scalar(-0.5)]);
-        var baseLogProb = graph.Node("Sub", [halved, graph.Scalar(flow.Dimensions * 0.5 * Math.Log(2 * Math.PI))]);
-        var logProb = transformed.LogDet is null ? baseLogProb : graph.Node("Add", [baseLogProb, transformed.LogDet]);
-
-        var d = flow.Dimensions;
-        var bits = flow.DiscretizationLevels is { } levels
-            ? graph.Node("Div", [graph.Node("Sub", [logProb, graph.Scalar(d * Math.Log(levels))]), graph.Scalar(-d * Math.Log(2))])
-            : graph.Node("Div", [logProb, graph.Scalar(-d * Math.Log(2))]);
-        return (logProb, bits);
+        var baseLogProb = OnnxScorers.StandardNormalLogDensity(graph, transformed.Output);
+        return transformed.LogDet is null ? baseLogProb : graph.Node("Add", [baseLogProb, transformed.LogDet]);
     }
 
-    private static List<(string Key, string Value)> Metadata(NormalizingFlow flow, OnnxExportOptions options)
+    // Bits/dim from log p (float32), as NormalizingFlow.BitsPerDim.
+    private static string BitsGraph(OnnxGraphBuilder graph, NormalizingFlow flow, string logProb)
+    {
+        var d = flow.Dimensions;
+        return flow.DiscretizationLevels is { } levels
+            ? graph.Node("Div", [graph.Node("Sub", [logProb, graph.Scalar(d * Math.Log(levels))]), graph.Scalar(-d * Math.Log(2))])
+            : graph.Node("Div", [logProb, graph.Scalar(-d * Math.Log(2))]);
+    }
+
+    private static List<(string Key, string Value)> Metadata(long[] eventShape, int? discretizationLevels, (double Min, double Max)? inputRange, OnnxExportOptions options)
     {
         var entries = new List<(string, string)>
         {
-            (MetadataPrefix + "event_shape", string.Join(",", flow.EventShape.Select(d => d.ToString(CultureInfo.InvariantCulture)))),
-            (MetadataPrefix + "dimensions", flow.Dimensions.ToString(CultureInfo.InvariantCulture)),
+            (MetadataPrefix + "event_shape", string.Join(",", eventShape.Select(d => d.ToString(CultureInfo.InvariantCulture)))),
+            (MetadataPrefix + "dimensions", eventShape.Aggregate(1L, (a, b) => a * b).ToString(CultureInfo.InvariantCulture)),
             (MetadataPrefix + "noise", ScoringNoise.BinCentres.ToString()),
             (MetadataPrefix + "version", Version),
         };
-        if (flow.DiscretizationLevels is { } levels)
+        if (discretizationLevels is { } levels)
         {
             entries.Add((MetadataPrefix + "discretization_levels", levels.ToString(CultureInfo.InvariantCulture)));
         }
 
-        if (flow.InputRange is { } range)
+        if (inputRange is { } range)
         {
             entries.Add((MetadataPrefix + "input_range", string.Create(CultureInfo.InvariantCulture, $"{range.Min:R},{range.Max:R}")));
         }
@@ -212,7 +264,7 @@ public static partial class OnnxExport
     }
 
     // ValueInfoProto: name (1), type (2) = TypeProto {tensor_type (1) = {elem_type (1) FLOAT, shape (2) = {dim (1) = {dim_value (1) | dim_param (2)}}}}.
-    private static ProtoWriter ValueInfo(string name, long[] eventShape)
+    private static ProtoWriter ValueInfo(string name, long[] eventShape, int elementType = FloatType)
     {
         var shape = new ProtoWriter().Message(1, new ProtoWriter().Text(2, "N"));
         foreach (var dim in eventShape)
@@ -220,7 +272,7 @@ public static partial class OnnxExport
             shape.Message(1, new ProtoWriter().Varint(1, dim));
         }
 
-        var tensorType = new ProtoWriter().Varint(1, 1).Message(2, shape);
+        var tensorType = new ProtoWriter().Varint(1, elementType).Message(2, shape);
         return new ProtoWriter().Text(1, name).Message(2, new ProtoWriter().Message(1, tensorType));
     }
 

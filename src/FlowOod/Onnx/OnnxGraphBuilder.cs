@@ -20,7 +20,7 @@ public sealed class OnnxGraphBuilder
     private readonly List<ProtoWriter> initializers = [];
     private readonly HashSet<string> names = new(StringComparer.Ordinal);
     private readonly Dictionary<float, string> scalars = [];
-    private readonly string batchInput;
+    private string batchInput;
     private string? batchShape;
 
     internal OnnxGraphBuilder(string batchInput)
@@ -131,6 +131,19 @@ public sealed class OnnxGraphBuilder
     // A float64 constant (the feature standardiser, computed in float64 as FeatureStandardizer computes it).
     internal string Float64Constant(string hint, double[] values, params long[] shape) =>
         Initializer(hint, 11, shape, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), values.Length);
+
+    // A float64 scalar constant (the scores of composite scorers are computed in float64, as FlowOod computes them).
+    internal string Float64Scalar(double value) => Float64Constant("f64", [value]);
+
+    // Per-example tensors (PerExample) take their N from `value` until the returned scope ends: a graph that runs a flow
+    // on a batch of another size than the input (e.g. stacked transforms of the input) wraps that flow's export in it.
+    internal IDisposable BatchOf(string value)
+    {
+        var saved = (batchInput, batchShape);
+        batchInput = value;
+        batchShape = null;
+        return new Restore(() => (batchInput, batchShape) = saved);
+    }
 
     /// <summary>An int64 constant of shape <paramref name="shape"/> (row-major values).</summary>
     /// <param name="hint">A readable stem for its name.</param>
@@ -285,5 +298,10 @@ public sealed class OnnxGraphBuilder
         tensor.Varint(2, dataType).Text(8, name).Bytes(9, raw);
         initializers.Add(tensor);
         return name;
+    }
+
+    private sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
     }
 }

@@ -83,6 +83,12 @@ public sealed class DoseScorer : FlowScorer, IComponent<DoseScorer>
     /// <summary>The flow.</summary>
     public NormalizingFlow Flow { get; }
 
+    /// <summary>The fitted density (for the ONNX export).</summary>
+    internal IndependentKde Kde => kde;
+
+    /// <summary>The statistics' layout (for the ONNX export).</summary>
+    internal FlowStatistics Layout => layout;
+
     /// <summary>What each of the S statistics is, in the order of <see cref="Statistics"/> and <see cref="FittedStatistics"/>.</summary>
     public IReadOnlyList<string> StatisticNames => layout.Names;
 

@@ -92,6 +92,12 @@ internal sealed class IndependentKde
     /// <summary>h_j, the bandwidth in standardised units.</summary>
     public double Bandwidth(int statistic) => bandwidth[statistic];
 
+    /// <summary>The standardised samples u_{j,i} (the array itself: do not write to it).</summary>
+    public double[] Standardized(int statistic) => standardized[statistic];
+
+    /// <summary>log(m·h_j·√(2π)), the normaliser subtracted from the log-sum-exp.</summary>
+    public double LogNormalizer(int statistic) => logNormalizer[statistic];
+
     /// <summary>Why <paramref name="samples"/> cannot be fitted, or null.</summary>
     public static string? Problem(IReadOnlyList<IReadOnlyList<double>> samples)
     {

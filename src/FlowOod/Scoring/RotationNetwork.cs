@@ -17,7 +17,7 @@ namespace FlowOod.Scoring;
 /// full-resolution ones: the first layer's activations are 4× smaller, which on a 2-core CPU made scoring about 7× faster
 /// (the full-resolution activations of a chunk no longer fit in cache). S must be a multiple of 4.
 /// </remarks>
-internal sealed class RotationNetwork : nn.Module<Tensor, Tensor>
+internal sealed partial class RotationNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2dLayer conv1;
     private readonly Conv2dLayer conv2;

@@ -57,6 +57,9 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
         ChunkSize = chunkSize;
     }
 
+    /// <summary>The network (for the ONNX export); never written after training.</summary>
+    internal RotationNetwork Network => network;
+
     /// <summary>Image channels C.</summary>
     public int Channels { get; }
 

@@ -60,6 +60,9 @@ public sealed class ScoreDensityScorer : IOodScorer, IComponent<ScoreDensityScor
         OwnsMembers = ownsMembers;
     }
 
+    /// <summary>The fitted density (for the ONNX export).</summary>
+    internal IndependentKde Kde => kde;
+
     /// <summary>The combined scorers, in order.</summary>
     public IReadOnlyList<IOodScorer> Members => members;
 
