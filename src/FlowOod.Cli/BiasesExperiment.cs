@@ -194,9 +194,10 @@ internal static class BiasesExperiment
         var files = new List<string>();
         using var train = data.FashionTrain.ToTensor(0, trainCount);
         using var heldOut = data.FashionTrain.ToTensor(BiasesOptions.HeldOutStart, heldOutCount);
-        foreach (var model in models)
+        // Seeds outermost: an interrupted run has every model at the first seeds.
+        foreach (var seed in seeds)
         {
-            foreach (var seed in seeds)
+            foreach (var model in models)
             {
                 var settings = string.Create(CultureInfo.InvariantCulture,
                     $"{model.Stem}: {model.Description}; {steps} steps × {options.BatchSize}; checkpoints every {interval}; {trainCount} training images; {heldOutCount} held-out; "
