@@ -201,7 +201,7 @@ internal static class BiasesExperiment
             {
                 var settings = string.Create(CultureInfo.InvariantCulture,
                     $"{model.Stem}: {model.Description}; {steps} steps × {options.BatchSize}; checkpoints every {interval}; {trainCount} training images; {heldOutCount} held-out; "
-                    + $"{inTest.Count} test, {mnist.Count} MNIST; layout {(seed == seeds[0] ? options.EffectiveLayoutImages : 0)} × {options.LayoutDraws}; synthetic {string.Join(",", SyntheticOodSets.Names)}; {precision.Precision}; FlowOod {BiasesRunStore.Version}");
+                    + $"{inTest.Count} test, {mnist.Count} MNIST; layout {(seed == seeds[0] ? options.EffectiveLayoutImages : 0)} × {options.LayoutDraws}; synthetic {string.Join(",", SyntheticOodSets.Names)}; {precision.Precision}; FlowOod {FlowOod.Persistence.ModelFile.LibraryVersion}");
                 if (store.TryLoad(model.Stem, seed, settings, out var reason) is { } saved)
                 {
                     console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{model.Stem} seed {seed}: reusing the saved run (held-out {saved.FinalBitsPerDim:F3} bits/dim, AUROC MNIST {saved.FinalAuroc:F3})."));

@@ -3,10 +3,8 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using FlowOod.Models;
 
 namespace FlowOod.Cli;
 
@@ -53,10 +51,6 @@ internal sealed class BiasesRunStore
         ArgumentNullException.ThrowIfNull(outputDirectory);
         folder = Path.Combine(outputDirectory, "biases-runs");
     }
-
-    /// <summary>The FlowOod version written into every saved run's settings.</summary>
-    public static string Version { get; } =
-        typeof(NormalizingFlow).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     /// <summary>The saved run of <paramref name="model"/> at <paramref name="seed"/> made with <paramref name="settings"/>; null (with the reason) when there is none to reuse.</summary>
     public BiasesRun? TryLoad(string model, long seed, string settings, out string? reason)

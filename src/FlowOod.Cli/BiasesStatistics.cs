@@ -218,6 +218,7 @@ internal sealed class ImageBootstrap
 {
     private readonly int[][] inDraws;
     private readonly int[][] oodDraws;
+    private readonly Dictionary<IReadOnlyList<BiasesRun>, double[]> computed = new(ReferenceEqualityComparer.Instance);
 
     public ImageBootstrap(int inCount, int oodCount, int resamples = BiasesStatistics.Resamples, int seed = 0)
     {
@@ -233,22 +234,43 @@ internal sealed class ImageBootstrap
         }
     }
 
-    /// <summary>Per resample, the mean over <paramref name="runs"/> of the AUROC on the resampled images.</summary>
+    /// <summary>
+    /// Per resample, the mean over <paramref name="runs"/> of the AUROC on the resampled images; computed once per list
+    /// of runs (a model's summary and its comparisons share the same list) and kept.
+    /// </summary>
     public double[] SeedMeanAurocs(IReadOnlyList<BiasesRun> runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
+        if (computed.TryGetValue(runs, out var known))
+        {
+            return known;
+        }
+
         var result = new double[inDraws.Length];
+        var inSample = new double[inDraws[0].Length];
+        var oodSample = new double[oodDraws[0].Length];
         for (int r = 0; r < inDraws.Length; r++)
         {
             var sum = 0.0;
             foreach (var run in runs)
             {
-                sum += OodMetrics.Auroc(inDraws[r].Select(i => run.InScores[i]).ToArray(), oodDraws[r].Select(i => run.MnistScores[i]).ToArray());
+                for (int i = 0; i < inSample.Length; i++)
+                {
+                    inSample[i] = run.InScores[inDraws[r][i]];
+                }
+
+                for (int i = 0; i < oodSample.Length; i++)
+                {
+                    oodSample[i] = run.MnistScores[oodDraws[r][i]];
+                }
+
+                sum += OodMetrics.Auroc(inSample, oodSample);
             }
 
             result[r] = sum / runs.Count;
         }
 
+        computed[runs] = result;
         return result;
     }
 }
