@@ -176,17 +176,18 @@ internal static class BiasesExperiment
         var mnist = data.Mnist.Take(Math.Min(limit, data.Mnist.Count));
         var synthetic = SyntheticOodSets.Names.Select(name => (Key: name, Set: SyntheticOodSets.Create(name, inTest, (int)(options.Seed & int.MaxValue)))).ToList();
         var steps = options.EffectiveSteps;
-        var interval = Math.Max(1, steps / options.EffectiveCheckpoints);
+        // ⌈steps / checkpoints⌉: the checkpoints before the last one stay an interval apart from it (375 steps: 63, …, 315, 375).
+        var interval = Math.Max(1, (steps + options.EffectiveCheckpoints - 1) / options.EffectiveCheckpoints);
         var models = options.EffectiveModels;
         var seeds = Enumerable.Range(0, options.EffectiveSeeds).Select(k => options.Seed + k).ToList();
         Directory.CreateDirectory(options.OutputDirectory);
         var precision = ConditionerPrecision.Choose(options.EffectivePrecision);
         var budgetText = string.Create(CultureInfo.InvariantCulture,
             $"budget {options.Budget.ToString().ToLowerInvariant()}: {models.Count} models × {seeds.Count} seed{(seeds.Count == 1 ? string.Empty : "s")} ({string.Join(", ", seeds)}) × {steps} steps × {options.BatchSize} images "
-            + $"({steps * options.BatchSize:N0} images seen), Adam lr 0.001, {(precision.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32")} st-networks, "
+            + $"({steps * options.BatchSize:N0} images seen), Adam lr 0.001, {(precision.Precision == ComputePrecision.BFloat16 ? "bf16 st-networks (float32 where a linear bottleneck is: in bf16 it trained a different model)" : "fp32 st-networks")}, "
             + $"{trainCount} Fashion-MNIST training images (0–{trainCount - 1}); checkpoints every {interval} steps and after the last: "
             + $"held-out bits/dim on {heldOutCount} Fashion-MNIST training images {BiasesOptions.HeldOutStart}–{BiasesOptions.HeldOutStart + heldOutCount - 1}, "
-            + $"AUROC on {inTest.Count} Fashion-MNIST test vs {mnist.Count} MNIST test images (the same images for every model and seed)");
+            + $"AUROC on {inTest.Count} Fashion-MNIST test vs {mnist.Count} MNIST test images (the same images for every model and seed), scored in the training precision");
         console.WriteLine($"Biases ({budgetText}); {get_num_threads()} threads.");
 
         var store = new BiasesRunStore(options.OutputDirectory);
@@ -234,6 +235,7 @@ internal static class BiasesExperiment
         using var flow = FlowCache.Build(seed, model.Build);
         var parameters = flow.parameters().Sum(p => p.numel());
         var checkpoints = new List<BiasesCheckpoint>();
+        (double[] In, double[] Mnist) lastScores = ([], []);
         var trainer = new FlowTrainer(flow, new TrainingOptions
         {
             Steps = steps,
@@ -255,14 +257,16 @@ internal static class BiasesExperiment
             if (p.EvaluationLoss is { } bitsPerDim)
             {
                 // The trainer puts the flow back in training mode before the next step.
-                var (inScores, mnistScores) = Scores(flow, inTest, mnist);
-                checkpoints.Add(new BiasesCheckpoint(p.Step, bitsPerDim, OodMetrics.Auroc(inScores, mnistScores)));
+                lastScores = Scores(flow, inTest, mnist);
+                checkpoints.Add(new BiasesCheckpoint(p.Step, bitsPerDim, OodMetrics.Auroc(lastScores.In, lastScores.Mnist)));
             }
         })));
 
         files.AddRange(curve.Write(options.OutputDirectory, stem));
-        var (finalIn, finalMnist) = Scores(flow, inTest, mnist);
-        using var scorer = new NegativeLogLikelihoodScorer(flow, LikelihoodUnit.BitsPerDim);
+        // The last checkpoint is after the last step: its scores are the final ones, in the precision the flow trained in,
+        // as are the synthetic sets' (a frozen copy with the same st-network precision).
+        var (finalIn, finalMnist) = lastScores;
+        using var scorer = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(flow, precision), LikelihoodUnit.BitsPerDim, ownsFlow: true);
         var syntheticAurocs = synthetic.Select(s => new SetAuroc(s.Key, OodMetrics.Auroc(finalIn, CompareScorers.Score(scorer, s.Set, s.Set.Count)))).ToList();
         var layout = measureLayout
             ? LatentLayout.Measure(flow, model.Stem, [inTest, mnist], new LatentLayoutSettings { Images = options.EffectiveLayoutImages, Draws = options.LayoutDraws, Seed = seed })

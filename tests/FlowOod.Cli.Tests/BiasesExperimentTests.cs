@@ -132,7 +132,7 @@ public sealed class BiasesExperimentTests : IDisposable
         PlotTests.PngSize(Path.Combine(folder, "cycle-seed4-training.png")).Should().Be((Plots.Width, Plots.Height));
         report.Summaries.Select(s => s.Model.Stem).Should().Equal("checkerboard", "cycle", "autoencoder", "bottleneck-l4");
         report.Runs.Should().HaveCount(8).And.OnlyContain(r => r.Seed == 3 || r.Seed == 4);
-        // Steps 3, interval max(1, 3 / 8) = 1: a checkpoint after every step.
+        // Steps 3, interval ⌈3 / 8⌉ = 1: a checkpoint after every step.
         report.Runs.Should().OnlyContain(r => r.Checkpoints.Select(c => c.Step).SequenceEqual(Enumerable.Range(1, 3)));
         report.Runs.Should().OnlyContain(r => r.Checkpoints.All(c => double.IsFinite(c.HeldOutBitsPerDim) && c.Auroc >= 0 && c.Auroc <= 1));
         report.Runs.Should().OnlyContain(r => r.Synthetic.Count == SyntheticOodSets.Names.Count && r.Parameters > 0 && r.InScores.Length == 16 && r.MnistScores.Length == 16);

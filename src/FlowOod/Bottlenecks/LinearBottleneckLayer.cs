@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Layers;
+using FlowOod.Precision;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,8 +19,10 @@ namespace FlowOod.Bottlenecks;
 /// <c>resnet_ae</c> and <c>autoencoder</c> st-networks). Both layers use PyTorch's default initialisation. Whatever
 /// follows can only depend on the input through the l numbers of the code, so the Jacobian of the output with respect
 /// to the input has rank at most l.
+/// <para>An st-network that contains this layer computes in float32 even when the flow's other st-networks run in bf16
+/// (<see cref="IFloat32Only"/> says why).</para>
 /// </remarks>
-internal sealed partial class LinearBottleneckLayer : nn.Module<Tensor, Tensor>
+internal sealed partial class LinearBottleneckLayer : nn.Module<Tensor, Tensor>, IFloat32Only
 {
     private readonly LinearLayer encode;
     private readonly LinearLayer decode;

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using FlowOod.Bijectors;
+using FlowOod.Bottlenecks;
 using FlowOod.Layers;
 using FlowOod.Models;
 using FlowOod.Persistence;
@@ -103,6 +104,39 @@ public sealed class ConditionerPrecisionTests
         ConditionerPrecision.Of(copy).Should().Be(ComputePrecision.BFloat16);
         ConditionerPrecision.Of(flow).Should().Be(ComputePrecision.Float32);
         flow.parameters().Should().OnlyContain(p => p.dtype == ScalarType.Float32, "the original is not converted");
+    }
+
+    // Trained with bf16 st-networks, a linear-bottleneck flow scored very differently in float32 (IFloat32Only has the
+    // numbers), so those couplings keep float32 in training and in inference copies: the copy is the float32 copy.
+    [Fact]
+    public void CreateInferenceCopy_BFloat16_KeepsBottleneckStNetworksInFloat32()
+    {
+        using var flow = PerturbedRealNvp(new LinearBottleneck(6));
+
+        using var bf16 = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16);
+        using var fp32 = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+
+        bf16.parameters().Should().OnlyContain(p => p.dtype == ScalarType.Float32);
+        ConditionerPrecision.Of(bf16).Should().Be(ComputePrecision.Float32);
+        using var images = EightBitImages(16);
+        new NegativeLogLikelihoodScorer(bf16).Score(images).Should().Equal(
+            new NegativeLogLikelihoodScorer(fp32).Score(images), "a float32 st-network computes the same in both copies");
+    }
+
+    [Fact]
+    public void Train_BFloat16_LeavesBottleneckCouplingsInFloat32AndConvertsTheOthers()
+    {
+        using var withBottleneck = PerturbedRealNvp(new LinearBottleneck(6));
+        using var plain = PerturbedRealNvp();
+
+        using (ConditionerPrecision.Train(withBottleneck, ComputePrecision.BFloat16))
+        using (ConditionerPrecision.Train(plain, ComputePrecision.BFloat16))
+        {
+            ConditionerPrecision.Of(withBottleneck).Should().Be(ComputePrecision.Float32);
+            ConditionerPrecision.Of(plain).Should().Be(ComputePrecision.BFloat16);
+        }
+
+        ConditionerPrecision.Of(plain).Should().Be(ComputePrecision.Float32, "the scope restores each coupling's setting");
     }
 
     [Fact]
@@ -260,10 +294,10 @@ public sealed class ConditionerPrecisionTests
     }
 
     // A small RealNVP whose every parameter is moved off its initial value, so s and t are not zero.
-    private static NormalizingFlow PerturbedRealNvp()
+    private static NormalizingFlow PerturbedRealNvp(IBottleneck? bottleneck = null)
     {
         random.manual_seed(5);
-        var flow = RealNvp.Create(Shape, new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1 });
+        var flow = RealNvp.Create(Shape, new RealNvpOptions { Scales = 2, Width = 8, Blocks = 1, Bottleneck = bottleneck ?? NoBottleneck.Instance });
         using var noGrad = no_grad();
         using var generator = new Generator(9);
         foreach (var parameter in flow.parameters())
