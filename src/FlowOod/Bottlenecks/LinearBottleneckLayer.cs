@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using FlowOod.Layers;
-using FlowOod.Precision;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,4 @@
-namespace FlowOod.Precision;
+namespace FlowOod.Layers;
 
 /// <summary>
 /// Marks an st-network module that must compute in the flow's own dtype: a coupling layer whose st-network contains one
