@@ -200,10 +200,13 @@ public static class ConditionerPrecision
 
     // False when the st-network contains a module that must stay in the flow's dtype (IFloat32Only says why).
     private static bool AcceptsBFloat16(CouplingLayer coupling) =>
-        !new[] { coupling.Conditioner }.Concat(coupling.Conditioner.modules()).OfType<IFloat32Only>().Any();
+        !SelfAndDescendants(coupling.Conditioner).OfType<IFloat32Only>().Any();
 
     private static IEnumerable<IFoldableConditioner> Foldables(nn.Module conditioner) =>
-        new[] { conditioner }.Concat(conditioner.modules()).Distinct().OfType<IFoldableConditioner>();
+        SelfAndDescendants(conditioner).Distinct().OfType<IFoldableConditioner>();
+
+    // An st-network and every module inside it.
+    private static IEnumerable<nn.Module> SelfAndDescendants(nn.Module conditioner) => new[] { conditioner }.Concat(conditioner.modules());
 
     private sealed class Restore(CouplingLayer[] couplings, ScalarType?[] before) : IDisposable
     {

@@ -119,8 +119,9 @@ public sealed class ConditionerPrecisionTests
         bf16.parameters().Should().OnlyContain(p => p.dtype == ScalarType.Float32);
         ConditionerPrecision.Of(bf16).Should().Be(ComputePrecision.Float32);
         using var images = EightBitImages(16);
-        new NegativeLogLikelihoodScorer(bf16).Score(images).Should().Equal(
-            new NegativeLogLikelihoodScorer(fp32).Score(images), "a float32 st-network computes the same in both copies");
+        using var bf16Scorer = new NegativeLogLikelihoodScorer(bf16);
+        using var fp32Scorer = new NegativeLogLikelihoodScorer(fp32);
+        bf16Scorer.Score(images).Should().Equal(fp32Scorer.Score(images), "a float32 st-network computes the same in both copies");
     }
 
     [Fact]
