@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace FlowOod.Scoring;
 
 /// <summary>
-/// The one way scorers evaluate a flow: validated input, inference mode, fixed-size chunks moved to the flow's device
+/// The one way scorers evaluate a flow: validated input, inference mode, fixed-size chunks (capped by
+/// <see cref="ChunkBudget"/>) moved to the flow's device
 /// (so a CPU batch can be scored by a GPU flow without copying all of it at once), the scorer's dequantization noise
 /// passed as an argument to the flow's dequantization step (one source per call, spanning its chunks), results copied to managed memory.
 /// </summary>
@@ -19,7 +20,7 @@ internal static class FlowEvaluation
     /// <summary>Per-example log p(x) in nats for every example of <paramref name="batch"/>.</summary>
     /// <param name="flow">The flow, in evaluation mode.</param>
     /// <param name="batch"><c>[N, eventShape...]</c>, validated here.</param>
-    /// <param name="chunkSize">Examples evaluated at once.</param>
+    /// <param name="chunkSize">Examples evaluated at once, at most (<see cref="ChunkBudget.Cap"/> may lower it).</param>
     /// <param name="noise">The dequantization noise.</param>
     /// <param name="parameterName">The name of the public method's parameter that holds the batch (named by the exceptions).</param>
     /// <exception cref="ArgumentException">The batch is invalid for the flow.</exception>
@@ -36,6 +37,7 @@ internal static class FlowEvaluation
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         EnsureEvaluationMode(flow);
         var count = batch.shape[0];
+        chunkSize = ChunkBudget.Cap(flow, batch, chunkSize);
         var result = new double[count];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();
         using var inference = inference_mode();

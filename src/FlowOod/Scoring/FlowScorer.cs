@@ -55,7 +55,10 @@ public abstract class FlowScorer : IOodScorer
     /// <inheritdoc/>
     public abstract string Name { get; }
 
-    /// <summary>Examples evaluated at once (bounds memory).</summary>
+    /// <summary>
+    /// Examples evaluated at once, at most (bounds memory): a chunk is lowered, not below 16, when its largest tensor could
+    /// pass 32 MiB by a bound read from the flow's weights (glibc returns blocks that large to the kernel on every free).
+    /// </summary>
     public int ChunkSize { get; }
 
     /// <summary>The dequantization noise while scoring (default <see cref="ScoringNoise.BinCentres"/>).</summary>

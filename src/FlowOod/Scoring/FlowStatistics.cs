@@ -71,7 +71,7 @@ internal sealed class FlowStatistics
 
     /// <summary>
     /// The statistics of every example of <paramref name="batch"/> (validated against the flow already), in chunks of
-    /// <paramref name="chunkSize"/> under inference mode: row-major <c>[N, S]</c> in float64.
+    /// <paramref name="chunkSize"/> (at most; <see cref="ChunkBudget.Cap"/>) under inference mode: row-major <c>[N, S]</c> in float64.
     /// </summary>
     /// <exception cref="InvalidOperationException">The flow is in training mode.</exception>
     public double[] Compute(Tensor batch, int chunkSize, ScoringNoise noise)
@@ -79,6 +79,7 @@ internal sealed class FlowStatistics
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         FlowEvaluation.EnsureEvaluationMode(flow);
         var count = batch.shape[0];
+        chunkSize = ChunkBudget.Cap(flow, batch, chunkSize);
         var result = new double[checked(count * Count)];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();
         using var inference = inference_mode();
