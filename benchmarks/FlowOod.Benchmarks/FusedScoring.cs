@@ -37,7 +37,7 @@ internal static class FusedScoring
             set_num_threads(threads);
         }
 
-        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()}");
+        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()} | {Program.MallocNote}");
         Console.WriteLine($"load average before: {LoadAverage()}");
         random.manual_seed(1);
         using var data = rand(images, 1, 28, 28).mul_(255).floor_().div_(255);

@@ -34,7 +34,7 @@ internal static class Latency
     {
         var threads = get_num_threads();
         var bf16 = ProcessorInfo.Current.HasNativeBFloat16;
-        Console.WriteLine($"latency: cpu {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {threads} (torch and ONNX Runtime intra-op) | load average {Peers.LoadAverage()}");
+        Console.WriteLine($"latency: cpu {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {threads} (torch and ONNX Runtime intra-op) | {Program.MallocNote} | load average {Peers.LoadAverage()}");
         if (!bf16)
         {
             Console.WriteLine("latency: no bf16 rows: this CPU has no native bf16 (avx512_bf16 or amx_bf16)");

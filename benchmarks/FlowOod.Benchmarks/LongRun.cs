@@ -28,7 +28,7 @@ internal static class LongRun
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(interval);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
-        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()}");
+        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()} | {Program.MallocNote}");
         using var data = TrainingImages(out var source);
         Console.WriteLine($"compact RealNVP, {steps} steps of {batch}, {precision}, on {source}; a line every {interval} steps");
         Console.WriteLine("step  images/s (interval)  loss bits/dim  live tensors  RSS MiB  subnormal parameters  subnormal gradients");

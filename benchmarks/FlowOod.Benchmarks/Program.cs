@@ -16,11 +16,20 @@ namespace FlowOod.Benchmarks;
 /// </summary>
 internal static class Program
 {
+    /// <summary>Whether glibc keeps freed memory in this run (<see cref="FlowOodRuntime.RetainFreedMemory"/>).</summary>
+    public static bool RetainedMemory { get; private set; }
+
+    /// <summary>The allocator setting, for the cpu line printed with every figure.</summary>
+    public static string MallocNote => RetainedMemory ? "malloc: glibc keeps freed memory (FlowOodRuntime.RetainFreedMemory)" : "malloc: default";
+
     public static int Main(string[] args)
     {
         // Process-wide, before the first tensor: no "Could not initialize NNPACK!" line per small convolution on processors
         // NNPACK does not know. (BenchmarkDotNet's own runs happen in child processes it generates, which start elsewhere.)
         FlowOodRuntime.DisableNnpack();
+        // As FlowOod's own tools run (and as getting-started §9 advises): glibc keeps freed memory for reuse. Every cpu line
+        // says so (MallocNote).
+        RetainedMemory = FlowOodRuntime.RetainFreedMemory();
         if (args.Length > 0 && args[0] == "throughput")
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;

@@ -52,7 +52,7 @@ public static class Soak
     {
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
-        print($"soak: cpu {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | intra-op threads {get_num_threads()}");
+        print($"soak: cpu {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | intra-op threads {get_num_threads()} | {Program.MallocNote}");
         using var targets = new Targets();
         var pool = EightBitImages(400, seed: 5);
         var requests = Requests(targets.Count, distinctRequests, pool.shape[0]);

@@ -39,7 +39,7 @@ internal static class Throughput
         random.manual_seed(1);
         using var data = rand(2048, 1, 28, 28).mul_(255).floor_().div_(255);
         var auto = ConditionerPrecision.Choose(ComputePrecision.Auto);
-        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()}");
+        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()} | {Program.MallocNote}");
         Console.WriteLine($"bf16: Auto chooses {auto.Precision} here: {auto.Reason}");
 
         var models = new[]
@@ -74,7 +74,7 @@ internal static class Throughput
 
         random.manual_seed(1);
         using var data = rand(2048, 1, 28, 28).mul_(255).floor_().div_(255);
-        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()}");
+        Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()} | {Program.MallocNote}");
         Peers.Run(data, rounds, trainSteps, scoreImages);
         Latency.Run(data, latencyCalls);
         return 0;

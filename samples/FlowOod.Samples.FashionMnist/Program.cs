@@ -25,6 +25,7 @@ internal static class Program
         // An application's process-wide choice, made once before the first tensor (it loads the backend first): no
         // "Could not initialize NNPACK!" line per small convolution on processors NNPACK does not know.
         FlowOodRuntime.DisableNnpack();
+        FlowOodRuntime.RetainFreedMemory(); // glibc keeps freed memory for the next tensor (getting-started §9)
         var train = FlowOodDatasets.FashionMnist(DatasetSplit.Train);
         var test = FlowOodDatasets.FashionMnist(DatasetSplit.Test);
         var mnist = FlowOodDatasets.Mnist(DatasetSplit.Test);

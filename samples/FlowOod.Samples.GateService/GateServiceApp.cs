@@ -56,6 +56,7 @@ public static class GateServiceApp
 
         // Process-wide and set once, before any libtorch work: the scoring worker is the only thread running libtorch.
         torch.set_num_threads(settings.Threads);
+        FlowOodRuntime.RetainFreedMemory(); // glibc keeps freed memory for the next request's tensors (getting-started §9)
         var app = builder.Build();
         GateModels.EnsureTrained(settings, app.Logger);
 

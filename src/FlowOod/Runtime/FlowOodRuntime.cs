@@ -81,6 +81,42 @@ public static class FlowOodRuntime
         }
     }
 
+    /// <summary>
+    /// Tells glibc's <c>malloc</c> to keep freed memory for reuse instead of handing it back to the kernel, so that CPU
+    /// tensors stop paying a page fault per 4 KiB every time they are allocated. An application's decision, for the
+    /// whole process: FlowOod itself never calls it.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Why.</b> libtorch allocates every CPU tensor with <c>malloc</c>. glibc returns freed memory at the top of
+    /// its heaps to the kernel once it passes a trim threshold that it adjusts on its own, and serves blocks above an
+    /// (also adjusted) mmap threshold with fresh pages. Which way a scoring call goes depends on what the process did
+    /// before. Measured on the 2-core AMD EPYC VM, the compact RealNVP's float32 inference copy scored 1,024 images:
+    /// 318–335 images/s with ~100 page faults in a fresh process, but 180–190 images/s with ~300,000 page faults after
+    /// 30 training steps in the same process. With this call made first, the same sequence scored 312–360 images/s
+    /// with 0–29,000 page faults. ONNX Runtime avoids the problem with its own arena; PyTorch's CPU tuning guides
+    /// suggest jemalloc or tcmalloc for the same reason.</para>
+    /// <para><b>What it sets.</b> <c>mallopt(M_MMAP_THRESHOLD, 32 MiB)</c> (glibc's largest, which also stops the
+    /// adjusting) and <c>mallopt(M_TRIM_THRESHOLD, trimThresholdBytes)</c>. The environment variable
+    /// <c>GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824</c> does the same
+    /// for a process you cannot change. Scorers already keep each tensor under 32 MiB (they lower their chunk size when
+    /// needed), so the mmap threshold covers all of them.</para>
+    /// <para><b>Cost.</b> Up to <paramref name="trimThresholdBytes"/> of freed memory stays in the process's resident
+    /// size after a peak, ready for the next call. Call it once, at the start of the application. Calling it again is
+    /// harmless. Results do not change, only speed.</para>
+    /// </remarks>
+    /// <param name="trimThresholdBytes">Freed memory kept for reuse at the top of each heap, in bytes (default 1 GiB).</param>
+    /// <returns>True when glibc took both settings; false elsewhere (musl, macOS, Windows): nothing changed.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="trimThresholdBytes"/> is below 32 MiB or above <see cref="int.MaxValue"/>.</exception>
+    public static bool RetainFreedMemory(long trimThresholdBytes = 1L << 30)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(trimThresholdBytes, GlibcMalloc.MaxMmapThreshold);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(trimThresholdBytes, int.MaxValue);
+        lock (Gate)
+        {
+            return GlibcMalloc.TrySet((int)trimThresholdBytes);
+        }
+    }
+
     private static string Diagnose(Exception failure)
     {
         var baseDirectory = AppContext.BaseDirectory;
