@@ -86,7 +86,7 @@ public sealed class ChunkBudgetTests
     {
         using var flow = Create("compact");
         flow.eval();
-        using var images = rand(300, 1, 28, 28).mul_(255).floor_().div_(255);
+        using var images = randint(0, 256, [300, 1, 28, 28], dtype: ScalarType.Float32).DivideInPlace(255.0);
         using var capped = new NegativeLogLikelihoodScorer(flow, chunkSize: 256);
         using var small = new NegativeLogLikelihoodScorer(flow, chunkSize: 16);
         ChunkBudget.Cap(flow, images, 256).Should().BeLessThan(256, "this test is about a capped chunk");
