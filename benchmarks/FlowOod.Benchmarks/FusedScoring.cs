@@ -45,7 +45,8 @@ internal static class FusedScoring
         // A few steps, so the running statistics are a trained flow's (speed does not depend on them).
         new FlowTrainer(flow, new TrainingOptions { Steps = 3, BatchSize = 64, Seed = 1 }).Train(data);
 
-        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        BenchPrecisions.PrintSkipNote("fused-score: ");
+        foreach (var precision in BenchPrecisions.Measured)
         {
             using var fused = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(flow, precision), chunkSize: Chunk, ownsFlow: true);
             using var unfused = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateUnfusedInferenceCopy(flow, precision), chunkSize: Chunk, ownsFlow: true);

@@ -56,14 +56,17 @@ internal static class Peers
         scored.eval();
         var pixels = Pixels(data);
         using var copy32 = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(scored, ComputePrecision.Float32), chunkSize: Chunk, ownsFlow: true);
-        using var copy16 = new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(scored, ComputePrecision.BFloat16), chunkSize: Chunk, ownsFlow: true);
+        BenchPrecisions.PrintSkipNote($"peers {Name}: ");
+        using var copy16 = BenchPrecisions.MeasuresBFloat16
+            ? new NegativeLogLikelihoodScorer(ConditionerPrecision.CreateInferenceCopy(scored, ComputePrecision.BFloat16), chunkSize: Chunk, ownsFlow: true)
+            : null;
         using var ort = new OnnxRuntimePeer(OnnxExport.ToBytes(scored), null, threads, OnnxExport.BitsPerDimOutput, ImageShape);
         Check(scored, copy32, ort, data, pixels);
 
         // The trained flow is another instance: training moves weights, and the scored flow must stay the exported one.
         random.manual_seed(2);
         using var trained = RealNvp.Create(ImageShape, RealNvpOptions.Compact);
-        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        foreach (var precision in BenchPrecisions.Measured)
         {
             // Warm-up: the first steps of each precision pay for kernel selection and allocation.
             new FlowTrainer(trained, new TrainingOptions { Steps = 2, BatchSize = 64, Precision = precision }).Train(data);
@@ -135,14 +138,17 @@ internal static class Peers
                     },
                     () =>
                     {
-                        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+                        foreach (var precision in BenchPrecisions.Measured)
                         {
                             var result = new FlowTrainer(trained, new TrainingOptions { Steps = trainSteps, BatchSize = 64, Precision = precision }).Train(data);
                             Add($"train {Label(precision)}", FlowOodLabel, r, result.ExamplesPerSecond);
                         }
 
                         Add("score fp32", FlowOodLabel, r, Rate(copy32, data, scoreImages));
-                        Add("score bf16", FlowOodLabel, r, Rate(copy16, data, scoreImages));
+                        if (copy16 is not null)
+                        {
+                            Add("score bf16", FlowOodLabel, r, Rate(copy16, data, scoreImages));
+                        }
                     },
                 };
                 if (round % 2 == 1)

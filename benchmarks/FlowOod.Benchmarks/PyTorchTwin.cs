@@ -76,7 +76,7 @@ public static partial class PyTorchTwin
             return (null, "no python3 with torch here (Debian: apt-get install python3-torch)");
         }
 
-        var arguments = string.Create(CultureInfo.InvariantCulture, $"\"{script}\" 32 2 {threads} {chunk} fp32,fp32-cl,bf16-cl");
+        var arguments = string.Create(CultureInfo.InvariantCulture, $"\"{script}\" 32 2 {threads} {chunk} {(BenchPrecisions.MeasuresBFloat16 ? "fp32,fp32-cl,bf16-cl" : "fp32,fp32-cl")}");
         if (onnxPath is not null)
         {
             arguments += $" \"{onnxPath}\"";

@@ -41,6 +41,7 @@ internal static class Throughput
         var auto = ConditionerPrecision.Choose(ComputePrecision.Auto);
         Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()} | {Program.MallocNote}");
         Console.WriteLine($"bf16: Auto chooses {auto.Precision} here: {auto.Reason}");
+        BenchPrecisions.PrintSkipNote(string.Empty);
 
         var models = new[]
         {
@@ -97,7 +98,7 @@ internal static class Throughput
             + $"(convolutions and linear layers, counted from the architecture; 3x3 convolutions {convolutions.Sum(l => l.Flops) / forward:P0} of them)");
 
         var ceiling = new Dictionary<(ComputePrecision, bool), double>();
-        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        foreach (var precision in BenchPrecisions.Measured)
         {
             foreach (var backward in new[] { false, true })
             {
@@ -106,13 +107,13 @@ internal static class Throughput
         }
 
         Console.WriteLine(
-            $"{model.Name} conv ceiling (its 3x3 convolutions at batch {model.BatchSize}, FLOP-weighted, best of NCHW and channels-last): fp32 fwd {ceiling[(ComputePrecision.Float32, false)]:F1}, "
-            + $"fwd+bwd {ceiling[(ComputePrecision.Float32, true)]:F1} GFLOP/s | bf16 fwd {ceiling[(ComputePrecision.BFloat16, false)]:F1}, fwd+bwd {ceiling[(ComputePrecision.BFloat16, true)]:F1} GFLOP/s");
+            $"{model.Name} conv ceiling (its 3x3 convolutions at batch {model.BatchSize}, FLOP-weighted, best of NCHW and channels-last): "
+            + string.Join(" | ", BenchPrecisions.Measured.Select(p => $"{Label(p)} fwd {ceiling[(p, false)]:F1}, fwd+bwd {ceiling[(p, true)]:F1} GFLOP/s")));
 
         // Warm-up: first calls pay for kernel selection and allocation.
         new FlowTrainer(flow, new TrainingOptions { Steps = 2, BatchSize = model.BatchSize }).Train(data);
         var rates = new Dictionary<ComputePrecision, (double Train, double Score)>();
-        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        foreach (var precision in BenchPrecisions.Measured)
         {
             PeakMemory.Reset();
             var trained = new FlowTrainer(flow, new TrainingOptions { Steps = model.TrainSteps, BatchSize = model.BatchSize, Precision = precision }).Train(data);
@@ -159,7 +160,7 @@ internal static class Throughput
     private static void ChunkAndThreads(Model model, Tensor data, int threads)
     {
         using var flow = model.Build();
-        foreach (var precision in new[] { ComputePrecision.Float32, ComputePrecision.BFloat16 })
+        foreach (var precision in BenchPrecisions.Measured)
         {
             var byChunk = ChunkSizes.Select(chunk => $"{chunk}: {ScoreRate(flow, precision, data, 1024, chunk):F1}");
             Console.WriteLine($"{model.Name} {Label(precision)} score by chunk size (images/s): {string.Join(" | ", byChunk)}");
