@@ -197,14 +197,16 @@ public sealed class NoGlobalGeneratorTests
         random.manual_seed(Seed);
         using var ours = new Conv2dLayer(4, 6, 3, padding: 1);
         SameParameters(ours, reference);
-        ours.call(input).eq(reference.call(input)).all().ReadBoolean().Should().BeTrue();
+        // Same function, not the same bits: on the CPU our layer convolves with its weight channels-last, another oneDNN
+        // kernel than the module's NCHW one, whose rounding differs on some processors (an avx2-only AMD EPYC).
+        ours.call(input).sub(reference.call(input)).abs().max().ReadDouble().Should().BeLessThan(1e-5);
 
         random.manual_seed(Seed);
         using var strided = nn.Conv2d(4, 6, (4, 4), stride: (2, 1));
         random.manual_seed(Seed);
         using var oursStrided = new Conv2dLayer(4, 6, (4, 4), (2, 1));
         SameParameters(oursStrided, strided);
-        oursStrided.call(input).eq(strided.call(input)).all().ReadBoolean().Should().BeTrue();
+        oursStrided.call(input).sub(strided.call(input)).abs().max().ReadDouble().Should().BeLessThan(1e-5);
 
         random.manual_seed(Seed);
         using var transposed = nn.ConvTranspose2d(4, 5, (4, 4), stride: (2, 2));
