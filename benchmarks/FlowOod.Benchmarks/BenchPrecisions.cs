@@ -5,7 +5,7 @@ using FlowOod.Precision;
 namespace FlowOod.Benchmarks;
 
 /// <summary>
-/// The precisions the bench measures on this processor: fp32 always; bf16 where the CPU computes it natively
+/// The precisions every bench measures on this processor: fp32 always; bf16 where the CPU computes it natively
 /// (<see cref="ProcessorInfo.HasNativeBFloat16"/>), or anywhere when the environment variable <c>FLOWOOD_BENCH_BF16=1</c>
 /// asks for it.
 /// </summary>
@@ -19,25 +19,22 @@ internal static class BenchPrecisions
     /// <summary>The environment variable that makes the bench measure bf16 on a CPU without native bf16.</summary>
     public const string ForceVariable = "FLOWOOD_BENCH_BF16";
 
-    /// <summary>Whether bf16 rows are measured in this run.</summary>
-    public static bool MeasuresBFloat16 =>
+    /// <summary>Whether bf16 rows are measured in this run (read once: the processor and the environment do not change).</summary>
+    public static bool MeasuresBFloat16 { get; } =
         ProcessorInfo.Current.HasNativeBFloat16 || Environment.GetEnvironmentVariable(ForceVariable) == "1";
 
     /// <summary>fp32, then bf16 when <see cref="MeasuresBFloat16"/>.</summary>
-    public static IReadOnlyList<ComputePrecision> Measured =>
+    public static IReadOnlyList<ComputePrecision> Measured { get; } =
         MeasuresBFloat16 ? [ComputePrecision.Float32, ComputePrecision.BFloat16] : [ComputePrecision.Float32];
 
-    /// <summary>The line a bench prints when it leaves bf16 out, or null when it measures it.</summary>
-    public static string? SkipNote => MeasuresBFloat16
-        ? null
-        : $"bf16: not measured: this CPU has no native bf16 (avx512_bf16 or amx_bf16), where libtorch emulates it many times slower than fp32 and ComputePrecision.Auto chooses fp32; {ForceVariable}=1 measures it anyway";
-
-    /// <summary>Prints <see cref="SkipNote"/> with <paramref name="prefix"/> when bf16 is left out.</summary>
+    /// <summary>When bf16 is left out, prints why, after <paramref name="prefix"/> (the bench's line prefix).</summary>
     public static void PrintSkipNote(string prefix)
     {
-        if (SkipNote is { } note)
+        if (!MeasuresBFloat16)
         {
-            Console.WriteLine($"{prefix}{note}");
+            Console.WriteLine(
+                $"{prefix}bf16: not measured: this CPU has no native bf16 (avx512_bf16 or amx_bf16), where libtorch emulates it many times "
+                + $"slower than fp32 and ComputePrecision.Auto chooses fp32; {ForceVariable}=1 measures it anyway");
         }
     }
 }

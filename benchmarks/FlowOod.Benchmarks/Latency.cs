@@ -20,7 +20,8 @@ namespace FlowOod.Benchmarks;
 /// </summary>
 /// <remarks>
 /// The variants of a model take turns in blocks of 10 timed calls (rotated order, one untimed call before each block),
-/// so a neighbour's load falls on all of them alike and no call pays for the previous runtime's spinning threads. Line form: <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N | threads T</c>.
+/// so a neighbour's load falls on all of them alike and no call pays for the previous runtime's spinning threads.
+/// Line form: <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N | threads T</c>.
 /// FlowOod calls go through <see cref="NegativeLogLikelihoodScorer.Score"/> (input checks included); ONNX Runtime calls
 /// wrap the caller's float array (no copy) and run the session.
 /// </remarks>
@@ -34,28 +35,24 @@ internal static class Latency
     public static void Run(Tensor images, int calls)
     {
         var threads = get_num_threads();
-        var bf16 = ProcessorInfo.Current.HasNativeBFloat16;
         Console.WriteLine($"latency: cpu {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {threads} (torch and ONNX Runtime intra-op) | {Program.MallocNote} | load average {Peers.LoadAverage()}");
-        if (!bf16)
-        {
-            Console.WriteLine("latency: no bf16 rows: this CPU has no native bf16 (avx512_bf16 or amx_bf16)");
-        }
+        BenchPrecisions.PrintSkipNote("latency: ");
 
         random.manual_seed(1);
         using (var image = RealNvp.Create(ImageShape, RealNvpOptions.Compact))
         {
             new FlowTrainer(image, new TrainingOptions { Steps = 3, BatchSize = 64, Seed = 1 }).Train(images);
-            Measure("compact RealNVP", image, images.narrow(0, 0, 1), calls, threads, bf16);
+            Measure("compact RealNVP", image, images.narrow(0, 0, 1), calls, threads);
         }
 
         random.manual_seed(2);
         using var features = randn(2048, FeatureSize);
         using var feature = TabularRealNvp.Create(FeatureSize, new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 });
         new FlowTrainer(feature, new TrainingOptions { Steps = 20, BatchSize = 128, Seed = 1 }).Train(features);
-        Measure($"feature flow ({FeatureSize}-dim TabularRealNvp, 4 couplings of width 64)", feature, features.narrow(0, 0, 1), calls, threads, bf16);
+        Measure($"feature flow ({FeatureSize}-dim TabularRealNvp, 4 couplings of width 64)", feature, features.narrow(0, 0, 1), calls, threads);
     }
 
-    private static void Measure(string model, NormalizingFlow flow, Tensor one, int calls, int threads, bool bf16)
+    private static void Measure(string model, NormalizingFlow flow, Tensor one, int calls, int threads)
     {
         flow.eval();
         var scorers = new List<NegativeLogLikelihoodScorer>();
@@ -71,7 +68,7 @@ internal static class Latency
 
             FlowOod("fp32 FlowOod flow", flow, owns: false);
             FlowOod("fp32 FlowOod inference copy", ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32), owns: true);
-            if (bf16)
+            if (BenchPrecisions.MeasuresBFloat16)
             {
                 FlowOod("bf16 FlowOod inference copy", ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16), owns: true);
             }

@@ -193,10 +193,15 @@ internal static class Peers
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peers {Name} summary: {string.Join(" | ", summary)} | FlowOod / best peer, median over the rounds; - where no peer ran | load average {LoadAverage()}"));
     }
 
-    // One column's line; returns the summary's "Rx" or "-".
+    // One column's line (none for a column FlowOod did not measure); returns the summary's "Rx" or "-".
     private static string Report(string column, Dictionary<(string Column, string Who), SortedDictionary<int, double>> samples, int rounds)
     {
         var ours = samples.GetValueOrDefault((column, FlowOodLabel)) ?? new SortedDictionary<int, double>();
+        if (ours.Count == 0)
+        {
+            return "-"; // a precision this run does not measure (see BenchPrecisions): its skip line said why
+        }
+
         var peers = samples.Where(s => s.Key.Column == column && s.Key.Who != FlowOodLabel)
             .Select(s => (Who: s.Key.Who, Rounds: s.Value))
             .OrderByDescending(p => Median(p.Rounds.Values))

@@ -76,7 +76,7 @@ public sealed class AgreementTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"features: max |Δ| = {nats.Max():E2} nats ({bitsPerDim:E2} bits/dim), in-distribution {nats.Take(1500).Max():E2} nats, {actual.Count(p => p.IsOutOfDistribution)} flagged, {watch.Elapsed.TotalSeconds:F1} s");
         bitsPerDim.Should().BeLessThan(Tolerance);
         nats.Take(1500).Max().Should().BeLessThan(Tolerance, "in-distribution scores agree within 1e-4 nats");
-        DecisionAgreement.ShouldAgree(actual.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), expected.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), model.CalibrationScores, "the same detector");
+        DecisionAgreement.ShouldAgree(actual, expected, model.CalibrationScores, "the same detector");
         actual.Count(p => p.IsOutOfDistribution).Should().BeInRange(300, 700, "most scaled vectors are flagged, about 5% of the others");
     }
 
@@ -98,7 +98,7 @@ public sealed class AgreementTests(ITestOutputHelper output) : IDisposable
         var difference = actual.Zip(expected, (a, e) => Math.Abs(a.Score - e.Score)).Max();
         output.WriteLine($"{flow.GetType().Name}: max |Δ| = {difference:E2} bits/dim, {actual.Count(p => p.IsOutOfDistribution)} flagged, {watch.Elapsed.TotalSeconds:F1} s");
         difference.Should().BeLessThan(Tolerance);
-        DecisionAgreement.ShouldAgree(actual.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), expected.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), model.CalibrationScores, "the verdicts at the calibrated threshold must be the same");
+        DecisionAgreement.ShouldAgree(actual, expected, model.CalibrationScores, "the verdicts at the calibrated threshold must be the same");
         actual.Count(p => p.IsOutOfDistribution).Should().BeInRange(400, 700, "the noise images are flagged, about 5% of the others");
     }
 

@@ -1,6 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using FlowOod.Detection;
+using FlowOod.Gating;
+using FlowOod.OnnxRuntime;
 using FluentAssertions;
 
 namespace FlowOod.Tests.Shared;
@@ -20,13 +23,33 @@ namespace FlowOod.Tests.Shared;
 /// </remarks>
 internal static class DecisionAgreement
 {
-    /// <summary>Asserts that <paramref name="actual"/> and <paramref name="expected"/> (same inputs, same order) agree.</summary>
-    /// <param name="actual">The decisions under test: score, p-value, flagged.</param>
+    /// <summary>
+    /// Asserts that <paramref name="actual"/> and <paramref name="expected"/> (same inputs, same order) agree: detector
+    /// predictions (<see cref="OodPrediction"/>, <see cref="OnnxPrediction"/>) or gate decisions (<see cref="GateDecision"/>,
+    /// <see cref="OnnxGateDecision"/>), in any pairing.
+    /// </summary>
+    /// <param name="actual">The decisions under test.</param>
     /// <param name="expected">The reference decisions.</param>
     /// <param name="calibrationScores">The calibration scores both p-values were taken against.</param>
     /// <param name="because">Why they must agree, for the messages.</param>
-    /// <returns>The number of rounding ties.</returns>
-    public static int ShouldAgree(
+    public static void ShouldAgree<TActual, TExpected>(
+        IEnumerable<TActual> actual, IEnumerable<TExpected> expected, IReadOnlyList<double> calibrationScores, string because)
+        where TActual : struct
+        where TExpected : struct =>
+        ShouldAgree(actual.Select(d => Row(d)).ToArray(), expected.Select(d => Row(d)).ToArray(), calibrationScores, because);
+
+    // (score, p-value, flagged) of one decision of a kind above.
+    private static (double Score, double PValue, bool Flagged) Row(object decision) => decision switch
+    {
+        OodPrediction p => (p.Score, p.PValue, p.IsOutOfDistribution),
+        OnnxPrediction p => (p.Score, p.PValue, p.IsOutOfDistribution),
+        GateDecision d => (d.Score, d.PValue, d.IsOutOfDistribution),
+        OnnxGateDecision d => (d.Score, d.PValue, d.IsOutOfDistribution),
+        _ => throw new ArgumentException($"Not a prediction or a gate decision: {decision.GetType().Name}.", nameof(decision)),
+    };
+
+    // The comparison itself, on (score, p-value, flagged) per input.
+    private static void ShouldAgree(
         IReadOnlyList<(double Score, double PValue, bool Flagged)> actual,
         IReadOnlyList<(double Score, double PValue, bool Flagged)> expected,
         IReadOnlyList<double> calibrationScores,
@@ -53,6 +76,5 @@ internal static class DecisionAgreement
         }
 
         ties.Should().BeLessThanOrEqualTo(Math.Max(2, actual.Count / 100), $"rounding ties are rare when the scores agree: {because}");
-        return ties;
     }
 }

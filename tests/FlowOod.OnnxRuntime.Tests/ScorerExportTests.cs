@@ -74,7 +74,7 @@ public sealed class ScorerExportTests(ITestOutputHelper output) : IDisposable
         var error = MaxError(actual.Select(p => p.Score).ToArray(), expected.Select(p => p.Score).ToArray());
         output.WriteLine(
             $"DoSE + rotation detector: max relative |Δ| = {error:E2} (DoSE {memberErrors[0]:E2}, rotation {memberErrors[1]:E2}), {actual.Count(p => p.IsOutOfDistribution)} flagged of 2000, {watch.Elapsed.TotalSeconds:F1} s");
-        DecisionAgreement.ShouldAgree(actual.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), expected.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), model.CalibrationScores, "the verdicts at the calibrated threshold must be the same");
+        DecisionAgreement.ShouldAgree(actual, expected, model.CalibrationScores, "the verdicts at the calibrated threshold must be the same");
         actual.Count(p => p.IsOutOfDistribution).Should().BeInRange(400, 700, "the noise and rotated images are mostly flagged, about 5% of the others");
         memberErrors.Should().OnlyContain(e => e < Tolerance);
         error.Should().BeLessThan(DensityTolerance);
@@ -98,7 +98,7 @@ public sealed class ScorerExportTests(ITestOutputHelper output) : IDisposable
         model.EventShape.Should().Equal(1, 8, 8);
         model.InputRange.Should().Be((0.0, 1.0));
         MaxError(actual.Select(p => p.Score).ToArray(), expected.Select(p => p.Score).ToArray()).Should().BeLessThan(Tolerance);
-        DecisionAgreement.ShouldAgree(actual.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), expected.Select(p => (p.Score, p.PValue, p.IsOutOfDistribution)).ToArray(), model.CalibrationScores, "the same rotation detector");
+        DecisionAgreement.ShouldAgree(actual, expected, model.CalibrationScores, "the same rotation detector");
         model.Invoking(m => m.Score(new float[64 * 2].Select(_ => 2f).ToArray())).Should().Throw<ArgumentException>().WithMessage("*[0, 1]*");
     }
 

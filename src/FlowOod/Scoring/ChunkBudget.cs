@@ -12,9 +12,9 @@ namespace FlowOod.Scoring;
 /// the kernel and returns them on free, so each such tensor costs a page fault per 4 KiB every time it is allocated;
 /// smaller blocks are reused from the heap. Measured on the 2-core AMD EPYC VM (1,024 images, float32 inference copies,
 /// one torch thread in the test host): the compact RealNVP scored 130–170 images/s in chunks of 256 against 235 in
-/// chunks of 64–128, the auto-encoder st-network flow 72 against 146–148; with glibc told never to map (<c>glibc.malloc.mmap_max=0</c>) chunks of 256
-/// scored as fast as the smaller ones and page faults fell from 2.5 M to 0.3 M. In bf16 the same tensors are half the
-/// size and chunk size did not matter.
+/// chunks of 64–128, the auto-encoder st-network flow 72 against 146–148; with glibc told never to map
+/// (<c>glibc.malloc.mmap_max=0</c>) chunks of 256 scored as fast as the smaller ones and page faults fell from 2.5 M to
+/// 0.3 M. In bf16 the same tensors are half the size and chunk size did not matter.
 /// </para>
 /// <para>
 /// The bound per example is read from the flow's parameters, without running it: a 4-D weight

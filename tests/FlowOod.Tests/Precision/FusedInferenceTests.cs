@@ -173,7 +173,8 @@ public sealed class FusedInferenceTests
         var removers = flow.modules().OfType<CouplingLayer>()
             .Select(c => c.Conditioner.register_forward_hook((_, _, output) =>
             {
-                using var values = output.to(ScalarType.Float64).contiguous();
+                using var wide = output.to(ScalarType.Float64);
+                using var values = wide.contiguous();
                 outputs.Add(values.data<double>().ToArray());
                 return output;
             }))
