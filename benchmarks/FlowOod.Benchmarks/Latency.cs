@@ -22,8 +22,9 @@ namespace FlowOod.Benchmarks;
 /// The variants of a model take turns in blocks of 10 timed calls (rotated order, one untimed call before each block),
 /// so a neighbour's load falls on all of them alike and no call pays for the previous runtime's spinning threads.
 /// Line form: <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N | threads T</c>.
-/// FlowOod calls go through <see cref="NegativeLogLikelihoodScorer.Score"/> (input checks included); ONNX Runtime calls
-/// wrap the caller's float array (no copy) and run the session.
+/// FlowOod calls go through <see cref="NegativeLogLikelihoodScorer.Score"/> (input checks included): for the feature flow
+/// that is the scorer's managed path for small batches of feature vectors (no libtorch call; see the scorer's remarks),
+/// for the image flow libtorch. ONNX Runtime calls wrap the caller's float array (no copy) and run the session.
 /// </remarks>
 internal static class Latency
 {

@@ -77,6 +77,9 @@ public sealed partial class AffineCoupling : CouplingLayer
         return (changed, s);
     }
 
+    /// <summary>The learnable scale <c>[transformed channels, 1, ...]</c> of <see cref="ScaleActivation.RealNvpTanh"/> (the parameter itself), else null.</summary>
+    internal Tensor? LearnableScale => scale;
+
     /// <inheritdoc/>
     internal override Tensor? ShiftOf(Tensor conditionerOutput) => conditionerOutput.chunk(2, 1)[1];
 

@@ -27,7 +27,15 @@ public abstract partial class ScaleActivation
             return nn.functional.logsigmoid(shifted);
         }
 
-        // log sigmoid(ŝ + 2) = −softplus(−(ŝ + 2)).
+        internal override bool HasHostForm => true;
+
+        // log σ(x) = −log(1 + e^−x) for x ≥ 0, x − log(1 + e^x) below (no overflow either way), x = raw + 2, in float64.
+        internal override float HostLogScale(float raw, float learnableScale)
+        {
+            double x = raw + 2f;
+            return (float)(x >= 0 ? -Math.Log(1 + Math.Exp(-x)) : x - Math.Log(1 + Math.Exp(x)));
+        }
+
         public override string ToString() => "GlowSigmoid";
     }
 }

@@ -26,6 +26,10 @@ public abstract partial class ScaleActivation
             return raw.tanh().mul(learnableScale);
         }
 
+        internal override bool HasHostForm => true;
+
+        internal override float HostLogScale(float raw, float learnableScale) => MathF.Tanh(raw) * learnableScale;
+
         public override string ToString() => "RealNvpTanh";
     }
 }

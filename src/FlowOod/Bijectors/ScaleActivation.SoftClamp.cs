@@ -29,6 +29,10 @@ public abstract partial class ScaleActivation
             return raw.DividedBy(bound).atan_().TimesInPlace(bound * 2.0 / Math.PI);
         }
 
+        internal override bool HasHostForm => true;
+
+        internal override float HostLogScale(float raw, float learnableScale) => MathF.Atan(raw / (float)bound) * (float)(bound * 2.0 / Math.PI);
+
         public override string ToString() => "SoftClamp(" + bound.ToString("R", CultureInfo.InvariantCulture) + ")";
     }
 }

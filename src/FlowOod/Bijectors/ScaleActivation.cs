@@ -70,4 +70,14 @@ public abstract partial class ScaleActivation
     /// otherwise null.</param>
     /// <returns>s, a new tensor of the shape of <paramref name="raw"/>.</returns>
     public abstract Tensor LogScale(Tensor raw, Tensor? learnableScale);
+
+    /// <summary>Whether <see cref="HostLogScale"/> computes this activation (the built-in ones; not a subclass of a user's).</summary>
+    internal virtual bool HasHostForm => false;
+
+    /// <summary>
+    /// <see cref="LogScale"/> of one float32 value in managed code, as libtorch computes it elementwise, with the learnable
+    /// scale's entry for its channel (ignored by activations without one). Only where <see cref="HasHostForm"/>.
+    /// </summary>
+    internal virtual float HostLogScale(float raw, float learnableScale) =>
+        throw new NotSupportedException($"The scale activation {this} has no managed form.");
 }

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using FlowOod.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -52,6 +54,9 @@ internal sealed partial class MlpConditioner : nn.Module<Tensor, Tensor>
 
         RegisterComponents();
     }
+
+    /// <summary>The linear layers in order, the output layer last (each hidden one is followed by ReLU, then dropout in training).</summary>
+    internal IEnumerable<LinearLayer> Layers => hidden.Append(out_linear);
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="input"/> is not <c>[N, Din]</c>.</exception>

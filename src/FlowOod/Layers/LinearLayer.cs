@@ -34,6 +34,12 @@ internal sealed partial class LinearLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>W <c>[out, in]</c>, the parameter itself (read it, do not dispose it).</summary>
+    internal Tensor Weight => weight;
+
+    /// <summary>b <c>[out]</c>, the parameter itself, or null.</summary>
+    internal Tensor? Bias => bias;
+
     /// <inheritdoc/>
     /// <remarks>A bf16 input with fp32 parameters computes with bf16 copies of them (<see cref="LowPrecision"/>).</remarks>
     public override Tensor forward(Tensor input)

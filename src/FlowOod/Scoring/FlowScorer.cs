@@ -24,6 +24,7 @@ namespace FlowOod.Scoring;
 public abstract class FlowScorer : IOodScorer
 {
     private readonly NormalizingFlow[] flows;
+    private readonly HostCouplingFlow?[] hosts; // the managed path of each flow, where it has one
     private int disposed;
 
     private protected FlowScorer(IReadOnlyList<NormalizingFlow> flows, int chunkSize, ScoringNoise? noise, bool ownsFlows)
@@ -36,6 +37,7 @@ public abstract class FlowScorer : IOodScorer
             FlowEvaluation.PrepareForScoring(flow);
         }
 
+        hosts = this.flows.Select(HostCouplingFlow.TryCreate).ToArray();
         ChunkSize = chunkSize;
         Noise = noise ?? ScoringNoise.BinCentres;
         OwnsFlows = ownsFlows;
@@ -139,7 +141,22 @@ public abstract class FlowScorer : IOodScorer
     private protected double[] LogProbUnchecked(NormalizingFlow flow, Tensor batch, bool oneChunk = false)
     {
         ThrowIfDisposed();
+        if (Host(flow)?.TryLogProb(batch) is { } onHost)
+        {
+            return onHost;
+        }
+
         return FlowEvaluation.LogProbUnchecked(flow, batch, oneChunk ? checked((int)Math.Max(1, batch.shape[0])) : ChunkSize, Noise);
+    }
+
+    /// <summary>
+    /// The managed path of <paramref name="flow"/> (one of this scorer's flows) for small batches of feature vectors, or
+    /// null when it has none (<see cref="HostCouplingFlow.TryCreate"/>).
+    /// </summary>
+    private protected HostCouplingFlow? Host(NormalizingFlow flow)
+    {
+        var index = Array.IndexOf(flows, flow);
+        return index < 0 ? null : hosts[index];
     }
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> after <see cref="Dispose"/>.</summary>

@@ -11,7 +11,9 @@ namespace FlowOod.Scoring;
 /// This is the score Nalisnick et al. (2019) and Kirichenko et al. (2020) show to fail on Fashion-MNIST → MNIST: flows
 /// give the OOD digits <i>higher</i> likelihood, so its AUROC there is far below 0.5. Both units rank inputs
 /// identically. Scoring runs in evaluation mode under inference mode in chunks of <see cref="FlowScorer.ChunkSize"/> examples,
-/// with the dequantization noise of <see cref="FlowScorer.Noise"/>.
+/// with the dequantization noise of <see cref="FlowScorer.Noise"/>. Batches of at most 16 feature vectors through an
+/// affine-coupling flow with MLP st-networks (<see cref="Models.TabularRealNvp"/>; the gate's case) are computed in
+/// managed code from the flow's weights instead, without libtorch's fixed cost per operation (<c>HostCouplingFlow</c>).
 /// </remarks>
 [ComponentName("NegativeLogLikelihood")]
 public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<NegativeLogLikelihoodScorer>
@@ -58,8 +60,13 @@ public sealed class NegativeLogLikelihoodScorer : FlowScorer, IComponent<Negativ
 
     private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
     {
-        ValidateInput(batch, values, parameterName, Flow);
-        var logProb = LogProbUnchecked(Flow, batch, oneChunk: values is not null);
+        var logProb = Host(Flow)?.TryCheckedLogProb(batch, values, parameterName);
+        if (logProb is null)
+        {
+            ValidateInput(batch, values, parameterName, Flow);
+            logProb = LogProbUnchecked(Flow, batch, oneChunk: values is not null);
+        }
+
         var scores = new double[logProb.Length];
         for (int i = 0; i < scores.Length; i++)
         {

@@ -181,7 +181,10 @@ public sealed class FeatureSpaceScorerTests
         using (no_grad())
         {
             var expected = flow.LogProb(module.call(batch)).neg().data<float>().ToArray();
-            first.Should().Equal(expected.Select(e => (double)e));
+            first.Should().Equal(
+                expected.Select(e => (double)e),
+                (actual, wanted) => Math.Abs(actual - wanted) <= 1e-5 * Math.Max(1, Math.Abs(wanted)),
+                "the score is −log p of the extracted features (6 rows are computed in managed code: float32 rounding apart)");
         }
     }
 
