@@ -97,24 +97,8 @@ internal static class FusedScoring
         return data.shape[0] / clock.Elapsed.TotalSeconds;
     }
 
-    private static (double P50, double P99) Latency(NegativeLogLikelihoodScorer scorer, Tensor one, int calls)
-    {
-        for (int i = 0; i < 10; i++)
-        {
-            scorer.Score(one);
-        }
-
-        var times = new double[calls];
-        for (int i = 0; i < calls; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            scorer.Score(one);
-            times[i] = clock.Elapsed.TotalMilliseconds;
-        }
-
-        Array.Sort(times);
-        return (times[(int)Math.Floor(0.5 * (calls - 1))], times[(int)Math.Ceiling(0.99 * (calls - 1))]);
-    }
+    private static (double P50, double P99) Latency(NegativeLogLikelihoodScorer scorer, Tensor one, int calls) =>
+        FlowOod.Benchmarks.Latency.TimeCalls(() => scorer.Score(one), calls);
 
     private static double Median(IReadOnlyList<double> values)
     {

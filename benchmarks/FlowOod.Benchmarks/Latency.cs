@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
+using FlowOod.Embeddings;
 using FlowOod.Models;
 using FlowOod.Onnx;
 using FlowOod.Precision;
@@ -16,7 +17,8 @@ namespace FlowOod.Benchmarks;
 /// Single-image latency, the gate's case: p50/p99 of one image per call through the compact RealNVP (FlowOod fp32 — the
 /// flow and its inference copy (<see cref="ConditionerPrecision.CreateInferenceCopy"/>, BatchNorm folded) —, the bf16
 /// inference copy where the CPU has native bf16, ONNX Runtime on FlowOod's export) and through a gate-sized feature flow (<see cref="TabularRealNvp"/> on a 32-dim feature,
-/// 4 couplings of width 64, as the gate service sample fits it: FlowOod fp32, bf16 where native, ONNX Runtime).
+/// 4 couplings of width 64, as the gate service sample fits it: FlowOod fp32, bf16 where native, ONNX Runtime), then
+/// one embedding per call through an <see cref="EmbeddingDetector"/> of that architecture (its whole public path).
 /// </summary>
 /// <remarks>
 /// The variants of a model take turns in blocks of 10 timed calls (rotated order, one untimed call before each block),
@@ -51,6 +53,28 @@ internal static class Latency
         using var feature = TabularRealNvp.Create(FeatureSize, new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 });
         new FlowTrainer(feature, new TrainingOptions { Steps = 20, BatchSize = 128, Seed = 1 }).Train(features);
         Measure($"feature flow ({FeatureSize}-dim TabularRealNvp, 4 couplings of width 64)", feature, features.narrow(0, 0, 1), calls, threads);
+        MeasureEmbeddingDetector(features, calls, threads);
+    }
+
+    // The embedding detector's path for one embedding of any .NET classifier (a float array): the row's checks, its
+    // standardisation, the same flow architecture and the p-value, as a service calls it.
+    private static void MeasureEmbeddingDetector(Tensor features, int calls, int threads)
+    {
+        using var detector = EmbeddingDetector.Fit(features, new EmbeddingDetectorOptions
+        {
+            Seed = 1,
+            FeatureFlow = new FeatureSpaceFitOptions
+            {
+                Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
+                Training = new TrainingOptions { Steps = 20, BatchSize = 128, Seed = 1 },
+            },
+        });
+        using var first = features[0];
+        var row = first.data<float>().ToArray();
+        var (p50, p99) = TimeCalls(() => detector.PredictOne(row), calls);
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"latency embedding detector ({FeatureSize}-dim, 4 couplings of width 64) fp32 PredictOne: p50 {p50:F3} ms | p99 {p99:F3} ms | calls {calls} | threads {threads} | one float[] row per call, checks and p-value included"));
     }
 
     private static void Measure(string model, NormalizingFlow flow, Tensor one, int calls, int threads)
@@ -120,6 +144,25 @@ internal static class Latency
         {
             scorers.ForEach(s => s.Dispose());
         }
+    }
+
+    /// <summary>p50 and p99 in ms of <paramref name="calls"/> timed calls of <paramref name="call"/>, after 10 untimed ones.</summary>
+    public static (double P50, double P99) TimeCalls(Action call, int calls)
+    {
+        for (int i = 0; i < 10; i++)
+        {
+            call();
+        }
+
+        var times = new double[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            call();
+            times[i] = clock.Elapsed.TotalMilliseconds;
+        }
+
+        return Percentiles(times);
     }
 
     /// <summary>p50 and p99 (nearest rank below and above) of <paramref name="times"/>.</summary>

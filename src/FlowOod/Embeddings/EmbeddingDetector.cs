@@ -21,7 +21,9 @@ namespace FlowOod.Embeddings;
 /// <c>OodGate.Fit</c>, whose classifier features are replaced by the rows themselves.</para>
 /// <para>Determinism: the flow sees chunks of exactly <see cref="ChunkSize"/> rows (the last padded with copies of its
 /// last row), so a row's answer is bit-identical whatever batch, position or thread it comes in; calibration scores are
-/// computed the same way. A detector is immutable and safe for concurrent calls. It owns its scorer and flow.</para>
+/// computed the same way. (With <see cref="ChunkSize"/> ≤ 16 and a <see cref="Models.TabularRealNvp"/> flow, the
+/// default, chunks are scored in managed code row by row, where no padding is needed for that.) A detector is immutable
+/// and safe for concurrent calls. It owns its scorer and flow.</para>
 /// <para>Files: <see cref="Save"/> writes a model file of kind <c>"embedding-detector"</c> (docs/model-format.md), which
 /// <see cref="Load"/> reads with no code passed: the identity extractor is stored as data.</para>
 /// </remarks>
@@ -276,7 +278,7 @@ public sealed class EmbeddingDetector : IDisposable
         var mean = scorer.Standardizer.Mean;
         var deviation = scorer.Standardizer.StandardDeviation;
         var scores = new double[rowCount];
-        var device = scorer.Flow.parameters().FirstOrDefault()?.device ?? CPU;
+        Device? device = null;
         var buffer = new float[chunkSize * width];
         var far = new bool[chunkSize];
         for (int start = 0; start < rowCount; start += chunkSize)
@@ -296,12 +298,26 @@ public sealed class EmbeddingDetector : IDisposable
                 }
             }
 
+            // Chunks of at most HostCouplingFlow.MaxRows rows through a flow the scorer computes in managed code need no
+            // padding: there a row's score depends on that row alone. (Larger chunks always go to libtorch, padded, so
+            // that no row's path depends on its position.)
+            if (chunkSize <= HostCouplingFlow.MaxRows && scorer.TryScoreRowsOnHost(buffer.AsSpan(0, length * width), length) is { } onHost)
+            {
+                for (int r = 0; r < length; r++)
+                {
+                    scores[start + r] = far[r] ? double.PositiveInfinity : onHost[r];
+                }
+
+                continue;
+            }
+
             for (int pad = length; pad < chunkSize; pad++)
             {
                 buffer.AsSpan((length - 1) * width, width).CopyTo(buffer.AsSpan(pad * width, width));
             }
 
             using var scope = NewDisposeScope();
+            device ??= scorer.Flow.parameters().FirstOrDefault()?.device ?? CPU;
             var chunk = tensor(buffer, [chunkSize, width]).to(device);
             // The rows were checked (shape, finite) by EmbeddingRows and their range above: the scorer reads neither again.
             var chunkScores = scorer.ScoreFeatures(chunk, Source, parameterName, checkedByCaller: true);

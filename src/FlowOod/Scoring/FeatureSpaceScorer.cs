@@ -316,6 +316,29 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         return FlowEvaluation.CheckFinite(scores, Name);
     }
 
+    /// <summary>
+    /// <see cref="ScoreFeatures(Tensor, string, string, bool)"/> with <c>checkedByCaller</c> for <paramref name="count"/>
+    /// rows in managed memory (<paramref name="rows"/>, <c>[count, D]</c> row-major; the embedding detector's chunks),
+    /// standardised and scored in managed code where the flow has that path (<see cref="HostCouplingFlow"/>), or null
+    /// (then the caller scores a tensor). Each row's score depends on that row alone.
+    /// </summary>
+    internal double[]? TryScoreRowsOnHost(ReadOnlySpan<float> rows, int count)
+    {
+        ThrowIfDisposed();
+        if (Host(Flow)?.TryLogProb(rows, count, Standardizer) is not { } logProb)
+        {
+            return null;
+        }
+
+        var scores = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            scores[i] = -logProb[i];
+        }
+
+        return FlowEvaluation.CheckFinite(scores, Name);
+    }
+
     /// <summary><see cref="Fit(Func{Tensor, Tensor}, Tensor, FeatureSpaceFitOptions?, CancellationToken)"/> with the extractor's stored name given.</summary>
     internal static FeatureSpaceScorer FitNamed(
         Func<Tensor, Tensor> featureExtractor,

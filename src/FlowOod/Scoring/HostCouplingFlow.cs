@@ -15,7 +15,7 @@ namespace FlowOod.Scoring;
 
 /// <summary>
 /// log p(x) of a few feature vectors through an affine-coupling flow, computed in managed code from the flow's own
-/// weights: the gate's case, where libtorch's fixed cost per operation (about 2 µs through TorchSharp, some 25
+/// weights: the gate's case, where libtorch's fixed cost per operation (about 2 µs through TorchSharp, some 20
 /// operations per coupling layer) outweighs the arithmetic (a 4-coupling flow of width 64 on 32 features is about
 /// 35 k multiply-adds per vector).
 /// </summary>
@@ -24,18 +24,18 @@ namespace FlowOod.Scoring;
 /// (chains may nest) of <see cref="AffineCoupling"/> layers with channel-structured masks, a built-in scale activation
 /// and float32 MLP st-networks (<see cref="Models.TabularRealNvp"/>), and whose every parameter belongs to those layers.
 /// For any other flow <see cref="TryCreate"/> returns null.</para>
-/// <para>Per call, <see cref="TryCheckedLogProb"/> and <see cref="TryLogProb"/> take the batch only when it is a
+/// <para>Per call, <see cref="TryCheckedLogProb"/> and <see cref="TryLogProb(Tensor)"/> take the batch only when it is a
 /// contiguous float32 CPU tensor <c>[N, D]</c> with 1 ≤ N ≤ <see cref="MaxRows"/>, every module of the flow is in
 /// evaluation mode and every weight is a contiguous float32 CPU tensor; otherwise they return null and the caller runs
-/// libtorch. The weights are read where they are, on
-/// every call (no copy is kept, so the result is always that of the flow's current weights). Forward hooks registered
-/// on the flow's modules do not run on this path.</para>
+/// libtorch. The weights are read where they are, on every call (no copy is kept, so the result is always that of the
+/// flow's current weights). Forward hooks registered on the flow's modules do not run on this path.</para>
 /// <para>Arithmetic: per coupling, h = ReLU(W·h + b) through the hidden layers and (s_raw, t) = W·h + b, in float32 as
 /// libtorch computes it but with dot products summed in another order (SIMD lanes); s = activation(s_raw),
 /// x_T ← (x_T + t)·exp(s); the log-determinant Σ s and log p(x) = −½‖z‖² − (D/2)·log 2π + log-det are summed in
-/// float64. Scores agree with libtorch's to float32 rounding (≤ 1e-5 bits/dim in the tests). The loops are compiled
-/// optimised from their first call (<see cref="MethodImplOptions.AggressiveOptimization"/>): unoptimised tier-0 code ran a
-/// call in ~100 µs instead of ~20 for the first thousand-odd calls, a gate's first requests.</para>
+/// float64. Scores agree with libtorch's to float32 rounding (the tests allow 1e-5 + 2·10⁻⁶·|score| bits/dim). The
+/// loops are compiled optimised from their first call (<see cref="MethodImplOptions.AggressiveOptimization"/>):
+/// unoptimised tier-0 code ran a call in ~100 µs instead of ~20 for the first thousand-odd calls, a gate's first
+/// requests.</para>
 /// </remarks>
 internal sealed class HostCouplingFlow
 {
@@ -124,6 +124,37 @@ internal sealed class HostCouplingFlow
 
         CheckCounters.FlowEvaluated();
         return LogProb(MemoryMarshal.Cast<byte, float>(batch.bytes), rows);
+    }
+
+    /// <summary>
+    /// log p(x) in nats per row x of <paramref name="rows"/> (<c>[count, D]</c> row-major, validated by the caller), or,
+    /// with <paramref name="standardizer"/>, of x = (f − μ)/σ per row f (computed in float64 and rounded to float32, as
+    /// <see cref="FeatureStandardizer"/> computes it); null when the flow's state does not allow the host path or
+    /// <paramref name="count"/> is outside 1..<see cref="MaxRows"/>.
+    /// </summary>
+    public double[]? TryLogProb(ReadOnlySpan<float> rows, int count, FeatureStandardizer? standardizer = null)
+    {
+        if (count < 1 || count > MaxRows || rows.Length != count * features || !Readable()
+            || (standardizer is not null && standardizer.FeatureDimension != features))
+        {
+            return null;
+        }
+
+        CheckCounters.FlowEvaluated();
+        if (standardizer is null)
+        {
+            return LogProb(rows, count);
+        }
+
+        var (mean, deviation) = (standardizer.Mean, standardizer.StandardDeviation);
+        var standardized = new float[rows.Length];
+        for (int k = 0; k < standardized.Length; k++)
+        {
+            var j = k % features;
+            standardized[k] = (float)((rows[k] - mean[j]) / deviation[j]);
+        }
+
+        return LogProb(standardized, count);
     }
 
     // Whether this call is one for the host (see the remarks), with the batch's row count.

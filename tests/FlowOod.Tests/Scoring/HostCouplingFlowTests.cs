@@ -77,11 +77,16 @@ public sealed class HostCouplingFlowTests
 
         var onHost = scorer.ScoreFeatures(chunk, "test", "features");
         var withLibTorch = scorer.Score(data);
+        using var dense = chunk.contiguous();
+        var fromRows = scorer.TryScoreRowsOnHost(dense.data<float>().ToArray(), HostCouplingFlow.MaxRows);
 
         for (int i = 0; i < onHost.Length; i++)
         {
             onHost[i].Should().BeApproximately(withLibTorch[i + 1], 1e-4 + 1e-5 * Math.Abs(withLibTorch[i + 1]), $"row {i + 1} in nats");
         }
+
+        fromRows.Should().Equal(onHost, "rows standardised in managed code (float64, rounded to float32) are the tensor path's bit for bit");
+        scorer.TryScoreRowsOnHost(new float[(HostCouplingFlow.MaxRows + 1) * Features], HostCouplingFlow.MaxRows + 1).Should().BeNull("too many rows");
     }
 
     [Fact]
@@ -96,7 +101,7 @@ public sealed class HostCouplingFlowTests
         {
             foreach (var parameter in flow.parameters())
             {
-                parameter.mul_(1.5f);
+                parameter.TimesInPlace(1.5);
             }
         }
 
@@ -219,6 +224,6 @@ public sealed class HostCouplingFlowTests
     // A user's activation: s = 2·tanh(raw).
     private sealed class Doubled : ScaleActivation
     {
-        public override Tensor LogScale(Tensor raw, Tensor? learnableScale) => raw.tanh().mul(2.0);
+        public override Tensor LogScale(Tensor raw, Tensor? learnableScale) => raw.tanh().TimesInPlace(2.0);
     }
 }
