@@ -325,7 +325,14 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     internal double[]? TryScoreRowsOnHost(ReadOnlySpan<float> rows, int count)
     {
         ThrowIfDisposed();
-        if (Host(Flow)?.TryLogProb(rows, count, Standardizer) is not { } logProb)
+        if (Host(Flow) is not { } host || rows.Length != count * FeatureDimension)
+        {
+            return null;
+        }
+
+        var standardized = new float[rows.Length];
+        Standardizer.ApplyUnchecked(rows, standardized);
+        if (host.TryLogProb(standardized, count) is not { } logProb)
         {
             return null;
         }

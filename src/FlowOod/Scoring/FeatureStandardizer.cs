@@ -166,6 +166,20 @@ public sealed class FeatureStandardizer
         return scope.MoveToOuter(result);
     }
 
+    /// <summary>
+    /// <see cref="ApplyUnchecked(Tensor)"/> for float32 rows in managed memory: <paramref name="rows"/> <c>[N, D]</c>
+    /// row-major into <paramref name="standardized"/> (same length), each z computed in float64 and rounded to float32,
+    /// bit for bit what the tensor form computes for a float32 input.
+    /// </summary>
+    internal void ApplyUnchecked(ReadOnlySpan<float> rows, Span<float> standardized)
+    {
+        for (int k = 0; k < rows.Length; k++)
+        {
+            var j = k % mean.Length;
+            standardized[k] = (float)((rows[k] - mean[j]) / standardDeviation[j]);
+        }
+    }
+
     private static void Validate(Tensor features, int? expectedDimension, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(features, parameterName);

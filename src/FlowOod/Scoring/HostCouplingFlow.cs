@@ -127,34 +127,18 @@ internal sealed class HostCouplingFlow
     }
 
     /// <summary>
-    /// log p(x) in nats per row x of <paramref name="rows"/> (<c>[count, D]</c> row-major, validated by the caller), or,
-    /// with <paramref name="standardizer"/>, of x = (f − μ)/σ per row f (computed in float64 and rounded to float32, as
-    /// <see cref="FeatureStandardizer"/> computes it); null when the flow's state does not allow the host path or
-    /// <paramref name="count"/> is outside 1..<see cref="MaxRows"/>.
+    /// log p(x) in nats per row of <paramref name="rows"/> (<c>[count, D]</c> row-major, validated by the caller), or
+    /// null when the flow's state does not allow the host path or <paramref name="count"/> is outside 1..<see cref="MaxRows"/>.
     /// </summary>
-    public double[]? TryLogProb(ReadOnlySpan<float> rows, int count, FeatureStandardizer? standardizer = null)
+    public double[]? TryLogProb(ReadOnlySpan<float> rows, int count)
     {
-        if (count < 1 || count > MaxRows || rows.Length != count * features || !Readable()
-            || (standardizer is not null && standardizer.FeatureDimension != features))
+        if (count < 1 || count > MaxRows || rows.Length != count * features || !Readable())
         {
             return null;
         }
 
         CheckCounters.FlowEvaluated();
-        if (standardizer is null)
-        {
-            return LogProb(rows, count);
-        }
-
-        var (mean, deviation) = (standardizer.Mean, standardizer.StandardDeviation);
-        var standardized = new float[rows.Length];
-        for (int k = 0; k < standardized.Length; k++)
-        {
-            var j = k % features;
-            standardized[k] = (float)((rows[k] - mean[j]) / deviation[j]);
-        }
-
-        return LogProb(standardized, count);
+        return LogProb(rows, count);
     }
 
     // Whether this call is one for the host (see the remarks), with the batch's row count.

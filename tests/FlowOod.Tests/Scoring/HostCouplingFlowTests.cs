@@ -174,9 +174,17 @@ public sealed class HostCouplingFlowTests
         using var flow = Flow(ScaleActivation.RealNvpTanh, seed: 12, inputRange: (-3, 3));
         using var scorer = new NegativeLogLikelihoodScorer(flow);
         using var nan = zeros(2, Features);
-        nan[1, 3] = tensor(float.NaN);
+        using (var value = tensor(float.NaN))
+        {
+            nan[1, 3] = value;
+        }
+
         using var outside = zeros(2, Features);
-        outside[0, 0] = tensor(4f);
+        using (var value = tensor(4f))
+        {
+            outside[0, 0] = value;
+        }
+
 
         var act = () => scorer.Score(nan);
         act.Should().Throw<ArgumentException>().WithMessage("The batch contains NaN or infinite values.*").And.ParamName.Should().Be("batch");
@@ -196,7 +204,7 @@ public sealed class HostCouplingFlowTests
     private static NormalizingFlow Flow(ScaleActivation activation, int seed, (double Min, double Max)? inputRange = null)
     {
         var flow = new NormalizingFlow(new Chain(Enumerable.Range(0, 4).Select(i => Coupling(i, activation))), [Features], inputRange: inputRange);
-        var generator = new TorchSharp.torch.Generator((ulong)seed);
+        using var generator = new TorchSharp.torch.Generator((ulong)seed);
         using (no_grad())
         {
             foreach (var parameter in flow.parameters())
@@ -219,7 +227,11 @@ public sealed class HostCouplingFlowTests
         _ => ScaleActivation.SoftClamp(1.5),
     };
 
-    private static Tensor Data(int rows, int seed) => randn(rows, Features, generator: new TorchSharp.torch.Generator((ulong)seed));
+    private static Tensor Data(int rows, int seed)
+    {
+        using var generator = new TorchSharp.torch.Generator((ulong)seed);
+        return randn(rows, Features, generator: generator);
+    }
 
     // A user's activation: s = 2·tanh(raw).
     private sealed class Doubled : ScaleActivation
