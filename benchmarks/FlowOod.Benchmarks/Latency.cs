@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using FlowOod.Embeddings;
+using FlowOod.Gating;
 using FlowOod.Models;
 using FlowOod.Onnx;
 using FlowOod.Precision;
@@ -18,7 +19,8 @@ namespace FlowOod.Benchmarks;
 /// flow and its inference copy (<see cref="ConditionerPrecision.CreateInferenceCopy"/>, BatchNorm folded) —, the bf16
 /// inference copy where the CPU has native bf16, ONNX Runtime on FlowOod's export) and through a gate-sized feature flow (<see cref="TabularRealNvp"/> on a 32-dim feature,
 /// 4 couplings of width 64, as the gate service sample fits it: FlowOod fp32, bf16 where native, ONNX Runtime), then
-/// one embedding per call through an <see cref="EmbeddingDetector"/> of that architecture (its whole public path).
+/// one embedding per call through an <see cref="EmbeddingDetector"/> of that architecture (its whole public path), and one
+/// image per call through an <see cref="OodGate"/> on a small CNN's embedding (chunks of 16 and of 1).
 /// </summary>
 /// <remarks>
 /// The variants of a model take turns in blocks of 10 timed calls (rotated order, one untimed call before each block),
@@ -54,6 +56,45 @@ internal static class Latency
         new FlowTrainer(feature, new TrainingOptions { Steps = 20, BatchSize = 128, Seed = 1 }).Train(features);
         Measure($"feature flow ({FeatureSize}-dim TabularRealNvp, 4 couplings of width 64)", feature, features.narrow(0, 0, 1), calls, threads);
         MeasureEmbeddingDetector(features, calls, threads);
+        MeasureGate(images, calls, threads);
+    }
+
+    // The gate's whole path for one image, as a service calls it: the classifier's forward on a chunk (padded to its
+    // size), the 32-dim embedding the gate reads from it, the feature flow (managed) and the p-value. The classifier is
+    // the gate sample's small CNN shape with seeded random weights (latency does not depend on training); the gate's
+    // default chunk of 16 against a chunk of 1.
+    private static void MeasureGate(Tensor images, int calls, int threads)
+    {
+        random.manual_seed(3);
+        using var classifier = nn.Sequential(
+            ("embedding", nn.Sequential(
+                ("conv1", nn.Conv2d(1, 8, 3, padding: 1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+                ("conv2", nn.Conv2d(8, 16, 3, padding: 1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+                ("flatten", nn.Flatten()), ("embed", nn.Linear(16 * 7 * 7, FeatureSize)))),
+            ("relu", nn.ReLU()),
+            ("logits", nn.Linear(FeatureSize, 10)));
+        classifier.eval();
+        using var image = images[0];
+        foreach (var chunk in new[] { OodGate.DefaultChunkSize, 1 })
+        {
+            using var gate = OodGate.Fit(classifier, images, new OodGateOptions
+            {
+                FeatureLayer = "embedding.embed",
+                TargetFalsePositiveRate = 0.05,
+                CalibrationFraction = 0.25,
+                ChunkSize = chunk,
+                Seed = 1,
+                FeatureFlow = new FeatureSpaceFitOptions
+                {
+                    Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 64 },
+                    Training = new TrainingOptions { Steps = 20, BatchSize = 128, Seed = 1 },
+                },
+            });
+            var (p50, p99) = TimeCalls(() => gate.ClassifyOne(image), calls);
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"latency gate (small CNN, {FeatureSize}-dim embedding, 4 couplings of width 64) fp32 ClassifyOne chunk {chunk}: p50 {p50:F3} ms | p99 {p99:F3} ms | calls {calls} | threads {threads} | one image per call: classifier on the padded chunk, feature flow, p-value"));
+        }
     }
 
     // The embedding detector's path for one embedding of any .NET classifier (a float array): the row's checks, its

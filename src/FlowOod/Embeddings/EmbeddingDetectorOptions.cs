@@ -22,7 +22,8 @@ public sealed record EmbeddingDetectorOptions
     /// The fixed number of rows the flow sees per evaluation, 1 … <see cref="EmbeddingDetector.MaxChunkSize"/>; default
     /// <see cref="EmbeddingDetector.DefaultChunkSize"/>. Every batch is cut into chunks of exactly this many rows, the
     /// last padded with copies of its last row, so a row's score is bit-identical whatever batch or position it comes in
-    /// (libtorch picks kernels by batch size). A single row costs one chunk's evaluation.
+    /// (libtorch picks kernels by batch size). A single row costs one chunk's evaluation, except where the flow is
+    /// computed in managed code (chunks of up to 16 rows of a flow FlowOod has that path for): there each row is scored alone.
     /// </summary>
     public int ChunkSize { get; init; } = EmbeddingDetector.DefaultChunkSize;
 

@@ -10,7 +10,8 @@ namespace FlowOod.Gating;
 
 // The padded, chunked inference of a gate: every batch is cut into chunks of exactly ChunkSize inputs (the last padded
 // with zero inputs); one classifier forward per chunk gives the logits and, for a feature gate, the features (from the
-// layer hook or the extractor), which the feature scorer scores; a gate over a detector of inputs scores the chunk itself.
+// layer hook or the extractor), which the feature scorer scores (the padding rows only where that changes nothing: see
+// FeatureSpaceScorer.ScoreChunkRows); a gate over a detector of inputs scores the chunk itself.
 // Also the probes of a zero input run at construction and loading. The classifier stays the caller's; the evaluator owns
 // only its layer hook.
 internal sealed class GateEvaluator : IDisposable
@@ -87,12 +88,13 @@ internal sealed class GateEvaluator : IDisposable
             var (logits, features) = Forward(chunk);
             GateChecks.CheckLogits(logits, chunk.shape[0], ClassCount);
             // The batch was checked above (shape, dtype, finite: its values read once); the features are checked (shape,
-            // dtype, finite) and the scores for NaN once, by the feature scorer; a flow scorer of inputs checks only its
-            // flows' ranges (against the values read above) and its scores for NaN; any other scorer's scores are checked
-            // for NaN here.
+            // dtype, finite, the padding's too) and the scores for NaN once, by the feature scorer, which scores only the
+            // chunk's inputs where its flow's managed path makes a row's score independent of the others, and the whole
+            // chunk otherwise; a flow scorer of inputs checks only its flows' ranges (against the values read above) and
+            // its scores for NaN; any other scorer's scores are checked for NaN here.
             var chunkScores = features is null
                 ? ScoreInputs(chunk, values, start, length, parameterName)
-                : FeatureScorer!.ScoreFeatures(features, SourceDescription, parameterName);
+                : FeatureScorer!.ScoreChunkRows(features, length, SourceDescription, parameterName);
             var logitValues = logits.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
             var probabilityValues = softmax(logits.to_type(ScalarType.Float32), 1).cpu().data<float>().ToArray();
             for (int i = 0; i < length; i++)

@@ -34,7 +34,9 @@ namespace FlowOod.Gating;
 /// different sizes, and its CPU matrix products may round differently for data that is not 16-byte aligned. The gate
 /// therefore evaluates every batch in chunks of exactly <see cref="ChunkSize"/> inputs, each copied into a buffer of its
 /// own and the last padded with zero inputs: an input's decision is bit-identical whatever batch, position, memory
-/// address or thread it comes in (a single input costs one chunk's evaluation). Calibration scores are computed the same way, so a calibration
+/// address or thread it comes in (a single input costs one classifier forward of a whole chunk; a feature flow that
+/// FlowOod computes in managed code scores only the chunk's real inputs, since there a row's score depends on that row
+/// alone). Calibration scores are computed the same way, so a calibration
 /// input gets exactly its calibration score back.</para>
 /// <para>Threads and ownership: a constructed gate is immutable and safe for concurrent <see cref="Classify"/> calls. A
 /// fitted or loaded gate owns its detector (and its flow); <see cref="Create"/> says with <c>ownsDetector</c>. Disposing

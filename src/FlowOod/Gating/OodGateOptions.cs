@@ -52,7 +52,9 @@ public sealed record OodGateOptions
     /// <see cref="OodGate.DefaultChunkSize"/>. Every batch is cut into chunks of exactly this size, the last one padded
     /// with zero inputs, because libtorch picks kernels by batch size and a different batch size can change the last
     /// bits of a result: with fixed-size chunks an input's decision is bit-identical whatever batch it arrives in. The
-    /// cost is the padding: a single input costs one chunk's evaluation. A chunk holds at most 2²⁸ input entries
+    /// cost is the padding: a single input costs one classifier forward of a whole chunk (the feature flow, when FlowOod
+    /// computes it in managed code, scores only the real inputs). A chunk of 1 is the fastest for one input at a time and
+    /// the slowest for large batches (see docs/performance.md). A chunk holds at most 2²⁸ input entries
     /// (<see cref="OodGate.Fit"/> checks it against the inputs' shape).
     /// </summary>
     public int ChunkSize { get; init; } = OodGate.DefaultChunkSize;

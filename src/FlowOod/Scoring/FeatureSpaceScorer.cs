@@ -36,7 +36,7 @@ namespace FlowOod.Scoring;
 /// features (<see cref="FitOnFeatures"/>): its extractor is the identity, stored as data, and its file loads with no code.</para>
 /// </remarks>
 [ComponentName("FeatureSpace")]
-public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScorer>
+public sealed partial class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScorer>
 {
     /// <summary>The <see cref="ExtractorName"/> of a scorer on precomputed features (<see cref="FitOnFeatures"/>).</summary>
     public const string IdentityExtractorName = "identity (precomputed features)";
@@ -254,8 +254,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         var chunkSize = values is null ? ChunkSize : count;
         EnsureEvaluationMode(extractorModule, ExtractorName);
         var scores = new double[count];
-        var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
-        var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
+        var (dtype, device) = FlowStorage();
         using var inference = inference_mode();
         for (long start = 0; start < count; start += chunkSize)
         {
@@ -299,8 +298,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         }
 
         using var scope = NewDisposeScope();
-        var dtype = Flow.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
-        var device = Flow.parameters().FirstOrDefault()?.device ?? CPU;
+        var (dtype, device) = FlowStorage();
         using var inference = inference_mode();
         var (checkedRows, outOfRange) = checkedByCaller
             ? (Standardizer.ApplyUnchecked(features), null)
@@ -311,36 +309,6 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         for (int i = 0; i < logProb.Length; i++)
         {
             scores[i] = outOfRange?[i] == true ? double.PositiveInfinity : -logProb[i];
-        }
-
-        return FlowEvaluation.CheckFinite(scores, Name);
-    }
-
-    /// <summary>
-    /// <see cref="ScoreFeatures(Tensor, string, string, bool)"/> with <c>checkedByCaller</c> for <paramref name="count"/>
-    /// rows in managed memory (<paramref name="rows"/>, <c>[count, D]</c> row-major; the embedding detector's chunks),
-    /// standardised and scored in managed code where the flow has that path (<see cref="HostCouplingFlow"/>), or null
-    /// (then the caller scores a tensor). Each row's score depends on that row alone.
-    /// </summary>
-    internal double[]? TryScoreRowsOnHost(ReadOnlySpan<float> rows, int count)
-    {
-        ThrowIfDisposed();
-        if (Host(Flow) is not { } host || rows.Length != count * FeatureDimension)
-        {
-            return null;
-        }
-
-        var standardized = new float[rows.Length];
-        Standardizer.ApplyUnchecked(rows, standardized);
-        if (host.TryLogProb(standardized, count) is not { } logProb)
-        {
-            return null;
-        }
-
-        var scores = new double[count];
-        for (int i = 0; i < count; i++)
-        {
-            scores[i] = -logProb[i];
         }
 
         return FlowEvaluation.CheckFinite(scores, Name);
@@ -542,6 +510,20 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
     // Checks features: not null, [rows, D] (D = dimension when known), float32 or float64, not on the meta device, finite.
     private static void ValidateFeatures(Tensor? features, string source, long rows, int? dimension, string parameterName, long[]? chunkShape = null)
     {
+        ValidateFeatureLayout(features, source, rows, dimension, parameterName, chunkShape);
+        using (var scope = NewDisposeScope())
+        {
+            CheckCounters.ValueRead();
+            if (!isfinite(features).all().item<bool>())
+            {
+                throw NonFiniteFeatures(source, chunkShape, parameterName);
+            }
+        }
+    }
+
+    // ValidateFeatures without reading the values: not null, [rows, D], float32 or float64, not on the meta device.
+    private static void ValidateFeatureLayout([System.Diagnostics.CodeAnalysis.NotNull] Tensor? features, string source, long rows, int? dimension, string parameterName, long[]? chunkShape = null)
+    {
         var expected = $"[{rows}, {(dimension is { } d ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "D")}]";
         if (features is null)
         {
@@ -562,16 +544,6 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
         }
 
         InputChecks.RejectMetaDevice(features, $"What {source[0..1].ToLowerInvariant()}{source[1..]} returned", parameterName);
-        using (var scope = NewDisposeScope())
-        {
-            CheckCounters.ValueRead();
-            if (!isfinite(features).all().item<bool>())
-            {
-                throw new ArgumentException(
-                    $"{source} returned NaN or infinite features{For(chunkShape)}.",
-                    parameterName);
-            }
-        }
     }
 
     // Standardised features within ±MaxStandardizedFeature (one host sync); NaN or ±∞ after the conversion back to the
@@ -588,9 +560,18 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
             return (standardized, null);
         }
 
-        var d = FeatureDimension;
         var z = standardized.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
         var x = features.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
+        var outOfRange = OutOfRangeRows(z, x, extreme, parameterName);
+        return (tensor(z, standardized.shape, ScalarType.Float64).to(standardized.dtype, standardized.device), outOfRange);
+    }
+
+    // The slow path of the range check (see CheckStandardized), on the host: z the standardised rows [N, D] row-major, x
+    // the features, extreme = max |z|. Marks the rows out of range because of the stored mean and zeroes them in z;
+    // throws when an entry is out of range because of the input.
+    private bool[] OutOfRangeRows(double[] z, double[] x, double extreme, string parameterName)
+    {
+        var d = FeatureDimension;
         var rows = z.Length / d;
         var outOfRange = new bool[rows];
         var inputAtFault = false;
@@ -621,7 +602,7 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
 
         if (!inputAtFault)
         {
-            return (tensor(z, standardized.shape, ScalarType.Float64).to(standardized.dtype, standardized.device), outOfRange);
+            return outOfRange;
         }
 
         var culture = System.Globalization.CultureInfo.InvariantCulture;
@@ -630,6 +611,16 @@ public sealed class FeatureSpaceScorer : FlowScorer, IComponent<FeatureSpaceScor
             + $"the feature-space flow scores features within ±{MaxStandardizedFeature.ToString("G3", culture)} (beyond that its arithmetic "
             + "overflows). The input is far outside the range of the data the scorer was fitted on (e.g. not scaled like it).",
             parameterName);
+    }
+
+    private static ArgumentException NonFiniteFeatures(string source, long[]? chunkShape, string parameterName) =>
+        new($"{source} returned NaN or infinite features{For(chunkShape)}.", parameterName);
+
+    // The dtype and device of the flow's parameters (one walk over them), float32 on the CPU for a flow without any.
+    private (ScalarType Dtype, Device Device) FlowStorage()
+    {
+        var first = Flow.parameters().FirstOrDefault();
+        return (first?.dtype ?? ScalarType.Float32, first?.device ?? CPU);
     }
 
     private static string For(long[]? chunkShape) => chunkShape is null ? string.Empty : $" for a chunk of shape {Shapes.Format(chunkShape)}";
