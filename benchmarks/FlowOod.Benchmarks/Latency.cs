@@ -173,13 +173,21 @@ internal static class Latency
                 }
             }
 
+            var percentiles = times.Select(Percentiles).ToArray();
             for (int v = 0; v < variants.Count; v++)
             {
-                var (p50, p99) = Percentiles(times[v]);
+                var (p50, p99) = percentiles[v];
                 Console.WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
                     $"latency {model} {variants[v].Name}: p50 {p50:F3} ms | p99 {p99:F3} ms | calls {calls} | threads {threads} | one input per call, variants in alternating blocks of {BlockCalls}"));
             }
+
+            // The peer is the last variant; FlowOod's fastest variant by p50 against it.
+            var fastest = Enumerable.Range(0, variants.Count - 1).MinBy(v => percentiles[v].P50);
+            var peer = percentiles[^1];
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"latency {model} summary: ONNX Runtime / FlowOod ({variants[fastest].Name}) p50 {peer.P50 / percentiles[fastest].P50:F2}x | p99 {peer.P99 / percentiles[fastest].P99:F2}x | above 1 FlowOod is faster"));
         }
         finally
         {
