@@ -49,7 +49,7 @@ public sealed partial class FeatureSpaceScorer
     /// of at most <see cref="HostCouplingFlow.MaxRows"/> rows, its values are read once, in place, checked finite,
     /// standardised and range-checked on the host, and only the scored rows reach the flow: a row's score depends on that
     /// row alone there, so it is the same bits as when the whole chunk is scored. Otherwise the whole chunk is scored as
-    /// one piece (<see cref="ScoreFeatures(Tensor, string, string)"/>), so a row's score never depends on its neighbours.
+    /// one piece (<see cref="ScoreFeatures(Tensor, string, string)"/>), so libtorch always sees chunks of one shape.
     /// </remarks>
     internal double[] ScoreChunkRows(Tensor features, int scoredRows, string source, string parameterName)
     {
