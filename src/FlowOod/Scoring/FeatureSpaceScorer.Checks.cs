@@ -56,10 +56,11 @@ public sealed partial class FeatureSpaceScorer
             throw new ArgumentException($"{source} returned null; expected features of shape {expected}.", parameterName);
         }
 
-        if (features.Dimensions != 2 || features.shape[0] != rows || (dimension is { } dim && features.shape[1] != dim))
+        var shape = features.shape;
+        if (shape.Length != 2 || shape[0] != rows || (dimension is { } dim && shape[1] != dim))
         {
             throw new ArgumentException(
-                $"{source} returned shape {Shapes.Format(features.shape)}{For(chunkShape)}; expected features of shape {expected}.",
+                $"{source} returned shape {Shapes.Format(shape)}{For(chunkShape)}; expected features of shape {expected}.",
                 parameterName);
         }
 

@@ -25,18 +25,7 @@ public sealed partial class FeatureSpaceScorer
 
         var standardized = new float[rows.Length];
         Standardizer.ApplyUnchecked(rows, standardized);
-        if (host.TryLogProb(standardized, count) is not { } logProb)
-        {
-            return null;
-        }
-
-        var scores = new double[count];
-        for (int i = 0; i < count; i++)
-        {
-            scores[i] = -logProb[i];
-        }
-
-        return FlowEvaluation.CheckFinite(scores, Name);
+        return host.TryLogProb(standardized, count) is { } logProb ? Scores(logProb, count, outOfRange: null) : null;
     }
 
     /// <summary>
@@ -54,16 +43,17 @@ public sealed partial class FeatureSpaceScorer
     internal double[] ScoreChunkRows(Tensor features, int scoredRows, string source, string parameterName)
     {
         ThrowIfDisposed();
-        ValidateFeatureLayout(features, source, features.shape[0], FeatureDimension, parameterName);
-        if (scoredRows < 1 || scoredRows > features.shape[0])
+        var rows = features.shape[0];
+        ValidateFeatureLayout(features, source, rows, FeatureDimension, parameterName);
+        if (scoredRows < 1 || scoredRows > rows)
         {
-            throw new ArgumentOutOfRangeException(nameof(scoredRows), scoredRows, $"Expected 1 to {features.shape[0]} rows to score.");
+            throw new ArgumentOutOfRangeException(nameof(scoredRows), scoredRows, $"Expected 1 to {rows} rows to score.");
         }
 
         if (Host(Flow) is not { } host
             || features.dtype != ScalarType.Float32
             || features.device_type != DeviceType.CPU
-            || features.shape[0] > HostCouplingFlow.MaxRows
+            || rows > HostCouplingFlow.MaxRows
             || !features.is_contiguous())
         {
             return ScoreFeatures(features, source, parameterName)[..scoredRows];
@@ -83,9 +73,15 @@ public sealed partial class FeatureSpaceScorer
         Standardizer.ApplyUnchecked(values, standardized);
         var outOfRange = CheckStandardized(values, standardized, parameterName);
         var logProb = host.TryLogProb(standardized.AsSpan(0, scoredRows * FeatureDimension), scoredRows)
-            ?? LogProbOfRows(standardized, values.Length / FeatureDimension);
-        var scores = new double[scoredRows];
-        for (int i = 0; i < scoredRows; i++)
+            ?? LogProbOfRows(standardized, (int)rows);
+        return Scores(logProb, scoredRows, outOfRange);
+    }
+
+    // The scores −log p of the first count rows, +∞ for a row out of range because of the stored mean, checked for NaN.
+    private double[] Scores(double[] logProb, int count, bool[]? outOfRange)
+    {
+        var scores = new double[count];
+        for (int i = 0; i < count; i++)
         {
             scores[i] = outOfRange?[i] == true ? double.PositiveInfinity : -logProb[i];
         }

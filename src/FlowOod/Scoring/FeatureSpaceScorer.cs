@@ -304,13 +304,7 @@ public sealed partial class FeatureSpaceScorer : FlowScorer, IComponent<FeatureS
             : CheckStandardized(features, Standardizer.ApplyUnchecked(features), parameterName);
         var standardized = checkedRows.to(dtype, device);
         var logProb = LogProbUnchecked(Flow, standardized, oneChunk: true);
-        var scores = new double[logProb.Length];
-        for (int i = 0; i < logProb.Length; i++)
-        {
-            scores[i] = outOfRange?[i] == true ? double.PositiveInfinity : -logProb[i];
-        }
-
-        return FlowEvaluation.CheckFinite(scores, Name);
+        return Scores(logProb, logProb.Length, outOfRange);
     }
 
     /// <summary><see cref="Fit(Func{Tensor, Tensor}, Tensor, FeatureSpaceFitOptions?, CancellationToken)"/> with the extractor's stored name given.</summary>

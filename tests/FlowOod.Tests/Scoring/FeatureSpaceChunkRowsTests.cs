@@ -48,7 +48,7 @@ public sealed class FeatureSpaceChunkRowsTests : IClassFixture<FeatureSpaceChunk
     public void APaddingRow_IsCheckedLikeTheScoredRows()
     {
         using var chunk = Rows(HostCouplingFlow.MaxRows, seed: 5);
-        chunk[10, 2] = tensor(float.NaN);
+        Put(chunk, 10, 2, float.NaN);
 
         var whole = () => scorer.ScoreFeatures(chunk, "The test", "features");
         var scored = () => scorer.ScoreChunkRows(chunk, 2, "The test", "features");
@@ -63,7 +63,7 @@ public sealed class FeatureSpaceChunkRowsTests : IClassFixture<FeatureSpaceChunk
         // Feature 0 was constant in training (σ at the floor): 1010 is far out in σ but within twice the mean, the stored
         // statistics' fault, so that row scores +∞; 1e7 in feature 1 is the input's fault, even in a padding row.
         using var chunk = Rows(HostCouplingFlow.MaxRows, seed: 6);
-        chunk[1, 0] = tensor(1010f);
+        Put(chunk, 1, 0, 1010f);
         var whole = scorer.ScoreFeatures(chunk, "test", "features");
         var scored = scorer.ScoreChunkRows(chunk, 3, "test", "features");
 
@@ -71,7 +71,7 @@ public sealed class FeatureSpaceChunkRowsTests : IClassFixture<FeatureSpaceChunk
         scored[1].Should().Be(double.PositiveInfinity);
         double.IsFinite(scored[0]).Should().BeTrue();
 
-        chunk[12, 1] = tensor(1e7f);
+        Put(chunk, 12, 1, 1e7f);
         var wholeThrows = () => scorer.ScoreFeatures(chunk, "test", "features");
         var scoredThrows = () => scorer.ScoreChunkRows(chunk, 3, "test", "features");
         var message = wholeThrows.Should().Throw<ArgumentException>().Which.Message;
@@ -96,8 +96,19 @@ public sealed class FeatureSpaceChunkRowsTests : IClassFixture<FeatureSpaceChunk
     {
         using var generator = new Generator((ulong)seed);
         var rows = randn(count, Features, generator: generator);
-        rows[.., 0] = tensor((float)ConstantFeature);
+        using (var constant = tensor((float)ConstantFeature))
+        {
+            rows[.., 0] = constant;
+        }
+
         return rows;
+    }
+
+    // rows[r, c] = value, the temporary scalar tensor disposed at once.
+    private static void Put(Tensor rows, long r, long c, float value)
+    {
+        using var scalar = tensor(value);
+        rows[r, c] = scalar;
     }
 
     public sealed class Fitted : IDisposable

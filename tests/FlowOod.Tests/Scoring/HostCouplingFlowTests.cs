@@ -185,7 +185,6 @@ public sealed class HostCouplingFlowTests
             outside[0, 0] = value;
         }
 
-
         var act = () => scorer.Score(nan);
         act.Should().Throw<ArgumentException>().WithMessage("The batch contains NaN or infinite values.*").And.ParamName.Should().Be("batch");
         var range = () => scorer.Score(outside);
