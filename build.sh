@@ -11,7 +11,7 @@
 #   ./build.sh bench-serve  load-test the service over loopback HTTP: 1/8/32 clients, micro-batched vs per-request vs the ONNX mode (classifier and gate through ONNX Runtime), 100k-request soak (args: requestsPerRun soakRequests [models])
 #   ./build.sh bench  training/scoring images/s of FlowOod's image flows in fp32 and bf16, GFLOP/s against the conv ceiling, peak RSS, then the compact RealNVP beside ONNX Runtime and the PyTorch twin (alternated rounds, ratios to the best peer) and single-image latency (args: steps images threads rounds latencyCalls)
 #   ./build.sh bench-peers  only the peers and the single-image latency of `bench` (args: rounds steps images threads latencyCalls; default 3 30 2048 all 200)
-#   ./build.sh bench-fused  scoring images/s and single-image latency of the compact RealNVP's inference copy, BatchNorm folded vs not, fp32 and bf16 (args: rounds images threads latencyCalls)
+#   ./build.sh bench-fused  scoring images/s and single-image latency of the compact RealNVP's inference copy, BatchNorm folded vs not, fp32 and bf16, then one image's 3×3 convolution, libtorch vs the managed kernel (args: rounds images threads latencyCalls)
 #   ./build.sh bench-long  one long training run's throughput over time (args: steps fp32|bf16 interval batch; default 3000 fp32 100 64)
 #   ./build.sh soak   every scorer kind, a detector and both gate kinds on 1 and 8 threads under forced garbage collections: 0 exceptions, 0 mismatches, 0 leaks (args: callsPerPhase threads collectorPauseMs; default 500000 1,8 0; OMP_NUM_THREADS=1 runs it ~3x faster)
 # Data directory: $FLOWOOD_DATA_DIR, else $XDG_DATA_HOME/flowood/datasets, else ~/.local/share/flowood/datasets.

@@ -16,7 +16,8 @@ namespace FlowOod.Benchmarks;
 /// <c>./build.sh bench-fused [rounds] [images] [threads]</c>: scoring images/s of the compact RealNVP's inference copy
 /// with BatchNorm folded into the convolutions (<see cref="ConditionerPrecision.CreateInferenceCopy"/>) against the
 /// unfolded copy (<see cref="ConditionerPrecision.CreateUnfusedInferenceCopy"/>), fp32 and bf16, chunks of 256, in
-/// alternated rounds of one process; then single-image latency p50/p99 of each.
+/// alternated rounds of one process; then single-image latency p50/p99 of each; then one image's 3×3 convolution at the
+/// model's shapes, libtorch against FlowOod's managed kernel (<see cref="HostConvBench"/>).
 /// </summary>
 /// <remarks>
 /// Machine-readable lines: <c>fused-score MODEL PRECISION: fused N images/s | unfused N images/s | ratio Rx (min–max over
@@ -86,6 +87,7 @@ internal static class FusedScoring
             }
         }
 
+        HostConvBench.Run(rounds, latencyCalls);
         Console.WriteLine($"load average after: {LoadAverage()}");
         return 0;
     }

@@ -10,7 +10,8 @@ namespace FlowOod.Benchmarks;
 /// (<see cref="Throughput"/>, <see cref="Peers"/>, <see cref="Latency"/>); <c>peers [rounds] [trainSteps] [scoreImages]
 /// [threads] [latencyCalls]</c> only the peers and the latency; <c>long-run [steps] [fp32|bf16] [interval] [batch]</c> one
 /// long training run's throughput over time (<see cref="LongRun"/>); <c>fused [rounds] [images] [threads] [latencyCalls]</c>
-/// the folded against the unfolded inference copy, images/s and single-image latency (<see cref="FusedScoring"/>); <c>soak [callsPerPhase] [threads,threads...] [collectorPauseMs]</c> the
+/// the folded against the unfolded inference copy, images/s and single-image latency (<see cref="FusedScoring"/>); <c>host-conv
+/// [rounds] [calls]</c> one image's 3×3 convolution, libtorch against the managed kernel (<see cref="HostConvBench"/>); <c>soak [callsPerPhase] [threads,threads...] [collectorPauseMs]</c> the
 /// production-correctness soak (<see cref="Soak"/>; exit code 1 on any exception, mismatch or leak); anything else goes to
 /// BenchmarkDotNet's switcher.
 /// </summary>
@@ -40,6 +41,13 @@ internal static class Program
         {
             int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
             return Throughput.RunPeers(Arg(1, 3), Arg(2, 30), Arg(3, 2048), Arg(4, 0), Arg(5, 200));
+        }
+
+        if (args.Length > 0 && args[0] == "host-conv")
+        {
+            int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+            HostConvBench.Run(Arg(1, 5), Arg(2, 1000));
+            return 0;
         }
 
         if (args.Length > 0 && args[0] == "fused")

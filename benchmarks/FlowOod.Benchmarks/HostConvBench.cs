@@ -1,0 +1,82 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using FlowOod.Layers;
+using FlowOod;
+using static TorchSharp.torch;
+
+namespace FlowOod.Benchmarks;
+
+/// <summary>
+/// One image's 3×3 convolution at the compact RealNVP's two st-network shapes (32→32 at 28×28, 64→64 at 14×14): libtorch's
+/// <c>conv2d</c> (channels last, the process's intra-op threads) against FlowOod's managed kernel (<see cref="HostConv"/>)
+/// with one and two workers, in alternated rounds of one process. Part of <c>./build.sh bench-fused</c>.
+/// </summary>
+/// <remarks>
+/// Machine-readable line: <c>host-conv 3x3 CIN-&gt;COUT HxW batch 1: libtorch p50 N us | managed 1 worker p50 N us | 2 workers
+/// p50 N us | libtorch / managed Rx (min–max over rounds, the faster worker count per round) | max |diff| E | ...</c>. Each
+/// variant's p50 is over <c>calls</c> calls; the managed kernel's result is checked against libtorch's first. The
+/// managed timings exclude copying the image into the padded layout (a managed inference path keeps its feature maps
+/// there between layers); libtorch's include allocating its output.
+/// </remarks>
+internal static class HostConvBench
+{
+    private static string Join(IEnumerable<double> values) => string.Join(" ", values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)));
+
+    public static void Run(int rounds, int calls)
+    {
+        foreach (var (channels, size) in new[] { (32, 28), (64, 14) })
+        {
+            Measure(channels, size, rounds, calls);
+        }
+    }
+
+    private static void Measure(int channels, int size, int rounds, int calls)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(5);
+        var x = ConvLayout.ChannelsLast(randn([1, channels, size, size], generator: generator));
+        var weight = randn([channels, channels, 3, 3], generator: generator).TimesInPlace(1 / (3 * Math.Sqrt(channels)));
+        var bias = randn([channels], generator: generator);
+        var weightLast = ConvLayout.ChannelsLast(weight);
+        var conv = new HostConv(weight.contiguous().data<float>().ToArray(), bias.data<float>().ToArray(), channels, channels, 3);
+        var input = new HostImage(channels, size, size);
+        input.CopyFrom(x);
+        var output = new HostImage(conv.PaddedOutChannels, size, size);
+
+        conv.Run(input, output, accumulate: false, workers: 2);
+        var expected = nn.functional.conv2d(x, weightLast, bias, padding: [1, 1]);
+        var difference = output.ToTensor(channels).sub(expected).abs().max().item<float>();
+
+        var libtorch = new List<double>();
+        var one = new List<double>();
+        var two = new List<double>();
+        for (int round = 0; round < rounds; round++)
+        {
+            double Time(Action call) => Latency.TimeCalls(call, calls).P50 * 1000;
+            double TimeLibtorch() => Time(() =>
+            {
+                using var y = nn.functional.conv2d(x, weightLast, bias, padding: [1, 1]);
+            });
+            if (round % 2 == 1)
+            {
+                libtorch.Add(TimeLibtorch());
+            }
+
+            one.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1)));
+            two.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 2)));
+            if (round % 2 == 0)
+            {
+                libtorch.Add(TimeLibtorch());
+            }
+        }
+
+        var ratios = libtorch.Select((t, i) => t / Math.Min(one[i], two[i])).ToArray();
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"host-conv 3x3 {channels}->{channels} {size}x{size} batch 1: libtorch p50 {Peers.Median(libtorch):F1} us | managed 1 worker p50 {Peers.Median(one):F1} us | "
+            + $"2 workers p50 {Peers.Median(two):F1} us | libtorch / managed {Peers.Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} rounds) | "
+            + $"max |diff| {difference:E1} | {2.0 * channels * channels * 9 * size * size / 1e6:F1} MFLOP | libtorch threads {get_num_threads()} | calls {calls} | "
+            + $"rounds libtorch {Join(libtorch)} | 1 worker {Join(one)} | 2 workers {Join(two)}"));
+    }}

@@ -1,0 +1,282 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Threading.Tasks;
+
+namespace FlowOod.Layers;
+
+/// <summary>
+/// A stride-1, zero-padded ("same") 1×1 or 3×3 convolution of one image in managed code, on <see cref="HostImage"/>'s
+/// padded channels-last layout: y[p, o] = b[o] + Σ_{tap, i} W[o, i, tap]·x[p + tap, i].
+/// </summary>
+/// <remarks>
+/// <para>The first brick of a managed inference path for image flows, where libtorch through TorchSharp pays its cost per
+/// operation and runs a batch of one image at modest efficiency; <c>./build.sh bench-fused</c> times it beside libtorch
+/// at the compact RealNVP's shapes (docs/performance.md).</para>
+/// <para>Kernel: blocks of 6 consecutive pixels (in the padded grid, so a block may straddle a row end; the border
+/// columns it writes are scratch) × 16 output channels, twelve 8-float accumulators fed by fused multiply-adds, the
+/// weights packed per block of 16 output channels as [tap][input channel][16]. The input's channel stride is a
+/// compile-time constant for 16, 32, 64 and 128 channels (the loop's six pixel offsets then fold into the addressing),
+/// a run-time value otherwise. Sums are float32 in another order than libtorch's, so results agree to float32 rounding,
+/// not bit for bit.</para>
+/// <para>Immutable after construction (the weights are copied in); <see cref="Run"/> may be called from several threads
+/// at once on different outputs. Owns no native memory.</para>
+/// </remarks>
+internal sealed class HostConv
+{
+    /// <summary>Pixels per kernel block.</summary>
+    public const int PixelsPerBlock = 6;
+
+    private const int BlockChannels = 16;
+
+    private readonly float[] packed;
+    private readonly float[] bias;
+
+    /// <summary>Packs a convolution's weights.</summary>
+    /// <param name="weight">W as libtorch stores it, [outChannels, inChannels, k, k] row-major.</param>
+    /// <param name="bias">b, [outChannels], or null for none.</param>
+    /// <param name="inChannels">Input channels, ≥ 1.</param>
+    /// <param name="outChannels">Output channels, ≥ 1.</param>
+    /// <param name="kernelSize">k: 1 or 3.</param>
+    public HostConv(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int inChannels, int outChannels, int kernelSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(inChannels, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(outChannels, 1);
+        if (kernelSize is not (1 or 3))
+        {
+            throw new ArgumentOutOfRangeException(nameof(kernelSize), kernelSize, "Only 1×1 and 3×3 convolutions are computed here.");
+        }
+
+        int taps = kernelSize * kernelSize;
+        if (weight.Length != (long)outChannels * inChannels * taps)
+        {
+            throw new ArgumentException(
+                $"Expected {outChannels}·{inChannels}·{taps} = {(long)outChannels * inChannels * taps} weights, got {weight.Length}.", nameof(weight));
+        }
+
+        if (!bias.IsEmpty && bias.Length != outChannels)
+        {
+            throw new ArgumentException($"Expected {outChannels} biases or none, got {bias.Length}.", nameof(bias));
+        }
+
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        KernelSize = kernelSize;
+        PaddedOutChannels = (outChannels + BlockChannels - 1) / BlockChannels * BlockChannels;
+        packed = new float[(long)PaddedOutChannels * taps * inChannels];
+        for (int o = 0; o < outChannels; o++)
+        {
+            for (int i = 0; i < inChannels; i++)
+            {
+                for (int t = 0; t < taps; t++)
+                {
+                    packed[((((o / BlockChannels * taps) + t) * inChannels) + i) * BlockChannels + (o % BlockChannels)] =
+                        weight[(((o * inChannels) + i) * taps) + t];
+                }
+            }
+        }
+
+        this.bias = new float[PaddedOutChannels];
+        bias.CopyTo(this.bias);
+    }
+
+    /// <summary>Input channels.</summary>
+    public int InChannels { get; }
+
+    /// <summary>Output channels.</summary>
+    public int OutChannels { get; }
+
+    /// <summary>k: 1 or 3.</summary>
+    public int KernelSize { get; }
+
+    /// <summary>Output channels rounded up to a multiple of 16: the channel count an output image must have (the extra channels get zeros).</summary>
+    public int PaddedOutChannels { get; }
+
+    /// <summary>
+    /// output ← conv(input) + b, or output += conv(input) + b when <paramref name="accumulate"/>, for every interior pixel.
+    /// </summary>
+    /// <param name="input">The input image: <see cref="InChannels"/> channels, its border zero (<see cref="HostImage.ClearBorder"/>).</param>
+    /// <param name="output">The output image: <see cref="PaddedOutChannels"/> channels, the input's height and width, not the input.
+    /// Its border columns are overwritten with scratch values: clear its border before it is the input of another convolution.</param>
+    /// <param name="accumulate">Whether to add to <paramref name="output"/>'s values instead of replacing them.</param>
+    /// <param name="workers">Threads to split the image's rows over, 1 or more (the caller's share of the machine).</param>
+    public void Run(HostImage input, HostImage output, bool accumulate, int workers)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        if (input.Channels != InChannels)
+        {
+            throw new ArgumentException($"The input has {input.Channels} channels; this convolution takes {InChannels}.", nameof(input));
+        }
+
+        if (output.Channels != PaddedOutChannels || output.Height != input.Height || output.Width != input.Width)
+        {
+            throw new ArgumentException(
+                $"The output must be {PaddedOutChannels} × {input.Height} × {input.Width}; got {output.Channels} × {output.Height} × {output.Width}.",
+                nameof(output));
+        }
+
+        if (ReferenceEquals(input, output))
+        {
+            throw new ArgumentException("A convolution cannot write into its own input.", nameof(output));
+        }
+
+        int blocks = ((input.Height * input.PaddedWidth) + PixelsPerBlock - 1) / PixelsPerBlock;
+        workers = Math.Min(workers, blocks);
+        if (workers == 1)
+        {
+            RunBlocks(input, output, accumulate, 0, blocks);
+            return;
+        }
+
+        Parallel.For(0, workers, part => RunBlocks(input, output, accumulate, blocks * part / workers, blocks * (part + 1) / workers));
+    }
+
+    private void RunBlocks(HostImage input, HostImage output, bool accumulate, int firstBlock, int endBlock)
+    {
+        var args = new KernelArgs(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstBlock * PixelsPerBlock, endBlock * PixelsPerBlock, accumulate);
+        switch (InChannels)
+        {
+            case 16:
+                Kernel<Stride16>(args);
+                break;
+            case 32:
+                Kernel<Stride32>(args);
+                break;
+            case 64:
+                Kernel<Stride64>(args);
+                break;
+            case 128:
+                Kernel<Stride128>(args);
+                break;
+            default:
+                Kernel<RuntimeStride>(args);
+                break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Kernel<TStride>(in KernelArgs a)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int taps = KernelSize * KernelSize;
+        int centre = a.PaddedWidth + 1;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        int os = a.OutputStride;
+        for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
+        {
+            var b0 = Vector256.LoadUnsafe(ref bRef, (nuint)cb);
+            var b1 = Vector256.LoadUnsafe(ref bRef, (nuint)(cb + 8));
+            ref float blockWeights = ref Unsafe.Add(ref wRef, (nint)cb * taps * cs);
+            for (int q = a.FirstPixel; q < a.EndPixel; q += PixelsPerBlock)
+            {
+                Vector256<float> a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1;
+                Vector256<float> a30 = b0, a31 = b1, a40 = b0, a41 = b1, a50 = b0, a51 = b1;
+                ref float w = ref blockWeights;
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    int shift = taps == 1 ? centre : ((tap / 3) * a.PaddedWidth) + (tap % 3);
+                    ref float x = ref Unsafe.Add(ref inRef, (nint)(q + shift) * cs);
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var w0 = Vector256.LoadUnsafe(ref w);
+                        var w1 = Vector256.LoadUnsafe(ref w, 8);
+                        var v = Vector256.Create(x);
+                        a00 = Vector256.FusedMultiplyAdd(v, w0, a00);
+                        a01 = Vector256.FusedMultiplyAdd(v, w1, a01);
+                        v = Vector256.Create(Unsafe.Add(ref x, cs));
+                        a10 = Vector256.FusedMultiplyAdd(v, w0, a10);
+                        a11 = Vector256.FusedMultiplyAdd(v, w1, a11);
+                        v = Vector256.Create(Unsafe.Add(ref x, 2 * cs));
+                        a20 = Vector256.FusedMultiplyAdd(v, w0, a20);
+                        a21 = Vector256.FusedMultiplyAdd(v, w1, a21);
+                        v = Vector256.Create(Unsafe.Add(ref x, 3 * cs));
+                        a30 = Vector256.FusedMultiplyAdd(v, w0, a30);
+                        a31 = Vector256.FusedMultiplyAdd(v, w1, a31);
+                        v = Vector256.Create(Unsafe.Add(ref x, 4 * cs));
+                        a40 = Vector256.FusedMultiplyAdd(v, w0, a40);
+                        a41 = Vector256.FusedMultiplyAdd(v, w1, a41);
+                        v = Vector256.Create(Unsafe.Add(ref x, 5 * cs));
+                        a50 = Vector256.FusedMultiplyAdd(v, w0, a50);
+                        a51 = Vector256.FusedMultiplyAdd(v, w1, a51);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                    }
+                }
+
+                ref float o = ref Unsafe.Add(ref outRef, ((nint)(q + centre) * os) + cb);
+                Store(ref o, 0, a00, a01, a.Accumulate);
+                Store(ref o, os, a10, a11, a.Accumulate);
+                Store(ref o, 2 * os, a20, a21, a.Accumulate);
+                Store(ref o, 3 * os, a30, a31, a.Accumulate);
+                Store(ref o, 4 * os, a40, a41, a.Accumulate);
+                Store(ref o, 5 * os, a50, a51, a.Accumulate);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ref float o, int offset, Vector256<float> low, Vector256<float> high, bool accumulate)
+    {
+        if (accumulate)
+        {
+            low += Vector256.LoadUnsafe(ref o, (nuint)offset);
+            high += Vector256.LoadUnsafe(ref o, (nuint)(offset + 8));
+        }
+
+        low.StoreUnsafe(ref o, (nuint)offset);
+        high.StoreUnsafe(ref o, (nuint)(offset + 8));
+    }
+
+    private readonly record struct KernelArgs(
+        float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate);
+
+    // The input's channel stride, a constant the JIT folds into each instantiation's addressing, or the run-time value.
+    private interface IStride
+    {
+        static abstract bool IsConstant { get; }
+
+        static abstract int Value { get; }
+    }
+
+    private readonly struct Stride16 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 16;
+    }
+
+    private readonly struct Stride32 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 32;
+    }
+
+    private readonly struct Stride64 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 64;
+    }
+
+    private readonly struct Stride128 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 128;
+    }
+
+    private readonly struct RuntimeStride : IStride
+    {
+        public static bool IsConstant => false;
+
+        public static int Value => 0;
+    }
+}

@@ -1,0 +1,146 @@
+using System;
+using System.Linq;
+using FlowOod.Layers;
+using FluentAssertions;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Layers;
+
+// HostConv and HostImage: one image's 1×1 / 3×3 "same" convolution in managed code against libtorch's conv2d, at the
+// constant-stride channel counts and at run-time ones, with one and several workers; the layout's border; bad arguments.
+public sealed class HostConvTests
+{
+    [Theory]
+    [InlineData(32, 32, 3, 28, 28, 1)]
+    [InlineData(64, 64, 3, 14, 14, 2)]
+    [InlineData(2, 32, 3, 28, 28, 2)]
+    [InlineData(32, 2, 1, 28, 28, 1)]
+    [InlineData(64, 4, 1, 14, 14, 2)]
+    [InlineData(5, 20, 3, 7, 9, 3)]
+    [InlineData(16, 16, 3, 1, 1, 2)]
+    [InlineData(128, 17, 3, 3, 5, 2)]
+    [InlineData(3, 1, 3, 2, 13, 1)]
+    public void Run_MatchesLibtorchConv2d(int inChannels, int outChannels, int kernelSize, int height, int width, int workers)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(11);
+        var x = randn([1, inChannels, height, width], generator: generator);
+        var w = randn([outChannels, inChannels, kernelSize, kernelSize], generator: generator).TimesInPlace(1 / Math.Sqrt(inChannels * kernelSize * kernelSize));
+        var b = randn([outChannels], generator: generator);
+        var expected = nn.functional.conv2d(x, w, b, padding: [kernelSize / 2, kernelSize / 2]);
+
+        var conv = new HostConv(Values(w), Values(b), inChannels, outChannels, kernelSize);
+        var input = new HostImage(inChannels, height, width);
+        input.CopyFrom(x);
+        var output = new HostImage(conv.PaddedOutChannels, height, width);
+        conv.Run(input, output, accumulate: false, workers);
+
+        var got = output.ToTensor(outChannels);
+        got.shape.Should().Equal(expected.shape);
+        MaxAbsDifference(got, expected).Should().BeLessThan(2e-5);
+        var padding = output.ToTensor(conv.PaddedOutChannels).narrow(1, outChannels, conv.PaddedOutChannels - outChannels);
+        padding.count_nonzero().item<long>().Should().Be(0, "the padding channels have zero weights and biases");
+    }
+
+    [Fact]
+    public void Run_Accumulating_AddsTheConvolutionToTheOutputsValues()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(12);
+        var x = randn([1, 32, 6, 7], generator: generator);
+        var w = randn([16, 32, 3, 3], generator: generator).TimesInPlace(1.0 / 17);
+        var b = randn([16], generator: generator);
+        var previous = randn([1, 16, 6, 7], generator: generator);
+        var expected = nn.functional.conv2d(x, w, b, padding: [1, 1]).PlusInPlace(previous);
+
+        var conv = new HostConv(Values(w), Values(b), 32, 16, 3);
+        var input = new HostImage(32, 6, 7);
+        input.CopyFrom(x);
+        var output = new HostImage(16, 6, 7);
+        output.CopyFrom(previous);
+        conv.Run(input, output, accumulate: true, workers: 2);
+
+        MaxAbsDifference(output.ToTensor(16), expected).Should().BeLessThan(2e-5);
+    }
+
+    [Fact]
+    public void Run_WithoutBias_ComputesTheConvolutionAlone()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(13);
+        var x = randn([1, 4, 5, 5], generator: generator);
+        var w = randn([8, 4, 3, 3], generator: generator);
+        var expected = nn.functional.conv2d(x, w, padding: [1, 1]);
+
+        var conv = new HostConv(Values(w), ReadOnlySpan<float>.Empty, 4, 8, 3);
+        var input = new HostImage(4, 5, 5);
+        input.CopyFrom(x);
+        var output = new HostImage(16, 5, 5);
+        conv.Run(input, output, accumulate: false, workers: 1);
+
+        MaxAbsDifference(output.ToTensor(8), expected).Should().BeLessThan(1e-4);
+    }
+
+    [Fact]
+    public void ClearBorder_ZeroesTheBorderAndSlack_AndKeepsTheInterior()
+    {
+        var image = new HostImage(3, 4, 5);
+        Array.Fill(image.Data, 7f);
+
+        image.ClearBorder();
+
+        var interior = Enumerable.Range(0, 4).SelectMany(y => Enumerable.Range(0, 5).SelectMany(x => Enumerable.Range(image.Offset(y, x), 3))).ToHashSet();
+        for (int k = 0; k < image.Data.Length; k++)
+        {
+            image.Data[k].Should().Be(interior.Contains(k) ? 7f : 0f, "element {0} is {1}", k, interior.Contains(k) ? "inside" : "border");
+        }
+    }
+
+    [Fact]
+    public void CopyFromAndToTensor_RoundTripAnImage()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(14);
+        var x = randn([1, 3, 4, 6], generator: generator);
+        var image = new HostImage(3, 4, 6);
+
+        image.CopyFrom(x);
+
+        image.ToTensor(3).allclose(x, rtol: 0, atol: 0).Should().BeTrue();
+        image.ToTensor(2).allclose(x.narrow(1, 0, 2), rtol: 0, atol: 0).Should().BeTrue();
+    }
+
+    [Fact]
+    public void BadArguments_ThrowNamingTheParameter()
+    {
+        using var scope = NewDisposeScope();
+        var weights = new float[8 * 4 * 9];
+        var conv = new HostConv(weights, ReadOnlySpan<float>.Empty, 4, 8, 3);
+        var input = new HostImage(4, 5, 5);
+
+        FluentActions.Invoking(() => new HostConv(weights, ReadOnlySpan<float>.Empty, 4, 8, 2)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("kernelSize");
+        FluentActions.Invoking(() => new HostConv(weights, ReadOnlySpan<float>.Empty, 4, 9, 3)).Should().Throw<ArgumentException>().WithParameterName("weight");
+        FluentActions.Invoking(() => new HostConv(weights, new float[3], 4, 8, 3)).Should().Throw<ArgumentException>().WithParameterName("bias");
+        FluentActions.Invoking(() => conv.Run(new HostImage(5, 5, 5), new HostImage(16, 5, 5), false, 1)).Should().Throw<ArgumentException>().WithParameterName("input");
+        FluentActions.Invoking(() => conv.Run(input, new HostImage(8, 5, 5), false, 1)).Should().Throw<ArgumentException>().WithParameterName("output");
+        FluentActions.Invoking(() => conv.Run(input, new HostImage(16, 5, 6), false, 1)).Should().Throw<ArgumentException>().WithParameterName("output");
+        FluentActions.Invoking(() => conv.Run(input, new HostImage(16, 5, 5), false, 0)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("workers");
+        var square = new HostConv(new float[16 * 16 * 9], ReadOnlySpan<float>.Empty, 16, 16, 3);
+        var same = new HostImage(16, 3, 3);
+        FluentActions.Invoking(() => square.Run(same, same, false, 1)).Should().Throw<ArgumentException>().WithParameterName("output");
+        FluentActions.Invoking(() => new HostImage(1 << 20, 1 << 10, 1 << 10)).Should().Throw<ArgumentException>().WithParameterName("channels");
+        FluentActions.Invoking(() => input.CopyFrom(zeros(1, 4, 5, 6))).Should().Throw<ArgumentException>().WithParameterName("image");
+        FluentActions.Invoking(() => input.CopyFrom(zeros(1, 4, 5, 5, dtype: ScalarType.Float64))).Should().Throw<ArgumentException>().WithParameterName("image");
+    }
+
+    private static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
+
+    private static double MaxAbsDifference(Tensor a, Tensor b)
+    {
+        using var difference = a.sub(b);
+        using var absolute = difference.abs();
+        using var max = absolute.max();
+        return max.item<float>();
+    }
+}
