@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using FlowOod.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -40,6 +41,9 @@ internal sealed class FusedResNet : IDisposable
     private readonly nn.Module<Tensor, Tensor>? bottleneck;
     private readonly BatchNorm2dLayer? outNorm;
     private readonly FrozenConv outConv;
+    private readonly object hostGate = new();
+    private HostResNet? host;
+    private bool hostBuilt;
 
     /// <summary>Folds the parts of a ResNet st-network (see <see cref="ResNetConditioner"/>): with <paramref name="taps"/>
     /// (the stem's skip conv, then one per block) the plain layout, otherwise the bottleneck layout.</summary>
@@ -83,8 +87,17 @@ internal sealed class FusedResNet : IDisposable
     public bool Accepts(Tensor input) => inConv.Accepts(input);
 
     /// <summary>The network's output <c>[N, Cout, H, W]</c> for <paramref name="input"/> <c>[N, Cin, H, W]</c> (a new tensor).</summary>
+    /// <remarks>One float32 CPU image of the plain layout goes through <see cref="HostResNet"/> (managed code, on the calling
+    /// thread) when that covers the network; anything else through libtorch. One thread: split over two, one image's
+    /// convolutions were no faster end to end, with slower tails, as the .NET and OpenMP workers met on the same cores
+    /// (docs/performance.md).</remarks>
     public Tensor Forward(Tensor input)
     {
+        if (Host()?.TryForward(input, workers: 1) is { } fromHost)
+        {
+            return fromHost;
+        }
+
         using var scope = NewDisposeScope();
         Tensor x;
         using (var normalized = stemNorm.call(input))
@@ -130,9 +143,16 @@ internal sealed class FusedResNet : IDisposable
     /// <summary>Converts every folded weight to <paramref name="dtype"/> (the BNs that stay are converted with their network).</summary>
     public void ConvertTo(ScalarType dtype)
     {
-        foreach (var conv in AllConvs())
+        lock (hostGate)
         {
-            conv.ConvertTo(dtype);
+            foreach (var conv in AllConvs())
+            {
+                conv.ConvertTo(dtype);
+            }
+
+            // Re-packed from the converted weights at the next call (none in bf16: the managed kernels are float32).
+            host = null;
+            Volatile.Write(ref hostBuilt, false);
         }
     }
 
@@ -142,6 +162,29 @@ internal sealed class FusedResNet : IDisposable
         foreach (var conv in AllConvs())
         {
             conv.Dispose();
+        }
+    }
+
+    /// <summary>The managed form of this network (for tests), or null when it has none.</summary>
+    internal HostResNet? HostNetwork => Host();
+
+    // The managed form of this network (built at the first call, packed from the folded weights), or null when it has none.
+    private HostResNet? Host()
+    {
+        if (Volatile.Read(ref hostBuilt))
+        {
+            return host;
+        }
+
+        lock (hostGate)
+        {
+            if (!hostBuilt)
+            {
+                host = taps is null ? null : HostResNet.TryCreate(stemNorm, inConv, blocks, taps, outConv);
+                Volatile.Write(ref hostBuilt, true);
+            }
+
+            return host;
         }
     }
 

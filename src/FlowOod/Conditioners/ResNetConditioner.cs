@@ -168,6 +168,9 @@ internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>, IFo
     /// <inheritdoc/>
     public bool IsFolded => fused is not null;
 
+    /// <summary>The folded network, or null (for tests).</summary>
+    internal FusedResNet? Folded => fused;
+
     /// <inheritdoc/>
     /// <remarks>See <see cref="FusedResNet"/> for what is folded. In training mode, or for an input of another dtype or
     /// device than the folded weights, <see cref="forward"/> runs the unfused layers.</remarks>

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -85,4 +86,37 @@ internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
         var shift = running_mean.to(ScalarType.Float64).mul_(scale).neg_().PlusInPlace(bias.detach().to(ScalarType.Float64));
         return (scope.MoveToOuter(scale), scope.MoveToOuter(shift));
     }
+
+    /// <summary>
+    /// The evaluation-mode map y = a·x + c read in managed code from the layer's current values (computed in float64,
+    /// stored as float32), for a managed inference path: false, and nothing written, when the layer is in training mode
+    /// or a parameter or statistic is not a contiguous float32 CPU tensor of <paramref name="scale"/>'s length.
+    /// </summary>
+    /// <param name="scale">a, one per channel.</param>
+    /// <param name="shift">c, one per channel; the same length as <paramref name="scale"/>.</param>
+    internal bool TryReadEvaluationAffine(Span<float> scale, Span<float> shift)
+    {
+        if (training || shift.Length != scale.Length
+            || !IsHostFloat32(weight, scale.Length) || !IsHostFloat32(bias, scale.Length)
+            || !IsHostFloat32(running_mean, scale.Length) || !IsHostFloat32(running_var, scale.Length))
+        {
+            return false;
+        }
+
+        var gamma = MemoryMarshal.Cast<byte, float>(weight.bytes);
+        var beta = MemoryMarshal.Cast<byte, float>(bias.bytes);
+        var mean = MemoryMarshal.Cast<byte, float>(running_mean.bytes);
+        var variance = MemoryMarshal.Cast<byte, float>(running_var.bytes);
+        for (int c = 0; c < scale.Length; c++)
+        {
+            double a = gamma[c] / Math.Sqrt(variance[c] + Epsilon);
+            scale[c] = (float)a;
+            shift[c] = (float)(beta[c] - (mean[c] * a));
+        }
+
+        return true;
+    }
+
+    private static bool IsHostFloat32(Tensor tensor, int length) =>
+        tensor.dtype == ScalarType.Float32 && tensor.device_type == DeviceType.CPU && tensor.is_contiguous() && tensor.numel() == length;
 }

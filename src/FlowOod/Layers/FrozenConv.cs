@@ -97,6 +97,26 @@ internal sealed class FrozenConv : IDisposable
         return sums.is_contiguous() && rows.is_contiguous();
     }
 
+    /// <summary>
+    /// The same convolution for <see cref="HostConv"/> (its weights copied and packed), or null when it is not one the
+    /// managed kernel computes: float32 CPU weights, a 1×1 or 3×3 kernel, stride 1 and "same" padding (k / 2).
+    /// </summary>
+    public HostConv? ToHost()
+    {
+        var shape = weight.shape;
+        long k = shape[2];
+        if (weight.dtype != ScalarType.Float32 || weight.device_type != DeviceType.CPU || k is not (1 or 3) || shape[3] != k
+            || stride.Any(s => s != 1) || padding.Any(p => p != k / 2))
+        {
+            return null;
+        }
+
+        using var scope = NewDisposeScope();
+        var weights = weight.contiguous().data<float>().ToArray();
+        var biases = bias is null ? [] : bias.contiguous().data<float>().ToArray();
+        return new HostConv(weights, biases, (int)shape[1], (int)shape[0], (int)k);
+    }
+
     /// <summary>Converts the stored weights to <paramref name="dtype"/> once (a bf16 inference copy).</summary>
     public void ConvertTo(ScalarType dtype)
     {

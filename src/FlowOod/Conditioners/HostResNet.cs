@@ -1,0 +1,233 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using FlowOod.Layers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlowOod.Conditioners;
+
+/// <summary>
+/// A folded ResNet st-network (<see cref="FusedResNet"/>, plain layout) computed for one image in managed code: the same
+/// layers, on <see cref="HostImage"/> feature maps, with <see cref="HostConv"/> for every convolution.
+/// </summary>
+/// <remarks>
+/// <para>Why: for one image libtorch pays its cost per operation (about 20 per st-network) and runs small convolutions
+/// at modest efficiency; docs/performance.md has the measurements.</para>
+/// <para>Computes, per pixel and channel, exactly the folded network's function: n = BN_stem(x), s = [ReLU(n), ReLU(−n)];
+/// h₀ = conv_in(s); Σ = tap₀(h₀); per block, hᵢ₊₁ = hᵢ + conv₂(ReLU(conv₁'(ReLU(BNᵢ(hᵢ))))) and Σ += tapᵢ₊₁(hᵢ₊₁); output
+/// conv_out(ReLU(Σ)), where conv₁' and the taps carry their folded BatchNorms. The BatchNorms that stay are read from
+/// their layers on every call (<see cref="BatchNorm2dLayer.TryReadEvaluationAffine"/>), so the result follows them as
+/// the libtorch path does; the frozen convolutions are packed once. Float32 throughout, with sums in another order than
+/// libtorch's: agreement to float32 rounding, not bit for bit.</para>
+/// <para>Scratch feature maps are kept per thread and reused (about 1 MB per thread for the compact RealNVP's two
+/// shapes), so a call allocates little besides its output. Safe to call from several threads at once. Owns no native memory.</para>
+/// </remarks>
+internal sealed class HostResNet
+{
+    [ThreadStatic]
+    private static Dictionary<(int Channels, int Height, int Width), Stack<HostImage>>? pool;
+
+    private readonly BatchNorm2dLayer stemNorm;
+    private readonly HostConv inConv;
+    private readonly (BatchNorm2dLayer Norm, HostConv First, HostConv Second)[] blocks;
+    private readonly HostConv[] taps;
+    private readonly HostConv outConv;
+    private readonly int inChannels;
+    private readonly int width;
+
+    private HostResNet(BatchNorm2dLayer stemNorm, HostConv inConv, (BatchNorm2dLayer, HostConv, HostConv)[] blocks, HostConv[] taps, HostConv outConv)
+    {
+        this.stemNorm = stemNorm;
+        this.inConv = inConv;
+        this.blocks = blocks;
+        this.taps = taps;
+        this.outConv = outConv;
+        inChannels = inConv.InChannels / 2;
+        width = inConv.OutChannels;
+    }
+
+    /// <summary>
+    /// The managed form of a folded plain-layout network, or null when the managed kernels do not cover it: a conv that
+    /// <see cref="FrozenConv.ToHost"/> declines, a width that is not a multiple of 16, or taps that do not match the blocks.
+    /// </summary>
+    public static HostResNet? TryCreate(
+        BatchNorm2dLayer stemNorm,
+        FrozenConv inConv,
+        IReadOnlyList<(BatchNorm2dLayer Norm, FrozenConv First, FrozenConv Second)> blocks,
+        IReadOnlyList<FrozenConv> taps,
+        FrozenConv outConv)
+    {
+        if (taps.Count != blocks.Count + 1)
+        {
+            return null;
+        }
+
+        var hostIn = inConv.ToHost();
+        var hostOut = outConv.ToHost();
+        var hostTaps = taps.Select(t => t.ToHost()).ToArray();
+        var hostBlocks = blocks.Select(b => (b.Norm, First: b.First.ToHost(), Second: b.Second.ToHost())).ToArray();
+        if (hostIn is null || hostOut is null || hostTaps.Any(t => t is null || t.KernelSize != 1)
+            || hostBlocks.Any(b => b.First is null || b.Second is null) || hostIn.InChannels % 2 != 0)
+        {
+            return null;
+        }
+
+        int width = hostIn.OutChannels;
+        bool Maps(HostConv conv, int from, int to) => conv.InChannels == from && conv.OutChannels == to;
+        if (width % 16 != 0 || !hostTaps.All(t => Maps(t!, width, width)) || !hostBlocks.All(b => Maps(b.First!, width, width) && Maps(b.Second!, width, width))
+            || hostOut.InChannels != width)
+        {
+            return null;
+        }
+
+        return new HostResNet(stemNorm, hostIn, hostBlocks.Select(b => (b.Norm, b.First!, b.Second!)).ToArray(), hostTaps!, hostOut);
+    }
+
+    /// <summary>
+    /// The network's output <c>[1, Cout, H, W]</c> (a new float32 CPU tensor, channels last) for <paramref name="input"/>,
+    /// or null when this path does not take it: not a float32 CPU <c>[1, Cin, H, W]</c> that needs no gradient, or a
+    /// BatchNorm that is in training mode or not float32 on the CPU (the caller then runs libtorch).
+    /// </summary>
+    /// <param name="input">One image's st-network input.</param>
+    /// <param name="workers">Threads a convolution may use (the caller's intra-op thread count).</param>
+    public Tensor? TryForward(Tensor input, int workers)
+    {
+        var shape = input.shape;
+        if (input.dtype != ScalarType.Float32 || input.device_type != DeviceType.CPU || input.requires_grad
+            || shape.Length != 4 || shape[0] != 1 || shape[1] != inChannels || shape[2] > 4096 || shape[3] > 4096)
+        {
+            return null;
+        }
+
+        int height = (int)shape[2], columns = (int)shape[3];
+        Span<float> stemScale = stackalloc float[inChannels <= 256 ? inChannels : 0];
+        Span<float> stemShift = stackalloc float[stemScale.Length];
+        if (stemScale.IsEmpty || !stemNorm.TryReadEvaluationAffine(stemScale, stemShift))
+        {
+            return null;
+        }
+
+        var blockAffines = new (float[] Scale, float[] Shift)[blocks.Length];
+        for (int b = 0; b < blocks.Length; b++)
+        {
+            blockAffines[b] = (new float[width], new float[width]);
+            if (!blocks[b].Norm.TryReadEvaluationAffine(blockAffines[b].Scale, blockAffines[b].Shift))
+            {
+                return null;
+            }
+        }
+
+        var stem = Rent(2 * inChannels, height, columns);
+        var x = Rent(width, height, columns);
+        var next = Rent(width, height, columns);
+        var inner = Rent(width, height, columns);
+        var innerOut = Rent(width, height, columns);
+        var sum = Rent(width, height, columns);
+        var output = Rent(outConv.PaddedOutChannels, height, columns);
+        try
+        {
+            using (var dense = input.contiguous())
+            {
+                Stem(MemoryMarshal.Cast<byte, float>(dense.bytes), stemScale, stemShift, stem);
+            }
+
+            inConv.Run(stem, x, accumulate: false, workers);
+            x.ClearBorder();
+            taps[0].Run(x, sum, accumulate: false, workers);
+            for (int b = 0; b < blocks.Length; b++)
+            {
+                AffineRelu(x, inner, blockAffines[b].Scale, blockAffines[b].Shift);
+                blocks[b].First.Run(inner, innerOut, accumulate: false, workers);
+                AffineRelu(innerOut, innerOut, null, null);
+                Array.Copy(x.Data, next.Data, x.Data.Length);
+                blocks[b].Second.Run(innerOut, next, accumulate: true, workers);
+                next.ClearBorder();
+                (x, next) = (next, x);
+                taps[b + 1].Run(x, sum, accumulate: true, workers);
+            }
+
+            AffineRelu(sum, sum, null, null);
+            outConv.Run(sum, output, accumulate: false, workers);
+            return output.ToTensor(outConv.OutChannels);
+        }
+        finally
+        {
+            foreach (var image in new[] { stem, x, next, inner, innerOut, sum, output })
+            {
+                Return(image);
+            }
+        }
+    }
+
+    // s = [ReLU(a·x + c), ReLU(−(a·x + c))] per pixel, from the NCHW input; the border cleared.
+    private void Stem(ReadOnlySpan<float> input, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, HostImage stem)
+    {
+        int plane = stem.Height * stem.Width;
+        for (int i = 0; i < inChannels; i++)
+        {
+            var channel = input.Slice(i * plane, plane);
+            for (int y = 0; y < stem.Height; y++)
+            {
+                for (int column = 0; column < stem.Width; column++)
+                {
+                    float n = (scale[i] * channel[(y * stem.Width) + column]) + shift[i];
+                    int at = stem.Offset(y, column) + i;
+                    stem.Data[at] = MathF.Max(n, 0);
+                    stem.Data[at + inChannels] = MathF.Max(-n, 0);
+                }
+            }
+        }
+
+        stem.ClearBorder();
+    }
+
+    // destination ← ReLU(a·source + c) per channel (ReLU alone when a is null) on the interior; the border cleared.
+    // Channel counts here are multiples of 16.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AffineRelu(HostImage source, HostImage destination, float[]? scale, float[]? shift)
+    {
+        int channels = source.Channels;
+        int rowLength = source.Width * channels;
+        for (int y = 0; y < source.Height; y++)
+        {
+            int start = source.Offset(y, 0);
+            ref float from = ref source.Data[start];
+            ref float to = ref destination.Data[start];
+            for (int k = 0; k < rowLength; k += Vector256<float>.Count)
+            {
+                var v = Vector256.LoadUnsafe(ref from, (nuint)k);
+                if (scale is not null)
+                {
+                    int c = k % channels;
+                    v = Vector256.FusedMultiplyAdd(v, Vector256.LoadUnsafe(ref scale[c]), Vector256.LoadUnsafe(ref shift![c]));
+                }
+
+                Vector256.Max(v, Vector256<float>.Zero).StoreUnsafe(ref to, (nuint)k);
+            }
+        }
+
+        destination.ClearBorder();
+    }
+
+    private static HostImage Rent(int channels, int height, int width)
+    {
+        pool ??= [];
+        return pool.TryGetValue((channels, height, width), out var free) && free.Count > 0 ? free.Pop() : new HostImage(channels, height, width);
+    }
+
+    private static void Return(HostImage image)
+    {
+        pool ??= [];
+        var key = (image.Channels, image.Height, image.Width);
+        if (!pool.TryGetValue(key, out var free))
+        {
+            pool[key] = free = new Stack<HostImage>();
+        }
+
+        free.Push(image);
+    }
+}

@@ -1,0 +1,166 @@
+using System;
+using System.Linq;
+using FlowOod.Bottlenecks;
+using FlowOod.Conditioners;
+using FlowOod.Models;
+using FlowOod.Precision;
+using FlowOod.Scoring;
+using FlowOod.Training;
+using FluentAssertions;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace FlowOod.Tests.Conditioners;
+
+// HostResNet: a folded ResNet st-network computed for one image in managed code. Against the folded network's libtorch
+// path on a flow trained a few steps (running statistics far from the identity), end to end through the inference copy,
+// and the cases it must leave to libtorch.
+[Collection(TorchGlobalStateDefinition.Name)]
+public sealed class HostResNetTests
+{
+    private static readonly long[] Shape = [1, 8, 8];
+
+    [Fact]
+    public void EveryStNetwork_OnTheHost_GivesTheLibtorchPathsOutput()
+    {
+        using var flow = Trained(new RealNvpOptions { Scales = 2, Width = 16, Blocks = 2 });
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+        var networks = Folded(copy);
+        networks.Should().NotBeEmpty();
+
+        foreach (var (network, inputChannels, size) in networks)
+        {
+            using var scope = NewDisposeScope();
+            using var generator = new TorchSharp.torch.Generator(21);
+            var input = randn([1, inputChannels, size, size], generator: generator);
+            var host = network.HostNetwork;
+            host.Should().NotBeNull("a plain-layout network of width 16 in float32 has a managed form");
+
+            var managed = host!.TryForward(input, workers: 1)!;
+            var split = host.TryForward(input, workers: 3)!;
+            var routed = network.Forward(input);
+            var libtorch = network.Forward(cat([input, input], 0)).narrow(0, 0, 1);
+
+            managed.shape.Should().Equal(libtorch.shape);
+            MaxAbs(managed.sub(libtorch)).Should().BeLessThan(1e-5 * Math.Max(1, MaxAbs(libtorch)), "the same function in float32, summed in another order");
+            MaxAbs(libtorch).Should().BeGreaterThan(1e-3, "the trained network computes something");
+            split.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("each pixel is computed whole by one worker, in the same order");
+            routed.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("one float32 CPU image goes to the managed path");
+        }
+    }
+
+    [Fact]
+    public void InferenceCopy_ScoresSingleImagesAsTheUnfoldedCopyDoes()
+    {
+        using var flow = Trained(new RealNvpOptions { Scales = 2, Width = 16, Blocks = 2 });
+        using var unfolded = ConditionerPrecision.CreateUnfusedInferenceCopy(flow, ComputePrecision.Float32);
+        using var folded = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+        using var scope = NewDisposeScope();
+        using var images = EightBitImages(4, 33);
+
+        for (int i = 0; i < 4; i++)
+        {
+            var one = images.narrow(0, i, 1);
+            var expected = unfolded.LogProb(one, ScoringNoise.BinCentres).ReadDouble();
+            var actual = folded.LogProb(one, ScoringNoise.BinCentres).ReadDouble();
+            Math.Abs(actual - expected).Should().BeLessThan(1e-4 * 64, "within 1e-4 nats/dim, as folding alone");
+        }
+    }
+
+    [Fact]
+    public void InputsThePathDoesNotTake_AreLeftToLibtorch()
+    {
+        using var flow = Trained(new RealNvpOptions { Scales = 2, Width = 16, Blocks = 2 });
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+        var (network, inputChannels, size) = Folded(copy)[0];
+        var host = network.HostNetwork!;
+        using var scope = NewDisposeScope();
+        var one = rand(1, inputChannels, size, size);
+
+        host.TryForward(rand(2, inputChannels, size, size), 1).Should().BeNull("a batch of two");
+        host.TryForward(one.to(ScalarType.Float64), 1).Should().BeNull("float64");
+        host.TryForward(rand(1, inputChannels + 1, size, size), 1).Should().BeNull("another channel count");
+        host.TryForward(one.clone().requires_grad_(true), 1).Should().BeNull("an input that needs a gradient");
+        var norms = copy.modules().OfType<ResNetConditioner>().First().modules().OfType<FlowOod.Layers.BatchNorm2dLayer>().ToArray();
+        norms.Should().NotBeEmpty();
+        norms[0].train();
+        try
+        {
+            host.TryForward(one, 1).Should().BeNull("a BatchNorm in training mode");
+        }
+        finally
+        {
+            norms[0].eval();
+        }
+
+        host.TryForward(one, 1).Should().NotBeNull();
+    }
+
+    [Theory]
+    [InlineData("widths 4 and 8")]
+    [InlineData("bottleneck")]
+    [InlineData("bf16")]
+    public void NetworksTheKernelsDoNotCover_HaveNoManagedForm(string kind)
+    {
+        var options = kind switch
+        {
+            "widths 4 and 8" => new RealNvpOptions { Scales = 2, Width = 4, Blocks = 2 },
+            "bottleneck" => new RealNvpOptions { Scales = 2, Width = 16, Blocks = 2, Bottleneck = new LinearBottleneck(6) },
+            _ => new RealNvpOptions { Scales = 2, Width = 16, Blocks = 2 },
+        };
+        using var flow = Trained(options);
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, kind == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32);
+
+        var networks = Folded(copy);
+
+        networks.Should().NotBeEmpty().And.OnlyContain(n => n.Network.HostNetwork == null);
+    }
+
+    // Every folded st-network of the flow with the input shape it meets (recorded by a hook during one LogProb).
+    private static (FusedResNet Network, int InputChannels, int Size)[] Folded(NormalizingFlow flow)
+    {
+        var found = new System.Collections.Generic.List<(FusedResNet, int, int)>();
+        var removers = flow.modules().OfType<ResNetConditioner>().Where(c => c.Folded is not null)
+            .Select(c => c.register_forward_hook((_, input, output) =>
+            {
+                found.Add((c.Folded!, (int)input.shape[1], (int)input.shape[2]));
+                return output;
+            }))
+            .ToList();
+        try
+        {
+            using var inference = inference_mode();
+            using var images = EightBitImages(2, 40);
+            flow.LogProb(images, ScoringNoise.BinCentres).Dispose();
+        }
+        finally
+        {
+            removers.ForEach(r => r.remove());
+        }
+
+        return found.ToArray();
+    }
+
+    private static double MaxAbs(Tensor tensor)
+    {
+        using var absolute = tensor.abs();
+        using var max = absolute.max();
+        return max.ReadDouble();
+    }
+
+    private static NormalizingFlow Trained(RealNvpOptions options)
+    {
+        TorchSharp.torch.random.manual_seed(17);
+        var flow = RealNvp.Create(Shape, options);
+        using var data = EightBitImages(64, 30);
+        new FlowTrainer(flow, new TrainingOptions { Steps = 4, BatchSize = 16, Seed = 17, LearningRate = 3e-3 })
+            .Train(data, cancellationToken: TestContext.Current.CancellationToken);
+        return flow;
+    }
+
+    private static Tensor EightBitImages(int count, int seed)
+    {
+        using var generator = new TorchSharp.torch.Generator((ulong)seed);
+        return rand([count, .. Shape], generator: generator).TimesInPlace(255).floor_().DivideInPlace(255);
+    }
+}
