@@ -23,11 +23,17 @@ namespace FlowOod.Conditioners;
 /// their layers on every call (<see cref="BatchNorm2dLayer.TryReadEvaluationAffine"/>), so the result follows them as
 /// the libtorch path does; the frozen convolutions are packed once. Float32 throughout, with sums in another order than
 /// libtorch's: agreement to float32 rounding, not bit for bit.</para>
-/// <para>Scratch feature maps are kept per thread and reused (about 1 MB per thread for the compact RealNVP's two
-/// shapes), so a call allocates little besides its output. Safe to call from several threads at once. Owns no native memory.</para>
+/// <para>Scratch feature maps are kept per thread and reused (about 1 MB per thread for the compact RealNVP; maps of at
+/// most 8 shapes, each at most 16 MB: larger images go to libtorch), so a call allocates little besides its output.
+/// Safe to call from several threads at once. Owns no native memory.</para>
 /// </remarks>
 internal sealed class HostResNet
 {
+    // Larger images go to libtorch: each scratch map stays at most 16 MB, and a thread keeps maps of at most 8 shapes.
+    private const int MaxSide = 4096;
+    private const long MaxPooledFloats = 1L << 22;
+    private const int MaxPooledShapes = 8;
+
     [ThreadStatic]
     private static Dictionary<(int Channels, int Height, int Width), Stack<HostImage>>? pool;
 
@@ -98,7 +104,8 @@ internal sealed class HostResNet
     {
         var shape = input.shape;
         if (input.dtype != ScalarType.Float32 || input.device_type != DeviceType.CPU || input.requires_grad
-            || shape.Length != 4 || shape[0] != 1 || shape[1] != inChannels || shape[2] > 4096 || shape[3] > 4096)
+            || shape.Length != 4 || shape[0] != 1 || shape[1] != inChannels || shape[2] > MaxSide || shape[3] > MaxSide
+            || HostImage.ElementsFor(Math.Max(width, outConv.PaddedOutChannels), (int)shape[2], (int)shape[3]) > MaxPooledFloats)
         {
             return null;
         }
@@ -225,6 +232,11 @@ internal sealed class HostResNet
         var key = (image.Channels, image.Height, image.Width);
         if (!pool.TryGetValue(key, out var free))
         {
+            if (pool.Count >= MaxPooledShapes)
+            {
+                pool.Clear();
+            }
+
             pool[key] = free = new Stack<HostImage>();
         }
 

@@ -28,8 +28,7 @@ internal sealed class HostImage
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
-        const long MaxElements = 1L << 28;
-        long elements = ((long)(height + 2) * (width + 2) + SlackFor(width)) * channels;
+        long elements = ElementsFor(channels, height, width);
         if (elements > MaxElements)
         {
             throw new ArgumentException(
@@ -42,6 +41,12 @@ internal sealed class HostImage
         Width = width;
         Data = new float[elements];
     }
+
+    /// <summary>The most floats an image may hold, border included (1 GiB).</summary>
+    public const long MaxElements = 1L << 28;
+
+    /// <summary>Floats an image of this size holds, border and slack included.</summary>
+    public static long ElementsFor(int channels, int height, int width) => (((long)(height + 2) * (width + 2)) + SlackFor(width)) * channels;
 
     /// <summary>Channels per pixel: the stride, in floats, between neighbouring pixels.</summary>
     public int Channels { get; }

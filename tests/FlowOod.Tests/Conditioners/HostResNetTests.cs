@@ -81,6 +81,8 @@ public sealed class HostResNetTests
         host.TryForward(one.to(ScalarType.Float64), 1).Should().BeNull("float64");
         host.TryForward(rand(1, inputChannels + 1, size, size), 1).Should().BeNull("another channel count");
         host.TryForward(one.clone().requires_grad_(true), 1).Should().BeNull("an input that needs a gradient");
+        host.TryForward(rand(1, inputChannels, 600, 600), 1).Should().BeNull("scratch maps above 16 MB");
+        host.TryForward(rand(1, inputChannels, 4097, 1), 1).Should().BeNull("a side above 4096");
         var norms = copy.modules().OfType<ResNetConditioner>().First().modules().OfType<FlowOod.Layers.BatchNorm2dLayer>().ToArray();
         norms.Should().NotBeEmpty();
         norms[0].train();
