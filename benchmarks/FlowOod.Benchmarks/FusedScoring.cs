@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
-using System.IO;
 using System.Linq;
 using FlowOod.Models;
 using FlowOod.Precision;
@@ -39,7 +38,7 @@ internal static class FusedScoring
         }
 
         Console.WriteLine($"cpu: {ProcessorInfo.Current.Describe()} | cores {Environment.ProcessorCount} | threads {get_num_threads()} | {Program.MallocNote}");
-        Console.WriteLine($"load average before: {LoadAverage()}");
+        Console.WriteLine($"load average before: {Peers.LoadAverage()}");
         random.manual_seed(1);
         using var data = rand(images, 1, 28, 28).mul_(255).floor_().div_(255);
         using var flow = RealNvp.Create(ImageShape, RealNvpOptions.Compact);
@@ -75,7 +74,7 @@ internal static class FusedScoring
                 $"fused-score {Name} {Label(precision)}: fused {Median(fusedRates):F1} images/s | unfused {Median(unfusedRates):F1} images/s | "
                 + $"ratio {Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} alternated rounds of {images} images, chunks of {Chunk}) | "
                 + $"best fused {fusedRates.Max():F1} | best unfused {unfusedRates.Max():F1} | best ratio {fusedRates.Max() / unfusedRates.Max():F2}x | "
-                + $"fused rounds {Join(fusedRates)} | unfused rounds {Join(unfusedRates)}"));
+                + $"fused rounds {Peers.Join(fusedRates)} | unfused rounds {Peers.Join(unfusedRates)}"));
 
             using var one = data.narrow(0, 0, 1);
             foreach (var (variant, scorer) in new[] { ("fused", fused), ("unfused", unfused) })
@@ -88,7 +87,7 @@ internal static class FusedScoring
         }
 
         HostConvBench.Run(rounds, latencyCalls);
-        Console.WriteLine($"load average after: {LoadAverage()}");
+        Console.WriteLine($"load average after: {Peers.LoadAverage()}");
         return 0;
     }
 
@@ -108,9 +107,6 @@ internal static class FusedScoring
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]);
     }
 
-    private static string Join(IEnumerable<double> values) => string.Join(" ", values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)));
-
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "unknown";
 
     private static string Label(ComputePrecision precision) => precision == ComputePrecision.BFloat16 ? "bf16" : "fp32";
 }

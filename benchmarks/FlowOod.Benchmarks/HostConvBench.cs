@@ -22,8 +22,6 @@ namespace FlowOod.Benchmarks;
 /// </remarks>
 internal static class HostConvBench
 {
-    private static string Join(IEnumerable<double> values) => string.Join(" ", values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)));
-
     public static void Run(int rounds, int calls)
     {
         foreach (var (channels, size) in new[] { (32, 28), (64, 14) })
@@ -78,5 +76,5 @@ internal static class HostConvBench
             $"host-conv 3x3 {channels}->{channels} {size}x{size} batch 1: libtorch p50 {Peers.Median(libtorch):F1} us | managed 1 worker p50 {Peers.Median(one):F1} us | "
             + $"2 workers p50 {Peers.Median(two):F1} us | libtorch / managed {Peers.Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} rounds) | "
             + $"max |diff| {difference:E1} | {2.0 * channels * channels * 9 * size * size / 1e6:F1} MFLOP | libtorch threads {get_num_threads()} | calls {calls} | "
-            + $"rounds libtorch {Join(libtorch)} | 1 worker {Join(one)} | 2 workers {Join(two)}"));
+            + $"rounds libtorch {Peers.Join(libtorch)} | 1 worker {Peers.Join(one)} | 2 workers {Peers.Join(two)}"));
     }}

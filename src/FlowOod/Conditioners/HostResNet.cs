@@ -37,6 +37,10 @@ internal sealed class HostResNet
     [ThreadStatic]
     private static Dictionary<(int Channels, int Height, int Width), Stack<HostImage>>? pool;
 
+    // The blocks' BatchNorm maps of the current call, [block][a then c][width], reused by the thread.
+    [ThreadStatic]
+    private static float[]? affineScratch;
+
     private readonly BatchNorm2dLayer stemNorm;
     private readonly HostConv inConv;
     private readonly (BatchNorm2dLayer Norm, HostConv First, HostConv Second)[] blocks;
@@ -118,11 +122,15 @@ internal sealed class HostResNet
             return null;
         }
 
-        var blockAffines = new (float[] Scale, float[] Shift)[blocks.Length];
+        if (affineScratch is null || affineScratch.Length < 2 * width * blocks.Length)
+        {
+            affineScratch = new float[2 * width * blocks.Length];
+        }
+
+        var affines = affineScratch;
         for (int b = 0; b < blocks.Length; b++)
         {
-            blockAffines[b] = (new float[width], new float[width]);
-            if (!blocks[b].Norm.TryReadEvaluationAffine(blockAffines[b].Scale, blockAffines[b].Shift))
+            if (!blocks[b].Norm.TryReadEvaluationAffine(affines.AsSpan(2 * b * width, width), affines.AsSpan(((2 * b) + 1) * width, width)))
             {
                 return null;
             }
@@ -147,9 +155,9 @@ internal sealed class HostResNet
             taps[0].Run(x, sum, accumulate: false, workers);
             for (int b = 0; b < blocks.Length; b++)
             {
-                AffineRelu(x, inner, blockAffines[b].Scale, blockAffines[b].Shift);
+                AffineRelu(x, inner, affines.AsSpan(2 * b * width, width), affines.AsSpan(((2 * b) + 1) * width, width));
                 blocks[b].First.Run(inner, innerOut, accumulate: false, workers);
-                AffineRelu(innerOut, innerOut, null, null);
+                AffineRelu(innerOut, innerOut, [], []);
                 Array.Copy(x.Data, next.Data, x.Data.Length);
                 blocks[b].Second.Run(innerOut, next, accumulate: true, workers);
                 next.ClearBorder();
@@ -157,16 +165,19 @@ internal sealed class HostResNet
                 taps[b + 1].Run(x, sum, accumulate: true, workers);
             }
 
-            AffineRelu(sum, sum, null, null);
+            AffineRelu(sum, sum, [], []);
             outConv.Run(sum, output, accumulate: false, workers);
             return output.ToTensor(outConv.OutChannels);
         }
         finally
         {
-            foreach (var image in new[] { stem, x, next, inner, innerOut, sum, output })
-            {
-                Return(image);
-            }
+            Return(stem);
+            Return(x);
+            Return(next);
+            Return(inner);
+            Return(innerOut);
+            Return(sum);
+            Return(output);
         }
     }
 
@@ -192,13 +203,16 @@ internal sealed class HostResNet
         stem.ClearBorder();
     }
 
-    // destination ← ReLU(a·source + c) per channel (ReLU alone when a is null) on the interior; the border cleared.
-    // Channel counts here are multiples of 16.
+    // destination ← ReLU(a·source + c) per channel (ReLU alone when a and c are empty) on the interior; the border
+    // cleared. Channel counts here are multiples of 16.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AffineRelu(HostImage source, HostImage destination, float[]? scale, float[]? shift)
+    private static void AffineRelu(HostImage source, HostImage destination, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift)
     {
         int channels = source.Channels;
         int rowLength = source.Width * channels;
+        bool affine = !scale.IsEmpty;
+        ref float a = ref MemoryMarshal.GetReference(scale);
+        ref float c = ref MemoryMarshal.GetReference(shift);
         for (int y = 0; y < source.Height; y++)
         {
             int start = source.Offset(y, 0);
@@ -207,10 +221,10 @@ internal sealed class HostResNet
             for (int k = 0; k < rowLength; k += Vector256<float>.Count)
             {
                 var v = Vector256.LoadUnsafe(ref from, (nuint)k);
-                if (scale is not null)
+                if (affine)
                 {
-                    int c = k % channels;
-                    v = Vector256.FusedMultiplyAdd(v, Vector256.LoadUnsafe(ref scale[c]), Vector256.LoadUnsafe(ref shift![c]));
+                    nuint channel = (nuint)(k % channels);
+                    v = Vector256.FusedMultiplyAdd(v, Vector256.LoadUnsafe(ref a, channel), Vector256.LoadUnsafe(ref c, channel));
                 }
 
                 Vector256.Max(v, Vector256<float>.Zero).StoreUnsafe(ref to, (nuint)k);

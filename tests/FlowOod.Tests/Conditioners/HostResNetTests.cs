@@ -5,6 +5,7 @@ using FlowOod.Conditioners;
 using FlowOod.Models;
 using FlowOod.Precision;
 using FlowOod.Scoring;
+using FlowOod.Tests.Precision;
 using FlowOod.Training;
 using FluentAssertions;
 using Xunit;
@@ -56,7 +57,7 @@ public sealed class HostResNetTests
         using var unfolded = ConditionerPrecision.CreateUnfusedInferenceCopy(flow, ComputePrecision.Float32);
         using var folded = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
         using var scope = NewDisposeScope();
-        using var images = EightBitImages(4, 33);
+        using var images = FusedInferenceTests.EightBitImages(4, 33);
 
         for (int i = 0; i < 4; i++)
         {
@@ -132,7 +133,7 @@ public sealed class HostResNetTests
         try
         {
             using var inference = inference_mode();
-            using var images = EightBitImages(2, 40);
+            using var images = FusedInferenceTests.EightBitImages(2, 40);
             flow.LogProb(images, ScoringNoise.BinCentres).Dispose();
         }
         finally
@@ -154,15 +155,9 @@ public sealed class HostResNetTests
     {
         TorchSharp.torch.random.manual_seed(17);
         var flow = RealNvp.Create(Shape, options);
-        using var data = EightBitImages(64, 30);
+        using var data = FusedInferenceTests.EightBitImages(64, 30);
         new FlowTrainer(flow, new TrainingOptions { Steps = 4, BatchSize = 16, Seed = 17, LearningRate = 3e-3 })
             .Train(data, cancellationToken: TestContext.Current.CancellationToken);
         return flow;
-    }
-
-    private static Tensor EightBitImages(int count, int seed)
-    {
-        using var generator = new TorchSharp.torch.Generator((ulong)seed);
-        return rand([count, .. Shape], generator: generator).TimesInPlace(255).floor_().DivideInPlace(255);
     }
 }

@@ -218,7 +218,8 @@ public sealed class FusedInferenceTests
         return flow;
     }
 
-    private static Tensor EightBitImages(int count, int seed)
+    /// <summary><paramref name="count"/> random 8-bit images [count, 1, 8, 8] in [0, 1] from <paramref name="seed"/>.</summary>
+    internal static Tensor EightBitImages(int count, int seed)
     {
         using var generator = new TorchSharp.torch.Generator((ulong)seed);
         return rand([count, .. Shape], generator: generator).TimesInPlace(255).floor_().DivideInPlace(255);
