@@ -10,6 +10,7 @@ namespace FlowOod.Cli.Tests;
 
 // Experiment 4 (changing the biases): the matched-bits/dim interpolation on hand-computed cases, option parsing, and a
 // tiny end-to-end run. The run needs the datasets (./build.sh test prepares them).
+[Collection(SeededBuildsDefinition.Name)]
 public sealed class BiasesExperimentTests : IDisposable
 {
     private readonly string folder = Path.Combine(Path.GetTempPath(), "flowood-biases-tests-" + Guid.NewGuid().ToString("N"));

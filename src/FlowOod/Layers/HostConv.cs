@@ -14,19 +14,25 @@ namespace FlowOod.Layers;
 /// <para>The first brick of a managed inference path for image flows, where libtorch through TorchSharp pays its cost per
 /// operation and runs a batch of one image at modest efficiency; <c>./build.sh bench-fused</c> times it beside libtorch
 /// at the compact RealNVP's shapes (docs/performance.md).</para>
-/// <para>Kernel: blocks of 6 consecutive pixels (in the padded grid, so a block may straddle a row end; the border
-/// columns it writes are scratch) × 16 output channels, twelve 8-float accumulators fed by fused multiply-adds, the
-/// weights packed per block of 16 output channels as [tap][input channel][16]. The input's channel stride is a
+/// <para>Kernels: blocks of consecutive pixels (in the padded grid, so a block may straddle a row end; the border columns
+/// it writes are scratch) × 16 output channels, twelve accumulators fed by fused multiply-adds, the weights packed per
+/// block of 16 output channels as [tap][input channel][16]. With 256-bit vectors a block is 6 pixels, each pixel's 16
+/// channels in two 8-float accumulators; where the processor runs 512-bit vectors natively
+/// (<see cref="Vector512.IsHardwareAccelerated"/>: AVX-512) a block is 12 pixels of one 16-float accumulator each,
+/// which halves the instructions per multiply-add. The input's channel stride is a
 /// compile-time constant for 16, 32, 64 and 128 channels (the loop's six pixel offsets then fold into the addressing),
 /// a run-time value otherwise. Sums are float32 in another order than libtorch's, so results agree to float32 rounding,
 /// not bit for bit.</para>
-/// <para>Immutable after construction (the weights are copied in); <see cref="Run"/> may be called from several threads
+/// <para>Immutable after construction (the weights are copied in); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called from several threads
 /// at once on different outputs. Owns no native memory.</para>
 /// </remarks>
 internal sealed class HostConv
 {
-    /// <summary>Pixels per kernel block.</summary>
-    public const int PixelsPerBlock = 6;
+    /// <summary>The most pixels a kernel block computes (the 512-bit kernel's): the slack an image keeps after its last row.</summary>
+    public const int MaxPixelsPerBlock = WidePixels;
+
+    private const int NarrowPixels = 6;
+    private const int WidePixels = 12;
 
     private const int BlockChannels = 16;
 
@@ -101,7 +107,15 @@ internal sealed class HostConv
     /// Its border columns are overwritten with scratch values: clear its border before it is the input of another convolution.</param>
     /// <param name="accumulate">Whether to add to <paramref name="output"/>'s values instead of replacing them.</param>
     /// <param name="workers">Threads to split the image's rows over, 1 or more (the caller's share of the machine).</param>
-    public void Run(HostImage input, HostImage output, bool accumulate, int workers)
+    public void Run(HostImage input, HostImage output, bool accumulate, int workers) =>
+        Run(input, output, accumulate, workers, DefaultWidth);
+
+    /// <summary>The vector width <see cref="Run(HostImage, HostImage, bool, int)"/> uses: 512 bits where the processor runs them natively.</summary>
+    public static HostVectorWidth DefaultWidth { get; } = Vector512.IsHardwareAccelerated ? HostVectorWidth.Bits512 : HostVectorWidth.Bits256;
+
+    /// <summary>As <see cref="Run(HostImage, HostImage, bool, int)"/>, with the kernel of the given vector width (tests and
+    /// the bench compare both; a width the processor lacks is emulated, correct but slow).</summary>
+    public void Run(HostImage input, HostImage output, bool accumulate, int workers, HostVectorWidth width)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
@@ -123,36 +137,58 @@ internal sealed class HostConv
             throw new ArgumentException("A convolution cannot write into its own input.", nameof(output));
         }
 
-        int blocks = ((input.Height * input.PaddedWidth) + PixelsPerBlock - 1) / PixelsPerBlock;
+        if (width is not (HostVectorWidth.Bits256 or HostVectorWidth.Bits512))
+        {
+            throw new ArgumentOutOfRangeException(nameof(width), width, "Not a vector width of this kernel.");
+        }
+
+        bool wide = width == HostVectorWidth.Bits512;
+        int pixels = wide ? WidePixels : NarrowPixels;
+        int blocks = ((input.Height * input.PaddedWidth) + pixels - 1) / pixels;
         workers = Math.Min(workers, blocks);
         if (workers == 1)
         {
-            RunBlocks(input, output, accumulate, 0, blocks);
+            RunBlocks(input, output, accumulate, wide, 0, blocks * pixels);
             return;
         }
 
-        Parallel.For(0, workers, part => RunBlocks(input, output, accumulate, blocks * part / workers, blocks * (part + 1) / workers));
+        Parallel.For(0, workers, part => RunBlocks(input, output, accumulate, wide, blocks * part / workers * pixels, blocks * (part + 1) / workers * pixels));
     }
 
-    private void RunBlocks(HostImage input, HostImage output, bool accumulate, int firstBlock, int endBlock)
+    private void RunBlocks(HostImage input, HostImage output, bool accumulate, bool wide, int firstPixel, int endPixel)
     {
-        var args = new KernelArgs(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstBlock * PixelsPerBlock, endBlock * PixelsPerBlock, accumulate);
-        switch (InChannels)
+        var args = new KernelArgs(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstPixel, endPixel, accumulate);
+        switch (InChannels, wide)
         {
-            case 16:
+            case (16, false):
                 Kernel<Stride16>(args);
                 break;
-            case 32:
+            case (32, false):
                 Kernel<Stride32>(args);
                 break;
-            case 64:
+            case (64, false):
                 Kernel<Stride64>(args);
                 break;
-            case 128:
+            case (128, false):
                 Kernel<Stride128>(args);
                 break;
-            default:
+            case (_, false):
                 Kernel<RuntimeStride>(args);
+                break;
+            case (16, true):
+                WideKernel<Stride16>(args);
+                break;
+            case (32, true):
+                WideKernel<Stride32>(args);
+                break;
+            case (64, true):
+                WideKernel<Stride64>(args);
+                break;
+            case (128, true):
+                WideKernel<Stride128>(args);
+                break;
+            default:
+                WideKernel<RuntimeStride>(args);
                 break;
         }
     }
@@ -174,7 +210,7 @@ internal sealed class HostConv
             var b0 = Vector256.LoadUnsafe(ref bRef, (nuint)cb);
             var b1 = Vector256.LoadUnsafe(ref bRef, (nuint)(cb + 8));
             ref float blockWeights = ref Unsafe.Add(ref wRef, (nint)cb * taps * cs);
-            for (int q = a.FirstPixel; q < a.EndPixel; q += PixelsPerBlock)
+            for (int q = a.FirstPixel; q < a.EndPixel; q += NarrowPixels)
             {
                 Vector256<float> a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1;
                 Vector256<float> a30 = b0, a31 = b1, a40 = b0, a41 = b1, a50 = b0, a51 = b1;
@@ -219,6 +255,79 @@ internal sealed class HostConv
                 Store(ref o, 5 * os, a50, a51, a.Accumulate);
             }
         }
+    }
+
+    // The 512-bit kernel: 12 pixels × 16 output channels, one accumulator per pixel.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void WideKernel<TStride>(in KernelArgs a)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int taps = KernelSize * KernelSize;
+        int centre = a.PaddedWidth + 1;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        int os = a.OutputStride;
+        for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
+        {
+            var b = Vector512.LoadUnsafe(ref bRef, (nuint)cb);
+            ref float blockWeights = ref Unsafe.Add(ref wRef, (nint)cb * taps * cs);
+            for (int q = a.FirstPixel; q < a.EndPixel; q += WidePixels)
+            {
+                Vector512<float> a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b, a10 = b, a11 = b;
+                ref float w = ref blockWeights;
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    int shift = taps == 1 ? centre : ((tap / 3) * a.PaddedWidth) + (tap % 3);
+                    ref float x = ref Unsafe.Add(ref inRef, (nint)(q + shift) * cs);
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var wv = Vector512.LoadUnsafe(ref w);
+                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(x), wv, a0);
+                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, cs)), wv, a1);
+                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 2 * cs)), wv, a2);
+                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 3 * cs)), wv, a3);
+                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 4 * cs)), wv, a4);
+                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 5 * cs)), wv, a5);
+                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 6 * cs)), wv, a6);
+                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 7 * cs)), wv, a7);
+                        a8 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 8 * cs)), wv, a8);
+                        a9 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 9 * cs)), wv, a9);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 10 * cs)), wv, a10);
+                        a11 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 11 * cs)), wv, a11);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                    }
+                }
+
+                ref float o = ref Unsafe.Add(ref outRef, ((nint)(q + centre) * os) + cb);
+                Store(ref o, 0, a0, a.Accumulate);
+                Store(ref o, os, a1, a.Accumulate);
+                Store(ref o, 2 * os, a2, a.Accumulate);
+                Store(ref o, 3 * os, a3, a.Accumulate);
+                Store(ref o, 4 * os, a4, a.Accumulate);
+                Store(ref o, 5 * os, a5, a.Accumulate);
+                Store(ref o, 6 * os, a6, a.Accumulate);
+                Store(ref o, 7 * os, a7, a.Accumulate);
+                Store(ref o, 8 * os, a8, a.Accumulate);
+                Store(ref o, 9 * os, a9, a.Accumulate);
+                Store(ref o, 10 * os, a10, a.Accumulate);
+                Store(ref o, 11 * os, a11, a.Accumulate);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ref float o, int offset, Vector512<float> sum, bool accumulate)
+    {
+        if (accumulate)
+        {
+            sum += Vector512.LoadUnsafe(ref o, (nuint)offset);
+        }
+
+        sum.StoreUnsafe(ref o, (nuint)offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -279,4 +388,14 @@ internal sealed class HostConv
 
         public static int Value => 0;
     }
+}
+
+/// <summary>The SIMD width of a <see cref="HostConv"/> kernel.</summary>
+internal enum HostVectorWidth
+{
+    /// <summary>256-bit vectors (AVX2 and FMA; emulated elsewhere).</summary>
+    Bits256,
+
+    /// <summary>512-bit vectors (AVX-512; emulated elsewhere).</summary>
+    Bits512,
 }

@@ -14,7 +14,7 @@ namespace FlowOod.Layers;
 /// <c>PaddedWidth = Width + 2</c>. Rows 0 and Height + 1, columns 0 and Width + 1, and the slack of
 /// <see cref="SlackPixels"/> pixels after row Height + 1 are the border; a convolution reads them as zeros, so they must
 /// be zero whenever the image is an input (<see cref="ClearBorder"/>; a convolution's output writes into the border
-/// columns, see <see cref="HostConv.Run"/>).</para>
+/// columns, see <see cref="HostConv.Run(HostImage, HostImage, bool, int)"/>).</para>
 /// <para>A plain managed array: nothing here owns native memory.</para>
 /// </remarks>
 internal sealed class HostImage
@@ -121,7 +121,7 @@ internal sealed class HostImage
         return nhwc.permute(0, 3, 1, 2);
     }
 
-    private static int SlackFor(int width) => (2 * (width + 2)) + HostConv.PixelsPerBlock + 2;
+    private static int SlackFor(int width) => (2 * (width + 2)) + HostConv.MaxPixelsPerBlock + 2;
 
     private void CheckShape(Tensor image, string parameterName)
     {

@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace FlowOod.Tests.Layers;
 
 // HostConv and HostImage: one image's 1×1 / 3×3 "same" convolution in managed code against libtorch's conv2d, at the
-// constant-stride channel counts and at run-time ones, with one and several workers; the layout's border; bad arguments.
+// constant-stride channel counts and at run-time ones, with one and several workers, with the 256-bit and the 512-bit
+// kernel (the one this processor lacks runs emulated); the layout's border; bad arguments.
 public sealed class HostConvTests
 {
     [Theory]
@@ -23,6 +24,20 @@ public sealed class HostConvTests
     [InlineData(3, 1, 3, 2, 13, 1)]
     public void Run_MatchesLibtorchConv2d(int inChannels, int outChannels, int kernelSize, int height, int width, int workers)
     {
+        foreach (var vectors in Widths)
+        {
+            RunMatchesLibtorch(inChannels, outChannels, kernelSize, height, width, workers, vectors);
+        }
+    }
+
+    [Fact]
+    public void DefaultWidth_Is512BitsExactlyWhereTheProcessorRunsThemNatively() =>
+        HostConv.DefaultWidth.Should().Be(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? HostVectorWidth.Bits512 : HostVectorWidth.Bits256);
+
+    private static readonly HostVectorWidth[] Widths = [HostVectorWidth.Bits256, HostVectorWidth.Bits512];
+
+    private static void RunMatchesLibtorch(int inChannels, int outChannels, int kernelSize, int height, int width, int workers, HostVectorWidth vectors)
+    {
         using var scope = NewDisposeScope();
         using var generator = new TorchSharp.torch.Generator(11);
         var x = randn([1, inChannels, height, width], generator: generator);
@@ -34,18 +49,21 @@ public sealed class HostConvTests
         var input = new HostImage(inChannels, height, width);
         input.CopyFrom(x);
         var output = new HostImage(conv.PaddedOutChannels, height, width);
-        conv.Run(input, output, accumulate: false, workers);
+        conv.Run(input, output, accumulate: false, workers, vectors);
 
         var got = output.ToTensor(outChannels);
         got.shape.Should().Equal(expected.shape);
-        MaxAbsDifference(got, expected).Should().BeLessThan(2e-5);
+        MaxAbsDifference(got, expected).Should().BeLessThan(2e-5, "the {0} kernel", vectors);
         var padding = output.ToTensor(conv.PaddedOutChannels).narrow(1, outChannels, conv.PaddedOutChannels - outChannels);
         padding.count_nonzero().item<long>().Should().Be(0, "the padding channels have zero weights and biases");
     }
 
-    [Fact]
-    public void Run_Accumulating_AddsTheConvolutionToTheOutputsValues()
+    [Theory]
+    [InlineData(256)]
+    [InlineData(512)]
+    public void Run_Accumulating_AddsTheConvolutionToTheOutputsValues(int bits)
     {
+        var vectors = bits == 512 ? HostVectorWidth.Bits512 : HostVectorWidth.Bits256;
         using var scope = NewDisposeScope();
         using var generator = new TorchSharp.torch.Generator(12);
         var x = randn([1, 32, 6, 7], generator: generator);
@@ -59,7 +77,7 @@ public sealed class HostConvTests
         input.CopyFrom(x);
         var output = new HostImage(16, 6, 7);
         output.CopyFrom(previous);
-        conv.Run(input, output, accumulate: true, workers: 2);
+        conv.Run(input, output, accumulate: true, workers: 2, vectors);
 
         MaxAbsDifference(output.ToTensor(16), expected).Should().BeLessThan(2e-5);
     }
@@ -126,6 +144,7 @@ public sealed class HostConvTests
         FluentActions.Invoking(() => conv.Run(input, new HostImage(8, 5, 5), false, 1)).Should().Throw<ArgumentException>().WithParameterName("output");
         FluentActions.Invoking(() => conv.Run(input, new HostImage(16, 5, 6), false, 1)).Should().Throw<ArgumentException>().WithParameterName("output");
         FluentActions.Invoking(() => conv.Run(input, new HostImage(16, 5, 5), false, 0)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("workers");
+        FluentActions.Invoking(() => conv.Run(input, new HostImage(16, 5, 5), false, 1, (HostVectorWidth)7)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("width");
         var square = new HostConv(new float[16 * 16 * 9], ReadOnlySpan<float>.Empty, 16, 16, 3);
         var same = new HostImage(16, 3, 3);
         FluentActions.Invoking(() => square.Run(same, same, false, 1)).Should().Throw<ArgumentException>().WithParameterName("output");
