@@ -11,13 +11,15 @@ namespace FlowOod.Benchmarks;
 /// <summary>
 /// One image's 3×3 convolution at the compact RealNVP's two st-network shapes (32→32 at 28×28, 64→64 at 14×14): libtorch's
 /// <c>conv2d</c> (channels last, the process's intra-op threads) against FlowOod's managed kernel (<see cref="HostConv"/>)
-/// with one and two workers, in alternated rounds of one process; where the kernel runs 512-bit vectors (AVX-512), its
-/// 256-bit kernel on one worker as well. Part of <c>./build.sh bench-fused</c>.
+/// with one and two workers (<c>Parallel.For</c>) and split with the helper thread, in alternated rounds of one process; where
+/// the kernel runs 512-bit vectors (AVX-512), its 256-bit kernel on one worker as well. Part of <c>./build.sh bench-fused</c>.
 /// </summary>
 /// <remarks>
 /// Machine-readable line: <c>host-conv 3x3 CIN-&gt;COUT HxW batch 1: libtorch p50 N us | managed 1 worker p50 N us | 2 workers
 /// p50 N us | libtorch / managed Rx (min–max over rounds, the faster worker count per round) | max |diff| E | ... | kernel
-/// 512-bit | 256-bit 1 worker p50 N us | ...</c> (the last field only where the default kernel is the 512-bit one). Each
+/// 512-bit | helper thread p50 N us | ... | 256-bit 1 worker p50 N us | ...</c>: the split with <see cref="HostHelper"/> (the
+/// inference path's, held for the whole measurement; absent on one processor) and the 256-bit kernel on one worker (only
+/// where the default kernel is the 512-bit one). Each
 /// variant's p50 is over <c>calls</c> calls; the managed kernel's result is checked against libtorch's first. The
 /// managed timings exclude copying the image into the padded layout (a managed inference path keeps its feature maps
 /// there between layers); libtorch's include allocating its output.
@@ -53,6 +55,7 @@ internal static class HostConvBench
         var one = new List<double>();
         var two = new List<double>();
         var narrow = new List<double>();
+        var helped = new List<double>();
         bool wide = HostConv.DefaultWidth == HostVectorWidth.Bits512;
         for (int round = 0; round < rounds; round++)
         {
@@ -68,6 +71,12 @@ internal static class HostConvBench
 
             one.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1)));
             two.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 2)));
+            if (HostHelper.Shared is { } helper)
+            {
+                using var lease = helper.TryAcquire();
+                helped.Add(Time(() => conv.Run(input, output, accumulate: false, lease)));
+            }
+
             if (wide)
             {
                 narrow.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits256)));
@@ -79,6 +88,7 @@ internal static class HostConvBench
             }
         }
 
+        var helperField = helped.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $" | helper thread p50 {Peers.Median(helped):F1} us ({Peers.Join(helped)})") : string.Empty;
         var narrowField = wide ? string.Create(CultureInfo.InvariantCulture, $" | 256-bit 1 worker p50 {Peers.Median(narrow):F1} us ({Peers.Join(narrow)})") : string.Empty;
         var ratios = libtorch.Select((t, i) => t / Math.Min(one[i], two[i])).ToArray();
         Console.WriteLine(string.Create(
@@ -86,6 +96,6 @@ internal static class HostConvBench
             $"host-conv 3x3 {channels}->{channels} {size}x{size} batch 1: libtorch p50 {Peers.Median(libtorch):F1} us | managed 1 worker p50 {Peers.Median(one):F1} us | "
             + $"2 workers p50 {Peers.Median(two):F1} us | libtorch / managed {Peers.Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} rounds) | "
             + $"max |diff| {difference:E1} | {2.0 * channels * channels * 9 * size * size / 1e6:F1} MFLOP | libtorch threads {get_num_threads()} | calls {calls} | "
-            + $"rounds libtorch {Peers.Join(libtorch)} | 1 worker {Peers.Join(one)} | 2 workers {Peers.Join(two)} | kernel {(wide ? 512 : 256)}-bit{narrowField}"));
+            + $"rounds libtorch {Peers.Join(libtorch)} | 1 worker {Peers.Join(one)} | 2 workers {Peers.Join(two)} | kernel {(wide ? 512 : 256)}-bit{helperField}{narrowField}"));
     }
 }

@@ -103,8 +103,9 @@ internal sealed class HostResNet
     /// BatchNorm that is in training mode or not float32 on the CPU (the caller then runs libtorch).
     /// </summary>
     /// <param name="input">One image's st-network input.</param>
-    /// <param name="workers">Threads a convolution may use (the caller's intra-op thread count).</param>
-    public Tensor? TryForward(Tensor input, int workers)
+    /// <param name="split">Whether to split each convolution with <see cref="HostHelper"/>'s thread when no other caller
+    /// holds it (the caller's intra-op thread count is above 1); the same bits either way.</param>
+    public Tensor? TryForward(Tensor input, bool split)
     {
         var shape = input.shape;
         if (input.dtype != ScalarType.Float32 || input.device_type != DeviceType.CPU || input.requires_grad
@@ -143,6 +144,7 @@ internal sealed class HostResNet
         var innerOut = Rent(width, height, columns);
         var sum = Rent(width, height, columns);
         var output = Rent(outConv.PaddedOutChannels, height, columns);
+        var workers = split && HostHelper.Shared is { } helper ? helper.TryAcquire() : default;
         try
         {
             using (var dense = input.contiguous())
@@ -171,6 +173,7 @@ internal sealed class HostResNet
         }
         finally
         {
+            workers.Dispose();
             Return(stem);
             Return(x);
             Return(next);

@@ -117,26 +117,8 @@ internal sealed class HostConv
     /// the bench compare both; a width the processor lacks is emulated, correct but slow).</summary>
     public void Run(HostImage input, HostImage output, bool accumulate, int workers, HostVectorWidth width)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        ArgumentNullException.ThrowIfNull(output);
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
-        if (input.Channels != InChannels)
-        {
-            throw new ArgumentException($"The input has {input.Channels} channels; this convolution takes {InChannels}.", nameof(input));
-        }
-
-        if (output.Channels != PaddedOutChannels || output.Height != input.Height || output.Width != input.Width)
-        {
-            throw new ArgumentException(
-                $"The output must be {PaddedOutChannels} × {input.Height} × {input.Width}; got {output.Channels} × {output.Height} × {output.Width}.",
-                nameof(output));
-        }
-
-        if (ReferenceEquals(input, output))
-        {
-            throw new ArgumentException("A convolution cannot write into its own input.", nameof(output));
-        }
-
+        Check(input, output);
         if (width is not (HostVectorWidth.Bits256 or HostVectorWidth.Bits512))
         {
             throw new ArgumentOutOfRangeException(nameof(width), width, "Not a vector width of this kernel.");
@@ -148,17 +130,38 @@ internal sealed class HostConv
         workers = Math.Min(workers, blocks);
         if (workers == 1)
         {
-            RunBlocks(input, output, accumulate, wide, 0, blocks * pixels);
+            RunPart(Part(input, output, accumulate, wide, 0, blocks * pixels));
             return;
         }
 
-        Parallel.For(0, workers, part => RunBlocks(input, output, accumulate, wide, blocks * part / workers * pixels, blocks * (part + 1) / workers * pixels));
+        Parallel.For(0, workers, part => RunPart(Part(input, output, accumulate, wide, blocks * part / workers * pixels, blocks * (part + 1) / workers * pixels)));
     }
 
-    private void RunBlocks(HostImage input, HostImage output, bool accumulate, bool wide, int firstPixel, int endPixel)
+    /// <summary>
+    /// As <see cref="Run(HostImage, HostImage, bool, int)"/>, split in two halves of the image when
+    /// <paramref name="helper"/> holds the helper thread (one half on it, one on the caller), on the caller alone otherwise.
+    /// The same bits either way: each output pixel is computed by one thread in the same order.
+    /// </summary>
+    public void Run(HostImage input, HostImage output, bool accumulate, HostHelper.Lease helper)
     {
-        var args = new KernelArgs(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstPixel, endPixel, accumulate);
-        switch (InChannels, wide)
+        if (helper.Helper is not { } thread)
+        {
+            Run(input, output, accumulate, workers: 1);
+            return;
+        }
+
+        Check(input, output);
+        bool wide = DefaultWidth == HostVectorWidth.Bits512;
+        int pixels = wide ? WidePixels : NarrowPixels;
+        int blocks = ((input.Height * input.PaddedWidth) + pixels - 1) / pixels;
+        int middle = blocks / 2 * pixels;
+        thread.Split(this, Part(input, output, accumulate, wide, 0, middle), Part(input, output, accumulate, wide, middle, blocks * pixels));
+    }
+
+    // Computes one range of pixels; arguments checked by the caller.
+    internal void RunPart(in KernelArgs args)
+    {
+        switch (InChannels, args.Wide)
         {
             case (16, false):
                 Kernel<Stride16>(args);
@@ -192,6 +195,31 @@ internal sealed class HostConv
                 break;
         }
     }
+
+    private void Check(HostImage input, HostImage output)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        if (input.Channels != InChannels)
+        {
+            throw new ArgumentException($"The input has {input.Channels} channels; this convolution takes {InChannels}.", nameof(input));
+        }
+
+        if (output.Channels != PaddedOutChannels || output.Height != input.Height || output.Width != input.Width)
+        {
+            throw new ArgumentException(
+                $"The output must be {PaddedOutChannels} × {input.Height} × {input.Width}; got {output.Channels} × {output.Height} × {output.Width}.",
+                nameof(output));
+        }
+
+        if (ReferenceEquals(input, output))
+        {
+            throw new ArgumentException("A convolution cannot write into its own input.", nameof(output));
+        }
+    }
+
+    private static KernelArgs Part(HostImage input, HostImage output, bool accumulate, bool wide, int firstPixel, int endPixel) =>
+        new(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstPixel, endPixel, accumulate, wide);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Kernel<TStride>(in KernelArgs a)
@@ -343,8 +371,9 @@ internal sealed class HostConv
         high.StoreUnsafe(ref o, (nuint)(offset + 8));
     }
 
-    private readonly record struct KernelArgs(
-        float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate);
+    // One range of pixels of one convolution call.
+    internal readonly record struct KernelArgs(
+        float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate, bool Wide);
 
     // The input's channel stride, a constant the JIT folds into each instantiation's addressing, or the run-time value.
     private interface IStride

@@ -37,15 +37,15 @@ public sealed class HostResNetTests
             var host = network.HostNetwork;
             host.Should().NotBeNull("a plain-layout network of width 16 in float32 has a managed form");
 
-            var managed = host!.TryForward(input, workers: 1)!;
-            var split = host.TryForward(input, workers: 3)!;
+            var managed = host!.TryForward(input, split: false)!;
+            var split = host.TryForward(input, split: true)!;
             var routed = network.Forward(input);
             var libtorch = network.Forward(cat([input, input], 0)).narrow(0, 0, 1);
 
             managed.shape.Should().Equal(libtorch.shape);
             MaxAbs(managed.sub(libtorch)).Should().BeLessThan(1e-5 * Math.Max(1, MaxAbs(libtorch)), "the same function in float32, summed in another order");
             MaxAbs(libtorch).Should().BeGreaterThan(1e-3, "the trained network computes something");
-            split.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("each pixel is computed whole by one worker, in the same order");
+            split.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("each pixel is computed whole by one thread, in the same order");
             routed.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("one float32 CPU image goes to the managed path");
         }
     }
@@ -78,25 +78,25 @@ public sealed class HostResNetTests
         using var scope = NewDisposeScope();
         var one = rand(1, inputChannels, size, size);
 
-        host.TryForward(rand(2, inputChannels, size, size), 1).Should().BeNull("a batch of two");
-        host.TryForward(one.to(ScalarType.Float64), 1).Should().BeNull("float64");
-        host.TryForward(rand(1, inputChannels + 1, size, size), 1).Should().BeNull("another channel count");
-        host.TryForward(one.clone().requires_grad_(true), 1).Should().BeNull("an input that needs a gradient");
-        host.TryForward(rand(1, inputChannels, 600, 600), 1).Should().BeNull("scratch maps above 16 MB");
-        host.TryForward(rand(1, inputChannels, 4097, 1), 1).Should().BeNull("a side above 4096");
+        host.TryForward(rand(2, inputChannels, size, size), split: false).Should().BeNull("a batch of two");
+        host.TryForward(one.to(ScalarType.Float64), split: false).Should().BeNull("float64");
+        host.TryForward(rand(1, inputChannels + 1, size, size), split: false).Should().BeNull("another channel count");
+        host.TryForward(one.clone().requires_grad_(true), split: false).Should().BeNull("an input that needs a gradient");
+        host.TryForward(rand(1, inputChannels, 600, 600), split: false).Should().BeNull("scratch maps above 16 MB");
+        host.TryForward(rand(1, inputChannels, 4097, 1), split: false).Should().BeNull("a side above 4096");
         var norms = copy.modules().OfType<ResNetConditioner>().First().modules().OfType<FlowOod.Layers.BatchNorm2dLayer>().ToArray();
         norms.Should().NotBeEmpty();
         norms[0].train();
         try
         {
-            host.TryForward(one, 1).Should().BeNull("a BatchNorm in training mode");
+            host.TryForward(one, split: false).Should().BeNull("a BatchNorm in training mode");
         }
         finally
         {
             norms[0].eval();
         }
 
-        host.TryForward(one, 1).Should().NotBeNull();
+        host.TryForward(one, split: false).Should().NotBeNull();
     }
 
     [Theory]
