@@ -150,7 +150,7 @@ internal sealed class FusedResNet : IDisposable
                 conv.ConvertTo(dtype);
             }
 
-            // Re-packed from the converted weights at the next call (none in bf16: the managed kernels are float32).
+            // Re-packed from the converted weights at the next call (bf16 weights widened to float32).
             host = null;
             Volatile.Write(ref hostBuilt, false);
         }

@@ -90,24 +90,27 @@ internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
     /// <summary>
     /// The evaluation-mode map y = a·x + c read in managed code from the layer's current values (computed in float64,
     /// stored as float32), for a managed inference path: false, and nothing written, when the layer is in training mode
-    /// or a parameter or statistic is not a contiguous float32 CPU tensor of <paramref name="scale"/>'s length.
+    /// or a parameter or statistic is not a contiguous float32 or bf16 CPU tensor of <paramref name="scale"/>'s length
+    /// (bf16 values, as a bf16 inference copy stores them, widen to float32 exactly).
     /// </summary>
-    /// <param name="scale">a, one per channel.</param>
+    /// <param name="scale">a, one per channel (at most 1,024).</param>
     /// <param name="shift">c, one per channel; the same length as <paramref name="scale"/>.</param>
     internal bool TryReadEvaluationAffine(Span<float> scale, Span<float> shift)
     {
-        if (training || shift.Length != scale.Length
-            || !IsHostFloat32(weight, scale.Length) || !IsHostFloat32(bias, scale.Length)
-            || !IsHostFloat32(running_mean, scale.Length) || !IsHostFloat32(running_var, scale.Length))
+        const int MaxChannels = 1024;
+        if (training || shift.Length != scale.Length || scale.Length > MaxChannels
+            || !IsHostVector(weight, scale.Length) || !IsHostVector(bias, scale.Length)
+            || !IsHostVector(running_mean, scale.Length) || !IsHostVector(running_var, scale.Length))
         {
             return false;
         }
 
-        var gamma = MemoryMarshal.Cast<byte, float>(weight.bytes);
-        var beta = MemoryMarshal.Cast<byte, float>(bias.bytes);
-        var mean = MemoryMarshal.Cast<byte, float>(running_mean.bytes);
-        var variance = MemoryMarshal.Cast<byte, float>(running_var.bytes);
-        for (int c = 0; c < scale.Length; c++)
+        int n = scale.Length;
+        var gamma = Widen(weight, stackalloc float[n]);
+        var beta = Widen(bias, stackalloc float[n]);
+        var mean = Widen(running_mean, stackalloc float[n]);
+        var variance = Widen(running_var, stackalloc float[n]);
+        for (int c = 0; c < n; c++)
         {
             double a = gamma[c] / Math.Sqrt(variance[c] + Epsilon);
             scale[c] = (float)a;
@@ -117,6 +120,23 @@ internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
         return true;
     }
 
-    private static bool IsHostFloat32(Tensor tensor, int length) =>
-        tensor.dtype == ScalarType.Float32 && tensor.device_type == DeviceType.CPU && tensor.is_contiguous() && tensor.numel() == length;
+    // A float32 tensor's values in place, or a bf16 tensor's widened into `buffer` (a bf16 value is a float32's high half).
+    private static ReadOnlySpan<float> Widen(Tensor tensor, Span<float> buffer)
+    {
+        if (tensor.dtype == ScalarType.Float32)
+        {
+            return MemoryMarshal.Cast<byte, float>(tensor.bytes);
+        }
+
+        var halves = MemoryMarshal.Cast<byte, ushort>(tensor.bytes);
+        for (int c = 0; c < buffer.Length; c++)
+        {
+            buffer[c] = BitConverter.Int32BitsToSingle(halves[c] << 16);
+        }
+
+        return buffer;
+    }
+
+    private static bool IsHostVector(Tensor tensor, int length) =>
+        tensor.dtype is ScalarType.Float32 or ScalarType.BFloat16 && tensor.device_type == DeviceType.CPU && tensor.is_contiguous() && tensor.numel() == length;
 }

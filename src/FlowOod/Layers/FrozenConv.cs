@@ -99,21 +99,23 @@ internal sealed class FrozenConv : IDisposable
 
     /// <summary>
     /// The same convolution for <see cref="HostConv"/> (its weights copied and packed), or null when it is not one the
-    /// managed kernel computes: float32 CPU weights, a 1×1 or 3×3 kernel, stride 1 and "same" padding (k / 2).
+    /// managed kernel computes: float32 or bf16 CPU weights (bf16 widened to float32 exactly), a 1×1 or 3×3 kernel, stride 1
+    /// and "same" padding (k / 2).
     /// </summary>
     public HostConv? ToHost()
     {
         var shape = weight.shape;
         long k = shape[2];
-        if (weight.dtype != ScalarType.Float32 || weight.device_type != DeviceType.CPU || k is not (1 or 3) || shape[3] != k
+        if (weight.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || weight.device_type != DeviceType.CPU || k is not (1 or 3) || shape[3] != k
             || stride.Any(s => s != 1) || padding.Any(p => p != k / 2))
         {
             return null;
         }
 
         using var scope = NewDisposeScope();
-        var weights = weight.contiguous().data<float>().ToArray();
-        var biases = bias is null ? [] : bias.contiguous().data<float>().ToArray();
+        // bf16 weights widen to float32 exactly.
+        var weights = weight.to(ScalarType.Float32).contiguous().data<float>().ToArray();
+        var biases = bias is null ? [] : bias.to(ScalarType.Float32).contiguous().data<float>().ToArray();
         return new HostConv(weights, biases, (int)shape[1], (int)shape[0], (int)k);
     }
 
