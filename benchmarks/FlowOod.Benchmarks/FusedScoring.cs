@@ -77,12 +77,15 @@ internal static class FusedScoring
                 + $"fused rounds {Peers.Join(fusedRates)} | unfused rounds {Peers.Join(unfusedRates)}"));
 
             using var one = data.narrow(0, 0, 1);
-            foreach (var (variant, scorer) in new[] { ("fused", fused), ("unfused", unfused) })
+            foreach (var (variant, scorer, helper) in new[] { ("fused", fused, false), ("fused + helper thread", fused, true), ("unfused", unfused, false) })
             {
+                // The opt-in helper thread (FlowOodRuntime.UseSingleImageHelperThread), on for its own variant only.
+                FlowOodRuntime.UseSingleImageHelperThread(helper);
                 var (p50, p99) = Latency(scorer, one, latencyCalls);
+                FlowOodRuntime.UseSingleImageHelperThread(false);
                 Console.WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"latency {Name} {Label(precision)} {variant}: p50 {p50:F2} ms | p99 {p99:F2} ms | calls {latencyCalls} | one image, one thread of the caller"));
+                    $"latency {Name} {Label(precision)} {variant}: p50 {p50:F2} ms | p99 {p99:F2} ms | calls {latencyCalls} | one image, {(helper ? "the caller's thread and the helper" : "one thread of the caller")}"));
             }
         }
 

@@ -88,12 +88,13 @@ internal sealed class FusedResNet : IDisposable
 
     /// <summary>The network's output <c>[N, Cout, H, W]</c> for <paramref name="input"/> <c>[N, Cin, H, W]</c> (a new tensor).</summary>
     /// <remarks>One float32 CPU image of the plain layout goes through <see cref="HostResNet"/> (managed code) when that
-    /// covers the network; anything else through libtorch. With more than one intra-op thread (the application's share
-    /// of the machine, <c>torch.get_num_threads</c>), its convolutions are split with <see cref="HostHelper"/>'s thread
-    /// when no other caller holds it (docs/performance.md).</remarks>
+    /// covers the network; anything else through libtorch. When the application has turned on
+    /// <see cref="FlowOodRuntime.UseSingleImageHelperThread"/> and gives libtorch more than one intra-op thread, its
+    /// convolutions are shared with <see cref="HostHelper"/>'s thread when no other caller holds it
+    /// (docs/performance.md).</remarks>
     public Tensor Forward(Tensor input)
     {
-        if (Host()?.TryForward(input, split: get_num_threads() > 1) is { } fromHost)
+        if (Host()?.TryForward(input, split: HostHelper.Enabled && get_num_threads() > 1) is { } fromHost)
         {
             return fromHost;
         }

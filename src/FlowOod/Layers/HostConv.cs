@@ -138,9 +138,9 @@ internal sealed class HostConv
     }
 
     /// <summary>
-    /// As <see cref="Run(HostImage, HostImage, bool, int)"/>, split in two halves of the image when
-    /// <paramref name="helper"/> holds the helper thread (one half on it, one on the caller), on the caller alone otherwise.
-    /// The same bits either way: each output pixel is computed by one thread in the same order.
+    /// As <see cref="Run(HostImage, HostImage, bool, int)"/>, shared in chunks of the image between the caller and the
+    /// helper thread when <paramref name="helper"/> holds it, on the caller alone otherwise. The same bits either way: each
+    /// output pixel is computed by one thread in the same order.
     /// </summary>
     public void Run(HostImage input, HostImage output, bool accumulate, HostHelper.Lease helper)
     {
@@ -154,8 +154,7 @@ internal sealed class HostConv
         bool wide = DefaultWidth == HostVectorWidth.Bits512;
         int pixels = wide ? WidePixels : NarrowPixels;
         int blocks = ((input.Height * input.PaddedWidth) + pixels - 1) / pixels;
-        int middle = blocks / 2 * pixels;
-        thread.Split(this, Part(input, output, accumulate, wide, 0, middle), Part(input, output, accumulate, wide, middle, blocks * pixels));
+        thread.Split(this, Part(input, output, accumulate, wide, 0, blocks * pixels), pixels);
     }
 
     // Computes one range of pixels; arguments checked by the caller.

@@ -4,26 +4,26 @@ using System.Threading;
 namespace FlowOod.Layers;
 
 /// <summary>
-/// A second thread for one caller at a time, which takes half of each managed convolution that caller splits
+/// A second thread for one caller at a time, which shares the managed convolutions that caller splits
 /// (<see cref="HostConv.Run(HostImage, HostImage, bool, Lease)"/>).
 /// </summary>
 /// <remarks>
 /// <para>Why: one image's convolution takes tens of microseconds, about what waking a thread-pool thread costs, so
 /// splitting it with <c>Parallel.For</c> saved little end to end (docs/performance.md). While a caller holds the helper
-/// (<see cref="TryAcquire"/>, for the length of one st-network), the helper thread spins, so handing it a half costs
-/// a memory write; released, it sleeps (<see cref="Monitor.Wait(object)"/>) and uses no processor time.</para>
-/// <para>Progress never depends on the helper: a caller that finishes its own half before the helper has claimed the
-/// other takes that half back and computes it itself. One caller holds the helper at a time; the others get no lease
-/// and compute alone, which is what a server running many requests at once wants anyway.</para>
+/// (<see cref="TryAcquire"/>, for the length of one st-network), the helper thread spins, so handing it work costs a
+/// memory write; released, it sleeps (<see cref="Monitor.Wait(object)"/>) and uses no processor time.</para>
+/// <para>A split convolution is cut into up to 8 chunks of pixel blocks that the caller and the helper claim one at a
+/// time from a shared counter, so a helper slowed or preempted by another thread on its core takes fewer chunks, and the
+/// caller waits at most for the one chunk the helper is computing. One caller holds the helper at a time; the others
+/// get no lease and compute alone, which is what a server running many requests at once wants anyway.</para>
 /// <para>The thread is a background thread started at the first lease and kept for the life of the process (it holds
 /// no native memory). Machines with one processor get no helper.</para>
 /// </remarks>
 internal sealed class HostHelper
 {
-    private const int Idle = 0;
-    private const int Posted = 1;
-    private const int Running = 2;
-    private const int Done = 3;
+    private const int MaxChunks = 8;
+
+    private static bool enabled;
 
     private static readonly Lazy<HostHelper?> SharedHelper = new(() => Environment.ProcessorCount > 1 ? new HostHelper() : null, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -31,11 +31,8 @@ internal sealed class HostHelper
     private readonly object gate = new();
     private bool held;
     private int owner;
-    private int state = Idle;
-    private HostConv? conv;
-    private HostConv.KernelArgs work;
-    private Exception? failure;
-    private long halves;
+    private Job? current;
+    private long chunks;
 
     private HostHelper()
     {
@@ -43,11 +40,19 @@ internal sealed class HostHelper
         thread.Start();
     }
 
+    /// <summary>Whether the inference path splits one image's convolutions with the helper
+    /// (<see cref="FlowOodRuntime.UseSingleImageHelperThread"/>; off by default).</summary>
+    public static bool Enabled
+    {
+        get => Volatile.Read(ref enabled);
+        set => Volatile.Write(ref enabled, value);
+    }
+
     /// <summary>The process's helper, or null on a machine with one processor.</summary>
     public static HostHelper? Shared => SharedHelper.Value;
 
-    /// <summary>Halves the helper thread has computed since the process started (the rest were taken back by their callers).</summary>
-    public long HalvesComputed => Interlocked.Read(ref halves);
+    /// <summary>Chunks the helper thread has computed since the process started (the rest were computed by their callers).</summary>
+    public long ChunksComputed => Interlocked.Read(ref chunks);
 
     /// <summary>The helper for the caller until the lease is disposed, or a lease that holds nothing when another caller holds it.</summary>
     public Lease TryAcquire()
@@ -66,44 +71,24 @@ internal sealed class HostHelper
         return new Lease(this);
     }
 
-    // Runs the kernel on `second` on the helper, `first` on the caller; returns when both are done.
-    internal void Split(HostConv convolution, in HostConv.KernelArgs first, in HostConv.KernelArgs second)
+    // Runs the kernel on the pixels of `whole` (a multiple of `blockPixels` of them) on the caller and the helper; returns
+    // when every chunk is done.
+    internal void Split(HostConv convolution, in HostConv.KernelArgs whole, int blockPixels)
     {
-        conv = convolution;
-        work = second;
-        failure = null;
-        Volatile.Write(ref state, Posted);
-        bool reclaimed;
-        try
+        int blocks = (whole.EndPixel - whole.FirstPixel) / blockPixels;
+        var job = new Job(convolution, whole, blockPixels, blocks, Math.Min(MaxChunks, blocks));
+        Volatile.Write(ref current, job);
+        job.Work();
+        var spinner = default(SpinWait);
+        while (Volatile.Read(ref job.Finished) < job.Chunks)
         {
-            convolution.RunPart(first);
-        }
-        finally
-        {
-            // Whatever happened to the caller's half, the other is either taken back here or finished by the helper
-            // before the caller moves on.
-            reclaimed = Interlocked.CompareExchange(ref state, Running, Posted) == Posted;
-            if (!reclaimed)
-            {
-                var spinner = default(SpinWait);
-                while (Volatile.Read(ref state) != Done)
-                {
-                    spinner.SpinOnce(sleep1Threshold: -1);
-                }
-            }
+            spinner.SpinOnce(sleep1Threshold: -1);
         }
 
-        if (reclaimed)
+        Volatile.Write(ref current, null);
+        if (job.Failure is { } error)
         {
-            // The helper had not started it: compute it here rather than wait.
-            convolution.RunPart(second);
-        }
-
-        Volatile.Write(ref state, Idle);
-        conv = null;
-        if (failure is { } error)
-        {
-            throw new InvalidOperationException("The host helper thread failed computing its half of a convolution.", error);
+            throw new InvalidOperationException("A chunk of a split convolution failed.", error);
         }
     }
 
@@ -125,29 +110,55 @@ internal sealed class HostHelper
                 }
             }
 
+            Job? last = null;
             while (Volatile.Read(ref held))
             {
-                if (Volatile.Read(ref state) == Posted && Interlocked.CompareExchange(ref state, Running, Posted) == Posted)
+                if (Volatile.Read(ref current) is { } job && job != last)
                 {
-                    try
-                    {
-                        conv!.RunPart(work);
-                        Interlocked.Increment(ref halves);
-                    }
-#pragma warning disable CA1031 // Handed to the caller, which rethrows it; the helper thread must survive.
-                    catch (Exception error)
-#pragma warning restore CA1031
-                    {
-                        failure = error;
-                    }
-
-                    Volatile.Write(ref state, Done);
+                    last = job;
+                    Interlocked.Add(ref chunks, job.Work());
                 }
                 else
                 {
                     Thread.SpinWait(16);
                 }
             }
+        }
+    }
+
+    // One split convolution: chunks of whole pixel blocks, claimed from `next` by either thread. A thread that arrives
+    // late finds nothing left to claim and touches nothing.
+    private sealed class Job(HostConv conv, HostConv.KernelArgs whole, int blockPixels, int blocks, int chunks)
+    {
+        public int Finished;
+        public Exception? Failure;
+        private int next;
+
+        public int Chunks => chunks;
+
+        // Claims and computes chunks until none is left; returns how many this thread computed.
+        public int Work()
+        {
+            int done = 0;
+            for (int k; (k = Interlocked.Increment(ref next) - 1) < chunks; done++)
+            {
+                try
+                {
+                    int first = whole.FirstPixel + (blocks * k / chunks * blockPixels);
+                    int end = whole.FirstPixel + (blocks * (k + 1) / chunks * blockPixels);
+                    conv.RunPart(whole with { FirstPixel = first, EndPixel = end });
+                }
+#pragma warning disable CA1031 // Handed to the caller, which rethrows it once every chunk is done; the helper thread must survive.
+                catch (Exception error)
+#pragma warning restore CA1031
+                {
+                    Failure = error;
+                }
+
+                Interlocked.Increment(ref Finished);
+            }
+
+            return done;
         }
     }
 

@@ -9,11 +9,29 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Layers;
 
-// HostHelper: the second thread one caller at a time splits its managed convolutions with. A split gives the caller's
+// HostHelper: the second thread one caller at a time shares its managed convolutions with. A split gives the caller's
 // bits alone; one caller holds it at a time; many callers at once all get the right result (whoever has no lease
-// computes alone, and a half the helper has not claimed yet is taken back by the caller).
+// computes alone); the helper does claim chunks.
+[Collection(TorchGlobalStateDefinition.Name)] // UseSingleImageHelperThread is process-wide.
 public sealed class HostHelperTests
 {
+    [Fact]
+    public void UseSingleImageHelperThread_IsOffByDefault_AndTurnsTheSplitOnAndOff()
+    {
+        HostHelper.Enabled.Should().BeFalse("one image is computed on the calling thread unless the application opts in");
+        try
+        {
+            FlowOodRuntime.UseSingleImageHelperThread();
+            HostHelper.Enabled.Should().BeTrue();
+            FlowOodRuntime.UseSingleImageHelperThread(false);
+            HostHelper.Enabled.Should().BeFalse();
+        }
+        finally
+        {
+            FlowOodRuntime.UseSingleImageHelperThread(false);
+        }
+    }
+
     [Fact]
     public void Shared_ExistsExactlyOnMachinesWithMoreThanOneProcessor() =>
         (HostHelper.Shared is not null).Should().Be(Environment.ProcessorCount > 1);
@@ -39,7 +57,7 @@ public sealed class HostHelperTests
     }
 
     [Fact]
-    public void HeldHelper_ComputesHalves()
+    public void HeldHelper_ComputesChunks()
     {
         if (HostHelper.Shared is not { } helper)
         {
@@ -49,14 +67,14 @@ public sealed class HostHelperTests
         var conv = new HostConv(new float[32 * 32 * 9], ReadOnlySpan<float>.Empty, 32, 32, 3);
         var input = new HostImage(32, 28, 28);
         var output = new HostImage(32, 28, 28);
-        long before = helper.HalvesComputed;
+        long before = helper.ChunksComputed;
         using var lease = Acquire(helper);
-        for (int call = 0; call < 5000 && helper.HalvesComputed == before; call++)
+        for (int call = 0; call < 5000 && helper.ChunksComputed == before; call++)
         {
             conv.Run(input, output, accumulate: false, lease);
         }
 
-        helper.HalvesComputed.Should().BeGreaterThan(before, "a held helper spins and takes the second half of a split (5,000 calls)");
+        helper.ChunksComputed.Should().BeGreaterThan(before, "a held helper spins and claims chunks of a split (5,000 calls)");
     }
 
     [Theory]
