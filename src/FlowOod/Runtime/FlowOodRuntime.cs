@@ -129,7 +129,7 @@ public static class FlowOodRuntime
     /// convolutions is cut into chunks that the calling thread and one helper thread share; one caller at a time gets the
     /// helper, the others compute alone. Results do not change, bit for bit; only timing does.</para>
     /// <para><b>Trade-off, measured</b> (compact RealNVP, one image, 2-core AMD EPYC family 26, 2 intra-op threads;
-    /// docs/performance.md): with nothing else running, the median dropped by 10–33% and p99 stayed level, but one call in
+    /// docs/performance.md): with nothing else running, the median dropped by 8–33% and p99 stayed level, but one call in
     /// a thousand took up to 3–5× longer, when something else preempted the helper; beside another runtime's spinning
     /// threads (ONNX Runtime's, in the bench), p50 dropped 12% and p99 rose 50%. Turn it on where the median matters
     /// more than the tail and the cores are not shared.</para>
