@@ -94,7 +94,7 @@ internal sealed class FusedResNet : IDisposable
     /// (docs/performance.md).</remarks>
     public Tensor Forward(Tensor input)
     {
-        if (Host()?.TryForward(input, split: HostHelper.Enabled && get_num_threads() > 1) is { } fromHost)
+        if (Host()?.TryForward(input, split: FlowOodRuntime.SingleImageHelperThread && get_num_threads() > 1) is { } fromHost)
         {
             return fromHost;
         }

@@ -106,8 +106,9 @@ internal sealed class HostResNet
     /// runs libtorch).
     /// </summary>
     /// <param name="input">One image's st-network input.</param>
-    /// <param name="split">Whether to split each convolution with <see cref="HostHelper"/>'s thread when no other caller
-    /// holds it (the caller's intra-op thread count is above 1); the same bits either way.</param>
+    /// <param name="split">Whether to share each convolution with <see cref="HostHelper"/>'s thread when no other caller
+    /// holds it (<see cref="FusedResNet"/> asks for it when the application has opted in and gives libtorch more than one
+    /// intra-op thread); the same bits either way.</param>
     public Tensor? TryForward(Tensor input, bool split)
     {
         var shape = input.shape;

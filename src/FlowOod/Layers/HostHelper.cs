@@ -16,14 +16,13 @@ namespace FlowOod.Layers;
 /// time from a shared counter, so a helper slowed or preempted by another thread on its core takes fewer chunks, and the
 /// caller waits at most for the one chunk the helper is computing. One caller holds the helper at a time; the others
 /// get no lease and compute alone, which is what a server running many requests at once wants anyway.</para>
-/// <para>The thread is a background thread started at the first lease and kept for the life of the process (it holds
+/// <para>The inference path uses it only where the application opted in (<see cref="FlowOodRuntime.UseSingleImageHelperThread"/>).
+/// The thread is a background thread started at the first lease and kept for the life of the process (it holds
 /// no native memory). Machines with one processor get no helper.</para>
 /// </remarks>
 internal sealed class HostHelper
 {
     private const int MaxChunks = 8;
-
-    private static bool enabled;
 
     private static readonly Lazy<HostHelper?> SharedHelper = new(() => Environment.ProcessorCount > 1 ? new HostHelper() : null, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -38,14 +37,6 @@ internal sealed class HostHelper
     {
         var thread = new Thread(Loop) { IsBackground = true, Name = "FlowOod host helper" };
         thread.Start();
-    }
-
-    /// <summary>Whether the inference path splits one image's convolutions with the helper
-    /// (<see cref="FlowOodRuntime.UseSingleImageHelperThread"/>; off by default).</summary>
-    public static bool Enabled
-    {
-        get => Volatile.Read(ref enabled);
-        set => Volatile.Write(ref enabled, value);
     }
 
     /// <summary>The process's helper, or null on a machine with one processor.</summary>

@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
+using System.Threading;
 using TorchSharp;
 
 namespace FlowOod;
@@ -20,6 +21,7 @@ public static class FlowOodRuntime
 {
     private static readonly object Gate = new();
     private static bool _loaded;
+    private static bool _singleImageHelperThread;
 
     /// <summary>Makes sure the TorchSharp native backend is loaded.</summary>
     /// <exception cref="FlowOodRuntimeException">The backend could not be loaded; the message names the cause.</exception>
@@ -136,7 +138,10 @@ public static class FlowOodRuntime
     /// </remarks>
     /// <param name="enabled">True to share one image's convolutions with the helper thread; false (the default) to
     /// compute them on the calling thread alone.</param>
-    public static void UseSingleImageHelperThread(bool enabled = true) => Layers.HostHelper.Enabled = enabled;
+    public static void UseSingleImageHelperThread(bool enabled = true) => Volatile.Write(ref _singleImageHelperThread, enabled);
+
+    /// <summary>Whether <see cref="UseSingleImageHelperThread"/> turned the helper thread on (read by the inference path).</summary>
+    internal static bool SingleImageHelperThread => Volatile.Read(ref _singleImageHelperThread);
 
     private static string Diagnose(Exception failure)
     {

@@ -18,13 +18,13 @@ public sealed class HostHelperTests
     [Fact]
     public void UseSingleImageHelperThread_IsOffByDefault_AndTurnsTheSplitOnAndOff()
     {
-        HostHelper.Enabled.Should().BeFalse("one image is computed on the calling thread unless the application opts in");
+        FlowOodRuntime.SingleImageHelperThread.Should().BeFalse("one image is computed on the calling thread unless the application opts in");
         try
         {
             FlowOodRuntime.UseSingleImageHelperThread();
-            HostHelper.Enabled.Should().BeTrue();
+            FlowOodRuntime.SingleImageHelperThread.Should().BeTrue();
             FlowOodRuntime.UseSingleImageHelperThread(false);
-            HostHelper.Enabled.Should().BeFalse();
+            FlowOodRuntime.SingleImageHelperThread.Should().BeFalse();
         }
         finally
         {
@@ -67,8 +67,8 @@ public sealed class HostHelperTests
         var conv = new HostConv(new float[32 * 32 * 9], ReadOnlySpan<float>.Empty, 32, 32, 3);
         var input = new HostImage(32, 28, 28);
         var output = new HostImage(32, 28, 28);
-        long before = helper.ChunksComputed;
         using var lease = Acquire(helper);
+        long before = helper.ChunksComputed;
         for (int call = 0; call < 5000 && helper.ChunksComputed == before; call++)
         {
             conv.Run(input, output, accumulate: false, lease);

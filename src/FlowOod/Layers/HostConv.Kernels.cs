@@ -1,0 +1,203 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace FlowOod.Layers;
+
+// HostConv's two kernels (256-bit: 6 pixels × 16 output channels in twelve 8-float accumulators; 512-bit: 12 pixels × 16
+// output channels, one 16-float accumulator a pixel) and the channel strides they are instantiated for.
+internal sealed partial class HostConv
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Kernel<TStride>(in KernelArgs a)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int taps = KernelSize * KernelSize;
+        int centre = a.PaddedWidth + 1;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        int os = a.OutputStride;
+        for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
+        {
+            var b0 = Vector256.LoadUnsafe(ref bRef, (nuint)cb);
+            var b1 = Vector256.LoadUnsafe(ref bRef, (nuint)(cb + 8));
+            ref float blockWeights = ref Unsafe.Add(ref wRef, (nint)cb * taps * cs);
+            for (int q = a.FirstPixel; q < a.EndPixel; q += NarrowPixels)
+            {
+                Vector256<float> a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1;
+                Vector256<float> a30 = b0, a31 = b1, a40 = b0, a41 = b1, a50 = b0, a51 = b1;
+                ref float w = ref blockWeights;
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    int shift = taps == 1 ? centre : ((tap / 3) * a.PaddedWidth) + (tap % 3);
+                    ref float x = ref Unsafe.Add(ref inRef, (nint)(q + shift) * cs);
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var w0 = Vector256.LoadUnsafe(ref w);
+                        var w1 = Vector256.LoadUnsafe(ref w, 8);
+                        var v = Vector256.Create(x);
+                        a00 = Vector256.FusedMultiplyAdd(v, w0, a00);
+                        a01 = Vector256.FusedMultiplyAdd(v, w1, a01);
+                        v = Vector256.Create(Unsafe.Add(ref x, cs));
+                        a10 = Vector256.FusedMultiplyAdd(v, w0, a10);
+                        a11 = Vector256.FusedMultiplyAdd(v, w1, a11);
+                        v = Vector256.Create(Unsafe.Add(ref x, 2 * cs));
+                        a20 = Vector256.FusedMultiplyAdd(v, w0, a20);
+                        a21 = Vector256.FusedMultiplyAdd(v, w1, a21);
+                        v = Vector256.Create(Unsafe.Add(ref x, 3 * cs));
+                        a30 = Vector256.FusedMultiplyAdd(v, w0, a30);
+                        a31 = Vector256.FusedMultiplyAdd(v, w1, a31);
+                        v = Vector256.Create(Unsafe.Add(ref x, 4 * cs));
+                        a40 = Vector256.FusedMultiplyAdd(v, w0, a40);
+                        a41 = Vector256.FusedMultiplyAdd(v, w1, a41);
+                        v = Vector256.Create(Unsafe.Add(ref x, 5 * cs));
+                        a50 = Vector256.FusedMultiplyAdd(v, w0, a50);
+                        a51 = Vector256.FusedMultiplyAdd(v, w1, a51);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                    }
+                }
+
+                ref float o = ref Unsafe.Add(ref outRef, ((nint)(q + centre) * os) + cb);
+                Store(ref o, 0, a00, a01, a.Accumulate);
+                Store(ref o, os, a10, a11, a.Accumulate);
+                Store(ref o, 2 * os, a20, a21, a.Accumulate);
+                Store(ref o, 3 * os, a30, a31, a.Accumulate);
+                Store(ref o, 4 * os, a40, a41, a.Accumulate);
+                Store(ref o, 5 * os, a50, a51, a.Accumulate);
+            }
+        }
+    }
+
+    // The 512-bit kernel: 12 pixels × 16 output channels, one accumulator per pixel.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void WideKernel<TStride>(in KernelArgs a)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int taps = KernelSize * KernelSize;
+        int centre = a.PaddedWidth + 1;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        int os = a.OutputStride;
+        for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
+        {
+            var b = Vector512.LoadUnsafe(ref bRef, (nuint)cb);
+            ref float blockWeights = ref Unsafe.Add(ref wRef, (nint)cb * taps * cs);
+            for (int q = a.FirstPixel; q < a.EndPixel; q += WidePixels)
+            {
+                Vector512<float> a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b, a10 = b, a11 = b;
+                ref float w = ref blockWeights;
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    int shift = taps == 1 ? centre : ((tap / 3) * a.PaddedWidth) + (tap % 3);
+                    ref float x = ref Unsafe.Add(ref inRef, (nint)(q + shift) * cs);
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var wv = Vector512.LoadUnsafe(ref w);
+                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(x), wv, a0);
+                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, cs)), wv, a1);
+                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 2 * cs)), wv, a2);
+                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 3 * cs)), wv, a3);
+                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 4 * cs)), wv, a4);
+                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 5 * cs)), wv, a5);
+                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 6 * cs)), wv, a6);
+                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 7 * cs)), wv, a7);
+                        a8 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 8 * cs)), wv, a8);
+                        a9 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 9 * cs)), wv, a9);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 10 * cs)), wv, a10);
+                        a11 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 11 * cs)), wv, a11);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                    }
+                }
+
+                ref float o = ref Unsafe.Add(ref outRef, ((nint)(q + centre) * os) + cb);
+                Store(ref o, 0, a0, a.Accumulate);
+                Store(ref o, os, a1, a.Accumulate);
+                Store(ref o, 2 * os, a2, a.Accumulate);
+                Store(ref o, 3 * os, a3, a.Accumulate);
+                Store(ref o, 4 * os, a4, a.Accumulate);
+                Store(ref o, 5 * os, a5, a.Accumulate);
+                Store(ref o, 6 * os, a6, a.Accumulate);
+                Store(ref o, 7 * os, a7, a.Accumulate);
+                Store(ref o, 8 * os, a8, a.Accumulate);
+                Store(ref o, 9 * os, a9, a.Accumulate);
+                Store(ref o, 10 * os, a10, a.Accumulate);
+                Store(ref o, 11 * os, a11, a.Accumulate);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ref float o, int offset, Vector512<float> sum, bool accumulate)
+    {
+        if (accumulate)
+        {
+            sum += Vector512.LoadUnsafe(ref o, (nuint)offset);
+        }
+
+        sum.StoreUnsafe(ref o, (nuint)offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ref float o, int offset, Vector256<float> low, Vector256<float> high, bool accumulate)
+    {
+        if (accumulate)
+        {
+            low += Vector256.LoadUnsafe(ref o, (nuint)offset);
+            high += Vector256.LoadUnsafe(ref o, (nuint)(offset + 8));
+        }
+
+        low.StoreUnsafe(ref o, (nuint)offset);
+        high.StoreUnsafe(ref o, (nuint)(offset + 8));
+    }
+
+    // The input's channel stride, a constant the JIT folds into each instantiation's addressing, or the run-time value.
+    private interface IStride
+    {
+        static abstract bool IsConstant { get; }
+
+        static abstract int Value { get; }
+    }
+
+    private readonly struct Stride16 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 16;
+    }
+
+    private readonly struct Stride32 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 32;
+    }
+
+    private readonly struct Stride64 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 64;
+    }
+
+    private readonly struct Stride128 : IStride
+    {
+        public static bool IsConstant => true;
+
+        public static int Value => 128;
+    }
+
+    private readonly struct RuntimeStride : IStride
+    {
+        public static bool IsConstant => false;
+
+        public static int Value => 0;
+    }
+}
