@@ -71,8 +71,8 @@ internal static class FusedScoring
             var ratios = fusedRates.Zip(unfusedRates, (f, u) => f / u).ToArray();
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"fused-score {Name} {Label(precision)}: fused {Median(fusedRates):F1} images/s | unfused {Median(unfusedRates):F1} images/s | "
-                + $"ratio {Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} alternated rounds of {images} images, chunks of {Chunk}) | "
+                $"fused-score {Name} {Label(precision)}: fused {Peers.Median(fusedRates):F1} images/s | unfused {Peers.Median(unfusedRates):F1} images/s | "
+                + $"ratio {Peers.Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} alternated rounds of {images} images, chunks of {Chunk}) | "
                 + $"best fused {fusedRates.Max():F1} | best unfused {unfusedRates.Max():F1} | best ratio {fusedRates.Max() / unfusedRates.Max():F2}x | "
                 + $"fused rounds {Peers.Join(fusedRates)} | unfused rounds {Peers.Join(unfusedRates)}"));
 
@@ -103,12 +103,6 @@ internal static class FusedScoring
 
     private static (double P50, double P99) Latency(NegativeLogLikelihoodScorer scorer, Tensor one, int calls) =>
         FlowOod.Benchmarks.Latency.TimeCalls(() => scorer.Score(one), calls);
-
-    private static double Median(IReadOnlyList<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : 0.5 * (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]);
-    }
 
 
     private static string Label(ComputePrecision precision) => precision == ComputePrecision.BFloat16 ? "bf16" : "fp32";

@@ -151,8 +151,8 @@ internal sealed class HostResNet
         var workers = split && HostHelper.Shared is { } helper ? helper.TryAcquire() : default;
         try
         {
-            using (var widened = input.to(ScalarType.Float32))
-            using (var dense = widened.contiguous())
+            using (var widened = input.dtype == ScalarType.Float32 ? null : input.to(ScalarType.Float32))
+            using (var dense = (widened ?? input).contiguous())
             {
                 Stem(MemoryMarshal.Cast<byte, float>(dense.bytes), stemScale, stemShift, stem);
             }

@@ -125,8 +125,7 @@ internal sealed partial class HostConv
         }
 
         bool wide = width == HostVectorWidth.Bits512;
-        int pixels = wide ? WidePixels : NarrowPixels;
-        int blocks = ((input.Height * input.PaddedWidth) + pixels - 1) / pixels;
+        var (pixels, blocks) = Blocks(input, wide);
         workers = Math.Min(workers, blocks);
         if (workers == 1)
         {
@@ -152,47 +151,51 @@ internal sealed partial class HostConv
 
         Check(input, output);
         bool wide = DefaultWidth == HostVectorWidth.Bits512;
-        int pixels = wide ? WidePixels : NarrowPixels;
-        int blocks = ((input.Height * input.PaddedWidth) + pixels - 1) / pixels;
+        var (pixels, blocks) = Blocks(input, wide);
         thread.Split(this, Part(input, output, accumulate, wide, 0, blocks * pixels), pixels);
     }
 
     // Computes one range of pixels; arguments checked by the caller.
     internal void RunPart(in KernelArgs args)
     {
-        switch (InChannels, args.Wide)
+        switch (InChannels)
         {
-            case (16, false):
-                Kernel<Stride16>(args);
+            case 16:
+                RunPart<Stride16>(args);
                 break;
-            case (32, false):
-                Kernel<Stride32>(args);
+            case 32:
+                RunPart<Stride32>(args);
                 break;
-            case (64, false):
-                Kernel<Stride64>(args);
+            case 64:
+                RunPart<Stride64>(args);
                 break;
-            case (128, false):
-                Kernel<Stride128>(args);
-                break;
-            case (_, false):
-                Kernel<RuntimeStride>(args);
-                break;
-            case (16, true):
-                WideKernel<Stride16>(args);
-                break;
-            case (32, true):
-                WideKernel<Stride32>(args);
-                break;
-            case (64, true):
-                WideKernel<Stride64>(args);
-                break;
-            case (128, true):
-                WideKernel<Stride128>(args);
+            case 128:
+                RunPart<Stride128>(args);
                 break;
             default:
-                WideKernel<RuntimeStride>(args);
+                RunPart<RuntimeStride>(args);
                 break;
         }
+    }
+
+    private void RunPart<TStride>(in KernelArgs args)
+        where TStride : struct, IStride
+    {
+        if (args.Wide)
+        {
+            WideKernel<TStride>(args);
+        }
+        else
+        {
+            Kernel<TStride>(args);
+        }
+    }
+
+    // The kernel's block size and the blocks that cover an input's interior rows.
+    private static (int Pixels, int Blocks) Blocks(HostImage input, bool wide)
+    {
+        int pixels = wide ? WidePixels : NarrowPixels;
+        return (pixels, ((input.Height * input.PaddedWidth) + pixels - 1) / pixels);
     }
 
     private void Check(HostImage input, HostImage output)

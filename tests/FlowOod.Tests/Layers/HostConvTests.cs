@@ -153,7 +153,7 @@ public sealed class HostConvTests
         FluentActions.Invoking(() => input.CopyFrom(zeros(1, 4, 5, 5, dtype: ScalarType.Float64))).Should().Throw<ArgumentException>().WithParameterName("image");
     }
 
-    private static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
+    internal static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
 
     private static double MaxAbsDifference(Tensor a, Tensor b)
     {

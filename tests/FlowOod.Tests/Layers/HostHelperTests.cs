@@ -87,7 +87,7 @@ public sealed class HostHelperTests
         using var scope = NewDisposeScope();
         using var generator = new TorchSharp.torch.Generator(31);
         var conv = new HostConv(
-            Values(randn([outChannels, inChannels, kernelSize, kernelSize], generator: generator)), Values(randn([outChannels], generator: generator)),
+            HostConvTests.Values(randn([outChannels, inChannels, kernelSize, kernelSize], generator: generator)), HostConvTests.Values(randn([outChannels], generator: generator)),
             inChannels, outChannels, kernelSize);
         var input = new HostImage(inChannels, height, width);
         input.CopyFrom(randn([1, inChannels, height, width], generator: generator));
@@ -111,7 +111,7 @@ public sealed class HostHelperTests
     {
         using var scope = NewDisposeScope();
         using var generator = new TorchSharp.torch.Generator(32);
-        var conv = new HostConv(Values(randn([32, 32, 3, 3], generator: generator).TimesInPlace(0.1)), Values(randn([32], generator: generator)), 32, 32, 3);
+        var conv = new HostConv(HostConvTests.Values(randn([32, 32, 3, 3], generator: generator).TimesInPlace(0.1)), HostConvTests.Values(randn([32], generator: generator)), 32, 32, 3);
         var inputs = Enumerable.Range(0, 4).Select(_ =>
         {
             var image = new HostImage(32, 12, 12);
@@ -134,7 +134,7 @@ public sealed class HostHelperTests
                 using var lease = HostHelper.Shared?.TryAcquire() ?? default;
                 Array.Fill(output.Data, float.NaN);
                 conv.Run(inputs[k], output, accumulate: false, lease);
-                if (!Interior(output).SequenceEqual(Interior(expected[k], output)))
+                if (!Interior(output.Data, output).SequenceEqual(Interior(expected[k], output)))
                 {
                     Interlocked.Increment(ref failures[k]);
                 }
@@ -152,10 +152,6 @@ public sealed class HostHelperTests
         return lease;
     }
 
-    private static float[] Interior(HostImage image) => Interior(image.Data, image);
-
     private static float[] Interior(float[] data, HostImage layout) =>
         Enumerable.Range(0, layout.Height).SelectMany(y => data.Skip(layout.Offset(y, 0)).Take(layout.Width * layout.Channels)).ToArray();
-
-    private static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
 }
