@@ -87,18 +87,30 @@ internal sealed class FusedResNet : IDisposable
     public bool Accepts(Tensor input) => inConv.Accepts(input);
 
     /// <summary>The network's output <c>[N, Cout, H, W]</c> for <paramref name="input"/> <c>[N, Cin, H, W]</c> (a new tensor).</summary>
-    /// <remarks>One float32 CPU image of the plain layout goes through <see cref="HostResNet"/> (managed code) when that
-    /// covers the network; anything else through libtorch. When the application has turned on
-    /// <see cref="FlowOodRuntime.UseSingleImageHelperThread"/> and gives libtorch more than one intra-op thread, its
-    /// convolutions are shared with <see cref="HostHelper"/>'s thread when no other caller holds it
+    /// <remarks>Goes through <see cref="HostResNet"/> (managed code) when that covers the network and the input: one
+    /// float32 or bf16 CPU image, or a float32 CPU batch where <see cref="HostConv.WinogradByDefault"/> holds (there its
+    /// images are computed on libtorch's intra-op thread count of threads, each image whole by one thread); anything else
+    /// through libtorch (<see cref="ForwardLibtorch"/>). When the application has turned on
+    /// <see cref="FlowOodRuntime.UseSingleImageHelperThread"/> and gives libtorch more than one intra-op thread, one
+    /// image's convolutions are shared with <see cref="HostHelper"/>'s thread when no other caller holds it
     /// (docs/performance.md).</remarks>
     public Tensor Forward(Tensor input)
     {
-        if (Host()?.TryForward(input, split: FlowOodRuntime.SingleImageHelperThread && get_num_threads() > 1) is { } fromHost)
+        int threads = get_num_threads();
+        bool batch = input.shape is [> 1, ..];
+        if ((!batch || (HostConv.WinogradByDefault && input.dtype == ScalarType.Float32))
+            && Host()?.TryForward(input, split: FlowOodRuntime.SingleImageHelperThread && threads > 1, threads) is { } fromHost)
         {
             return fromHost;
         }
 
+        return ForwardLibtorch(input);
+    }
+
+    /// <summary>The network's output through libtorch alone (what <see cref="Forward"/> computes when the managed path
+    /// does not take the input; tests compare the two).</summary>
+    internal Tensor ForwardLibtorch(Tensor input)
+    {
         using var scope = NewDisposeScope();
         Tensor x;
         using (var normalized = stemNorm.call(input))

@@ -85,6 +85,7 @@ internal sealed partial class HostConv
 
         this.bias = new float[PaddedOutChannels];
         bias.CopyTo(this.bias);
+        winograd = kernelSize == 3 && inChannels % BlockChannels == 0 ? PackWinograd(weight, inChannels, outChannels, PaddedOutChannels) : null;
     }
 
     /// <summary>Input channels.</summary>
@@ -107,8 +108,17 @@ internal sealed partial class HostConv
     /// Its border columns are overwritten with scratch values: clear its border before it is the input of another convolution.</param>
     /// <param name="accumulate">Whether to add to <paramref name="output"/>'s values instead of replacing them.</param>
     /// <param name="workers">Threads to split the image's rows over, 1 or more (the caller's share of the machine).</param>
-    public void Run(HostImage input, HostImage output, bool accumulate, int workers) =>
-        Run(input, output, accumulate, workers, DefaultWidth);
+    public void Run(HostImage input, HostImage output, bool accumulate, int workers)
+    {
+        if (UsesWinograd)
+        {
+            RunWinograd(input, output, accumulate, workers);
+        }
+        else
+        {
+            Run(input, output, accumulate, workers, DefaultWidth);
+        }
+    }
 
     /// <summary>The vector width <see cref="Run(HostImage, HostImage, bool, int)"/> uses: 512 bits where the processor runs them natively.</summary>
     public static HostVectorWidth DefaultWidth { get; } = Vector512.IsHardwareAccelerated ? HostVectorWidth.Bits512 : HostVectorWidth.Bits256;
@@ -150,6 +160,12 @@ internal sealed partial class HostConv
         }
 
         Check(input, output);
+        if (UsesWinograd)
+        {
+            thread.Split(this, WinogradPart(input, output, accumulate, 0, Tiles(input)), ChunkTiles);
+            return;
+        }
+
         bool wide = DefaultWidth == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
         thread.Split(this, Part(input, output, accumulate, wide, 0, blocks * pixels), pixels);
@@ -181,7 +197,11 @@ internal sealed partial class HostConv
     private void RunPart<TStride>(in KernelArgs args)
         where TStride : struct, IStride
     {
-        if (args.Wide)
+        if (args.Winograd)
+        {
+            WinogradTiles<TStride>(args);
+        }
+        else if (args.Wide)
         {
             WideKernel<TStride>(args);
         }
@@ -223,7 +243,8 @@ internal sealed partial class HostConv
     private static KernelArgs Part(HostImage input, HostImage output, bool accumulate, bool wide, int firstPixel, int endPixel) =>
         new(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstPixel, endPixel, accumulate, wide);
 
-    // One range of pixels of one convolution call.
+    // One range of pixels of one convolution call (of 2×2 tiles, row by row, for the Winograd form).
     internal readonly record struct KernelArgs(
-        float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate, bool Wide);
+        float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate, bool Wide,
+        bool Winograd = false);
 }

@@ -62,11 +62,11 @@ internal sealed class HostHelper
         return new Lease(this);
     }
 
-    // Runs the kernel on the pixels of `whole` (a multiple of `blockPixels` of them) on the caller and the helper; returns
-    // when every chunk is done.
+    // Runs the kernel on the pixels of `whole` on the caller and the helper, in chunks of whole blocks of `blockPixels`
+    // (the last block may be shorter); returns when every chunk is done.
     internal void Split(HostConv convolution, in HostConv.KernelArgs whole, int blockPixels)
     {
-        int blocks = (whole.EndPixel - whole.FirstPixel) / blockPixels;
+        int blocks = (whole.EndPixel - whole.FirstPixel + blockPixels - 1) / blockPixels;
         var job = new Job(convolution, whole, blockPixels, blocks, Math.Min(MaxChunks, blocks));
         Volatile.Write(ref current, job);
         job.Work();
@@ -136,7 +136,7 @@ internal sealed class HostHelper
                 try
                 {
                     int first = whole.FirstPixel + (blocks * k / chunks * blockPixels);
-                    int end = whole.FirstPixel + (blocks * (k + 1) / chunks * blockPixels);
+                    int end = Math.Min(whole.EndPixel, whole.FirstPixel + (blocks * (k + 1) / chunks * blockPixels));
                     conv.RunPart(whole with { FirstPixel = first, EndPixel = end });
                 }
 #pragma warning disable CA1031 // Handed to the caller, which rethrows it once every chunk is done; the helper thread must survive.

@@ -109,16 +109,31 @@ internal sealed class HostImage
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(channels, Channels);
         var values = new float[Height * Width * channels];
+        CopyInteriorTo(values, channels);
+        using var nhwc = tensor(values, [1, Height, Width, channels]);
+        return nhwc.permute(0, 3, 1, 2);
+    }
+
+    /// <summary>Copies the interior's first <paramref name="channels"/> channels, pixel by pixel without the border
+    /// (<c>[Height, Width, channels]</c>, channels last), into <paramref name="destination"/>.</summary>
+    /// <param name="destination">At least Height·Width·<paramref name="channels"/> floats.</param>
+    /// <param name="channels">How many of the leading channels to copy out, 1 ≤ channels ≤ Channels.</param>
+    public void CopyInteriorTo(Span<float> destination, int channels)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(channels, Channels);
+        if (destination.Length < Height * Width * channels)
+        {
+            throw new ArgumentException($"Needs {Height * Width * channels} floats, got {destination.Length}.", nameof(destination));
+        }
+
         for (int y = 0; y < Height; y++)
         {
             for (int x = 0; x < Width; x++)
             {
-                Data.AsSpan(Offset(y, x), channels).CopyTo(values.AsSpan(((y * Width) + x) * channels, channels));
+                Data.AsSpan(Offset(y, x), channels).CopyTo(destination.Slice(((y * Width) + x) * channels, channels));
             }
         }
-
-        using var nhwc = tensor(values, [1, Height, Width, channels]);
-        return nhwc.permute(0, 3, 1, 2);
     }
 
     private static int SlackFor(int width) => (2 * (width + 2)) + HostConv.MaxPixelsPerBlock + 2;

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using FlowOod.Bottlenecks;
 using FlowOod.Conditioners;
+using FlowOod.Layers;
 using FlowOod.Models;
 using FlowOod.Precision;
 using FlowOod.Scoring;
@@ -13,9 +14,9 @@ using static TorchSharp.torch;
 
 namespace FlowOod.Tests.Conditioners;
 
-// HostResNet: a folded ResNet st-network computed for one image in managed code. Against the folded network's libtorch
-// path on a flow trained a few steps (running statistics far from the identity), end to end through the inference copy,
-// and the cases it must leave to libtorch.
+// HostResNet: a folded ResNet st-network computed in managed code, one image or a batch. Against the folded network's
+// libtorch path on a flow trained a few steps (running statistics far from the identity), end to end through the inference
+// copy, and the cases it must leave to libtorch.
 [Collection(TorchGlobalStateDefinition.Name)]
 public sealed class HostResNetTests
 {
@@ -40,13 +41,50 @@ public sealed class HostResNetTests
             var managed = host!.TryForward(input, split: false)!;
             var split = host.TryForward(input, split: true)!;
             var routed = network.Forward(input);
-            var libtorch = network.Forward(cat([input, input], 0)).narrow(0, 0, 1);
+            var libtorch = network.ForwardLibtorch(input);
 
             managed.shape.Should().Equal(libtorch.shape);
             MaxAbs(managed.sub(libtorch)).Should().BeLessThan(1e-5 * Math.Max(1, MaxAbs(libtorch)), "the same function in float32, summed in another order");
             MaxAbs(libtorch).Should().BeGreaterThan(1e-3, "the trained network computes something");
             split.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("each pixel is computed whole by one thread, in the same order");
             routed.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("one float32 CPU image goes to the managed path");
+        }
+    }
+
+    [Fact]
+    public void Batches_OnTheHost_AreTheirImagesOneByOne_AndTheLibtorchPathsOutput()
+    {
+        using var flow = Trained(new RealNvpOptions { Scales = 2, Width = 16, Blocks = 2 });
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+        using var half = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.BFloat16);
+        var networks = Folded(copy).Zip(Folded(half)).ToArray();
+        networks.Should().NotBeEmpty();
+
+        foreach (var ((network, inputChannels, size), bf16) in networks)
+        {
+            using var scope = NewDisposeScope();
+            using var generator = new TorchSharp.torch.Generator(23);
+            var batch = randn([5, inputChannels, size, size], generator: generator);
+            var host = network.HostNetwork!;
+
+            var managed = host.TryForward(batch, split: false, threads: 2)!;
+            var libtorch = network.ForwardLibtorch(batch);
+            var routed = network.Forward(batch);
+
+            managed.shape.Should().Equal(libtorch.shape);
+            MaxAbs(managed.sub(libtorch)).Should().BeLessThan(1e-5 * Math.Max(1, MaxAbs(libtorch)), "the same function in float32");
+            for (int i = 0; i < 5; i++)
+            {
+                var alone = host.TryForward(batch.narrow(0, i, 1), split: false)!;
+                alone.allclose(managed.narrow(0, i, 1), rtol: 0, atol: 0).Should().BeTrue("image {0} is computed whole by one thread, as alone", i);
+            }
+
+            host.TryForward(batch, split: false, threads: 1)!.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("the thread count does not change the bits");
+            routed.allclose(HostConv.WinogradByDefault ? managed : libtorch, rtol: 0, atol: 0).Should().BeTrue(
+                "a float32 batch goes to the managed path exactly where the Winograd form is the default");
+            var halfBatch = batch.to(ScalarType.BFloat16);
+            bf16.Network.Forward(halfBatch).allclose(bf16.Network.ForwardLibtorch(halfBatch), rtol: 0, atol: 0).Should().BeTrue(
+                "a bf16 batch stays with libtorch's bf16 convolutions");
         }
     }
 
@@ -87,8 +125,8 @@ public sealed class HostResNetTests
 
             var managed = host!.TryForward(input, split: false)!;
             var routed = half.Network.Forward(input);
-            var libtorch = half.Network.Forward(cat([input, input], 0)).narrow(0, 0, 1);
-            var reference = single.Network.Forward(cat([input, input], 0).to(ScalarType.Float32)).narrow(0, 0, 1);
+            var libtorch = half.Network.ForwardLibtorch(input);
+            var reference = single.Network.ForwardLibtorch(input.to(ScalarType.Float32));
 
             managed.dtype.Should().Be(ScalarType.BFloat16, "the output has the input's dtype, as libtorch's");
             routed.allclose(managed, rtol: 0, atol: 0).Should().BeTrue("one bf16 CPU image goes to the managed path");
@@ -111,7 +149,7 @@ public sealed class HostResNetTests
         using var scope = NewDisposeScope();
         var one = rand(1, inputChannels, size, size);
 
-        host.TryForward(rand(2, inputChannels, size, size), split: false).Should().BeNull("a batch of two");
+        host.TryForward(rand(0, inputChannels, size, size), split: false).Should().BeNull("an empty batch");
         host.TryForward(one.to(ScalarType.Float64), split: false).Should().BeNull("float64");
         host.TryForward(rand(1, inputChannels + 1, size, size), split: false).Should().BeNull("another channel count");
         host.TryForward(one.clone().requires_grad_(true), split: false).Should().BeNull("an input that needs a gradient");

@@ -30,6 +30,59 @@ public sealed class HostConvTests
         }
     }
 
+    [Theory]
+    [InlineData(32, 32, 28, 28, 1, false)]
+    [InlineData(64, 64, 14, 14, 2, false)]
+    [InlineData(64, 64, 14, 14, 2, true)]
+    [InlineData(32, 2, 28, 28, 1, false)]
+    [InlineData(16, 16, 1, 1, 2, false)]
+    [InlineData(128, 17, 3, 5, 2, true)]
+    [InlineData(32, 20, 7, 9, 3, true)]
+    [InlineData(16, 16, 5, 30, 1, false)]
+    public void RunWinograd_MatchesLibtorchConv2d(int inChannels, int outChannels, int height, int width, int workers, bool accumulate)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(15);
+        var x = randn([1, inChannels, height, width], generator: generator);
+        var w = randn([outChannels, inChannels, 3, 3], generator: generator).TimesInPlace(1 / Math.Sqrt(inChannels * 9));
+        var b = randn([outChannels], generator: generator);
+        var previous = randn([1, outChannels, height, width], generator: generator);
+        var expected = nn.functional.conv2d(x, w, b, padding: [1, 1]);
+        var conv = new HostConv(Values(w), Values(b), inChannels, outChannels, 3);
+        var input = new HostImage(inChannels, height, width);
+        input.CopyFrom(x);
+        var output = new HostImage(conv.PaddedOutChannels, height, width);
+        if (accumulate)
+        {
+            output.CopyFrom(cat([previous, zeros([1, conv.PaddedOutChannels - outChannels, height, width])], 1));
+            expected.PlusInPlace(previous);
+        }
+
+        conv.HasWinograd.Should().BeTrue("a 3×3 convolution of a multiple of 16 input channels");
+        conv.RunWinograd(input, output, accumulate, workers);
+
+        MaxAbsDifference(output.ToTensor(outChannels), expected).Should().BeLessThan(2e-5);
+        var padding = output.ToTensor(conv.PaddedOutChannels).narrow(1, outChannels, conv.PaddedOutChannels - outChannels);
+        padding.count_nonzero().item<long>().Should().Be(0, "the padding channels have zero weights and biases");
+    }
+
+    [Theory]
+    [InlineData(32, 3, true)]
+    [InlineData(16, 3, true)]
+    [InlineData(8, 3, false)]
+    [InlineData(20, 3, false)]
+    [InlineData(32, 1, false)]
+    public void HasWinograd_ExactlyFor3x3ConvolutionsOfMultiplesOf16InputChannels(int inChannels, int kernelSize, bool expected)
+    {
+        var conv = new HostConv(new float[16 * inChannels * kernelSize * kernelSize], ReadOnlySpan<float>.Empty, inChannels, 16, kernelSize);
+
+        conv.HasWinograd.Should().Be(expected);
+        if (!expected)
+        {
+            FluentActions.Invoking(() => conv.RunWinograd(new HostImage(inChannels, 4, 4), new HostImage(16, 4, 4), false, 1)).Should().Throw<InvalidOperationException>();
+        }
+    }
+
     [Fact]
     public void DefaultWidth_Is512BitsExactlyWhereTheProcessorRunsThemNatively() =>
         HostConv.DefaultWidth.Should().Be(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? HostVectorWidth.Bits512 : HostVectorWidth.Bits256);

@@ -1,0 +1,287 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Threading.Tasks;
+
+namespace FlowOod.Layers;
+
+// HostConv's Winograd path for 3×3 convolutions, F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016): each 2×2 output tile is Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A from the 4×4 input tile d around it, so the
+// 36 multiply-adds per tile, input and output channel of the direct kernel become 16 (2.25× fewer), at the price of the
+// transforms (additions only, per tile and channel, not per channel pair).
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// The 16 products ξ are 16 matrix products M[ξ] = V[ξ]·U[ξ] over the input channels (tiles × Cin by Cin × Cout), computed
+// by a 12-tile × 16-channel kernel of the direct kernels' kind, in chunks of ChunkTiles tiles whose transformed input and
+// products stay in the thread's cache.
+internal sealed partial class HostConv
+{
+    // Tiles per chunk: a chunk's V and M are 16 × ChunkTiles × channels floats each (96 KB at 64 channels).
+    private const int ChunkTiles = 24;
+
+    // U = G g Gᵀ per output and input channel, packed per block of 16 output channels as [ξ][input channel][16]; null when
+    // this convolution has no Winograd form (not 3×3, or input channels not a multiple of 16).
+    private readonly float[]? winograd;
+
+    [ThreadStatic]
+    private static float[]? transformed;
+
+    [ThreadStatic]
+    private static float[]? products;
+
+    /// <summary>Whether this convolution has the Winograd form (3×3, input channels a multiple of 16).</summary>
+    public bool HasWinograd => winograd is not null;
+
+    /// <summary>Whether <see cref="Run(HostImage, HostImage, bool, int)"/> takes the Winograd form where there is one: on
+    /// processors with native 512-bit vectors, for which its kernel is written.</summary>
+    public static bool WinogradByDefault { get; } = Vector512.IsHardwareAccelerated;
+
+    private bool UsesWinograd => winograd is not null && WinogradByDefault;
+
+    /// <summary>
+    /// As <see cref="Run(HostImage, HostImage, bool, int)"/>, by the Winograd form (<see cref="HasWinograd"/> must hold;
+    /// on a processor without 512-bit vectors they are emulated, correct but slow). Sums are in another order than the
+    /// direct kernel's: the two agree to float32 rounding.
+    /// </summary>
+    public void RunWinograd(HostImage input, HostImage output, bool accumulate, int workers)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        Check(input, output);
+        if (winograd is null)
+        {
+            throw new InvalidOperationException($"A {KernelSize}×{KernelSize} convolution of {InChannels} input channels has no Winograd form.");
+        }
+
+        int tiles = Tiles(input);
+        int chunks = (tiles + ChunkTiles - 1) / ChunkTiles;
+        workers = Math.Min(workers, chunks);
+        if (workers == 1)
+        {
+            RunPart(WinogradPart(input, output, accumulate, 0, tiles));
+            return;
+        }
+
+        Parallel.For(0, workers, part => RunPart(WinogradPart(input, output, accumulate, Math.Min(tiles, chunks * part / workers * ChunkTiles), Math.Min(tiles, chunks * (part + 1) / workers * ChunkTiles))));
+    }
+
+    // The 2×2 tiles that cover an image, row by row.
+    private static int Tiles(HostImage image) => ((image.Height + 1) / 2) * ((image.Width + 1) / 2);
+
+    private static KernelArgs WinogradPart(HostImage input, HostImage output, bool accumulate, int firstTile, int endTile) =>
+        Part(input, output, accumulate, wide: true, firstTile, endTile) with { Winograd = true };
+
+    // U[ξ] = (G g Gᵀ)[ξ] for every output and input channel, in double, packed as the type's field says.
+    private static float[] PackWinograd(ReadOnlySpan<float> weight, int inChannels, int outChannels, int paddedOut)
+    {
+        var packed = new float[(long)paddedOut * 16 * inChannels];
+        Span<double> g = stackalloc double[9];
+        Span<double> gg = stackalloc double[12];
+        for (int o = 0; o < outChannels; o++)
+        {
+            for (int i = 0; i < inChannels; i++)
+            {
+                for (int k = 0; k < 9; k++)
+                {
+                    g[k] = weight[(((o * inChannels) + i) * 9) + k];
+                }
+
+                // G g: 4 × 3, then (G g) Gᵀ: 4 × 4.
+                for (int c = 0; c < 3; c++)
+                {
+                    gg[c] = g[c];
+                    gg[3 + c] = 0.5 * (g[c] + g[3 + c] + g[6 + c]);
+                    gg[6 + c] = 0.5 * (g[c] - g[3 + c] + g[6 + c]);
+                    gg[9 + c] = g[6 + c];
+                }
+
+                for (int r = 0; r < 4; r++)
+                {
+                    double a = gg[3 * r], b = gg[(3 * r) + 1], c = gg[(3 * r) + 2];
+                    Span<double> row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+                    for (int col = 0; col < 4; col++)
+                    {
+                        packed[(((((o / BlockChannels * 16) + (4 * r) + col) * inChannels) + i) * BlockChannels) + (o % BlockChannels)] = (float)row[col];
+                    }
+                }
+            }
+        }
+
+        return packed;
+    }
+
+    // Computes the tiles [FirstPixel, EndPixel) of one call, chunk by chunk; arguments checked by the caller.
+    private void WinogradTiles<TStride>(in KernelArgs a)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int os = a.OutputStride;
+        int length = 16 * ChunkTiles * Math.Max(cs, os);
+        if (transformed is null || transformed.Length < length)
+        {
+            transformed = new float[length];
+            products = new float[length];
+        }
+
+        for (int first = a.FirstPixel; first < a.EndPixel; first += ChunkTiles)
+        {
+            int count = Math.Min(ChunkTiles, a.EndPixel - first);
+            TransformInput(a, cs, first, count, transformed);
+            Multiply<TStride>(cs, os, transformed, products!);
+            TransformOutput(a, first, count, products!);
+        }
+    }
+
+    // V[ξ][t][i] = (Bᵀ d B)[ξ] for the chunk's tiles t, 16 input channels at a time, in registers.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformInput(in KernelArgs a, int cs, int first, int count, float[] v)
+    {
+        int across = (a.PaddedWidth - 1) / 2;
+        nint plane = (nint)ChunkTiles * cs;
+        nint row = (nint)a.PaddedWidth * cs;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
+        for (int t = 0; t < count; t++)
+        {
+            int tile = first + t;
+            int corner = (2 * (tile / across) * a.PaddedWidth) + (2 * (tile % across));
+            for (int c = 0; c < cs; c += 16)
+            {
+                ref float x = ref Unsafe.Add(ref inRef, ((nint)corner * cs) + c);
+
+                // Bᵀ down each column: rows r0 − r2, r1 + r2, r2 − r1, r1 − r3.
+                var (t00, t10, t20, t30) = Column(ref x, row);
+                var (t01, t11, t21, t31) = Column(ref Unsafe.Add(ref x, cs), row);
+                var (t02, t12, t22, t32) = Column(ref Unsafe.Add(ref x, 2 * cs), row);
+                var (t03, t13, t23, t33) = Column(ref Unsafe.Add(ref x, 3 * cs), row);
+
+                // B along each row, stored as V[4i + j].
+                ref float to = ref Unsafe.Add(ref vRef, ((nint)t * cs) + c);
+                StoreRow(ref to, plane, t00, t01, t02, t03);
+                StoreRow(ref Unsafe.Add(ref to, 4 * plane), plane, t10, t11, t12, t13);
+                StoreRow(ref Unsafe.Add(ref to, 8 * plane), plane, t20, t21, t22, t23);
+                StoreRow(ref Unsafe.Add(ref to, 12 * plane), plane, t30, t31, t32, t33);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>) Column(ref float top, nint row)
+    {
+        var r0 = Vector512.LoadUnsafe(ref top);
+        var r1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref top, row));
+        var r2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref top, 2 * row));
+        var r3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref top, 3 * row));
+        return (r0 - r2, r1 + r2, r2 - r1, r1 - r3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(ref float to, nint plane, Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3)
+    {
+        (x0 - x2).StoreUnsafe(ref to);
+        (x1 + x2).StoreUnsafe(ref Unsafe.Add(ref to, plane));
+        (x2 - x1).StoreUnsafe(ref Unsafe.Add(ref to, 2 * plane));
+        (x1 - x3).StoreUnsafe(ref Unsafe.Add(ref to, 3 * plane));
+    }
+
+    // M[ξ] = V[ξ]·U[ξ] for all ChunkTiles tiles (those past the chunk's end are computed from stale V and not read).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Multiply<TStride>(int cs, int os, float[] v, float[] m)
+        where TStride : struct, IStride
+    {
+        ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
+        ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
+        ref float uRef = ref MemoryMarshal.GetArrayDataReference(winograd!);
+        for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
+        {
+            for (int xi = 0; xi < 16; xi++)
+            {
+                ref float weights = ref Unsafe.Add(ref uRef, (((nint)cb * 16) + (xi * BlockChannels)) * cs);
+                for (int t = 0; t < ChunkTiles; t += WidePixels)
+                {
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
+                    Vector512<float> a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
+                    ref float x = ref Unsafe.Add(ref vRef, (((nint)xi * ChunkTiles) + t) * cs);
+                    ref float w = ref weights;
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var wv = Vector512.LoadUnsafe(ref w);
+                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(x), wv, a0);
+                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, cs)), wv, a1);
+                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 2 * cs)), wv, a2);
+                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 3 * cs)), wv, a3);
+                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 4 * cs)), wv, a4);
+                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 5 * cs)), wv, a5);
+                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 6 * cs)), wv, a6);
+                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 7 * cs)), wv, a7);
+                        a8 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 8 * cs)), wv, a8);
+                        a9 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 9 * cs)), wv, a9);
+                        a10 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 10 * cs)), wv, a10);
+                        a11 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 11 * cs)), wv, a11);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                    }
+
+                    ref float o = ref Unsafe.Add(ref mRef, ((((nint)xi * ChunkTiles) + t) * os) + cb);
+                    a0.StoreUnsafe(ref o);
+                    a1.StoreUnsafe(ref o, (nuint)os);
+                    a2.StoreUnsafe(ref o, (nuint)(2 * os));
+                    a3.StoreUnsafe(ref o, (nuint)(3 * os));
+                    a4.StoreUnsafe(ref o, (nuint)(4 * os));
+                    a5.StoreUnsafe(ref o, (nuint)(5 * os));
+                    a6.StoreUnsafe(ref o, (nuint)(6 * os));
+                    a7.StoreUnsafe(ref o, (nuint)(7 * os));
+                    a8.StoreUnsafe(ref o, (nuint)(8 * os));
+                    a9.StoreUnsafe(ref o, (nuint)(9 * os));
+                    a10.StoreUnsafe(ref o, (nuint)(10 * os));
+                    a11.StoreUnsafe(ref o, (nuint)(11 * os));
+                }
+            }
+        }
+    }
+
+    // Y = Aᵀ M A + b for the chunk's tiles, written (or added) to the output's 2×2 pixels, in registers.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void TransformOutput(in KernelArgs a, int first, int count, float[] m)
+    {
+        int os = a.OutputStride;
+        int across = (a.PaddedWidth - 1) / 2;
+        nint plane = (nint)ChunkTiles * os;
+        ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        for (int t = 0; t < count; t++)
+        {
+            int tile = first + t;
+            int topLeft = ((((2 * (tile / across)) + 1) * a.PaddedWidth) + (2 * (tile % across))) + 1;
+            for (int cb = 0; cb < os; cb += BlockChannels)
+            {
+                ref float from = ref Unsafe.Add(ref mRef, ((nint)t * os) + cb);
+
+                // Aᵀ down each column: M₀ + M₁ + M₂ and M₁ − M₂ − M₃ (rows of 4 products each).
+                var (u00, u10) = Fold(ref from, plane);
+                var (u01, u11) = Fold(ref Unsafe.Add(ref from, plane), plane);
+                var (u02, u12) = Fold(ref Unsafe.Add(ref from, 2 * plane), plane);
+                var (u03, u13) = Fold(ref Unsafe.Add(ref from, 3 * plane), plane);
+
+                var b = Vector512.LoadUnsafe(ref bRef, (nuint)cb);
+                ref float top = ref Unsafe.Add(ref outRef, ((nint)topLeft * os) + cb);
+                ref float bottom = ref Unsafe.Add(ref top, (nint)a.PaddedWidth * os);
+                Store(ref top, 0, u00 + u01 + u02 + b, a.Accumulate);
+                Store(ref top, os, u01 - u02 - u03 + b, a.Accumulate);
+                Store(ref bottom, 0, u10 + u11 + u12 + b, a.Accumulate);
+                Store(ref bottom, os, u11 - u12 - u13 + b, a.Accumulate);
+            }
+        }
+    }
+
+    // Aᵀ applied to one column j of M (ξ = j, 4 + j, 8 + j, 12 + j).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>) Fold(ref float column, nint plane)
+    {
+        var m0 = Vector512.LoadUnsafe(ref column);
+        var m1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref column, 4 * plane));
+        var m2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref column, 8 * plane));
+        var m3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref column, 12 * plane));
+        return (m0 + m1 + m2, m1 - m2 - m3);
+    }
+}
