@@ -12,14 +12,17 @@ namespace FlowOod.Benchmarks;
 /// One image's 3×3 convolution at the compact RealNVP's two st-network shapes (32→32 at 28×28, 64→64 at 14×14): libtorch's
 /// <c>conv2d</c> (channels last, the process's intra-op threads) against FlowOod's managed kernel (<see cref="HostConv"/>)
 /// with one and two workers (<c>Parallel.For</c>) and split with the helper thread, in alternated rounds of one process; where
-/// the kernel runs 512-bit vectors (AVX-512), its 256-bit kernel on one worker as well. Part of <c>./build.sh bench-fused</c>.
+/// the kernel runs 512-bit vectors (AVX-512), its 256-bit kernel on one worker as well, and where the default is the Winograd
+/// form, the direct 512-bit kernel on one worker. Part of <c>./build.sh bench-fused</c>.
 /// </summary>
 /// <remarks>
 /// Machine-readable line: <c>host-conv 3x3 CIN-&gt;COUT HxW batch 1: libtorch p50 N us | managed 1 worker p50 N us | 2 workers
 /// p50 N us | libtorch / managed Rx (min–max over rounds, the faster worker count per round) | max |diff| E | ... | kernel
-/// 512-bit | helper thread p50 N us | ... | 256-bit 1 worker p50 N us | ...</c>: the split with <see cref="HostHelper"/> (the
-/// inference path's, held for the whole measurement; absent on one processor) and the 256-bit kernel on one worker (only
-/// where the default kernel is the 512-bit one). Each
+/// K | helper thread p50 N us | ... | direct 512-bit 1 worker p50 N us | ... | 256-bit 1 worker p50 N us | ...</c>: K is
+/// the default (<c>Winograd F(2x2,3x3) 512-bit</c>, <c>512-bit</c> or <c>256-bit</c>); the split with
+/// <see cref="HostHelper"/> (the inference path's, held for the whole measurement; absent on one processor); the direct
+/// 512-bit kernel (only where the default is the Winograd form) and the 256-bit kernel on one worker (only where the
+/// default uses 512-bit vectors). Each
 /// variant's p50 is over <c>calls</c> calls; the managed kernel's result is checked against libtorch's first. The
 /// managed timings exclude copying the image into the padded layout (a managed inference path keeps its feature maps
 /// there between layers); libtorch's include allocating its output.
@@ -56,7 +59,9 @@ internal static class HostConvBench
         var two = new List<double>();
         var narrow = new List<double>();
         var helped = new List<double>();
+        var direct = new List<double>();
         bool wide = HostConv.DefaultWidth == HostVectorWidth.Bits512;
+        bool winograd = HostConv.WinogradByDefault && conv.HasWinograd;
         for (int round = 0; round < rounds; round++)
         {
             double Time(Action call) => Latency.TimeCalls(call, calls).P50 * 1000;
@@ -77,6 +82,11 @@ internal static class HostConvBench
                 helped.Add(Time(() => conv.Run(input, output, accumulate: false, lease)));
             }
 
+            if (winograd)
+            {
+                direct.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits512)));
+            }
+
             if (wide)
             {
                 narrow.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits256)));
@@ -90,12 +100,14 @@ internal static class HostConvBench
 
         var helperField = helped.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $" | helper thread p50 {Peers.Median(helped):F1} us ({Peers.Join(helped)})") : string.Empty;
         var narrowField = wide ? string.Create(CultureInfo.InvariantCulture, $" | 256-bit 1 worker p50 {Peers.Median(narrow):F1} us ({Peers.Join(narrow)})") : string.Empty;
+        var directField = winograd ? string.Create(CultureInfo.InvariantCulture, $" | direct 512-bit 1 worker p50 {Peers.Median(direct):F1} us ({Peers.Join(direct)})") : string.Empty;
+        var kernel = winograd ? "Winograd F(2x2,3x3) 512-bit" : $"{(wide ? 512 : 256)}-bit";
         var ratios = libtorch.Select((t, i) => t / Math.Min(one[i], two[i])).ToArray();
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"host-conv 3x3 {channels}->{channels} {size}x{size} batch 1: libtorch p50 {Peers.Median(libtorch):F1} us | managed 1 worker p50 {Peers.Median(one):F1} us | "
             + $"2 workers p50 {Peers.Median(two):F1} us | libtorch / managed {Peers.Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {rounds} rounds) | "
             + $"max |diff| {difference:E1} | {2.0 * channels * channels * 9 * size * size / 1e6:F1} MFLOP | libtorch threads {get_num_threads()} | calls {calls} | "
-            + $"rounds libtorch {Peers.Join(libtorch)} | 1 worker {Peers.Join(one)} | 2 workers {Peers.Join(two)} | kernel {(wide ? 512 : 256)}-bit{helperField}{narrowField}"));
+            + $"rounds libtorch {Peers.Join(libtorch)} | 1 worker {Peers.Join(one)} | 2 workers {Peers.Join(two)} | kernel {kernel}{helperField}{directField}{narrowField}"));
     }
 }

@@ -12,12 +12,18 @@ namespace FlowOod.Layers;
 // transforms (additions only, per tile and channel, not per channel pair).
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
 // The 16 products ξ are 16 matrix products M[ξ] = V[ξ]·U[ξ] over the input channels (tiles × Cin by Cin × Cout), computed
-// by a 12-tile × 16-channel kernel of the direct kernels' kind, in chunks of ChunkTiles tiles whose transformed input and
-// products stay in the thread's cache.
+// by a 12-tile × 16-channel kernel of the direct kernels' kind, in chunks of tiles whose transformed input and products
+// stay in the thread's cache.
 internal sealed partial class HostConv
 {
-    // Tiles per chunk: a chunk's V and M are 16 × ChunkTiles × channels floats each (96 KB at 64 channels).
+    // Tiles per share of a split call (HostHelper's chunks are whole shares).
     private const int ChunkTiles = 24;
+
+    // A call's tiles are computed in chunks of at most ChunkLimit / (Cin + Cout) tiles (a multiple of 12): a chunk's V and
+    // M, 16 × tiles × (Cin + Cout) floats (1 MB at most), stay within a core's second-level cache, and U is read once per
+    // chunk: the compact RealNVP's 14×14 and 28×28 images are one chunk each. (Measured on a 2-core Zen 5: a 64-channel
+    // 14×14 network's four Winograd convolutions took 212 µs an image in one chunk, 250 µs in chunks of 24 tiles.)
+    private const int ChunkLimit = 16384;
 
     // U = G g Gᵀ per output and input channel, packed per block of 16 output channels as [ξ][input channel][16]; null when
     // this convolution has no Winograd form (not 3×3, or input channels not a multiple of 16).
@@ -115,28 +121,30 @@ internal sealed partial class HostConv
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
         int os = a.OutputStride;
-        int length = 16 * ChunkTiles * Math.Max(cs, os);
+        int chunk = Math.Min(ChunkLimit / (cs + os) / WidePixels * WidePixels, (a.EndPixel - a.FirstPixel + WidePixels - 1) / WidePixels * WidePixels);
+        chunk = Math.Max(chunk, WidePixels);
+        int length = 16 * chunk * Math.Max(cs, os);
         if (transformed is null || transformed.Length < length)
         {
             transformed = new float[length];
             products = new float[length];
         }
 
-        for (int first = a.FirstPixel; first < a.EndPixel; first += ChunkTiles)
+        for (int first = a.FirstPixel; first < a.EndPixel; first += chunk)
         {
-            int count = Math.Min(ChunkTiles, a.EndPixel - first);
-            TransformInput(a, cs, first, count, transformed);
-            Multiply<TStride>(cs, os, transformed, products!);
-            TransformOutput(a, first, count, products!);
+            int count = Math.Min(chunk, a.EndPixel - first);
+            TransformInput(a, cs, first, count, chunk, transformed);
+            Multiply<TStride>(cs, os, chunk, transformed, products!);
+            TransformOutput(a, first, count, chunk, products!);
         }
     }
 
     // V[ξ][t][i] = (Bᵀ d B)[ξ] for the chunk's tiles t, 16 input channels at a time, in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformInput(in KernelArgs a, int cs, int first, int count, float[] v)
+    private static void TransformInput(in KernelArgs a, int cs, int first, int count, int chunk, float[] v)
     {
         int across = (a.PaddedWidth - 1) / 2;
-        nint plane = (nint)ChunkTiles * cs;
+        nint plane = (nint)chunk * cs;
         nint row = (nint)a.PaddedWidth * cs;
         ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
         ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
@@ -183,24 +191,25 @@ internal sealed partial class HostConv
         (x1 - x3).StoreUnsafe(ref Unsafe.Add(ref to, 3 * plane));
     }
 
-    // M[ξ] = V[ξ]·U[ξ] for all ChunkTiles tiles (those past the chunk's end are computed from stale V and not read).
+    // M[ξ] = V[ξ]·U[ξ] for all the chunk's tiles (those past the call's last tile are computed from stale V and not read).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Multiply<TStride>(int cs, int os, float[] v, float[] m)
+    private void Multiply<TStride>(int cs, int os, int chunk, float[] v, float[] m)
         where TStride : struct, IStride
     {
         ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
         ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
         ref float uRef = ref MemoryMarshal.GetArrayDataReference(winograd!);
-        for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
+        // ξ outermost: V[ξ] (chunk × Cin) and U[ξ] are read from the nearest cache for every block of output channels.
+        for (int xi = 0; xi < 16; xi++)
         {
-            for (int xi = 0; xi < 16; xi++)
+            for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
             {
                 ref float weights = ref Unsafe.Add(ref uRef, (((nint)cb * 16) + (xi * BlockChannels)) * cs);
-                for (int t = 0; t < ChunkTiles; t += WidePixels)
+                for (int t = 0; t < chunk; t += WidePixels)
                 {
                     Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
                     Vector512<float> a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
-                    ref float x = ref Unsafe.Add(ref vRef, (((nint)xi * ChunkTiles) + t) * cs);
+                    ref float x = ref Unsafe.Add(ref vRef, (((nint)xi * chunk) + t) * cs);
                     ref float w = ref weights;
                     for (int i = 0; i < cs; i++)
                     {
@@ -221,7 +230,7 @@ internal sealed partial class HostConv
                         w = ref Unsafe.Add(ref w, BlockChannels);
                     }
 
-                    ref float o = ref Unsafe.Add(ref mRef, ((((nint)xi * ChunkTiles) + t) * os) + cb);
+                    ref float o = ref Unsafe.Add(ref mRef, ((((nint)xi * chunk) + t) * os) + cb);
                     a0.StoreUnsafe(ref o);
                     a1.StoreUnsafe(ref o, (nuint)os);
                     a2.StoreUnsafe(ref o, (nuint)(2 * os));
@@ -241,11 +250,11 @@ internal sealed partial class HostConv
 
     // Y = Aᵀ M A + b for the chunk's tiles, written (or added) to the output's 2×2 pixels, in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void TransformOutput(in KernelArgs a, int first, int count, float[] m)
+    private void TransformOutput(in KernelArgs a, int first, int count, int chunk, float[] m)
     {
         int os = a.OutputStride;
         int across = (a.PaddedWidth - 1) / 2;
-        nint plane = (nint)ChunkTiles * os;
+        nint plane = (nint)chunk * os;
         ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
         ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
