@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
+using FlowOod.Conditioners;
+using FlowOod.Layers;
 using FlowOod.Models;
 using FlowOod.Precision;
 using FlowOod.Scoring;
@@ -15,12 +17,15 @@ namespace FlowOod.Benchmarks;
 /// <c>./build.sh bench-fused [rounds] [images] [threads]</c>: scoring images/s of the compact RealNVP's inference copy
 /// with BatchNorm folded into the convolutions (<see cref="ConditionerPrecision.CreateInferenceCopy"/>) against the
 /// unfolded copy (<see cref="ConditionerPrecision.CreateUnfusedInferenceCopy"/>), fp32 and bf16, chunks of 256, in
-/// alternated rounds of one process; then single-image latency p50/p99 of each; then one image's 3×3 convolution at the
-/// model's shapes, libtorch against FlowOod's managed kernel (<see cref="HostConvBench"/>).
+/// alternated rounds of one process; then single-image latency p50/p99 of each; then each st-network of the fp32 copy on a
+/// batch of 256, as routed (the managed path where the Winograd form is the default) against libtorch alone; then one
+/// image's 3×3 convolution at the model's shapes, libtorch against FlowOod's managed kernel (<see cref="HostConvBench"/>).
 /// </summary>
 /// <remarks>
 /// Machine-readable lines: <c>fused-score MODEL PRECISION: fused N images/s | unfused N images/s | ratio Rx (min–max over
-/// rounds) | best fused N | best unfused N | best ratio Rx | ...</c> (best: the least disturbed round of each) and <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N</c>. Each round measures the pair in
+/// rounds) | best fused N | best unfused N | best ratio Rx | ...</c> (best: the least disturbed round of each),
+/// <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N</c> and <c>fused-batch MODEL fp32 st-network CxHxW
+/// batch 256: Forward N ms | libtorch N ms | libtorch / Forward Rx (min–max ...) | Forward's path P | ...</c>. Each round measures the pair in
 /// the opposite order of the previous one, so a neighbour's load falls on both; the ratio of each round's pair is
 /// reported with its spread. The load average is printed before and after: on a shared machine, quote it.
 /// </remarks>
@@ -89,9 +94,71 @@ internal static class FusedScoring
             }
         }
 
+        BatchNetworks(flow, data, rounds);
         HostConvBench.Run(rounds, latencyCalls);
         Console.WriteLine($"load average after: {Peers.LoadAverage()}");
         return 0;
+    }
+
+    // Each distinct st-network shape of the fp32 inference copy on a batch of Chunk: FusedResNet.Forward (the managed path
+    // where HostConv.WinogradByDefault holds, libtorch otherwise) against ForwardLibtorch, alternated.
+    private static void BatchNetworks(NormalizingFlow flow, Tensor data, int rounds)
+    {
+        using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);
+        var found = new Dictionary<string, (FusedResNet Network, long[] Shape)>();
+        var hooks = copy.modules().OfType<ResNetConditioner>().Where(c => c.Folded is not null)
+            .Select(c => c.register_forward_hook((_, input, output) =>
+            {
+                found.TryAdd(string.Join("x", input.shape.Skip(1)), (c.Folded!, input.shape.ToArray()));
+                return output;
+            }))
+            .ToList();
+        using (var two = data.narrow(0, 0, 2))
+        using (var inference = inference_mode())
+        {
+            copy.LogProb(two, ScoringNoise.BinCentres).Dispose();
+        }
+
+        hooks.ForEach(h => h.remove());
+        var path = HostConv.WinogradByDefault ? "managed (Winograd)" : "libtorch (no 512-bit vectors: the managed path takes one image only)";
+        foreach (var (key, (network, shape)) in found)
+        {
+            using var scope = NewDisposeScope();
+            using var inference = inference_mode();
+            using var generator = new TorchSharp.torch.Generator(3);
+            shape[0] = Chunk;
+            var input = randn(shape, generator: generator);
+            double Time(Func<Tensor, Tensor> forward)
+            {
+                var clock = Stopwatch.StartNew();
+                forward(input).Dispose();
+                return clock.Elapsed.TotalMilliseconds;
+            }
+
+            Time(network.Forward);
+            Time(network.ForwardLibtorch);
+            var routed = new List<double>();
+            var libtorch = new List<double>();
+            for (int round = 0; round < Math.Max(3, rounds); round++)
+            {
+                if (round % 2 == 0)
+                {
+                    routed.Add(Time(network.Forward));
+                    libtorch.Add(Time(network.ForwardLibtorch));
+                }
+                else
+                {
+                    libtorch.Add(Time(network.ForwardLibtorch));
+                    routed.Add(Time(network.Forward));
+                }
+            }
+
+            var ratios = libtorch.Zip(routed, (l, r) => l / r).ToArray();
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"fused-batch {Name} fp32 st-network {shape[1]}x{shape[2]}x{shape[3]} batch {Chunk}: Forward {Peers.Median(routed):F1} ms | libtorch {Peers.Median(libtorch):F1} ms | "
+                + $"libtorch / Forward {Peers.Median(ratios):F2}x ({ratios.Min():F2}-{ratios.Max():F2} over {ratios.Length} alternated rounds) | Forward's path {path} | threads {get_num_threads()}"));
+        }
     }
 
     private static double Rate(NegativeLogLikelihoodScorer scorer, Tensor data)

@@ -16,6 +16,11 @@ namespace FlowOod.Layers;
 // stay in the thread's cache.
 internal sealed partial class HostConv
 {
+    // Tiles per block of the kernel for pairs of 16-channel output blocks (7 tiles × 32 channels, fourteen accumulators:
+    // two weight loads and seven broadcasts per fourteen multiply-adds, against one and twelve per twelve for 12 × 16; and
+    // the compact RealNVP's 49 and 196 tiles are whole blocks of 7, where blocks of 12 compute 60 and 204).
+    private const int PairTiles = 7;
+
     // Tiles per share of a split call (HostHelper's chunks are whole shares).
     private const int ChunkTiles = 24;
 
@@ -121,8 +126,10 @@ internal sealed partial class HostConv
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
         int os = a.OutputStride;
-        int chunk = Math.Min(ChunkLimit / (cs + os) / WidePixels * WidePixels, (a.EndPixel - a.FirstPixel + WidePixels - 1) / WidePixels * WidePixels);
-        chunk = Math.Max(chunk, WidePixels);
+        bool pairs = os % (2 * BlockChannels) == 0;
+        int block = pairs ? PairTiles : WidePixels;
+        int chunk = Math.Min(ChunkLimit / (cs + os) / block * block, (a.EndPixel - a.FirstPixel + block - 1) / block * block);
+        chunk = Math.Max(chunk, block);
         int length = 16 * chunk * Math.Max(cs, os);
         if (transformed is null || transformed.Length < length)
         {
@@ -134,7 +141,15 @@ internal sealed partial class HostConv
         {
             int count = Math.Min(chunk, a.EndPixel - first);
             TransformInput(a, cs, first, count, chunk, transformed);
-            Multiply<TStride>(cs, os, chunk, transformed, products!);
+            if (pairs)
+            {
+                MultiplyPairs<TStride>(cs, os, chunk, transformed, products!);
+            }
+            else
+            {
+                Multiply<TStride>(cs, os, chunk, transformed, products!);
+            }
+
             TransformOutput(a, first, count, chunk, products!);
         }
     }
@@ -246,6 +261,77 @@ internal sealed partial class HostConv
                 }
             }
         }
+    }
+
+    // As Multiply, for an even number of 16-channel output blocks: 7 tiles × 32 output channels at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void MultiplyPairs<TStride>(int cs, int os, int chunk, float[] v, float[] m)
+        where TStride : struct, IStride
+    {
+        ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
+        ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
+        ref float uRef = ref MemoryMarshal.GetArrayDataReference(winograd!);
+        for (int xi = 0; xi < 16; xi++)
+        {
+            for (int cb = 0; cb < PaddedOutChannels; cb += 2 * BlockChannels)
+            {
+                ref float low = ref Unsafe.Add(ref uRef, (((nint)cb * 16) + (xi * BlockChannels)) * cs);
+                ref float high = ref Unsafe.Add(ref uRef, (((nint)(cb + BlockChannels) * 16) + (xi * BlockChannels)) * cs);
+                for (int t = 0; t < chunk; t += PairTiles)
+                {
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default;
+                    Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default;
+                    ref float x = ref Unsafe.Add(ref vRef, (((nint)xi * chunk) + t) * cs);
+                    ref float w = ref low;
+                    ref float u = ref high;
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var wv = Vector512.LoadUnsafe(ref w);
+                        var uv = Vector512.LoadUnsafe(ref u);
+                        var x0 = Vector512.Create(x);
+                        a0 = Vector512.FusedMultiplyAdd(x0, wv, a0);
+                        b0 = Vector512.FusedMultiplyAdd(x0, uv, b0);
+                        var x1 = Vector512.Create(Unsafe.Add(ref x, cs));
+                        a1 = Vector512.FusedMultiplyAdd(x1, wv, a1);
+                        b1 = Vector512.FusedMultiplyAdd(x1, uv, b1);
+                        var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * cs));
+                        a2 = Vector512.FusedMultiplyAdd(x2, wv, a2);
+                        b2 = Vector512.FusedMultiplyAdd(x2, uv, b2);
+                        var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * cs));
+                        a3 = Vector512.FusedMultiplyAdd(x3, wv, a3);
+                        b3 = Vector512.FusedMultiplyAdd(x3, uv, b3);
+                        var x4 = Vector512.Create(Unsafe.Add(ref x, 4 * cs));
+                        a4 = Vector512.FusedMultiplyAdd(x4, wv, a4);
+                        b4 = Vector512.FusedMultiplyAdd(x4, uv, b4);
+                        var x5 = Vector512.Create(Unsafe.Add(ref x, 5 * cs));
+                        a5 = Vector512.FusedMultiplyAdd(x5, wv, a5);
+                        b5 = Vector512.FusedMultiplyAdd(x5, uv, b5);
+                        var x6 = Vector512.Create(Unsafe.Add(ref x, 6 * cs));
+                        a6 = Vector512.FusedMultiplyAdd(x6, wv, a6);
+                        b6 = Vector512.FusedMultiplyAdd(x6, uv, b6);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                        u = ref Unsafe.Add(ref u, BlockChannels);
+                    }
+
+                    ref float o = ref Unsafe.Add(ref mRef, ((((nint)xi * chunk) + t) * os) + cb);
+                    StorePair(ref o, 0, a0, b0);
+                    StorePair(ref o, os, a1, b1);
+                    StorePair(ref o, 2 * os, a2, b2);
+                    StorePair(ref o, 3 * os, a3, b3);
+                    StorePair(ref o, 4 * os, a4, b4);
+                    StorePair(ref o, 5 * os, a5, b5);
+                    StorePair(ref o, 6 * os, a6, b6);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePair(ref float o, int offset, Vector512<float> low, Vector512<float> high)
+    {
+        low.StoreUnsafe(ref o, (nuint)offset);
+        high.StoreUnsafe(ref o, (nuint)(offset + BlockChannels));
     }
 
     // Y = Aᵀ M A + b for the chunk's tiles, written (or added) to the output's 2×2 pixels, in registers.
