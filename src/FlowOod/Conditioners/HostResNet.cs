@@ -213,10 +213,9 @@ internal sealed class HostResNet
             for (int b = 0; b < blocks.Length; b++)
             {
                 AffineRelu(x, inner, Scale(affines, b), Shift(affines, b));
-                blocks[b].First.Run(inner, innerOut, accumulate: false, workers);
-                AffineRelu(innerOut, innerOut, [], []);
-                Array.Copy(x.Data, next.Data, x.Data.Length);
-                blocks[b].Second.Run(innerOut, next, accumulate: true, workers);
+                blocks[b].First.Run(inner, innerOut, addend: null, relu: true, workers);
+                innerOut.ClearBorder();
+                blocks[b].Second.Run(innerOut, next, addend: x, relu: false, workers);
                 next.ClearBorder();
                 (x, next) = (next, x);
                 taps[b + 1].Run(x, sum, accumulate: true, workers);

@@ -19,6 +19,8 @@ internal sealed partial class HostConv
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
         ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
         ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
+        bool accumulate = a.Accumulate, relu = a.Relu;
         int os = a.OutputStride;
         for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
         {
@@ -61,13 +63,15 @@ internal sealed partial class HostConv
                     }
                 }
 
-                ref float o = ref Unsafe.Add(ref outRef, ((nint)(q + centre) * os) + cb);
-                Store(ref o, 0, a00, a01, a.Accumulate);
-                Store(ref o, os, a10, a11, a.Accumulate);
-                Store(ref o, 2 * os, a20, a21, a.Accumulate);
-                Store(ref o, 3 * os, a30, a31, a.Accumulate);
-                Store(ref o, 4 * os, a40, a41, a.Accumulate);
-                Store(ref o, 5 * os, a50, a51, a.Accumulate);
+                nint at = ((nint)(q + centre) * os) + cb;
+                ref float o = ref Unsafe.Add(ref outRef, at);
+                ref float p = ref Unsafe.Add(ref addRef, at);
+                Store(ref o, ref p, 0, a00, a01, accumulate, relu);
+                Store(ref o, ref p, os, a10, a11, accumulate, relu);
+                Store(ref o, ref p, 2 * os, a20, a21, accumulate, relu);
+                Store(ref o, ref p, 3 * os, a30, a31, accumulate, relu);
+                Store(ref o, ref p, 4 * os, a40, a41, accumulate, relu);
+                Store(ref o, ref p, 5 * os, a50, a51, accumulate, relu);
             }
         }
     }
@@ -84,6 +88,8 @@ internal sealed partial class HostConv
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
         ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
         ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
+        bool accumulate = a.Accumulate, relu = a.Relu;
         int os = a.OutputStride;
         for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
         {
@@ -117,41 +123,55 @@ internal sealed partial class HostConv
                     }
                 }
 
-                ref float o = ref Unsafe.Add(ref outRef, ((nint)(q + centre) * os) + cb);
-                Store(ref o, 0, a0, a.Accumulate);
-                Store(ref o, os, a1, a.Accumulate);
-                Store(ref o, 2 * os, a2, a.Accumulate);
-                Store(ref o, 3 * os, a3, a.Accumulate);
-                Store(ref o, 4 * os, a4, a.Accumulate);
-                Store(ref o, 5 * os, a5, a.Accumulate);
-                Store(ref o, 6 * os, a6, a.Accumulate);
-                Store(ref o, 7 * os, a7, a.Accumulate);
-                Store(ref o, 8 * os, a8, a.Accumulate);
-                Store(ref o, 9 * os, a9, a.Accumulate);
-                Store(ref o, 10 * os, a10, a.Accumulate);
-                Store(ref o, 11 * os, a11, a.Accumulate);
+                nint at = ((nint)(q + centre) * os) + cb;
+                ref float o = ref Unsafe.Add(ref outRef, at);
+                ref float p = ref Unsafe.Add(ref addRef, at);
+                Store(ref o, ref p, 0, a0, accumulate, relu);
+                Store(ref o, ref p, os, a1, accumulate, relu);
+                Store(ref o, ref p, 2 * os, a2, accumulate, relu);
+                Store(ref o, ref p, 3 * os, a3, accumulate, relu);
+                Store(ref o, ref p, 4 * os, a4, accumulate, relu);
+                Store(ref o, ref p, 5 * os, a5, accumulate, relu);
+                Store(ref o, ref p, 6 * os, a6, accumulate, relu);
+                Store(ref o, ref p, 7 * os, a7, accumulate, relu);
+                Store(ref o, ref p, 8 * os, a8, accumulate, relu);
+                Store(ref o, ref p, 9 * os, a9, accumulate, relu);
+                Store(ref o, ref p, 10 * os, a10, accumulate, relu);
+                Store(ref o, ref p, 11 * os, a11, accumulate, relu);
             }
         }
     }
 
+    // Stores one pixel's 16 sums: plus the addend's values at the same place when accumulating, then ReLU when asked.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(ref float o, int offset, Vector512<float> sum, bool accumulate)
+    private static void Store(ref float o, ref float addend, int offset, Vector512<float> sum, bool accumulate, bool relu)
     {
         if (accumulate)
         {
-            sum += Vector512.LoadUnsafe(ref o, (nuint)offset);
+            sum += Vector512.LoadUnsafe(ref addend, (nuint)offset);
+        }
+
+        if (relu)
+        {
+            sum = Vector512.Max(sum, Vector512<float>.Zero);
         }
 
         sum.StoreUnsafe(ref o, (nuint)offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(ref float o, int offset, Vector256<float> low, Vector256<float> high, bool accumulate)
+    private static void Store(ref float o, ref float addend, int offset, Vector256<float> low, Vector256<float> high, bool accumulate, bool relu)
     {
         if (accumulate)
         {
-            low += Vector256.LoadUnsafe(ref o, (nuint)offset);
-            high += Vector256.LoadUnsafe(ref o, (nuint)(offset + 8));
+            low += Vector256.LoadUnsafe(ref addend, (nuint)offset);
+            high += Vector256.LoadUnsafe(ref addend, (nuint)(offset + 8));
+        }
+
+        if (relu)
+        {
+            low = Vector256.Max(low, Vector256<float>.Zero);
+            high = Vector256.Max(high, Vector256<float>.Zero);
         }
 
         low.StoreUnsafe(ref o, (nuint)offset);

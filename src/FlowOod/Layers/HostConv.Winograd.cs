@@ -334,7 +334,7 @@ internal sealed partial class HostConv
         high.StoreUnsafe(ref o, (nuint)(offset + BlockChannels));
     }
 
-    // Y = Aᵀ M A + b for the chunk's tiles, written (or added) to the output's 2×2 pixels, in registers.
+    // Y = Aᵀ M A + b for the chunk's tiles, stored to the output's 2×2 pixels as the kernels store (addend, ReLU), in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void TransformOutput(in KernelArgs a, int first, int count, int chunk, float[] m)
     {
@@ -344,6 +344,8 @@ internal sealed partial class HostConv
         ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
         ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
+        bool accumulate = a.Accumulate, relu = a.Relu;
         for (int t = 0; t < count; t++)
         {
             int tile = first + t;
@@ -359,12 +361,13 @@ internal sealed partial class HostConv
                 var (u03, u13) = Fold(ref Unsafe.Add(ref from, 3 * plane), plane);
 
                 var b = Vector512.LoadUnsafe(ref bRef, (nuint)cb);
-                ref float top = ref Unsafe.Add(ref outRef, ((nint)topLeft * os) + cb);
-                ref float bottom = ref Unsafe.Add(ref top, (nint)a.PaddedWidth * os);
-                Store(ref top, 0, u00 + u01 + u02 + b, a.Accumulate);
-                Store(ref top, os, u01 - u02 - u03 + b, a.Accumulate);
-                Store(ref bottom, 0, u10 + u11 + u12 + b, a.Accumulate);
-                Store(ref bottom, os, u11 - u12 - u13 + b, a.Accumulate);
+                nint at = ((nint)topLeft * os) + cb, below = (nint)a.PaddedWidth * os;
+                ref float top = ref Unsafe.Add(ref outRef, at);
+                ref float addTop = ref Unsafe.Add(ref addRef, at);
+                Store(ref top, ref addTop, 0, u00 + u01 + u02 + b, accumulate, relu);
+                Store(ref top, ref addTop, os, u01 - u02 - u03 + b, accumulate, relu);
+                Store(ref Unsafe.Add(ref top, below), ref Unsafe.Add(ref addTop, below), 0, u10 + u11 + u12 + b, accumulate, relu);
+                Store(ref Unsafe.Add(ref top, below), ref Unsafe.Add(ref addTop, below), os, u11 - u12 - u13 + b, accumulate, relu);
             }
         }
     }

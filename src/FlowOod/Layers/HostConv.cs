@@ -151,24 +151,51 @@ internal sealed partial class HostConv
     /// helper thread when <paramref name="helper"/> holds it, on the caller alone otherwise. The same bits either way: each
     /// output pixel is computed by one thread in the same order.
     /// </summary>
-    public void Run(HostImage input, HostImage output, bool accumulate, HostHelper.Lease helper)
+    public void Run(HostImage input, HostImage output, bool accumulate, HostHelper.Lease helper) =>
+        Run(input, output, accumulate ? output : null, relu: false, helper);
+
+    /// <summary>
+    /// output ← ReLU?(conv(input) + b + addend), per interior pixel, by the default kernel, on the caller (and
+    /// <paramref name="helper"/>'s thread when it holds one): the epilogue of a residual block in the same pass as the
+    /// convolution.
+    /// </summary>
+    /// <param name="input">As <see cref="Run(HostImage, HostImage, bool, int)"/>.</param>
+    /// <param name="output">As <see cref="Run(HostImage, HostImage, bool, int)"/>.</param>
+    /// <param name="addend">An image of the output's shape whose values are added (the output itself to accumulate), or
+    /// null; not the input.</param>
+    /// <param name="relu">Whether to store max(·, 0).</param>
+    /// <param name="helper">The helper thread's lease, or none.</param>
+    /// <param name="direct">The direct kernel of this width instead of the default kernel (tests), or null.</param>
+    public void Run(HostImage input, HostImage output, HostImage? addend, bool relu, HostHelper.Lease helper, HostVectorWidth? direct = null)
     {
-        if (helper.Helper is not { } thread)
-        {
-            Run(input, output, accumulate, workers: 1);
-            return;
-        }
-
         Check(input, output);
-        if (UsesWinograd)
+        if (addend is not null && (ReferenceEquals(addend, input) || addend.Channels != output.Channels || addend.Height != output.Height
+            || addend.Width != output.Width))
         {
-            thread.Split(this, WinogradPart(input, output, accumulate, 0, Tiles(input)), ChunkTiles);
-            return;
+            throw new ArgumentException(
+                $"The addend must be {output.Channels} × {output.Height} × {output.Width} and not the input; got {addend.Channels} × {addend.Height} × {addend.Width}.",
+                nameof(addend));
         }
 
-        bool wide = DefaultWidth == HostVectorWidth.Bits512;
+        if (direct is not null and not (HostVectorWidth.Bits256 or HostVectorWidth.Bits512))
+        {
+            throw new ArgumentOutOfRangeException(nameof(direct), direct, "Not a vector width of this kernel.");
+        }
+
+        bool wide = (direct ?? DefaultWidth) == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
-        thread.Split(this, Part(input, output, accumulate, wide, 0, blocks * pixels), pixels);
+        var (whole, block) = UsesWinograd && direct is null
+            ? (WinogradPart(input, output, addend is not null, 0, Tiles(input)), ChunkTiles)
+            : (Part(input, output, addend is not null, wide, 0, blocks * pixels), pixels);
+        whole = whole with { Addend = addend is null || ReferenceEquals(addend, output) ? null : addend.Data, Relu = relu };
+        if (helper.Helper is { } thread)
+        {
+            thread.Split(this, whole, block);
+        }
+        else
+        {
+            RunPart(whole);
+        }
     }
 
     // Computes one range of pixels; arguments checked by the caller.
@@ -243,8 +270,9 @@ internal sealed partial class HostConv
     private static KernelArgs Part(HostImage input, HostImage output, bool accumulate, bool wide, int firstPixel, int endPixel) =>
         new(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstPixel, endPixel, accumulate, wide);
 
-    // One range of pixels of one convolution call (of 2×2 tiles, row by row, for the Winograd form).
+    // One range of pixels of one convolution call (of 2×2 tiles, row by row, for the Winograd form). Accumulate adds
+    // Addend's values (the output's when null) before the optional ReLU.
     internal readonly record struct KernelArgs(
         float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate, bool Wide,
-        bool Winograd = false);
+        bool Winograd = false, float[]? Addend = null, bool Relu = false);
 }

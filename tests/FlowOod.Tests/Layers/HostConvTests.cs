@@ -135,6 +135,41 @@ public sealed class HostConvTests
         MaxAbsDifference(output.ToTensor(16), expected).Should().BeLessThan(2e-5);
     }
 
+    [Theory]
+    [InlineData("default", 64, 64, 14, 14)]
+    [InlineData("default", 32, 20, 7, 9)]
+    [InlineData("256-bit", 32, 32, 6, 7)]
+    [InlineData("512-bit", 32, 32, 6, 7)]
+    [InlineData("512-bit", 5, 17, 5, 3)]
+    public void Run_WithAnAddendAndReLU_StoresReLUOfTheConvolutionPlusTheAddend(string kernel, int inChannels, int outChannels, int height, int width)
+    {
+        HostVectorWidth? direct = kernel switch { "256-bit" => HostVectorWidth.Bits256, "512-bit" => HostVectorWidth.Bits512, _ => null };
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(16);
+        var x = randn([1, inChannels, height, width], generator: generator);
+        var w = randn([outChannels, inChannels, 3, 3], generator: generator).TimesInPlace(1 / Math.Sqrt(inChannels * 9));
+        var b = randn([outChannels], generator: generator);
+        var conv = new HostConv(Values(w), Values(b), inChannels, outChannels, 3);
+        var added = randn([1, conv.PaddedOutChannels, height, width], generator: generator);
+        var expected = nn.functional.conv2d(x, w, b, padding: [1, 1]).PlusInPlace(added.narrow(1, 0, outChannels)).relu_();
+        var input = new HostImage(inChannels, height, width);
+        input.CopyFrom(x);
+        var addend = new HostImage(conv.PaddedOutChannels, height, width);
+        addend.CopyFrom(added);
+        var before = (float[])addend.Data.Clone();
+        var output = new HostImage(conv.PaddedOutChannels, height, width);
+
+        conv.Run(input, output, addend, relu: true, default, direct);
+
+        MaxAbsDifference(output.ToTensor(outChannels), expected).Should().BeLessThan(2e-5, "the {0} kernel", kernel);
+        addend.Data.Should().Equal(before, "the addend is only read");
+        var alone = new HostImage(conv.PaddedOutChannels, height, width);
+        conv.Run(input, alone, addend: null, relu: true, default, direct);
+        MaxAbsDifference(alone.ToTensor(outChannels), nn.functional.conv2d(x, w, b, padding: [1, 1]).relu_()).Should().BeLessThan(2e-5);
+        FluentActions.Invoking(() => conv.Run(input, output, new HostImage(conv.PaddedOutChannels, height + 1, width), false, default, direct))
+            .Should().Throw<ArgumentException>().WithParameterName("addend");
+    }
+
     [Fact]
     public void Run_WithoutBias_ComputesTheConvolutionAlone()
     {
