@@ -4,8 +4,9 @@ using System.Runtime.Intrinsics;
 
 namespace FlowOod.Layers;
 
-// HostConv's two kernels (256-bit: 6 pixels × 16 output channels in twelve 8-float accumulators; 512-bit: 12 pixels × 16
-// output channels, one 16-float accumulator a pixel) and the channel strides they are instantiated for.
+// HostConv's direct kernels (256-bit: 6 pixels × 16 output channels in twelve 8-float accumulators; 512-bit: 12 pixels ×
+// 16 output channels, one 16-float accumulator a pixel, or 7 pixels × 32 channels when the output has an even number of
+// 16-channel blocks) and the channel strides they are instantiated for.
 internal sealed partial class HostConv
 {
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -138,6 +139,90 @@ internal sealed partial class HostConv
                 Store(ref o, ref p, 9 * os, a9, accumulate, relu);
                 Store(ref o, ref p, 10 * os, a10, accumulate, relu);
                 Store(ref o, ref p, 11 * os, a11, accumulate, relu);
+            }
+        }
+    }
+
+    // The 512-bit kernel for an even number of 16-channel output blocks: 7 pixels × 32 output channels, fourteen
+    // accumulators (two weight loads and seven broadcasts per fourteen multiply-adds).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void PairKernel<TStride>(in KernelArgs a)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int taps = KernelSize * KernelSize;
+        int centre = a.PaddedWidth + 1;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
+        bool accumulate = a.Accumulate, relu = a.Relu;
+        int os = a.OutputStride;
+        for (int cb = 0; cb < PaddedOutChannels; cb += 2 * BlockChannels)
+        {
+            var c = Vector512.LoadUnsafe(ref bRef, (nuint)cb);
+            var d = Vector512.LoadUnsafe(ref bRef, (nuint)(cb + BlockChannels));
+            ref float lowWeights = ref Unsafe.Add(ref wRef, (nint)cb * taps * cs);
+            ref float highWeights = ref Unsafe.Add(ref wRef, (nint)(cb + BlockChannels) * taps * cs);
+            for (int q = a.FirstPixel; q < a.EndPixel; q += PairPixels)
+            {
+                Vector512<float> a0 = c, a1 = c, a2 = c, a3 = c, a4 = c, a5 = c, a6 = c;
+                Vector512<float> b0 = d, b1 = d, b2 = d, b3 = d, b4 = d, b5 = d, b6 = d;
+                ref float w = ref lowWeights;
+                ref float u = ref highWeights;
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    int shift = taps == 1 ? centre : ((tap / 3) * a.PaddedWidth) + (tap % 3);
+                    ref float x = ref Unsafe.Add(ref inRef, (nint)(q + shift) * cs);
+                    for (int i = 0; i < cs; i++)
+                    {
+                        var wv = Vector512.LoadUnsafe(ref w);
+                        var uv = Vector512.LoadUnsafe(ref u);
+                        var x0 = Vector512.Create(x);
+                        a0 = Vector512.FusedMultiplyAdd(x0, wv, a0);
+                        b0 = Vector512.FusedMultiplyAdd(x0, uv, b0);
+                        var x1 = Vector512.Create(Unsafe.Add(ref x, cs));
+                        a1 = Vector512.FusedMultiplyAdd(x1, wv, a1);
+                        b1 = Vector512.FusedMultiplyAdd(x1, uv, b1);
+                        var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * cs));
+                        a2 = Vector512.FusedMultiplyAdd(x2, wv, a2);
+                        b2 = Vector512.FusedMultiplyAdd(x2, uv, b2);
+                        var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * cs));
+                        a3 = Vector512.FusedMultiplyAdd(x3, wv, a3);
+                        b3 = Vector512.FusedMultiplyAdd(x3, uv, b3);
+                        var x4 = Vector512.Create(Unsafe.Add(ref x, 4 * cs));
+                        a4 = Vector512.FusedMultiplyAdd(x4, wv, a4);
+                        b4 = Vector512.FusedMultiplyAdd(x4, uv, b4);
+                        var x5 = Vector512.Create(Unsafe.Add(ref x, 5 * cs));
+                        a5 = Vector512.FusedMultiplyAdd(x5, wv, a5);
+                        b5 = Vector512.FusedMultiplyAdd(x5, uv, b5);
+                        var x6 = Vector512.Create(Unsafe.Add(ref x, 6 * cs));
+                        a6 = Vector512.FusedMultiplyAdd(x6, wv, a6);
+                        b6 = Vector512.FusedMultiplyAdd(x6, uv, b6);
+                        x = ref Unsafe.Add(ref x, 1);
+                        w = ref Unsafe.Add(ref w, BlockChannels);
+                        u = ref Unsafe.Add(ref u, BlockChannels);
+                    }
+                }
+
+                nint at = ((nint)(q + centre) * os) + cb;
+                ref float o = ref Unsafe.Add(ref outRef, at);
+                ref float p = ref Unsafe.Add(ref addRef, at);
+                Store(ref o, ref p, 0, a0, accumulate, relu);
+                Store(ref o, ref p, BlockChannels, b0, accumulate, relu);
+                Store(ref o, ref p, os, a1, accumulate, relu);
+                Store(ref o, ref p, os + BlockChannels, b1, accumulate, relu);
+                Store(ref o, ref p, 2 * os, a2, accumulate, relu);
+                Store(ref o, ref p, (2 * os) + BlockChannels, b2, accumulate, relu);
+                Store(ref o, ref p, 3 * os, a3, accumulate, relu);
+                Store(ref o, ref p, (3 * os) + BlockChannels, b3, accumulate, relu);
+                Store(ref o, ref p, 4 * os, a4, accumulate, relu);
+                Store(ref o, ref p, (4 * os) + BlockChannels, b4, accumulate, relu);
+                Store(ref o, ref p, 5 * os, a5, accumulate, relu);
+                Store(ref o, ref p, (5 * os) + BlockChannels, b5, accumulate, relu);
+                Store(ref o, ref p, 6 * os, a6, accumulate, relu);
+                Store(ref o, ref p, (6 * os) + BlockChannels, b6, accumulate, relu);
             }
         }
     }

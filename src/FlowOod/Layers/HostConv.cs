@@ -19,10 +19,13 @@ namespace FlowOod.Layers;
 /// block of 16 output channels as [tap][input channel][16]. With 256-bit vectors a block is 6 pixels, each pixel's 16
 /// channels in two 8-float accumulators; where the processor runs 512-bit vectors natively
 /// (<see cref="Vector512.IsHardwareAccelerated"/>: AVX-512) a block is 12 pixels of one 16-float accumulator each,
-/// which halves the instructions per multiply-add. The input's channel stride is a
+/// which halves the instructions per multiply-add, or, for an even number of 16-channel output blocks, 7 pixels × 32
+/// channels (two weight loads and seven broadcasts per fourteen multiply-adds). The input's channel stride is a
 /// compile-time constant for 16, 32, 64 and 128 channels (the loop's six pixel offsets then fold into the addressing),
-/// a run-time value otherwise. Sums are float32 in another order than libtorch's, so results agree to float32 rounding,
-/// not bit for bit.</para>
+/// a run-time value otherwise. Where 512-bit vectors are native, a 3×3 convolution of a multiple of 16 input channels takes
+/// the Winograd form F(2×2, 3×3) instead (<see cref="RunWinograd"/>; 2.25× fewer multiply-adds, HostConv.Winograd.cs has
+/// the algebra). Every kernel can add another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are
+/// float32 in another order than libtorch's, so results agree to float32 rounding, not bit for bit.</para>
 /// <para>Immutable after construction (the weights are copied in); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called from several threads
 /// at once on different outputs. Owns no native memory.</para>
 /// </remarks>
@@ -33,6 +36,7 @@ internal sealed partial class HostConv
 
     private const int NarrowPixels = 6;
     private const int WidePixels = 12;
+    private const int PairPixels = 7;
 
     private const int BlockChannels = 16;
 
@@ -228,6 +232,10 @@ internal sealed partial class HostConv
         {
             WinogradTiles<TStride>(args);
         }
+        else if (args.Wide && Pairs)
+        {
+            PairKernel<TStride>(args);
+        }
         else if (args.Wide)
         {
             WideKernel<TStride>(args);
@@ -239,11 +247,14 @@ internal sealed partial class HostConv
     }
 
     // The kernel's block size and the blocks that cover an input's interior rows.
-    private static (int Pixels, int Blocks) Blocks(HostImage input, bool wide)
+    private (int Pixels, int Blocks) Blocks(HostImage input, bool wide)
     {
-        int pixels = wide ? WidePixels : NarrowPixels;
+        int pixels = !wide ? NarrowPixels : Pairs ? PairPixels : WidePixels;
         return (pixels, ((input.Height * input.PaddedWidth) + pixels - 1) / pixels);
     }
+
+    // Whether the 512-bit direct kernel computes pairs of 16-channel output blocks (7 pixels × 32 channels).
+    private bool Pairs => PaddedOutChannels % (2 * BlockChannels) == 0;
 
     private void Check(HostImage input, HostImage output)
     {
