@@ -10,16 +10,16 @@ namespace FlowOod.Layers;
 internal sealed partial class HostConv
 {
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Kernel<TStride>(in KernelArgs a)
+    private void Kernel<TStride>(in KernelArgs a, in Operands operands)
         where TStride : struct, IStride
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
-        int taps = KernelSize * KernelSize;
-        int centre = a.PaddedWidth + 1;
+        int taps = operands.Taps;
+        int centre = operands.Centre;
         ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
-        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
-        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float wRef = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(operands.Weights), operands.Offset);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(operands.Bias);
         ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
         bool accumulate = a.Accumulate, relu = a.Relu;
         int os = a.OutputStride;
@@ -79,16 +79,16 @@ internal sealed partial class HostConv
 
     // The 512-bit kernel: 12 pixels × 16 output channels, one accumulator per pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WideKernel<TStride>(in KernelArgs a)
+    private void WideKernel<TStride>(in KernelArgs a, in Operands operands)
         where TStride : struct, IStride
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
-        int taps = KernelSize * KernelSize;
-        int centre = a.PaddedWidth + 1;
+        int taps = operands.Taps;
+        int centre = operands.Centre;
         ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
-        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
-        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float wRef = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(operands.Weights), operands.Offset);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(operands.Bias);
         ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
         bool accumulate = a.Accumulate, relu = a.Relu;
         int os = a.OutputStride;
@@ -146,16 +146,16 @@ internal sealed partial class HostConv
     // The 512-bit kernel for an even number of 16-channel output blocks: 7 pixels × 32 output channels, fourteen
     // accumulators (two weight loads and seven broadcasts per fourteen multiply-adds).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PairKernel<TStride>(in KernelArgs a)
+    private void PairKernel<TStride>(in KernelArgs a, in Operands operands)
         where TStride : struct, IStride
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
-        int taps = KernelSize * KernelSize;
-        int centre = a.PaddedWidth + 1;
+        int taps = operands.Taps;
+        int centre = operands.Centre;
         ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
-        ref float wRef = ref MemoryMarshal.GetArrayDataReference(packed);
-        ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float wRef = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(operands.Weights), operands.Offset);
+        ref float bRef = ref MemoryMarshal.GetArrayDataReference(operands.Bias);
         ref float addRef = ref a.Addend is null ? ref outRef : ref MemoryMarshal.GetArrayDataReference(a.Addend);
         bool accumulate = a.Accumulate, relu = a.Relu;
         int os = a.OutputStride;
@@ -226,6 +226,11 @@ internal sealed partial class HostConv
             }
         }
     }
+
+    // What a direct kernel multiplies with: weights packed per block of 16 output channels as [tap][input channel][16]
+    // from Offset on, a bias per (padded) output channel, the taps (1 or 9) and the offset in pixels from a block's first
+    // input pixel to its first output pixel (the centre tap's). The convolution's own, or one Winograd product's.
+    private readonly record struct Operands(float[] Weights, int Offset, float[] Bias, int Taps, int Centre);
 
     // Stores one pixel's 16 sums: plus the addend's values at the same place when accumulating, then ReLU when asked.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

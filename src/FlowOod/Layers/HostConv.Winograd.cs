@@ -11,28 +11,25 @@ namespace FlowOod.Layers;
 // 36 multiply-adds per tile, input and output channel of the direct kernel become 16 (2.25× fewer), at the price of the
 // transforms (additions only, per tile and channel, not per channel pair).
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
-// The 16 products ξ are 16 matrix products M[ξ] = V[ξ]·U[ξ] over the input channels (tiles × Cin by Cin × Cout), computed
-// by a 12-tile × 16-channel kernel of the direct kernels' kind, in chunks of tiles whose transformed input and products
-// stay in the thread's cache.
+// The 16 products ξ are 16 matrix products M[ξ] = V[ξ]·U[ξ] over the input channels (tiles × Cin by Cin × Cout), each
+// computed as a 1×1 convolution of the tiles by the direct 512-bit kernel (7 tiles × 32 channels, or 12 × 16), in chunks
+// of tiles whose transformed input and products stay in the thread's cache.
 internal sealed partial class HostConv
 {
-    // Tiles per block of the kernel for pairs of 16-channel output blocks (7 tiles × 32 channels, fourteen accumulators:
-    // two weight loads and seven broadcasts per fourteen multiply-adds, against one and twelve per twelve for 12 × 16; and
-    // the compact RealNVP's 49 and 196 tiles are whole blocks of 7, where blocks of 12 compute 60 and 204).
-    private const int PairTiles = 7;
-
-    // Tiles per share of a split call (HostHelper's chunks are whole shares).
-    private const int ChunkTiles = 24;
-
-    // A call's tiles are computed in chunks of at most ChunkLimit / (Cin + Cout) tiles (a multiple of 12): a chunk's V and
+    // A call's tiles are computed in chunks of at most ChunkLimit / (Cin + Cout) tiles (a multiple of the kernel's 7 or 12
+    // tiles, TileBlock): a chunk's V and
     // M, 16 × tiles × (Cin + Cout) floats (1 MB at most), stay within a core's second-level cache, and U is read once per
     // chunk: the compact RealNVP's 14×14 and 28×28 images are one chunk each. (Measured on a 2-core Zen 5: a 64-channel
-    // 14×14 network's four Winograd convolutions took 212 µs an image in one chunk, 250 µs in chunks of 24 tiles.)
+    // 14×14 network's four Winograd convolutions took 212 µs an image in one chunk, 250 µs in chunks of 24 tiles, with the
+    // 12 × 16 kernel.)
     private const int ChunkLimit = 16384;
 
-    // U = G g Gᵀ per output and input channel, packed per block of 16 output channels as [ξ][input channel][16]; null when
-    // this convolution has no Winograd form (not 3×3, or input channels not a multiple of 16).
+    // U = G g Gᵀ per output and input channel, packed as 16 direct 1×1 weights, [ξ][block of 16 output channels][input
+    // channel][16]; null when this convolution has no Winograd form (not 3×3, or input channels not a multiple of 16).
     private readonly float[]? winograd;
+
+    // The products' bias (none: the output transform adds the convolution's), one per padded output channel.
+    private readonly float[]? zeroBias;
 
     [ThreadStatic]
     private static float[]? transformed;
@@ -64,7 +61,8 @@ internal sealed partial class HostConv
         }
 
         int tiles = Tiles(input);
-        int chunks = (tiles + ChunkTiles - 1) / ChunkTiles;
+        int share = ShareTiles;
+        int chunks = (tiles + share - 1) / share;
         workers = Math.Min(workers, chunks);
         if (workers == 1)
         {
@@ -72,8 +70,14 @@ internal sealed partial class HostConv
             return;
         }
 
-        Parallel.For(0, workers, part => RunPart(WinogradPart(input, output, accumulate, Math.Min(tiles, chunks * part / workers * ChunkTiles), Math.Min(tiles, chunks * (part + 1) / workers * ChunkTiles))));
+        Parallel.For(0, workers, part => RunPart(WinogradPart(input, output, accumulate, Math.Min(tiles, chunks * part / workers * share), Math.Min(tiles, chunks * (part + 1) / workers * share))));
     }
+
+    // Tiles per share of a split call (HostHelper's chunks are whole shares): four of the kernel's blocks.
+    private int ShareTiles => 4 * TileBlock;
+
+    // Tiles per block of the kernel that computes the products (the direct 512-bit kernel's pixels per block).
+    private int TileBlock => Pairs ? PairPixels : WidePixels;
 
     // The 2×2 tiles that cover an image, row by row.
     private static int Tiles(HostImage image) => ((image.Height + 1) / 2) * ((image.Width + 1) / 2);
@@ -111,7 +115,8 @@ internal sealed partial class HostConv
                     Span<double> row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
                     for (int col = 0; col < 4; col++)
                     {
-                        packed[(((((o / BlockChannels * 16) + (4 * r) + col) * inChannels) + i) * BlockChannels) + (o % BlockChannels)] = (float)row[col];
+                        int xi = (4 * r) + col;
+                        packed[(((xi * paddedOut) + (o / BlockChannels * BlockChannels)) * inChannels) + (i * BlockChannels) + (o % BlockChannels)] = (float)row[col];
                     }
                 }
             }
@@ -126,8 +131,7 @@ internal sealed partial class HostConv
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
         int os = a.OutputStride;
-        bool pairs = os % (2 * BlockChannels) == 0;
-        int block = pairs ? PairTiles : WidePixels;
+        int block = TileBlock;
         int chunk = Math.Min(ChunkLimit / (cs + os) / block * block, (a.EndPixel - a.FirstPixel + block - 1) / block * block);
         chunk = Math.Max(chunk, block);
         int length = 16 * chunk * Math.Max(cs, os);
@@ -141,15 +145,7 @@ internal sealed partial class HostConv
         {
             int count = Math.Min(chunk, a.EndPixel - first);
             TransformInput(a, cs, first, count, chunk, transformed);
-            if (pairs)
-            {
-                MultiplyPairs<TStride>(cs, os, chunk, transformed, products!);
-            }
-            else
-            {
-                Multiply<TStride>(cs, os, chunk, transformed, products!);
-            }
-
+            Multiply<TStride>(cs, os, chunk, transformed, products!);
             TransformOutput(a, first, count, chunk, products!);
         }
     }
@@ -206,132 +202,17 @@ internal sealed partial class HostConv
         (x1 - x3).StoreUnsafe(ref Unsafe.Add(ref to, 3 * plane));
     }
 
-    // M[ξ] = V[ξ]·U[ξ] for all the chunk's tiles (those past the call's last tile are computed from stale V and not read).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // M[ξ] = V[ξ]·U[ξ] for all the chunk's tiles (those past the call's last tile are computed from stale V and not read):
+    // per ξ a 1×1 convolution of the chunk's tiles as pixels, by the direct 512-bit kernel, without bias (TransformOutput
+    // adds it). ξ outermost: V[ξ] (chunk × Cin) and U[ξ] are read from the nearest cache for every block of output channels.
     private void Multiply<TStride>(int cs, int os, int chunk, float[] v, float[] m)
         where TStride : struct, IStride
     {
-        ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
-        ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
-        ref float uRef = ref MemoryMarshal.GetArrayDataReference(winograd!);
-        // ξ outermost: V[ξ] (chunk × Cin) and U[ξ] are read from the nearest cache for every block of output channels.
         for (int xi = 0; xi < 16; xi++)
         {
-            for (int cb = 0; cb < PaddedOutChannels; cb += BlockChannels)
-            {
-                ref float weights = ref Unsafe.Add(ref uRef, (((nint)cb * 16) + (xi * BlockChannels)) * cs);
-                for (int t = 0; t < chunk; t += WidePixels)
-                {
-                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
-                    Vector512<float> a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
-                    ref float x = ref Unsafe.Add(ref vRef, (((nint)xi * chunk) + t) * cs);
-                    ref float w = ref weights;
-                    for (int i = 0; i < cs; i++)
-                    {
-                        var wv = Vector512.LoadUnsafe(ref w);
-                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(x), wv, a0);
-                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, cs)), wv, a1);
-                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 2 * cs)), wv, a2);
-                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 3 * cs)), wv, a3);
-                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 4 * cs)), wv, a4);
-                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 5 * cs)), wv, a5);
-                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 6 * cs)), wv, a6);
-                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 7 * cs)), wv, a7);
-                        a8 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 8 * cs)), wv, a8);
-                        a9 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 9 * cs)), wv, a9);
-                        a10 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 10 * cs)), wv, a10);
-                        a11 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 11 * cs)), wv, a11);
-                        x = ref Unsafe.Add(ref x, 1);
-                        w = ref Unsafe.Add(ref w, BlockChannels);
-                    }
-
-                    ref float o = ref Unsafe.Add(ref mRef, ((((nint)xi * chunk) + t) * os) + cb);
-                    a0.StoreUnsafe(ref o);
-                    a1.StoreUnsafe(ref o, (nuint)os);
-                    a2.StoreUnsafe(ref o, (nuint)(2 * os));
-                    a3.StoreUnsafe(ref o, (nuint)(3 * os));
-                    a4.StoreUnsafe(ref o, (nuint)(4 * os));
-                    a5.StoreUnsafe(ref o, (nuint)(5 * os));
-                    a6.StoreUnsafe(ref o, (nuint)(6 * os));
-                    a7.StoreUnsafe(ref o, (nuint)(7 * os));
-                    a8.StoreUnsafe(ref o, (nuint)(8 * os));
-                    a9.StoreUnsafe(ref o, (nuint)(9 * os));
-                    a10.StoreUnsafe(ref o, (nuint)(10 * os));
-                    a11.StoreUnsafe(ref o, (nuint)(11 * os));
-                }
-            }
+            var product = new KernelArgs(v, PaddedWidth: 0, cs, m, os, FirstPixel: xi * chunk, EndPixel: (xi + 1) * chunk, Accumulate: false, Wide: true);
+            Direct<TStride>(product, new Operands(winograd!, xi * PaddedOutChannels * cs, zeroBias!, Taps: 1, Centre: 0));
         }
-    }
-
-    // As Multiply, for an even number of 16-channel output blocks: 7 tiles × 32 output channels at a time.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void MultiplyPairs<TStride>(int cs, int os, int chunk, float[] v, float[] m)
-        where TStride : struct, IStride
-    {
-        ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
-        ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
-        ref float uRef = ref MemoryMarshal.GetArrayDataReference(winograd!);
-        for (int xi = 0; xi < 16; xi++)
-        {
-            for (int cb = 0; cb < PaddedOutChannels; cb += 2 * BlockChannels)
-            {
-                ref float low = ref Unsafe.Add(ref uRef, (((nint)cb * 16) + (xi * BlockChannels)) * cs);
-                ref float high = ref Unsafe.Add(ref uRef, (((nint)(cb + BlockChannels) * 16) + (xi * BlockChannels)) * cs);
-                for (int t = 0; t < chunk; t += PairTiles)
-                {
-                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default;
-                    Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default;
-                    ref float x = ref Unsafe.Add(ref vRef, (((nint)xi * chunk) + t) * cs);
-                    ref float w = ref low;
-                    ref float u = ref high;
-                    for (int i = 0; i < cs; i++)
-                    {
-                        var wv = Vector512.LoadUnsafe(ref w);
-                        var uv = Vector512.LoadUnsafe(ref u);
-                        var x0 = Vector512.Create(x);
-                        a0 = Vector512.FusedMultiplyAdd(x0, wv, a0);
-                        b0 = Vector512.FusedMultiplyAdd(x0, uv, b0);
-                        var x1 = Vector512.Create(Unsafe.Add(ref x, cs));
-                        a1 = Vector512.FusedMultiplyAdd(x1, wv, a1);
-                        b1 = Vector512.FusedMultiplyAdd(x1, uv, b1);
-                        var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * cs));
-                        a2 = Vector512.FusedMultiplyAdd(x2, wv, a2);
-                        b2 = Vector512.FusedMultiplyAdd(x2, uv, b2);
-                        var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * cs));
-                        a3 = Vector512.FusedMultiplyAdd(x3, wv, a3);
-                        b3 = Vector512.FusedMultiplyAdd(x3, uv, b3);
-                        var x4 = Vector512.Create(Unsafe.Add(ref x, 4 * cs));
-                        a4 = Vector512.FusedMultiplyAdd(x4, wv, a4);
-                        b4 = Vector512.FusedMultiplyAdd(x4, uv, b4);
-                        var x5 = Vector512.Create(Unsafe.Add(ref x, 5 * cs));
-                        a5 = Vector512.FusedMultiplyAdd(x5, wv, a5);
-                        b5 = Vector512.FusedMultiplyAdd(x5, uv, b5);
-                        var x6 = Vector512.Create(Unsafe.Add(ref x, 6 * cs));
-                        a6 = Vector512.FusedMultiplyAdd(x6, wv, a6);
-                        b6 = Vector512.FusedMultiplyAdd(x6, uv, b6);
-                        x = ref Unsafe.Add(ref x, 1);
-                        w = ref Unsafe.Add(ref w, BlockChannels);
-                        u = ref Unsafe.Add(ref u, BlockChannels);
-                    }
-
-                    ref float o = ref Unsafe.Add(ref mRef, ((((nint)xi * chunk) + t) * os) + cb);
-                    StorePair(ref o, 0, a0, b0);
-                    StorePair(ref o, os, a1, b1);
-                    StorePair(ref o, 2 * os, a2, b2);
-                    StorePair(ref o, 3 * os, a3, b3);
-                    StorePair(ref o, 4 * os, a4, b4);
-                    StorePair(ref o, 5 * os, a5, b5);
-                    StorePair(ref o, 6 * os, a6, b6);
-                }
-            }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StorePair(ref float o, int offset, Vector512<float> low, Vector512<float> high)
-    {
-        low.StoreUnsafe(ref o, (nuint)offset);
-        high.StoreUnsafe(ref o, (nuint)(offset + BlockChannels));
     }
 
     // Y = Aᵀ M A + b for the chunk's tiles, stored to the output's 2×2 pixels as the kernels store (addend, ReLU), in registers.

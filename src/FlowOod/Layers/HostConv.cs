@@ -89,7 +89,11 @@ internal sealed partial class HostConv
 
         this.bias = new float[PaddedOutChannels];
         bias.CopyTo(this.bias);
-        winograd = kernelSize == 3 && inChannels % BlockChannels == 0 ? PackWinograd(weight, inChannels, outChannels, PaddedOutChannels) : null;
+        if (kernelSize == 3 && inChannels % BlockChannels == 0)
+        {
+            winograd = PackWinograd(weight, inChannels, outChannels, PaddedOutChannels);
+            zeroBias = new float[PaddedOutChannels];
+        }
     }
 
     /// <summary>Input channels.</summary>
@@ -189,7 +193,7 @@ internal sealed partial class HostConv
         bool wide = (direct ?? DefaultWidth) == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
         var (whole, block) = UsesWinograd && direct is null
-            ? (WinogradPart(input, output, addend is not null, 0, Tiles(input)), ChunkTiles)
+            ? (WinogradPart(input, output, addend is not null, 0, Tiles(input)), ShareTiles)
             : (Part(input, output, addend is not null, wide, 0, blocks * pixels), pixels);
         whole = whole with { Addend = addend is null || ReferenceEquals(addend, output) ? null : addend.Data, Relu = relu };
         if (helper.Helper is { } thread)
@@ -232,17 +236,28 @@ internal sealed partial class HostConv
         {
             WinogradTiles<TStride>(args);
         }
-        else if (args.Wide && Pairs)
+        else
         {
-            PairKernel<TStride>(args);
+            Direct<TStride>(args, new Operands(packed, 0, bias, KernelSize * KernelSize, args.PaddedWidth + 1));
+        }
+    }
+
+    // The direct kernel the arguments ask for: 512-bit (pairs of 16-channel blocks where the output has an even number)
+    // or 256-bit.
+    private void Direct<TStride>(in KernelArgs args, in Operands operands)
+        where TStride : struct, IStride
+    {
+        if (args.Wide && Pairs)
+        {
+            PairKernel<TStride>(args, operands);
         }
         else if (args.Wide)
         {
-            WideKernel<TStride>(args);
+            WideKernel<TStride>(args, operands);
         }
         else
         {
-            Kernel<TStride>(args);
+            Kernel<TStride>(args, operands);
         }
     }
 
