@@ -113,7 +113,8 @@ internal sealed partial class HostConv
     /// </summary>
     /// <param name="input">The input image: <see cref="InChannels"/> channels, its border zero (<see cref="HostImage.ClearBorder"/>).</param>
     /// <param name="output">The output image: <see cref="PaddedOutChannels"/> channels, the input's height and width, not the input.
-    /// Its border columns are overwritten with scratch values: clear its border before it is the input of another convolution.</param>
+    /// Its border and slack may be overwritten with scratch values (blocks straddle row ends and run past the last row):
+    /// clear its border before it is the input of another convolution.</param>
     /// <param name="accumulate">Whether to add to <paramref name="output"/>'s values instead of replacing them.</param>
     /// <param name="workers">Threads to split the image's rows over, 1 or more (the caller's share of the machine).</param>
     public void Run(HostImage input, HostImage output, bool accumulate, int workers)

@@ -13,8 +13,8 @@ namespace FlowOod.Layers;
 /// <para>Pixel (y, x) of the image, channel c, is at <c>((y + 1)·PaddedWidth + x + 1)·Channels + c</c>, with
 /// <c>PaddedWidth = Width + 2</c>. Rows 0 and Height + 1, columns 0 and Width + 1, and the slack of
 /// <see cref="SlackPixels"/> pixels after row Height + 1 are the border; a convolution reads them as zeros, so they must
-/// be zero whenever the image is an input (<see cref="ClearBorder"/>; a convolution's output writes into the border
-/// columns, see <see cref="HostConv.Run(HostImage, HostImage, bool, int)"/>).</para>
+/// be zero whenever the image is an input (<see cref="ClearBorder"/>; a convolution may write scratch values into its
+/// output's border and slack, see <see cref="HostConv.Run(HostImage, HostImage, bool, int)"/>).</para>
 /// <para>A plain managed array: nothing here owns native memory.</para>
 /// </remarks>
 internal sealed class HostImage
