@@ -16,12 +16,11 @@ namespace FlowOod.Layers;
 // of tiles whose transformed input and products stay in the thread's cache.
 internal sealed partial class HostConv
 {
-    // A call's tiles are computed in chunks of at most ChunkLimit / (Cin + Cout) tiles (a multiple of the kernel's 7 or 12
-    // tiles, TileBlock): a chunk's V and
-    // M, 16 × tiles × (Cin + Cout) floats (1 MB at most), stay within a core's second-level cache, and U is read once per
-    // chunk: the compact RealNVP's 14×14 and 28×28 images are one chunk each. (Measured on a 2-core Zen 5: a 64-channel
-    // 14×14 network's four Winograd convolutions took 212 µs an image in one chunk, 250 µs in chunks of 24 tiles, with the
-    // 12 × 16 kernel.)
+    // A call's tiles are computed in chunks of at most ChunkLimit / (Cin + Cout) tiles, a multiple of TileBlock: a chunk's
+    // V and M, 16 × tiles × (Cin + Cout) floats (1 MB at most), stay within a core's second-level cache, and U is read once
+    // per chunk: the compact RealNVP's 14×14 and 28×28 images are one chunk each. (Measured on a 2-core Zen 5: a
+    // 64-channel 14×14 network's four Winograd convolutions took 212 µs an image in one chunk, 250 µs in chunks of 24
+    // tiles, with the 12 × 16 kernel.)
     private const int ChunkLimit = 16384;
 
     // U = G g Gᵀ per output and input channel, packed as 16 direct 1×1 weights, [ξ][block of 16 output channels][input
