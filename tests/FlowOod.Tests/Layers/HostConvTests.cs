@@ -9,7 +9,8 @@ namespace FlowOod.Tests.Layers;
 
 // HostConv and HostImage: one image's 1×1 / 3×3 "same" convolution in managed code against libtorch's conv2d, at the
 // constant-stride channel counts and at run-time ones, with one and several workers, with the 256-bit and the 512-bit
-// kernel (the one this processor lacks runs emulated); the layout's border; bad arguments.
+// direct kernels and the Winograd form (what this processor lacks runs emulated), with the store's addend and ReLU; the
+// layout's border; bad arguments.
 public sealed class HostConvTests
 {
     [Theory]
