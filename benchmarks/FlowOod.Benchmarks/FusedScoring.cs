@@ -25,9 +25,10 @@ namespace FlowOod.Benchmarks;
 /// Machine-readable lines: <c>fused-score MODEL PRECISION: fused N images/s | unfused N images/s | ratio Rx (min–max over
 /// rounds) | best fused N | best unfused N | best ratio Rx | ...</c> (best: the least disturbed round of each),
 /// <c>latency MODEL PRECISION VARIANT: p50 N ms | p99 N ms | calls N</c> and <c>fused-batch MODEL fp32 st-network CxHxW
-/// batch 128: Forward N ms | libtorch N ms | libtorch / Forward Rx (min–max ...) | Forward's path P | ...</c>. Each round measures the pair in
-/// the opposite order of the previous one, so a neighbour's load falls on both; the ratio of each round's pair is
-/// reported with its spread. The load average is printed before and after: on a shared machine, quote it.
+/// batch 128: Forward N ms | libtorch N ms | libtorch / Forward Rx (min–max ...) | Forward's path P | ...</c>. Each
+/// round measures the pair in the opposite order of the previous one, so a neighbour's load falls on both; the ratio of
+/// each round's pair is reported with its spread. The load average is printed before and after: on a shared machine,
+/// quote it.
 /// </remarks>
 internal static class FusedScoring
 {
@@ -104,8 +105,8 @@ internal static class FusedScoring
         return 0;
     }
 
-    // Each distinct st-network shape of the fp32 inference copy on a batch of BatchImages: FusedResNet.Forward (the managed path
-    // where HostConv.WinogradByDefault holds, libtorch otherwise) against ForwardLibtorch, alternated.
+    // Each distinct st-network shape of the fp32 inference copy on a batch of BatchImages: FusedResNet.Forward (the managed
+    // path where HostConv.WinogradByDefault holds, libtorch otherwise) against ForwardLibtorch, alternated.
     private static void BatchNetworks(NormalizingFlow flow, Tensor data, int rounds)
     {
         using var copy = ConditionerPrecision.CreateInferenceCopy(flow, ComputePrecision.Float32);

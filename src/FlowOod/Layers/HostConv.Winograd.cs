@@ -2,7 +2,6 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Threading.Tasks;
 
 namespace FlowOod.Layers;
 
@@ -41,7 +40,7 @@ internal sealed partial class HostConv
 
     /// <summary>Whether <see cref="Run(HostImage, HostImage, bool, int)"/> takes the Winograd form where there is one: on
     /// processors with native 512-bit vectors, for which its kernel is written.</summary>
-    public static bool WinogradByDefault { get; } = Vector512.IsHardwareAccelerated;
+    public static bool WinogradByDefault => DefaultWidth == HostVectorWidth.Bits512;
 
     private bool UsesWinograd => winograd is not null && WinogradByDefault;
 
@@ -59,20 +58,11 @@ internal sealed partial class HostConv
             throw new InvalidOperationException($"A {KernelSize}×{KernelSize} convolution of {InChannels} input channels has no Winograd form.");
         }
 
-        int tiles = Tiles(input);
-        int share = ShareTiles;
-        int chunks = (tiles + share - 1) / share;
-        workers = Math.Min(workers, chunks);
-        if (workers == 1)
-        {
-            RunPart(WinogradPart(input, output, accumulate, 0, tiles));
-            return;
-        }
-
-        Parallel.For(0, workers, part => RunPart(WinogradPart(input, output, accumulate, Math.Min(tiles, chunks * part / workers * share), Math.Min(tiles, chunks * (part + 1) / workers * share))));
+        RunInParts(WinogradPart(input, output, accumulate, 0, Tiles(input)), ShareTiles, workers);
     }
 
-    // Tiles per share of a split call (HostHelper's chunks are whole shares): four of the kernel's blocks.
+    // Tiles per share of a split call (HostHelper's chunks and Parallel.For's parts are whole shares): four of the kernel's
+    // blocks.
     private int ShareTiles => 4 * TileBlock;
 
     // Tiles per block of the kernel that computes the products (the direct 512-bit kernel's pixels per block).

@@ -145,14 +145,26 @@ internal sealed partial class HostConv
 
         bool wide = width == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
+        RunInParts(Part(input, output, accumulate, wide, 0, blocks * pixels), pixels, workers);
+    }
+
+    // Computes `whole` in up to `workers` parts of whole blocks of `block` pixels (the last block may be shorter), on the
+    // caller alone or with Parallel.For.
+    private void RunInParts(KernelArgs whole, int block, int workers)
+    {
+        int blocks = (whole.EndPixel - whole.FirstPixel + block - 1) / block;
         workers = Math.Min(workers, blocks);
         if (workers == 1)
         {
-            RunPart(Part(input, output, accumulate, wide, 0, blocks * pixels));
+            RunPart(whole);
             return;
         }
 
-        Parallel.For(0, workers, part => RunPart(Part(input, output, accumulate, wide, blocks * part / workers * pixels, blocks * (part + 1) / workers * pixels)));
+        Parallel.For(0, workers, part => RunPart(whole with
+        {
+            FirstPixel = whole.FirstPixel + (blocks * part / workers * block),
+            EndPixel = Math.Min(whole.EndPixel, whole.FirstPixel + (blocks * (part + 1) / workers * block)),
+        }));
     }
 
     /// <summary>
