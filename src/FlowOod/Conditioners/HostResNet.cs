@@ -115,7 +115,7 @@ internal sealed class HostResNet
     /// runs libtorch).
     /// </summary>
     /// <param name="input">The st-network's input, one image or a batch.</param>
-    /// <param name="split">For one image: whether to share each convolution with <see cref="HostHelper"/>'s thread when
+    /// <param name="split">For one image: whether to share each convolution and BatchNorm–ReLU pass with <see cref="HostHelper"/>'s thread when
     /// no other caller holds it (<see cref="FusedResNet"/> asks for it when the application has opted in and gives
     /// libtorch more than one intra-op thread); the same bits either way.</param>
     /// <param name="threads">For a batch: how many threads compute its images at once, the caller's among them, ≥ 1.
@@ -212,7 +212,7 @@ internal sealed class HostResNet
             taps[0].Run(x, sum, accumulate: false, workers);
             for (int b = 0; b < blocks.Length; b++)
             {
-                AffineRelu(x, inner, Scale(affines, b), Shift(affines, b));
+                AffineRelu(x, inner, affines, ScaleAt(b), workers);
                 blocks[b].First.Run(inner, innerOut, addend: null, relu: true, workers);
                 innerOut.ClearBorder();
                 blocks[b].Second.Run(innerOut, next, addend: x, relu: false, workers);
@@ -221,7 +221,7 @@ internal sealed class HostResNet
                 taps[b + 1].Run(x, sum, accumulate: true, workers);
             }
 
-            AffineRelu(sum, sum, [], []);
+            AffineRelu(sum, sum, null, 0, workers);
             outConv.Run(sum, output, accumulate: false, workers);
             output.CopyInteriorTo(destination, outConv.OutChannels);
         }
@@ -237,10 +237,12 @@ internal sealed class HostResNet
         }
     }
 
-    // Block b's BatchNorm map a (scale) and c (shift) in the affine scratch, after the stem's.
-    private Span<float> Scale(float[] affines, int block) => affines.AsSpan((2 * inChannels) + (2 * block * width), width);
+    // Block b's BatchNorm map a (scale) and c (shift) in the affine scratch, after the stem's: a at ScaleAt(b), c after it.
+    private int ScaleAt(int block) => (2 * inChannels) + (2 * block * width);
 
-    private Span<float> Shift(float[] affines, int block) => affines.AsSpan((2 * inChannels) + (((2 * block) + 1) * width), width);
+    private Span<float> Scale(float[] affines, int block) => affines.AsSpan(ScaleAt(block), width);
+
+    private Span<float> Shift(float[] affines, int block) => affines.AsSpan(ScaleAt(block) + width, width);
 
     // s = [ReLU(a·x + c), ReLU(−(a·x + c))] per pixel, from the NCHW input; the border cleared.
     private void Stem(ReadOnlySpan<float> input, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, HostImage stem)
@@ -264,17 +266,33 @@ internal sealed class HostResNet
         stem.ClearBorder();
     }
 
-    // destination ← ReLU(a·source + c) per channel (ReLU alone when a and c are empty) on the interior; the border
-    // cleared. Channel counts here are multiples of 16.
+    // destination ← ReLU(a·source + c) per channel (ReLU alone when affines is null; a and c are the source's channel
+    // count of floats each from affines[at]) on the interior, shared by rows with the helper's thread when workers holds
+    // it (as the convolutions are, so each thread mostly reads rows it wrote); the border cleared.
+    private static void AffineRelu(HostImage source, HostImage destination, float[]? affines, int at, HostHelper.Lease workers)
+    {
+        if (workers.Helper is { } helper)
+        {
+            helper.Split(0, source.Height, 1, (first, end) => AffineReluRows(source, destination, affines, at, first, end));
+        }
+        else
+        {
+            AffineReluRows(source, destination, affines, at, 0, source.Height);
+        }
+
+        destination.ClearBorder();
+    }
+
+    // AffineRelu's interior rows [first, end). Channel counts here are multiples of 16.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AffineRelu(HostImage source, HostImage destination, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift)
+    private static void AffineReluRows(HostImage source, HostImage destination, float[]? affines, int at, int first, int end)
     {
         int channels = source.Channels;
         int rowLength = source.Width * channels;
-        bool affine = !scale.IsEmpty;
-        ref float a = ref MemoryMarshal.GetReference(scale);
-        ref float c = ref MemoryMarshal.GetReference(shift);
-        for (int y = 0; y < source.Height; y++)
+        bool affine = affines is not null;
+        ref float a = ref affine ? ref affines![at] : ref Unsafe.NullRef<float>();
+        ref float c = ref affine ? ref affines![at + channels] : ref Unsafe.NullRef<float>();
+        for (int y = first; y < end; y++)
         {
             int start = source.Offset(y, 0);
             ref float from = ref source.Data[start];
@@ -291,8 +309,6 @@ internal sealed class HostResNet
                 Vector256.Max(v, Vector256<float>.Zero).StoreUnsafe(ref to, (nuint)k);
             }
         }
-
-        destination.ClearBorder();
     }
 
     private static HostImage Rent(int channels, int height, int width)

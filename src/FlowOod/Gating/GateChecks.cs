@@ -122,12 +122,13 @@ internal static class GateChecks
     // training mode is a state error of the caller (InvalidOperationException), never a mismatch of a gate file.
     internal static void EnsureEvaluationMode(nn.Module module)
     {
-        if (!module.training && !module.modules().Any(m => m.training))
+        if (ModuleModes.FirstTraining(module) is not { } training)
         {
             return;
         }
 
-        var submodule = module.training ? null : module.named_modules().Where(m => m.module.training).Select(m => m.name).FirstOrDefault();
+        var submodule = ReferenceEquals(training, module) ? null
+            : module.named_modules().Where(m => ReferenceEquals(m.module, training)).Select(m => m.name).FirstOrDefault();
         throw new InvalidOperationException(
             "The classifier is in training mode" + (submodule is null ? string.Empty : $" (its submodule '{submodule}' is)")
             + "; call .eval() on it first (the gate never changes the mode of your module, and in training mode "

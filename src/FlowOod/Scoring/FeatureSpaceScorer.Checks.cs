@@ -197,7 +197,7 @@ public sealed partial class FeatureSpaceScorer
     // FlowOod never changes the mode of the caller's module: it must be in evaluation mode already.
     private static void EnsureEvaluationMode(nn.Module? module, string extractorName)
     {
-        if (module is not null && (module.training || module.modules().Any(m => m.training)))
+        if (module is not null && !ModuleModes.AreEvaluating(module))
         {
             throw new InvalidOperationException(
                 $"The feature extractor '{extractorName}' is in training mode; call .eval() on it first (FlowOod never changes the mode of your module, "

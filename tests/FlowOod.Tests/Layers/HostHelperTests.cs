@@ -107,6 +107,66 @@ public sealed class HostHelperTests
     }
 
     [Fact]
+    public void Split_RunsEveryUnitOnce_TheCallerFromTheFirstAndTheHelperFromTheLast()
+    {
+        if (HostHelper.Shared is not { } helper)
+        {
+            return;
+        }
+
+        using var lease = Acquire(helper);
+        int caller = Environment.CurrentManagedThreadId;
+        bool shared = false;
+        for (int call = 0; call < 2000 && !shared; call++)
+        {
+            var owners = new int[100];
+            helper.Split(3, 103, 7, (first, end) =>
+            {
+                ((first - 3) % 7).Should().Be(0, "chunks are whole blocks from the first unit");
+                for (int unit = first; unit < end; unit++)
+                {
+                    Interlocked.Exchange(ref owners[unit - 3], Environment.CurrentManagedThreadId).Should().Be(0, "unit {0} runs once", unit);
+                }
+            });
+
+            owners.Should().NotContain(0, "every unit runs");
+            var byHelper = Enumerable.Range(0, 100).Where(u => owners[u] != caller).ToArray();
+            if (byHelper.Length > 0)
+            {
+                shared = true;
+                byHelper.Min().Should().BeGreaterThan(Enumerable.Range(0, 100).Where(u => owners[u] == caller).DefaultIfEmpty(-1).Max(),
+                    "the helper claims chunks from the last, the caller from the first, so each keeps to its end of an image");
+            }
+        }
+
+        shared.Should().BeTrue("a held helper claims chunks (2,000 calls)");
+    }
+
+    [Fact]
+    public void Split_RethrowsAChunksFailure_AfterEveryChunkIsDone()
+    {
+        var lease = HostHelper.Shared is { } helper ? Acquire(helper) : default;
+        using (lease)
+        {
+            if (lease.Helper is null)
+            {
+                return;
+            }
+
+            int done = 0;
+            FluentActions.Invoking(() => lease.Helper.Split(0, 64, 8, (first, end) =>
+            {
+                Interlocked.Add(ref done, end - first);
+                if (first == 0)
+                {
+                    throw new ArithmeticException("chunk 0");
+                }
+            })).Should().Throw<InvalidOperationException>().WithInnerException<ArithmeticException>().WithMessage("chunk 0");
+            done.Should().Be(64, "the other chunks still ran before the failure was rethrown");
+        }
+    }
+
+    [Fact]
     public void ManyCallersAtOnce_EachGetsItsOwnResult()
     {
         using var scope = NewDisposeScope();
