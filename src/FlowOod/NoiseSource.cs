@@ -57,7 +57,7 @@ internal sealed class GeneratorNoise : NoiseSource
     }
 
     public override Tensor Uniform(Tensor input) =>
-        rand(input.shape, dtype: input.dtype, device: input.device, generator: generator ??= new Generator(seed, input.device));
+        rand(input.Sizes(), dtype: input.dtype, device: input.device, generator: generator ??= new Generator(seed, input.device));
 
     public override void Dispose()
     {
@@ -86,7 +86,7 @@ internal sealed class ContentSeededNoise : NoiseSource
 
     public override Tensor Uniform(Tensor input)
     {
-        var count = input.shape[0];
+        var count = input.size(0);
         var entries = count == 0 ? 0 : input.numel() / count;
         double[] values;
         using (var scope = NewDisposeScope())
@@ -107,7 +107,7 @@ internal sealed class ContentSeededNoise : NoiseSource
             }
         }
 
-        using var hostNoise = tensor(noise, input.shape, dtype: ScalarType.Float64);
+        using var hostNoise = tensor(noise, input.Sizes(), dtype: ScalarType.Float64);
         return hostNoise.to(input.dtype, input.device);
     }
 

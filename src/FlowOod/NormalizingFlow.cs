@@ -247,10 +247,10 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(input, parameterName);
         IntraOpThreads.Adopt();
-        if (!Shapes.EventMatches(input.shape, eventShape))
+        if (!Shapes.EventMatches(input.Sizes(), eventShape))
         {
             throw new ArgumentException(
-                $"Expected a batch of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.", parameterName);
+                $"Expected a batch of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.Sizes())}.", parameterName);
         }
 
         // One check, one message: the dtype this flow computes in (that of its parameters outside 16-bit st-networks),
@@ -265,7 +265,7 @@ public sealed class NormalizingFlow : nn.Module<Tensor, Tensor>
                 parameterName);
         }
 
-        if (input.shape[0] == 0)
+        if (input.size(0) == 0)
         {
             throw new ArgumentException("The batch is empty.", parameterName);
         }

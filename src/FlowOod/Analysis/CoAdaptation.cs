@@ -61,7 +61,7 @@ public static class CoAdaptation
         AnalysisFlows.CheckStatistics(statistics);
         FlowStructure.CheckSupported(flow.Transform);
         flow.ValidateInput(images, nameof(images));
-        var count = images.shape[0];
+        var count = images.size(0);
         if (count < 2)
         {
             throw new ArgumentException($"The co-adaptation measure needs at least 2 images (a variance), got {count}.", nameof(images));

@@ -138,15 +138,15 @@ internal static class FlowStructure
                     return current;
                 case FactorOut factorOut:
                     var keep = factorOut.KeepChannels;
-                    if (input.dim() < 2 || input.shape[1] <= keep)
+                    if (input.dim() < 2 || input.size(1) <= keep)
                     {
                         throw new ArgumentException(
-                            $"FactorOut keeps {keep} channels and needs more than that, got {Shapes.Format(input.shape)}.", nameof(input));
+                            $"FactorOut keeps {keep} channels and needs more than that, got {Shapes.Format(input.Sizes())}.", nameof(input));
                     }
 
                     var kept = input.narrow(1, 0, keep);
-                    var rest = input.narrow(1, keep, input.shape[1] - keep);
-                    var innerLayout = layout.Embedded(input.shape[1]);
+                    var rest = input.narrow(1, keep, input.size(1) - keep);
+                    var innerLayout = layout.Embedded(input.size(1));
                     var transformed = Step(factorOut.Inner, kept, ref innerLayout, scale + 1);
                     layout = layout.Then(Own(Reshape(factorOut, includePreprocessing: false)));
                     return cat(new[] { transformed, rest }, 1);
@@ -238,7 +238,7 @@ internal sealed class Layout
             }
             else
             {
-                var shape = current.shape.ToArray();
+                var shape = current.Sizes().ToArray();
                 shape[1] = node.embedInChannels - shape[1];
                 current = cat(new[] { current, zeros(shape, dtype: current.dtype, device: current.device) }, 1);
             }

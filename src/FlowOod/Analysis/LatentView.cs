@@ -130,10 +130,10 @@ public static class LatentView
     {
         ArgumentNullException.ThrowIfNull(latent);
         var eventShape = flow.EventShape.ToArray();
-        if (!Shapes.EventMatches(latent.shape, eventShape))
+        if (!Shapes.EventMatches(latent.Sizes(), eventShape))
         {
             throw new ArgumentException(
-                $"Expected a latent of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(latent.shape)}.", nameof(latent));
+                $"Expected a latent of shape [N, {string.Join(", ", eventShape)}], got {Shapes.Format(latent.Sizes())}.", nameof(latent));
         }
 
         if (!latent.is_floating_point())

@@ -112,7 +112,7 @@ public sealed partial class ActNorm : Bijector
         if (perChannel < 2)
         {
             throw new ArgumentException(
-                $"ActNorm.InitializeFrom needs at least 2 values per channel to estimate a standard deviation, got a batch of shape {Shapes.Format(batch.shape)}.",
+                $"ActNorm.InitializeFrom needs at least 2 values per channel to estimate a standard deviation, got a batch of shape {Shapes.Format(batch.Sizes())}.",
                 nameof(batch));
         }
 
@@ -270,10 +270,10 @@ public sealed partial class ActNorm : Bijector
     protected override void ValidateInput(Tensor input, string direction)
     {
         base.ValidateInput(input, direction);
-        if (input.shape[1] != channels)
+        if (input.size(1) != channels)
         {
             throw new ArgumentException(
-                $"ActNorm.{direction} expects [N, {channels}, ...] ({channels} channels), got {Shapes.Format(input.shape)}.", nameof(input));
+                $"ActNorm.{direction} expects [N, {channels}, ...] ({channels} channels), got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
     }
 
@@ -331,7 +331,7 @@ public sealed partial class ActNorm : Bijector
     /// <summary>P·Σ log s repeated for each of the N examples, P the positions per channel.</summary>
     private Tensor LogDet(Tensor input)
     {
-        var positions = Shapes.Product(input.shape.AsSpan(2));
-        return log_scale.sum().Times(positions).expand(input.shape[0]).contiguous();
+        var positions = Shapes.Product(input.Sizes().AsSpan(2));
+        return log_scale.sum().Times(positions).expand(input.size(0)).contiguous();
     }
 }

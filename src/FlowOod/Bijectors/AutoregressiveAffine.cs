@@ -84,10 +84,10 @@ public sealed partial class AutoregressiveAffine : Bijector
     protected override void ValidateInput(Tensor input, string direction)
     {
         base.ValidateInput(input, direction);
-        if (!Shapes.EventMatches(input.shape, eventShape))
+        if (!Shapes.EventMatches(input.Sizes(), eventShape))
         {
             throw new ArgumentException(
-                $"{nameof(AutoregressiveAffine)}.{direction} expects [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.",
+                $"{nameof(AutoregressiveAffine)}.{direction} expects [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.Sizes())}.",
                 nameof(input));
         }
     }

@@ -84,7 +84,7 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
         if (input.dim() < 2)
         {
             throw new ArgumentException(
-                $"{GetType().Name}.{direction} expects a batch-first tensor [N, ...] of rank >= 2, got shape {Shapes.Format(input.shape)}.",
+                $"{GetType().Name}.{direction} expects a batch-first tensor [N, ...] of rank >= 2, got shape {Shapes.Format(input.Sizes())}.",
                 nameof(input));
         }
 
@@ -97,7 +97,7 @@ public abstract class Bijector : nn.Module<Tensor, (Tensor Output, Tensor LogDet
     }
 
     /// <summary>A zero log-determinant of shape <c>[N]</c> matching <paramref name="like"/>'s batch, dtype and device.</summary>
-    protected static Tensor ZeroLogDet(Tensor like) => zeros(like.shape[0], dtype: like.dtype, device: like.device);
+    protected static Tensor ZeroLogDet(Tensor like) => zeros(like.size(0), dtype: like.dtype, device: like.device);
 
     /// <summary>Sums a per-element tensor over every non-batch dimension, giving <c>[N]</c>.</summary>
     protected static Tensor SumPerExample(Tensor perElement) => perElement.flatten(1).sum(1);

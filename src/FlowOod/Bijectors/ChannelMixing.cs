@@ -13,10 +13,10 @@ internal static class ChannelMixing
     /// </summary>
     public static void Validate(Tensor input, long channels, string typeName, string direction)
     {
-        if ((input.dim() != 2 && input.dim() != 4) || input.shape[1] != channels)
+        if ((input.dim() != 2 && input.dim() != 4) || input.size(1) != channels)
         {
             throw new ArgumentException(
-                $"{typeName}.{direction} expects vectors [N, {channels}] or images [N, {channels}, H, W], got {Shapes.Format(input.shape)}.",
+                $"{typeName}.{direction} expects vectors [N, {channels}] or images [N, {channels}, H, W], got {Shapes.Format(input.Sizes())}.",
                 nameof(input));
         }
     }
@@ -29,16 +29,16 @@ internal static class ChannelMixing
             return input.matmul(weight.t());
         }
 
-        var c = weight.shape[0];
+        var c = weight.size(0);
         return nn.functional.conv2d(input, weight.reshape(c, c, 1, 1));
     }
 
     /// <summary>P, the positions per channel: H·W for images, 1 for vectors.</summary>
-    public static long Positions(Tensor input) => Shapes.Product(input.shape.AsSpan(2));
+    public static long Positions(Tensor input) => Shapes.Product(input.Sizes().AsSpan(2));
 
     /// <summary><paramref name="perPosition"/>·P repeated for each of the N examples: a new <c>[N]</c> tensor.</summary>
     public static Tensor LogDet(Tensor perPosition, Tensor input) =>
-        perPosition.Times(Positions(input)).expand(input.shape[0]).contiguous();
+        perPosition.Times(Positions(input)).expand(input.size(0)).contiguous();
 
     /// <summary>
     /// A random orthogonal <c>[n, n]</c> matrix, Haar-distributed: Q of the QR factorisation of a standard Gaussian

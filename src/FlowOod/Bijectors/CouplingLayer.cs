@@ -111,10 +111,10 @@ public abstract partial class CouplingLayer : Bijector
     protected override void ValidateInput(Tensor input, string direction)
     {
         base.ValidateInput(input, direction);
-        if (!Shapes.EventMatches(input.shape, eventShape))
+        if (!Shapes.EventMatches(input.Sizes(), eventShape))
         {
             throw new ArgumentException(
-                $"{GetType().Name}.{direction} expects [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.shape)}.",
+                $"{GetType().Name}.{direction} expects [N, {string.Join(", ", eventShape)}], got {Shapes.Format(input.Sizes())}.",
                 nameof(input));
         }
     }

@@ -41,10 +41,10 @@ public sealed partial class FactorOut : Bijector
     protected override void ValidateInput(Tensor input, string direction)
     {
         base.ValidateInput(input, direction);
-        if (input.shape[1] <= keep)
+        if (input.size(1) <= keep)
         {
             throw new ArgumentException(
-                $"FactorOut keeps {keep} channels and needs more than that, got {Shapes.Format(input.shape)}.", nameof(input));
+                $"FactorOut keeps {keep} channels and needs more than that, got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
     }
 
@@ -57,12 +57,12 @@ public sealed partial class FactorOut : Bijector
     private (Tensor Output, Tensor LogDet) Apply(Tensor input, bool inverse)
     {
         var kept = input.narrow(1, 0, keep);
-        var rest = input.narrow(1, keep, input.shape[1] - keep);
+        var rest = input.narrow(1, keep, input.size(1) - keep);
         var (transformed, logDet) = inverse ? inner.Inverse(kept) : inner.Forward(kept);
-        if (!transformed.shape.AsSpan().SequenceEqual(kept.shape))
+        if (!transformed.Sizes().AsSpan().SequenceEqual(kept.Sizes()))
         {
             throw new InvalidOperationException(
-                $"FactorOut's inner bijector changed the shape {Shapes.Format(kept.shape)} to {Shapes.Format(transformed.shape)}; it must preserve it.");
+                $"FactorOut's inner bijector changed the shape {Shapes.Format(kept.Sizes())} to {Shapes.Format(transformed.Sizes())}; it must preserve it.");
         }
 
         return (cat(new[] { transformed, rest }, 1), logDet);

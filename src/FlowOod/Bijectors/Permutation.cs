@@ -103,10 +103,10 @@ public sealed partial class Permutation : Bijector
     protected override void ValidateInput(Tensor input, string direction)
     {
         base.ValidateInput(input, direction);
-        if (input.shape[1] != permutation.Length)
+        if (input.size(1) != permutation.Length)
         {
             throw new ArgumentException(
-                $"Permutation.{direction} expects [N, {permutation.Length}, ...], got {Shapes.Format(input.shape)}.", nameof(input));
+                $"Permutation.{direction} expects [N, {permutation.Length}, ...], got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
     }
 

@@ -25,24 +25,24 @@ public sealed partial class Squeeze : Bijector
         base.ValidateInput(input, direction);
         if (input.dim() != 4)
         {
-            throw new ArgumentException($"Squeeze.{direction} expects images [N, C, H, W], got {Shapes.Format(input.shape)}.", nameof(input));
+            throw new ArgumentException($"Squeeze.{direction} expects images [N, C, H, W], got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
 
-        if (direction == nameof(Forward) && (input.shape[2] % 2 != 0 || input.shape[3] % 2 != 0))
+        if (direction == nameof(Forward) && (input.size(2) % 2 != 0 || input.size(3) % 2 != 0))
         {
-            throw new ArgumentException($"Squeeze needs even height and width, got {Shapes.Format(input.shape)}.", nameof(input));
+            throw new ArgumentException($"Squeeze needs even height and width, got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
 
-        if (direction == nameof(Inverse) && input.shape[1] % 4 != 0)
+        if (direction == nameof(Inverse) && input.size(1) % 4 != 0)
         {
-            throw new ArgumentException($"Squeeze.Inverse needs channels divisible by 4, got {Shapes.Format(input.shape)}.", nameof(input));
+            throw new ArgumentException($"Squeeze.Inverse needs channels divisible by 4, got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
     }
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) ForwardCore(Tensor input)
     {
-        long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3];
+        long n = input.size(0), c = input.size(1), h = input.size(2), w = input.size(3);
         var output = input.reshape(n, c, h / 2, 2, w / 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(n, c * 4, h / 2, w / 2);
         return (output, ZeroLogDet(input));
     }
@@ -50,7 +50,7 @@ public sealed partial class Squeeze : Bijector
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor LogDet) InverseCore(Tensor input)
     {
-        long n = input.shape[0], c = input.shape[1] / 4, h = input.shape[2], w = input.shape[3];
+        long n = input.size(0), c = input.size(1) / 4, h = input.size(2), w = input.size(3);
         var output = input.reshape(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, h * 2, w * 2);
         return (output, ZeroLogDet(input));
     }

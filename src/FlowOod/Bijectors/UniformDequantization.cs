@@ -54,10 +54,10 @@ public sealed partial class UniformDequantization : Bijector
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(uniform);
         ValidateInput(input, nameof(Forward));
-        if (!uniform.shape.AsSpan().SequenceEqual(input.shape))
+        if (!uniform.Sizes().AsSpan().SequenceEqual(input.Sizes()))
         {
             throw new ArgumentException(
-                $"The noise u must have the input's shape {Shapes.Format(input.shape)}, got {Shapes.Format(uniform.shape)}.", nameof(uniform));
+                $"The noise u must have the input's shape {Shapes.Format(input.Sizes())}, got {Shapes.Format(uniform.Sizes())}.", nameof(uniform));
         }
 
         using var scope = NewDisposeScope();
@@ -86,8 +86,8 @@ public sealed partial class UniformDequantization : Bijector
 
     private static Tensor LogDet(Tensor like, double perEntry)
     {
-        var entries = like.numel() / like.shape[0];
-        return ScalarMath.Full(like.shape[0], perEntry * entries, like.dtype, like.device);
+        var entries = like.numel() / like.size(0);
+        return ScalarMath.Full(like.size(0), perEntry * entries, like.dtype, like.device);
     }
 
     /// <inheritdoc/>

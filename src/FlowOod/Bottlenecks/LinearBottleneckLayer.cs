@@ -59,17 +59,17 @@ internal sealed partial class LinearBottleneckLayer : nn.Module<Tensor, Tensor>,
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (!Shapes.EventMatches(input.shape, featureShape))
+        if (!Shapes.EventMatches(input.Sizes(), featureShape))
         {
             throw new ArgumentException(
-                $"The linear bottleneck was built for [N, {string.Join(", ", featureShape)}], got {Shapes.Format(input.shape)}.", nameof(input));
+                $"The linear bottleneck was built for [N, {string.Join(", ", featureShape)}], got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
 
         using var scope = NewDisposeScope();
         using var flat = input.flatten(1);
         using var code = encode.call(flat);
         using var back = decode.call(code);
-        return scope.MoveToOuter(back.reshape(new[] { input.shape[0] }.Concat(featureShape).ToArray()));
+        return scope.MoveToOuter(back.reshape(new[] { input.size(0) }.Concat(featureShape).ToArray()));
     }
 
     /// <inheritdoc/>

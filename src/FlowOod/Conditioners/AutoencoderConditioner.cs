@@ -109,10 +109,10 @@ internal sealed partial class AutoencoderConditioner : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (!Shapes.EventMatches(input.shape, inputShape))
+        if (!Shapes.EventMatches(input.Sizes(), inputShape))
         {
             throw new ArgumentException(
-                $"This autoencoder st-network was built for [N, {string.Join(", ", inputShape)}], got {Shapes.Format(input.shape)}.", nameof(input));
+                $"This autoencoder st-network was built for [N, {string.Join(", ", inputShape)}], got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
 
         using var scope = NewDisposeScope();

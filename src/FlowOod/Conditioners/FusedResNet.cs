@@ -97,7 +97,7 @@ internal sealed class FusedResNet : IDisposable
     public Tensor Forward(Tensor input)
     {
         int threads = get_num_threads();
-        bool batch = input.shape is [> 1, ..];
+        bool batch = input.Sizes() is [> 1, ..];
         if ((!batch || (HostConv.WinogradByDefault && input.dtype == ScalarType.Float32))
             && Host()?.TryForward(input, split: FlowOodRuntime.SingleImageHelperThread && threads > 1, threads) is { } fromHost)
         {

@@ -123,7 +123,7 @@ internal sealed class HostResNet
     public Tensor? TryForward(Tensor input, bool split, int threads = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        var shape = input.shape;
+        var shape = input.Sizes();
         if (input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || input.device_type != DeviceType.CPU || input.requires_grad
             || shape.Length != 4 || shape[0] < 1 || shape[1] != inChannels || shape[2] > MaxSide || shape[3] > MaxSide
             || HostImage.ElementsFor(Math.Max(width, outConv.PaddedOutChannels), (int)shape[2], (int)shape[3]) > MaxPooledFloats

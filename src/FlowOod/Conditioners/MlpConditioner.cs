@@ -63,9 +63,9 @@ internal sealed partial class MlpConditioner : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (input.dim() != 2 || input.shape[1] != inputFeatures)
+        if (input.dim() != 2 || input.size(1) != inputFeatures)
         {
-            throw new ArgumentException($"The MLP st-network expects [N, {inputFeatures}], got {Shapes.Format(input.shape)}.", nameof(input));
+            throw new ArgumentException($"The MLP st-network expects [N, {inputFeatures}], got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
 
         using var scope = NewDisposeScope();

@@ -124,10 +124,10 @@ internal sealed partial class ResNetConditioner : nn.Module<Tensor, Tensor>, IFo
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (inputShape is not null && !Shapes.EventMatches(input.shape, inputShape))
+        if (inputShape is not null && !Shapes.EventMatches(input.Sizes(), inputShape))
         {
             throw new ArgumentException(
-                $"This ResNet st-network has a bottleneck built for [N, {string.Join(", ", inputShape)}], got {Shapes.Format(input.shape)}.",
+                $"This ResNet st-network has a bottleneck built for [N, {string.Join(", ", inputShape)}], got {Shapes.Format(input.Sizes())}.",
                 nameof(input));
         }
 

@@ -92,5 +92,5 @@ internal sealed partial class WeightNormConv2d : nn.Module<Tensor, Tensor>
         return scope.MoveToOuter(weight_v.mul(weight_g.div(Norms(weight_v))));
     }
 
-    private static Tensor Norms(Tensor v) => v.flatten(1).Squared().sum(1).sqrt().reshape(v.shape[0], 1, 1, 1);
+    private static Tensor Norms(Tensor v) => v.flatten(1).Squared().sum(1).sqrt().reshape(v.size(0), 1, 1, 1);
 }

@@ -52,19 +52,19 @@ public static class ImageDetectors
         options.Validate();
         if (images.dim() != 4)
         {
-            throw new ArgumentException($"The detector is fitted on a batch of images [N, C, H, W]; got {Shapes.Format(images.shape)}.", nameof(images));
+            throw new ArgumentException($"The detector is fitted on a batch of images [N, C, H, W]; got {Shapes.Format(images.Sizes())}.", nameof(images));
         }
 
         if (options.Score is ImageScore.RotationPrediction or ImageScore.DoseAndRotation
-            && (images.shape[2] != images.shape[3] || images.shape[2] % 4 != 0 || images.shape[2] > RotationPredictionScorer.MaxSize))
+            && (images.size(2) != images.size(3) || images.size(2) % 4 != 0 || images.size(2) > RotationPredictionScorer.MaxSize))
         {
             throw new ArgumentException(
-                $"The score {options.Score} rotates images by 90°, so it needs square images with a side that is a multiple of 4 (up to {RotationPredictionScorer.MaxSize}); got {Shapes.Format(images.shape)}. "
+                $"The score {options.Score} rotates images by 90°, so it needs square images with a side that is a multiple of 4 (up to {RotationPredictionScorer.MaxSize}); got {Shapes.Format(images.Sizes())}. "
                 + $"Crop or pad the images, or choose Score = {nameof(ImageScore)}.{nameof(ImageScore.Dose)}.",
                 nameof(images));
         }
 
-        var count = images.shape[0];
+        var count = images.size(0);
         var calibrationCount = CalibrationSplit.CalibrationCount(count, options.CalibrationFraction, options.TargetFalsePositiveRate, "images", nameof(images));
         var (rest, calibrationIndices) = CalibrationSplit.Split(count, calibrationCount, options.Seed);
         var fitCount = (long)Math.Round(rest.Length * options.FitFraction, MidpointRounding.AwayFromZero);
@@ -106,7 +106,7 @@ public static class ImageDetectors
             return RotationPredictionScorer.Train(train, options.Rotation, cancellationToken: cancellationToken);
         }
 
-        var flow = options.Flow.Build(train.shape.Skip(1).ToArray(), train.device);
+        var flow = options.Flow.Build(train.Sizes().Skip(1).ToArray(), train.device);
         NormalizingFlow? local = null;
         try
         {
@@ -141,9 +141,9 @@ public static class ImageDetectors
     // fitted on images the density never sees, as ScoreDensityScorer asks. The result owns the flow and the network.
     private static IOodScorer DoseAndRotation(NormalizingFlow flow, Tensor train, Tensor fit, ImageDetectorOptions options, CancellationToken cancellationToken)
     {
-        var half = fit.shape[0] / 2;
+        var half = fit.size(0) / 2;
         using var doseFit = fit.narrow(0, 0, half);
-        using var densityFit = fit.narrow(0, half, fit.shape[0] - half);
+        using var densityFit = fit.narrow(0, half, fit.size(0) - half);
         var dose = Owning(DoseScorer.Fit(flow, doseFit, maxSamplesPerStatistic: DoseSamplesPerStatistic), f => new DoseScorer(flow, f.FittedStatistics, ownsFlow: true));
         RotationPredictionScorer? rotation = null;
         try

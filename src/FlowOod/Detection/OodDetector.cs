@@ -136,7 +136,7 @@ public sealed class OodDetector : IDisposable
             throw new ArgumentException("The validation batch must have a batch dimension, got a scalar tensor.", nameof(inDistributionValidation));
         }
 
-        CheckCount(inDistributionValidation.shape[0], targetFalsePositiveRate, nameof(inDistributionValidation));
+        CheckCount(inDistributionValidation.size(0), targetFalsePositiveRate, nameof(inDistributionValidation));
         var scores = ScoreChecked(scorer, inDistributionValidation, progress);
         return new OodDetector(scorer, targetFalsePositiveRate, scores, $"score from {scorer.Name} of validation example", ownsScorer);
     }
@@ -204,10 +204,10 @@ public sealed class OodDetector : IDisposable
         ArgumentNullException.ThrowIfNull(batch);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         var scores = Scorer.Score(batch);
-        if (batch.Dimensions == 0 || scores.Length != batch.shape[0])
+        if (batch.Dimensions == 0 || scores.Length != batch.size(0))
         {
             throw new InvalidOperationException(
-                $"{Scorer.Name} returned {scores.Length} scores for a batch of shape {Shapes.Format(batch.shape)}; expected one per example.");
+                $"{Scorer.Name} returned {scores.Length} scores for a batch of shape {Shapes.Format(batch.Sizes())}; expected one per example.");
         }
 
         var predictions = new OodPrediction[scores.Length];
@@ -262,10 +262,10 @@ public sealed class OodDetector : IDisposable
     private static double[] ScoreChecked(IOodScorer scorer, Tensor batch, IProgress<ScoringProgress>? progress = null)
     {
         var scores = progress is null ? scorer.Score(batch) : scorer.Score(batch, progress);
-        if (scores is null || scores.Length != batch.shape[0])
+        if (scores is null || scores.Length != batch.size(0))
         {
             throw new InvalidOperationException(
-                $"{scorer.Name} returned {scores?.Length ?? 0} scores for a batch of shape {Shapes.Format(batch.shape)}; expected one per example.");
+                $"{scorer.Name} returned {scores?.Length ?? 0} scores for a batch of shape {Shapes.Format(batch.Sizes())}; expected one per example.");
         }
 
         return (double[])scores.Clone();

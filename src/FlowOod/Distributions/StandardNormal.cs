@@ -22,7 +22,7 @@ public sealed class StandardNormal : IBaseDistribution
         ArgumentNullException.ThrowIfNull(latent);
         using var scope = NewDisposeScope();
         var perExample = latent.flatten(1);
-        var result = perExample.Squared().sum(1).TimesInPlace(-0.5).MinusInPlace(perExample.shape[1] * HalfLogTwoPi);
+        var result = perExample.Squared().sum(1).TimesInPlace(-0.5).MinusInPlace(perExample.size(1) * HalfLogTwoPi);
         return scope.MoveToOuter(result);
     }
 

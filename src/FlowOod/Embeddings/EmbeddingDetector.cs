@@ -177,7 +177,7 @@ public sealed class EmbeddingDetector : IDisposable
     {
         ThrowIfDisposed();
         EmbeddingRows.CheckTensor(rows, Dimension, nameof(rows));
-        return Verdicts(ScoreFlat(EmbeddingRows.ToArray(rows), (int)rows.shape[0], nameof(rows)));
+        return Verdicts(ScoreFlat(EmbeddingRows.ToArray(rows), (int)rows.size(0), nameof(rows)));
     }
 
     /// <summary>
@@ -232,8 +232,8 @@ public sealed class EmbeddingDetector : IDisposable
         options ??= new EmbeddingDetectorOptions();
         options.Validate();
         IntraOpThreads.Adopt();
-        var count = rows.shape[0];
-        var width = rows.shape[1];
+        var count = rows.size(0);
+        var width = rows.size(1);
         if (options.ChunkSize * width > EmbeddingRows.MaxChunkValues)
         {
             throw new ArgumentException(
@@ -248,7 +248,7 @@ public sealed class EmbeddingDetector : IDisposable
         try
         {
             // Calibration scores come from the serving path itself: the same chunks, padding and far-row rule.
-            var scores = ScoreRows(scorer, options.ChunkSize, EmbeddingRows.ToArray(calibration), (int)calibration.shape[0], parameterName);
+            var scores = ScoreRows(scorer, options.ChunkSize, EmbeddingRows.ToArray(calibration), (int)calibration.size(0), parameterName);
             return new EmbeddingDetector(new OodDetector(scorer, options.TargetFalsePositiveRate, scores, ownsScorer: true), options.ChunkSize);
         }
         catch

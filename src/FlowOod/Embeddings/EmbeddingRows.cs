@@ -82,20 +82,20 @@ internal static class EmbeddingRows
     public static void CheckTensor(Tensor rows, int? dimension, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(rows, parameterName);
-        if (rows.Dimensions != 2 || (dimension is { } d && rows.shape[1] != d))
+        if (rows.Dimensions != 2 || (dimension is { } d && rows.size(1) != d))
         {
             throw new ArgumentException(
-                $"Expected rows [N, {(dimension is { } dd ? dd.ToString(CultureInfo.InvariantCulture) : "D")}], got shape {Shapes.Format(rows.shape)}.", parameterName);
+                $"Expected rows [N, {(dimension is { } dd ? dd.ToString(CultureInfo.InvariantCulture) : "D")}], got shape {Shapes.Format(rows.Sizes())}.", parameterName);
         }
 
-        if (rows.shape[0] == 0)
+        if (rows.size(0) == 0)
         {
             throw new ArgumentException("There are no rows.", parameterName);
         }
 
         if (dimension is null)
         {
-            CheckDimension(rows.shape[1], parameterName);
+            CheckDimension(rows.size(1), parameterName);
         }
 
         if (rows.dtype != ScalarType.Float32)

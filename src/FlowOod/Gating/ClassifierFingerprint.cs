@@ -53,7 +53,7 @@ public sealed record ClassifierFingerprint(IReadOnlyList<string> Parameters, str
         foreach (var (name, tensor) in tensors)
         {
             InputChecks.RejectMetaDevice(tensor, $"The classifier's tensor '{name}'", nameof(classifier));
-            var entry = string.Create(CultureInfo.InvariantCulture, $"{name}:{DtypeName(tensor.dtype)}{Shapes.Format(tensor.shape)}");
+            var entry = string.Create(CultureInfo.InvariantCulture, $"{name}:{DtypeName(tensor.dtype)}{Shapes.Format(tensor.Sizes())}");
             entries.Add(entry);
             total.AppendData(Encoding.UTF8.GetBytes(entry + "\n"));
             using var host = tensor.detach().cpu().contiguous();

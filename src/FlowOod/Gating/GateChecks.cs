@@ -52,10 +52,10 @@ internal static class GateChecks
 
     internal static void CheckLogits(Tensor logits, long rows, int classCount)
     {
-        if (logits is null || logits.Dimensions != 2 || logits.shape[0] != rows || logits.shape[1] != classCount)
+        if (logits is null || logits.Dimensions != 2 || logits.size(0) != rows || logits.size(1) != classCount)
         {
             throw new InvalidOperationException(
-                $"The classifier returned {(logits is null ? "null" : Shapes.Format(logits.shape))} for a chunk of {rows} inputs; expected [{rows}, {classCount}].");
+                $"The classifier returned {(logits is null ? "null" : Shapes.Format(logits.Sizes()))} for a chunk of {rows} inputs; expected [{rows}, {classCount}].");
         }
     }
 
@@ -64,15 +64,15 @@ internal static class GateChecks
     internal static (long Count, InputValues Values) ValidateBatch(Tensor batch, long[] inputShape, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(batch, parameterName);
-        if (!Shapes.EventMatches(batch.shape, inputShape))
+        if (!Shapes.EventMatches(batch.Sizes(), inputShape))
         {
             throw new ArgumentException(
-                $"Expected a batch of shape [N, {string.Join(", ", inputShape)}], got {Shapes.Format(batch.shape)}"
-                + (batch.shape.AsSpan().SequenceEqual(inputShape) ? "; use ClassifyOne for a single input." : "."),
+                $"Expected a batch of shape [N, {string.Join(", ", inputShape)}], got {Shapes.Format(batch.Sizes())}"
+                + (batch.Sizes().AsSpan().SequenceEqual(inputShape) ? "; use ClassifyOne for a single input." : "."),
                 parameterName);
         }
 
-        if (batch.shape[0] == 0)
+        if (batch.size(0) == 0)
         {
             throw new ArgumentException("The batch is empty.", parameterName);
         }
@@ -89,15 +89,15 @@ internal static class GateChecks
             throw new ArgumentException("The batch contains NaN or infinite values.", parameterName);
         }
 
-        return (batch.shape[0], new InputValues(min, max));
+        return (batch.size(0), new InputValues(min, max));
     }
 
     // In-distribution data for Fit: [N, ...], N ≥ 1, rank ≥ 2, float32, finite; returns the shape of one input.
     internal static long[] ValidateData(Tensor data, string parameterName)
     {
-        if (data.Dimensions < 2 || data.shape.Skip(1).Any(d => d <= 0))
+        if (data.Dimensions < 2 || data.Sizes().Skip(1).Any(d => d <= 0))
         {
-            throw new ArgumentException($"Expected in-distribution inputs [N, ...InputShape], got shape {Shapes.Format(data.shape)}.", parameterName);
+            throw new ArgumentException($"Expected in-distribution inputs [N, ...InputShape], got shape {Shapes.Format(data.Sizes())}.", parameterName);
         }
 
         if (data.dtype != ScalarType.Float32)
@@ -106,7 +106,7 @@ internal static class GateChecks
         }
 
         InputChecks.RejectMetaDevice(data, "The in-distribution data", parameterName);
-        if (data.shape[0] > 0)
+        if (data.size(0) > 0)
         {
             var (min, max) = InputChecks.MinMaxOnHost(data);
             if (double.IsNaN(min) || double.IsInfinity(min) || double.IsInfinity(max))
@@ -115,7 +115,7 @@ internal static class GateChecks
             }
         }
 
-        return data.shape[1..];
+        return data.Sizes()[1..];
     }
 
     // FlowOod never changes the mode of the caller's classifier: it must be in evaluation mode already. A classifier in

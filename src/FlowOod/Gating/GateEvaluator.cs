@@ -86,7 +86,7 @@ internal sealed class GateEvaluator : IDisposable
             chunk.narrow(0, 0, length).copy_(batch.narrow(0, start, length));
 
             var (logits, features) = Forward(chunk);
-            GateChecks.CheckLogits(logits, chunk.shape[0], ClassCount);
+            GateChecks.CheckLogits(logits, chunk.size(0), ClassCount);
             // The batch was checked above (shape, dtype, finite: its values read once); the features are checked (shape,
             // dtype, finite, the padding's too) and the scores for NaN once, by the feature scorer, which scores only the
             // chunk's inputs where its flow's managed path makes a row's score independent of the others, and the whole
@@ -147,35 +147,35 @@ internal sealed class GateEvaluator : IDisposable
             var reason = e.Message.Split('\n', 2)[0].TrimEnd();
             throw new ArgumentException(
                 $"The classifier (or the feature extractor) failed on one input of shape {Shapes.Format(inputShape)} "
-                + $"(a batch {Shapes.Format(probe.shape)} of float32 on {Device}): {reason}",
+                + $"(a batch {Shapes.Format(probe.Sizes())} of float32 on {Device}): {reason}",
                 "classifier",
                 e);
         }
 
-        if (logits is null || logits.Dimensions != 2 || logits.shape[0] != 1 || logits.shape[1] < 2 || !logits.is_floating_point())
+        if (logits is null || logits.Dimensions != 2 || logits.size(0) != 1 || logits.size(1) < 2 || !logits.is_floating_point())
         {
             throw new ArgumentException(
                 $"The classifier must return logits [N, C] with C ≥ 2 classes (floating point); for one input of shape {Shapes.Format(inputShape)} it returned "
-                + (logits is null ? "null" : $"{logits.dtype} of shape {Shapes.Format(logits.shape)}")
-                + (logits is { Dimensions: 1 } ? " (no batch dimension?)" : logits is { Dimensions: 2 } && logits.shape[1] < 2 ? " (fewer than 2 classes)" : string.Empty) + ".",
+                + (logits is null ? "null" : $"{logits.dtype} of shape {Shapes.Format(logits.Sizes())}")
+                + (logits is { Dimensions: 1 } ? " (no batch dimension?)" : logits is { Dimensions: 2 } && logits.size(1) < 2 ? " (fewer than 2 classes)" : string.Empty) + ".",
                 "classifier");
         }
 
-        var classes = checked((int)logits.shape[1]);
+        var classes = checked((int)logits.size(1));
         ClassCount = classes;
         if (features is null)
         {
             return (classes, 0);
         }
 
-        if (features.Dimensions != 2 || features.shape[1] < 2 || features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        if (features.Dimensions != 2 || features.size(1) < 2 || features.dtype is not (ScalarType.Float32 or ScalarType.Float64))
         {
             throw new ArgumentException(
-                $"{SourceDescription} must give at least 2 floating-point features per input; for one input it gave {features.dtype} of shape {Shapes.Format(features.shape)}.",
+                $"{SourceDescription} must give at least 2 floating-point features per input; for one input it gave {features.dtype} of shape {Shapes.Format(features.Sizes())}.",
                 Source == FeatureSource.Layer ? "FeatureLayer" : "FeatureExtractor");
         }
 
-        return (classes, checked((int)features.shape[1]));
+        return (classes, checked((int)features.size(1)));
     }
 
     // Scores one zero input with the detector's scorer of inputs (Create: the scorer must accept the gate's shape).
@@ -220,7 +220,7 @@ internal sealed class GateEvaluator : IDisposable
         {
             case FeatureSource.Layer:
                 var (output, layerOutput) = capture!.Run(classifier, chunk);
-                return (output, Flatten(layerOutput, chunk.shape[0]));
+                return (output, Flatten(layerOutput, chunk.size(0)));
             case FeatureSource.Extractor:
                 var logits = classifier.call(chunk);
                 return (logits, extractor!(chunk));
@@ -231,10 +231,10 @@ internal sealed class GateEvaluator : IDisposable
 
     private Tensor Flatten(Tensor layerOutput, long rows)
     {
-        if (layerOutput.Dimensions < 1 || layerOutput.shape[0] != rows)
+        if (layerOutput.Dimensions < 1 || layerOutput.size(0) != rows)
         {
             throw new InvalidOperationException(
-                $"{SourceDescription} returned shape {Shapes.Format(layerOutput.shape)} for a chunk of {rows} inputs; expected [{rows}, ...] (one row per input).");
+                $"{SourceDescription} returned shape {Shapes.Format(layerOutput.Sizes())} for a chunk of {rows} inputs; expected [{rows}, ...] (one row per input).");
         }
 
         return layerOutput.Dimensions == 2 ? layerOutput : layerOutput.reshape(rows, -1);
@@ -248,10 +248,10 @@ internal sealed class GateEvaluator : IDisposable
         var scorer = InputScorer!;
         var flowScorer = scorer as FlowScorer;
         var result = flowScorer is not null && values is { } read ? flowScorer.ScoreChecked(chunk, read, parameterName) : scorer.Score(chunk);
-        if (result is null || result.Length != chunk.shape[0])
+        if (result is null || result.Length != chunk.size(0))
         {
             throw new InvalidOperationException(
-                $"{scorer.Name} returned {result?.Length ?? 0} scores for a chunk of {chunk.shape[0]} inputs; expected one per input.");
+                $"{scorer.Name} returned {result?.Length ?? 0} scores for a chunk of {chunk.size(0)} inputs; expected one per input.");
         }
 
         if (flowScorer is not null)

@@ -27,7 +27,7 @@ internal static class GateFitting
             throw new ArgumentException($"The inputs' shape {Shapes.Format(shape)} {tooLarge}.", nameof(inDistribution));
         }
 
-        var count = inDistribution.shape[0];
+        var count = inDistribution.size(0);
         var calibrationCount = CalibrationSplit.CalibrationCount(count, options.CalibrationFraction, options.TargetFalsePositiveRate, "in-distribution inputs", nameof(inDistribution));
 
         var source = options.FeatureLayer is not null ? FeatureSource.Layer : FeatureSource.Extractor;

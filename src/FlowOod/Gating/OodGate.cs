@@ -243,10 +243,10 @@ public sealed class OodGate : IDisposable
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(input);
-        if (!input.shape.AsSpan().SequenceEqual(inputShape))
+        if (!input.Sizes().AsSpan().SequenceEqual(inputShape))
         {
             throw new ArgumentException(
-                $"Expected one input of shape {Shapes.Format(inputShape)} (no batch dimension), got {Shapes.Format(input.shape)}"
+                $"Expected one input of shape {Shapes.Format(inputShape)} (no batch dimension), got {Shapes.Format(input.Sizes())}"
                 + (input.Dimensions == inputShape.Length + 1 ? "; use Classify for a batch." : "."),
                 nameof(input));
         }

@@ -1,11 +1,30 @@
 using System;
 using System.Linq;
+using TorchSharp;
 
 namespace FlowOod;
 
 /// <summary>Formatting and checking helpers for tensor shapes, used in exception messages.</summary>
 internal static class Shapes
 {
+    /// <summary>
+    /// The sizes of <paramref name="tensor"/>'s dimensions, the values <c>tensor.shape</c> gives, in a new array, read one
+    /// dimension at a time.
+    /// </summary>
+    /// <remarks>TorchSharp's <c>shape</c> has native code allocate its array through a callback into .NET: about 2 µs a
+    /// read, against 15 ns for <c>size(d)</c> (measured on a 2-core AMD EPYC, Zen 5). A gate's call read shapes some
+    /// 20 times, a third of its time outside the classifier, so FlowOod reads them here (or by <c>size(d)</c>).</remarks>
+    public static long[] Sizes(this torch.Tensor tensor)
+    {
+        var sizes = new long[tensor.Dimensions];
+        for (int d = 0; d < sizes.Length; d++)
+        {
+            sizes[d] = tensor.size(d);
+        }
+
+        return sizes;
+    }
+
     /// <summary>Formats a shape as <c>[64, 1, 28, 28]</c>.</summary>
     public static string Format(ReadOnlySpan<long> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 

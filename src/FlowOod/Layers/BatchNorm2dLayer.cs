@@ -59,7 +59,7 @@ internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(input);
         if (input.dim() != 4)
         {
-            throw new ArgumentException($"BatchNorm2d expects [N, C, H, W], got {Shapes.Format(input.shape)}.", nameof(input));
+            throw new ArgumentException($"BatchNorm2d expects [N, C, H, W], got {Shapes.Format(input.Sizes())}.", nameof(input));
         }
 
         if (training)

@@ -38,7 +38,7 @@ internal static class ConvLayout
     /// <summary>Whether a 4-D tensor's strides are channels-last (size-1 dimensions may have any stride).</summary>
     public static bool IsChannelsLast(Tensor tensor)
     {
-        var shape = tensor.shape;
+        var shape = tensor.Sizes();
         var strides = tensor.stride();
         long expected = 1;
         foreach (var dim in InnermostFirst)

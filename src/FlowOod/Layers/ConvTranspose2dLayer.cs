@@ -55,18 +55,18 @@ internal sealed partial class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(outputSize);
         if (input.dim() != 4 || outputSize.Length != 2)
         {
-            throw new ArgumentException($"Expected an input [N, C, H, W] and an output size (h, w), got {Shapes.Format(input.shape)} and {outputSize.Length} sizes.", nameof(input));
+            throw new ArgumentException($"Expected an input [N, C, H, W] and an output size (h, w), got {Shapes.Format(input.Sizes())} and {outputSize.Length} sizes.", nameof(input));
         }
 
         var outputPadding = new long[2];
         for (int d = 0; d < 2; d++)
         {
-            var smallest = ((input.shape[d + 2] - 1) * stride[d]) + kernel[d];
+            var smallest = ((input.Sizes()[d + 2] - 1) * stride[d]) + kernel[d];
             outputPadding[d] = outputSize[d] - smallest;
             if (outputPadding[d] < 0 || outputPadding[d] >= stride[d])
             {
                 throw new ArgumentException(
-                    $"Output size {outputSize[d]} on axis {d + 2} is not reachable from input size {input.shape[d + 2]} (kernel {kernel[d]}, stride {stride[d]}).",
+                    $"Output size {outputSize[d]} on axis {d + 2} is not reachable from input size {input.Sizes()[d + 2]} (kernel {kernel[d]}, stride {stride[d]}).",
                     nameof(outputSize));
             }
         }

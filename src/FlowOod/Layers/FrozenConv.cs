@@ -31,7 +31,7 @@ internal sealed class FrozenConv : IDisposable
         ArgumentNullException.ThrowIfNull(weight);
         if (weight.dim() != 4)
         {
-            throw new ArgumentException($"A convolution weight is [Cout, Cin, kh, kw], got {Shapes.Format(weight.shape)}.", nameof(weight));
+            throw new ArgumentException($"A convolution weight is [Cout, Cin, kh, kw], got {Shapes.Format(weight.Sizes())}.", nameof(weight));
         }
 
         this.stride = (long[])stride.Clone();
@@ -71,8 +71,8 @@ internal sealed class FrozenConv : IDisposable
         {
             using var sums = accumulator.permute(0, 2, 3, 1);
             using var rows = input.permute(0, 2, 3, 1);
-            using var sumRows = sums.view(-1, matrix!.shape[1]);
-            using var inputRows = rows.view(-1, matrix.shape[0]);
+            using var sumRows = sums.view(-1, matrix!.size(1));
+            using var inputRows = rows.view(-1, matrix.size(0));
             sumRows.addmm_(inputRows, matrix);
             return accumulator;
         }
@@ -86,8 +86,8 @@ internal sealed class FrozenConv : IDisposable
     {
         if (matrix is null || bias is not null || accumulator.dtype != weight.dtype || input.dtype != weight.dtype
             || accumulator.dim() != 4 || input.dim() != 4
-            || accumulator.shape[0] != input.shape[0] || accumulator.shape[2] != input.shape[2] || accumulator.shape[3] != input.shape[3]
-            || accumulator.shape[1] != matrix.shape[1] || input.shape[1] != matrix.shape[0])
+            || accumulator.size(0) != input.size(0) || accumulator.size(2) != input.size(2) || accumulator.size(3) != input.size(3)
+            || accumulator.size(1) != matrix.size(1) || input.size(1) != matrix.size(0))
         {
             return false;
         }
@@ -104,7 +104,7 @@ internal sealed class FrozenConv : IDisposable
     /// </summary>
     public HostConv? ToHost()
     {
-        var shape = weight.shape;
+        var shape = weight.Sizes();
         long k = shape[2];
         if (weight.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || weight.device_type != DeviceType.CPU || k is not (1 or 3) || shape[3] != k
             || stride.Any(s => s != 1) || padding.Any(p => p != k / 2))
@@ -146,13 +146,13 @@ internal sealed class FrozenConv : IDisposable
     // W [Cout, Cin, 1, 1] as a dense [Cin, Cout] matrix when the conv is a per-pixel matrix product, else null.
     private static Tensor? Matrix(Tensor weight, long[] stride, long[] padding)
     {
-        if (weight.shape[2] != 1 || weight.shape[3] != 1 || stride.Any(s => s != 1) || padding.Any(p => p != 0))
+        if (weight.size(2) != 1 || weight.size(3) != 1 || stride.Any(s => s != 1) || padding.Any(p => p != 0))
         {
             return null;
         }
 
         using var scope = NewDisposeScope();
-        return weight.reshape(weight.shape[0], weight.shape[1]).t().contiguous().DetachFromDisposeScope();
+        return weight.reshape(weight.size(0), weight.size(1)).t().contiguous().DetachFromDisposeScope();
     }
 
     private static (Tensor Weight, Tensor? Bias) Store(Tensor weight, Tensor? bias, ScalarType dtype)

@@ -140,7 +140,7 @@ internal sealed class HostImage
 
     private void CheckShape(Tensor image, string parameterName)
     {
-        var shape = image.shape;
+        var shape = image.Sizes();
         if (image.dtype != ScalarType.Float32 || image.device_type != DeviceType.CPU || shape.Length != 4 || shape[0] != 1
             || shape[1] != Channels || shape[2] != Height || shape[3] != Width)
         {

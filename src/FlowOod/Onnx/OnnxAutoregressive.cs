@@ -83,7 +83,7 @@ namespace FlowOod.Layers
         internal OnnxValue ExportPerPixel(OnnxGraphBuilder graph, OnnxValue input)
         {
             using var scope = NewDisposeScope();
-            var kernel = weight.detach().reshape(weight.shape[0], weight.shape[1], 1, 1);
+            var kernel = weight.detach().reshape(weight.size(0), weight.size(1), 1, 1);
             return Conv(graph, input, kernel, bias?.detach(), [1, 1], [0, 0]);
         }
     }

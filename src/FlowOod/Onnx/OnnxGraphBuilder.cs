@@ -102,7 +102,7 @@ public sealed class OnnxGraphBuilder
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var host = tensor.detach().cpu();
-        var shape = host.shape;
+        var shape = host.Sizes();
         if (host.is_floating_point())
         {
             return Constant(hint, host.to(ScalarType.Float32).contiguous().data<float>().ToArray(), shape);

@@ -38,7 +38,7 @@ namespace FlowOod.Layers
             string[] inputs = bias is null
                 ? [input.Name, graph.Constant("linear_weight", weight)]
                 : [input.Name, graph.Constant("linear_weight", weight), graph.Constant("linear_bias", bias)];
-            return new OnnxValue(graph.Node("Gemm", inputs, OnnxAttributeValue.Of("transB", 1)), [weight.shape[0]]);
+            return new OnnxValue(graph.Node("Gemm", inputs, OnnxAttributeValue.Of("transB", 1)), [weight.size(0)]);
         }
     }
 
@@ -73,7 +73,7 @@ namespace FlowOod.Layers
                 OnnxAttributeValue.Of("kernel_shape", kernel),
                 OnnxAttributeValue.Of("strides", stride),
                 OnnxAttributeValue.Of("output_padding", outputPadding));
-            return new OnnxValue(output, [weight.shape[1], sizes[0], sizes[1]]);
+            return new OnnxValue(output, [weight.size(1), sizes[0], sizes[1]]);
         }
     }
 }

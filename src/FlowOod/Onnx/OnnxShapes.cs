@@ -13,7 +13,7 @@ internal static class OnnxShapes
     /// <summary>y = W·x per position: a 1×1 Conv for images <c>[N, C, H, W]</c>, MatMul with Wᵀ for vectors <c>[N, C]</c>.</summary>
     public static OnnxValue MixChannels(OnnxGraphBuilder graph, OnnxValue input, Tensor weight)
     {
-        var c = weight.shape[0];
+        var c = weight.size(0);
         var output = input.EventShape.Count switch
         {
             1 => graph.Node("MatMul", [input.Name, graph.Constant("mixing_weight_t", weight.t())]),
@@ -37,7 +37,7 @@ internal static class OnnxShapes
     /// <summary>A Conv node with a float32 weight (and bias, if any) baked as constants.</summary>
     public static OnnxValue Conv(OnnxGraphBuilder graph, OnnxValue input, Tensor weight, Tensor? bias, long[] stride, long[] padding)
     {
-        long[] kernel = [weight.shape[2], weight.shape[3]];
+        long[] kernel = [weight.size(2), weight.size(3)];
         string[] inputs = bias is null
             ? [input.Name, graph.Constant("conv_weight", weight)]
             : [input.Name, graph.Constant("conv_weight", weight), graph.Constant("conv_bias", bias)];
@@ -47,7 +47,7 @@ internal static class OnnxShapes
             OnnxAttributeValue.Of("kernel_shape", kernel),
             OnnxAttributeValue.Of("strides", stride),
             OnnxAttributeValue.Of("pads", [padding[0], padding[1], padding[0], padding[1]]));
-        return new OnnxValue(output, ConvShape(input, weight.shape[0], kernel, stride, padding));
+        return new OnnxValue(output, ConvShape(input, weight.size(0), kernel, stride, padding));
     }
 
     /// <summary>An element-wise unary node (Relu, Tanh, …) keeping the shape.</summary>

@@ -167,7 +167,7 @@ internal sealed class ModelFileReader : IDisposable
             HashSet<string> stateBuffers = ownComponents ? StoredFlowChecks.StateBuffers(flow) : [];
             if (!builtIn)
             {
-                CheckAgainstFile(state.ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape)), prefix, dtype, where);
+                CheckAgainstFile(state.ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.Sizes())), prefix, dtype, where);
             }
 
             using (no_grad())
@@ -248,7 +248,7 @@ internal sealed class ModelFileReader : IDisposable
         // process-wide, is never touched), so other threads are unaffected.
         // A user's component may ignore the device and draw on the CPU, so this build is isolated like the real one.
         using var flow = FlowCopy.BuildForStateCopy(settings, () => build(new Device(DeviceType.META)));
-        return StateOf(flow).ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.shape), StringComparer.Ordinal);
+        return StateOf(flow).ToDictionary(p => p.Key, p => (p.Value.dtype, p.Value.Sizes()), StringComparer.Ordinal);
     }
 
     /// <summary>Reads a builder's stored options through the catalog; constructor checks that fail name the flow.</summary>

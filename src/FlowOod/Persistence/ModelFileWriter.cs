@@ -50,7 +50,7 @@ internal sealed class ModelFileWriter
         var prefix = $"flows.{index}.";
         foreach (var (name, tensor) in state)
         {
-            flowTensors.Add(new PendingTensor(prefix + name, tensor.dtype, tensor.shape, tensor.numel() * tensor.ElementSize, () => TensorCodec.ToBytes(tensor)));
+            flowTensors.Add(new PendingTensor(prefix + name, tensor.dtype, tensor.Sizes(), tensor.numel() * tensor.ElementSize, () => TensorCodec.ToBytes(tensor)));
         }
 
         flows.Add(new JsonObject

@@ -40,12 +40,12 @@ internal static class ChunkBudget
     /// </summary>
     public static int Cap(NormalizingFlow flow, Tensor batch, int chunkSize)
     {
-        if (chunkSize <= MinimumChunk || batch.shape[0] <= MinimumChunk)
+        if (chunkSize <= MinimumChunk || batch.size(0) <= MinimumChunk)
         {
             return chunkSize;
         }
 
-        var perExample = BytesPerExample(flow, batch.shape);
+        var perExample = BytesPerExample(flow, batch.Sizes());
         return (int)Math.Clamp(MaxTensorBytes / perExample, MinimumChunk, chunkSize);
     }
 
@@ -62,7 +62,7 @@ internal static class ChunkBudget
         var largest = eventElements * sizeof(float);
         foreach (var parameter in flow.parameters())
         {
-            var shape = parameter.shape;
+            var shape = parameter.Sizes();
             var width = shape.Length is 2 or 4 ? Math.Max(shape[0], shape[1]) : 0;
             var perExample = shape.Length == 4 ? width * area : width;
             largest = Math.Max(largest, perExample * parameter.ElementSize);

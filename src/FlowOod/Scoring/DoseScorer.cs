@@ -127,7 +127,7 @@ public sealed class DoseScorer : FlowScorer, IComponent<DoseScorer>
         noise ??= ScoringNoise.BinCentres;
         FlowEvaluation.PrepareForScoring(flow);
         flow.ValidateInput(heldOutInDistribution, nameof(heldOutInDistribution));
-        var rows = heldOutInDistribution.shape[0];
+        var rows = heldOutInDistribution.size(0);
         if (rows < 2)
         {
             throw new ArgumentException(

@@ -23,13 +23,13 @@ public sealed partial class FeatureSpaceScorer
             // LibTorch messages carry a native stack trace after the first line; the inner exception keeps all of it.
             var reason = e.Message.Split('\n', 2)[0].TrimEnd();
             throw new ArgumentException(
-                $"The feature extractor '{extractorName}' failed on a chunk of shape {Shapes.Format(chunk.shape)} ({chunk.dtype}); "
+                $"The feature extractor '{extractorName}' failed on a chunk of shape {Shapes.Format(chunk.Sizes())} ({chunk.dtype}); "
                 + $"check that the batch has the shape and dtype it expects. {reason}",
                 parameterName,
                 e);
         }
 
-        ValidateFeatures(features, $"The feature extractor '{extractorName}'", chunk.shape[0], dimension, parameterName, chunk.shape);
+        ValidateFeatures(features, $"The feature extractor '{extractorName}'", chunk.size(0), dimension, parameterName, chunk.Sizes());
         return features;
     }
 
@@ -56,7 +56,7 @@ public sealed partial class FeatureSpaceScorer
             throw new ArgumentException($"{source} returned null; expected features of shape {expected}.", parameterName);
         }
 
-        var shape = features.shape;
+        var shape = features.Sizes();
         if (shape.Length != 2 || shape[0] != rows || (dimension is { } dim && shape[1] != dim))
         {
             throw new ArgumentException(
@@ -90,7 +90,7 @@ public sealed partial class FeatureSpaceScorer
         var z = standardized.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
         var x = features.to_type(ScalarType.Float64).cpu().data<double>().ToArray();
         var outOfRange = OutOfRangeRows(z, x, extreme, parameterName);
-        return (tensor(z, standardized.shape, ScalarType.Float64).to(standardized.dtype, standardized.device), outOfRange);
+        return (tensor(z, standardized.Sizes(), ScalarType.Float64).to(standardized.dtype, standardized.device), outOfRange);
     }
 
     // The slow path of the range check (see CheckStandardized), on the host: z the standardised rows [N, D] row-major, x
@@ -160,7 +160,7 @@ public sealed partial class FeatureSpaceScorer
             throw new ArgumentException("Expected a batch [N, ...], got a scalar tensor.", parameterName);
         }
 
-        if (batch.shape[0] == 0)
+        if (batch.size(0) == 0)
         {
             throw new ArgumentException("The batch is empty.", parameterName);
         }
@@ -176,7 +176,7 @@ public sealed partial class FeatureSpaceScorer
             }
         }
 
-        return batch.shape[0];
+        return batch.size(0);
     }
 
     private static string DescribeDelegate(Func<Tensor, Tensor>? extractor) =>

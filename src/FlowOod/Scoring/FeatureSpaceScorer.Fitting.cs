@@ -72,18 +72,18 @@ public sealed partial class FeatureSpaceScorer
                 using var chunkScope = NewDisposeScope();
                 var chunk = inDistributionTrain.narrow(0, start, Math.Min(chunkSize, count - start));
                 var features = Extract(extractor, extractorName, chunk, dimension, nameof(inDistributionTrain));
-                dimension ??= (int)features.shape[1];
+                dimension ??= (int)features.size(1);
                 chunks.Add(chunkScope.MoveToOuter(features.to(ScalarType.Float64, CPU)));
-                progress?.Report(new ScoringProgress(start + chunk.shape[0], count));
+                progress?.Report(new ScoringProgress(start + chunk.size(0), count));
             }
         }
 
         // Outside inference mode: the training data must be an ordinary tensor.
         var all = cat(chunks, 0);
-        if (all.shape[1] < 2)
+        if (all.size(1) < 2)
         {
             throw new ArgumentException(
-                $"The feature extractor '{extractorName}' returned {all.shape[1]} feature per input; a coupling flow needs at least 2.",
+                $"The feature extractor '{extractorName}' returned {all.size(1)} feature per input; a coupling flow needs at least 2.",
                 nameof(inDistributionTrain));
         }
 

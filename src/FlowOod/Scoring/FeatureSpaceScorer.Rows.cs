@@ -43,7 +43,7 @@ public sealed partial class FeatureSpaceScorer
     internal double[] ScoreChunkRows(Tensor features, int scoredRows, string source, string parameterName)
     {
         ThrowIfDisposed();
-        var rows = features.shape[0];
+        var rows = features.size(0);
         ValidateFeatureLayout(features, source, rows, FeatureDimension, parameterName);
         if (scoredRows < 1 || scoredRows > rows)
         {

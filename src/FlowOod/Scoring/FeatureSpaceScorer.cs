@@ -222,7 +222,7 @@ public sealed partial class FeatureSpaceScorer : FlowScorer, IComponent<FeatureS
         ArgumentNullException.ThrowIfNull(features);
         if (features.Dimensions != 2)
         {
-            throw new ArgumentException($"Expected feature rows [N, D], got shape {Shapes.Format(features.shape)}.", nameof(features));
+            throw new ArgumentException($"Expected feature rows [N, D], got shape {Shapes.Format(features.Sizes())}.", nameof(features));
         }
 
         return FitCore(Identity, null, IdentityExtractorName, features, options, cancellationToken, trainingProgress: progress);
@@ -249,7 +249,7 @@ public sealed partial class FeatureSpaceScorer : FlowScorer, IComponent<FeatureS
     private protected override double[] ScoreCore(Tensor batch, InputValues? values, string parameterName)
     {
         IntraOpThreads.Adopt();
-        var count = values is null ? ValidateBatch(batch, parameterName) : batch.shape[0];
+        var count = values is null ? ValidateBatch(batch, parameterName) : batch.size(0);
         var chunkSize = values is null ? ChunkSize : count;
         EnsureEvaluationMode(extractorModule, ExtractorName);
         var scores = new double[count];
@@ -293,7 +293,7 @@ public sealed partial class FeatureSpaceScorer : FlowScorer, IComponent<FeatureS
         ThrowIfDisposed();
         if (!checkedByCaller)
         {
-            ValidateFeatures(features, source, features.shape[0], FeatureDimension, parameterName);
+            ValidateFeatures(features, source, features.size(0), FeatureDimension, parameterName);
         }
 
         using var scope = NewDisposeScope();

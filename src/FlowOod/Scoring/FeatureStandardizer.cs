@@ -86,9 +86,9 @@ public sealed class FeatureStandardizer
     public static FeatureStandardizer Fit(Tensor features)
     {
         Validate(features, expectedDimension: null, nameof(features));
-        if (features.shape[0] < 2)
+        if (features.size(0) < 2)
         {
-            throw new ArgumentException($"Fitting a standardiser needs at least 2 rows, got {features.shape[0]}.", nameof(features));
+            throw new ArgumentException($"Fitting a standardiser needs at least 2 rows, got {features.size(0)}.", nameof(features));
         }
 
         using var scope = NewDisposeScope();
@@ -104,7 +104,7 @@ public sealed class FeatureStandardizer
         if (!(largest > 0))
         {
             throw new ArgumentException(
-                $"Every one of the {spread.Length} features is constant over the {features.shape[0]} rows; there is nothing to standardise.",
+                $"Every one of the {spread.Length} features is constant over the {features.size(0)} rows; there is nothing to standardise.",
                 nameof(features));
         }
 
@@ -186,16 +186,16 @@ public sealed class FeatureStandardizer
         if (features.Dimensions != 2)
         {
             throw new ArgumentException(
-                $"Expected features of shape [N, D] (rank 2), got {Shapes.Format(features.shape)}.", parameterName);
+                $"Expected features of shape [N, D] (rank 2), got {Shapes.Format(features.Sizes())}.", parameterName);
         }
 
-        if (expectedDimension is { } d && features.shape[1] != d)
+        if (expectedDimension is { } d && features.size(1) != d)
         {
             throw new ArgumentException(
-                $"Expected {d} features per row, got shape {Shapes.Format(features.shape)}.", parameterName);
+                $"Expected {d} features per row, got shape {Shapes.Format(features.Sizes())}.", parameterName);
         }
 
-        if (features.shape[1] == 0)
+        if (features.size(1) == 0)
         {
             throw new ArgumentException("The features have no columns (D = 0).", parameterName);
         }

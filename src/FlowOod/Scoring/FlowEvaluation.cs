@@ -36,7 +36,7 @@ internal static class FlowEvaluation
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         EnsureEvaluationMode(flow);
-        var count = batch.shape[0];
+        var count = batch.size(0);
         chunkSize = ChunkBudget.Cap(flow, batch, chunkSize);
         var result = new double[count];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();

@@ -146,7 +146,7 @@ public abstract class FlowScorer : IOodScorer
             return onHost;
         }
 
-        return FlowEvaluation.LogProbUnchecked(flow, batch, oneChunk ? checked((int)Math.Max(1, batch.shape[0])) : ChunkSize, Noise);
+        return FlowEvaluation.LogProbUnchecked(flow, batch, oneChunk ? checked((int)Math.Max(1, batch.size(0))) : ChunkSize, Noise);
     }
 
     /// <summary>

@@ -78,7 +78,7 @@ internal sealed class FlowStatistics
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         FlowEvaluation.EnsureEvaluationMode(flow);
-        var count = batch.shape[0];
+        var count = batch.size(0);
         chunkSize = ChunkBudget.Cap(flow, batch, chunkSize);
         var result = new double[checked(count * Count)];
         var device = flow.parameters().Select(p => p.device).FirstOrDefault();
@@ -122,7 +122,7 @@ internal sealed class FlowStatistics
         slots[1] = latentLogDensity;
         for (int j = 0; j < slots.Length; j++)
         {
-            slots[j] ??= zeros(input.shape[0], dtype: total.dtype, device: total.device);
+            slots[j] ??= zeros(input.size(0), dtype: total.dtype, device: total.device);
         }
 
         return stack(slots!, 1);
@@ -158,23 +158,23 @@ internal sealed class FlowStatistics
                     return (current, total);
                 case FactorOut factorOut:
                     var keep = factorOut.KeepChannels;
-                    if (input.dim() < 2 || input.shape[1] <= keep)
+                    if (input.dim() < 2 || input.size(1) <= keep)
                     {
                         throw new ArgumentException(
-                            $"FactorOut keeps {keep} channels and needs more than that, got {Shapes.Format(input.shape)}.", nameof(input));
+                            $"FactorOut keeps {keep} channels and needs more than that, got {Shapes.Format(input.Sizes())}.", nameof(input));
                     }
 
                     var slot = firstFactorOutSlot + (2 * factorOuts++);
                     var kept = input.narrow(1, 0, keep);
-                    var rest = input.narrow(1, keep, input.shape[1] - keep);
+                    var rest = input.narrow(1, keep, input.size(1) - keep);
                     var (transformed, innerLogDet) = Step(factorOut.Inner, kept, slot);
-                    if (!transformed.shape.AsSpan().SequenceEqual(kept.shape))
+                    if (!transformed.Sizes().AsSpan().SequenceEqual(kept.Sizes()))
                     {
                         throw new InvalidOperationException(
-                            $"FactorOut's inner bijector changed the shape {Shapes.Format(kept.shape)} to {Shapes.Format(transformed.shape)}; it must preserve it.");
+                            $"FactorOut's inner bijector changed the shape {Shapes.Format(kept.Sizes())} to {Shapes.Format(transformed.Sizes())}; it must preserve it.");
                     }
 
-                    slots[slot] ??= zeros(input.shape[0], dtype: innerLogDet.dtype, device: innerLogDet.device);
+                    slots[slot] ??= zeros(input.size(0), dtype: innerLogDet.dtype, device: innerLogDet.device);
                     slots[slot + 1] = StandardNormalLogDensity(rest);
                     return (cat(new[] { transformed, rest }, 1), innerLogDet);
                 default:

@@ -305,7 +305,7 @@ internal sealed class HostCouplingFlow
             widths[0] = condition.Length;
             for (int i = 0; i < layers.Length; i++)
             {
-                var shape = layers[i].Weight.shape;
+                var shape = layers[i].Weight.Sizes();
                 if (shape.Length != 2 || shape[1] != widths[i] || shape[0] > int.MaxValue || layers[i].Bias?.numel() is { } n && n != shape[0])
                 {
                     return null;

@@ -82,7 +82,7 @@ internal static class ImagePermutations
     private static Tensor Shake(Tensor x, int[] order, long h, long w)
     {
         using var scope = NewDisposeScope();
-        var (halfH, halfW) = (x.shape[h] / 2, x.shape[w] / 2);
+        var (halfH, halfW) = (x.size((int)h) / 2, x.size((int)w) / 2);
         var quadrants = new Tensor[4];
         for (int q = 0; q < 4; q++)
         {

@@ -167,7 +167,7 @@ public sealed class InputComplexityScorer : FlowScorer, IComponent<InputComplexi
         var height = (int)Flow.EventShape[1];
         var width = (int)Flow.EventShape[2];
         var imageBytes = checked((int)Flow.Dimensions);
-        var count = batch.shape[0];
+        var count = batch.size(0);
         var lengths = new long[count];
         var buffer = new byte[checked(imageBytes * (int)Math.Min(ChunkSize, count))];
         for (long start = 0; start < count; start += ChunkSize)

@@ -140,11 +140,11 @@ public sealed class LocalLikelihoodRatioScorer : FlowScorer, IComponent<LocalLik
         if (inDistributionData.dim() != 4)
         {
             throw new ArgumentException(
-                $"The local flow is trained on a batch of images [N, C, H, W]; got {Shapes.Format(inDistributionData.shape)}.",
+                $"The local flow is trained on a batch of images [N, C, H, W]; got {Shapes.Format(inDistributionData.Sizes())}.",
                 nameof(inDistributionData));
         }
 
-        var flow = (architecture ?? AutoregressiveFlowOptions.Local).Build(inDistributionData.shape.Skip(1).ToArray(), inDistributionData.device);
+        var flow = (architecture ?? AutoregressiveFlowOptions.Local).Build(inDistributionData.Sizes().Skip(1).ToArray(), inDistributionData.device);
         try
         {
             new FlowTrainer(flow, options).Train(inDistributionData, progress: progress, cancellationToken: cancellationToken);

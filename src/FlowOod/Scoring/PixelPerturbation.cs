@@ -73,8 +73,8 @@ public sealed class PixelPerturbation
         }
 
         using var noGrad = no_grad();
-        var replace = rand(images.shape, dtype: ScalarType.Float64, device: images.device, generator: generator).LessThan(MutationRate);
-        var levels = randint(0, 256, images.shape, dtype: images.dtype, device: images.device, generator: generator).DivideInPlace(255.0);
+        var replace = rand(images.Sizes(), dtype: ScalarType.Float64, device: images.device, generator: generator).LessThan(MutationRate);
+        var levels = randint(0, 256, images.Sizes(), dtype: images.dtype, device: images.device, generator: generator).DivideInPlace(255.0);
         return scope.MoveToOuter(where(replace, levels, images));
     }
 }

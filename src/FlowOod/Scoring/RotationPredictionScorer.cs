@@ -93,7 +93,7 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
         options.Validate(nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         var (channels, size) = CheckImages(inDistributionImages, null, nameof(inDistributionImages));
-        long count = inDistributionImages.shape[0];
+        long count = inDistributionImages.size(0);
         if (count < options.BatchSize)
         {
             throw new ArgumentException($"Training needs at least one batch ({options.BatchSize}) of images; got {count}.", nameof(inDistributionImages));
@@ -121,7 +121,7 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         ArgumentNullException.ThrowIfNull(batch);
         CheckImages(batch, (Channels, Size), nameof(batch));
-        long count = batch.shape[0];
+        long count = batch.size(0);
         var scores = new double[count];
         using var inference = inference_mode();
         for (long start = 0; start < count; start += ChunkSize)
@@ -194,7 +194,7 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
             {
                 var stored = reader.ReadDoubles("weights." + name, checked((int)value.numel()));
                 using var scope = NewDisposeScope(); // the float64 tensor, its reshape and its cast
-                value.copy_(tensor(stored, ScalarType.Float64).reshape(value.shape).to(value.dtype));
+                value.copy_(tensor(stored, ScalarType.Float64).reshape(value.Sizes()).to(value.dtype));
             }
 
             return new RotationPredictionScorer(network, channels, size, options, chunkSize);
@@ -219,7 +219,7 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
     private static Tensor RotationLosses(RotationNetwork network, Tensor images)
     {
         using var scope = NewDisposeScope();
-        long n = images.shape[0];
+        long n = images.size(0);
         var rotated = cat(Enumerable.Range(0, Rotations).Select(k => Rotate(images, k)).ToArray(), 0);
         var logProbabilities = nn.functional.log_softmax(network.call(rotated), 1).reshape(Rotations, n, Rotations);
         var losses = stack(Enumerable.Range(0, Rotations).Select(k => logProbabilities[k].select(1, k).neg()).ToArray(), 0);
@@ -230,7 +230,7 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
 
     private static void Fit(RotationNetwork network, Tensor images, RotationPredictionOptions options, CancellationToken cancellationToken)
     {
-        long count = images.shape[0];
+        long count = images.size(0);
         using var shuffle = new Generator(unchecked((ulong)options.Seed));
         using var optimizer = optim.Adam(network.parameters(), lr: options.LearningRate);
         network.train();
@@ -268,15 +268,15 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
     // follow NormalizingFlow's, so every scorer refuses a bad batch in the same words.
     private static (int Channels, int Size) CheckImages(Tensor images, (int Channels, int Size)? expected, string parameterName)
     {
-        if (expected is { } e && (images.dim() != 4 || images.shape[1] != e.Channels || images.shape[2] != e.Size || images.shape[3] != e.Size))
+        if (expected is { } e && (images.dim() != 4 || images.size(1) != e.Channels || images.size(2) != e.Size || images.size(3) != e.Size))
         {
-            throw new ArgumentException($"Expected a batch of shape [N, {e.Channels}, {e.Size}, {e.Size}], got {Shapes.Format(images.shape)}.", parameterName);
+            throw new ArgumentException($"Expected a batch of shape [N, {e.Channels}, {e.Size}, {e.Size}], got {Shapes.Format(images.Sizes())}.", parameterName);
         }
 
-        if (images.dim() != 4 || images.shape[2] != images.shape[3] || images.shape[2] % 4 != 0 || images.shape[2] > MaxSize || images.shape[1] is < 1 or > 64)
+        if (images.dim() != 4 || images.size(2) != images.size(3) || images.size(2) % 4 != 0 || images.size(2) > MaxSize || images.size(1) is < 1 or > 64)
         {
             throw new ArgumentException(
-                $"Rotation prediction takes square images [N, C, S, S] with S a multiple of 4 up to {MaxSize} and 1…64 channels, got {Shapes.Format(images.shape)}.",
+                $"Rotation prediction takes square images [N, C, S, S] with S a multiple of 4 up to {MaxSize} and 1…64 channels, got {Shapes.Format(images.Sizes())}.",
                 parameterName);
         }
 
@@ -285,7 +285,7 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
             throw new ArgumentException($"Rotation prediction accepts Float32 batches, got {images.dtype}; convert the batch with .to_type(ScalarType.Float32).", parameterName);
         }
 
-        if (images.shape[0] == 0)
+        if (images.size(0) == 0)
         {
             throw new ArgumentException("The batch is empty.", parameterName);
         }
@@ -302,6 +302,6 @@ public sealed class RotationPredictionScorer : IOodScorer, IComponent<RotationPr
             throw new ArgumentException($"Input values must lie in [0, 1]; this batch spans [{min}, {max}].", parameterName);
         }
 
-        return ((int)images.shape[1], (int)images.shape[2]);
+        return ((int)images.size(1), (int)images.size(2));
     }
 }

@@ -91,11 +91,11 @@ public sealed class ScoreDensityScorer : IOodScorer, IComponent<ScoreDensityScor
         var checkedMembers = CheckMembers(members);
         ArgumentNullException.ThrowIfNull(heldOutInDistribution);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSamplesPerScore, 2);
-        var rows = heldOutInDistribution.dim() == 0 ? 0 : heldOutInDistribution.shape[0];
+        var rows = heldOutInDistribution.dim() == 0 ? 0 : heldOutInDistribution.size(0);
         if (rows < 2)
         {
             throw new ArgumentException(
-                $"Fitting needs at least 2 held-out in-distribution examples, got shape {Shapes.Format(heldOutInDistribution.shape)}.", nameof(heldOutInDistribution));
+                $"Fitting needs at least 2 held-out in-distribution examples, got shape {Shapes.Format(heldOutInDistribution.Sizes())}.", nameof(heldOutInDistribution));
         }
 
         var rowMajor = new double[rows * checkedMembers.Length];

@@ -33,13 +33,13 @@ public static class ScoringProgressExtensions
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.Dimensions == 0 || batch.shape[0] == 0)
+        if (batch.Dimensions == 0 || batch.size(0) == 0)
         {
-            throw new ArgumentException($"Expected a batch [N, ...] with N ≥ 1, got shape {Shapes.Format(batch.shape)}.", nameof(batch));
+            throw new ArgumentException($"Expected a batch [N, ...] with N ≥ 1, got shape {Shapes.Format(batch.Sizes())}.", nameof(batch));
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var total = batch.shape[0];
+        var total = batch.size(0);
         if (progress is null)
         {
             return scorer.Score(batch);

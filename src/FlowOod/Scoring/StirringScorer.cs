@@ -160,10 +160,10 @@ public sealed class StirringScorer : FlowScorer, IComponent<StirringScorer>
         noise ??= ScoringNoise.BinCentres;
         FlowEvaluation.PrepareForScoring(flow);
         flow.ValidateInput(heldOutInDistribution, nameof(heldOutInDistribution));
-        if (heldOutInDistribution.shape[0] < 2)
+        if (heldOutInDistribution.size(0) < 2)
         {
             throw new ArgumentException(
-                $"Fitting needs at least 2 held-out in-distribution images, got {heldOutInDistribution.shape[0]}.", nameof(heldOutInDistribution));
+                $"Fitting needs at least 2 held-out in-distribution images, got {heldOutInDistribution.size(0)}.", nameof(heldOutInDistribution));
         }
 
         var logProb = FlowEvaluation.LogProbUnchecked(flow, heldOutInDistribution, chunkSize, noise);
@@ -305,7 +305,7 @@ public sealed class StirringScorer : FlowScorer, IComponent<StirringScorer>
     private (double[] Original, double[][] Permuted) LogProbs(Tensor batch)
     {
         FlowEvaluation.EnsureEvaluationMode(Flow);
-        var count = batch.shape[0];
+        var count = batch.size(0);
         var original = new double[count];
         var permuted = permutations.Select(_ => new double[count]).ToArray();
         var device = Flow.parameters().Select(p => p.device).FirstOrDefault();

@@ -81,10 +81,10 @@ public sealed class TwoSidedScorer : IOodScorer, IComponent<TwoSidedScorer>
     {
         ArgumentNullException.ThrowIfNull(inner);
         ArgumentNullException.ThrowIfNull(heldOutInDistribution);
-        if (heldOutInDistribution.dim() == 0 || heldOutInDistribution.shape[0] < 2)
+        if (heldOutInDistribution.dim() == 0 || heldOutInDistribution.size(0) < 2)
         {
             throw new ArgumentException(
-                $"Fitting a two-sided scorer needs at least 2 held-out examples; got shape [{string.Join(", ", heldOutInDistribution.shape)}].",
+                $"Fitting a two-sided scorer needs at least 2 held-out examples; got shape [{string.Join(", ", heldOutInDistribution.Sizes())}].",
                 nameof(heldOutInDistribution));
         }
 

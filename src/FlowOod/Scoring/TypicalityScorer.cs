@@ -125,10 +125,10 @@ public sealed class TypicalityScorer : FlowScorer, IComponent<TypicalityScorer>
     {
         FlowEvaluation.PrepareForScoring(flow);
         flow.ValidateInput(data, parameter);
-        if (data.shape[0] < minimum)
+        if (data.size(0) < minimum)
         {
             throw new ArgumentException(
-                $"Fitting needs at least {minimum} held-out in-distribution examples, got {data.shape[0]}.", parameter);
+                $"Fitting needs at least {minimum} held-out in-distribution examples, got {data.size(0)}.", parameter);
         }
 
         var logProb = FlowEvaluation.LogProbUnchecked(flow, data, chunkSize, noise);

@@ -148,11 +148,11 @@ public sealed class TypicalityTest : IDisposable
         options = CheckFitSettings(flow, batchSize, options);
         var minimum = 2 * Math.Max(batchSize, 2);
         flow.ValidateInput(heldOutInDistribution, nameof(heldOutInDistribution));
-        if (heldOutInDistribution.shape[0] < minimum)
+        if (heldOutInDistribution.size(0) < minimum)
         {
             throw new ArgumentException(
                 $"Fitting a typicality test for batches of M = {batchSize} needs at least {minimum} held-out examples " +
-                $"(half estimate Ĥ, half, at least max(M, 2), feed the bootstrap), got {heldOutInDistribution.shape[0]}.",
+                $"(half estimate Ĥ, half, at least max(M, 2), feed the bootstrap), got {heldOutInDistribution.size(0)}.",
                 nameof(heldOutInDistribution));
         }
 
@@ -222,10 +222,10 @@ public sealed class TypicalityTest : IDisposable
         ArgumentNullException.ThrowIfNull(batch);
         ThrowIfDisposed();
         Flow.ValidateInput(batch, nameof(batch));
-        if (batch.shape[0] != BatchSize)
+        if (batch.size(0) != BatchSize)
         {
             throw new ArgumentException(
-                $"This typicality test was fitted for batches of M = {BatchSize} inputs, got {batch.shape[0]}; " +
+                $"This typicality test was fitted for batches of M = {BatchSize} inputs, got {batch.size(0)}; " +
                 "its threshold depends on M, so fit one test per batch size (or use TestBatches for consecutive batches).",
                 nameof(batch));
         }
@@ -244,10 +244,10 @@ public sealed class TypicalityTest : IDisposable
         ArgumentNullException.ThrowIfNull(data);
         ThrowIfDisposed();
         Flow.ValidateInput(data, nameof(data));
-        if (data.shape[0] % BatchSize != 0)
+        if (data.size(0) % BatchSize != 0)
         {
             throw new ArgumentException(
-                $"TestBatches needs a whole number of batches of M = {BatchSize} inputs, got {data.shape[0]} rows.", nameof(data));
+                $"TestBatches needs a whole number of batches of M = {BatchSize} inputs, got {data.size(0)} rows.", nameof(data));
         }
 
         var logProb = FlowEvaluation.LogProbUnchecked(Flow, data, ChunkSize, Noise);

@@ -134,7 +134,7 @@ public sealed class FlowTrainer
             throw new ArgumentException($"The negatives are not valid inputs of the flow: {reason}", nameof(negatives), e);
         }
 
-        if (negatives.shape[0] == 0)
+        if (negatives.size(0) == 0)
         {
             throw new ArgumentException("Negative training needs at least one negative example.", nameof(negatives));
         }
@@ -155,7 +155,7 @@ public sealed class FlowTrainer
         Func<Tensor, Tensor>? batchTransform,
         CancellationToken cancellationToken)
     {
-        var count = data.shape[0];
+        var count = data.size(0);
         var batchSize = (int)Math.Min(options.BatchSize, count);
         var totalSteps = options.Epochs is { } epochs
             ? (int)Math.Min(int.MaxValue, ((epochs * count) + batchSize - 1) / batchSize)
@@ -169,7 +169,7 @@ public sealed class FlowTrainer
         using var optimizer = new FlowOptimizer(parameters, options.Optimizer, options.LearningRate, options.WeightDecay);
         Tensor? order = null;
         long cursor = count;
-        var negativeCount = negatives?.Data.shape[0] ?? 0;
+        var negativeCount = negatives?.Data.size(0) ?? 0;
         var negativeBatch = (int)Math.Min(batchSize, negativeCount);
         Tensor? negativeOrder = null;
         long negativeCursor = negativeCount;
@@ -308,7 +308,7 @@ public sealed class FlowTrainer
             using var noiseGenerator = new Generator(unchecked((ulong)options.Seed ^ EvaluationSeedSalt), data.device);
             using var noise = DrawsFrom(noiseGenerator);
             double sum = 0;
-            var count = data.shape[0];
+            var count = data.size(0);
             for (long start = 0; start < count; start += EvaluationChunk)
             {
                 using var scope = NewDisposeScope();
@@ -397,10 +397,10 @@ public sealed class FlowTrainer
                 ?? throw new ArgumentException("The batch transform returned null.", nameof(batchTransform));
         }
 
-        if (!transformed.shape.AsSpan().SequenceEqual(batch.shape))
+        if (!transformed.Sizes().AsSpan().SequenceEqual(batch.Sizes()))
         {
             throw new ArgumentException(
-                $"The batch transform must keep the batch shape {Shapes.Format(batch.shape)}, got {Shapes.Format(transformed.shape)}.",
+                $"The batch transform must keep the batch shape {Shapes.Format(batch.Sizes())}, got {Shapes.Format(transformed.Sizes())}.",
                 nameof(batchTransform));
         }
 
