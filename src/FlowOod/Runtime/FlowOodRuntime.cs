@@ -121,20 +121,21 @@ public static class FlowOodRuntime
 
     /// <summary>
     /// Lets the folded inference copy share each managed convolution of one image with a helper thread, which spins
-    /// while a call uses it and sleeps otherwise. An application's decision, for the whole process: FlowOod itself never
+    /// while a call uses it and for 0.5 ms after, and sleeps otherwise. An application's decision, for the whole process: FlowOod itself never
     /// calls it, and by default one image is computed on the calling thread alone.
     /// </summary>
     /// <remarks>
     /// <para><b>What it changes.</b> One float32 or bf16 CPU image through an inference copy
     /// (<c>ConditionerPrecision.CreateInferenceCopy</c>) runs its ResNet st-networks in managed code. With this on, and
     /// when the application gives libtorch more than one intra-op thread (<c>torch.set_num_threads</c>), each of their
-    /// convolutions is cut into chunks that the calling thread and one helper thread share; one caller at a time gets the
-    /// helper, the others compute alone. Results do not change, bit for bit; only timing does.</para>
+    /// convolutions and BatchNorm–ReLU passes is cut into chunks that the calling thread takes from the first rows and one
+    /// helper thread from the last; one caller at a time gets the helper, the others compute alone. Results do not
+    /// change, bit for bit; only timing does.</para>
     /// <para><b>Trade-off, measured</b> (compact RealNVP, one image, 2-core AMD EPYC family 26, 2 intra-op threads;
-    /// docs/performance.md): with nothing else running, the median dropped by 8–33% and p99 stayed level, but one call in
-    /// a thousand took up to 3–5× longer, when something else preempted the helper; beside another runtime's spinning
-    /// threads (ONNX Runtime's, in the bench), p50 dropped 12% and p99 rose 50%. Turn it on where the median matters
-    /// more than the tail and the cores are not shared.</para>
+    /// docs/performance.md): with nothing else running, the median dropped by 8–33% (by 15–20% in the last measurement,
+    /// 3.82 to 3.23 ms fp32) and p99 stayed level, but one call in a thousand took up to 3–5× longer, when something else
+    /// preempted the helper; beside another runtime's spinning threads (ONNX Runtime's, in the bench), p50 dropped 12%
+    /// and p99 rose 50%. Turn it on where the median matters more than the tail and the cores are not shared.</para>
     /// </remarks>
     /// <param name="enabled">True to share one image's convolutions with the helper thread; false (the default) to
     /// compute them on the calling thread alone.</param>
