@@ -115,9 +115,9 @@ internal sealed class HostResNet
     /// runs libtorch).
     /// </summary>
     /// <param name="input">The st-network's input, one image or a batch.</param>
-    /// <param name="split">For one image: whether to share each convolution and BatchNorm–ReLU pass with <see cref="HostHelper"/>'s thread when
-    /// no other caller holds it (<see cref="FusedResNet"/> asks for it when the application has opted in and gives
-    /// libtorch more than one intra-op thread); the same bits either way.</param>
+    /// <param name="split">For one image: whether to share each convolution and BatchNorm–ReLU pass with
+    /// <see cref="HostHelper"/>'s thread when no other caller holds it (<see cref="FusedResNet"/> asks for it when the
+    /// application has opted in and gives libtorch more than one intra-op thread); the same bits either way.</param>
     /// <param name="threads">For a batch: how many threads compute its images at once, the caller's among them, ≥ 1.
     /// Each image is computed whole by one thread, so the bits do not depend on it.</param>
     public Tensor? TryForward(Tensor input, bool split, int threads = 1)

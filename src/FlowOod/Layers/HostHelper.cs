@@ -70,8 +70,8 @@ internal sealed class HostHelper
 
     // Runs the kernel on the pixels of `whole` on the caller and the helper, in chunks of whole blocks of `blockPixels`
     // (the last block may be shorter); returns when every chunk is done.
-    internal void Split(HostConv convolution, HostConv.KernelArgs whole, int blockPixels) =>
-        Split(whole.FirstPixel, whole.EndPixel, blockPixels, (first, end) => convolution.RunPart(whole with { FirstPixel = first, EndPixel = end }));
+    internal void Split(HostConv convolution, HostConv.KernelArgs whole, int blockPixels) => Split(
+        whole.FirstPixel, whole.EndPixel, blockPixels, (first, end) => convolution.RunPart(whole with { FirstPixel = first, EndPixel = end }));
 
     /// <summary>
     /// Runs <paramref name="part"/> over [<paramref name="first"/>, <paramref name="end"/>) on the caller and the helper,
@@ -140,10 +140,11 @@ internal sealed class HostHelper
         }
     }
 
-    // One split computation: chunks of whole blocks of units (pixels, 2×2 tiles or rows), claimed by the caller from the first and by the helper from
-    // the last, so that each thread computes about the same rows of every feature map of an image, which then stay in its
-    // core's cache (measured on a 2-core Zen 5 VM: a pass over a 64-channel 14×14 map the other core had written took 3×
-    // as long as over one it had written itself). A thread that arrives late finds nothing left to claim and touches nothing.
+    // One split computation: chunks of whole blocks of units (pixels, 2×2 tiles or rows), claimed by the caller from the
+    // first and by the helper from the last, so that each thread computes about the same rows of every feature map of an
+    // image, which then stay in its core's cache (measured on a 2-core Zen 5 VM: a pass over a 64-channel 14×14 map the
+    // other core had written half of took 3× as long as over one its own thread had written). A thread that arrives late
+    // finds nothing left to claim and touches nothing.
     private sealed class Job(Action<int, int> part, int start, int stop, int block, int blocks, int chunks)
     {
         public int Finished;
