@@ -125,7 +125,7 @@ internal static class FusedScoring
         }
 
         hooks.ForEach(h => h.remove());
-        var path = HostConv.WinogradByDefault ? "managed (Winograd)" : "libtorch (no 512-bit vectors: the managed path takes one image only)";
+        var path = HostConv.WinogradByDefault ? "managed (Winograd)" : "libtorch (no native 256-bit vectors: the managed path takes one image only)";
         foreach (var (key, (network, shape)) in found)
         {
             using var scope = NewDisposeScope();

@@ -13,16 +13,17 @@ namespace FlowOod.Benchmarks;
 /// <c>conv2d</c> (channels last, the process's intra-op threads) against FlowOod's managed kernel (<see cref="HostConv"/>)
 /// with one and two workers (<c>Parallel.For</c>) and split with the helper thread, in alternated rounds of one process; where
 /// the kernel runs 512-bit vectors (AVX-512), its 256-bit kernel on one worker as well, and where the default is the Winograd
-/// form, the direct 512-bit kernel on one worker. Part of <c>./build.sh bench-fused</c>.
+/// form, the direct kernel of the same width on one worker. Part of <c>./build.sh bench-fused</c>.
 /// </summary>
 /// <remarks>
 /// Machine-readable line: <c>host-conv 3x3 CIN-&gt;COUT HxW batch 1: libtorch p50 N us | managed 1 worker p50 N us | 2 workers
 /// p50 N us | libtorch / managed Rx (min–max over rounds, the faster worker count per round) | max |diff| E | ... | kernel
-/// K | helper thread p50 N us | ... | direct 512-bit 1 worker p50 N us | ... | 256-bit 1 worker p50 N us | ...</c>: K is
-/// the default (<c>Winograd F(2x2,3x3) 512-bit</c>, <c>512-bit</c> or <c>256-bit</c>); the split with
-/// <see cref="HostHelper"/> (the inference path's, held for the whole measurement; absent on one processor); the direct
-/// 512-bit kernel (only where the default is the Winograd form) and the 256-bit kernel on one worker (only where the
-/// default uses 512-bit vectors). Each
+/// K | helper thread p50 N us | ... | direct B-bit 1 worker p50 N us | ... | 256-bit 1 worker p50 N us | ... | Winograd
+/// 256-bit 1 worker p50 N us | ...</c>: K is the default (<c>Winograd F(2x2,3x3) 512-bit</c> or <c>256-bit</c>, or a
+/// direct <c>512-bit</c> or <c>256-bit</c> kernel); the split with <see cref="HostHelper"/> (the inference path's, held
+/// for the whole measurement; absent on one processor); the direct kernel of the default width B (only where the default
+/// is the Winograd form); and, only where the default uses 512-bit vectors, the 256-bit direct kernel and Winograd form
+/// on one worker. Each
 /// variant's p50 is over <c>calls</c> calls; the managed kernel's result is checked against libtorch's first. The
 /// managed timings exclude copying the image into the padded layout (a managed inference path keeps its feature maps
 /// there between layers); libtorch's include allocating its output.
@@ -60,6 +61,7 @@ internal static class HostConvBench
         var narrow = new List<double>();
         var helped = new List<double>();
         var direct = new List<double>();
+        var narrowWinograd = new List<double>();
         bool wide = HostConv.DefaultWidth == HostVectorWidth.Bits512;
         bool winograd = HostConv.WinogradByDefault && conv.HasWinograd;
         for (int round = 0; round < rounds; round++)
@@ -84,12 +86,17 @@ internal static class HostConvBench
 
             if (winograd)
             {
-                direct.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits512)));
+                direct.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostConv.DefaultWidth)));
             }
 
             if (wide)
             {
                 narrow.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits256)));
+            }
+
+            if (wide && winograd)
+            {
+                narrowWinograd.Add(Time(() => conv.RunWinograd(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits256)));
             }
 
             if (round % 2 == 0)
@@ -99,9 +106,12 @@ internal static class HostConvBench
         }
 
         var helperField = helped.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $" | helper thread p50 {Peers.Median(helped):F1} us ({Peers.Join(helped)})") : string.Empty;
+        int bits = wide ? 512 : 256;
         var narrowField = wide ? string.Create(CultureInfo.InvariantCulture, $" | 256-bit 1 worker p50 {Peers.Median(narrow):F1} us ({Peers.Join(narrow)})") : string.Empty;
-        var directField = winograd ? string.Create(CultureInfo.InvariantCulture, $" | direct 512-bit 1 worker p50 {Peers.Median(direct):F1} us ({Peers.Join(direct)})") : string.Empty;
-        var kernel = winograd ? "Winograd F(2x2,3x3) 512-bit" : $"{(wide ? 512 : 256)}-bit";
+        narrowField += narrowWinograd.Count > 0
+            ? string.Create(CultureInfo.InvariantCulture, $" | Winograd 256-bit 1 worker p50 {Peers.Median(narrowWinograd):F1} us ({Peers.Join(narrowWinograd)})") : string.Empty;
+        var directField = winograd ? string.Create(CultureInfo.InvariantCulture, $" | direct {bits}-bit 1 worker p50 {Peers.Median(direct):F1} us ({Peers.Join(direct)})") : string.Empty;
+        var kernel = winograd ? $"Winograd F(2x2,3x3) {bits}-bit" : $"{bits}-bit";
         var ratios = libtorch.Select((t, i) => t / Math.Min(one[i], two[i])).ToArray();
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,

@@ -22,9 +22,9 @@ namespace FlowOod.Layers;
 /// which halves the instructions per multiply-add, or, for an even number of 16-channel output blocks, 7 pixels × 32
 /// channels (two weight loads and seven broadcasts per fourteen multiply-adds). The input's channel stride is a
 /// compile-time constant for 16, 32, 64 and 128 channels (the loop's six pixel offsets then fold into the addressing),
-/// a run-time value otherwise. Where 512-bit vectors are native, a 3×3 convolution of a multiple of 16 input channels takes
-/// the Winograd form F(2×2, 3×3) instead (<see cref="RunWinograd"/>; 2.25× fewer multiply-adds, HostConv.Winograd.cs has
-/// the algebra). Every kernel can add another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are
+/// a run-time value otherwise. Where 256-bit vectors are native (AVX2, and so AVX-512 too), a 3×3 convolution of a
+/// multiple of 16 input channels takes the Winograd form F(2×2, 3×3) instead, at the default width (<see cref="RunWinograd"/>;
+/// 2.25× fewer multiply-adds, HostConv.Winograd.cs has the algebra). Every kernel can add another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are
 /// float32 in another order than libtorch's, so results agree to float32 rounding, not bit for bit.</para>
 /// <para>Immutable after construction (the weights are copied in); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called from several threads
 /// at once on different outputs. Owns no native memory.</para>
@@ -121,7 +121,7 @@ internal sealed partial class HostConv
     {
         if (UsesWinograd)
         {
-            RunWinograd(input, output, accumulate, workers);
+            RunWinograd(input, output, accumulate, workers, DefaultWidth);
         }
         else
         {
@@ -206,7 +206,7 @@ internal sealed partial class HostConv
         bool wide = (direct ?? DefaultWidth) == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
         var (whole, block) = UsesWinograd && direct is null
-            ? (WinogradPart(input, output, addend is not null, 0, Tiles(input)), ShareTiles)
+            ? (WinogradPart(input, output, addend is not null, wide, 0, Tiles(input)), ShareTiles(wide))
             : (Part(input, output, addend is not null, wide, 0, blocks * pixels), pixels);
         whole = whole with { Addend = addend is null || ReferenceEquals(addend, output) ? null : addend.Data, Relu = relu };
         if (helper.Helper is { } thread)

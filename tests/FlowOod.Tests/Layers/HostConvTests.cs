@@ -42,6 +42,14 @@ public sealed class HostConvTests
     [InlineData(16, 16, 5, 30, 1, false)]
     public void RunWinograd_MatchesLibtorchConv2d(int inChannels, int outChannels, int height, int width, int workers, bool accumulate)
     {
+        foreach (var vectors in Widths)
+        {
+            RunWinogradMatchesLibtorch(inChannels, outChannels, height, width, workers, accumulate, vectors);
+        }
+    }
+
+    private static void RunWinogradMatchesLibtorch(int inChannels, int outChannels, int height, int width, int workers, bool accumulate, HostVectorWidth vectors)
+    {
         using var scope = NewDisposeScope();
         using var generator = new TorchSharp.torch.Generator(15);
         var x = randn([1, inChannels, height, width], generator: generator);
@@ -60,9 +68,9 @@ public sealed class HostConvTests
         }
 
         conv.HasWinograd.Should().BeTrue("a 3×3 convolution of a multiple of 16 input channels");
-        conv.RunWinograd(input, output, accumulate, workers);
+        conv.RunWinograd(input, output, accumulate, workers, vectors);
 
-        MaxAbsDifference(output.ToTensor(outChannels), expected).Should().BeLessThan(2e-5);
+        MaxAbsDifference(output.ToTensor(outChannels), expected).Should().BeLessThan(2e-5, "{0}", vectors);
         var padding = output.ToTensor(conv.PaddedOutChannels).narrow(1, outChannels, conv.PaddedOutChannels - outChannels);
         padding.count_nonzero().item<long>().Should().Be(0, "the padding channels have zero weights and biases");
     }
@@ -80,7 +88,7 @@ public sealed class HostConvTests
         conv.HasWinograd.Should().Be(expected);
         if (!expected)
         {
-            FluentActions.Invoking(() => conv.RunWinograd(new HostImage(inChannels, 4, 4), new HostImage(16, 4, 4), false, 1)).Should().Throw<InvalidOperationException>();
+            FluentActions.Invoking(() => conv.RunWinograd(new HostImage(inChannels, 4, 4), new HostImage(16, 4, 4), false, 1, HostConv.DefaultWidth)).Should().Throw<InvalidOperationException>();
         }
     }
 
