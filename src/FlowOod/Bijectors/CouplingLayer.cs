@@ -92,6 +92,19 @@ public abstract partial class CouplingLayer : Bijector
         register_buffer(nameof(transform_channels), transform_channels);
     }
 
+    /// <summary>
+    /// <see cref="Couple"/> and the log-determinant computed in managed code for this call, or null (the default) to run
+    /// them through libtorch. <see cref="AffineCoupling"/>'s takes a few float32 CPU images scored without gradients
+    /// (<see cref="HostAffineCoupling"/>).
+    /// </summary>
+    /// <param name="input">The layer's input <c>[N, eventShape...]</c>.</param>
+    /// <param name="conditionerOutput">The st-network's output for it.</param>
+    /// <param name="transformMask">The transform mask for a spatial mask, else null.</param>
+    /// <param name="transformChannels">The transformed channels for a channel-structured mask, else null.</param>
+    /// <param name="inverse">Whether to apply the inverse.</param>
+    private protected virtual (Tensor Output, Tensor LogDet)? TryCoupleOnHost(
+        Tensor input, Tensor conditionerOutput, Tensor? transformMask, Tensor? transformChannels, bool inverse) => null;
+
     /// <summary>The coupling mask (<c>true</c> in <see cref="CouplingMask.Condition"/> = conditioning entry).</summary>
     public CouplingMask Mask { get; }
 
@@ -170,8 +183,9 @@ public abstract partial class CouplingLayer : Bijector
     /// <summary>
     /// <see cref="Bijector.Forward(Tensor)"/> that also returns the log-scale s and the shift t of this input, each in
     /// the event layout <c>[N, eventShape...]</c> with zeros outside the transformed entries (for analysis: the output
-    /// is computed by the same code as Forward, bit for bit). s is null for a volume-preserving coupling, t null when
-    /// <see cref="ShiftOf"/> is. Runs in the caller's dispose scope.
+    /// is computed by the same code as Forward's libtorch path, bit for bit; where Forward takes the managed step,
+    /// <see cref="TryCoupleOnHost"/>, the two agree to float32 rounding). s is null for a volume-preserving coupling, t
+    /// null when <see cref="ShiftOf"/> is. Runs in the caller's dispose scope.
     /// </summary>
     internal (Tensor Output, Tensor? LogScale, Tensor? Shift) ForwardWithParameters(Tensor input)
     {
@@ -228,8 +242,13 @@ public abstract partial class CouplingLayer : Bijector
         if (channelStructured)
         {
             var conditioning = input.index_select(1, condition_channels);
-            var changing = input.index_select(1, transform_channels);
             var conditionerOutput = CallConditioner(conditioning);
+            if (!capture && TryCoupleOnHost(input, conditionerOutput, null, transform_channels, inverse) is { } host)
+            {
+                return (host.Output, host.LogDet, null, null);
+            }
+
+            var changing = input.index_select(1, transform_channels);
             var (changed, s) = Couple(changing, conditionerOutput, inverse);
             output = input.index_copy(1, transform_channels, changed);
             logScale = s;
@@ -241,6 +260,11 @@ public abstract partial class CouplingLayer : Bijector
         else
         {
             var conditionerOutput = CallConditioner(input.mul(condition_mask));
+            if (!capture && TryCoupleOnHost(input, conditionerOutput, transform_mask, null, inverse) is { } host)
+            {
+                return (host.Output, host.LogDet, null, null);
+            }
+
             var (changed, s) = Couple(input, conditionerOutput, inverse);
             output = where(transform_mask, changed, input);
             logScale = s?.mul(transform_mask);
