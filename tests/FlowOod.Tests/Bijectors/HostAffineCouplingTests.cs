@@ -79,7 +79,7 @@ public sealed class HostAffineCouplingTests
         var input = randn([1, 4, 6, 6], generator: generator);
         var maps = randn([1, 8, 6, 6], generator: generator);
         var mask = TransformedEntries(coupling, [4, 6, 6]);
-        var scale = ones(4, 1, 1).mul_(0.7);
+        var scale = ones(4, 1, 1).TimesInPlace(0.7);
         using var noGrad = no_grad();
 
         var contiguous = HostAffineCoupling.TryApply(input, maps, mask, null, ScaleActivation.RealNvpTanh, scale, inverse: false);
@@ -90,7 +90,7 @@ public sealed class HostAffineCouplingTests
         channelsLast!.Value.Output.allclose(contiguous!.Value.Output, rtol: 0, atol: 0).Should().BeTrue("the same values, read through the strides");
         channelsLast.Value.LogDet.allclose(contiguous.Value.LogDet, rtol: 0, atol: 0).Should().BeTrue();
         var s = maps.narrow(1, 0, 4).tanh().mul(scale);
-        var expected = where(mask, input.add(maps.narrow(1, 4, 4)).mul(s.exp()), input);
+        var expected = where(mask, input.Plus(maps.narrow(1, 4, 4)).mul(s.exp()), input);
         contiguous.Value.Output.allclose(expected, rtol: 1e-5, atol: 1e-6).Should().BeTrue();
         contiguous.Value.LogDet.allclose(s.mul(mask).sum(), rtol: 1e-5, atol: 1e-5).Should().BeTrue();
     }
