@@ -72,8 +72,8 @@ internal static class HostAffineCoupling
         var to = MemoryMarshal.Cast<byte, float>(output.bytes);
         // A channels-last tensor is the contiguous [N, H, W, 2·Ct] view permuted: its values are read through that view
         // (TorchSharp gives the bytes of contiguous tensors only) at the strides of the original.
-        using var stored = conditionerOutput.is_contiguous() ? conditionerOutput.alias() : conditionerOutput.permute(0, 2, 3, 1);
-        var maps = MemoryMarshal.Cast<byte, float>(stored.bytes);
+        using var permuted = conditionerOutput.is_contiguous() ? null : conditionerOutput.permute(0, 2, 3, 1);
+        var maps = MemoryMarshal.Cast<byte, float>((permuted ?? conditionerOutput).bytes);
         var sums = MemoryMarshal.Cast<byte, float>(logDet.bytes);
         var mask = transformMask is null ? default : MemoryMarshal.Cast<byte, bool>(transformMask.bytes);
         var scales = activation.UsesLearnableScale ? MemoryMarshal.Cast<byte, float>(learnableScale!.bytes) : default;
@@ -115,24 +115,10 @@ internal static class HostAffineCoupling
         return (output, logDet);
     }
 
-    // A float32 CPU tensor [N, C, H, W] whose values fill its storage span: contiguous, or (when allowed) channels-last,
-    // strides [C·H·W, 1, W·C, C] (read one by one: TorchSharp's stride() array costs a callback from native code).
-    private static bool IsDense(Tensor tensor, bool contiguous)
-    {
-        if (tensor.dtype != ScalarType.Float32 || tensor.device_type != DeviceType.CPU || tensor.Dimensions != 4 || tensor.requires_grad)
-        {
-            return false;
-        }
-
-        if (tensor.is_contiguous())
-        {
-            return true;
-        }
-
-        long c = tensor.size(1), h = tensor.size(2), w = tensor.size(3);
-        return !contiguous && (tensor.size(0) == 1 || tensor.stride(0) == c * h * w) && (c == 1 || tensor.stride(1) == 1)
-            && (h == 1 || tensor.stride(2) == w * c) && (w == 1 || tensor.stride(3) == c);
-    }
+    // A float32 CPU tensor [N, C, H, W] whose values fill its storage span: contiguous, or (when allowed) channels-last.
+    private static bool IsDense(Tensor tensor, bool contiguous) =>
+        tensor.dtype == ScalarType.Float32 && tensor.device_type == DeviceType.CPU && tensor.Dimensions == 4 && !tensor.requires_grad
+        && (tensor.is_contiguous() || (!contiguous && Layers.ConvLayout.IsChannelsLast(tensor)));
 
     private static bool IsHost(Tensor tensor, ScalarType dtype, long count) =>
         tensor.dtype == dtype && tensor.device_type == DeviceType.CPU && tensor.is_contiguous() && tensor.numel() == count;

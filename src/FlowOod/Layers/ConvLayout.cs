@@ -36,19 +36,20 @@ internal static class ConvLayout
     }
 
     /// <summary>Whether a 4-D tensor's strides are channels-last (size-1 dimensions may have any stride).</summary>
+    /// <remarks>Reads sizes and strides one dimension at a time: TorchSharp's <c>stride()</c> and <c>shape</c> arrays
+    /// are built through a callback from native code (about 2 µs each).</remarks>
     public static bool IsChannelsLast(Tensor tensor)
     {
-        var shape = tensor.Sizes();
-        var strides = tensor.stride();
         long expected = 1;
         foreach (var dim in InnermostFirst)
         {
-            if (shape[dim] != 1 && strides[dim] != expected)
+            long size = tensor.size(dim);
+            if (size != 1 && tensor.stride(dim) != expected)
             {
                 return false;
             }
 
-            expected *= shape[dim];
+            expected *= size;
         }
 
         return true;

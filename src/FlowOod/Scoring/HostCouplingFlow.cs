@@ -45,7 +45,6 @@ internal sealed class HostCouplingFlow
     private static readonly double HalfLogTwoPi = 0.5 * Math.Log(2 * Math.PI);
 
     private readonly NormalizingFlow flow;
-    private readonly nn.Module[] modules;
     private readonly Step[] steps;
     private readonly int features;
     private readonly int widest;
@@ -55,7 +54,6 @@ internal sealed class HostCouplingFlow
         this.flow = flow;
         this.steps = steps;
         this.features = features;
-        modules = flow.modules().Prepend(flow).ToArray();
         widest = steps.Max(s => s.Widest);
     }
 
@@ -197,12 +195,9 @@ internal sealed class HostCouplingFlow
     // mode and its parameters' dtype and device can change between calls).
     private bool Readable()
     {
-        foreach (var module in modules)
+        if (!ModuleModes.AreEvaluating(flow))
         {
-            if (module.training)
-            {
-                return false;
-            }
+            return false;
         }
 
         foreach (var step in steps)
