@@ -79,12 +79,24 @@ ensure_mnist() {
 
 ensure_data() { ensure_fashion_mnist; ensure_mnist; }
 
-print_test_summary() { # results folder
-  local passed=0 failed=0 file p f
-  for file in "$1"/*.trx; do
-    [[ -e "$file" ]] || continue
+print_test_summary() { # results folder, test project names
+  local results="$1" passed=0 failed=0 file p f outcome name
+  shift
+  for name in "$@"; do
+    file="$results/$name.trx"
+    if [[ ! -e "$file" ]]; then
+      echo "error: $name wrote no test results: counted as one failure" >&2
+      failed=$((failed + 1)); continue
+    fi
     p=$(grep -o '<Counters [^>]*' "$file" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
     f=$(grep -o '<Counters [^>]*' "$file" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    outcome=$(grep -o '<ResultSummary outcome="[A-Za-z]*"' "$file" | grep -o '"[A-Za-z]*"' | tr -d '"' || echo missing)
+    # A test host that crashed (e.g. a native fault) leaves a run whose outcome is not Completed with no failed test and
+    # the tests it never reached missing from the counts: that run is a failure, never a smaller green number.
+    if [[ "$outcome" != "Completed" && "$f" -eq 0 ]]; then
+      echo "error: $name ended with outcome '$outcome' after $p passed tests (test host crashed or aborted): counted as one failure" >&2
+      f=1
+    fi
     passed=$((passed + p)); failed=$((failed + f))
   done
   printf '%d passed, %d failed\n' "$passed" "$failed"
@@ -95,15 +107,17 @@ run_tests() {
   local results="$ROOT/artifacts/test-results"
   rm -rf "$results"
   dotnet build "$ROOT/FlowOod.sln" -c "$CONFIGURATION" --nologo -v quiet
-  local status=0 project name
-  # Every project marked <IsTestProject>true</IsTestProject>, one at a time (each is torch-heavy; 2 cores).
+  local status=0 project name names=()
+  # Every project marked <IsTestProject>true</IsTestProject>, one at a time (each is torch-heavy; 2 cores). --blame-crash
+  # names the test in flight and keeps a dump under the results folder if a test host dies.
   for project in $(grep -l '<IsTestProject>true</IsTestProject>' "$ROOT"/tests/*/*.csproj "$ROOT"/samples/*/*.csproj); do
     name="$(basename "$project" .csproj)"
-    dotnet test "$project" -c "$CONFIGURATION" --no-build --nologo \
+    names+=("$name")
+    dotnet test "$project" -c "$CONFIGURATION" --no-build --nologo --blame-crash --blame-crash-dump-type mini \
       --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal" \
       --results-directory "$results" "$@" || status=$?
   done
-  print_test_summary "$results"
+  print_test_summary "$results" "${names[@]}"
   return $status
 }
 

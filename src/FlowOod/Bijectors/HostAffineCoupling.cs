@@ -112,6 +112,13 @@ internal static class HostAffineCoupling
             sums[(int)example] = (float)(inverse ? -sum : sum);
         }
 
+        // The spans are views of native memory that nothing else keeps: a caller outside any dispose scope may hold no
+        // other reference to these tensors, and a finalizer must not free them while they are read.
+        GC.KeepAlive(input);
+        GC.KeepAlive(conditionerOutput);
+        GC.KeepAlive(transformMask);
+        GC.KeepAlive(transformChannels);
+        GC.KeepAlive(learnableScale);
         return (output, logDet);
     }
 

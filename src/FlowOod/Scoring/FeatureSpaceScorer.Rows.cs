@@ -72,6 +72,7 @@ public sealed partial class FeatureSpaceScorer
         var standardized = new float[values.Length];
         Standardizer.ApplyUnchecked(values, standardized);
         var outOfRange = CheckStandardized(values, standardized, parameterName);
+        GC.KeepAlive(features); // values is a view of its native memory: the tensor must not be finalized before here
         var logProb = host.TryLogProb(standardized.AsSpan(0, scoredRows * FeatureDimension), scoredRows)
             ?? LogProbOfRows(standardized, (int)rows);
         return Scores(logProb, scoredRows, outOfRange);

@@ -106,7 +106,9 @@ internal sealed class HostCouplingFlow
         var (min, max) = values is { } read ? (read.Min, read.Max) : MinMax(input, parameterName);
         flow.CheckInputRange(min, max, parameterName);
         CheckCounters.FlowEvaluated();
-        return LogProb(input, rows);
+        var result = LogProb(input, rows);
+        GC.KeepAlive(batch); // input is a view of its native memory: the tensor must not be finalized before here
+        return result;
     }
 
     /// <summary>
@@ -121,7 +123,9 @@ internal sealed class HostCouplingFlow
         }
 
         CheckCounters.FlowEvaluated();
-        return LogProb(MemoryMarshal.Cast<byte, float>(batch.bytes), rows);
+        var result = LogProb(MemoryMarshal.Cast<byte, float>(batch.bytes), rows);
+        GC.KeepAlive(batch); // as above
+        return result;
     }
 
     /// <summary>
