@@ -105,12 +105,14 @@ internal static class HostConvBench
             }
         }
 
-        var helperField = helped.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $" | helper thread p50 {Peers.Median(helped):F1} us ({Peers.Join(helped)})") : string.Empty;
+        // " | NAME p50 N us (every round's)", or nothing for a variant this processor did not run.
+        static string Field(string name, List<double> times) => times.Count == 0
+            ? string.Empty
+            : string.Create(CultureInfo.InvariantCulture, $" | {name} p50 {Peers.Median(times):F1} us ({Peers.Join(times)})");
         int bits = wide ? 512 : 256;
-        var narrowField = wide ? string.Create(CultureInfo.InvariantCulture, $" | 256-bit 1 worker p50 {Peers.Median(narrow):F1} us ({Peers.Join(narrow)})") : string.Empty;
-        narrowField += narrowWinograd.Count > 0
-            ? string.Create(CultureInfo.InvariantCulture, $" | Winograd 256-bit 1 worker p50 {Peers.Median(narrowWinograd):F1} us ({Peers.Join(narrowWinograd)})") : string.Empty;
-        var directField = winograd ? string.Create(CultureInfo.InvariantCulture, $" | direct {bits}-bit 1 worker p50 {Peers.Median(direct):F1} us ({Peers.Join(direct)})") : string.Empty;
+        var helperField = Field("helper thread", helped);
+        var narrowField = Field("256-bit 1 worker", narrow) + Field("Winograd 256-bit 1 worker", narrowWinograd);
+        var directField = Field($"direct {bits}-bit 1 worker", direct);
         var kernel = winograd ? $"Winograd F(2x2,3x3) {bits}-bit" : $"{bits}-bit";
         var ratios = libtorch.Select((t, i) => t / Math.Min(one[i], two[i])).ToArray();
         Console.WriteLine(string.Create(

@@ -142,17 +142,23 @@ internal sealed partial class HostConv
             int count = Math.Min(chunk, a.EndPixel - first);
             if (a.Wide)
             {
-                TransformInput<Block512>(a, cs, first, count, chunk, transformed);
-                Multiply<TStride>(cs, os, chunk, wide: true, transformed, products!);
-                TransformOutput<Block512>(a, first, count, chunk, products!);
+                WinogradChunk<TStride, Block512>(a, cs, os, first, count, chunk, transformed, products!);
             }
             else
             {
-                TransformInput<Block256>(a, cs, first, count, chunk, transformed);
-                Multiply<TStride>(cs, os, chunk, wide: false, transformed, products!);
-                TransformOutput<Block256>(a, first, count, chunk, products!);
+                WinogradChunk<TStride, Block256>(a, cs, os, first, count, chunk, transformed, products!);
             }
         }
+    }
+
+    // One chunk of tiles: V from the input, M = V·U by the direct kernel of the block's width, the output from M.
+    private void WinogradChunk<TStride, TBlock>(in KernelArgs a, int cs, int os, int first, int count, int chunk, float[] v, float[] m)
+        where TStride : struct, IStride
+        where TBlock : struct, IChannelBlock<TBlock>
+    {
+        TransformInput<TBlock>(a, cs, first, count, chunk, v);
+        Multiply<TStride>(cs, os, chunk, TBlock.Wide, v, m);
+        TransformOutput<TBlock>(a, first, count, chunk, m);
     }
 
     // V[ξ][t][i] = (Bᵀ d B)[ξ] for the chunk's tiles t, 16 input channels at a time, in registers.
@@ -279,6 +285,9 @@ internal sealed partial class HostConv
     private interface IChannelBlock<TSelf>
         where TSelf : struct, IChannelBlock<TSelf>
     {
+        // Whether the direct kernel for the products is the 512-bit one.
+        static abstract bool Wide { get; }
+
         static abstract TSelf Load(ref float at);
 
         static abstract TSelf operator +(TSelf x, TSelf y);
@@ -298,6 +307,8 @@ internal sealed partial class HostConv
 
         private Block512(Vector512<float> all) => this.all = all;
 
+        public static bool Wide => true;
+
         public static Block512 Load(ref float at) => new(Vector512.LoadUnsafe(ref at));
 
         public static Block512 operator +(Block512 x, Block512 y) => new(x.all + y.all);
@@ -316,6 +327,8 @@ internal sealed partial class HostConv
         private readonly Vector256<float> high;
 
         private Block256(Vector256<float> low, Vector256<float> high) => (this.low, this.high) = (low, high);
+
+        public static bool Wide => false;
 
         public static Block256 Load(ref float at) => new(Vector256.LoadUnsafe(ref at), Vector256.LoadUnsafe(ref at, 8));
 

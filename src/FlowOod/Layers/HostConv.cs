@@ -23,9 +23,10 @@ namespace FlowOod.Layers;
 /// channels (two weight loads and seven broadcasts per fourteen multiply-adds). The input's channel stride is a
 /// compile-time constant for 16, 32, 64 and 128 channels (the loop's six pixel offsets then fold into the addressing),
 /// a run-time value otherwise. Where 256-bit vectors are native (AVX2, and so AVX-512 too), a 3×3 convolution of a
-/// multiple of 16 input channels takes the Winograd form F(2×2, 3×3) instead, at the default width (<see cref="RunWinograd"/>;
-/// 2.25× fewer multiply-adds, HostConv.Winograd.cs has the algebra). Every kernel can add another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are
-/// float32 in another order than libtorch's, so results agree to float32 rounding, not bit for bit.</para>
+/// multiple of 16 input channels takes the Winograd form F(2×2, 3×3) instead, at the default width
+/// (<see cref="RunWinograd"/>; 2.25× fewer multiply-adds, HostConv.Winograd.cs has the algebra). Every kernel can add
+/// another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are float32 in another order than
+/// libtorch's, so results agree to float32 rounding, not bit for bit.</para>
 /// <para>Immutable after construction (the weights are copied in); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called from several threads
 /// at once on different outputs. Owns no native memory.</para>
 /// </remarks>

@@ -98,7 +98,8 @@ public sealed class LatentViewTests
         var latent = LatentView.Latents(flow, images, ScoringNoise.BinCentres);
 
         latent.shape.Should().Equal([3, 1, 8, 8]);
-        using var noGrad = no_grad(); // as the analyses and scorers run it (without gradients a few images' coupling steps are managed code)
+        // Without gradients, as the analyses and scorers run it (then a few images' coupling steps are managed code).
+        using var noGrad = no_grad();
         latent.ShouldEqualBitForBit(flow.Transform.Forward(images, ScoringNoise.BinCentres).Output, "z");
     }
 
