@@ -172,8 +172,15 @@ internal sealed class HostResNet
             }
             else
             {
-                Parallel.For(0, images, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(threads, images) }, image =>
-                    Compute(pixels.AsSpan(image * inLength, inLength), height, columns, affines, default, results.AsSpan(image * outLength, outLength)));
+                void One(int image) =>
+                    Compute(pixels.AsSpan(image * inLength, inLength), height, columns, affines, default, results.AsSpan(image * outLength, outLength));
+
+                // On libtorch's OpenMP team where there is one (its threads spin after libtorch's last operation and would
+                // share the cores with .NET's pool), else on .NET's pool.
+                if (threads == 1 || !OpenMpTeam.TryFor(images, threads, One))
+                {
+                    Parallel.For(0, images, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(threads, images) }, One);
+                }
             }
 
             using var nhwc = empty([images, height, columns, outConv.OutChannels], ScalarType.Float32);
