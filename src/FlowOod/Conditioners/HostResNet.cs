@@ -30,8 +30,9 @@ namespace FlowOod.Conditioners;
 /// libtorch's: agreement to float32 rounding, not bit for bit. A bf16 network (the bf16 inference copy's) is computed the
 /// same way, its bf16 weights, statistics and input widened to float32 exactly and the output rounded to bf16 once: more
 /// precise than libtorch's bf16 convolutions, which round every feature map, and faster for one image. A batch's images
-/// are shared among threads, each computed whole by one, so a batch's outputs are bit for bit those of its images one by
-/// one.</para>
+/// are shared among the calling thread's OpenMP team, libtorch's own threads (<see cref="OpenMpTeam"/>; .NET's thread
+/// pool where there is none), each image computed whole by one thread, so a batch's outputs are bit for bit those of its
+/// images one by one.</para>
 /// <para>Scratch feature maps are kept per thread and reused (about 1 MB per thread for the compact RealNVP; maps of at
 /// most 8 shapes, each at most 16 MB: larger images go to libtorch), so a call allocates little besides its output and
 /// a pooled copy of its input.
