@@ -21,9 +21,10 @@ namespace FlowOod;
 /// computed by libtorch (bf16 scoring 839 → 721, training 10–20%). Handing the work to the same team instead uses the
 /// threads that spin, so nothing waits for a core and libtorch's settings stay as they are (docs/performance.md).</para>
 /// <para>The team is the calling thread's, of <c>threads</c> threads, as libtorch's own parallel loops on that thread make
-/// it (libtorch's intra-op thread count): the same OpenMP threads, no new ones. Inside an OpenMP parallel region the call
-/// runs on the calling thread alone (nested regions are off by default). Items are claimed one at a time from a shared
-/// counter, so a preempted thread holds back one item at most. A worker's first call attaches it to the .NET runtime.</para>
+/// it (libtorch's intra-op thread count): the same OpenMP threads, no new ones. A call from inside an OpenMP parallel
+/// region gets the team the runtime allows there (the calling thread alone unless nested parallelism is on). Items are
+/// claimed one at a time from a shared counter, so a preempted thread holds back one item at most. A worker's first call
+/// attaches it to the .NET runtime.</para>
 /// </remarks>
 internal static class OpenMpTeam
 {
