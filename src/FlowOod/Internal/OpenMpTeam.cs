@@ -1,6 +1,4 @@
 using System;
-using System.IO;
-using System.Linq;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -8,9 +6,9 @@ using System.Threading;
 namespace FlowOod;
 
 /// <summary>
-/// Runs managed work on libtorch's own OpenMP threads: the loaded GNU OpenMP runtime's <c>GOMP_parallel</c>, found at run
-/// time next to libtorch (Linux; elsewhere, or when it is not found, <see cref="TryFor"/> returns false and the caller uses
-/// its own threads).
+/// Runs managed work on libtorch's own OpenMP threads: <c>GOMP_parallel</c> of the GNU OpenMP runtime libtorch links,
+/// found at run time through the loaded <c>libtorch_cpu</c> (<see cref="LoadedLibTorch"/>; Linux; elsewhere, or when it is
+/// not found, <see cref="TryFor"/> returns false and the caller uses its own threads).
 /// </summary>
 /// <remarks>
 /// <para>Why: after every parallel operation libtorch's OpenMP worker threads spin, waiting for the next one (GNU OpenMP's
@@ -28,9 +26,7 @@ namespace FlowOod;
 /// </remarks>
 internal static class OpenMpTeam
 {
-    private static readonly object Gate = new();
-    private static ParallelEntry? entry;
-    private static bool resolved;
+    private static readonly Lazy<ParallelEntry?> Entry = new(Find, LazyThreadSafetyMode.ExecutionAndPublication);
 
     // Kept for the process's life: native code calls it through the pointer below.
     private static readonly Body Callback = Run;
@@ -42,8 +38,8 @@ internal static class OpenMpTeam
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate void Body(IntPtr data);
 
-    /// <summary>Whether the OpenMP runtime libtorch loaded was found (false before libtorch is loaded).</summary>
-    public static bool IsAvailable => Resolve() is not null;
+    /// <summary>Whether the OpenMP runtime libtorch loaded was found.</summary>
+    public static bool IsAvailable => Entry.Value is not null;
 
     /// <summary>
     /// Calls <paramref name="body"/> once for each of <c>0 … count − 1</c> on the calling thread's OpenMP team of
@@ -56,7 +52,7 @@ internal static class OpenMpTeam
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentNullException.ThrowIfNull(body);
-        if (Resolve() is not { } parallel)
+        if (Entry.Value is not { } parallel)
         {
             return false;
         }
@@ -95,58 +91,20 @@ internal static class OpenMpTeam
         }
     }
 
-    // The entry point, looked up once libtorch is loaded (until then, null without caching).
-    private static ParallelEntry? Resolve()
+    // GOMP_parallel as libtorch_cpu links it (found through its handle, which searches its dependencies); Linux only,
+    // where libtorch ships the GNU runtime.
+    private static ParallelEntry? Find()
     {
-        if (Volatile.Read(ref resolved))
+        if (!OperatingSystem.IsLinux())
         {
-            return entry;
+            return null;
         }
 
-        lock (Gate)
-        {
-            if (!resolved)
-            {
-                var (loaded, found) = OperatingSystem.IsLinux() ? Find() : (true, null);
-                entry = found;
-                Volatile.Write(ref resolved, loaded);
-            }
+        FlowOodRuntime.EnsureAvailable();
+        using var library = LoadedLibTorch.Open();
 
-            return entry;
-        }
-    }
-
-    // GOMP_parallel of the GNU OpenMP runtime mapped into this process, preferring the one beside libtorch_cpu; Loaded
-    // says whether libtorch_cpu is mapped yet (if not, the answer may change).
-    private static (bool Loaded, ParallelEntry? Entry) Find()
-    {
-        string[] mapped;
-        try
-        {
-            mapped = File.ReadLines("/proc/self/maps")
-                .Select(line => line.IndexOf('/', StringComparison.Ordinal) is var at and >= 0 ? line[at..] : null)
-                .OfType<string>()
-                .Distinct(StringComparer.Ordinal)
-                .ToArray();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return (true, null);
-        }
-
-        var torch = mapped.FirstOrDefault(path => Path.GetFileName(path).StartsWith("libtorch_cpu", StringComparison.Ordinal));
-        var candidates = mapped.Where(path => Path.GetFileName(path).StartsWith("libgomp", StringComparison.Ordinal))
-            .OrderBy(path => torch is not null && Path.GetDirectoryName(path) == Path.GetDirectoryName(torch) ? 0 : 1);
-        foreach (var path in candidates)
-        {
-            if (NativeLibrary.TryLoad(path, out var library) && NativeLibrary.TryGetExport(library, "GOMP_parallel", out var address))
-            {
-                // The library stays loaded (libtorch holds it anyway): the entry point is used for the process's life.
-                return (true, Marshal.GetDelegateForFunctionPointer<ParallelEntry>(address));
-            }
-        }
-
-        return (torch is not null, null);
+        // The entry point outlives this reference: TorchSharp keeps libtorch, and with it the runtime, loaded.
+        return library is not null && library.TryGet("GOMP_parallel", out ParallelEntry parallel) ? parallel : null;
     }
 
     private sealed class Work(Action<int> body, int count)

@@ -29,7 +29,7 @@ internal static class LibTorchContext
     /// <remarks>The native backend must be loaded (<see cref="FlowOodRuntime.EnsureAvailable"/>).</remarks>
     public static bool? NnpackEnabled()
     {
-        using var library = LoadedLibrary.Open();
+        using var library = LoadedLibTorch.Open();
         if (library is null || !library.TryGet(GlobalContextSymbol, out GlobalContext context) || !library.TryGet(GetNnpackSymbol, out GetFlag get))
         {
             return null;
@@ -42,7 +42,7 @@ internal static class LibTorchContext
     /// <remarks>The native backend must be loaded (<see cref="FlowOodRuntime.EnsureAvailable"/>).</remarks>
     public static bool TrySetNnpackEnabled(bool enabled)
     {
-        using var library = LoadedLibrary.Open();
+        using var library = LoadedLibTorch.Open();
         if (library is null
             || !library.TryGet(GlobalContextSymbol, out GlobalContext context)
             || !library.TryGet(SetNnpackSymbol, out SetFlag set)
@@ -54,45 +54,5 @@ internal static class LibTorchContext
         var handle = context();
         set(handle, enabled);
         return get(handle) == enabled;
-    }
-
-    // libtorch_cpu as already loaded by TorchSharp: opening it by its file name finds the loaded copy (one more
-    // reference, released on Dispose), so no second copy is ever loaded from elsewhere.
-    private sealed class LoadedLibrary : IDisposable
-    {
-        private readonly IntPtr handle;
-
-        private LoadedLibrary(IntPtr handle) => this.handle = handle;
-
-        public static LoadedLibrary? Open()
-        {
-            string[] names = OperatingSystem.IsWindows() ? ["torch_cpu.dll"]
-                : OperatingSystem.IsMacOS() ? ["libtorch_cpu.dylib"]
-                : ["libtorch_cpu.so"];
-            foreach (var name in names)
-            {
-                if (NativeLibrary.TryLoad(name, out var handle))
-                {
-                    return new LoadedLibrary(handle);
-                }
-            }
-
-            return null;
-        }
-
-        public bool TryGet<T>(string symbol, out T function)
-            where T : Delegate
-        {
-            if (NativeLibrary.TryGetExport(handle, symbol, out var address))
-            {
-                function = Marshal.GetDelegateForFunctionPointer<T>(address);
-                return true;
-            }
-
-            function = null!;
-            return false;
-        }
-
-        public void Dispose() => NativeLibrary.Free(handle);
     }
 }
