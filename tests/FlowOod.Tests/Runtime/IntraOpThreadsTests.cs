@@ -1,7 +1,4 @@
 using System;
-using System.IO;
-using System.Linq;
-using System.Runtime.InteropServices;
 using System.Threading;
 using FlowOod.Models;
 using FlowOod.Tests.Scoring;
@@ -52,17 +49,5 @@ public sealed class IntraOpThreadsTests
         thread.Start();
         thread.Join();
         return result;
-    }
-
-    // omp_get_max_threads of the OpenMP runtime libtorch ships (libgomp-<hash>.so.1 beside the test).
-    private static class OpenMp
-    {
-        private static readonly Lazy<nint> Function = new(() =>
-        {
-            var library = Directory.GetFiles(AppContext.BaseDirectory, "libgomp*.so*").Single();
-            return NativeLibrary.GetExport(NativeLibrary.Load(library), "omp_get_max_threads");
-        });
-
-        public static unsafe int MaxThreads() => ((delegate* unmanaged<int>)Function.Value)();
     }
 }

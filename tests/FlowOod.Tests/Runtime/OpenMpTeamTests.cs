@@ -1,7 +1,4 @@
 using System;
-using System.IO;
-using System.Linq;
-using System.Runtime.InteropServices;
 using System.Threading;
 using FluentAssertions;
 using Xunit;
@@ -97,16 +94,5 @@ public sealed class OpenMpTeamTests
         FluentActions.Invoking(() => OpenMpTeam.TryFor(-1, 2, _ => { })).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("count");
         FluentActions.Invoking(() => OpenMpTeam.TryFor(1, 0, _ => { })).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("threads");
         FluentActions.Invoking(() => OpenMpTeam.TryFor(1, 1, null!)).Should().Throw<ArgumentNullException>().WithParameterName("body");
-    }
-
-    private static class OpenMp
-    {
-        private static readonly Lazy<nint> Function = new(() =>
-        {
-            var library = Directory.GetFiles(AppContext.BaseDirectory, "libgomp*.so*").Single();
-            return NativeLibrary.GetExport(NativeLibrary.Load(library), "omp_get_num_threads");
-        });
-
-        public static unsafe int TeamSize() => ((delegate* unmanaged<int>)Function.Value)();
     }
 }
