@@ -131,7 +131,7 @@ internal sealed partial class BatchNorm2dLayer : nn.Module<Tensor, Tensor>
         var halves = MemoryMarshal.Cast<byte, ushort>(tensor.bytes);
         for (int c = 0; c < buffer.Length; c++)
         {
-            buffer[c] = BitConverter.Int32BitsToSingle(halves[c] << 16);
+            buffer[c] = BFloat16Bits.Widen(halves[c]);
         }
 
         return buffer;

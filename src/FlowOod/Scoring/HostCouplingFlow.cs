@@ -22,22 +22,27 @@ namespace FlowOod.Scoring;
 /// <remarks>
 /// <para>Covers a flow over <c>[D]</c> with the standard-normal base and no dequantization whose transform is a chain
 /// (chains may nest) of <see cref="AffineCoupling"/> layers with channel-structured masks, a built-in scale activation
-/// and float32 MLP st-networks (<see cref="Models.TabularRealNvp"/>), and whose every parameter belongs to those layers.
-/// For any other flow <see cref="TryCreate"/> returns null.</para>
+/// and MLP st-networks (<see cref="Models.TabularRealNvp"/>), float32 or bf16 (a bf16 inference copy's, or a flow loaded
+/// in bf16), and whose every parameter belongs to those layers. For any other flow <see cref="TryCreate"/> returns null.</para>
 /// <para>Per call, <see cref="TryCheckedLogProb"/> and <see cref="TryLogProb(Tensor)"/> take the batch only when it is a
 /// contiguous float32 CPU tensor <c>[N, D]</c> with 1 ≤ N ≤ <see cref="MaxRows"/>, every module of the flow is in
-/// evaluation mode and every weight is a contiguous float32 CPU tensor; otherwise they return null and the caller runs
+/// evaluation mode and every weight is a contiguous CPU tensor of its st-network's dtype (float32, or bf16 where the
+/// coupling computes its st-network in bf16; the learnable scale float32); otherwise they return null and the caller runs
 /// libtorch. The weights are read where they are, on every call (no copy is kept, so the result is always that of the
 /// flow's current weights). Forward hooks registered on the flow's modules do not run on this path.</para>
 /// <para>Arithmetic: per coupling, h = ReLU(W·h + b) through the hidden layers and (s_raw, t) = W·h + b, in float32 as
 /// libtorch computes it but with dot products summed in another order (SIMD lanes); s = activation(s_raw),
 /// x_T ← (x_T + t)·exp(s); the log-determinant Σ s and log p(x) = −½‖z‖² − (D/2)·log 2π + log-det are summed in
-/// float64. Scores agree with libtorch's to float32 rounding (the tests allow 1e-5 + 2·10⁻⁶·|score| bits/dim). The
+/// float64. Scores agree with libtorch's to float32 rounding (the tests allow 1e-5 + 2·10⁻⁶·|score| bits/dim). A bf16
+/// st-network is computed as <see cref="HostResNet"/> computes one: the conditioning entries rounded to bf16 (what
+/// libtorch's path hands the network), the bf16 weights widened to float32 exactly, the hidden layers in float32 and the
+/// output rounded to bf16 once (libtorch rounds every hidden layer to bf16 too), so the scores are those of libtorch's bf16
+/// path up to bf16 rounding and a little more precise. The
 /// loops are compiled optimised from their first call (<see cref="MethodImplOptions.AggressiveOptimization"/>):
 /// unoptimised tier-0 code ran a call in ~100 µs instead of ~20 for the first thousand-odd calls, a gate's first
 /// requests.</para>
 /// </remarks>
-internal sealed class HostCouplingFlow
+internal sealed partial class HostCouplingFlow
 {
     /// <summary>The largest batch computed here (the gate's chunks; larger batches amortise libtorch's cost per operation).</summary>
     public const int MaxRows = 16;
@@ -195,8 +200,8 @@ internal sealed class HostCouplingFlow
         return (min, max);
     }
 
-    // Evaluation mode everywhere, and every weight a contiguous float32 CPU tensor (checked on every call: a module's
-    // mode and its parameters' dtype and device can change between calls).
+    // Evaluation mode everywhere, and every weight a contiguous CPU tensor of its st-network's dtype (checked on every
+    // call: a module's mode and its parameters' dtype and device can change between calls).
     private bool Readable()
     {
         if (!ModuleModes.AreEvaluating(flow))
@@ -242,10 +247,12 @@ internal sealed class HostCouplingFlow
         return result;
     }
 
-    private static bool IsReadable(Tensor? tensor) =>
-        tensor is null || (tensor.dtype == ScalarType.Float32 && tensor.device_type == DeviceType.CPU && tensor.is_contiguous());
+    private static bool IsReadable(Tensor? tensor, ScalarType dtype = ScalarType.Float32) =>
+        tensor is null || (tensor.dtype == dtype && tensor.device_type == DeviceType.CPU && tensor.is_contiguous());
 
     private static ReadOnlySpan<float> Floats(Tensor tensor) => MemoryMarshal.Cast<byte, float>(tensor.bytes);
+
+    private static ReadOnlySpan<ushort> Halves(Tensor tensor) => MemoryMarshal.Cast<byte, ushort>(tensor.bytes);
 
     /// <summary>Σ a_i·b_i in float32, SIMD-wide.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -265,115 +272,5 @@ internal sealed class HostCouplingFlow
         }
 
         return sum;
-    }
-
-    /// <summary>One affine coupling: its channel lists, st-network layers and scale activation.</summary>
-    private sealed class Step
-    {
-        private readonly AffineCoupling coupling;
-        private readonly int[] condition;
-        private readonly int[] transform;
-        private readonly LinearLayer[] layers;
-        private readonly int[] widths; // widths[0] = |condition|, widths[i + 1] = layer i's output
-
-        private Step(AffineCoupling coupling, int[] condition, int[] transform, LinearLayer[] layers, int[] widths)
-        {
-            this.coupling = coupling;
-            this.condition = condition;
-            this.transform = transform;
-            this.layers = layers;
-            this.widths = widths;
-        }
-
-        public int Widest => widths.Max();
-
-        public int ParameterCount => layers.Sum(l => l.Bias is null ? 1 : 2) + (coupling.LearnableScale is null ? 0 : 1);
-
-        public static Step? TryCreate(AffineCoupling coupling, int features)
-        {
-            if (!coupling.IsChannelStructured || coupling.ConditionerDtype is not null || coupling.Conditioner is not MlpConditioner mlp
-                || !coupling.ScaleActivation.HasHostForm)
-            {
-                return null;
-            }
-
-            var condition = coupling.Mask.ConditionChannels!.Select(c => (int)c).ToArray();
-            var transform = coupling.Mask.TransformChannels!.Select(c => (int)c).ToArray();
-            var layers = mlp.Layers.ToArray();
-            var widths = new int[layers.Length + 1];
-            widths[0] = condition.Length;
-            for (int i = 0; i < layers.Length; i++)
-            {
-                var shape = layers[i].Weight.Sizes();
-                if (shape.Length != 2 || shape[1] != widths[i] || shape[0] > int.MaxValue || layers[i].Bias?.numel() is { } n && n != shape[0])
-                {
-                    return null;
-                }
-
-                widths[i + 1] = (int)shape[0];
-            }
-
-            var scale = coupling.LearnableScale;
-            var valid = widths[^1] == 2 * transform.Length && condition.Concat(transform).All(c => c >= 0 && c < features)
-                && (scale is null || scale.numel() == transform.Length);
-            return valid ? new Step(coupling, condition, transform, layers, widths) : null;
-        }
-
-        public bool Readable() =>
-            IsReadable(coupling.LearnableScale) && layers.All(l => IsReadable(l.Weight) && IsReadable(l.Bias));
-
-        /// <summary>
-        /// The coupling on <paramref name="x"/> (<c>[rows, features]</c>, changed in place), adding Σ s per row to
-        /// <paramref name="logDet"/>; <paramref name="a"/> and <paramref name="b"/> are scratch of rows × the widest layer.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Apply(float[] x, int rows, int features, float[] a, float[] b, double[] logDet)
-        {
-            var width = condition.Length;
-            for (int r = 0; r < rows; r++)
-            {
-                for (int j = 0; j < width; j++)
-                {
-                    a[r * width + j] = x[r * features + condition[j]];
-                }
-            }
-
-            for (int l = 0; l < layers.Length; l++)
-            {
-                var outWidth = widths[l + 1];
-                var weight = Floats(layers[l].Weight);
-                var bias = layers[l].Bias is { } biasTensor ? Floats(biasTensor) : ReadOnlySpan<float>.Empty;
-                var hidden = l < layers.Length - 1;
-                for (int r = 0; r < rows; r++)
-                {
-                    var h = a.AsSpan(r * width, width);
-                    for (int o = 0; o < outWidth; o++)
-                    {
-                        var value = Dot(h, weight.Slice(o * width, width)) + (bias.IsEmpty ? 0f : bias[o]);
-                        b[r * outWidth + o] = hidden && value < 0f ? 0f : value;
-                    }
-                }
-
-                (a, b) = (b, a);
-                width = outWidth;
-            }
-
-            var activation = coupling.ScaleActivation;
-            var scale = coupling.LearnableScale is { } scaleTensor ? Floats(scaleTensor) : ReadOnlySpan<float>.Empty;
-            var count = transform.Length;
-            for (int r = 0; r < rows; r++)
-            {
-                double sum = 0;
-                for (int j = 0; j < count; j++)
-                {
-                    var s = activation.HostLogScale(a[r * width + j], scale.IsEmpty ? 1f : scale[j]);
-                    ref var changed = ref x[r * features + transform[j]];
-                    changed = (changed + a[r * width + count + j]) * MathF.Exp(s);
-                    sum += s;
-                }
-
-                logDet[r] += sum;
-            }
-        }
     }
 }
