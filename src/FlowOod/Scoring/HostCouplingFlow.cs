@@ -36,8 +36,8 @@ namespace FlowOod.Scoring;
 /// float64. Scores agree with libtorch's to float32 rounding (the tests allow 1e-5 + 2·10⁻⁶·|score| bits/dim). A bf16
 /// st-network is computed as <see cref="HostResNet"/> computes one: the conditioning entries rounded to bf16 (what
 /// libtorch's path hands the network), the bf16 weights widened to float32 exactly, the hidden layers in float32 and the
-/// output rounded to bf16 once (libtorch rounds every hidden layer to bf16 too), so the scores are those of libtorch's bf16
-/// path up to bf16 rounding and a little more precise. The
+/// output rounded to bf16 once (libtorch's path rounds every layer's output to bf16), so the scores are those of
+/// libtorch's bf16 path up to bf16 rounding, and a little more precise. The
 /// loops are compiled optimised from their first call (<see cref="MethodImplOptions.AggressiveOptimization"/>):
 /// unoptimised tier-0 code ran a call in ~100 µs instead of ~20 for the first thousand-odd calls, a gate's first
 /// requests.</para>
