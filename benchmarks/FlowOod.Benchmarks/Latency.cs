@@ -2,11 +2,13 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using System.Linq;
 using FlowOod.Embeddings;
 using FlowOod.Gating;
 using FlowOod.Models;
 using FlowOod.Onnx;
+using FlowOod.Persistence;
 using FlowOod.Precision;
 using FlowOod.Scoring;
 using FlowOod.Training;
@@ -112,10 +114,30 @@ internal static class Latency
         });
         using var first = features[0];
         var row = first.data<float>().ToArray();
-        var (p50, p99) = TimeCalls(() => detector.PredictOne(row), calls);
-        Console.WriteLine(string.Create(
-            CultureInfo.InvariantCulture,
-            $"latency embedding detector ({FeatureSize}-dim, 4 couplings of width 64) fp32 PredictOne: p50 {p50:F3} ms | p99 {p99:F3} ms | calls {calls} | threads {threads} | one float[] row per call, checks and p-value included"));
+        Report("fp32", detector);
+        if (BenchPrecisions.MeasuresBFloat16)
+        {
+            // As a service loads it with Precision = Auto on this processor: bf16 st-networks.
+            var path = Path.Combine(Path.GetTempPath(), $"flowood-latency-{Guid.NewGuid():N}.flowood");
+            try
+            {
+                detector.Save(path);
+                using var bf16 = EmbeddingDetector.Load(path, new ModelLoadOptions { Precision = ComputePrecision.BFloat16 });
+                Report("bf16 (loaded with Precision = BFloat16)", bf16);
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        }
+
+        void Report(string precision, EmbeddingDetector timed)
+        {
+            var (p50, p99) = TimeCalls(() => timed.PredictOne(row), calls);
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"latency embedding detector ({FeatureSize}-dim, 4 couplings of width 64) {precision} PredictOne: p50 {p50:F3} ms | p99 {p99:F3} ms | calls {calls} | threads {threads} | one float[] row per call, checks and p-value included"));
+        }
     }
 
     private static void Measure(string model, NormalizingFlow flow, Tensor one, int calls, int threads)
