@@ -106,15 +106,7 @@ internal sealed partial class HostCouplingFlow
             for (int l = 0; l < layers.Length; l++)
             {
                 var outWidth = widths[l + 1];
-                var hidden = l < layers.Length - 1;
-                if (narrow)
-                {
-                    Layer(Halves(layers[l].Weight), layers[l].Bias is { } bias ? Halves(bias) : default, a, b, rows, width, outWidth, hidden);
-                }
-                else
-                {
-                    Layer(Floats(layers[l].Weight), layers[l].Bias is { } bias ? Floats(bias) : default, a, b, rows, width, outWidth, hidden);
-                }
+                Layer(layers[l], narrow, a, b, rows, width, outWidth, hidden: l < layers.Length - 1);
 
                 (a, b) = (b, a);
                 width = outWidth;
@@ -144,31 +136,23 @@ internal sealed partial class HostCouplingFlow
             }
         }
 
-        // One linear layer, out = W·h + b (ReLU when hidden), float32 weights.
+        // One linear layer, out = W·h + b (ReLU when hidden), its weights float32 or (narrow) bf16 bits widened exactly;
+        // the sums in float32.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Layer(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float[] input, float[] output, int rows, int width, int outWidth, bool hidden)
+        private static void Layer(LinearLayer layer, bool narrow, float[] input, float[] output, int rows, int width, int outWidth, bool hidden)
         {
+            var weights = narrow ? default : Floats(layer.Weight);
+            var weightBits = narrow ? Halves(layer.Weight) : default;
+            var biases = narrow || layer.Bias is not { } bias ? default : Floats(bias);
+            var biasBits = narrow && layer.Bias is { } narrowBias ? Halves(narrowBias) : default;
             for (int r = 0; r < rows; r++)
             {
                 var h = input.AsSpan(r * width, width);
                 for (int o = 0; o < outWidth; o++)
                 {
-                    var value = Dot(h, weight.Slice(o * width, width)) + (bias.IsEmpty ? 0f : bias[o]);
-                    output[r * outWidth + o] = hidden && value < 0f ? 0f : value;
-                }
-            }
-        }
-
-        // The same layer with bf16 weights (raw bits), widened exactly; the sums in float32.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Layer(ReadOnlySpan<ushort> weight, ReadOnlySpan<ushort> bias, float[] input, float[] output, int rows, int width, int outWidth, bool hidden)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                var h = input.AsSpan(r * width, width);
-                for (int o = 0; o < outWidth; o++)
-                {
-                    var value = BFloat16Bits.Dot(h, weight.Slice(o * width, width)) + (bias.IsEmpty ? 0f : BFloat16Bits.Widen(bias[o]));
+                    var value = narrow
+                        ? BFloat16Bits.Dot(h, weightBits.Slice(o * width, width)) + (biasBits.IsEmpty ? 0f : BFloat16Bits.Widen(biasBits[o]))
+                        : Dot(h, weights.Slice(o * width, width)) + (biases.IsEmpty ? 0f : biases[o]);
                     output[r * outWidth + o] = hidden && value < 0f ? 0f : value;
                 }
             }

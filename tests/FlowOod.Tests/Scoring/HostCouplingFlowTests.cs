@@ -67,11 +67,7 @@ public sealed class HostCouplingFlowTests
     public void FeatureSpaceScorer_GatesChunksOnTheHost_ScoreAsInALargerBatch()
     {
         using var train = Data(256, seed: 13);
-        using var scorer = FeatureSpaceScorer.FitOnFeatures(train, new FeatureSpaceFitOptions
-        {
-            Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 16 },
-            Training = new FlowOod.Training.TrainingOptions { Steps = 5, BatchSize = 64, Seed = 1 },
-        });
+        using var scorer = FitFeatureScorer(train, steps: 5);
         using var data = Data(HostCouplingFlow.MaxRows + 1, seed: 14);
         using var chunk = data.narrow(0, 1, HostCouplingFlow.MaxRows);
 
@@ -93,11 +89,7 @@ public sealed class HostCouplingFlowTests
     public void FeatureSpaceScorer_LoadedInBFloat16_ScoresRowsOnTheHost_AsItsLibTorchPath()
     {
         using var train = Data(256, seed: 13);
-        using var fitted = FeatureSpaceScorer.FitOnFeatures(train, new FeatureSpaceFitOptions
-        {
-            Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 16 },
-            Training = new FlowOod.Training.TrainingOptions { Steps = 20, BatchSize = 64, Seed = 1 },
-        });
+        using var fitted = FitFeatureScorer(train, steps: 20);
         var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"flowood-rows-bf16-{Guid.NewGuid():N}.flowood");
         try
         {
@@ -345,6 +337,14 @@ public sealed class HostCouplingFlowTests
         flow.eval();
         return flow;
     }
+
+    // A feature-space scorer over Data rows: 4 couplings of width 16, trained briefly.
+    private static FeatureSpaceScorer FitFeatureScorer(Tensor train, int steps) =>
+        FeatureSpaceScorer.FitOnFeatures(train, new FeatureSpaceFitOptions
+        {
+            Flow = new TabularRealNvpOptions { Couplings = 4, HiddenWidth = 16 },
+            Training = new FlowOod.Training.TrainingOptions { Steps = steps, BatchSize = 64, Seed = 1 },
+        });
 
     private static AffineCoupling Coupling(int index, ScaleActivation activation, int hiddenLayers = 2) =>
         new([Features], ChannelMask.Instance, index, new MlpConditionerFactory(16, hiddenLayers), activation);
