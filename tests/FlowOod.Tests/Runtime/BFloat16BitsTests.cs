@@ -27,8 +27,11 @@ public sealed class BFloat16BitsTests
             })
             .ToArray();
 
-        using var widened = tensor(values).to(ScalarType.BFloat16).to(ScalarType.Float32);
-        var expected = widened.data<float>().ToArray();
+        float[] expected;
+        using (var scope = NewDisposeScope())
+        {
+            expected = tensor(values).to(ScalarType.BFloat16).to(ScalarType.Float32).data<float>().ToArray();
+        }
 
         for (int i = 0; i < values.Length; i++)
         {
