@@ -13,17 +13,17 @@ namespace FlowOod.Benchmarks;
 /// <c>conv2d</c> (channels last, the process's intra-op threads) against FlowOod's managed kernel (<see cref="HostConv"/>)
 /// with one and two workers (<c>Parallel.For</c>) and split with the helper thread, in alternated rounds of one process; where
 /// the kernel runs 512-bit vectors (AVX-512), its 256-bit kernel on one worker as well, and where the default is the Winograd
-/// form, the direct kernel of the same width on one worker. Part of <c>./build.sh bench-fused</c>.
+/// form, the direct kernel of the same width and the Winograd form with 2×2 tiles on one worker. Part of <c>./build.sh bench-fused</c>.
 /// </summary>
 /// <remarks>
 /// Machine-readable line: <c>host-conv 3x3 CIN-&gt;COUT HxW batch 1: libtorch p50 N us | managed 1 worker p50 N us | 2 workers
 /// p50 N us | libtorch / managed Rx (min–max over rounds, the faster worker count per round) | max |diff| E | ... | kernel
 /// K | helper thread p50 N us | ... | direct B-bit 1 worker p50 N us | ... | 256-bit 1 worker p50 N us | ... | Winograd
-/// 256-bit 1 worker p50 N us | ...</c>: K is the default (<c>Winograd F(2x2,3x3) 512-bit</c> or <c>256-bit</c>, or a
+/// 256-bit 1 worker p50 N us | ...</c>: K is the default (<c>Winograd F(4x4,3x3) 512-bit</c> or <c>256-bit</c>, or a
 /// direct <c>512-bit</c> or <c>256-bit</c> kernel); the split with <see cref="HostHelper"/> (the inference path's, held
-/// for the whole measurement; absent on one processor); the direct kernel of the default width B (only where the default
-/// is the Winograd form); and, only where the default uses 512-bit vectors, the 256-bit direct kernel and Winograd form
-/// on one worker. Each
+/// for the whole measurement; absent on one processor); the direct kernel of the default width B and, where the default
+/// has 4×4 tiles, <c>Winograd F(2x2,3x3) B-bit 1 worker</c> (only where the default is the Winograd form); and, only
+/// where the default uses 512-bit vectors, the 256-bit direct kernel and Winograd form on one worker. Each
 /// variant's p50 is over <c>calls</c> calls; the managed kernel's result is checked against libtorch's first. The
 /// managed timings exclude copying the image into the padded layout (a managed inference path keeps its feature maps
 /// there between layers); libtorch's include allocating its output.
@@ -62,8 +62,10 @@ internal static class HostConvBench
         var helped = new List<double>();
         var direct = new List<double>();
         var narrowWinograd = new List<double>();
+        var smallTiles = new List<double>();
         bool wide = HostConv.DefaultWidth == HostVectorWidth.Bits512;
         bool winograd = HostConv.WinogradByDefault && conv.HasWinograd;
+        int tile = HostConv.WinogradTile(size, size);
         for (int round = 0; round < rounds; round++)
         {
             double Time(Action call) => Latency.TimeCalls(call, calls).P50 * 1000;
@@ -89,6 +91,11 @@ internal static class HostConvBench
                 direct.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostConv.DefaultWidth)));
             }
 
+            if (winograd && tile == 4)
+            {
+                smallTiles.Add(Time(() => conv.RunWinograd(input, output, accumulate: false, workers: 1, HostConv.DefaultWidth, tile: 2)));
+            }
+
             if (wide)
             {
                 narrow.Add(Time(() => conv.Run(input, output, accumulate: false, workers: 1, HostVectorWidth.Bits256)));
@@ -112,8 +119,8 @@ internal static class HostConvBench
         int bits = wide ? 512 : 256;
         var helperField = Field("helper thread", helped);
         var narrowField = Field("256-bit 1 worker", narrow) + Field("Winograd 256-bit 1 worker", narrowWinograd);
-        var directField = Field($"direct {bits}-bit 1 worker", direct);
-        var kernel = winograd ? $"Winograd F(2x2,3x3) {bits}-bit" : $"{bits}-bit";
+        var directField = Field($"direct {bits}-bit 1 worker", direct) + Field($"Winograd F(2x2,3x3) {bits}-bit 1 worker", smallTiles);
+        var kernel = winograd ? $"Winograd F({tile}x{tile},3x3) {bits}-bit" : $"{bits}-bit";
         var ratios = libtorch.Select((t, i) => t / Math.Min(one[i], two[i])).ToArray();
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,

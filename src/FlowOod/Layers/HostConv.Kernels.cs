@@ -227,6 +227,82 @@ internal sealed partial class HostConv
         }
     }
 
+    // The Winograd products M = V·U (one tap, no bias, addend or ReLU) in blocks of 8 tiles × 32 output channels, sixteen
+    // 16-float accumulators: for tile counts nearer a multiple of 8 than of 7, where PairKernel's blocks would compute
+    // stale tiles (16 tiles, a 14×14 image's 4×4 tiles: 16 computed against 21).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ProductKernel<TStride>(in KernelArgs a, float[] weights, int offset)
+        where TStride : struct, IStride
+    {
+        int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
+        int os = a.OutputStride;
+        ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
+        ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
+        ref float wRef = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(weights), offset);
+        for (int cb = 0; cb < PaddedOutChannels; cb += 2 * BlockChannels)
+        {
+            ref float lowWeights = ref Unsafe.Add(ref wRef, (nint)cb * cs);
+            ref float highWeights = ref Unsafe.Add(ref wRef, (nint)(cb + BlockChannels) * cs);
+            for (int q = a.FirstPixel; q < a.EndPixel; q += ProductPixels)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+                ref float w = ref lowWeights;
+                ref float u = ref highWeights;
+                ref float x = ref Unsafe.Add(ref inRef, (nint)q * cs);
+                for (int i = 0; i < cs; i++)
+                {
+                    var wv = Vector512.LoadUnsafe(ref w);
+                    var uv = Vector512.LoadUnsafe(ref u);
+                    var x0 = Vector512.Create(x);
+                    a0 = Vector512.FusedMultiplyAdd(x0, wv, a0);
+                    b0 = Vector512.FusedMultiplyAdd(x0, uv, b0);
+                    var x1 = Vector512.Create(Unsafe.Add(ref x, cs));
+                    a1 = Vector512.FusedMultiplyAdd(x1, wv, a1);
+                    b1 = Vector512.FusedMultiplyAdd(x1, uv, b1);
+                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * cs));
+                    a2 = Vector512.FusedMultiplyAdd(x2, wv, a2);
+                    b2 = Vector512.FusedMultiplyAdd(x2, uv, b2);
+                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * cs));
+                    a3 = Vector512.FusedMultiplyAdd(x3, wv, a3);
+                    b3 = Vector512.FusedMultiplyAdd(x3, uv, b3);
+                    var x4 = Vector512.Create(Unsafe.Add(ref x, 4 * cs));
+                    a4 = Vector512.FusedMultiplyAdd(x4, wv, a4);
+                    b4 = Vector512.FusedMultiplyAdd(x4, uv, b4);
+                    var x5 = Vector512.Create(Unsafe.Add(ref x, 5 * cs));
+                    a5 = Vector512.FusedMultiplyAdd(x5, wv, a5);
+                    b5 = Vector512.FusedMultiplyAdd(x5, uv, b5);
+                    var x6 = Vector512.Create(Unsafe.Add(ref x, 6 * cs));
+                    a6 = Vector512.FusedMultiplyAdd(x6, wv, a6);
+                    b6 = Vector512.FusedMultiplyAdd(x6, uv, b6);
+                    var x7 = Vector512.Create(Unsafe.Add(ref x, 7 * cs));
+                    a7 = Vector512.FusedMultiplyAdd(x7, wv, a7);
+                    b7 = Vector512.FusedMultiplyAdd(x7, uv, b7);
+                    x = ref Unsafe.Add(ref x, 1);
+                    w = ref Unsafe.Add(ref w, BlockChannels);
+                    u = ref Unsafe.Add(ref u, BlockChannels);
+                }
+
+                ref float o = ref Unsafe.Add(ref outRef, ((nint)q * os) + cb);
+                StorePair(ref o, 0, a0, b0);
+                StorePair(ref o, os, a1, b1);
+                StorePair(ref o, 2 * os, a2, b2);
+                StorePair(ref o, 3 * os, a3, b3);
+                StorePair(ref o, 4 * os, a4, b4);
+                StorePair(ref o, 5 * os, a5, b5);
+                StorePair(ref o, 6 * os, a6, b6);
+                StorePair(ref o, 7 * os, a7, b7);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePair(ref float o, int offset, Vector512<float> low, Vector512<float> high)
+    {
+        low.StoreUnsafe(ref o, (nuint)offset);
+        high.StoreUnsafe(ref o, (nuint)(offset + BlockChannels));
+    }
+
     // What a direct kernel multiplies with: weights packed per block of 16 output channels as [tap][input channel][16]
     // from Offset on, a bias per (padded) output channel, the taps (1 or 9) and the offset in pixels from a block's first
     // input pixel to its first output pixel (the centre tap's). The convolution's own, or one Winograd product's.

@@ -2,6 +2,7 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Threading;
 
 namespace FlowOod.Layers;
 
@@ -13,19 +14,38 @@ namespace FlowOod.Layers;
 // The 16 products ξ are 16 matrix products M[ξ] = V[ξ]·U[ξ] over the input channels (tiles × Cin by Cin × Cout), each
 // computed as a 1×1 convolution of the tiles by a direct kernel (512-bit: 7 tiles × 32 channels, or 12 × 16; 256-bit:
 // 6 × 16), in chunks of tiles whose transformed input and products stay in the thread's cache. The transforms are
-// written once for a block of 16 channels, one 512-bit vector or two 256-bit ones (IChannelBlock).
+// written once for a block of 16 channels, one 512-bit vector or two 256-bit ones (IChannelBlock). F(4×4, 3×3)
+// (HostConv.Winograd4.cs) shares the packing, the chunks and the products, with 36 of them per 4×4 tile.
 internal sealed partial class HostConv
 {
-    // A call's tiles are computed in chunks of at most ChunkLimit / (Cin + Cout) tiles, a multiple of TileBlock: a chunk's
-    // V and M, 16 × tiles × (Cin + Cout) floats (1 MB at most), stay within a core's second-level cache, and U is read once
-    // per chunk: the compact RealNVP's 14×14 and 28×28 images are one chunk each. (Measured on a 2-core Zen 5: a
-    // 64-channel 14×14 network's four Winograd convolutions took 212 µs an image in one chunk, 250 µs in chunks of 24
-    // tiles, with the 12 × 16 kernel.)
-    private const int ChunkLimit = 16384;
+    // A call's tiles are computed in chunks of at most ChunkFloats / (positions · (Cin + Cout)) tiles (16 positions for
+    // F(2×2, 3×3), 36 for F(4×4, 3×3)), a multiple of the kernel's block: a chunk's V and M (1 MB at most) stay within a
+    // core's second-level cache, and U is read once per chunk: the compact RealNVP's 14×14 and 28×28 images are one chunk
+    // each. (Measured on a 2-core Zen 5: a 64-channel 14×14 network's four F(2×2, 3×3) convolutions took 212 µs an image
+    // in one chunk, 250 µs in chunks of 24 tiles, with the 12 × 16 kernel.)
+    private const int ChunkFloats = 1 << 18;
 
-    // U = G g Gᵀ per output and input channel, packed as 16 direct 1×1 weights, [ξ][block of 16 output channels][input
-    // channel][16]; null when this convolution has no Winograd form (not 3×3, or input channels not a multiple of 16).
-    private readonly float[]? winograd;
+    // G for F(2×2, 3×3), 4 × 3, and for F(4×4, 3×3), 6 × 3 (interpolation points 0, ±1, ±2, ∞), row-major.
+    private static readonly double[] G2 = [1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1];
+
+    private static readonly double[] G4 =
+    [
+        1.0 / 4, 0, 0,
+        -1.0 / 6, -1.0 / 6, -1.0 / 6,
+        -1.0 / 6, 1.0 / 6, -1.0 / 6,
+        1.0 / 24, 1.0 / 12, 1.0 / 6,
+        1.0 / 24, -1.0 / 12, 1.0 / 6,
+        0, 0, 1,
+    ];
+
+    // The 3×3 weights as libtorch stores them, kept to pack U for each tile size on first use; null when this
+    // convolution has no Winograd form (not 3×3, or input channels not a multiple of 16).
+    private readonly float[]? weights3x3;
+
+    // U = G g Gᵀ per output and input channel for F(2×2, 3×3) and F(4×4, 3×3), packed as 16 or 36 direct 1×1 weights,
+    // [ξ][block of 16 output channels][input channel][16]; each packed once, on first use (Interlocked).
+    private float[]? winograd2;
+    private float[]? winograd4;
 
     // The products' bias (none: the output transform adds the convolution's), one per padded output channel.
     private readonly float[]? zeroBias;
@@ -37,20 +57,37 @@ internal sealed partial class HostConv
     private static float[]? products;
 
     /// <summary>Whether this convolution has the Winograd form (3×3, input channels a multiple of 16).</summary>
-    public bool HasWinograd => winograd is not null;
+    public bool HasWinograd => weights3x3 is not null;
 
     /// <summary>Whether <see cref="Run(HostImage, HostImage, bool, int)"/> takes the Winograd form where there is one: on
     /// processors with native 256-bit vectors (AVX2) or 512-bit ones, at <see cref="DefaultWidth"/>.</summary>
     public static bool WinogradByDefault => Vector256.IsHardwareAccelerated;
 
-    private bool UsesWinograd => winograd is not null && WinogradByDefault;
+    private bool UsesWinograd => weights3x3 is not null && WinogradByDefault;
+
+    /// <summary>
+    /// The output tile of the Winograd form for an image of <paramref name="height"/> × <paramref name="width"/>: 4, for
+    /// F(4×4, 3×3), where the image is at least 4 × 4 and its 4×4 tiles need fewer products (36 a tile) than its 2×2 ones
+    /// (16 a tile), 2 otherwise. (14 × 14: 16 tiles of 4, 576 products, against 49 of 2, 784; 28 × 28: 1,764 against 3,136.)
+    /// </summary>
+    public static int WinogradTile(int height, int width) =>
+        height >= 4 && width >= 4 && 36L * Tiles(height, width, 4) < 16L * Tiles(height, width, 2) ? 4 : 2;
 
     /// <summary>
     /// As <see cref="Run(HostImage, HostImage, bool, int)"/>, by the Winograd form (<see cref="HasWinograd"/> must hold)
-    /// with vectors of <paramref name="width"/> (a width the processor lacks is emulated, correct but slow). Sums are in
-    /// another order than the direct kernel's: the two agree to float32 rounding.
+    /// with the image's <see cref="WinogradTile"/> and vectors of <paramref name="width"/> (a width the processor lacks is
+    /// emulated, correct but slow). Sums are in another order than the direct kernel's: the two agree to float32 rounding
+    /// (F(4×4, 3×3)'s transforms, with entries up to 8, lose a few more bits than F(2×2, 3×3)'s).
     /// </summary>
     public void RunWinograd(HostImage input, HostImage output, bool accumulate, int workers, HostVectorWidth width)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        RunWinograd(input, output, accumulate, workers, width, WinogradTile(input.Height, input.Width));
+    }
+
+    /// <summary>As <see cref="RunWinograd(HostImage, HostImage, bool, int, HostVectorWidth)"/>, with output tiles of
+    /// <paramref name="tile"/>: 2 for F(2×2, 3×3), or 4 for F(4×4, 3×3) on an image of at least 4 × 4.</summary>
+    public void RunWinograd(HostImage input, HostImage output, bool accumulate, int workers, HostVectorWidth width, int tile)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         Check(input, output);
@@ -59,13 +96,19 @@ internal sealed partial class HostConv
             throw new ArgumentOutOfRangeException(nameof(width), width, "Not a vector width of this kernel.");
         }
 
-        if (winograd is null)
+        if (tile is not (2 or 4) || (tile == 4 && (input.Height < 4 || input.Width < 4)))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(tile), tile, $"The output tile must be 2, or 4 on an image of at least 4 × 4 (this one is {input.Height} × {input.Width}).");
+        }
+
+        if (weights3x3 is null)
         {
             throw new InvalidOperationException($"A {KernelSize}×{KernelSize} convolution of {InChannels} input channels has no Winograd form.");
         }
 
         bool wide = width == HostVectorWidth.Bits512;
-        RunInParts(WinogradPart(input, output, accumulate, wide, 0, Tiles(input)), ShareTiles(wide), workers);
+        RunInParts(WinogradPart(input, output, accumulate, wide, tile), ShareTiles(wide), workers);
     }
 
     // Tiles per share of a split call (HostHelper's chunks and Parallel.For's parts are whole shares): four of the kernel's
@@ -75,44 +118,66 @@ internal sealed partial class HostConv
     // Tiles per block of the kernel that computes the products (the direct kernel's pixels per block).
     private int TileBlock(bool wide) => !wide ? NarrowPixels : Pairs ? PairPixels : WidePixels;
 
-    // The 2×2 tiles that cover an image, row by row.
-    private static int Tiles(HostImage image) => ((image.Height + 1) / 2) * ((image.Width + 1) / 2);
+    // Tiles per block for the products of `tiles` tiles: ProductKernel's 8 where its blocks cover them with fewer stale
+    // tiles than PairKernel's 7 (16 tiles: 16 against 21), TileBlock(wide) otherwise.
+    private int TileBlock(bool wide, int tiles) =>
+        wide && Pairs && RoundUp(tiles, ProductPixels) < RoundUp(tiles, PairPixels) ? ProductPixels : TileBlock(wide);
 
-    private static KernelArgs WinogradPart(HostImage input, HostImage output, bool accumulate, bool wide, int firstTile, int endTile) =>
-        Part(input, output, accumulate, wide, firstTile, endTile) with { Winograd = true };
+    private static int RoundUp(int count, int block) => (count + block - 1) / block * block;
 
-    // U[ξ] = (G g Gᵀ)[ξ] for every output and input channel, in double, packed as the type's field says.
-    private static float[] PackWinograd(ReadOnlySpan<float> weight, int inChannels, int outChannels, int paddedOut)
+    // The tile × tile output tiles that cover an image, row by row.
+    private static int Tiles(int height, int width, int tile) => ((height + tile - 1) / tile) * ((width + tile - 1) / tile);
+
+    // The whole image's tiles as one call's arguments (their weights packed by now).
+    private KernelArgs WinogradPart(HostImage input, HostImage output, bool accumulate, bool wide, int tile)
     {
-        var packed = new float[(long)paddedOut * 16 * inChannels];
-        Span<double> g = stackalloc double[9];
-        Span<double> gg = stackalloc double[12];
+        _ = WinogradWeights(tile);
+        return Part(input, output, accumulate, wide, 0, Tiles(input.Height, input.Width, tile)) with { Tile = tile, Height = input.Height };
+    }
+
+    // U for the tile size, packed on first use.
+    private float[] WinogradWeights(int tile)
+    {
+        ref float[]? field = ref tile == 4 ? ref winograd4 : ref winograd2;
+        var packedU = Volatile.Read(ref field);
+        if (packedU is null)
+        {
+            var made = PackWinograd(weights3x3!, InChannels, OutChannels, PaddedOutChannels, tile == 4 ? G4 : G2);
+            packedU = Interlocked.CompareExchange(ref field, made, null) ?? made;
+        }
+
+        return packedU;
+    }
+
+    // U[ξ] = (G g Gᵀ)[ξ] for every output and input channel, in double, packed as the fields say; G is n × 3, row-major.
+    private static float[] PackWinograd(float[] weight, int inChannels, int outChannels, int paddedOut, double[] gMatrix)
+    {
+        int n = gMatrix.Length / 3;
+        var packed = new float[(long)paddedOut * n * n * inChannels];
+        Span<double> gg = stackalloc double[3 * n];
         for (int o = 0; o < outChannels; o++)
         {
             for (int i = 0; i < inChannels; i++)
             {
-                for (int k = 0; k < 9; k++)
-                {
-                    g[k] = weight[(((o * inChannels) + i) * 9) + k];
-                }
+                int g = ((o * inChannels) + i) * 9;
 
-                // G g: 4 × 3, then (G g) Gᵀ: 4 × 4.
-                for (int c = 0; c < 3; c++)
+                // G g: n × 3.
+                for (int r = 0; r < n; r++)
                 {
-                    gg[c] = g[c];
-                    gg[3 + c] = 0.5 * (g[c] + g[3 + c] + g[6 + c]);
-                    gg[6 + c] = 0.5 * (g[c] - g[3 + c] + g[6 + c]);
-                    gg[9 + c] = g[6 + c];
-                }
-
-                for (int r = 0; r < 4; r++)
-                {
-                    double a = gg[3 * r], b = gg[(3 * r) + 1], c = gg[(3 * r) + 2];
-                    Span<double> row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-                    for (int col = 0; col < 4; col++)
+                    for (int c = 0; c < 3; c++)
                     {
-                        int xi = (4 * r) + col;
-                        packed[(((xi * paddedOut) + (o / BlockChannels * BlockChannels)) * inChannels) + (i * BlockChannels) + (o % BlockChannels)] = (float)row[col];
+                        gg[(3 * r) + c] = (gMatrix[3 * r] * weight[g + c]) + (gMatrix[(3 * r) + 1] * weight[g + 3 + c]) + (gMatrix[(3 * r) + 2] * weight[g + 6 + c]);
+                    }
+                }
+
+                // (G g) Gᵀ: n × n, position ξ = n·r + col.
+                for (int r = 0; r < n; r++)
+                {
+                    for (int col = 0; col < n; col++)
+                    {
+                        double u = (gg[3 * r] * gMatrix[3 * col]) + (gg[(3 * r) + 1] * gMatrix[(3 * col) + 1]) + (gg[(3 * r) + 2] * gMatrix[(3 * col) + 2]);
+                        int xi = (n * r) + col;
+                        packed[(((xi * paddedOut) + (o / BlockChannels * BlockChannels)) * inChannels) + (i * BlockChannels) + (o % BlockChannels)] = (float)u;
                     }
                 }
             }
@@ -127,10 +192,15 @@ internal sealed partial class HostConv
     {
         int cs = TStride.IsConstant ? TStride.Value : a.InputStride;
         int os = a.OutputStride;
-        int block = TileBlock(a.Wide);
-        int chunk = Math.Min(ChunkLimit / (cs + os) / block * block, (a.EndPixel - a.FirstPixel + block - 1) / block * block);
+        int positions = (a.Tile + 2) * (a.Tile + 2);
+        int block = TileBlock(a.Wide, a.EndPixel - a.FirstPixel);
+        int chunk = Math.Min(ChunkFloats / positions / (cs + os) / block * block, RoundUp(a.EndPixel - a.FirstPixel, block));
         chunk = Math.Max(chunk, block);
-        int length = 16 * chunk * Math.Max(cs, os);
+
+        // V's and M's planes are `pitch` tiles apart, one more than a chunk: at 16 tiles of 64 channels a plane is 4 KB, and
+        // the transforms' 36 accesses per tile, 4 KB apart, would all fall into one set of the first-level cache.
+        int pitch = chunk + 1;
+        int length = positions * pitch * Math.Max(cs, os);
         if (transformed is null || transformed.Length < length)
         {
             transformed = new float[length];
@@ -142,32 +212,41 @@ internal sealed partial class HostConv
             int count = Math.Min(chunk, a.EndPixel - first);
             if (a.Wide)
             {
-                WinogradChunk<TStride, Block512>(a, cs, os, first, count, chunk, transformed, products!);
+                WinogradChunk<TStride, Block512>(a, cs, os, first, count, chunk, pitch, block, transformed, products!);
             }
             else
             {
-                WinogradChunk<TStride, Block256>(a, cs, os, first, count, chunk, transformed, products!);
+                WinogradChunk<TStride, Block256>(a, cs, os, first, count, chunk, pitch, block, transformed, products!);
             }
         }
     }
 
     // One chunk of tiles: V from the input, M = V·U by the direct kernel of the block's width, the output from M.
-    private void WinogradChunk<TStride, TBlock>(in KernelArgs a, int cs, int os, int first, int count, int chunk, float[] v, float[] m)
+    private void WinogradChunk<TStride, TBlock>(in KernelArgs a, int cs, int os, int first, int count, int chunk, int pitch, int block, float[] v, float[] m)
         where TStride : struct, IStride
         where TBlock : struct, IChannelBlock<TBlock>
     {
-        TransformInput<TBlock>(a, cs, first, count, chunk, v);
-        Multiply<TStride>(cs, os, chunk, TBlock.Wide, v, m);
-        TransformOutput<TBlock>(a, first, count, chunk, m);
+        if (a.Tile == 4)
+        {
+            TransformInput4<TBlock>(a, cs, first, count, pitch, v);
+            Multiply<TStride>(cs, os, chunk, pitch, 36, block, TBlock.Wide, v, m);
+            TransformOutput4<TBlock>(a, first, count, pitch, m);
+        }
+        else
+        {
+            TransformInput<TBlock>(a, cs, first, count, pitch, v);
+            Multiply<TStride>(cs, os, chunk, pitch, 16, block, TBlock.Wide, v, m);
+            TransformOutput<TBlock>(a, first, count, pitch, m);
+        }
     }
 
     // V[ξ][t][i] = (Bᵀ d B)[ξ] for the chunk's tiles t, 16 input channels at a time, in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformInput<TBlock>(in KernelArgs a, int cs, int first, int count, int chunk, float[] v)
+    private static void TransformInput<TBlock>(in KernelArgs a, int cs, int first, int count, int pitch, float[] v)
         where TBlock : struct, IChannelBlock<TBlock>
     {
         int across = (a.PaddedWidth - 1) / 2;
-        nint plane = (nint)chunk * cs;
+        nint plane = (nint)pitch * cs;
         nint row = (nint)a.PaddedWidth * cs;
         ref float inRef = ref MemoryMarshal.GetArrayDataReference(a.Input);
         ref float vRef = ref MemoryMarshal.GetArrayDataReference(v);
@@ -218,26 +297,34 @@ internal sealed partial class HostConv
 
     // M[ξ] = V[ξ]·U[ξ] for all the chunk's tiles (those past the call's last tile are computed from stale V and not read):
     // per ξ a 1×1 convolution of the chunk's tiles as pixels, by the direct kernel of the call's width, without bias
-    // (TransformOutput adds it). ξ outermost: V[ξ] (chunk × Cin) and U[ξ] are read from the nearest cache for every block
-    // of output channels.
-    private void Multiply<TStride>(int cs, int os, int chunk, bool wide, float[] v, float[] m)
+    // (the output transform adds it), or by ProductKernel where `block` is its. ξ outermost: V[ξ] (chunk × Cin) and U[ξ]
+    // are read from the nearest cache for every block of output channels.
+    private void Multiply<TStride>(int cs, int os, int chunk, int pitch, int positions, int block, bool wide, float[] v, float[] m)
         where TStride : struct, IStride
     {
-        for (int xi = 0; xi < 16; xi++)
+        var u = WinogradWeights(positions == 36 ? 4 : 2);
+        for (int xi = 0; xi < positions; xi++)
         {
-            var product = new KernelArgs(v, PaddedWidth: 0, cs, m, os, FirstPixel: xi * chunk, EndPixel: (xi + 1) * chunk, Accumulate: false, wide);
-            Direct<TStride>(product, new Operands(winograd!, xi * PaddedOutChannels * cs, zeroBias!, Taps: 1, Centre: 0));
+            var product = new KernelArgs(v, PaddedWidth: 0, cs, m, os, FirstPixel: xi * pitch, EndPixel: (xi * pitch) + chunk, Accumulate: false, wide);
+            if (block == ProductPixels)
+            {
+                ProductKernel<TStride>(product, u, xi * PaddedOutChannels * cs);
+            }
+            else
+            {
+                Direct<TStride>(product, new Operands(u, xi * PaddedOutChannels * cs, zeroBias!, Taps: 1, Centre: 0));
+            }
         }
     }
 
     // Y = Aᵀ M A + b for the chunk's tiles, stored to the output's 2×2 pixels as the kernels store (addend, ReLU), in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void TransformOutput<TBlock>(in KernelArgs a, int first, int count, int chunk, float[] m)
+    private void TransformOutput<TBlock>(in KernelArgs a, int first, int count, int pitch, float[] m)
         where TBlock : struct, IChannelBlock<TBlock>
     {
         int os = a.OutputStride;
         int across = (a.PaddedWidth - 1) / 2;
-        nint plane = (nint)chunk * os;
+        nint plane = (nint)pitch * os;
         ref float mRef = ref MemoryMarshal.GetArrayDataReference(m);
         ref float outRef = ref MemoryMarshal.GetArrayDataReference(a.Output);
         ref float bRef = ref MemoryMarshal.GetArrayDataReference(bias);
@@ -294,6 +381,8 @@ internal sealed partial class HostConv
 
         static abstract TSelf operator -(TSelf x, TSelf y);
 
+        static abstract TSelf operator *(TSelf x, float y);
+
         void StoreTo(ref float at);
 
         // Stores as the direct kernels store: plus the addend's values at the same place when accumulating, then ReLU.
@@ -315,6 +404,8 @@ internal sealed partial class HostConv
 
         public static Block512 operator -(Block512 x, Block512 y) => new(x.all - y.all);
 
+        public static Block512 operator *(Block512 x, float y) => new(x.all * y);
+
         public void StoreTo(ref float at) => all.StoreUnsafe(ref at);
 
         public void StoreSum(ref float o, ref float addend, int offset, bool accumulate, bool relu) => Store(ref o, ref addend, offset, all, accumulate, relu);
@@ -335,6 +426,8 @@ internal sealed partial class HostConv
         public static Block256 operator +(Block256 x, Block256 y) => new(x.low + y.low, x.high + y.high);
 
         public static Block256 operator -(Block256 x, Block256 y) => new(x.low - y.low, x.high - y.high);
+
+        public static Block256 operator *(Block256 x, float y) => new(x.low * y, x.high * y);
 
         public void StoreTo(ref float at)
         {

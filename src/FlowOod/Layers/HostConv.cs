@@ -23,8 +23,9 @@ namespace FlowOod.Layers;
 /// channels (two weight loads and seven broadcasts per fourteen multiply-adds). The input's channel stride is a
 /// compile-time constant for 16, 32, 64 and 128 channels (the loop's six pixel offsets then fold into the addressing),
 /// a run-time value otherwise. Where 256-bit vectors are native (AVX2, and so AVX-512 too), a 3×3 convolution of a
-/// multiple of 16 input channels takes the Winograd form F(2×2, 3×3) instead, at the default width
-/// (<see cref="RunWinograd"/>; 2.25× fewer multiply-adds, HostConv.Winograd.cs has the algebra). Every kernel can add
+/// multiple of 16 input channels takes the Winograd form instead, at the default width: F(4×4, 3×3) where the image is
+/// at least 4 × 4 and its tiles need fewer products than F(2×2, 3×3)'s, F(2×2, 3×3) otherwise (<see cref="RunWinograd(HostImage, HostImage, bool, int, HostVectorWidth)"/>;
+/// 4× and 2.25× fewer multiply-adds; HostConv.Winograd.cs and HostConv.Winograd4.cs have the algebra). Every kernel can add
 /// another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are float32 in another order than
 /// libtorch's, so results agree to float32 rounding, not bit for bit.</para>
 /// <para>Immutable after construction (the weights are copied in); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called from several threads
@@ -38,6 +39,7 @@ internal sealed partial class HostConv
     private const int NarrowPixels = 6;
     private const int WidePixels = 12;
     private const int PairPixels = 7;
+    private const int ProductPixels = 8;
 
     private const int BlockChannels = 16;
 
@@ -92,7 +94,7 @@ internal sealed partial class HostConv
         bias.CopyTo(this.bias);
         if (kernelSize == 3 && inChannels % BlockChannels == 0)
         {
-            winograd = PackWinograd(weight, inChannels, outChannels, PaddedOutChannels);
+            weights3x3 = weight.ToArray();
             zeroBias = new float[PaddedOutChannels];
         }
     }
@@ -206,8 +208,9 @@ internal sealed partial class HostConv
 
         bool wide = (direct ?? DefaultWidth) == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
+        int tile = WinogradTile(input.Height, input.Width);
         var (whole, block) = UsesWinograd && direct is null
-            ? (WinogradPart(input, output, addend is not null, wide, 0, Tiles(input)), ShareTiles(wide))
+            ? (WinogradPart(input, output, addend is not null, wide, tile), ShareTiles(wide))
             : (Part(input, output, addend is not null, wide, 0, blocks * pixels), pixels);
         whole = whole with { Addend = addend is null || ReferenceEquals(addend, output) ? null : addend.Data, Relu = relu };
         if (helper.Helper is { } thread)
@@ -246,7 +249,7 @@ internal sealed partial class HostConv
     private void RunPart<TStride>(in KernelArgs args)
         where TStride : struct, IStride
     {
-        if (args.Winograd)
+        if (args.Tile != 0)
         {
             WinogradTiles<TStride>(args);
         }
@@ -310,9 +313,10 @@ internal sealed partial class HostConv
     private static KernelArgs Part(HostImage input, HostImage output, bool accumulate, bool wide, int firstPixel, int endPixel) =>
         new(input.Data, input.PaddedWidth, input.Channels, output.Data, output.Channels, firstPixel, endPixel, accumulate, wide);
 
-    // One range of pixels of one convolution call (of 2×2 tiles, row by row, for the Winograd form). Accumulate adds
+    // One range of pixels of one convolution call, or of Tile × Tile output tiles, row by row, for the Winograd form
+    // (Tile 2 or 4; 0 for the direct kernels); Height is the image's (the Winograd form's tiles need it). Accumulate adds
     // Addend's values (the output's when null) before the optional ReLU.
     internal readonly record struct KernelArgs(
         float[] Input, int PaddedWidth, int InputStride, float[] Output, int OutputStride, int FirstPixel, int EndPixel, bool Accumulate, bool Wide,
-        bool Winograd = false, float[]? Addend = null, bool Relu = false);
+        int Tile = 0, int Height = 0, float[]? Addend = null, bool Relu = false);
 }
