@@ -43,6 +43,12 @@ internal sealed class HostResNet
     // Larger images go to libtorch: each scratch map stays at most 16 MB, and a thread keeps maps of at most 8 shapes.
     private const int MaxSide = 4096;
     private const long MaxPooledFloats = 1L << 22;
+
+    // One image's Winograd convolutions take F(2×2, 3×3) (a batch's take each image's HostConv.WinogradTile, F(4×4, 3×3)
+    // at the compact RealNVP's sizes): one image reads each convolution's transformed weights U once, from memory rather
+    // than cache, and F(4×4, 3×3)'s are 2.25× larger (36 against 16 per input and output channel: ~16 against ~7 MB for
+    // the compact RealNVP's st-networks), while a batch reuses them for every image.
+    private const int SingleImageTile = 2;
     private const int MaxPooledShapes = 8;
 
     [ThreadStatic]
@@ -169,12 +175,12 @@ internal sealed class HostResNet
             if (images == 1)
             {
                 using var workers = split && HostHelper.Shared is { } helper ? helper.TryAcquire() : default;
-                Compute(pixels.AsSpan(0, inLength), height, columns, affines, workers, results.AsSpan(0, outLength));
+                Compute(pixels.AsSpan(0, inLength), height, columns, affines, workers, SingleImageTile, results.AsSpan(0, outLength));
             }
             else
             {
                 void One(int image) =>
-                    Compute(pixels.AsSpan(image * inLength, inLength), height, columns, affines, default, results.AsSpan(image * outLength, outLength));
+                    Compute(pixels.AsSpan(image * inLength, inLength), height, columns, affines, default, 0, results.AsSpan(image * outLength, outLength));
 
                 // On libtorch's OpenMP team where there is one (its threads spin after libtorch's last operation and would
                 // share the cores with .NET's pool), else on .NET's pool.
@@ -202,8 +208,9 @@ internal sealed class HostResNet
     }
 
     // One image: NCHW pixels in, the output's channels per pixel (NHWC) out, on the calling thread (and the helper's
-    // when workers holds it), with the thread's scratch maps.
-    private void Compute(ReadOnlySpan<float> image, int height, int columns, float[] affines, HostHelper.Lease workers, Span<float> destination)
+    // when workers holds it), with the thread's scratch maps; the Winograd convolutions with output tiles of `tile` (0: the
+    // image's HostConv.WinogradTile).
+    private void Compute(ReadOnlySpan<float> image, int height, int columns, float[] affines, HostHelper.Lease workers, int tile, Span<float> destination)
     {
         var stem = Rent(2 * inChannels, height, columns);
         var x = Rent(width, height, columns);
@@ -221,16 +228,16 @@ internal sealed class HostResNet
             for (int b = 0; b < blocks.Length; b++)
             {
                 AffineRelu(x, inner, affines, ScaleAt(b), workers);
-                blocks[b].First.Run(inner, innerOut, addend: null, relu: true, workers);
+                blocks[b].First.Run(inner, innerOut, addend: null, relu: true, workers, tile: tile);
                 innerOut.ClearBorder();
-                blocks[b].Second.Run(innerOut, next, addend: x, relu: false, workers);
+                blocks[b].Second.Run(innerOut, next, addend: x, relu: false, workers, tile: tile);
                 next.ClearBorder();
                 (x, next) = (next, x);
                 taps[b + 1].Run(x, sum, accumulate: true, workers);
             }
 
             AffineRelu(sum, sum, null, 0, workers);
-            outConv.Run(sum, output, accumulate: false, workers);
+            outConv.Run(sum, output, accumulate: false, workers, tile);
             output.CopyInteriorTo(destination, outConv.OutChannels);
         }
         finally

@@ -173,10 +173,11 @@ internal sealed partial class HostConv
     /// <summary>
     /// As <see cref="Run(HostImage, HostImage, bool, int)"/>, shared in chunks of the image between the caller and the
     /// helper thread when <paramref name="helper"/> holds it, on the caller alone otherwise. The same bits either way: each
-    /// output pixel is computed by one thread in the same order.
+    /// output pixel is computed by one thread in the same order. <paramref name="tile"/> as in
+    /// <see cref="Run(HostImage, HostImage, HostImage?, bool, HostHelper.Lease, HostVectorWidth?, int)"/>.
     /// </summary>
-    public void Run(HostImage input, HostImage output, bool accumulate, HostHelper.Lease helper) =>
-        Run(input, output, accumulate ? output : null, relu: false, helper);
+    public void Run(HostImage input, HostImage output, bool accumulate, HostHelper.Lease helper, int tile = 0) =>
+        Run(input, output, accumulate ? output : null, relu: false, helper, tile: tile);
 
     /// <summary>
     /// output ← ReLU?(conv(input) + b + addend), per interior pixel, by the default kernel, on the caller (and
@@ -190,7 +191,9 @@ internal sealed partial class HostConv
     /// <param name="relu">Whether to store max(·, 0).</param>
     /// <param name="helper">The helper thread's lease, or none.</param>
     /// <param name="direct">The direct kernel of this width instead of the default kernel (tests), or null.</param>
-    public void Run(HostImage input, HostImage output, HostImage? addend, bool relu, HostHelper.Lease helper, HostVectorWidth? direct = null)
+    /// <param name="tile">Where the default is the Winograd form, its output tile: 2, 4 (on an image of at least 4 × 4), or
+    /// 0 for the image's <see cref="WinogradTile"/>.</param>
+    public void Run(HostImage input, HostImage output, HostImage? addend, bool relu, HostHelper.Lease helper, HostVectorWidth? direct = null, int tile = 0)
     {
         Check(input, output);
         if (addend is not null && (ReferenceEquals(addend, input) || addend.Channels != output.Channels || addend.Height != output.Height
@@ -208,7 +211,13 @@ internal sealed partial class HostConv
 
         bool wide = (direct ?? DefaultWidth) == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
-        int tile = WinogradTile(input.Height, input.Width);
+        if (tile is not (0 or 2 or 4) || (tile == 4 && (input.Height < 4 || input.Width < 4)))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(tile), tile, $"The output tile must be 0, 2, or 4 on an image of at least 4 × 4 (this one is {input.Height} × {input.Width}).");
+        }
+
+        tile = tile == 0 ? WinogradTile(input.Height, input.Width) : tile;
         var (whole, block) = UsesWinograd && direct is null
             ? (WinogradPart(input, output, addend is not null, wide, tile), ShareTiles(wide))
             : (Part(input, output, addend is not null, wide, 0, blocks * pixels), pixels);

@@ -6,7 +6,7 @@ namespace FlowOod.Layers;
 
 /// <summary>
 /// A second thread for one caller at a time, which shares the managed convolutions and feature-map passes that caller
-/// splits (<see cref="HostConv.Run(HostImage, HostImage, bool, Lease)"/>, <see cref="Split(int, int, int, Action{int, int})"/>).
+/// splits (<see cref="HostConv.Run(HostImage, HostImage, bool, Lease, int)"/>, <see cref="Split(int, int, int, Action{int, int})"/>).
 /// </summary>
 /// <remarks>
 /// <para>Why: one image's convolution takes tens of microseconds, about what waking a thread-pool thread costs, so
