@@ -19,8 +19,9 @@ namespace FlowOod.Conditioners;
 /// </summary>
 /// <remarks>
 /// <para>Why: for one image libtorch pays its cost per operation (about 20 per st-network) and runs small convolutions
-/// at modest efficiency; for a batch, the Winograd form needs 2.25× fewer multiply-adds than the direct convolutions
-/// libtorch's oneDNN runs, and BatchNorm, ReLU and the additions happen while a feature map is in cache.
+/// at modest efficiency; for a batch, the Winograd form F(4×4, 3×3) needs 4× fewer multiply-adds than the direct
+/// convolutions libtorch's oneDNN runs (one image takes F(2×2, 3×3), 2.25×, whose transformed weights are smaller), and
+/// BatchNorm, ReLU and the additions happen while a feature map is in cache.
 /// docs/performance.md has the measurements.</para>
 /// <para>Computes, per pixel and channel, exactly the folded network's function: n = BN_stem(x), s = [ReLU(n), ReLU(−n)];
 /// h₀ = conv_in(s); Σ = tap₀(h₀); per block, hᵢ₊₁ = hᵢ + conv₂(ReLU(conv₁'(ReLU(BNᵢ(hᵢ))))) and Σ += tapᵢ₊₁(hᵢ₊₁); output

@@ -70,12 +70,7 @@ internal sealed partial class HostConv
     private static void InputMap<TBlock>(ref float from, nint step, ref float to, nint toStep)
         where TBlock : struct, IChannelBlock<TBlock>
     {
-        var d0 = TBlock.Load(ref from);
-        var d1 = TBlock.Load(ref Unsafe.Add(ref from, step));
-        var d2 = TBlock.Load(ref Unsafe.Add(ref from, 2 * step));
-        var d3 = TBlock.Load(ref Unsafe.Add(ref from, 3 * step));
-        var d4 = TBlock.Load(ref Unsafe.Add(ref from, 4 * step));
-        var d5 = TBlock.Load(ref Unsafe.Add(ref from, 5 * step));
+        var (d0, d1, d2, d3, d4, d5) = Load6<TBlock>(ref from, step);
 
         // Rows 1–2 are p ± q, rows 3–4 are s ± e.
         var p = d4 - (d2 * 4f);
@@ -159,16 +154,18 @@ internal sealed partial class HostConv
     private static (TBlock, TBlock, TBlock, TBlock) OutputMap<TBlock>(ref float from, nint step)
         where TBlock : struct, IChannelBlock<TBlock>
     {
-        var m0 = TBlock.Load(ref from);
-        var m1 = TBlock.Load(ref Unsafe.Add(ref from, step));
-        var m2 = TBlock.Load(ref Unsafe.Add(ref from, 2 * step));
-        var m3 = TBlock.Load(ref Unsafe.Add(ref from, 3 * step));
-        var m4 = TBlock.Load(ref Unsafe.Add(ref from, 4 * step));
-        var m5 = TBlock.Load(ref Unsafe.Add(ref from, 5 * step));
+        var (m0, m1, m2, m3, m4, m5) = Load6<TBlock>(ref from, step);
         var s1 = m1 + m2;
         var d1 = m1 - m2;
         var s2 = m3 + m4;
         var d2 = m3 - m4;
         return (m0 + s1 + s2, d1 + (d2 * 2f), s1 + (s2 * 4f), d1 + (d2 * 8f) + m5);
     }
+
+    // Six blocks `step` floats apart.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (TBlock, TBlock, TBlock, TBlock, TBlock, TBlock) Load6<TBlock>(ref float from, nint step)
+        where TBlock : struct, IChannelBlock<TBlock> =>
+        (TBlock.Load(ref from), TBlock.Load(ref Unsafe.Add(ref from, step)), TBlock.Load(ref Unsafe.Add(ref from, 2 * step)),
+            TBlock.Load(ref Unsafe.Add(ref from, 3 * step)), TBlock.Load(ref Unsafe.Add(ref from, 4 * step)), TBlock.Load(ref Unsafe.Add(ref from, 5 * step)));
 }
