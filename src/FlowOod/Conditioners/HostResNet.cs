@@ -47,8 +47,9 @@ internal sealed class HostResNet
 
     // One image's Winograd convolutions take F(2×2, 3×3) (a batch's take each image's HostConv.WinogradTile, F(4×4, 3×3)
     // at the compact RealNVP's sizes): one image reads each convolution's transformed weights U once, from memory rather
-    // than cache, and F(4×4, 3×3)'s are 2.25× larger (36 against 16 per input and output channel: ~16 against ~7 MB for
-    // the compact RealNVP's st-networks), while a batch reuses them for every image.
+    // than cache, and F(4×4, 3×3)'s are 2.25× larger (36 against 16 per input and output channel: 590 against 262 KB
+    // for 64 channels), while a batch reuses them for every image (docs/performance.md, the sixth session: single-image
+    // p50 2.6–2.75 ms with 2×2 tiles against 3.2–3.6 with 4×4 on a Zen 5).
     private const int SingleImageTile = 2;
     private const int MaxPooledShapes = 8;
 
