@@ -28,8 +28,9 @@ namespace FlowOod.Layers;
 /// 4× and 2.25× fewer multiply-adds; HostConv.Winograd.cs and HostConv.Winograd4.cs have the algebra). Every kernel can add
 /// another image and apply ReLU as it stores (the residual blocks' epilogue). Sums are float32 in another order than
 /// libtorch's, so results agree to float32 rounding, not bit for bit.</para>
-/// <para>Immutable after construction (the weights are copied in); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called from several threads
-/// at once on different outputs. Owns no native memory.</para>
+/// <para>Immutable after construction (the weights are copied in; each Winograd form's transformed weights are packed
+/// on its first use, once, safely between threads); <see cref="Run(HostImage, HostImage, bool, int)"/> may be called
+/// from several threads at once on different outputs. Owns no native memory.</para>
 /// </remarks>
 internal sealed partial class HostConv
 {
