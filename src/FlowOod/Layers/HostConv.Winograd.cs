@@ -96,12 +96,7 @@ internal sealed partial class HostConv
             throw new ArgumentOutOfRangeException(nameof(width), width, "Not a vector width of this kernel.");
         }
 
-        if (tile is not (2 or 4) || (tile == 4 && (input.Height < 4 || input.Width < 4)))
-        {
-            throw new ArgumentOutOfRangeException(
-                nameof(tile), tile, $"The output tile must be 2, or 4 on an image of at least 4 × 4 (this one is {input.Height} × {input.Width}).");
-        }
-
+        CheckTile(tile, input);
         if (weights3x3 is null)
         {
             throw new InvalidOperationException($"A {KernelSize}×{KernelSize} convolution of {InChannels} input channels has no Winograd form.");
@@ -109,6 +104,16 @@ internal sealed partial class HostConv
 
         bool wide = width == HostVectorWidth.Bits512;
         RunInParts(WinogradPart(input, output, accumulate, wide, tile), ShareTiles(wide), workers);
+    }
+
+    // Throws unless `tile` is 2, or 4 on an image of at least 4 × 4.
+    private static void CheckTile(int tile, HostImage input)
+    {
+        if (tile is not (2 or 4) || (tile == 4 && (input.Height < 4 || input.Width < 4)))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(tile), tile, $"The output tile must be 2, or 4 on an image of at least 4 × 4 (this one is {input.Height} × {input.Width}).");
+        }
     }
 
     // Tiles per share of a split call (HostHelper's chunks and Parallel.For's parts are whole shares): four of the kernel's
@@ -226,16 +231,23 @@ internal sealed partial class HostConv
         where TStride : struct, IStride
         where TBlock : struct, IChannelBlock<TBlock>
     {
-        if (a.Tile == 4)
+        bool large = a.Tile == 4;
+        if (large)
         {
             TransformInput4<TBlock>(a, cs, first, count, pitch, v);
-            Multiply<TStride>(cs, os, chunk, pitch, 36, block, TBlock.Wide, v, m);
-            TransformOutput4<TBlock>(a, first, count, pitch, m);
         }
         else
         {
             TransformInput<TBlock>(a, cs, first, count, pitch, v);
-            Multiply<TStride>(cs, os, chunk, pitch, 16, block, TBlock.Wide, v, m);
+        }
+
+        Multiply<TStride>(cs, os, chunk, pitch, a.Tile, block, TBlock.Wide, v, m);
+        if (large)
+        {
+            TransformOutput4<TBlock>(a, first, count, pitch, m);
+        }
+        else
+        {
             TransformOutput<TBlock>(a, first, count, pitch, m);
         }
     }
@@ -299,10 +311,11 @@ internal sealed partial class HostConv
     // per ξ a 1×1 convolution of the chunk's tiles as pixels, by the direct kernel of the call's width, without bias
     // (the output transform adds it), or by ProductKernel where `block` is its. ξ outermost: V[ξ] (chunk × Cin) and U[ξ]
     // are read from the nearest cache for every block of output channels.
-    private void Multiply<TStride>(int cs, int os, int chunk, int pitch, int positions, int block, bool wide, float[] v, float[] m)
+    private void Multiply<TStride>(int cs, int os, int chunk, int pitch, int tile, int block, bool wide, float[] v, float[] m)
         where TStride : struct, IStride
     {
-        var u = WinogradWeights(positions == 36 ? 4 : 2);
+        var u = WinogradWeights(tile);
+        int positions = (tile + 2) * (tile + 2);
         for (int xi = 0; xi < positions; xi++)
         {
             var product = new KernelArgs(v, PaddedWidth: 0, cs, m, os, FirstPixel: xi * pitch, EndPixel: (xi * pitch) + chunk, Accumulate: false, wide);

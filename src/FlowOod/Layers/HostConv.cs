@@ -212,13 +212,8 @@ internal sealed partial class HostConv
 
         bool wide = (direct ?? DefaultWidth) == HostVectorWidth.Bits512;
         var (pixels, blocks) = Blocks(input, wide);
-        if (tile is not (0 or 2 or 4) || (tile == 4 && (input.Height < 4 || input.Width < 4)))
-        {
-            throw new ArgumentOutOfRangeException(
-                nameof(tile), tile, $"The output tile must be 0, 2, or 4 on an image of at least 4 × 4 (this one is {input.Height} × {input.Width}).");
-        }
-
         tile = tile == 0 ? WinogradTile(input.Height, input.Width) : tile;
+        CheckTile(tile, input);
         var (whole, block) = UsesWinograd && direct is null
             ? (WinogradPart(input, output, addend is not null, wide, tile), ShareTiles(wide))
             : (Part(input, output, addend is not null, wide, 0, blocks * pixels), pixels);
