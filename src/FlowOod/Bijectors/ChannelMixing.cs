@@ -30,7 +30,8 @@ internal static class ChannelMixing
         }
 
         var c = weight.size(0);
-        return nn.functional.conv2d(input, weight.reshape(c, c, 1, 1));
+        using var kernel = weight.reshape(c, c, 1, 1);
+        return Layers.Convolution.Conv2d(input, kernel);
     }
 
     /// <summary>P, the positions per channel: H·W for images, 1 for vectors.</summary>

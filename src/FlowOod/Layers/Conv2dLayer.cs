@@ -70,8 +70,7 @@ internal sealed partial class Conv2dLayer : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(input);
         using var scope = NewDisposeScope();
-        return scope.MoveToOuter(nn.functional.conv2d(
-            input, ConvLayout.For(LowPrecision.Match(weight, input)), LowPrecision.Match(bias, input), strides: stride, padding: padding));
+        return scope.MoveToOuter(Convolution.Conv2d(input, LowPrecision.Match(weight, input)!, LowPrecision.Match(bias, input), stride, padding));
     }
 
     /// <summary>Throws unless every channel count, kernel size and stride is positive (shared with <see cref="ConvTranspose2dLayer"/>).</summary>

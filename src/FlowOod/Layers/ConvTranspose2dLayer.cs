@@ -79,7 +79,6 @@ internal sealed partial class ConvTranspose2dLayer : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(input);
         using var scope = NewDisposeScope();
-        return scope.MoveToOuter(nn.functional.conv_transpose2d(
-            input, LowPrecision.Match(weight, input), LowPrecision.Match(bias, input), strides: stride, output_padding: outputPadding));
+        return scope.MoveToOuter(Convolution.ConvTranspose2d(input, LowPrecision.Match(weight, input)!, LowPrecision.Match(bias, input), stride, outputPadding));
     }
 }

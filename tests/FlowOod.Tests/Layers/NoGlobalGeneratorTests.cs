@@ -320,7 +320,7 @@ public sealed class NoGlobalGeneratorTests
     /// BatchNorm statistics without dequantization noise and leaves the flow in eval mode; <paramref name="input"/> is a
     /// batch it scores.
     /// </summary>
-    private static NormalizingFlow Prepared(NormalizingFlow flow, out Tensor input)
+    internal static NormalizingFlow Prepared(NormalizingFlow flow, out Tensor input)
     {
         using var generator = new Generator(7);
         long[] shape = [6L, .. flow.EventShape];
