@@ -20,7 +20,6 @@ internal sealed partial class WeightNormConv2d : nn.Module<Tensor, Tensor>
     private readonly Parameter weight_v;
     private readonly Parameter weight_g;
     private readonly Parameter? bias;
-    private static readonly long[] UnitStride = [1, 1];
     private readonly long[] padding;
 
     /// <summary>Creates the convolution.</summary>
@@ -74,7 +73,7 @@ internal sealed partial class WeightNormConv2d : nn.Module<Tensor, Tensor>
         // The normalisation runs in the parameters' precision; a bf16 input then gets a bf16 weight (LowPrecision), used
         // channels-last on the CPU (ConvLayout).
         var weight = weight_v.mul(weight_g.div(Norms(weight_v)));
-        return scope.MoveToOuter(Layers.Convolution.Conv2d(input, LowPrecision.Match(weight, input)!, LowPrecision.Match(bias, input), UnitStride, padding));
+        return scope.MoveToOuter(Layers.Convolution.Conv2d(input, LowPrecision.Match(weight, input)!, LowPrecision.Match(bias, input), padding));
     }
 
     /// <summary>‖V‖ per output channel, shape <c>[Cout, 1, 1, 1]</c>.</summary>

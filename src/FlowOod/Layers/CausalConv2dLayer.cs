@@ -23,7 +23,6 @@ internal sealed partial class CausalConv2dLayer : nn.Module<Tensor, Tensor>
     // Declaration order is registration order, hence state-dict order: weight before bias.
     private readonly Parameter weight;
     private readonly Parameter bias;
-    private static readonly long[] UnitStride = [1, 1];
     private readonly long[] padding;
     private readonly int kernelSize;
     private readonly bool includeCentre;
@@ -80,6 +79,6 @@ internal sealed partial class CausalConv2dLayer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var w = LowPrecision.Match(weight, input)!;
         var masked = w.mul(Mask(kernelSize, includeCentre, w));
-        return scope.MoveToOuter(Convolution.Conv2d(input, masked, LowPrecision.Match(bias, input), UnitStride, padding));
+        return scope.MoveToOuter(Convolution.Conv2d(input, masked, LowPrecision.Match(bias, input), padding));
     }
 }

@@ -17,8 +17,8 @@ namespace FlowOod.Layers;
 /// whatever CPU runs the tests). One CI run trained a test flow into NaN through it.</para>
 /// <para>The forms used here: channels-last weights, which move libtorch onto oneDNN's channels-last kernels, right
 /// in every measured case with two or more input channels; and for one input channel, an appended zero channel (input
-/// and weight), so the same kernels run with two. The zero channel's weight gradient is dropped by the slice that made
-/// it. Without a gradient (scoring) nothing is widened: the forward pass was right in every layout.</para>
+/// and weight), so the same kernels run with two; the concatenation's backward drops the zero channel's gradients.
+/// Without a gradient (scoring) nothing is widened: the forward pass was right in every layout.</para>
 /// </remarks>
 internal static class Convolution
 {
@@ -43,9 +43,10 @@ internal static class Convolution
         return scope.MoveToOuter(nn.functional.conv2d(input, ConvLayout.For(weight), bias, strides: stride, padding: padding));
     }
 
-    /// <summary>conv2d(<paramref name="input"/>, <paramref name="weight"/>) with stride 1, no padding and no bias (a 1×1 channel mixing), a new tensor.</summary>
-    /// <param name="input">x, <c>[N, Cin, H, W]</c>.</param>
-    /// <param name="weight">W, <c>[Cout, Cin, kH, kW]</c>, in <paramref name="input"/>'s dtype.</param>
+    /// <summary><see cref="Conv2d(Tensor, Tensor, Tensor?, long[], long[])"/> with stride 1.</summary>
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] padding) => Conv2d(input, weight, bias, UnitStride, padding);
+
+    /// <summary><see cref="Conv2d(Tensor, Tensor, Tensor?, long[], long[])"/> with stride 1, no padding and no bias (a 1×1 channel mixing).</summary>
     public static Tensor Conv2d(Tensor input, Tensor weight) => Conv2d(input, weight, null, UnitStride, NoPadding);
 
     /// <summary>conv_transpose2d(<paramref name="input"/>, <paramref name="weight"/>) + <paramref name="bias"/>, a new tensor.</summary>

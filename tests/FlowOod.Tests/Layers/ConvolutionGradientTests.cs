@@ -78,7 +78,7 @@ public sealed class ConvolutionGradientTests
             {
                 foreach (var parameter in layer.parameters())
                 {
-                    parameter.copy_(randn(parameter.shape, generator: generator).mul_(0.5).to(dtype).to(parameter.dtype));
+                    parameter.copy_(randn(parameter.shape, generator: generator).TimesInPlace(0.5).to(dtype).to(parameter.dtype));
                 }
             }
 

@@ -36,7 +36,7 @@ public sealed class Float64GradientTests
         warmUp.Dispose();
         using var generator = new Generator(11);
         long[] shape = [32L, .. flow.EventShape];
-        using var input = flow.EventShape.Count == 1 ? randn(shape, generator: generator) : rand(shape, generator: generator).mul_(0.9).add_(0.05);
+        using var input = flow.EventShape.Count == 1 ? randn(shape, generator: generator) : rand(shape, generator: generator).TimesInPlace(0.9).PlusInPlace(0.05);
 
         var gradients = Gradients(flow, input);
         flow.to(ScalarType.Float64);
