@@ -44,6 +44,7 @@ internal sealed class HostResNet
     // Larger images go to libtorch: each scratch map stays at most 16 MB, and a thread keeps maps of at most 8 shapes.
     private const int MaxSide = 4096;
     private const long MaxPooledFloats = 1L << 22;
+    private const int MaxPooledShapes = 8;
 
     // One image's Winograd convolutions take F(2×2, 3×3) (a batch's take each image's HostConv.WinogradTile, F(4×4, 3×3)
     // at the compact RealNVP's sizes): one image reads each convolution's transformed weights U once, from memory rather
@@ -51,7 +52,6 @@ internal sealed class HostResNet
     // for 64 channels), while a batch reuses them for every image (docs/performance.md, the sixth session: single-image
     // p50 2.6–2.75 ms with 2×2 tiles against 3.2–3.6 with 4×4 on a Zen 5).
     private const int SingleImageTile = 2;
-    private const int MaxPooledShapes = 8;
 
     [ThreadStatic]
     private static Dictionary<(int Channels, int Height, int Width), Stack<HostImage>>? pool;

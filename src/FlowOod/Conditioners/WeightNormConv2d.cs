@@ -71,7 +71,7 @@ internal sealed partial class WeightNormConv2d : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         // The normalisation runs in the parameters' precision; a bf16 input then gets a bf16 weight (LowPrecision), used
-        // channels-last on the CPU (ConvLayout).
+        // in the form Layers.Convolution gives every trainable convolution.
         var weight = weight_v.mul(weight_g.div(Norms(weight_v)));
         return scope.MoveToOuter(Layers.Convolution.Conv2d(input, LowPrecision.Match(weight, input)!, LowPrecision.Match(bias, input), padding));
     }

@@ -14,7 +14,9 @@ namespace FlowOod.Layers;
 /// bf16 scoring ~20%, bf16 training 15–25% (docs/performance.md). Parameters keep their own layout (state files and
 /// optimisers see the tensors they always saw): fp32 layers use a channels-last copy per call, a few kilobytes made
 /// under the call's dispose scope and differentiable; a bf16 inference copy stores its weights channels-last once
-/// (<see cref="LowPrecision.ConvertForInference"/>). Other devices keep libtorch's default layout.
+/// (<see cref="LowPrecision.ConvertForInference"/>). Other devices keep libtorch's default layout. The layout is also
+/// what keeps libtorch's input gradients right on CPUs where its NCHW kernels return wrong ones; trainable layers get it
+/// through <see cref="Convolution"/>, which says when.
 /// </remarks>
 internal static class ConvLayout
 {

@@ -69,7 +69,7 @@ public sealed class ConvolutionGradientTests
     private static void AssertGradientsMatchFloat64(string kind, int inputChannels, int outputChannels, int size, ScalarType dtype)
     {
         var tolerance = dtype == ScalarType.BFloat16 ? 2e-2 : 1e-4;
-        var generator = new Generator(17);
+        using var generator = new Generator(17);
         for (int repeat = 0; repeat < 3; repeat++)
         {
             using var scope = NewDisposeScope();
